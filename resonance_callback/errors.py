@@ -1,0 +1,111 @@
+"""The exceptions raised by resonance-callback.
+
+Every exception the library raises on purpose derives from
+:class:`ResonanceError`, and also from the built-in type the spec names for
+that situation, so ``except RuntimeError`` written against the spec keeps
+working::
+
+    ResonanceError (Exception)
+    ├── WriterStateError (RuntimeError)         writer not open / already open / no run / no stream
+    ├── BeamtimeDatabaseError (sqlite3.DatabaseError)
+    │   ├── NotABeamtimeError                   the file is not a database of the expected kind
+    │   └── SchemaVersionError                  the database was written by a newer version
+    ├── StorageError (OSError)                  a file, directory or store cannot be written or read
+    ├── DocumentError (ValueError)              a document is malformed or out of order
+    │   └── FrameShapeError                     a frame does not match its array's shape or dtype
+    ├── ExternalDataError (OSError)             a detector file cannot be resolved or read
+    │   └── UnsafePathError (PermissionError)   a reference points outside the allowed roots
+    ├── ReplayError (ValueError)                a saved document stream cannot be parsed
+    └── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
+
+Messages always name the uid, key or path concerned.
+
+This module imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = [
+    "BeamtimeDatabaseError",
+    "DocumentError",
+    "ExternalDataError",
+    "FrameShapeError",
+    "NotABeamtimeError",
+    "ReplayError",
+    "ResonanceError",
+    "RunLookupError",
+    "SchemaVersionError",
+    "StorageError",
+    "UnsafePathError",
+    "WriterStateError",
+]
+
+
+class ResonanceError(Exception):
+    """Base class of every exception resonance-callback raises on purpose."""
+
+
+class WriterStateError(ResonanceError, RuntimeError):
+    """A writer method was called in a state that does not allow it.
+
+    Raised when a writer is opened twice, used after ``close()``, or asked to
+    write a stream or event with no run (or no stream) open.
+    """
+
+
+class BeamtimeDatabaseError(ResonanceError, sqlite3.DatabaseError):
+    """A database file is corrupt, unreadable or of the wrong kind."""
+
+
+class NotABeamtimeError(BeamtimeDatabaseError):
+    """The file exists and has content, but is not a database of the expected kind.
+
+    Raised for a file that is not SQLite at all, and for an SQLite database
+    written by another application.
+    """
+
+
+class SchemaVersionError(BeamtimeDatabaseError):
+    """The database schema is newer than this version of the library understands."""
+
+
+class StorageError(ResonanceError, OSError):
+    """A storage location (database file, Zarr store, directory) cannot be used.
+
+    Raised for a missing or read-only directory, a full disk, or a Zarr store
+    that cannot be created. The message names the path.
+    """
+
+
+class DocumentError(ResonanceError, ValueError):
+    """A document is malformed, unknown or arrives out of order.
+
+    The callback never raises this into a running scan: it records the
+    document as rejected, with this error's message as the reason.
+    """
+
+
+class FrameShapeError(DocumentError):
+    """A frame's shape or dtype does not match the array it would be appended to."""
+
+
+class ExternalDataError(ResonanceError, OSError):
+    """A detector file referenced by a resource cannot be found, opened or read."""
+
+
+class UnsafePathError(ExternalDataError, PermissionError):
+    """A resource points outside the allowed roots (``..``, foreign host or scheme)."""
+
+
+class ReplayError(ResonanceError, ValueError):
+    """A saved document stream cannot be parsed; the message names file and line."""
+
+
+class RunLookupError(ResonanceError, KeyError):
+    """No stored run, or more than one, matches the uid or prefix asked for."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,251 @@
+"""Connections, transactions and versioned migrations for our SQLite databases.
+
+There are two kinds of database, each with its own numbered migrations under
+``sql/<kind>/NNNN_name.sql``: ``beamtime`` (one per beamtime) and ``index``
+(the master index). Each kind stamps ``PRAGMA application_id`` so a file of
+the wrong kind is recognised, and ``PRAGMA user_version`` holds the number of
+the last migration applied. A migration and its version bump commit together.
+
+Connections run in autocommit mode (``isolation_level=None``); units of work
+are explicit :func:`transaction` blocks, which nest as savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from .errors import NotABeamtimeError, SchemaVersionError, StorageError
+
+__all__ = ["APPLICATION_IDS", "connect", "latest_version", "migrate", "transaction"]
+
+#: ``PRAGMA application_id`` of each kind of database ("RCbt", "RCix").
+APPLICATION_IDS = {
+    "beamtime": int.from_bytes(b"RCbt", "big"),
+    "index": int.from_bytes(b"RCix", "big"),
+}
+
+#: Seconds a connection waits for another writer's lock before failing.
+BUSY_TIMEOUT = 60.0
+
+
+def _migrations(kind: str) -> list[tuple[int, str, str]]:
+    folder = resources.files("resonance_callback") / "sql" / kind
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def latest_version(kind: str) -> int:
+    """Return the schema version the newest migration of ``kind`` brings a database to.
+
+    Parameters
+    ----------
+    kind : {"beamtime", "index"}
+        Which kind of database.
+
+    Returns
+    -------
+    int
+        The number of the last migration file.
+    """
+    return _migrations(kind)[-1][0]
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
+    """Run the block as one unit of work: commit on success, roll back on error.
+
+    Nested use inside an open transaction becomes a savepoint, so an inner
+    failure undoes only the inner block.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        A connection opened by :func:`connect` (autocommit mode).
+    immediate : bool, optional
+        Take the write lock at the start (``BEGIN IMMEDIATE``), so a busy
+        database waits here rather than failing at the first write.
+
+    Yields
+    ------
+    None
+    """
+    if conn.in_transaction:
+        name = f"sp{id(object())}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
+    """Return the file's schema version after checking it is a database of ``kind``."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+        ).fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
+    expected = APPLICATION_IDS[kind]
+    if app_id != expected and (app_id != 0 or tables):
+        other = {v: k for k, v in APPLICATION_IDS.items()}.get(app_id)
+        what = f"a resonance-callback {other} database" if other else "another application's"
+        raise NotABeamtimeError(
+            f"{path} is {what} database, not a {kind} database"
+        )
+    latest = latest_version(kind)
+    if version > latest:
+        raise SchemaVersionError(
+            f"{path} has {kind} schema version {version}, newer than this "
+            f"resonance-callback understands ({latest}); upgrade resonance-callback"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, kind: str, path: Path | str = "<memory>") -> int:
+    """Apply every migration of ``kind`` newer than the database's version.
+
+    Each migration runs in its own transaction together with the bump of
+    ``PRAGMA user_version``, so a failure leaves the previous version intact.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        An autocommit connection.
+    kind : {"beamtime", "index"}
+        Which kind of database.
+    path : Path or str, optional
+        Used in error messages only.
+
+    Returns
+    -------
+    int
+        The schema version after migrating.
+
+    Raises
+    ------
+    NotABeamtimeError
+        If the file is not a database of ``kind``.
+    SchemaVersionError
+        If the file's schema is newer than this library knows.
+    """
+    version = _check_kind(conn, Path(path), kind)
+    for number, _name, sql in _migrations(kind):
+        if number <= version:
+            continue
+        # executescript() commits any open transaction first, so the whole
+        # migration, its version bump and its COMMIT go in one script.
+        script = (
+            "BEGIN IMMEDIATE;\n"
+            f"{sql}\n"
+            f"PRAGMA application_id = {APPLICATION_IDS[kind]};\n"
+            f"PRAGMA user_version = {number};\n"
+            "COMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Another process may have migrated at the same time; re-check.
+            if _check_kind(conn, Path(path), kind) >= number:
+                continue
+            raise
+        version = number
+    return version
+
+
+def connect(
+    path: Path | str,
+    kind: str = "beamtime",
+    *,
+    readonly: bool = False,
+    synchronous: str = "NORMAL",
+) -> sqlite3.Connection:
+    """Open (creating if needed) a database of ``kind`` and bring its schema up to date.
+
+    Parameters
+    ----------
+    path : Path or str
+        The SQLite file.
+    kind : {"beamtime", "index"}, optional
+        Which kind of database the file must be.
+    readonly : bool, optional
+        Open without the right to write; the file must exist and is not migrated.
+    synchronous : str, optional
+        ``PRAGMA synchronous``. ``NORMAL`` in WAL mode survives a killed process;
+        ``FULL`` also survives a power cut, at a cost per commit.
+
+    Returns
+    -------
+    sqlite3.Connection
+        In autocommit mode, usable from any thread (one at a time).
+
+    Raises
+    ------
+    StorageError
+        If the directory does not exist or the file cannot be opened or created.
+    NotABeamtimeError
+        If the file is not a database of ``kind``.
+    SchemaVersionError
+        If the file was written by a newer version of the library.
+    """
+    path = Path(path)
+    if readonly:
+        if not path.is_file():
+            raise StorageError(f"no {kind} database at {path}")
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+    else:
+        if not path.parent.is_dir():
+            raise StorageError(f"cannot create {path}: directory {path.parent} does not exist")
+        uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False,
+            timeout=BUSY_TIMEOUT,
+        )
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+    try:
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+            version = _check_kind(conn, path, kind)
+            if version == 0:
+                raise NotABeamtimeError(f"{path} is empty, not a {kind} database")
+        else:
+            _check_kind(conn, path, kind)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StorageError(f"cannot put {path} in WAL mode (got {mode!r})")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            migrate(conn, kind, path)
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise StorageError(f"cannot use {path}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
