@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .callback import RunWriterCallback
 from .errors import (
     BeamtimeDatabaseError,
     DocumentError,
@@ -17,6 +18,9 @@ from .errors import (
     WriterStateError,
 )
 
+from .sample import SampleMetadata
+from .writer import RunWriter
+
 try:
     __version__ = version("resonance-callback")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -31,6 +35,9 @@ __all__ = [
     "ReplayError",
     "ResonanceError",
     "RunLookupError",
+    "RunWriter",
+    "RunWriterCallback",
+    "SampleMetadata",
     "SchemaVersionError",
     "StorageError",
     "UnsafePathError",

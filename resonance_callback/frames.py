@@ -1,0 +1,221 @@
+"""The Zarr frame store: append frames to arrays and say where they went.
+
+Knows nothing about documents or SQL. Each array holds the frames of one
+field of one stream of one run, stacked along axis 0, one frame per chunk.
+Appends are buffered per array and written in one bulk assignment by
+:meth:`FrameStore.flush` (one resize and one multi-chunk write instead of one
+per frame), so callers must ``flush()`` before recording the frames as
+written anywhere a reader could see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.abc.codec import BytesBytesCodec
+from zarr.codecs import BloscCodec, ZstdCodec
+
+from .errors import FrameShapeError, StorageError
+
+__all__ = ["DEFAULT_CODEC", "FrameStore", "codec_name", "make_codec"]
+
+#: The codec new arrays get unless told otherwise (chosen by benchmark; see README).
+DEFAULT_CODEC = "blosc-lz4"
+
+#: Bytes of buffered frames per array that trigger a write before ``flush()``.
+BUFFER_BYTES = 64 * 1024**2
+
+
+def make_codec(name: str) -> BytesBytesCodec | None:
+    """Return the zarr codec for a short name.
+
+    Parameters
+    ----------
+    name : str
+        ``"blosc-lz4"``, ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
+
+    Returns
+    -------
+    BytesBytesCodec or None
+        ``None`` means no compression.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if name == "none":
+        return None
+    if name == "zstd":
+        return ZstdCodec(level=0)
+    if name.startswith("blosc-"):
+        return BloscCodec(cname=name.removeprefix("blosc-"), clevel=5, shuffle="bitshuffle")
+    raise ValueError(f"unknown frame codec {name!r}: use blosc-lz4, blosc-zstd, zstd or none")
+
+
+def codec_name(array: zarr.Array) -> str:
+    """Describe the compression an array really uses, e.g. ``"blosc-lz4"`` or ``"zstd"``.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+
+    Returns
+    -------
+    str
+        Names of its byte-to-byte codecs joined by ``+``, or ``"none"``.
+    """
+    names = []
+    for codec in array.compressors:
+        if isinstance(codec, BloscCodec):
+            names.append(f"blosc-{codec.cname.value}")
+        else:
+            names.append(str(codec.to_dict().get("name", type(codec).__name__)))
+    return "+".join(names) or "none"
+
+
+@dataclass
+class _Pending:
+    array: zarr.Array
+    length: int  # frames written to the store
+    codec: str
+    frames: list[np.ndarray] = field(default_factory=list)
+    nbytes: int = 0
+
+
+class FrameStore:
+    """Frames of many arrays in one Zarr v3 group.
+
+    Parameters
+    ----------
+    store : Path, str or zarr.abc.store.Store
+        A directory for the group (created if missing), or any zarr store
+        (a ``zarr.storage.MemoryStore`` in tests).
+    codec : str, optional
+        The codec for new arrays (see :func:`make_codec`).
+    """
+
+    def __init__(self, store: Path | str | Any, *, codec: str = DEFAULT_CODEC) -> None:
+        self._codec = make_codec(codec)
+        self._location = str(store)
+        try:
+            self._group = zarr.open_group(
+                str(store) if isinstance(store, Path) else store, mode="a"
+            )
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
+        self._arrays: dict[str, _Pending] = {}
+
+    @property
+    def group(self) -> zarr.Group:
+        """The root Zarr group."""
+        return self._group
+
+    def _open(self, path: str, frame: np.ndarray) -> _Pending:
+        pending = self._arrays.get(path)
+        if pending is not None:
+            return pending
+        try:
+            if path in self._group:
+                array = self._group[path]
+            else:
+                array = self._group.create_array(
+                    path, shape=(0, *frame.shape), chunks=(1, *frame.shape),
+                    dtype=frame.dtype, compressors=self._codec, fill_value=0,
+                )
+        except OSError as exc:
+            raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
+        pending = _Pending(array, array.shape[0], codec_name(array))
+        self._arrays[path] = pending
+        return pending
+
+    def append(self, path: str, frame: np.ndarray) -> tuple[int, str]:
+        """Queue one frame for the array at ``path`` and return where it will be.
+
+        Parameters
+        ----------
+        path : str
+            Array path inside the group, e.g. ``runs/<uid>/primary/img``.
+        frame : numpy.ndarray
+            One frame (any number of dimensions); its dtype is kept.
+
+        Returns
+        -------
+        frame_index : int
+            Zero-based index of the frame along axis 0.
+        codec : str
+            The codec the array really uses.
+
+        Raises
+        ------
+        FrameShapeError
+            If the frame's shape differs from the array's, or its dtype cannot
+            be stored in the array's dtype without loss.
+        """
+        frame = np.asarray(frame)
+        pending = self._open(path, frame)
+        array = pending.array
+        if frame.shape != array.shape[1:]:
+            raise FrameShapeError(
+                f"frame of shape {frame.shape} does not fit array {path} "
+                f"of frame shape {array.shape[1:]}"
+            )
+        if frame.dtype != array.dtype:
+            if not np.can_cast(frame.dtype, array.dtype, "safe"):
+                raise FrameShapeError(
+                    f"frame of dtype {frame.dtype} does not fit array {path} of dtype {array.dtype}"
+                )
+            frame = frame.astype(array.dtype)
+        index = pending.length + len(pending.frames)
+        pending.frames.append(frame)
+        pending.nbytes += frame.nbytes
+        if pending.nbytes >= BUFFER_BYTES:
+            self._write(path, pending)
+        return index, pending.codec
+
+    def _write(self, path: str, pending: _Pending) -> None:
+        if not pending.frames:
+            return
+        start, n = pending.length, len(pending.frames)
+        stack = np.stack(pending.frames) if n > 1 else pending.frames[0][np.newaxis]
+        try:
+            pending.array.resize((start + n, *pending.array.shape[1:]))
+            pending.array[start:start + n] = stack
+        except OSError as exc:
+            raise StorageError(f"cannot write frames to {path} in {self._location}: {exc}") from exc
+        pending.length += n
+        pending.frames.clear()
+        pending.nbytes = 0
+
+    def flush(self) -> None:
+        """Write every queued frame to the store."""
+        for path, pending in self._arrays.items():
+            self._write(path, pending)
+
+    def frame_layout(self, path: str) -> tuple[tuple[int, ...], np.dtype] | None:
+        """Return ``(frame shape, dtype)`` of the array at ``path``, or None if there is none."""
+        pending = self._arrays.get(path)
+        if pending is not None:
+            return pending.array.shape[1:], pending.array.dtype
+        if path not in self._group:
+            return None
+        array = self._group[path]
+        return array.shape[1:], array.dtype
+
+    def pending_frames(self) -> int:
+        """Return how many frames are queued and not yet written."""
+        return sum(len(p.frames) for p in self._arrays.values())
+
+    def forget(self, prefix: str) -> None:
+        """Flush and drop cached arrays whose path starts with ``prefix`` (a finished run)."""
+        for path in [p for p in self._arrays if p.startswith(prefix)]:
+            self._write(path, self._arrays.pop(path))
+
+    def read(self, path: str, index: int) -> np.ndarray:
+        """Return frame ``index`` of the array at ``path`` (flushed frames only)."""
+        return np.asarray(self._group[path][index])

@@ -1,0 +1,142 @@
+"""Decide, once per descriptor, where each data key is stored; then check values against it.
+
+* ``INLINE``: scalars, strings, bools and small 1-D arrays go into ``events.data``;
+* ``FRAME``: arrays of two or more dimensions (a frame, or a stack of frames per
+  event), and 1-D arrays longer than ``inline_limit``, go to Zarr;
+* ``EXTERNAL``: keys with ``external`` set; the event holds a reference (a
+  datum id) or nothing at all (ophyd-async ``STREAM:`` keys).
+
+A key declared as an array with no usable shape is decided by its first value.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INLINE_LIMIT", "KeyPlan", "Split", "Storage", "StreamPlan"]
+
+#: 1-D arrays with more elements than this are stored in Zarr, not in JSON.
+INLINE_LIMIT = 1024
+
+
+class Storage(enum.Enum):
+    """Where the values of one data key go."""
+
+    INLINE = "inline"
+    FRAME = "frame"
+    EXTERNAL = "external"
+
+
+def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
+    shape = data_key.get("shape")
+    if not isinstance(shape, list | tuple) or not shape:
+        return None
+    if all(isinstance(n, int) and n > 0 for n in shape):
+        return tuple(shape)
+    return None
+
+
+@dataclass
+class KeyPlan:
+    """The storage decision for one data key of one descriptor."""
+
+    key: str
+    storage: Storage | None  # None: decided by the first value
+    shape: tuple[int, ...] | None  # the frame shape every value must have
+
+    @classmethod
+    def from_data_key(cls, key: str, data_key: dict[str, Any], inline_limit: int) -> KeyPlan:
+        """Decide storage for ``key`` from its descriptor entry."""
+        if data_key.get("external"):
+            return cls(key, Storage.EXTERNAL, _declared_shape(data_key))
+        shape = _declared_shape(data_key)
+        if data_key.get("dtype") != "array":
+            return cls(key, Storage.INLINE, None)
+        if shape is None:
+            return cls(key, None, None)
+        if len(shape) >= 2 or math.prod(shape) > inline_limit:
+            return cls(key, Storage.FRAME, shape)
+        return cls(key, Storage.INLINE, None)
+
+
+@dataclass
+class Split:
+    """One event's data, split by storage."""
+
+    inline: dict[str, Any]
+    frames: dict[str, np.ndarray]
+    problems: list[str]
+
+
+class StreamPlan:
+    """Storage decisions for every data key of one descriptor.
+
+    Parameters
+    ----------
+    data_keys : dict
+        The descriptor's ``data_keys``.
+    inline_limit : int, optional
+        1-D arrays longer than this go to Zarr.
+    """
+
+    def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT) -> None:
+        self.inline_limit = inline_limit
+        self.keys = {
+            key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
+            for key, dk in data_keys.items()
+        }
+
+    def _decide(self, plan: KeyPlan, value: Any) -> None:
+        arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
+        if arr is not None and arr.dtype != object and (
+            arr.ndim >= 2 or (arr.ndim == 1 and arr.size > self.inline_limit)
+        ):
+            plan.storage, plan.shape = Storage.FRAME, arr.shape
+        else:
+            plan.storage = Storage.INLINE
+
+    def split(self, data: dict[str, Any]) -> Split:
+        """Split an event's ``data`` into inline values and frames, checking each frame.
+
+        A frame whose shape differs from the one decided for its key is left
+        out and named in ``problems``; so is an array where a scalar was
+        declared. Keys the descriptor does not declare are stored inline.
+        """
+        inline: dict[str, Any] = {}
+        frames: dict[str, np.ndarray] = {}
+        problems: list[str] = []
+        for key, value in data.items():
+            plan = self.keys.get(key)
+            if plan is None:
+                inline[key] = value
+                continue
+            if plan.storage is None:
+                self._decide(plan, value)
+            if plan.storage is Storage.FRAME:
+                frame = np.array(value, copy=True)
+                if frame.shape != plan.shape:
+                    problems.append(
+                        f"key {key!r}: value of shape {frame.shape} does not match "
+                        f"the shape {list(plan.shape or ())} decided at the descriptor"
+                    )
+                else:
+                    frames[key] = frame
+            elif plan.storage is Storage.INLINE and isinstance(value, np.ndarray) and (
+                value.ndim >= 2 or value.size > self.inline_limit
+            ):
+                problems.append(
+                    f"key {key!r}: array of shape {value.shape} where the descriptor "
+                    "declares a scalar or short array"
+                )
+            else:
+                inline[key] = value
+        return Split(inline, frames, problems)
+
+    def frame_keys(self) -> list[str]:
+        """Keys currently decided as frames."""
+        return [k for k, p in self.keys.items() if p.storage is Storage.FRAME]
