@@ -1,6 +1,7 @@
 """Store every Bluesky run in a per-beamtime SQLite database, with frames in Zarr."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .callback import RunWriterCallback
 from .errors import (
@@ -17,13 +18,12 @@ from .errors import (
     UnsafePathError,
     WriterStateError,
 )
-
 from .sample import SampleMetadata
 from .writer import RunWriter
 
 try:
-    __version__ = version("resonance-callback")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("resonance-callback")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [

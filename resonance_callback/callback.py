@@ -96,7 +96,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         *,
         sample: SampleMetadata | str | None = None,
         commit_every: int = 1000,
-        commit_interval: float = 1.0,
+        commit_interval: float = 0.5,
         codec: str = DEFAULT_CODEC,
         inline_limit: int = INLINE_LIMIT,
         threaded: bool = True,

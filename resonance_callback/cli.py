@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
-
-from pathlib import Path
 
 from . import __version__
 from .errors import ResonanceError

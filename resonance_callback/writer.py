@@ -66,7 +66,8 @@ class RunWriter:
         Commit after this many events at the latest (default 1000).
     commit_interval : float, optional
         Commit when the open transaction is older than this many seconds
-        (default 1.0), checked at every call and by :meth:`commit_if_due`.
+        (default 0.5, so a row is durable within a second), checked at every
+        call and by :meth:`commit_if_due`.
     codec : str, optional
         Compression of new frame arrays: ``"blosc-lz4"`` (default),
         ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
@@ -100,7 +101,7 @@ class RunWriter:
         sample: SampleMetadata | None,
         *,
         commit_every: int = 1000,
-        commit_interval: float = 1.0,
+        commit_interval: float = 0.5,
         codec: str = DEFAULT_CODEC,
         zarr_store: Any = None,
         synchronous: str = "NORMAL",
