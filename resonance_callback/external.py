@@ -83,7 +83,10 @@ from .errors import ExternalDataError, UnsafePathError
 
 __all__ = [
     "DEFAULT_HANDLERS",
+    "HDF5_MIMETYPE",
+    "JPEG_MIMETYPE",
     "SUPPORTED_MIMETYPES",
+    "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
     "AreaDetectorTiffHandler",
     "ExternalResolver",
@@ -462,9 +465,19 @@ class _ImageSequenceSource:
         self._files.clear()
 
 
-def _frames_per_event(
-    declared: Sequence[int | None], frame_shape: tuple[int, ...], where: str
-) -> int:
+def _fixed_shape(declared: Sequence[int | None], where: str) -> tuple[int, ...]:
+    """Return the declared per-event shape as ints, refusing variable (None) sizes."""
+    shape = []
+    for size in declared:
+        if size is None:
+            raise ExternalDataError(
+                f"{where}: variable-sized shape {list(declared)} not supported"
+            )
+        shape.append(int(size))
+    return tuple(shape)
+
+
+def _frames_per_event(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: str) -> int:
     """Return how many file frames make one event of the declared shape.
 
     The declared per-event shape must end with the frame shape (leading 1s of
@@ -473,9 +486,6 @@ def _frames_per_event(
     ``(H, W)`` frames give 1, ``[2, H, W]`` gives 2, and ``[]`` or ``[1]`` over
     scalar rows give 1.
     """
-    if any(d is None for d in declared):
-        raise ExternalDataError(f"{where}: variable-sized shape {list(declared)} not supported")
-    shape = tuple(int(d) for d in declared)  # type: ignore[arg-type]
     frame = frame_shape
     while frame and frame[0] == 1:
         frame = frame[1:]
@@ -857,6 +867,11 @@ class ExternalResolver:
                 f"(supported: {', '.join(sorted(SUPPORTED_MIMETYPES))})"
             )
         parameters = dict(doc.get("parameters") or {})
+        if "uri" not in doc:
+            raise ExternalDataError(
+                f"stream_resource {uid} has no 'uri' (documents from event-model < 1.20, "
+                "with root/resource_path, are not supported)"
+            )
         needed = "dataset" if mimetype == HDF5_MIMETYPE else "template"
         if needed not in parameters:
             raise ExternalDataError(
@@ -881,14 +896,15 @@ class ExternalResolver:
         self, resource: _StreamResource, shape: Sequence[int | None], events: range
     ) -> np.ndarray:
         where = f"stream_resource {resource.uid} data_key {resource.data_key!r}"
+        per_event_shape = _fixed_shape(shape, where)
         source = self._open_source(resource)
         try:
             frame_shape, _ = source.frame_info(events.start)
-            per_event = _frames_per_event(shape, frame_shape, where)
+            per_event = _frames_per_event(per_event_shape, frame_shape, where)
             frames = source.read(events.start * per_event, events.stop * per_event)
         finally:
             source.close()
-        return frames.reshape((len(events), *(int(d) for d in shape)))  # type: ignore[arg-type]
+        return frames.reshape((len(events), *per_event_shape))
 
     def read_stream_datum(
         self,
