@@ -31,6 +31,7 @@ from .errors import DocumentError, StorageError, WriterStateError
 from .frames import DEFAULT_CODEC, FrameStore
 from .sample import SampleMetadata
 from .schema import connect
+from .writer_external import ExternalRowsMixin
 
 __all__ = ["EXIT_STATUSES", "RunWriter"]
 
@@ -51,7 +52,7 @@ def _array_key(name: str) -> str:
     return name.replace("%", "%25").replace("/", "%2F") or "%00"
 
 
-class RunWriter:
+class RunWriter(ExternalRowsMixin):
     """Manages a SQLite connection to a beamtime database and writes scan data.
 
     Parameters
@@ -639,7 +640,8 @@ class RunWriter:
         array's path and the zero-based frame index, and ``compression_codec``
         records the codec the array really uses.
         """
-        self._require_stream("write an image")
+        # The event's stream, not the latest one: another run may have opened since.
+        self._require_stream("write an image", next(iter(self._streams), None))
         stream_uid = self._event_stream(event_uid)
         state = self._streams.get(stream_uid)
         if state is None:
