@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import time
 import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +26,13 @@ from typing import Any
 import event_model
 
 from .errors import BeamtimeDatabaseError, DocumentError, StorageError
+from .external import ExternalResolver, HandlerClass
+from .external_routing import (
+    ExternalRouting,
+    check_stream_datum,
+    external_refs,
+    has_stream_keys,
+)
 from .frames import DEFAULT_CODEC
 from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
@@ -77,6 +87,21 @@ class RunWriterCallback(event_model.DocumentRouter):
         disk and compression; ``False`` writes on the caller's thread.
     zarr_store : path or zarr store, optional
         Where frames go instead of the default.
+    handler_registry : mapping of str to handler class, optional
+        ``{spec: cls}`` for ophyd (v1) resources, added to or overriding the
+        built-in ``NPY_SEQ``, ``AD_HDF5`` and ``AD_TIFF`` handlers
+        (``cls(path, **resource_kwargs)(**datum_kwargs) -> array``).
+    root_map : mapping of str to str, optional
+        ``{old_prefix: new_prefix}`` for detector files that have moved.
+    base_dir : path-like, optional
+        Directory relative detector-file paths resolve against; default the
+        working directory.
+    allowed_roots : iterable of path-like, optional
+        If given, detector files are read only under these directories (plus
+        ``root_map`` targets and ``base_dir``); others are refused.
+    external_timeout : float, optional
+        Seconds the ``stop`` of a run may wait, in all, for detector files not
+        readable yet (on the writer thread; default 5).
 
     Raises
     ------
@@ -101,12 +126,20 @@ class RunWriterCallback(event_model.DocumentRouter):
         inline_limit: int = INLINE_LIMIT,
         threaded: bool = True,
         zarr_store: Any = None,
+        handler_registry: Mapping[str, HandlerClass] | None = None,
+        root_map: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
+        external_timeout: float = 5.0,
     ) -> None:
         super().__init__()
         if isinstance(sample, str):
             sample = SampleMetadata(sample)
         self._default_sample = sample
         self._inline_limit = inline_limit
+        self._external = ExternalRouting(ExternalResolver(
+            handler_registry, root_map=root_map, base_dir=base_dir,
+            allowed_roots=allowed_roots, timeout=external_timeout), inline_limit=inline_limit)
         writer = RunWriter(db_path, sample, commit_every=commit_every,
                            commit_interval=commit_interval, codec=codec, zarr_store=zarr_store)
         writer.open()
@@ -198,17 +231,26 @@ class RunWriterCallback(event_model.DocumentRouter):
         _require(doc, "uid", "descriptor", "data", "time", "seq_num")
         run = self._run_of({"descriptor": doc["descriptor"]})
         assert run is not None
-        split = run.plans[doc["descriptor"]].split(doc["data"])
+        plan = run.plans[doc["descriptor"]]
+        split = plan.split(doc["data"])
+        refs = external_refs(plan, split)  # datum ids: read into frames after the row exists
+        streamed = has_stream_keys(plan)  # its rows may exist already, made from stream_datum
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         filled = doc.get("filled") or None
 
         def write(w: RunWriter) -> None:
-            uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
-                                uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                filled=filled)
+            uid = doc["uid"]
+            if not (streamed and w.claim_derived_event(
+                    doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
+                    data=split.inline, timestamps=inline_ts, filled=filled)):
+                uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
+                                    uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
+                                    filled=filled)
             for key, frame in split.frames.items():
                 w.write_image(uid, key, frame, timestamp=stamps.get(key))
+            if refs:
+                self._external.fill_event(w, run.uid, doc, refs)
 
         self._submit(run, "event", doc, write)
         if split.problems:
@@ -223,6 +265,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         reason = doc.get("reason") or None
         if doc.get("exit_status") not in EXIT_STATUS_MAP:
             reason = f"unknown exit_status {doc.get('exit_status')!r}; {reason or ''}".strip("; ")
+        self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
         self._submit(run, "stop", doc, lambda w: w.close_run(
             exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,
             stop_document=doc))
@@ -237,34 +280,47 @@ class RunWriterCallback(event_model.DocumentRouter):
             self._by_resource.pop(uid, None)
         self._finished.add(run.uid)
 
-    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str) -> None:
+    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
+        """Keep the document for provenance, then hand it to the external routing."""
         run = self._run_of(doc)
         assert run is not None
         if name in ("resource", "stream_resource"):
             run.resources.add(doc[uid_key])
             self._by_resource[doc[uid_key]] = run
-        self._submit(run, name, doc, lambda w: w.record_external(
-            name, doc[uid_key], doc, run_uid=run.uid))
+        route = getattr(self._external, name)
+
+        def keep(w: RunWriter) -> None:
+            w.record_external(name, doc[uid_key], doc, run_uid=run.uid)
+            route(w, doc, run.uid, **extra)
+
+        self._submit(run, name, doc, keep)
 
     def resource(self, doc: dict[str, Any]) -> None:
-        """Keep a resource document for provenance."""
+        """Keep a resource document; its datums' files are read into the store."""
         _require(doc, "uid", "spec")
         self._keep_external("resource", doc, "uid")
 
     def datum(self, doc: dict[str, Any]) -> None:
-        """Keep a datum document for provenance."""
+        """Keep a datum document; events holding its id get its array as a frame."""
         _require(doc, "datum_id", "resource")
         self._keep_external("datum", doc, "datum_id")
 
     def stream_resource(self, doc: dict[str, Any]) -> None:
-        """Keep a stream_resource document for provenance."""
+        """Keep a stream_resource document; its stream_datums are read into the store."""
         _require(doc, "uid", "run_start")
         self._keep_external("stream_resource", doc, "uid")
 
     def stream_datum(self, doc: dict[str, Any]) -> None:
-        """Keep a stream_datum document for provenance."""
-        _require(doc, "uid", "stream_resource")
-        self._keep_external("stream_datum", doc, "uid")
+        """Keep a stream_datum document and read the events' data it refers to."""
+        _require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
+        run = self._run_of({"stream_resource": doc["stream_resource"]})
+        assert run is not None
+        plan = run.plans.get(doc["descriptor"])
+        if plan is None:
+            raise DocumentError(f"stream_datum {doc['uid']}: descriptor {doc['descriptor']} "
+                                "is unknown")
+        check_stream_datum(doc)
+        self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -282,6 +338,8 @@ class RunWriterCallback(event_model.DocumentRouter):
             return
         self._closed = True
         try:
+            for run in self._runs.values():  # pending detector data of runs left open
+                self._submit(run, "close", {}, lambda w, uid=run.uid: self._external.finish(w, uid))
             self._sink.close()
         finally:
             self._sink.writer.close()

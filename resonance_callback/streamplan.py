@@ -82,10 +82,18 @@ class StreamPlan:
         The descriptor's ``data_keys``.
     inline_limit : int, optional
         1-D arrays longer than this go to Zarr.
+
+    Attributes
+    ----------
+    data_keys : dict
+        The descriptor's ``data_keys`` as given (declared shapes of external keys).
+    keys : dict of str to KeyPlan
+        The decision for each key.
     """
 
     def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT) -> None:
         self.inline_limit = inline_limit
+        self.data_keys = data_keys
         self.keys = {
             key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
             for key, dk in data_keys.items()
