@@ -9,6 +9,7 @@ with the problem recorded.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -22,9 +23,11 @@ import h5py
 import numpy as np
 import pytest
 import zarr
+from click.testing import CliRunner
 from ophyd.sim import SynAxis, SynSignalWithRegistry, hw
 
 from resonance_callback import RunWriterCallback, jsoncodec
+from resonance_callback.cli import main
 from resonance_callback.external import NpySeqHandler
 
 from .conftest import Captured, sql
@@ -359,6 +362,17 @@ def test_missing_file_leaves_the_run_stored_with_the_frame_unresolved(RE, db_pat
     [(field, seq, reference, reason)] = unresolved(db_path)
     assert (field, seq, reference) == ("img", 2, f"{resource['uid']}/1")
     assert str(gone) in reason and "FileNotFoundError" in reason
+    result = CliRunner().invoke(main, ["check", str(db_path), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["problems"] == ["1 unresolved detector frame(s)"]
+    [listed] = report["unresolved_frames"]
+    assert listed | {"reason": None} == {"run_uid": uid, "stream": "primary", "field": "img",
+                                         "seq_num": 2, "reference": f"{resource['uid']}/1",
+                                         "reason": None}
+    assert report["bad_image_refs"] == [] and report["image_refs_checked"] == 2
+    assert f"primary/img seq_num 2 ({resource['uid']}/1)" in CliRunner().invoke(
+        main, ["check", str(db_path)]).output
 
 
 def test_stop_waits_once_for_all_missing_files_not_once_per_frame(RE, db_path, tmp_path):
