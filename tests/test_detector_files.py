@@ -13,6 +13,7 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,14 @@ from resonance_callback.cli import main
 from resonance_callback.external import NpySeqHandler
 
 from .conftest import Captured, sql
-from .test_external import blob_detector, fly_plan, varying_frames
+from .test_external import (
+    ad_frames,
+    blob_detector,
+    fly_plan,
+    varying_frames,
+    write_ad_hdf5,
+    write_ad_tiffs,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -43,7 +51,7 @@ def capture(RE, plan) -> Captured:
     return docs
 
 
-def feed(callback: RunWriterCallback, docs: Captured) -> None:
+def feed(callback: RunWriterCallback, docs: Iterable[tuple[str, dict[str, Any]]]) -> None:
     for name, doc in docs:
         callback(name, doc)
     callback.flush()
@@ -461,3 +469,70 @@ def test_hostile_stream_resource_uri_is_refused_and_the_fly_scan_stored(
     rows = unresolved(db_path)
     assert len(rows) == 6 and all("was refused" in reason for *_, reason in rows)
     assert {ref.rsplit("[", 1)[1] for _, _, ref, _ in rows} == {"0]", "1]", "2]"}
+
+
+# --------------------------------------------------------------------------- area-detector files
+
+
+def ad_run(spec: str, root: Path, resource_path: str, points: int, shape, **resource_kwargs):
+    """The documents an ophyd (v1) area detector with a file plugin emits for ``points``."""
+    bundle = event_model.compose_run(metadata={"plan_name": "count"})
+    key = {"dtype": "array", "shape": list(shape), "source": "PV:cam", "external": "FILESTORE:"}
+    desc = bundle.compose_descriptor(data_keys={"cam_image": key}, name="primary")
+    resource = bundle.compose_resource(spec=spec, root=str(root), resource_path=resource_path,
+                                       resource_kwargs=resource_kwargs)
+    docs = Captured([("start", bundle.start_doc), ("descriptor", desc.descriptor_doc),
+                     ("resource", resource.resource_doc)])
+    for point in range(points):
+        datum = resource.compose_datum(datum_kwargs={"point_number": point})
+        docs.append(("datum", datum))
+        docs.append(("event", desc.compose_event(
+            data={"cam_image": datum["datum_id"]}, timestamps={"cam_image": float(point)},
+            filled={"cam_image": False}, seq_num=point + 1)))
+    docs.append(("stop", bundle.compose_stop()))
+    return docs
+
+
+@pytest.mark.parametrize("frame_per_point", [1, 2])
+def test_ad_hdf5_frames_are_copied_per_point(callback, db_path, tmp_path, frame_per_point):
+    frames = ad_frames(4 * frame_per_point)
+    write_ad_hdf5(tmp_path / "cam_000.h5", frames)
+    docs = ad_run("AD_HDF5", tmp_path, "cam_000.h5", 4, (8, 9), frame_per_point=frame_per_point)
+    feed(callback, docs)
+    (tmp_path / "cam_000.h5").unlink()
+    blocks = frames.reshape(4, frame_per_point, 8, 9)
+    expected = {p + 1: blocks[p, 0] if frame_per_point == 1 else blocks[p] for p in range(4)}
+    assert_same(stored_frames(db_path, docs.of("start")[0]["uid"], "cam_image"), expected)
+    stamps = sql(db_path, "SELECT timestamp FROM image_refs ORDER BY frame_index")
+    assert stamps == [(0.0,), (1.0,), (2.0,), (3.0,)]
+
+
+def test_ad_tiff_frames_are_copied_per_point(callback, db_path, tmp_path):
+    frames = ad_frames(3, shape=(5, 7))
+    template = write_ad_tiffs(tmp_path, "cam", frames)
+    docs = ad_run("AD_TIFF", tmp_path, "", 3, (5, 7), template=template, filename="cam",
+                  frame_per_point=1)
+    feed(callback, docs)
+    expected = {p + 1: frames[p] for p in range(3)}
+    assert_same(stored_frames(db_path, docs.of("start")[0]["uid"], "cam_image"), expected)
+
+
+def test_event_filled_upstream_stores_its_array_as_a_frame(callback, db_path, tmp_path):
+    docs = ad_run("AD_HDF5", tmp_path, "never-read.h5", 2, (8, 9))
+    frames = ad_frames(2)
+    for event, frame in zip(docs.of("event"), frames, strict=True):
+        event["data"]["cam_image"] = frame
+        event["filled"]["cam_image"] = True
+    feed(callback, [(n, d) for n, d in docs if n != "datum"])
+    uid = docs.of("start")[0]["uid"]
+    assert_same(stored_frames(db_path, uid, "cam_image"), {1: frames[0], 2: frames[1]})
+    assert unresolved(db_path) == []
+
+
+def test_pending_frames_of_a_run_left_open_are_recorded_at_close(db_path, tmp_path):
+    docs = ad_run("AD_HDF5", tmp_path, "not-yet.h5", 2, (8, 9))
+    with RunWriterCallback(db_path, external_timeout=0.1) as cb:
+        for name, doc in docs[:-1]:  # no stop: the session ends with the run open
+            cb(name, doc)
+    assert sql(db_path, "SELECT exit_status FROM runs") == [(None,)]
+    assert [(f, s) for f, s, _, _ in unresolved(db_path)] == [("cam_image", 1), ("cam_image", 2)]
