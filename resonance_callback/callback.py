@@ -5,6 +5,10 @@ The callback is a façade over per-run :class:`_Run` objects, created at
 Routing happens on the caller's thread (the RunEngine's); the writer calls it
 produces run in order on a background :class:`~resonance_callback.worker.WriterThread`.
 
+Detector files (``resource``/``datum``, ``stream_resource``/``stream_datum``) are
+read into the Zarr store by :mod:`resonance_callback.external_routing`, also on
+the writer thread.
+
 A document that cannot be stored as it came never raises into the scan: it is
 kept in ``rejected_documents`` with the reason and logged as one warning line.
 Storage failures (disk full, unwritable path, corrupt database) do raise, with
@@ -332,15 +336,19 @@ class RunWriterCallback(event_model.DocumentRouter):
         """Write everything received, then close the database. Safe to call twice.
 
         Runs still open (no stop document yet) stay open in the database, with
-        ``exit_status`` NULL, exactly as after a crash.
+        ``exit_status`` NULL, exactly as after a crash; their detector frames not
+        read yet get one last bounded try, then go to ``unresolved_frames``.
         """
         if self._closed:
             return
         self._closed = True
         try:
-            for run in self._runs.values():  # pending detector data of runs left open
-                self._submit(run, "close", {}, lambda w, uid=run.uid: self._external.finish(w, uid))
-            self._sink.close()
+            try:
+                for run in self._runs.values():  # pending detector data of runs left open
+                    self._submit(run, "close", {},
+                                 lambda w, uid=run.uid: self._external.finish(w, uid))
+            finally:
+                self._sink.close()
         finally:
             self._sink.writer.close()
 
