@@ -319,11 +319,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         _require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
         run = self._run_of({"stream_resource": doc["stream_resource"]})
         assert run is not None
-        plan = run.plans.get(doc["descriptor"])
-        if plan is None:
-            raise DocumentError(f"stream_datum {doc['uid']}: descriptor {doc['descriptor']} "
-                                "is unknown")
-        check_stream_datum(doc)
+        plan = check_stream_datum(doc, run.plans)
         self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
     # -- lifetime ---------------------------------------------------------------------

@@ -89,8 +89,19 @@ def external_refs(plan: StreamPlan, split: Split) -> dict[str, str]:
     return refs
 
 
-def check_stream_datum(doc: dict[str, Any]) -> None:
-    """Raise :class:`DocumentError` unless ``indices`` and ``seq_nums`` are equal integer ranges."""
+def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> StreamPlan:
+    """Return the plan of a stream_datum's descriptor, after checking its ranges.
+
+    Raises
+    ------
+    DocumentError
+        The descriptor is unknown, or ``indices`` and ``seq_nums`` are not
+        integer ranges of the same length.
+    """
+    plan = plans.get(doc["descriptor"])
+    if plan is None:
+        raise DocumentError(f"stream_datum {doc['uid']}: descriptor {doc['descriptor']} "
+                            "is unknown")
     spans = []
     for name in ("indices", "seq_nums"):
         span = doc[name]
@@ -101,6 +112,7 @@ def check_stream_datum(doc: dict[str, Any]) -> None:
     if spans[0] != spans[1] or spans[0] < 0:
         raise DocumentError(f"stream_datum {doc['uid']}: indices {doc['indices']} and "
                             f"seq_nums {doc['seq_nums']} do not describe the same events")
+    return plan
 
 
 @dataclass

@@ -536,3 +536,30 @@ def test_pending_frames_of_a_run_left_open_are_recorded_at_close(db_path, tmp_pa
             cb(name, doc)
     assert sql(db_path, "SELECT exit_status FROM runs") == [(None,)]
     assert [(f, s) for f, s, _, _ in unresolved(db_path)] == [("cam_image", 1), ("cam_image", 2)]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda d: d.update(descriptor="nope"), "descriptor nope is unknown"),
+        (lambda d: d.update(seq_nums={"start": 1, "stop": 5}), "do not describe the same events"),
+        (lambda d: d.update(indices={"start": "0", "stop": 1}), "is not a range"),
+    ],
+    ids=["unknown-descriptor", "unequal-ranges", "not-a-range"],
+)
+def test_malformed_stream_datum_is_rejected_and_the_rest_stored(
+    RE, callback, db_path, tmp_path, tamper, reason
+):
+    docs = capture(RE, bp.count([blob_in(tmp_path)], num=3))
+    expected = hdf5_expected(docs, tmp_path / "det.h5", "det", "/entry/data/data")
+    bad = docs.of("stream_datum")[0]  # the frame of seq_num 1
+    assert bad["stream_resource"] == docs.of("stream_resource")[0]["uid"]
+    tamper(bad)
+    feed(callback, docs)
+    [(name, why)] = sql(db_path, "SELECT name, reason FROM rejected_documents")
+    assert name == "stream_datum" and reason in why
+    uid = docs.of("start")[0]["uid"]
+    del expected[1]
+    assert_same(stored_frames(db_path, uid, "det"), expected)
+    assert [s for _, s, _, _ in stored_events(db_path, uid)] == [1, 2, 3]
+    assert exit_status(db_path, uid) == "success"
