@@ -250,6 +250,21 @@ def test_ophyd_async_step_scan_events_take_over_their_rows(RE, callback, db_path
         assert np.asarray(data["det-sum"]).dtype.kind == sums[seq].dtype.kind == "i"
 
 
+def test_ophyd_async_detector_in_a_motor_scan_keeps_the_motor_values(
+    RE, callback, db_path, tmp_path
+):
+    docs = Captured()
+    motor = SynAxis(name="motor")
+    plan = bp.scan([blob_in(tmp_path)], motor, -1, 1, 3)
+    (uid,) = RE(plan, [docs, callback]).run_start_uids
+    assert_same(stored_frames(db_path, uid, "det"),
+                hdf5_expected(docs, tmp_path / "det.h5", "det", "/entry/data/data"))
+    rows = stored_events(db_path, uid)
+    assert [(u, d) for u, _, d, _ in rows] == [(e["uid"], 0) for e in docs.events()]
+    assert [data["motor"] for *_, data in rows] == [-1.0, 0.0, 1.0]
+    assert all(set(data) == {"motor", "motor_setpoint", "det-sum"} for *_, data in rows)
+
+
 def test_ophyd_async_step_scan_with_each_event_before_its_stream_datums(
     RE, callback, db_path, tmp_path
 ):
