@@ -31,12 +31,7 @@ import event_model
 
 from .errors import BeamtimeDatabaseError, DocumentError, StorageError
 from .external import ExternalResolver, HandlerClass
-from .external_routing import (
-    ExternalRouting,
-    check_stream_datum,
-    external_refs,
-    has_stream_keys,
-)
+from .external_routing import ExternalRouting, check_stream_datum
 from .frames import DEFAULT_CODEC
 from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
@@ -235,26 +230,23 @@ class RunWriterCallback(event_model.DocumentRouter):
         _require(doc, "uid", "descriptor", "data", "time", "seq_num")
         run = self._run_of({"descriptor": doc["descriptor"]})
         assert run is not None
-        plan = run.plans[doc["descriptor"]]
-        split = plan.split(doc["data"])
-        refs = external_refs(plan, split)  # datum ids: read into frames after the row exists
-        streamed = has_stream_keys(plan)  # its rows may exist already, made from stream_datum
+        split = run.plans[doc["descriptor"]].split(doc["data"])
+        external = self._external.event_job(run.plans[doc["descriptor"]], doc, split, run.uid)
+        if external is not None:  # datum ids to read, or rows made from stream_datum
+            self._submit(run, "event", doc, external)
+            if split.problems:
+                self._reject("event", doc, "; ".join(split.problems), run.uid)
+            return
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         filled = doc.get("filled") or None
 
         def write(w: RunWriter) -> None:
-            uid = doc["uid"]
-            if not (streamed and w.claim_derived_event(
-                    doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
-                    data=split.inline, timestamps=inline_ts, filled=filled)):
-                uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
-                                    uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                    filled=filled)
+            uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
+                                uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
+                                filled=filled)
             for key, frame in split.frames.items():
                 w.write_image(uid, key, frame, timestamp=stamps.get(key))
-            if refs:
-                self._external.fill_event(w, run.uid, doc, refs)
 
         self._submit(run, "event", doc, write)
         if split.problems:

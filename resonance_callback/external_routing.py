@@ -43,6 +43,7 @@ import logging
 import math
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +159,39 @@ class ExternalRouting:
 
     def _state(self, run_uid: str) -> _RunState:
         return self._runs.setdefault(run_uid, _RunState())
+
+    # -- events (built on the caller's thread, run on the writer thread) ---------------
+
+    def event_job(self, plan: StreamPlan, doc: dict[str, Any], split: Split,
+                  run_uid: str) -> Callable[[RunWriter], None] | None:
+        """Return the job writing an event with detector-file data, or None if it has none.
+
+        Called on the caller's thread; touches no state of its own. The job
+        writes the event (taking over the row a ``stream_datum`` made for its
+        ``seq_num``, if any), its inline frames, then reads the datum ids it
+        holds into frames.
+        """
+        refs = external_refs(plan, split)
+        streamed = has_stream_keys(plan)
+        if not refs and not streamed:
+            return None
+        stamps = doc.get("timestamps") or {}
+        inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
+        filled = doc.get("filled") or None
+
+        def write(w: RunWriter) -> None:
+            uid = doc["uid"]
+            if not (streamed and w.claim_derived_event(
+                    doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
+                    data=split.inline, timestamps=inline_ts, filled=filled)):
+                w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"], uid=uid,
+                              time=doc["time"], seq_num=doc["seq_num"], filled=filled)
+            for key, frame in split.frames.items():
+                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+            if refs:
+                self.fill_event(w, run_uid, doc, refs)
+
+        return write
 
     # -- documents (called on the writer thread) -------------------------------------
 
