@@ -85,8 +85,8 @@ def demo(directory: Path) -> None:
     def progress(i: int, n: int, label: str) -> None:
         click.echo(f"[{i}/{n}] {label}", err=True)
 
-    db_path = run_demo(directory, progress=progress)
-    rows = summarize_runs(db_path)
+    db_path, uids = run_demo(directory, progress=progress)
+    rows = summarize_runs(db_path, uids)
     for row in rows:
         row["uid"] = row["uid"][:8]
     click.echo(f"Wrote {len(rows)} runs to {db_path} (frames in {db_path.with_suffix('.zarr')})")
