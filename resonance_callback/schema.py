@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import NotABeamtimeError, SchemaVersionError, StorageError
 
-__all__ = ["APPLICATION_IDS", "connect", "latest_version", "migrate", "transaction"]
+__all__ = ["APPLICATION_IDS", "connect", "is_busy", "latest_version", "migrate", "transaction"]
 
 #: ``PRAGMA application_id`` of each kind of database ("RCbt", "RCix").
 APPLICATION_IDS = {
@@ -99,8 +99,23 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     conn.execute("COMMIT")
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Return whether ``exc`` is SQLITE_BUSY / SQLITE_LOCKED (another connection's lock)."""
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Return whether an SQLite error means another connection holds a lock.
+
+    Parameters
+    ----------
+    exc : sqlite3.Error
+        The error raised by an ``execute``.
+
+    Returns
+    -------
+    bool
+        True for SQLITE_BUSY and SQLITE_LOCKED ("database is locked"), which
+        are worth retrying; False for every other error.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
@@ -118,7 +133,7 @@ def _enable_wal(conn: sqlite3.Connection) -> str:
         try:
             return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() >= deadline:
+            if not is_busy(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
@@ -142,7 +157,7 @@ def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
             if own and conn.in_transaction:
                 conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        if _is_busy(exc):
+        if is_busy(exc):
             raise
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
     except sqlite3.DatabaseError as exc:
