@@ -7,6 +7,8 @@ from .errors import (
     DocumentError,
     ExternalDataError,
     FrameShapeError,
+    IndexEntryError,
+    IndexLookupError,
     NotABeamtimeError,
     ReplayError,
     ResonanceError,
@@ -16,6 +18,10 @@ from .errors import (
     UnsafePathError,
     WriterStateError,
 )
+from .index import IndexWriter
+from .index_live import RunIndexer
+from .index_rebuild import ReindexReport, reindex
+from .index_search import IndexedRun, search
 
 try:
     __version__ = version("resonance-callback")
@@ -27,13 +33,21 @@ __all__ = [
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
+    "IndexEntryError",
+    "IndexLookupError",
+    "IndexWriter",
+    "IndexedRun",
     "NotABeamtimeError",
+    "ReindexReport",
     "ReplayError",
     "ResonanceError",
+    "RunIndexer",
     "RunLookupError",
     "SchemaVersionError",
     "StorageError",
     "UnsafePathError",
     "WriterStateError",
     "__version__",
+    "reindex",
+    "search",
 ]
