@@ -51,13 +51,16 @@ class RunIndexer:
     attempts : int, optional
         Attempts per update; with ``busy_timeout`` this bounds how long a
         locked index can hold up the caller.
-    **researcher_details
-        ``email``, ``orcid`` and ``affiliation`` for :meth:`IndexWriter.register_researcher`.
+    email, orcid, affiliation : str or None, optional
+        The researcher's details, for :meth:`IndexWriter.register_researcher`.
 
     Notes
     -----
-    The researcher and beamtime are registered at the first run. Per-run
-    state (the start document, until the stop) is dropped at the stop.
+    Call :meth:`run_started` once the start is written to the beamtime
+    database and :meth:`run_stopped` once the stop is, so the index never
+    lists a run its database does not hold. The researcher and beamtime are
+    registered at the first run. Per-run state (the start document, until the
+    stop) is dropped at the stop.
     """
 
     def __init__(
@@ -70,10 +73,13 @@ class RunIndexer:
         *,
         busy_timeout: float = 1.0,
         attempts: int = 3,
-        **researcher_details: str | None,
+        email: str | None = None,
+        orcid: str | None = None,
+        affiliation: str | None = None,
     ) -> None:
         self._writer = IndexWriter(index_path, busy_timeout=busy_timeout, attempts=attempts)
-        self._researcher = (researcher, root_path, researcher_details)
+        details = {"email": email, "orcid": orcid, "affiliation": affiliation}
+        self._researcher = (researcher, root_path, details)
         self._beamtime = (beamtime_label, beamtime_db_path)
         self._beamtime_id: int | None = None
         self._open: dict[str, tuple[Mapping[str, Any], str | None]] = {}

@@ -25,7 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from . import jsoncodec, schema
-from .errors import BeamtimeDatabaseError, ResonanceError, StorageError
+from .errors import BeamtimeDatabaseError, IndexLookupError, ResonanceError, StorageError
 from .index import IndexWriter
 from .index_model import BeamtimeEntry, RunSummary, tags_from_start
 
@@ -183,7 +183,10 @@ def reindex(index_path: str | os.PathLike[str]) -> ReindexReport:
                     f"beamtime {beamtime.label!r} of {beamtime.researcher} not reindexed: {exc}"
                 )
                 continue
-            written, removed = writer.sync_beamtime(beamtime.id, summaries)
+            try:
+                written, removed = writer.sync_beamtime(beamtime.id, summaries)
+            except IndexLookupError:  # another process removed it meanwhile
+                continue
             report.beamtimes += 1
             report.runs_indexed += written
             report.runs_removed += removed
