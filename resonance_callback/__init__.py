@@ -9,6 +9,8 @@ from .errors import (
     DocumentError,
     ExternalDataError,
     FrameShapeError,
+    IndexEntryError,
+    IndexLookupError,
     NotABeamtimeError,
     ReplayError,
     ResonanceError,
@@ -18,6 +20,10 @@ from .errors import (
     UnsafePathError,
     WriterStateError,
 )
+from .index import IndexWriter
+from .index_live import RunIndexer
+from .index_rebuild import ReindexReport, reindex
+from .index_search import IndexedRun, search
 from .sample import SampleMetadata
 from .writer import RunWriter
 
@@ -31,9 +37,15 @@ __all__ = [
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
+    "IndexEntryError",
+    "IndexLookupError",
+    "IndexWriter",
+    "IndexedRun",
     "NotABeamtimeError",
+    "ReindexReport",
     "ReplayError",
     "ResonanceError",
+    "RunIndexer",
     "RunLookupError",
     "RunWriter",
     "RunWriterCallback",
@@ -43,4 +55,6 @@ __all__ = [
     "UnsafePathError",
     "WriterStateError",
     "__version__",
+    "reindex",
+    "search",
 ]

@@ -39,7 +39,7 @@ def run_demo(
     directory: Path | str,
     *,
     progress: Callable[[int, int, str], None] | None = None,
-) -> Path:
+) -> tuple[Path, list[str]]:
     """Run the demo beamtime into ``directory/demo.db`` and ``directory/demo.zarr/``.
 
     Parameters
@@ -51,8 +51,10 @@ def run_demo(
 
     Returns
     -------
-    Path
+    db_path : Path
         The database file.
+    uids : list of str
+        The uids of the runs written, in order.
     """
     from bluesky import RunEngine
     from bluesky.preprocessors import SupplementalData
@@ -66,22 +68,23 @@ def run_demo(
     RE = RunEngine({"beamline": "demo", "proposal": "demo-0001"}, call_returns_result=True)
     RE.preprocessors.append(SupplementalData(baseline=[motor1, motor2]))
     plans = list(demo_plans())
+    uids: list[str] = []
     with RunWriterCallback(db_path, sample="unknown") as callback:
         token = RE.subscribe(callback)
         try:
             for i, (label, plan, md) in enumerate(plans):
                 if progress is not None:
                     progress(i, len(plans), label)
-                RE(plan, **md)
+                uids.extend(RE(plan, **md).run_start_uids)
         finally:
             RE.unsubscribe(token)
     if progress is not None:
         progress(len(plans), len(plans), "done")
-    return db_path
+    return db_path, uids
 
 
-def summarize_runs(db_path: Path | str) -> list[dict[str, Any]]:
-    """One row per run with plain SQL on the schema contract (oldest first)."""
+def summarize_runs(db_path: Path | str, uids: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per run (those in ``uids``, else all), with plain SQL on the schema contract."""
     conn = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
     try:
         rows = conn.execute(
@@ -97,5 +100,7 @@ def summarize_runs(db_path: Path | str) -> list[dict[str, Any]]:
         ).fetchall()
     finally:
         conn.close()
+    if uids is not None:
+        rows = [row for row in rows if row[0] in set(uids)]
     keys = ("uid", "scan_id", "plan_name", "sample", "exit_status", "events", "frames")
     return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -10,13 +10,15 @@ working::
     ├── BeamtimeDatabaseError (sqlite3.DatabaseError)
     │   ├── NotABeamtimeError                   the file is not a database of the expected kind
     │   └── SchemaVersionError                  the database was written by a newer version
-    ├── StorageError (OSError)                  a file, directory or store cannot be written or read
+    ├── StorageError (OSError)                  a file, directory or store cannot be used
     ├── DocumentError (ValueError)              a document is malformed or out of order
     │   └── FrameShapeError                     a frame does not match its array's shape or dtype
     ├── ExternalDataError (OSError)             a detector file cannot be resolved or read
     │   └── UnsafePathError (PermissionError)   a reference points outside the allowed roots
     ├── ReplayError (ValueError)                a saved document stream cannot be parsed
-    └── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
+    ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
+    ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
+    └── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
 
 Messages always name the uid, key or path concerned.
 
@@ -32,6 +34,8 @@ __all__ = [
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
+    "IndexEntryError",
+    "IndexLookupError",
     "NotABeamtimeError",
     "ReplayError",
     "ResonanceError",
@@ -108,4 +112,20 @@ class RunLookupError(ResonanceError, KeyError):
 
     def __str__(self) -> str:
         # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexEntryError(ResonanceError, ValueError):
+    """A value given to the master index cannot be stored or searched for.
+
+    Raised for a beamtime database outside its researcher's root (paths are
+    stored relative to that root), an unknown exit status, a run assigned to
+    another researcher's beamtime, or a malformed search filter.
+    """
+
+
+class IndexLookupError(ResonanceError, KeyError):
+    """The master index holds no researcher, beamtime or run matching the request."""
+
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 from .errors import NotABeamtimeError, SchemaVersionError, StorageError
 
-__all__ = ["APPLICATION_IDS", "connect", "latest_version", "migrate", "transaction"]
+__all__ = ["APPLICATION_IDS", "connect", "is_busy", "latest_version", "migrate", "transaction"]
 
 #: ``PRAGMA application_id`` of each kind of database ("RCbt", "RCix").
 APPLICATION_IDS = {
@@ -98,14 +99,67 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     conn.execute("COMMIT")
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Return whether an SQLite error means another connection holds a lock.
+
+    Parameters
+    ----------
+    exc : sqlite3.Error
+        The error raised by an ``execute``.
+
+    Returns
+    -------
+    bool
+        True for SQLITE_BUSY and SQLITE_LOCKED ("database is locked"), which
+        are worth retrying; False for every other error.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switch to WAL and return the journal mode, retrying while another process holds a lock.
+
+    Changing the journal mode needs an exclusive lock and SQLite reports
+    SQLITE_BUSY at once (without the busy handler) when another connection is
+    creating the same file, so wait here, up to :data:`BUSY_TIMEOUT` seconds.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.005
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
 def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
     """Return the file's schema version after checking it is a database of ``kind``."""
+    # One read transaction, so a migration committed by another process
+    # between the reads cannot show tables without the application_id.
+    own = not conn.in_transaction
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-        ).fetchone()[0]
+        if own:
+            conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise
+        raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
     expected = APPLICATION_IDS[kind]
@@ -236,7 +290,7 @@ def connect(
                 raise NotABeamtimeError(f"{path} is empty, not a {kind} database")
         else:
             _check_kind(conn, path, kind)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _enable_wal(conn)
             if mode.lower() != "wal":
                 raise StorageError(f"cannot put {path} in WAL mode (got {mode!r})")
             conn.execute(f"PRAGMA synchronous = {synchronous}")

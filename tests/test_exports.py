@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+import resonance_callback
+from resonance_callback.cli import main
+
+
+def test_public_names_are_sorted_and_all_importable() -> None:
+    names = resonance_callback.__all__
+    assert names == sorted(names)
+    for name in names:
+        assert hasattr(resonance_callback, name), name
+
+
+def test_every_index_command_is_documented() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "master-index.md").read_text()
+    commands = ["reindex", "search"] + [
+        f"index {name}" for name in main.commands["index"].commands  # type: ignore[attr-defined]
+    ]
+    for command in commands:
+        assert re.search(rf"resonance-callback {command}\b", doc), command
+    assert isinstance(main.commands["index"], click.Group)
