@@ -33,6 +33,7 @@ from .errors import BeamtimeDatabaseError, DocumentError, StorageError
 from .external import ExternalResolver, HandlerClass
 from .external_routing import ExternalRouting, check_stream_datum
 from .frames import DEFAULT_CODEC
+from .index_live import RunIndexer
 from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
 from .worker import InlineWriter, Job, WriterThread, reject
@@ -101,6 +102,11 @@ class RunWriterCallback(event_model.DocumentRouter):
     external_timeout : float, optional
         Seconds the ``stop`` of a run may wait, in all, for detector files not
         readable yet (on the writer thread; default 5).
+    index : RunIndexer or None, optional
+        Index each run in a master index as it starts and stops (on the writer
+        thread, after the run is safe in the beamtime database). An index
+        failure is logged and never affects the beamtime write;
+        ``resonance-callback reindex`` repairs it. Closed with the callback.
 
     Raises
     ------
@@ -130,12 +136,14 @@ class RunWriterCallback(event_model.DocumentRouter):
         base_dir: str | os.PathLike[str] | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         external_timeout: float = 5.0,
+        index: RunIndexer | None = None,
     ) -> None:
         super().__init__()
         if isinstance(sample, str):
             sample = SampleMetadata(sample)
         self._default_sample = sample
         self._inline_limit = inline_limit
+        self._index = index
         self._external = ExternalRouting(ExternalResolver(
             handler_registry, root_map=root_map, base_dir=base_dir,
             allowed_roots=allowed_roots, timeout=external_timeout), inline_limit=inline_limit)
@@ -210,6 +218,9 @@ class RunWriterCallback(event_model.DocumentRouter):
         plan_name = doc.get("plan_name")
         self._submit(run, "start", doc, lambda w: w.open_run(
             plan_name, metadata=doc, uid=uid, sample=sample, time=doc["time"]))
+        if self._index is not None:
+            index = self._index
+            self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
         self._runs[uid] = run
 
     def descriptor(self, doc: dict[str, Any]) -> None:
@@ -265,6 +276,9 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._submit(run, "stop", doc, lambda w: w.close_run(
             exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,
             stop_document=doc))
+        if self._index is not None:
+            index = self._index
+            self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
         self._forget(run)
         self._sink.drain()
 
@@ -339,6 +353,8 @@ class RunWriterCallback(event_model.DocumentRouter):
                 self._sink.close()
         finally:
             self._sink.writer.close()
+            if self._index is not None:
+                self._index.close()
 
     def __enter__(self) -> RunWriterCallback:
         """Return the callback itself."""
