@@ -1,0 +1,86 @@
+"""Turn detector-file documents into numpy arrays.
+
+This module knows nothing about SQLite, Zarr or the callback. It reads the
+files that Bluesky documents point at:
+
+* ophyd (v1) ``resource`` + ``datum`` / ``datum_page`` documents, through
+  event-model's handler protocol: a handler class is constructed as
+  ``Handler(resolved_resource_path, **resource_kwargs)`` and called as
+  ``handler(**datum_kwargs)``, returning an array. Built in: ``NPY_SEQ``
+  (what :mod:`ophyd.sim` writes), ``AD_HDF5`` and ``AD_TIFF`` (the area-detector
+  file plugins). Callers add or override specs with a mapping
+  ``{spec: handler_class}``.
+* ophyd-async ``stream_resource`` + ``stream_datum`` documents for the
+  mimetypes ophyd-async emits: ``application/x-hdf5``,
+  ``multipart/related;type=image/tiff`` and ``multipart/related;type=image/jpeg``.
+
+Paths
+-----
+``root_map={old_prefix: new_prefix}`` is applied, longest matching prefix
+first and only at a path-component boundary, to the joined
+``root/resource_path`` of a resource and to the path of a stream_resource URI
+alike. A key equal to a resource ``root`` behaves exactly like databroker's
+``root_map``. A path that is still relative afterwards resolves against
+``base_dir`` (default: the working directory when the resolver is created).
+
+References are checked before anything is opened, and refused with
+:class:`~resonance_callback.errors.UnsafePathError` when they
+
+* contain a ``..`` component (in ``root``, ``resource_path``, a URI path or a
+  file name built from a template);
+* give an absolute ``resource_path`` under a non-empty ``root`` (it would
+  escape the root);
+* use a URI scheme other than ``file``, a host other than empty or
+  ``localhost``, or carry a query or fragment;
+* lie outside ``allowed_roots``, when that option is given. The allowed
+  roots are then ``allowed_roots`` plus every ``root_map`` target plus
+  ``base_dir`` (all configured by the caller, so trusted); the ``root`` of a
+  document is *not* trusted, since it comes from the document itself.
+  Symbolic links are resolved on both sides before comparing. With
+  ``allowed_roots=None`` (the default) any absolute path passes the
+  containment check, so the out-of-the-box behaviour matches what ophyd
+  writes to temporary directories; pass ``allowed_roots`` when reading
+  documents from an untrusted source (e.g. a replayed file).
+
+Waiting
+-------
+Detector files are often written after the document that names them. Every
+read polls (every ``poll_interval`` seconds) until it succeeds or ``wait``
+seconds (default: the resolver's ``timeout``) have passed, then raises
+:class:`~resonance_callback.errors.ExternalDataError` naming the file and the
+last reason. Errors that waiting cannot fix (unsafe path, unknown spec or
+mimetype, shape mismatch) are raised at once. A handler signals such a
+permanent error by raising ``ExternalDataError``; any other exception it
+raises is treated as "not readable yet" and retried.
+
+File handles are never kept: each read opens its file(s) and closes them
+before returning. HDF5 files are opened in SWMR-read mode, which reads files
+still open for writing by an SWMR writer (ophyd-async, AD with SWMR on), in
+another process or in this one, as well as ordinary files.
+
+``h5py``, ``tifffile`` and ``Pillow`` are imported only when a file of their
+kind is read; a missing library raises ``ExternalDataError`` naming it.
+"""
+
+from ._common import HDF5_MIMETYPE, JPEG_MIMETYPE, SUPPORTED_MIMETYPES, TIFF_MIMETYPE, HandlerClass
+from .handlers import (
+    DEFAULT_HANDLERS,
+    AreaDetectorHDF5Handler,
+    AreaDetectorTiffHandler,
+    NpySeqHandler,
+)
+from .resolver import ExternalResolver, StreamFrames
+
+__all__ = [
+    "DEFAULT_HANDLERS",
+    "HDF5_MIMETYPE",
+    "JPEG_MIMETYPE",
+    "SUPPORTED_MIMETYPES",
+    "TIFF_MIMETYPE",
+    "AreaDetectorHDF5Handler",
+    "AreaDetectorTiffHandler",
+    "ExternalResolver",
+    "HandlerClass",
+    "NpySeqHandler",
+    "StreamFrames",
+]

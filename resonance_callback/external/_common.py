@@ -1,0 +1,106 @@
+"""Shared pieces of the detector-file readers: mimetypes, path checks, argument checks."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import ExternalDataError, UnsafePathError
+
+HandlerClass = Callable[..., Callable[..., Any]]
+"""A handler class: ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``."""
+
+_T = TypeVar("_T")
+
+HDF5_MIMETYPE = "application/x-hdf5"
+TIFF_MIMETYPE = "multipart/related;type=image/tiff"
+JPEG_MIMETYPE = "multipart/related;type=image/jpeg"
+
+SUPPORTED_MIMETYPES = frozenset({HDF5_MIMETYPE, TIFF_MIMETYPE, JPEG_MIMETYPE})
+"""The stream_resource mimetypes :class:`ExternalResolver` reads."""
+
+_AD_HDF5_DATASET = "/entry/data/data"
+_SEPARATORS = re.compile(r"[\\/]")
+
+
+class _NotReadyError(Exception):
+    """A file exists but does not (yet) hold the data asked for; worth retrying."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _require(module: str, purpose: str) -> Any:
+    """Import an optional reader library, or raise a permanent error naming it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ExternalDataError(
+            f"reading {purpose} needs the Python package {module!r}, which is not installed"
+        ) from exc
+
+
+def _has_traversal(path: str) -> bool:
+    """Return True if ``path`` has a ``..`` component (either separator)."""
+    return ".." in _SEPARATORS.split(path)
+
+
+def _refuse_traversal(path: str, what: str) -> None:
+    if _has_traversal(path):
+        raise UnsafePathError(f"{what}: path {path!r} contains a '..' component; refused")
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _as_index(value: Any, name: str, where: str) -> int:
+    """Validate a datum kwarg that must be a non-negative integer (a file/frame index)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ExternalDataError(f"{where}: {name}={value!r} is not a non-negative integer")
+    return int(value)
+
+
+def _as_count(value: Any, name: str, where: str) -> int:
+    """Validate a count that must be a positive integer (frames per point or file)."""
+    count = _as_index(value, name, where)
+    if count == 0:
+        raise ExternalDataError(f"{where}: {name}=0; at least one frame is needed")
+    return count
+
+
+def _frame_range(point_number: int, frame_per_point: int) -> tuple[int, int]:
+    return point_number * frame_per_point, (point_number + 1) * frame_per_point
+
+
+def _format_template(template: str, filename: str, index: int, where: str) -> str:
+    """Build one file name from an image-sequence template.
+
+    New-style templates (``"blob_{:06d}.tiff"``, what ophyd-async emits) are
+    formatted with the index; printf-style ones (area-detector's
+    ``"%s%s_%6.6d.tiff"``) get an empty directory, ``filename`` and the index.
+    """
+    try:
+        if "{" in template:
+            return template.format(index)
+        args = {2: ("", filename, index), 1: (filename, index), 0: (index,)}
+        return template % args[min(template.count("%s"), 2)]
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise ExternalDataError(
+            f"{where}: cannot build a file name from template {template!r}: {exc}"
+        ) from exc
+
+
+def _join_inside(directory: Path, name: str, where: str) -> Path:
+    """Join a template-built file name to its directory, refusing any escape."""
+    _refuse_traversal(name, where)
+    if Path(name).is_absolute():
+        raise UnsafePathError(f"{where}: file name {name!r} is absolute; refused")
+    return directory / name
+
+
