@@ -13,6 +13,10 @@ A document that cannot be stored as it came never raises into the scan: it is
 kept in ``rejected_documents`` with the reason and logged as one warning line.
 Storage failures (disk full, unwritable path, corrupt database) do raise, with
 the path in the message.
+
+Documents of a run an earlier session already stored (a saved stream replayed
+again) are compared with the stored rows: identical ones are skipped, different
+ones rejected (:mod:`resonance_callback.writer_idempotent`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
 from .worker import InlineWriter, Job, WriterThread, reject
 from .writer import RunWriter
+from .writer_idempotent import IdempotentRunWriter
 
 __all__ = ["EXIT_STATUS_MAP", "RunWriterCallback"]
 
@@ -147,8 +152,9 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._external = ExternalRouting(ExternalResolver(
             handler_registry, root_map=root_map, base_dir=base_dir,
             allowed_roots=allowed_roots, timeout=external_timeout), inline_limit=inline_limit)
-        writer = RunWriter(db_path, sample, commit_every=commit_every,
-                           commit_interval=commit_interval, codec=codec, zarr_store=zarr_store)
+        writer = IdempotentRunWriter(db_path, sample, commit_every=commit_every,
+                                     commit_interval=commit_interval, codec=codec,
+                                     zarr_store=zarr_store)
         writer.open()
         self.db_path = writer._db_path
         self._sink: WriterThread | InlineWriter = (

@@ -188,7 +188,7 @@ class ExternalRouting:
                               time=doc["time"], seq_num=doc["seq_num"], filled=filled)
             for key, frame in split.frames.items():
                 w.write_image(uid, key, frame, timestamp=stamps.get(key))
-            if refs:
+            if refs and not w.already_stored(uid):  # a replayed event has its frames
                 self.fill_event(w, run_uid, doc, refs)
 
         return write
@@ -232,6 +232,8 @@ class ExternalRouting:
     def stream_datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str, *,
                      plan: StreamPlan, received: float) -> None:
         """Make sure each event of the range has a row, then read (or keep pending) its data."""
+        if w.already_stored(doc["uid"]):  # replayed: its rows and frames are stored
+            return
         state = self._state(run_uid)
         key = state.stream_keys.get(doc["stream_resource"])
         if key is None:

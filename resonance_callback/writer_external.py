@@ -31,6 +31,15 @@ __all__ = ["ExternalRowsMixin"]
 class ExternalRowsMixin:
     """Events rows for frames from detector files; see the module documentation."""
 
+    def already_stored(self, uid: str) -> bool:
+        """True if the last document with this uid was found already stored (never, here).
+
+        :class:`~resonance_callback.writer_idempotent.IdempotentRunWriter`
+        answers True for a document of a resumed run it skipped, so its
+        detector files are not read again.
+        """
+        return False
+
     def event_at(self, stream_uid: str, seq_num: int, *, time: float | None = None) -> str:
         """Return the uid of the events row of ``seq_num`` in a stream, creating it if none.
 
