@@ -24,6 +24,7 @@ from .index import IndexWriter
 from .index_live import RunIndexer
 from .index_rebuild import ReindexReport, reindex
 from .index_search import IndexedRun, search
+from .replay import ReplaySummary, replay
 from .sample import SampleMetadata
 from .writer import RunWriter
 
@@ -44,6 +45,7 @@ __all__ = [
     "NotABeamtimeError",
     "ReindexReport",
     "ReplayError",
+    "ReplaySummary",
     "ResonanceError",
     "RunIndexer",
     "RunLookupError",
@@ -56,5 +58,6 @@ __all__ = [
     "WriterStateError",
     "__version__",
     "reindex",
+    "replay",
     "search",
 ]
