@@ -322,3 +322,7 @@ def check(db: Path, zarr_store: Path | None, as_json: bool) -> None:
     else:
         click.echo("\n".join(report.lines()))
     sys.exit(0 if report.ok else 1)
+
+
+# Commands kept in modules of their own register themselves on ``main`` when imported.
+from . import cli_inspect, cli_replay  # noqa: E402, F401
