@@ -138,11 +138,11 @@ def _run_lines(info: dict[str, Any]) -> list[str]:
         rows = [row + [""] * (len(headers) - len(row)) for row in rows]
         out += ["  " + line for line in _table(headers, rows).splitlines()]
     out.append(f"Rejected documents: {len(info['rejected_documents'])}")
-    out += [f"  {r['name']} {r['uid'] or '(no uid)'}: {_value(r['reason'], 200)}"
+    out += [f"  {r['name']} {r['uid'] or '(no uid)'}: {r['reason']}"
             for r in info["rejected_documents"]]
     out.append(f"Unresolved frames: {len(info['unresolved_frames'])}")
     out += [f"  {u['stream']}/{u['field']} seq_num {u['seq_num']} ({u['reference']}): "
-            f"{_value(u['reason'], 200)}" for u in info["unresolved_frames"]]
+            f"{u['reason']}" for u in info["unresolved_frames"]]
     return out
 
 

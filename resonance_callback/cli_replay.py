@@ -122,7 +122,7 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
         options["sample"] = sample
     if allowed_roots:
         options["allowed_roots"] = list(allowed_roots)
-    progress = ProgressLine(click.get_text_stream("stderr"))
+    progress = ProgressLine(sys.stderr)
     parts, errors = [], []
     try:
         for path in paths:

@@ -13,6 +13,7 @@ from bluesky import RunEngine
 from resonance_callback import RunWriterCallback
 
 from .beamtime_fixture import Recorded, Site, build_site, record_runs
+from .replay_corpus import interleaved, kinds, kinds_dump  # noqa: F401  (session fixtures)
 
 
 @pytest.fixture
