@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import jsoncodec
-from .errors import DocumentError, StorageError
+from .errors import DocumentError, StorageError, WriterStateError
 from .writer import RunWriter
 
 __all__ = ["IdempotentRunWriter"]
@@ -64,6 +64,15 @@ _JSON = frozenset({"metadata", "data_keys", "configuration", "document", "filled
 #: JSON objects the stored row may hold more of (values read from detector files).
 _SUBSET = frozenset({"data", "timestamps"})
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^)]*)\)")
+
+
+class _RefusedError(DocumentError, WriterStateError):
+    """A document of a run or stream refused earlier: rejected, and "not open" to batch writers.
+
+    A :class:`DocumentError`, so the document is rejected with the reason; also a
+    :class:`WriterStateError`, which is what a writer sees for a stream that is
+    not open (a batched event write leaves such events to ``write_event``).
+    """
 
 
 def _canonical(value: Any) -> str:
@@ -184,14 +193,14 @@ class IdempotentRunWriter(RunWriter):
 
     def _require_run(self, what: str, run_uid: str | None = None) -> str:
         if run_uid is not None and run_uid in self._refused:
-            raise DocumentError(f"cannot {what}: run {run_uid} is refused: "
-                                f"{self._refused[run_uid]}")
+            raise _RefusedError(f"cannot {what}: run {run_uid} is refused: "
+                           f"{self._refused[run_uid]}")
         return super()._require_run(what, run_uid)
 
     def _require_stream(self, what: str, stream_uid: str | None = None) -> Any:
         if stream_uid is not None and stream_uid in self._refused:
-            raise DocumentError(f"cannot {what}: stream {stream_uid} is refused: "
-                                f"{self._refused[stream_uid]}")
+            raise _RefusedError(f"cannot {what}: stream {stream_uid} is refused: "
+                           f"{self._refused[stream_uid]}")
         return super()._require_stream(what, stream_uid)
 
     def open_stream(self, name: str, data_keys: dict[str, Any], **kwargs: Any) -> str:
@@ -205,8 +214,8 @@ class IdempotentRunWriter(RunWriter):
                         run_uid: str | None = None) -> None:
         """Keep an external document as :meth:`RunWriter.record_external`; not of a refused run."""
         if run_uid is not None and run_uid in self._refused:
-            raise DocumentError(f"cannot keep {name} {uid}: run {run_uid} is refused: "
-                                f"{self._refused[run_uid]}")
+            raise _RefusedError(f"cannot keep {name} {uid}: run {run_uid} is refused: "
+                           f"{self._refused[run_uid]}")
         super().record_external(name, uid, document, run_uid=run_uid)
 
     def close_run(self, **kwargs: Any) -> None:
