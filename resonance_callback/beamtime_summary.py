@@ -146,6 +146,18 @@ def list_runs(
 def find_run(conn: Any, text: str) -> str:
     """Return the uid of the one stored run whose uid is ``text`` or starts with it.
 
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        An open beamtime database.
+    text : str
+        A whole uid, or its first characters (case-insensitive).
+
+    Returns
+    -------
+    str
+        The run's full uid.
+
     Raises
     ------
     RunLookupError
