@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .callback import RunWriterCallback
 from .errors import (
     BeamtimeDatabaseError,
+    DataLookupError,
     DocumentError,
     ExternalDataError,
     FrameShapeError,
@@ -17,7 +18,7 @@ from .errors import (
     UnsafePathError,
     WriterStateError,
 )
-
+from .reader import Beamtime, Run, open_beamtime
 from .sample import SampleMetadata
 from .writer import RunWriter
 
@@ -27,13 +28,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Beamtime",
     "BeamtimeDatabaseError",
+    "DataLookupError",
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
     "NotABeamtimeError",
     "ReplayError",
     "ResonanceError",
+    "Run",
     "RunLookupError",
     "RunWriter",
     "RunWriterCallback",
@@ -43,4 +47,5 @@ __all__ = [
     "UnsafePathError",
     "WriterStateError",
     "__version__",
+    "open_beamtime",
 ]

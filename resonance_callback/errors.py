@@ -16,7 +16,8 @@ working::
     ├── ExternalDataError (OSError)             a detector file cannot be resolved or read
     │   └── UnsafePathError (PermissionError)   a reference points outside the allowed roots
     ├── ReplayError (ValueError)                a saved document stream cannot be parsed
-    └── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
+    ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
+    └── DataLookupError (KeyError)              a run has no stream or field of the name asked for
 
 Messages always name the uid, key or path concerned.
 
@@ -29,6 +30,7 @@ import sqlite3
 
 __all__ = [
     "BeamtimeDatabaseError",
+    "DataLookupError",
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
@@ -108,4 +110,14 @@ class RunLookupError(ResonanceError, KeyError):
 
     def __str__(self) -> str:
         # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class DataLookupError(ResonanceError, KeyError):
+    """A stored run has no stream, field or frame of the name asked for.
+
+    The message names the run and lists what it does have.
+    """
+
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
