@@ -53,10 +53,11 @@ def _start_document(row: tuple[Any, ...]) -> Doc:
     return start
 
 
-def _in_order(values: Doc, order: list[str]) -> Doc:
-    """``values`` with the descriptor's keys first, in the descriptor's order."""
-    out = {k: values[k] for k in order if k in values}
-    out.update((k, v) for k, v in values.items() if k not in out)
+def _with_frames(stored: Doc, frames: Doc, order: list[str]) -> Doc:
+    """The stored (inline) values in their stored order, then the frames in the descriptor's."""
+    out = dict(stored)
+    out.update((k, frames[k]) for k in order if k in frames)
+    out.update(frames)
     return out
 
 
@@ -173,16 +174,19 @@ class _EventBuilder:
         stamps = jsoncodec.loads(timestamps) or {}
         filled_map = jsoncodec.loads(filled) or {}
         external = self.streams.external.get(desc, set())
+        frames: Doc = {}
+        frame_stamps: Doc = {}
         for field, path, index, stamp in self.refs.get(uid, ()):
             if field in external:
                 if not self.fill:
                     continue
                 reference = values.get(field)
                 filled_map[field] = reference if isinstance(reference, str) else True
-            values[field] = self.frames.read(path, index)
+            frames[field] = self.frames.read(path, index)
             if field not in stamps and stamp is not None:
-                stamps[field] = stamp
+                frame_stamps[field] = stamp
         order = self.streams.order.get(desc, [])
-        return {"uid": uid, "time": time, "data": _in_order(values, order),
-                "timestamps": _in_order(stamps, order), "seq_num": seq_num,
+        values = _with_frames(values, frames, order)
+        stamps = _with_frames(stamps, frame_stamps, order)
+        return {"uid": uid, "time": time, "data": values, "timestamps": stamps, "seq_num": seq_num,
                 "filled": filled_map, "descriptor": desc}
