@@ -156,7 +156,7 @@ def export_tiff(run: Run, out: Path | str, *, streams: Iterable[str] = (),
                     path = directory / f"{stem}.tif"
                     with tifffile.TiffWriter(path) as tif:
                         for frame in frames:
-                            tif.write(_as_image(frame), contiguous=False)
+                            tif.write(_as_image(frame), contiguous=True)
                     written.append(path)
                     continue
                 for i, frame in enumerate(frames):
