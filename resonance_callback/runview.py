@@ -31,7 +31,7 @@ RUN_COLUMNS = ("r.uid, r.plan_name, r.scan_id, r.time_start, r.metadata, "
                "s.id, s.name, s.metadata")
 
 _STREAM_ROWS = """
-    SELECT e.seq_num, e.time, e.data, e.timestamps
+    SELECT e.seq_num, e.time, e.data{timestamps}
     FROM events e JOIN streams s ON s.uid = e.stream_uid
     WHERE s.run_uid = ? AND s.name = ?
     ORDER BY e.seq_num, e.time, e.rowid
@@ -181,15 +181,17 @@ class Run:
         """
         import pandas as pd
 
-        descriptors = self.descriptors(stream)
-        rows = self._bt.query(_STREAM_ROWS, (self.uid, stream))
+        sql = _STREAM_ROWS.format(timestamps=", e.timestamps" if timestamps else "")
+        with self._bt.snapshot():
+            descriptors = self.descriptors(stream)
+            rows = self._bt.query(sql, (self.uid, stream))
         datas = jsoncodec.loads("[" + ",".join(r[2] for r in rows) + "]")
         declared = [k for d in descriptors for k in d.get("data_keys", {})]
-        seen: dict[str, None] = {}
-        for data in datas:
-            seen.update(dict.fromkeys(data))
+        seen = set().union(*datas)
         fields = [k for k in dict.fromkeys(declared) if k in seen]
-        fields += [k for k in seen if k not in fields]
+        if len(fields) < len(seen):  # undeclared keys: in order of first appearance
+            extra = dict.fromkeys(k for data in datas for k in data if k not in fields)
+            fields += list(extra)
         columns: dict[str, Any] = {"seq_num": [r[0] for r in rows], "time": [r[1] for r in rows]}
         for key in fields:
             columns[key] = [data.get(key) for data in datas]
