@@ -17,8 +17,8 @@ Pure functions on light records, no SQL and no JSON, so the rules can be read
    before its first such datum, a stream_datum before the event of its
    descriptor whose ``seq_num`` is its ``seq_nums["start"]``, a
    stream_resource before its first such stream_datum. A document that no
-   emitted event needs comes right after the external document before it (and
-   a stream_datum not before its descriptor).
+   emitted event needs comes right after the external document before it; a
+   stream_datum or stream_resource never before the descriptor it feeds.
 """
 
 from __future__ import annotations
@@ -169,13 +169,28 @@ def place_externals(
     """
     externals = sorted(externals, key=lambda e: e.ordinal)
     desc_pos = {item.uid: i for i, item in enumerate(items) if isinstance(item, DescriptorRec)}
+    # Stream documents never come before the descriptor they feed.
+    after: dict[str, int] = {}
+    for ext in externals:
+        if ext.name == "stream_datum":
+            pos = desc_pos.get(str(ext.doc.get("descriptor")), -1) + 1
+            after[ext.uid] = pos
+            parent = str(ext.doc.get("stream_resource"))
+            after[parent] = min(pos, after.get(parent, pos))
+    anchors = _anchors(items, externals)
+    # Latest place each may go and still precede, in stored order, every event
+    # needing it or a later document.
+    latest: list[int] = []
+    bound = len(items)
+    for anchor in reversed(anchors):
+        bound = bound if anchor is None else min(bound, anchor)
+        latest.append(bound)
+    latest.reverse()
     placed = []
     floor = 0
-    for ext, anchor in zip(externals, _anchors(items, externals), strict=True):
-        lower = floor
-        if ext.name == "stream_datum":
-            lower = max(lower, desc_pos.get(str(ext.doc.get("descriptor")), -1) + 1)
-        pos = lower if anchor is None else max(anchor, lower)
+    for ext, anchor, last in zip(externals, anchors, latest, strict=True):
+        lower = max(floor, after.get(ext.uid, 0))
+        pos = lower if anchor is None else max(last, lower)  # needed: as late as it may
         placed.append((pos, ext))
         floor = pos
     return placed

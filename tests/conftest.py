@@ -69,7 +69,7 @@ def RE() -> Iterator[RunEngine]:  # noqa: N802 - the conventional name
 def sim(tmp_path: Path) -> dict[str, Any]:
     """Fresh ophyd.sim devices (``hw()``), so configuring one never leaks between tests."""
     (tmp_path / "npy").mkdir()
-    return vars(hw(save_path=str(tmp_path / "npy")))
+    return {**vars(hw(save_path=str(tmp_path / "npy"))), "tmp_path": tmp_path}
 
 
 @pytest.fixture

@@ -104,6 +104,22 @@ def paused_and_resumed(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N80
     RE.resume()
 
 
+def rewound_after_pause(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
+    """A pause after a reading rewinds to the checkpoint before it: seq_num 1 is taken twice."""
+
+    @bpp.run_decorator()
+    def plan() -> Any:
+        yield from bps.checkpoint()
+        yield from bps.trigger_and_read([sim["det"]])
+        yield from bps.pause()
+        yield from bps.checkpoint()
+        yield from bps.trigger_and_read([sim["det"]])
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan())
+    RE.resume()
+
+
 def aborted(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
     with pytest.raises(RunEngineInterrupted):
         RE(_pausing_plan(sim["det"]))
@@ -131,12 +147,26 @@ def external_npy(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
     RE(bp.count([sim["img"], sim["det"]], num=3))
 
 
+def ophyd_async_stream(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
+    """An ophyd-async detector writing HDF5: stream_resource / stream_datum, STREAM: keys."""
+    from ophyd_async import sim as async_sim
+    from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider, init_devices
+
+    pattern = async_sim.PatternGenerator()
+    paths = StaticPathProvider(UUIDFilenameProvider(), sim["tmp_path"])
+    with init_devices():
+        stage = async_sim.SimStage(pattern)
+        blob = async_sim.SimBlobDetector(paths, pattern)
+    RE(bp.scan([blob], stage.x, 0, 1, 3))
+
+
 CASES: dict[str, Case] = {f.__name__: f for f in (
     count, scan, grid_scan_snake, list_scan, baseline, monitor, direct_img_frames, arrays,
-    reconfigured, paused_and_resumed, aborted, failed, odd_metadata, external_npy)}
+    reconfigured, paused_and_resumed, rewound_after_pause, aborted, failed, odd_metadata,
+    external_npy, ophyd_async_stream)}
 
 #: Cases whose stored frames came from external files: fill=True is for detector-file support.
-FILL_FALSE_ONLY = {"external_npy"}
+FILL_FALSE_ONLY = {"external_npy", "ophyd_async_stream"}
 
 
 def _validate(docs: list[tuple[str, dict[str, Any]]]) -> None:
