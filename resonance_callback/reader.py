@@ -25,63 +25,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import jsoncodec
-from .callback import EXIT_STATUS_MAP
 from .errors import RunLookupError, StorageError
 from .framearray import FrameReader
+from .runfilter import run_filter
 from .runview import RUN_COLUMNS, RejectedDocument, Run
 from .schema import connect
-from .writer import EXIT_STATUSES
 
 __all__ = ["Beamtime", "RejectedDocument", "Run", "open_beamtime"]
 
 _RUN_QUERY = f"SELECT {RUN_COLUMNS} FROM runs r LEFT JOIN samples s ON s.id = r.sample_id"
 _NEWEST_FIRST = "ORDER BY r.time_start DESC, r.rowid DESC"
-
-
-def _timestamp(value: float | _dt.datetime | str, what: str) -> float:
-    """Return a Unix time from a number, a datetime or an ISO 8601 string (naive = local)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a time, not {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            value = _dt.datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{what}={value!r} is not an ISO 8601 time") from exc
-    if isinstance(value, _dt.datetime):
-        return value.timestamp()
-    if isinstance(value, _dt.date):
-        return _dt.datetime.combine(value, _dt.time()).timestamp()
-    raise TypeError(f"{what} must be a Unix time, datetime or ISO string, not {value!r}")
-
-
-def _json_path(key: str) -> str:
-    """SQLite JSON path of a start-document key; dots separate nested keys."""
-    parts = key.split(".")
-    if not key or any(not p or '"' in p for p in parts):
-        raise ValueError(f"cannot filter on start-document key {key!r}")
-    return "$" + "".join(f'."{p}"' for p in parts)
-
-
-def _where_clause(key: str, value: Any) -> tuple[str, list[Any]]:
-    """SQL condition and parameters matching ``start[key] == value``."""
-    path = _json_path(key)
-    if value is None:
-        return "json_type(r.metadata, ?) = 'null'", [path]
-    if isinstance(value, bool):
-        return "json_type(r.metadata, ?) = ?", [path, "true" if value else "false"]
-    if isinstance(value, str):
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, int) and abs(value) < 2**63:
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, int):  # SQLite reads JSON integers this large as REAL
-        return "json_extract(r.metadata, ?) = ?", [path, float(value)]
-    # lists, dicts and NaN / infinities (stored as {"$float": ...}) compare as JSON text
-    return "json_extract(r.metadata, ?) = json(?)", [path, jsoncodec.dumps(value)]
 
 
 class Beamtime:
@@ -239,38 +192,8 @@ class Beamtime:
         ValueError
             For an unknown ``exit_status`` or an unusable ``where`` key.
         """
-        conditions: list[str] = []
-        params: list[Any] = []
-        if sample is not None:
-            conditions.append("s.name = ?")
-            params.append(sample)
-        if plan is not None:
-            conditions.append("r.plan_name = ?")
-            params.append(plan)
-        if exit_status is not None:
-            if exit_status == "open":
-                conditions.append("r.exit_status IS NULL")
-            else:
-                status = EXIT_STATUS_MAP.get(exit_status, exit_status)
-                if status not in EXIT_STATUSES:
-                    raise ValueError(f"exit_status {exit_status!r} is not one of "
-                                     f"{(*EXIT_STATUSES, 'open')}")
-                conditions.append("r.exit_status = ?")
-                params.append(status)
-        if since is not None:
-            conditions.append("r.time_start >= ?")
-            params.append(_timestamp(since, "since"))
-        if until is not None:
-            conditions.append("r.time_start < ?")
-            params.append(_timestamp(until, "until"))
-        if scan_id is not None:
-            conditions.append("r.scan_id = ?")
-            params.append(int(scan_id))
-        for key, value in (where or {}).items():
-            sql, values = _where_clause(key, value)
-            conditions.append(sql)
-            params.extend(values)
-        clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        clause, params = run_filter(sample=sample, plan=plan, exit_status=exit_status,
+                                    since=since, until=until, scan_id=scan_id, where=where)
         rows = self.query(f"{_RUN_QUERY}{clause} {_NEWEST_FIRST}", params)
         return [Run(self, row) for row in rows]
 
