@@ -281,11 +281,13 @@ class Run:
             reference. Frames that came inline in the events are arrays either
             way. References never copied into the store stay references.
 
-        Yields
-        ------
-        tuple of (str, dict)
+        Returns
+        -------
+        iterator of (str, dict)
             ``start``, descriptors, resources and datums, events, ``stop``,
-            in the order :mod:`resonance_callback.docorder` describes.
+            in the order :mod:`resonance_callback.docorder` describes. The
+            rows are read (in one snapshot) when this is called; frames are
+            read as their events are reached.
         """
         from .docstream import iter_documents
 
