@@ -1,0 +1,16 @@
+"""The ``resonance-callback`` command line: a thin click group, one function per command.
+
+Each module registers its commands on :data:`main`: ``demo_cmd`` (``demo``),
+``read_cmds`` (``export``, ``plot``), ``check_cmd`` (``check``) and ``index_cmds``
+(``index ...``, ``reindex``, ``search``). ``_base`` holds the group, the error
+handling shared by every command (one line, exit 1; ``--debug`` for a
+traceback) and table output.
+"""
+
+from . import check_cmd, demo_cmd, index_cmds, read_cmds
+from ._base import main
+
+__all__ = ["main"]
+
+# The command modules are imported for the commands they register on ``main``.
+del check_cmd, demo_cmd, index_cmds, read_cmds
