@@ -161,10 +161,19 @@ def ophyd_async_stream(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N80
     RE(bp.scan([blob], stage.x, 0, 1, 3))
 
 
+def ophyd_async_fly(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
+    """A fly scan: no event documents, only stream_resource / stream_datum (two per event)."""
+    from .test_external import blob_detector, fly_plan
+
+    directory = sim["tmp_path"] / "fly"
+    directory.mkdir()
+    RE(fly_plan(blob_detector(directory), events=4, collections_per_event=2))
+
+
 CASES: dict[str, Case] = {f.__name__: f for f in (
     count, scan, grid_scan_snake, list_scan, baseline, monitor, direct_img_frames, arrays,
     reconfigured, paused_and_resumed, rewound_after_pause, aborted, failed, odd_metadata,
-    external_npy, ophyd_async_stream)}
+    external_npy, ophyd_async_stream, ophyd_async_fly)}
 
 #: Cases whose stored frames came from external files: fill=True is for detector-file support.
 FILL_FALSE_ONLY = {"external_npy", "ophyd_async_stream"}
