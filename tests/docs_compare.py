@@ -8,8 +8,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import event_model
 import numpy as np
 import zarr
+from ophyd.sim import NumpySeqHandler
 
 from resonance_callback import jsoncodec
 
@@ -67,6 +69,22 @@ def assert_same_value(expected: Any, actual: Any, where: str = "") -> None:
         isinstance(expected, int | float) and isinstance(actual, int | float)), (
         f"{where}: {type(expected).__name__} {expected!r} != {type(actual).__name__} {actual!r}")
     assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+
+
+#: Handlers for the detector files the tests' devices write (ophyd.sim ``img``).
+HANDLERS = {"NPY_SEQ": NumpySeqHandler}
+
+
+def filled(docs: Docs) -> list[tuple[str, dict[str, Any]]]:
+    """The stream as event-model's ``Filler`` fills it: external arrays read from their files.
+
+    Each event's external field becomes the array its datum points to, and
+    ``filled[key]`` that datum's id; the documents given are not changed. Use
+    it while the files are still there. ophyd-async stream documents pass
+    through unchanged (their data is not in the events).
+    """
+    with event_model.Filler(HANDLERS, inplace=False) as filler:
+        return [filler(name, doc) for name, doc in docs]
 
 
 def _label(i: int, name: str, doc: dict[str, Any]) -> str:
