@@ -280,6 +280,14 @@ class Run:
             event-model's ``Filler`` does). With False such fields keep their
             reference. Frames that came inline in the events are arrays either
             way. References never copied into the store stay references.
+            ophyd-async (``STREAM:``) data is carried by the stream_datum
+            documents, never by the events, so ``fill`` does not change it.
+
+        Notes
+        -----
+        A fly scan's frames (stream_resource and stream_datum documents, no
+        events) come back as those documents only: the rows the writer made
+        for them (``derived = 1``) are not emitted as events.
 
         Returns
         -------

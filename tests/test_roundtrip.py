@@ -2,7 +2,8 @@
 
 Each case runs plans on fresh ophyd.sim hardware with a capturing subscriber
 and a RunWriterCallback side by side, then checks that the stored run gives
-back the same document stream (names, order, uids, times, values, timestamps),
+back the same document stream (names, order, uids, times, values, timestamps)
+-- with ``fill=True``, the stream as event-model's ``Filler`` fills it --
 that every document validates against event-model's schemas, and that
 re-ingesting the read-back stream into a fresh beamtime gives identical rows
 and frames.
