@@ -6,6 +6,7 @@ from importlib.metadata import version as _version
 from .callback import RunWriterCallback
 from .errors import (
     BeamtimeDatabaseError,
+    DataLookupError,
     DocumentError,
     ExternalDataError,
     FrameShapeError,
@@ -24,6 +25,7 @@ from .index import IndexWriter
 from .index_live import RunIndexer
 from .index_rebuild import ReindexReport, reindex
 from .index_search import IndexedRun, search
+from .reader import Beamtime, Run, open_beamtime
 from .replay import ReplaySummary, replay
 from .sample import SampleMetadata
 from .writer import RunWriter
@@ -34,7 +36,9 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Beamtime",
     "BeamtimeDatabaseError",
+    "DataLookupError",
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
@@ -47,6 +51,7 @@ __all__ = [
     "ReplayError",
     "ReplaySummary",
     "ResonanceError",
+    "Run",
     "RunIndexer",
     "RunLookupError",
     "RunWriter",
@@ -57,6 +62,7 @@ __all__ = [
     "UnsafePathError",
     "WriterStateError",
     "__version__",
+    "open_beamtime",
     "reindex",
     "replay",
     "search",

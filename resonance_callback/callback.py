@@ -164,6 +164,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._by_descriptor: dict[str, _Run] = {}
         self._by_resource: dict[str, _Run] = {}
         self._finished: set[str] = set()
+        self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run uid
         self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -190,7 +191,9 @@ class RunWriterCallback(event_model.DocumentRouter):
     def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
         if run_uid is None and isinstance(doc, dict):
             run = self._run_of(doc, strict=False)
-            run_uid = run.uid if run else doc.get("run_start")
+            run_uid = run.uid if run else doc.get("run_start") or next(
+                (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
+                 if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
         self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
 
     def _submit(self, run: _Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
@@ -204,7 +207,8 @@ class RunWriterCallback(event_model.DocumentRouter):
             if key in doc:
                 run = table.get(doc[key])
                 if run is None and strict:
-                    state = "already stopped" if doc[key] in self._finished else "unknown"
+                    stopped = doc[key] in self._finished or doc[key] in self._stopped
+                    state = "already stopped" if stopped else "unknown"
                     raise DocumentError(f"{key} {doc[key]} is {state}")
                 return run
         if strict:
@@ -259,11 +263,12 @@ class RunWriterCallback(event_model.DocumentRouter):
         filled = doc.get("filled") or None
 
         def write(w: RunWriter) -> None:
-            uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
-                                uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                filled=filled)
-            for key, frame in split.frames.items():
-                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+            with w.atomic():  # readers see the event and its frames together
+                uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
+                                    uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
+                                    filled=filled)
+                for key, frame in split.frames.items():
+                    w.write_image(uid, key, frame, timestamp=stamps.get(key))
 
         self._submit(run, "event", doc, write)
         if split.problems:
@@ -295,6 +300,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         for uid in run.resources:
             self._by_resource.pop(uid, None)
         self._finished.add(run.uid)
+        self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
 
     def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
         """Keep the document for provenance, then hand it to the external routing."""

@@ -18,7 +18,8 @@ working::
     ├── ReplayError (ValueError)                a saved document stream cannot be parsed
     ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
     ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
-    └── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
+    ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
+    └── DataLookupError (KeyError)              a run has no stream or field of the name asked for
 
 Messages always name the uid, key or path concerned.
 
@@ -31,6 +32,7 @@ import sqlite3
 
 __all__ = [
     "BeamtimeDatabaseError",
+    "DataLookupError",
     "DocumentError",
     "ExternalDataError",
     "FrameShapeError",
@@ -126,6 +128,16 @@ class IndexEntryError(ResonanceError, ValueError):
 
 class IndexLookupError(ResonanceError, KeyError):
     """The master index holds no researcher, beamtime or run matching the request."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DataLookupError(ResonanceError, KeyError):
+    """A stored run has no stream, field or frame of the name asked for.
+
+    The message names the run and lists what it does have.
+    """
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

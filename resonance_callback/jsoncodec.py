@@ -127,4 +127,6 @@ def loads(text: str | bytes | None) -> Any:
     """
     if text is None:
         return None
+    if isinstance(text, str) and '"$' not in text:  # no tagged value anywhere: skip the hook
+        return json.loads(text)
     return json.loads(text, object_hook=_object_hook)

@@ -14,10 +14,12 @@ are committed, so a reader never sees a reference to a frame not yet stored.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import time as _time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -130,6 +132,7 @@ class RunWriter(ExternalRowsMixin):
         self._sample_ids: dict[str, int] = {}
         self._last_event: tuple[str, str] = ("", "")  # (event uid, stream uid)
         self._pending = 0
+        self._held = 0  # depth of atomic() blocks: no batch commit inside one
         self._tx_started = 0.0
         self._ordinal: int | None = None  # last external_documents.ordinal
 
@@ -270,8 +273,30 @@ class RunWriter(ExternalRowsMixin):
             self._tx_started = _time.monotonic()
         return conn
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Keep the rows written inside the block in one commit batch.
+
+        An event and its frames (:meth:`write_event` then :meth:`write_image`)
+        written in one block become visible to readers together: the batch
+        commit that ``commit_every`` / ``commit_interval`` call for is taken
+        at the end of the block, not between its rows.
+        """
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+        if self._conn is not None:
+            self._maybe_commit()
+
     def _count_and_maybe_commit(self) -> None:
         self._pending += 1
+        self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
+        if self._held or not self._pending:
+            return
         if (self._pending >= self._commit_every
                 or _time.monotonic() - self._tx_started >= self._commit_interval):
             self.commit()

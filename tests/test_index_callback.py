@@ -67,3 +67,27 @@ def test_a_broken_index_never_loses_the_run(RE, tmp_path: Path, caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and all("index add-beamtime" in w for w in warnings)
     assert not broken.exists()
+
+
+def test_three_live_beamtimes_and_reindex_give_identical_search_results(
+    RE, tmp_path: Path
+) -> None:
+    index_path = tmp_path / "index.db"
+    sessions = [("Alice", "alice", "2026-09"), ("Alice", "alice", "2026-10"),
+                ("Bob", "bob", "2026-11")]
+    for i, (name, root, label) in enumerate(sessions):
+        db = tmp_path / root / label / "beamtime.db"
+        db.parent.mkdir(parents=True)
+        indexer = RunIndexer(index_path, name, tmp_path / root, label, db)
+        with RunWriterCallback(db, index=indexer) as callback:
+            token = RE.subscribe(callback)
+            RE(bp.count([det], num=2), sample=f"PS-{i}", tags=["calibration"])
+            RE(bp.scan([det], motor, 0, 1, 3), sample="Si", operator=name)
+            RE.unsubscribe(token)
+    queries = [{}, {"sample": "PS-*"}, {"researcher": "Bob"}, {"plan": "scan"},
+               {"tag": "calibration"}, {"where": {"operator": "Alice"}}]
+    live = [[r.to_dict() for r in search(index_path, **q)] for q in queries]
+    assert [len(rows) for rows in live] == [6, 3, 2, 3, 3, 2]
+    report = reindex(index_path)
+    assert report.ok
+    assert [[r.to_dict() for r in search(index_path, **q)] for q in queries] == live

@@ -5,15 +5,7 @@ from pathlib import Path
 
 import click
 
-import resonance_callback
 from resonance_callback.cli import main
-
-
-def test_public_names_are_sorted_and_all_importable() -> None:
-    names = resonance_callback.__all__
-    assert names == sorted(names)
-    for name in names:
-        assert hasattr(resonance_callback, name), name
 
 
 def test_every_index_command_is_documented() -> None:

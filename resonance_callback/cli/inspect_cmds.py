@@ -1,8 +1,7 @@
 """The ``runs`` and ``show`` commands: what a beamtime holds, from the command line.
 
-Registered on the :func:`resonance_callback.cli.main` group when ``cli.py``
-imports this module (at its end). The data comes from
-:mod:`resonance_callback.beamtime_summary` (plain SQL, read-only).
+The data comes from :mod:`resonance_callback.beamtime_summary` (plain SQL on the
+schema contract, read-only), not from the reader.
 """
 
 from __future__ import annotations
@@ -13,9 +12,10 @@ from typing import Any
 
 import click
 
-from . import jsoncodec
-from .beamtime_summary import STATUSES, describe_run, list_runs
-from .cli import _table, _time_option, _when, handle_errors, main
+from .. import jsoncodec
+from ..beamtime_summary import STATUSES, describe_run, list_runs
+from ._base import _table, _when, handle_errors, main
+from .index_cmds import _time_option
 
 __all__ = ["runs_command", "show_command"]
 

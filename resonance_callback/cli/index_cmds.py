@@ -1,92 +1,20 @@
-"""The ``resonance-callback`` command line: a thin click group, one function per command.
-
-Exit codes: 0 success, 1 a problem was found (``check``) or the command failed,
-2 a usage error. Errors print as one line; ``--debug`` shows the traceback.
-"""
+"""The master index commands: ``index ...``, ``reindex``, ``search``."""
 
 from __future__ import annotations
 
-import datetime
-import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 
-from . import __version__, jsoncodec
-from .errors import IndexEntryError, IndexLookupError, ResonanceError
-from .index import IndexWriter
-from .index_rebuild import read_beamtime_runs, reindex
-from .index_search import parse_time, search
-
-__all__ = ["main"]
-
-
-class _Context:
-    debug = False
+from .. import jsoncodec
+from ..errors import IndexEntryError, IndexLookupError
+from ..index import IndexWriter
+from ..index_rebuild import read_beamtime_runs, reindex
+from ..index_search import parse_time, search
+from ._base import _table, _when, handle_errors, main
 
 
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library and OS errors into one clear line and exit code 1.
-
-    With ``--debug`` on the group the traceback is shown instead.
-    """
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ResonanceError, OSError) as exc:
-            if _Context.debug:
-                raise
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="resonance-callback")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def main(debug: bool) -> None:
-    r"""Store Bluesky runs in a per-beamtime SQLite + Zarr store, and inspect them.
-
-    \b
-    Example:
-        resonance-callback demo ./demo-beamtime
-    """
-    _Context.debug = debug
-
-
-@main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path),
-                default=Path("demo"), required=False)
-@handle_errors
-def demo(directory: Path) -> None:
-    r"""Run a short simulated beamtime into DIRECTORY/demo.db + demo.zarr/.
-
-    Several plans on ophyd.sim hardware (counts, scans, a snake grid scan,
-    an image detector), two samples and a baseline stream, written through
-    RunWriterCallback; then prints the runs written.
-
-    \b
-    Example:
-        resonance-callback demo ./demo
-    """
-    from .demo import run_demo, summarize_runs
-
-    def progress(i: int, n: int, label: str) -> None:
-        click.echo(f"[{i}/{n}] {label}", err=True)
-
-    db_path, uids = run_demo(directory, progress=progress)
-    rows = summarize_runs(db_path, uids)
-    columns = ["uid", "scan_id", "plan_name", "sample", "exit_status", "events", "frames"]
-    click.echo(f"Wrote {len(rows)} runs to {db_path} (frames in {db_path.with_suffix('.zarr')})")
-    click.echo(_table(columns, [[str(row["uid"])[:8], *(str(row[c]) for c in columns[1:])]
-                                for row in rows]))
 def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Check a ``--since`` / ``--until`` value early, as a usage error."""
     if value is not None:
@@ -109,20 +37,6 @@ def _where_option(
         where[key.strip()] = value
     return where
 
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    """Format ``rows`` as left-aligned columns under ``headers``."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [headers, *rows]
-    )
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @main.group("index")
@@ -295,34 +209,3 @@ def search_command(
     click.echo(_table(headers, rows))
 
 
-@main.command()
-@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--zarr", "zarr_store", type=click.Path(file_okay=False, path_type=Path),
-              help="The frame store, if not DB's stem + .zarr beside it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-@handle_errors
-def check(db: Path, zarr_store: Path | None, as_json: bool) -> None:
-    """Check beamtime DB and its frames; exit 1 if a problem is found, else 0.
-
-    Runs SQLite's integrity check, checks that every image_refs row points
-    to a stored frame, and lists detector frames that could not be read
-    (unresolved_frames), runs left open (no exit status) and rejected
-    documents.
-
-    \b
-    Examples:
-        resonance-callback check demo/demo.db
-        resonance-callback check beamtime.db --json
-    """
-    from .check import check_beamtime
-
-    report = check_beamtime(db, zarr_store=zarr_store)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo("\n".join(report.lines()))
-    sys.exit(0 if report.ok else 1)
-
-
-# Commands kept in modules of their own register themselves on ``main`` when imported.
-from . import cli_inspect, cli_replay  # noqa: E402, F401

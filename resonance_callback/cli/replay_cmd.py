@@ -1,8 +1,4 @@
-"""The ``replay`` command: saved document streams into a beamtime.
-
-Registered on the :func:`resonance_callback.cli.main` group when ``cli.py``
-imports this module (at its end), so ``cli.py`` stays a thin group.
-"""
+"""The ``replay`` command: saved document streams into a beamtime."""
 
 from __future__ import annotations
 
@@ -13,9 +9,9 @@ from typing import Any, TextIO
 
 import click
 
-from .cli import handle_errors, main
-from .errors import ReplayError
-from .replay import ReplaySummary, replay
+from ..errors import ReplayError
+from ..replay import ReplaySummary, replay
+from ._base import handle_errors, main
 
 __all__ = ["ProgressLine", "replay_command"]
 
