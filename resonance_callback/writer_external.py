@@ -20,12 +20,16 @@ Frames read from detector files need four things the spec's calls do not offer:
 from __future__ import annotations
 
 import time as _time
+import uuid
 from typing import Any
 
 from . import jsoncodec
 from .errors import DocumentError
 
-__all__ = ["ExternalRowsMixin"]
+__all__ = ["DERIVED_EVENTS", "ExternalRowsMixin"]
+
+#: UUID5 namespace of the uids of derived events rows (``uuid5(ns, "{stream_uid}/{seq_num}")``).
+DERIVED_EVENTS = uuid.UUID("6f1c0a52-5b8e-4c1e-9a57-2f1d3c7e8b10")
 
 
 class ExternalRowsMixin:
@@ -44,7 +48,9 @@ class ExternalRowsMixin:
         """Return the uid of the events row of ``seq_num`` in a stream, creating it if none.
 
         A created row is empty and marked ``derived = 1``: it stands for an
-        event the documents did not carry (yet).
+        event the documents did not carry (yet). Its uid is derived from the
+        stream and seq_num (a UUID5), so writing the same documents again, in
+        another database or by a replay, gives the same uid.
 
         Parameters
         ----------
@@ -72,8 +78,9 @@ class ExternalRowsMixin:
             "ORDER BY derived, rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
         if row is not None:
             return row[0]
+        uid = uuid.uuid5(DERIVED_EVENTS, f"{stream_uid}/{seq_num}").hex
         return self.write_event({}, {}, stream_uid=stream_uid, seq_num=seq_num, time=time,
-                                derived=True)
+                                uid=uid, derived=True)
 
     def claim_derived_event(
         self,

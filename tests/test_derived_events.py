@@ -112,3 +112,24 @@ def test_derived_row_values_decode_with_the_codec(writer, db_path):
     decoded = jsoncodec.loads(data)
     assert decoded["sum"] == 2**62 and np.isnan(decoded["nan"])
     assert jsoncodec.loads(stamps) == {"sum": 1.0}
+
+
+
+def test_derived_rows_get_the_same_uid_in_every_database(tmp_path) -> None:
+    import event_model
+
+    from resonance_callback import RunWriterCallback
+
+    bundle = event_model.compose_run(metadata={"plan_name": "fly"})
+    desc = bundle.compose_descriptor(
+        data_keys={"x": {"dtype": "number", "shape": [], "source": "s"}}, name="primary")
+    stop = bundle.compose_stop()
+    rows = []
+    for name in ("a.db", "b.db"):
+        with RunWriterCallback(tmp_path / name, threaded=False) as callback:
+            callback("start", bundle.start_doc)
+            callback("descriptor", desc.descriptor_doc)
+            callback._sink.writer.event_at(desc.descriptor_doc["uid"], 1)
+            callback("stop", stop)
+        rows.append(sql(tmp_path / name, "SELECT uid, derived FROM events"))
+    assert rows[0] == rows[1] and rows[0][0][1] == 1
