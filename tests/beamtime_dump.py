@@ -6,10 +6,9 @@ they say when something happened on this machine rather than what the
 documents hold:
 
 * ``rejected_documents.id`` / ``time`` and ``unresolved_frames.id`` / ``time``;
-* the uid and ``time`` of ``derived`` events rows (made by the writer for a
-  fly scan's frames: a fresh uid, the time the stream_datum was received);
-  such a row is identified by its stream and ``seq_num`` instead, and so are
-  the ``image_refs`` rows pointing at it.
+* the ``time`` of ``derived`` events rows (made by the writer for a fly scan's
+  frames, stamped when the stream_datum was received; their uid is derived
+  from the stream and ``seq_num``, so it is compared).
 
 JSON columns are compared as values (parsed, keys sorted); frames by dtype,
 shape and a digest of every byte of the array.
@@ -31,6 +30,10 @@ def canonical(text: str | None) -> str | None:
     return None if text is None else json.dumps(json.loads(text), sort_keys=True)
 
 
+def _sorted(rows) -> list[tuple]:
+    return sorted(rows, key=repr)  # NULLs beside values: order by text, never compare them
+
+
 def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
     return conn.execute(sql).fetchall()
 
@@ -39,41 +42,34 @@ def dump_beamtime(db_path: Path, zarr_path: Path | None = None) -> dict[str, Any
     """Every row and every frame of a beamtime, in a form that compares with ``==``."""
     conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        events = {}  # uid -> how the dump names the event
-        for uid, stream, seq, derived in _rows(
-                conn, "SELECT uid, stream_uid, seq_num, derived FROM events"):
-            events[uid] = ("derived", stream, seq) if derived else uid
         dump = {
-            "samples": sorted((i, n, canonical(m)) for i, n, m in _rows(
+            "samples": _sorted((i, n, canonical(m)) for i, n, m in _rows(
                 conn, "SELECT id, name, metadata FROM samples")),
-            "runs": sorted(
+            "runs": _sorted(
                 (u, s, p, sc, t0, t1, st, r, canonical(md), canonical(stop))
                 for u, s, p, sc, t0, t1, st, r, md, stop in _rows(
                     conn, "SELECT uid, sample_id, plan_name, scan_id, time_start, time_stop, "
                           "exit_status, reason, metadata, stop_document FROM runs")),
-            "streams": sorted(
+            "streams": _sorted(
                 (u, r, n, t, canonical(k), canonical(c), canonical(d))
                 for u, r, n, t, k, c, d in _rows(
                     conn, "SELECT uid, run_uid, name, time, data_keys, configuration, "
                           "document FROM streams")),
-            "events": sorted(
-                (str(events[u]), s, q, None if dv else t, canonical(d), canonical(ts),
-                 canonical(f), dv)
+            "events": _sorted(
+                (u, s, q, None if dv else t, canonical(d), canonical(ts), canonical(f), dv)
                 for u, s, q, t, d, ts, f, dv in _rows(
                     conn, "SELECT uid, stream_uid, seq_num, time, data, timestamps, filled, "
                           "derived FROM events")),
-            "image_refs": sorted(
-                (str(events.get(e, ("missing", e))), f, p, i, c, t)
-                for e, f, p, i, c, t in _rows(
-                    conn, "SELECT event_uid, field_name, zarr_path, frame_index, "
-                          "compression_codec, timestamp FROM image_refs")),
-            "external_documents": sorted(
+            "image_refs": _sorted(_rows(
+                conn, "SELECT event_uid, field_name, zarr_path, frame_index, compression_codec, "
+                      "timestamp FROM image_refs")),
+            "external_documents": _sorted(
                 (n, u, r, o, canonical(d)) for n, u, r, o, d in _rows(
                     conn, "SELECT name, uid, run_uid, ordinal, document FROM external_documents")),
-            "unresolved_frames": sorted(_rows(
+            "unresolved_frames": _sorted(_rows(
                 conn, "SELECT run_uid, stream_uid, field_name, seq_num, reference, reason "
                       "FROM unresolved_frames")),
-            "rejected_documents": sorted(
+            "rejected_documents": _sorted(
                 (r, n, u, why, canonical(d)) for r, n, u, why, d in _rows(
                     conn, "SELECT run_uid, name, uid, reason, document FROM rejected_documents")),
         }
