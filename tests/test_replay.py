@@ -279,3 +279,16 @@ def test_summary_to_dict_is_json(kinds: Corpus, tmp_path: Path) -> None:
     data = json.loads(json.dumps(summary.to_dict()))
     assert data["ok"] is True and data["runs"] == 11 and data["files"] == [
         str(tmp_path / "saved" / "docs.json-seq")]
+
+
+def test_documents_read_back_by_the_reader_replay_into_an_identical_beamtime(
+    kinds: Corpus, kinds_dump, tmp_path: Path
+) -> None:
+    from resonance_callback import open_beamtime
+
+    with open_beamtime(kinds.db_path) as beamtime:
+        docs = [pair for run in sorted(beamtime, key=lambda run: run.time_start)
+                for pair in run.documents(fill=False)]
+    summary = replay(write(BY_ID["json-seq"], docs, tmp_path / "saved"), tmp_path / "again.db")
+    assert summary.ok and summary.runs_added == 11
+    assert differences(dump_beamtime(tmp_path / "again.db"), kinds_dump) == {}
