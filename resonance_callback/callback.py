@@ -36,7 +36,7 @@ from .frames import DEFAULT_CODEC
 from .index_live import RunIndexer
 from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
-from .worker import InlineWriter, Job, WriterThread, reject
+from .worker import EventJob, InlineWriter, Job, WriterThread, reject
 from .writer import RunWriter
 
 __all__ = ["EXIT_STATUS_MAP", "RunWriterCallback"]
@@ -173,6 +173,9 @@ class RunWriterCallback(event_model.DocumentRouter):
                 raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
+            if name in _DIRECT and not validate:  # what DocumentRouter does, without its detour
+                getattr(self, name)(doc)
+                return name, doc
             return super().__call__(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError):
             raise
@@ -238,9 +241,13 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def event(self, doc: dict[str, Any]) -> None:
         """Store one event's values inline and its frames in Zarr."""
-        _require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        run = self._run_of({"descriptor": doc["descriptor"]})
-        assert run is not None
+        if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
+                and "seq_num" in doc):
+            _require(doc, "uid", "descriptor", "data", "time", "seq_num")
+        run = self._by_descriptor.get(doc["descriptor"])
+        if run is None:
+            run = self._run_of({"descriptor": doc["descriptor"]})
+            assert run is not None
         split = run.plans[doc["descriptor"]].split(doc["data"])
         external = self._external.event_job(run.plans[doc["descriptor"]], doc, split, run.uid)
         if external is not None:  # datum ids to read, or rows made from stream_datum
@@ -249,17 +256,12 @@ class RunWriterCallback(event_model.DocumentRouter):
                 self._reject("event", doc, "; ".join(split.problems), run.uid)
             return
         stamps = doc.get("timestamps") or {}
-        inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
-        filled = doc.get("filled") or None
-
-        def write(w: RunWriter) -> None:
-            uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
-                                uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                filled=filled)
-            for key, frame in split.frames.items():
-                w.write_image(uid, key, frame, timestamp=stamps.get(key))
-
-        self._submit(run, "event", doc, write)
+        if split.frames:
+            inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
+        else:
+            inline_ts = dict(stamps)
+        # Plain data, no closure: the writer thread batches consecutive events.
+        self._sink.submit(EventJob(doc, split.inline, inline_ts, split.frames, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
@@ -374,6 +376,8 @@ _HANDLED = frozenset({
     "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
     "datum_page", "stream_resource", "stream_datum",
 })
+# Documents with a method of their own here (the pages go through DocumentRouter).
+_DIRECT = _HANDLED - {"event_page", "datum_page"}
 
 
 def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:

@@ -65,7 +65,7 @@ def run_demo(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     db_path = directory / "demo.db"
-    RE = RunEngine({"beamline": "demo", "proposal": "demo-0001"}, call_returns_result=True)
+    RE = RunEngine({"beamline": "demo", "proposal": "demo-0001"}, call_returns_result=True)  # noqa: N806
     RE.preprocessors.append(SupplementalData(baseline=[motor1, motor2]))
     plans = list(demo_plans())
     uids: list[str] = []

@@ -98,6 +98,8 @@ class StreamPlan:
             key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
             for key, dk in data_keys.items()
         }
+        # Every key inline (the common scalar stream): split() only looks for arrays.
+        self._all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
 
     def _decide(self, plan: KeyPlan, value: Any) -> None:
         arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
@@ -115,6 +117,12 @@ class StreamPlan:
         out and named in ``problems``; so is an array where a scalar was
         declared. Keys the descriptor does not declare are stored inline.
         """
+        if self._all_inline:
+            for value in data.values():
+                if isinstance(value, np.ndarray):
+                    break
+            else:
+                return Split(dict(data), {}, [])
         inline: dict[str, Any] = {}
         frames: dict[str, np.ndarray] = {}
         problems: list[str] = []
