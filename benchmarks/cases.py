@@ -182,7 +182,7 @@ def _run_engine() -> Any:
 
 
 def re_count(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """``RE(count([det], num=n))`` with no subscriber, or with the callback (closed in the timing)."""
+    """``RE(count([det], num=n))``, no subscriber or the callback (closed in the timing)."""
     from bluesky.plans import count
     from ophyd.sim import det
 
@@ -215,7 +215,7 @@ def _image_detector(shape: tuple[int, int]) -> Any:
 
 
 def re_image(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """``RE(count([img], num=n))`` with a 512x512 uint16 detector; callback time on the RE thread."""
+    """``RE(count([img], num=n))``, a 512x512 uint16 detector; callback time on the RE thread."""
     from bluesky.plans import count
 
     from resonance_callback import RunWriterCallback
@@ -271,10 +271,10 @@ def frames_callback(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 
 def frames_bulk(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """One assignment of all frames to a Zarr array with the same chunks and codec."""
+    """One assignment of all frames to a Zarr array with the same chunks, codec and config."""
     import zarr
 
-    from resonance_callback.frames import make_codec
+    from resonance_callback.frames import ARRAY_CONFIG, make_codec
 
     from .data import frame_pool
 
@@ -284,7 +284,7 @@ def frames_bulk(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
         group = zarr.open_group(str(tmp / "bulk.zarr"), mode="w")
         array = group.create_array("img", shape=stack.shape, chunks=(1, *stack.shape[1:]),
                                    dtype=stack.dtype, compressors=make_codec(p["codec"]),
-                                   fill_value=0)
+                                   fill_value=0, config=ARRAY_CONFIG)
         array[:] = stack
     return _result(t, items=p["n"], bytes=stack.nbytes,
                    stored_bytes=chunk_bytes(tmp / "bulk.zarr"))
