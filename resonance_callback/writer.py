@@ -14,8 +14,10 @@ are committed, so a reader never sees a reference to a frame not yet stored.
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
+import threading
 import time as _time
 import uuid
 from collections.abc import Sequence
@@ -36,8 +38,23 @@ from .writer_external import ExternalRowsMixin
 
 __all__ = ["EXIT_STATUSES", "RunWriter"]
 
-#: Event rows per multi-row INSERT in :meth:`RunWriter.write_events` (7 parameters each).
-_ROWS_PER_INSERT = 250
+#: Event rows per multi-row INSERT in :meth:`RunWriter.write_events` (7 parameters
+#: each; SQLite allows 32766 per statement).
+_ROWS_PER_INSERT = 4000
+
+#: The writer's page cache (SQLite's default is 2 MiB); bounded, so memory stays flat.
+CACHE_KIB = 8192
+
+#: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
+#: checkpoint syncs the disk twice; with random uids every commit dirties pages all
+#: over the uid index, so rarer checkpoints write each page once for many commits.
+WAL_AUTOCHECKPOINT = 10_000
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_events_sql(n: int) -> str:
+    return ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
+            "derived) VALUES " + ",".join(["(?,?,?,?,?,?,?,0)"] * n))
 
 #: The values ``runs.exit_status`` takes once a run is closed.
 EXIT_STATUSES = ("success", "aborted", "failed")
@@ -161,12 +178,28 @@ class RunWriter(ExternalRowsMixin):
         """
         if self._conn is not None:
             raise WriterStateError(f"RunWriter for {self._db_path} is already open")
-        conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
+        # The Zarr store opens on a helper thread while SQLite waits on the disk
+        # (creating a database syncs it): the two costs overlap instead of adding up.
+        opened: dict[str, Any] = {}
+
+        def open_frames() -> None:
+            try:
+                opened["frames"] = FrameStore(self._zarr_location, codec=self._codec)
+            except BaseException as exc:  # raised below, on the caller's thread
+                opened["error"] = exc
+
+        opener = threading.Thread(target=open_frames, name="resonance-zarr-open", daemon=True)
+        opener.start()
         try:
-            self._frames = FrameStore(self._zarr_location, codec=self._codec)
-        except BaseException:
+            conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
+        finally:
+            opener.join()
+        if "error" in opened:
             conn.close()
-            raise
+            raise opened["error"]
+        self._frames = opened["frames"]
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
         self._conn = conn
         self._zarr_store = self._frames.group
         self._sample.id = self._sample_id(self._sample)
@@ -599,12 +632,6 @@ class RunWriter(ExternalRowsMixin):
         self._count_and_maybe_commit()
         return uid
 
-    @staticmethod
-    def _insert_events_sql(n: int) -> str:
-        # One statement for n rows: one sqlite3_step, so the GIL is given up (and
-        # waited for again, behind the RunEngine's thread) once per chunk, not per row.
-        return ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
-                "derived) VALUES " + ",".join(["(?,?,?,?,?,?,?,0)"] * n))
 
     def write_events(
         self,
@@ -675,19 +702,26 @@ class RunWriter(ExternalRowsMixin):
                              None if filled is None else jsoncodec.dumps(filled)))
             if not rows:
                 return stored
-            conn.execute("SAVEPOINT write_events")
+            # One statement per chunk: it is atomic by itself (a duplicate uid undoes
+            # the whole chunk), and the GIL is given up, then waited for again behind
+            # the RunEngine's thread, once per chunk rather than once per row.
+            savepoint = len(rows) > _ROWS_PER_INSERT
             try:
+                if savepoint:
+                    conn.execute("SAVEPOINT write_events")
                 for start in range(0, len(rows), _ROWS_PER_INSERT):
                     part = rows[start:start + _ROWS_PER_INSERT]
-                    conn.execute(self._insert_events_sql(len(part)),
+                    conn.execute(_insert_events_sql(len(part)),
                                  [value for row in part for value in row])
             except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK TO write_events")
-                conn.execute("RELEASE write_events")
+                if savepoint:
+                    conn.execute("ROLLBACK TO write_events")
+                    conn.execute("RELEASE write_events")
                 return stored
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot write {self._db_path}: {exc}") from exc
-            conn.execute("RELEASE write_events")
+            if savepoint:
+                conn.execute("RELEASE write_events")
             last = rows[-1]
             self._last_event = (last[0], last[1])
             for row in rows:
