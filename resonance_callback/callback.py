@@ -248,13 +248,15 @@ class RunWriterCallback(event_model.DocumentRouter):
         if run is None:
             run = self._run_of({"descriptor": doc["descriptor"]})
             assert run is not None
-        split = run.plans[doc["descriptor"]].split(doc["data"])
-        external = self._external.event_job(run.plans[doc["descriptor"]], doc, split, run.uid)
-        if external is not None:  # datum ids to read, or rows made from stream_datum
-            self._submit(run, "event", doc, external)
-            if split.problems:
-                self._reject("event", doc, "; ".join(split.problems), run.uid)
-            return
+        plan = run.plans[doc["descriptor"]]
+        split = plan.split(doc["data"])
+        if plan.has_external:  # datum ids to read, or rows made from stream_datum
+            external = self._external.event_job(plan, doc, split, run.uid)
+            if external is not None:
+                self._submit(run, "event", doc, external)
+                if split.problems:
+                    self._reject("event", doc, "; ".join(split.problems), run.uid)
+                return
         stamps = doc.get("timestamps") or {}
         if split.frames:
             inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}

@@ -104,6 +104,8 @@ class StreamPlan:
         The descriptor's ``data_keys`` as given (declared shapes of external keys).
     keys : dict of str to KeyPlan
         The decision for each key.
+    has_external : bool
+        Whether any key is external (its data comes from detector files).
     """
 
     def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT) -> None:
@@ -115,6 +117,8 @@ class StreamPlan:
         }
         # Every key inline (the common scalar stream): split() only looks for arrays.
         self._all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
+        #: Whether any key is external (detector files, ophyd-async ``STREAM:`` keys).
+        self.has_external = any(p.storage is Storage.EXTERNAL for p in self.keys.values())
 
     def _decide(self, plan: KeyPlan, value: Any) -> None:
         arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
