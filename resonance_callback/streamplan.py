@@ -104,6 +104,8 @@ class StreamPlan:
         The descriptor's ``data_keys`` as given (declared shapes of external keys).
     keys : dict of str to KeyPlan
         The decision for each key.
+    all_inline : bool
+        Whether every key is stored inline (a scalar stream).
     has_external : bool
         Whether any key is external (its data comes from detector files).
     """
@@ -115,8 +117,8 @@ class StreamPlan:
             key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
             for key, dk in data_keys.items()
         }
-        # Every key inline (the common scalar stream): split() only looks for arrays.
-        self._all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
+        #: Every key inline (the common scalar stream): split() only looks for arrays.
+        self.all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
         #: Whether any key is external (detector files, ophyd-async ``STREAM:`` keys).
         self.has_external = any(p.storage is Storage.EXTERNAL for p in self.keys.values())
 
@@ -136,7 +138,7 @@ class StreamPlan:
         out and named in ``problems``; so is an array where a scalar was
         declared. Keys the descriptor does not declare are stored inline.
         """
-        if self._all_inline:
+        if self.all_inline:
             for value in data.values():
                 if isinstance(value, np.ndarray):
                     break

@@ -201,6 +201,7 @@ class WriterThread:
         self._bytes_in = 0  # frame bytes queued, written by the producer only
         self._bytes_out = 0  # frame bytes taken, written by the thread only
         self._error: BaseException | None = None
+        self._stopped = False  # set by the thread as it ends, however it ends
         self._thread = threading.Thread(target=self._loop, name="resonance-writer", daemon=True)
         self._thread.start()
 
@@ -221,6 +222,12 @@ class WriterThread:
             self._state = _BUSY
 
     def _loop(self) -> None:
+        try:
+            self._run_jobs()
+        finally:
+            self._stopped = True
+
+    def _run_jobs(self) -> None:
         jobs = self._jobs
         writer = self.writer
         while True:
@@ -295,7 +302,7 @@ class WriterThread:
         """Queue ``job``; raise an earlier background error instead, if there is one."""
         if self._error is not None:
             self.raise_pending()
-        if not self._thread.is_alive():
+        if self._stopped:
             raise RuntimeError("the resonance-callback writer thread has stopped")
         if type(job) is EventJob:
             if job.nbytes:
