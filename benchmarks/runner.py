@@ -58,6 +58,8 @@ class Comparison:
         if "caller_us_per_event" in first:
             out["caller_us_per_event"] = statistics.median(
                 r["caller_us_per_event"] for r in runs)
+        if "caller_share" in first:
+            out["caller_share"] = statistics.median(r["caller_share"] for r in runs)
         if "how" in first:
             out["how"] = first["how"]
         return out
@@ -232,8 +234,13 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
         elif comp.case == "re_overhead":
             a, b = _median(comp, "no subscriber"), _median(comp, "callback")
             if a and b:
+                s = comp.summary("callback") or {}
+                note = ""
+                if "caller_share" in s:
+                    note = (f"RunEngine thread inside the callback: {s['caller_us_per_event']:.0f}"
+                            f" us/event, {100 * s['caller_share']:.1f}% of the run")
                 add(f"RunEngine count {comp.label}: time with callback / without", b / a,
-                    "<= 1.05x", b / a <= 1.05)
+                    "<= 1.05x", b / a <= 1.05, note)
         elif comp.case == "re_image":
             a, b = _median(comp, "no subscriber"), _median(comp, "callback")
             if a and b:
