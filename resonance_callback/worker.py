@@ -52,7 +52,7 @@ log = logging.getLogger("resonance_callback")
 LINGER = 0.02
 
 #: Queued events that wake a lingering writer thread at once.
-WAKE_AT = 256
+WAKE_AT = 1000
 
 #: Most events stored by one ``executemany``.
 MAX_BATCH = 1000

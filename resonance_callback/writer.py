@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import math
 import sqlite3
-import threading
 import time as _time
 import uuid
 from collections.abc import Sequence
@@ -178,26 +177,12 @@ class RunWriter(ExternalRowsMixin):
         """
         if self._conn is not None:
             raise WriterStateError(f"RunWriter for {self._db_path} is already open")
-        # The Zarr store opens on a helper thread while SQLite waits on the disk
-        # (creating a database syncs it): the two costs overlap instead of adding up.
-        opened: dict[str, Any] = {}
-
-        def open_frames() -> None:
-            try:
-                opened["frames"] = FrameStore(self._zarr_location, codec=self._codec)
-            except BaseException as exc:  # raised below, on the caller's thread
-                opened["error"] = exc
-
-        opener = threading.Thread(target=open_frames, name="resonance-zarr-open", daemon=True)
-        opener.start()
+        conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
         try:
-            conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
-        finally:
-            opener.join()
-        if "error" in opened:
+            self._frames = FrameStore(self._zarr_location, codec=self._codec)
+        except BaseException:
             conn.close()
-            raise opened["error"]
-        self._frames = opened["frames"]
+            raise
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
         self._conn = conn
@@ -674,14 +659,21 @@ class RunWriter(ExternalRowsMixin):
             If the rows cannot be written (:class:`StorageError`).
         """
         conn = self._require_open("write events")
+        assert self._frames is not None
+        dumps = jsoncodec.dumps
         stored, total = 0, len(events)
         while stored < total:
-            self._begin(since)
-            since = None  # a later chunk's transaction starts now
             chunk = events[stored:stored + max(1, self._commit_every - self._pending)]
-            rows = []
+            # A full chunk with nothing else pending is committed as soon as it is
+            # written: its INSERT then runs as its own transaction, sparing a BEGIN
+            # and a COMMIT (each one more wait for the GIL behind the RunEngine).
+            whole = (len(chunk) == self._commit_every and not conn.in_transaction
+                     and not self._frames.pending_frames())
+            params: list[Any] = []
+            count = 0
             last_stream: Any = self  # no stream uid is ever this
             stream, state = "", None
+            current = False  # a row of the current stream was written
             for data, timestamps, stream_uid, uid, time, seq_num, filled in chunk:
                 if stream_uid != last_stream or stream_uid is None:
                     try:
@@ -690,49 +682,54 @@ class RunWriter(ExternalRowsMixin):
                         chunk = ()
                         break
                     last_stream = stream_uid
+                    current = current or stream == self._stream_uid
                 assert state is not None
                 if seq_num is None:
                     seq_num = state.seq_num + 1
                 if seq_num > state.seq_num:
                     state.seq_num = seq_num
                 uid = uid or uuid.uuid4().hex
-                rows.append((uid, stream, seq_num, _time.time() if time is None else time,
-                             jsoncodec.dumps(data),
-                             jsoncodec.dumps(timestamps) if timestamps else "{}",
-                             None if filled is None else jsoncodec.dumps(filled)))
-            if not rows:
+                params += (uid, stream, seq_num, _time.time() if time is None else time,
+                           dumps(data), dumps(timestamps) if timestamps else "{}",
+                           None if filled is None else dumps(filled))
+                count += 1
+            if not count:
                 return stored
+            if not (whole and count == len(chunk)):
+                whole = False
+                self._begin(since)
+            since = None  # a later chunk's transaction starts when it is written
             # One statement per chunk: it is atomic by itself (a duplicate uid undoes
             # the whole chunk), and the GIL is given up, then waited for again behind
             # the RunEngine's thread, once per chunk rather than once per row.
-            savepoint = len(rows) > _ROWS_PER_INSERT
+            width = 7 * _ROWS_PER_INSERT
+            savepoint = count > _ROWS_PER_INSERT
             try:
                 if savepoint:
-                    conn.execute("SAVEPOINT write_events")
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    part = rows[start:start + _ROWS_PER_INSERT]
-                    conn.execute(_insert_events_sql(len(part)),
-                                 [value for row in part for value in row])
+                    conn.execute("BEGIN IMMEDIATE" if whole else "SAVEPOINT write_events")
+                for start in range(0, len(params), width):
+                    part = params[start:start + width]
+                    conn.execute(_insert_events_sql(len(part) // 7), part)
             except sqlite3.IntegrityError:
                 if savepoint:
-                    conn.execute("ROLLBACK TO write_events")
-                    conn.execute("RELEASE write_events")
+                    conn.execute("ROLLBACK" if whole else "ROLLBACK TO write_events")
+                    if not whole:
+                        conn.execute("RELEASE write_events")
                 return stored
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot write {self._db_path}: {exc}") from exc
             if savepoint:
-                conn.execute("RELEASE write_events")
-            last = rows[-1]
-            self._last_event = (last[0], last[1])
-            for row in rows:
-                if row[1] == self._stream_uid:
-                    self._seq_num = self._streams[row[1]].seq_num
-                    break
-            stored += len(rows)
-            self._pending += len(rows) - 1
-            self._count_and_maybe_commit()
+                conn.execute("COMMIT" if whole else "RELEASE write_events")
+            self._last_event = (params[-7], params[-6])
+            if current:
+                self._seq_num = self._streams[self._stream_uid].seq_num
+            stored += count
+            if not whole:
+                self._pending += count - 1
+                self._count_and_maybe_commit()
             if not chunk:  # stopped before an event of a stream that is not open
                 return stored
+        return stored
         return stored
 
     def write_image(

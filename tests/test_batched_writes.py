@@ -136,3 +136,18 @@ def test_frames_buffered_in_a_block_read_back(tmp_path: Path) -> None:
     for i, frame in enumerate(written):
         expected = frame.astype(np.uint8).astype(np.uint16) if i == 4 else frame
         np.testing.assert_array_equal(store.read("a", i), expected)
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
+                                                                duplicate: bool) -> None:
+    n = 4500  # more rows than one INSERT takes: BEGIN, two INSERTs, COMMIT
+    w, stream = _open(tmp_path / "w.db", commit_every=n, commit_interval=3600)
+    uids = [f"e{i}" for i in range(n)]
+    if duplicate:
+        uids[-1] = uids[0]
+    events = [({"x": float(i)}, {"x": 0.0}, stream, uid, float(i), i + 1, None)
+              for i, uid in enumerate(uids)]
+    assert w.write_events(events) == (0 if duplicate else n)
+    assert len(_rows(tmp_path / "w.db")) == (0 if duplicate else n)
+    w.close()
