@@ -5,7 +5,7 @@ timed is the steady state a session sees, not a fresh interpreter's one-time cos
 
 Prints one JSON object: ``seconds`` (the timed part), what was counted, and the
 process's memory: ``rss_before_mb`` (after its inputs were made, before the
-timed part) and ``rss_peak_mb`` (``ru_maxrss``, the whole life of the process).
+timed part) and ``rss_peak_mb`` (``VmHWM``, the whole life of the process).
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ def rss_now_mb() -> float:
 
 
 def rss_peak_mb() -> float:
+    """Peak RSS of this process: ``VmHWM``, not ``ru_maxrss``, which on Linux keeps the
+    parent's RSS at the fork before ``exec``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1e3  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
 
 

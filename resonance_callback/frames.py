@@ -10,6 +10,7 @@ written anywhere a reader could see them.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ DEFAULT_CODEC = "blosc-lz4"
 #: about a third of a bulk write's time) is skipped.
 ARRAY_CONFIG = {"write_empty_chunks": True}
 
-#: Bytes of buffered frames per array that trigger a write before ``flush()``.
-BUFFER_BYTES = 64 * 1024**2
+#: Bytes of buffered frames per array that trigger a write before ``flush()`` (two
+#: such blocks per array: one filling while the other is written).
+BUFFER_BYTES = 32 * 1024**2
 
 
 def make_codec(name: str) -> BytesBytesCodec | None:
@@ -91,10 +93,13 @@ class _Pending:
     codec: str
     frame_shape: tuple[int, ...] = ()
     dtype: np.dtype = field(default_factory=lambda: np.dtype("u1"))
-    # Frames wait in one block, allocated at the first frame and reused after every
-    # write: one copy per frame in, a view out to zarr, no stacking.
+    # Frames wait in a block, allocated at the first frame and reused: one copy per
+    # frame in, a view out to zarr, no stacking. Two blocks take turns, so frames
+    # keep arriving in one while the other is compressed and written.
     block: np.ndarray | None = None
+    spare: np.ndarray | None = None
     count: int = 0  # frames waiting in the block
+    writing: Future[None] | None = None  # the write of the other block, if any
 
 
 class FrameStore:
@@ -119,6 +124,7 @@ class FrameStore:
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Pending] = {}
+        self._writer: ThreadPoolExecutor | None = None  # started at the first block
 
     @property
     def group(self) -> zarr.Group:
@@ -187,27 +193,49 @@ class FrameStore:
         block[pending.count] = frame
         pending.count += 1
         if pending.count == len(block):
-            self._write(path, pending)
+            self._start_write(path, pending)  # in the background: frames keep coming
         return index, pending.codec
 
-    def _write(self, path: str, pending: _Pending) -> None:
+    def _start_write(self, path: str, pending: _Pending) -> None:
+        """Hand the block's frames to the background write; the spare block takes over."""
         n = pending.count
         if not n:
             return
+        self._wait(path, pending)  # one write per array at a time, in order
         assert pending.block is not None
-        start = pending.length
-        try:
-            pending.array.resize((start + n, *pending.frame_shape))
-            pending.array[start:start + n] = pending.block[:n]
-        except OSError as exc:
-            raise StorageError(f"cannot write frames to {path} in {self._location}: {exc}") from exc
+        block, start = pending.block, pending.length
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="resonance-frames")
+        pending.writing = self._writer.submit(self._write_block, pending.array, start, block[:n])
         pending.length += n
         pending.count = 0
+        if pending.spare is None:
+            pending.spare = np.empty_like(block)
+        pending.block, pending.spare = pending.spare, block
+
+    def _write_block(self, array: zarr.Array, start: int, frames: np.ndarray) -> None:
+        array.resize((start + len(frames), *frames.shape[1:]))
+        array[start:start + len(frames)] = frames
+
+    def _wait(self, path: str, pending: _Pending) -> None:
+        writing, pending.writing = pending.writing, None
+        if writing is None:
+            return
+        try:
+            writing.result()
+        except OSError as exc:
+            raise StorageError(f"cannot write frames to {path} in {self._location}: {exc}") from exc
+
+    def _write(self, path: str, pending: _Pending) -> None:
+        self._start_write(path, pending)
+        self._wait(path, pending)
 
     def flush(self) -> None:
-        """Write every queued frame to the store."""
+        """Write every queued frame to the store, and wait until it is written."""
         for path, pending in self._arrays.items():
-            self._write(path, pending)
+            self._start_write(path, pending)
+        for path, pending in self._arrays.items():
+            self._wait(path, pending)
 
     def frame_layout(self, path: str) -> tuple[tuple[int, ...], np.dtype] | None:
         """Return ``(frame shape, dtype)`` of the array at ``path``, or None if there is none."""
@@ -226,7 +254,14 @@ class FrameStore:
     def forget(self, prefix: str) -> None:
         """Flush and drop cached arrays whose path starts with ``prefix`` (a finished run)."""
         for path in [p for p in self._arrays if p.startswith(prefix)]:
-            self._write(path, self._arrays.pop(path))
+            self._write(path, self._arrays[path])
+            del self._arrays[path]
+
+    def close(self) -> None:
+        """Stop the background writer once its writes end (``flush()`` first to write all)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def read(self, path: str, index: int) -> np.ndarray:
         """Return frame ``index`` of the array at ``path`` (flushed frames only)."""

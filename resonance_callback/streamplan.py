@@ -64,21 +64,6 @@ class KeyPlan:
         return cls(key, Storage.INLINE, None)
 
 
-def _copy(value: Any) -> np.ndarray:
-    """A private copy of a frame, made without giving up the GIL.
-
-    ``np.array(value, copy=True)`` releases the GIL for a large copy, and on a
-    busy interpreter (the writer and Zarr threads at work) the RunEngine's
-    thread then waits up to a switch interval (5 ms) to get it back, once per
-    frame. ``tobytes`` copies while holding it; the result is read-only, which
-    is all the writer needs.
-    """
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-    if arr.dtype.hasobject:
-        return np.array(arr, copy=True)
-    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
-
-
 @dataclass
 class Split:
     """One event's data, split by storage."""
@@ -155,7 +140,7 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.storage is Storage.FRAME:
-                frame = _copy(value)
+                frame = np.array(value, copy=True)
                 if frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "

@@ -207,6 +207,8 @@ class RunWriter(ExternalRowsMixin):
         finally:
             conn.close()
             self._conn = None
+            if self._frames is not None:
+                self._frames.close()
             self._frames = None
             self._zarr_store = None
             self._open_runs.clear()

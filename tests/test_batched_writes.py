@@ -151,3 +151,22 @@ def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
     assert w.write_events(events) == (0 if duplicate else n)
     assert len(_rows(tmp_path / "w.db")) == (0 if duplicate else n)
     w.close()
+
+
+def test_full_blocks_are_written_in_the_background_in_order(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from resonance_callback import frames
+
+    rng = np.random.default_rng(2)
+    written = [rng.integers(0, 4000, (4, 3), dtype=np.uint16) for _ in range(7)]
+    monkeypatch.setattr(frames, "BUFFER_BYTES", 2 * written[0].nbytes)  # blocks of 2 frames
+    store = frames.FrameStore(tmp_path / "f.zarr")
+    for i, frame in enumerate(written):
+        assert store.append("a", frame)[0] == i
+    assert store.pending_frames() == 1  # three blocks handed to the background writer
+    store.flush()
+    store.close()
+    array = frames.FrameStore(tmp_path / "f.zarr").group["a"]
+    assert array.shape == (7, 4, 3)
+    for i, frame in enumerate(written):
+        np.testing.assert_array_equal(array[i], frame)
