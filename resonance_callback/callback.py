@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any
 
 import event_model
+import numpy as np
 
 from .errors import BeamtimeDatabaseError, DocumentError, StorageError
 from .external import ExternalResolver, HandlerClass
@@ -40,7 +41,7 @@ from .frames import DEFAULT_CODEC
 from .index_live import RunIndexer
 from .sample import SampleMetadata
 from .streamplan import INLINE_LIMIT, StreamPlan
-from .worker import InlineWriter, Job, WriterThread, reject
+from .worker import EventJob, InlineWriter, Job, WriterThread, reject
 from .writer import RunWriter
 from .writer_idempotent import IdempotentRunWriter
 
@@ -176,10 +177,16 @@ class RunWriterCallback(event_model.DocumentRouter):
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
         self._sink.raise_pending()
         try:
+            if name == "event" and type(doc) is dict and not validate:  # the hot path
+                self.event(doc)
+                return name, doc
             if not isinstance(doc, dict):
                 raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
+            if name in _DIRECT and not validate:  # what DocumentRouter does, without its detour
+                getattr(self, name)(doc)
+                return name, doc
             return super().__call__(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError):
             raise
@@ -248,29 +255,38 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def event(self, doc: dict[str, Any]) -> None:
         """Store one event's values inline and its frames in Zarr."""
-        _require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        run = self._run_of({"descriptor": doc["descriptor"]})
-        assert run is not None
-        split = run.plans[doc["descriptor"]].split(doc["data"])
-        external = self._external.event_job(run.plans[doc["descriptor"]], doc, split, run.uid)
-        if external is not None:  # datum ids to read, or rows made from stream_datum
-            self._submit(run, "event", doc, external)
-            if split.problems:
-                self._reject("event", doc, "; ".join(split.problems), run.uid)
-            return
+        if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
+                and "seq_num" in doc):
+            _require(doc, "uid", "descriptor", "data", "time", "seq_num")
+        run = self._by_descriptor.get(doc["descriptor"])
+        if run is None:
+            run = self._run_of({"descriptor": doc["descriptor"]})
+            assert run is not None
+        plan = run.plans[doc["descriptor"]]
+        data = doc["data"]
+        if plan.all_inline:  # a scalar stream: nothing to split unless an array came
+            for value in data.values():
+                if isinstance(value, np.ndarray):
+                    break
+            else:
+                self._sink.submit(EventJob(doc, dict(data), dict(doc.get("timestamps") or {}),
+                                           {}, run.uid))
+                return
+        split = plan.split(data)
+        if plan.has_external:  # datum ids to read, or rows made from stream_datum
+            external = self._external.event_job(plan, doc, split, run.uid)
+            if external is not None:
+                self._submit(run, "event", doc, external)
+                if split.problems:
+                    self._reject("event", doc, "; ".join(split.problems), run.uid)
+                return
         stamps = doc.get("timestamps") or {}
-        inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
-        filled = doc.get("filled") or None
-
-        def write(w: RunWriter) -> None:
-            with w.atomic():  # readers see the event and its frames together
-                uid = w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"],
-                                    uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                    filled=filled)
-                for key, frame in split.frames.items():
-                    w.write_image(uid, key, frame, timestamp=stamps.get(key))
-
-        self._submit(run, "event", doc, write)
+        if split.frames:
+            inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
+        else:
+            inline_ts = dict(stamps)
+        # Plain data, no closure: the writer thread batches consecutive events.
+        self._sink.submit(EventJob(doc, split.inline, inline_ts, split.frames, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
@@ -386,6 +402,8 @@ _HANDLED = frozenset({
     "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
     "datum_page", "stream_resource", "stream_datum",
 })
+# Documents with a method of their own here (the pages go through DocumentRouter).
+_DIRECT = _HANDLED - {"event_page", "datum_page"}
 
 
 def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:

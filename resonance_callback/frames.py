@@ -10,6 +10,7 @@ written anywhere a reader could see them.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ __all__ = ["DEFAULT_CODEC", "FrameStore", "codec_name", "make_codec"]
 #: The codec new arrays get unless told otherwise (chosen by benchmark; see README).
 DEFAULT_CODEC = "blosc-lz4"
 
-#: Bytes of buffered frames per array that trigger a write before ``flush()``.
-BUFFER_BYTES = 64 * 1024**2
+#: Runtime settings of the arrays the store writes: every chunk is a real frame, so
+#: zarr's check of each chunk against the fill value (a full compare per frame,
+#: about a third of a bulk write's time) is skipped.
+ARRAY_CONFIG = {"write_empty_chunks": True}
+
+#: Bytes of buffered frames per array that trigger a write before ``flush()`` (two
+#: such blocks per array: one filling while the other is written).
+BUFFER_BYTES = 32 * 1024**2
 
 
 def make_codec(name: str) -> BytesBytesCodec | None:
@@ -84,8 +91,15 @@ class _Pending:
     array: zarr.Array
     length: int  # frames written to the store
     codec: str
-    frames: list[np.ndarray] = field(default_factory=list)
-    nbytes: int = 0
+    frame_shape: tuple[int, ...] = ()
+    dtype: np.dtype = field(default_factory=lambda: np.dtype("u1"))
+    # Frames wait in a block, allocated at the first frame and reused: one copy per
+    # frame in, a view out to zarr, no stacking. Two blocks take turns, so frames
+    # keep arriving in one while the other is compressed and written.
+    block: np.ndarray | None = None
+    spare: np.ndarray | None = None
+    count: int = 0  # frames waiting in the block
+    writing: Future[None] | None = None  # the write of the other block, if any
 
 
 class FrameStore:
@@ -110,6 +124,7 @@ class FrameStore:
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Pending] = {}
+        self._writer: ThreadPoolExecutor | None = None  # started at the first block
 
     @property
     def group(self) -> zarr.Group:
@@ -127,10 +142,12 @@ class FrameStore:
                 array = self._group.create_array(
                     path, shape=(0, *frame.shape), chunks=(1, *frame.shape),
                     dtype=frame.dtype, compressors=self._codec, fill_value=0,
+                    config=ARRAY_CONFIG,
                 )
         except OSError as exc:
             raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
-        pending = _Pending(array, array.shape[0], codec_name(array))
+        pending = _Pending(array, array.shape[0], codec_name(array), tuple(array.shape[1:]),
+                           array.dtype)
         self._arrays[path] = pending
         return pending
 
@@ -159,43 +176,66 @@ class FrameStore:
         """
         frame = np.asarray(frame)
         pending = self._open(path, frame)
-        array = pending.array
-        if frame.shape != array.shape[1:]:
+        if frame.shape != pending.frame_shape:
             raise FrameShapeError(
                 f"frame of shape {frame.shape} does not fit array {path} "
-                f"of frame shape {array.shape[1:]}"
+                f"of frame shape {pending.frame_shape}"
             )
-        if frame.dtype != array.dtype:
-            if not np.can_cast(frame.dtype, array.dtype, "safe"):
-                raise FrameShapeError(
-                    f"frame of dtype {frame.dtype} does not fit array {path} of dtype {array.dtype}"
-                )
-            frame = frame.astype(array.dtype)
-        index = pending.length + len(pending.frames)
-        pending.frames.append(frame)
-        pending.nbytes += frame.nbytes
-        if pending.nbytes >= BUFFER_BYTES:
-            self._write(path, pending)
+        if frame.dtype != pending.dtype and not np.can_cast(frame.dtype, pending.dtype, "safe"):
+            raise FrameShapeError(
+                f"frame of dtype {frame.dtype} does not fit array {path} of dtype {pending.dtype}"
+            )
+        block = pending.block
+        if block is None:
+            capacity = max(1, BUFFER_BYTES // max(1, frame.nbytes))
+            block = pending.block = np.empty((capacity, *pending.frame_shape), pending.dtype)
+        index = pending.length + pending.count
+        block[pending.count] = frame
+        pending.count += 1
+        if pending.count == len(block):
+            self._start_write(path, pending)  # in the background: frames keep coming
         return index, pending.codec
 
-    def _write(self, path: str, pending: _Pending) -> None:
-        if not pending.frames:
+    def _start_write(self, path: str, pending: _Pending) -> None:
+        """Hand the block's frames to the background write; the spare block takes over."""
+        n = pending.count
+        if not n:
             return
-        start, n = pending.length, len(pending.frames)
-        stack = np.stack(pending.frames) if n > 1 else pending.frames[0][np.newaxis]
+        self._wait(path, pending)  # one write per array at a time, in order
+        assert pending.block is not None
+        block, start = pending.block, pending.length
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="resonance-frames")
+        pending.writing = self._writer.submit(self._write_block, pending.array, start, block[:n])
+        pending.length += n
+        pending.count = 0
+        if pending.spare is None:
+            pending.spare = np.empty_like(block)
+        pending.block, pending.spare = pending.spare, block
+
+    def _write_block(self, array: zarr.Array, start: int, frames: np.ndarray) -> None:
+        array.resize((start + len(frames), *frames.shape[1:]))
+        array[start:start + len(frames)] = frames
+
+    def _wait(self, path: str, pending: _Pending) -> None:
+        writing, pending.writing = pending.writing, None
+        if writing is None:
+            return
         try:
-            pending.array.resize((start + n, *pending.array.shape[1:]))
-            pending.array[start:start + n] = stack
+            writing.result()
         except OSError as exc:
             raise StorageError(f"cannot write frames to {path} in {self._location}: {exc}") from exc
-        pending.length += n
-        pending.frames.clear()
-        pending.nbytes = 0
+
+    def _write(self, path: str, pending: _Pending) -> None:
+        self._start_write(path, pending)
+        self._wait(path, pending)
 
     def flush(self) -> None:
-        """Write every queued frame to the store."""
+        """Write every queued frame to the store, and wait until it is written."""
         for path, pending in self._arrays.items():
-            self._write(path, pending)
+            self._start_write(path, pending)
+        for path, pending in self._arrays.items():
+            self._wait(path, pending)
 
     def frame_layout(self, path: str) -> tuple[tuple[int, ...], np.dtype] | None:
         """Return ``(frame shape, dtype)`` of the array at ``path``, or None if there is none."""
@@ -209,12 +249,19 @@ class FrameStore:
 
     def pending_frames(self) -> int:
         """Return how many frames are queued and not yet written."""
-        return sum(len(p.frames) for p in self._arrays.values())
+        return sum(p.count for p in self._arrays.values())
 
     def forget(self, prefix: str) -> None:
         """Flush and drop cached arrays whose path starts with ``prefix`` (a finished run)."""
         for path in [p for p in self._arrays if p.startswith(prefix)]:
-            self._write(path, self._arrays.pop(path))
+            self._write(path, self._arrays[path])
+            del self._arrays[path]
+
+    def close(self) -> None:
+        """Stop the background writer once its writes end (``flush()`` first to write all)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def read(self, path: str, index: int) -> np.ndarray:
         """Return frame ``index`` of the array at ``path`` (flushed frames only)."""

@@ -13,6 +13,7 @@ are explicit :func:`transaction` blocks, which nest as savepoints.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,14 +34,17 @@ APPLICATION_IDS = {
 BUSY_TIMEOUT = 60.0
 
 
-def _migrations(kind: str) -> list[tuple[int, str, str]]:
+@functools.cache
+def _migrations(kind: str) -> tuple[tuple[int, str, str], ...]:
+    # Read once per process: every connect() asks three times, and the package's
+    # files do not change while it runs.
     folder = resources.files("resonance_callback") / "sql" / kind
     found = []
     for entry in folder.iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def latest_version(kind: str) -> int:

@@ -89,6 +89,10 @@ class StreamPlan:
         The descriptor's ``data_keys`` as given (declared shapes of external keys).
     keys : dict of str to KeyPlan
         The decision for each key.
+    all_inline : bool
+        Whether every key is stored inline (a scalar stream).
+    has_external : bool
+        Whether any key is external (its data comes from detector files).
     """
 
     def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT) -> None:
@@ -98,6 +102,10 @@ class StreamPlan:
             key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
             for key, dk in data_keys.items()
         }
+        #: Every key inline (the common scalar stream): split() only looks for arrays.
+        self.all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
+        #: Whether any key is external (detector files, ophyd-async ``STREAM:`` keys).
+        self.has_external = any(p.storage is Storage.EXTERNAL for p in self.keys.values())
 
     def _decide(self, plan: KeyPlan, value: Any) -> None:
         arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
@@ -115,6 +123,12 @@ class StreamPlan:
         out and named in ``problems``; so is an array where a scalar was
         declared. Keys the descriptor does not declare are stored inline.
         """
+        if self.all_inline:
+            for value in data.values():
+                if isinstance(value, np.ndarray):
+                    break
+            else:
+                return Split(dict(data), {}, [])
         inline: dict[str, Any] = {}
         frames: dict[str, np.ndarray] = {}
         problems: list[str] = []

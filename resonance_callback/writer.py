@@ -15,11 +15,12 @@ are committed, so a reader never sees a reference to a frame not yet stored.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sqlite3
 import time as _time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,24 @@ from .schema import connect
 from .writer_external import ExternalRowsMixin
 
 __all__ = ["EXIT_STATUSES", "RunWriter"]
+
+#: Event rows per multi-row INSERT in :meth:`RunWriter.write_events` (7 parameters
+#: each; SQLite allows 32766 per statement).
+_ROWS_PER_INSERT = 4000
+
+#: The writer's page cache (SQLite's default is 2 MiB); bounded, so memory stays flat.
+CACHE_KIB = 8192
+
+#: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
+#: checkpoint syncs the disk twice; with random uids every commit dirties pages all
+#: over the uid index, so rarer checkpoints write each page once for many commits.
+WAL_AUTOCHECKPOINT = 10_000
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_events_sql(n: int) -> str:
+    return ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
+            "derived) VALUES " + ",".join(["(?,?,?,?,?,?,?,0)"] * n))
 
 #: The values ``runs.exit_status`` takes once a run is closed.
 EXIT_STATUSES = ("success", "aborted", "failed")
@@ -166,6 +185,8 @@ class RunWriter(ExternalRowsMixin):
         except BaseException:
             conn.close()
             raise
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
         self._conn = conn
         self._zarr_store = self._frames.group
         self._sample.id = self._sample_id(self._sample)
@@ -188,6 +209,8 @@ class RunWriter(ExternalRowsMixin):
         finally:
             conn.close()
             self._conn = None
+            if self._frames is not None:
+                self._frames.close()
             self._frames = None
             self._zarr_store = None
             self._open_runs.clear()
@@ -265,12 +288,13 @@ class RunWriter(ExternalRowsMixin):
             return None
         return max(0.0, self._commit_interval - (_time.monotonic() - self._tx_started))
 
-    def _begin(self) -> sqlite3.Connection:
+    def _begin(self, since: float | None = None) -> sqlite3.Connection:
         conn = self._conn
         assert conn is not None
         if not conn.in_transaction:
             self._execute("BEGIN IMMEDIATE")
-            self._tx_started = _time.monotonic()
+            now = _time.monotonic()
+            self._tx_started = now if since is None else min(now, since)
         return conn
 
     @contextlib.contextmanager
@@ -618,6 +642,121 @@ class RunWriter(ExternalRowsMixin):
             self._seq_num = state.seq_num
         self._count_and_maybe_commit()
         return uid
+
+
+    def write_events(
+        self,
+        events: Sequence[tuple[dict[str, Any], dict[str, float] | None, str | None, str | None,
+                               float | None, int | None, dict[str, Any] | None]],
+        *,
+        since: float | None = None,
+    ) -> int:
+        """Insert many event rows with one ``executemany`` per chunk; return how many were stored.
+
+        The same as calling :meth:`write_event` for each, in order, with the
+        same commits every ``commit_every`` events and ``commit_interval``
+        seconds, at a fraction of the cost per event.
+
+        Parameters
+        ----------
+        events : sequence of tuple
+            One ``(data, timestamps, stream_uid, uid, time, seq_num, filled)``
+            per event, each meaning what it means for :meth:`write_event`.
+        since : float or None, optional
+            :func:`time.monotonic` when the oldest of these events was handed
+            over; if a transaction starts here, ``commit_interval`` counts from
+            then, so queueing does not widen the window of uncommitted rows.
+
+        Returns
+        -------
+        int
+            The number of leading events stored. Fewer than ``len(events)``
+            when a chunk holds an event that cannot be stored as it came (a
+            uid already stored): that chunk is rolled back and left, with what
+            follows, to the caller (:meth:`write_event` one by one says which).
+
+            An event of a stream that is not open ends the call the same way.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer is not open (:class:`WriterStateError`).
+        OSError
+            If the rows cannot be written (:class:`StorageError`).
+        """
+        conn = self._require_open("write events")
+        assert self._frames is not None
+        dumps = jsoncodec.dumps
+        stored, total = 0, len(events)
+        while stored < total:
+            chunk = events[stored:stored + max(1, self._commit_every - self._pending)]
+            # A full chunk with nothing else pending is committed as soon as it is
+            # written: its INSERT then runs as its own transaction, sparing a BEGIN
+            # and a COMMIT (each one more wait for the GIL behind the RunEngine).
+            whole = (len(chunk) == self._commit_every and not conn.in_transaction
+                     and not self._frames.pending_frames())
+            params: list[Any] = []
+            count = 0
+            last_stream: Any = self  # no stream uid is ever this
+            stream, state = "", None
+            current = False  # a row of the current stream was written
+            for data, timestamps, stream_uid, uid, time, seq_num, filled in chunk:
+                if stream_uid != last_stream or stream_uid is None:
+                    try:
+                        stream, state = self._require_stream("write an event", stream_uid)
+                    except WriterStateError:  # left to write_event, which raises it
+                        chunk = ()
+                        break
+                    last_stream = stream_uid
+                    current = current or stream == self._stream_uid
+                assert state is not None
+                if seq_num is None:
+                    seq_num = state.seq_num + 1
+                if seq_num > state.seq_num:
+                    state.seq_num = seq_num
+                uid = uid or uuid.uuid4().hex
+                params += (uid, stream, seq_num, _time.time() if time is None else time,
+                           dumps(data), dumps(timestamps) if timestamps else "{}",
+                           None if filled is None else dumps(filled))
+                count += 1
+            if not count:
+                return stored
+            if not (whole and count == len(chunk)):
+                whole = False
+                self._begin(since)
+            since = None  # a later chunk's transaction starts when it is written
+            # One statement per chunk: it is atomic by itself (a duplicate uid undoes
+            # the whole chunk), and the GIL is given up, then waited for again behind
+            # the RunEngine's thread, once per chunk rather than once per row.
+            width = 7 * _ROWS_PER_INSERT
+            savepoint = count > _ROWS_PER_INSERT
+            try:
+                if savepoint:
+                    conn.execute("BEGIN IMMEDIATE" if whole else "SAVEPOINT write_events")
+                for start in range(0, len(params), width):
+                    part = params[start:start + width]
+                    conn.execute(_insert_events_sql(len(part) // 7), part)
+            except sqlite3.IntegrityError:
+                if savepoint:
+                    conn.execute("ROLLBACK" if whole else "ROLLBACK TO write_events")
+                    if not whole:
+                        conn.execute("RELEASE write_events")
+                return stored
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write {self._db_path}: {exc}") from exc
+            if savepoint:
+                conn.execute("COMMIT" if whole else "RELEASE write_events")
+            self._last_event = (params[-7], params[-6])
+            if current:
+                self._seq_num = self._streams[self._stream_uid].seq_num
+            stored += count
+            if not whole:
+                self._pending += count - 1
+                self._count_and_maybe_commit()
+            if not chunk:  # stopped before an event of a stream that is not open
+                return stored
+        return stored
+        return stored
 
     def write_image(
         self,

@@ -1,0 +1,172 @@
+"""The fast paths keep behaviour: batched event rows, the orjson encoder, the frame block."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import event_model
+import numpy as np
+import pytest
+
+from resonance_callback import RunWriter, RunWriterCallback, jsoncodec
+
+
+def _rows(db: Path) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT uid, stream_uid, seq_num, time, data, timestamps, filled, derived "
+            "FROM events ORDER BY seq_num").fetchall()
+    finally:
+        conn.close()
+
+
+def _open(db: Path, **kw) -> tuple[RunWriter, str]:
+    w = RunWriter(db, None, **kw)
+    w.open()
+    w.open_run("count", uid="run1", time=1.0)
+    stream = w.open_stream("primary", {"x": {"dtype": "number", "shape": [], "source": "s"}},
+                           uid="desc1", time=1.0)
+    return w, stream
+
+
+EVENTS = [
+    ({"x": 1.5, "y": np.float32(0.1), "z": np.arange(3)}, {"x": 10.0}, "desc1", "e1", 2.0, 1,
+     None),
+    ({"x": math.nan, "s": "null"}, {"x": 11.0}, "desc1", "e2", 3.0, 2, {"x": True}),
+    ({"x": 2**70, "n": None}, None, "desc1", "e3", 4.0, 3, None),
+]
+
+
+def test_write_events_stores_what_write_event_stores(tmp_path: Path) -> None:
+    one, _ = _open(tmp_path / "one.db")
+    for data, ts, stream, uid, t, seq, filled in EVENTS:
+        one.write_event(data, ts, stream_uid=stream, uid=uid, time=t, seq_num=seq, filled=filled)
+    one.close()
+    many, _ = _open(tmp_path / "many.db")
+    assert many.write_events(EVENTS) == len(EVENTS)
+    many.close()
+    assert _rows(tmp_path / "one.db") == _rows(tmp_path / "many.db")
+
+
+def test_write_events_commits_every_commit_every_events(tmp_path: Path) -> None:
+    w, stream = _open(tmp_path / "b.db", commit_every=10, commit_interval=3600)
+    events = [({"x": float(i)}, {"x": 0.0}, stream, f"e{i}", float(i), i + 1, None)
+              for i in range(25)]
+    assert w.write_events(events) == 25
+    assert len(_rows(tmp_path / "b.db")) == 20  # two full chunks committed, 5 pending
+    w.close()
+    assert len(_rows(tmp_path / "b.db")) == 25
+
+
+def test_write_events_stops_before_a_chunk_with_a_stored_uid(tmp_path: Path) -> None:
+    w, stream = _open(tmp_path / "d.db", commit_every=2, commit_interval=3600)
+    w.write_event({"x": 0.0}, {}, uid="dup", time=0.5, seq_num=1)
+    events = [({"x": float(i)}, {}, stream, uid, float(i), i + 2, None)
+              for i, uid in enumerate(["a", "b", "c", "dup", "e"])]
+    # Chunks: ["a"] (one row was pending), ["b", "c"], then ["dup", "e"], which is
+    # rolled back and left to the caller.
+    assert w.write_events(events) == 3
+    w.close()
+    assert {r[0] for r in _rows(tmp_path / "d.db")} == {"dup", "a", "b", "c"}
+
+
+def _docs(n: int, dup: int | None = None) -> list[tuple[str, dict]]:
+    bundle = event_model.compose_run(time=1.0)
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"x": {"dtype": "number", "shape": [], "source": "s"}},
+        time=1.0)
+    out = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+    for i in range(n):
+        out.append(("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0},
+                                                seq_num=i + 1, time=1.0 + i)))
+        if dup == i:
+            out.append(("event", dict(out[-1][1])))
+    out.append(("stop", bundle.compose_stop(time=2.0 + n)))
+    return out
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_a_repeated_event_in_a_batch_is_rejected_alone(tmp_path: Path, threaded: bool) -> None:
+    db = tmp_path / "cb.db"
+    with RunWriterCallback(db, threaded=threaded) as cb:
+        for name, doc in _docs(600, dup=300):
+            cb(name, doc)
+    assert len(_rows(db)) == 600
+    conn = sqlite3.connect(db)
+    rejected = conn.execute("SELECT name, reason FROM rejected_documents").fetchall()
+    conn.close()
+    assert len(rejected) == 1 and rejected[0][0] == "event"
+
+
+@pytest.mark.parametrize("value", [
+    {"a": 1.5, "b": 2, "c": "x", "d": True, "e": None},
+    {"a": math.nan, "b": -math.inf},
+    {"big": 2**70, "small": -(2**63)},
+    {"f32": np.float32(0.1), "arr": np.arange(4), "nan_arr": np.array([1.0, np.nan])},
+    {"list": [1, 2.5, "s"], "tuple": (1, 2)},
+    {"cplx": np.array([1 + 2j]), "obj": np.array([{}], dtype=object)},
+    {1: "non-str key"},
+    {"e": 1e16, "f": 1e-7, "g": -0.0},
+    {"text": "null é \x00"},
+])
+def test_dumps_fast_path_decodes_to_what_the_json_path_does(value: dict) -> None:
+    fast = jsoncodec.dumps(value)
+    slow = jsoncodec._safe.encode(jsoncodec.to_builtin(value))
+    assert json.dumps(jsoncodec.loads(fast), sort_keys=True, default=repr) == json.dumps(
+        jsoncodec.loads(slow), sort_keys=True, default=repr)
+
+
+def test_frames_buffered_in_a_block_read_back(tmp_path: Path) -> None:
+    from resonance_callback import frames
+
+    store = frames.FrameStore(tmp_path / "f.zarr", codec="blosc-lz4")
+    rng = np.random.default_rng(1)
+    written = [rng.integers(0, 4000, (8, 6), dtype=np.uint16) for _ in range(5)]
+    for i, frame in enumerate(written[:3]):
+        assert store.append("a", frame)[0] == i
+    store.flush()
+    for i, frame in enumerate(written[3:], start=3):
+        assert store.append("a", frame.astype(np.uint8) if i == 4 else frame)[0] == i
+    assert store.pending_frames() == 2
+    store.flush()
+    for i, frame in enumerate(written):
+        expected = frame.astype(np.uint8).astype(np.uint16) if i == 4 else frame
+        np.testing.assert_array_equal(store.read("a", i), expected)
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
+                                                                duplicate: bool) -> None:
+    n = 4500  # more rows than one INSERT takes: BEGIN, two INSERTs, COMMIT
+    w, stream = _open(tmp_path / "w.db", commit_every=n, commit_interval=3600)
+    uids = [f"e{i}" for i in range(n)]
+    if duplicate:
+        uids[-1] = uids[0]
+    events = [({"x": float(i)}, {"x": 0.0}, stream, uid, float(i), i + 1, None)
+              for i, uid in enumerate(uids)]
+    assert w.write_events(events) == (0 if duplicate else n)
+    assert len(_rows(tmp_path / "w.db")) == (0 if duplicate else n)
+    w.close()
+
+
+def test_full_blocks_are_written_in_the_background_in_order(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from resonance_callback import frames
+
+    rng = np.random.default_rng(2)
+    written = [rng.integers(0, 4000, (4, 3), dtype=np.uint16) for _ in range(7)]
+    monkeypatch.setattr(frames, "BUFFER_BYTES", 2 * written[0].nbytes)  # blocks of 2 frames
+    store = frames.FrameStore(tmp_path / "f.zarr")
+    for i, frame in enumerate(written):
+        assert store.append("a", frame)[0] == i
+    assert store.pending_frames() == 1  # three blocks handed to the background writer
+    store.flush()
+    store.close()
+    array = frames.FrameStore(tmp_path / "f.zarr").group["a"]
+    assert array.shape == (7, 4, 3)
+    for i, frame in enumerate(written):
+        np.testing.assert_array_equal(array[i], frame)
