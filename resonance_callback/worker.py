@@ -190,7 +190,7 @@ class WriterThread:
         Bytes of queued frames beyond which :meth:`submit` blocks.
     """
 
-    def __init__(self, writer: RunWriter, *, maxsize: int = 8192,
+    def __init__(self, writer: RunWriter, *, maxsize: int = 4096,
                  max_bytes: int = 256 * 1024**2) -> None:
         self.writer = writer
         self._maxsize = maxsize

@@ -42,8 +42,8 @@ __all__ = ["EXIT_STATUSES", "RunWriter"]
 #: each; SQLite allows 32766 per statement).
 _ROWS_PER_INSERT = 4000
 
-#: The writer's page cache (SQLite's default is 2 MiB); bounded, so memory stays flat.
-CACHE_KIB = 8192
+#: The writer's page cache, in KiB: SQLite's default 2 MiB, kept small so memory stays flat in N.
+CACHE_KIB = 2048
 
 #: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
 #: checkpoint syncs the disk twice; with random uids every commit dirties pages all
