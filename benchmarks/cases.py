@@ -372,40 +372,16 @@ def frames_raw(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 # -- 4. replay --------------------------------------------------------------------------------
 
 
-def _replay_function() -> Any:
-    try:
-        from resonance_callback.replay import replay
-    except ImportError:
-        return None
-    return replay
-
-
 def replay_callback(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """Feed a saved suitcase-jsonl file through the callback (``replay.replay`` when it exists)."""
-    from resonance_callback import RunWriterCallback
+    """Replay a saved suitcase-jsonl file into a fresh beamtime (``resonance_callback.replay``)."""
+    from resonance_callback import replay
 
-    path = Path(p["path"])
-    replay = _replay_function() if p.get("use_replay", True) else None
-    how = "json.loads line by line"
-    docs = 0
     _warm_callback(tmp)
     with Timer() as t:
-        cb = RunWriterCallback(tmp / "bt.db")
-        done = False
-        if replay is not None:
-            try:
-                replay(path, cb)
-                how, done = "resonance_callback.replay.replay", True
-            except TypeError:  # another signature than (path, callback): use the loop
-                pass
-        if not done:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    name, doc = json.loads(line)
-                    cb(name, doc)
-                    docs += 1
-        cb.close()
-    return _result(t, items=p["docs"], how=how)
+        summary = replay(Path(p["path"]), tmp / "bt.db")
+    if summary.documents != p["docs"]:
+        raise RuntimeError(f"replayed {summary.documents} documents, expected {p['docs']}")
+    return _result(t, items=p["docs"], how="resonance_callback.replay(path, db)")
 
 
 def replay_parse(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
