@@ -34,6 +34,7 @@ import pytest
 import suitcase.jsonl
 import suitcase.msgpack
 from bluesky import RunEngine
+from bluesky.callbacks.json_writer import JSONLinesWriter, JSONWriter
 from ophyd.sim import det, direct_img, hw, motor
 
 from resonance_callback.errors import ReplayError
@@ -43,11 +44,6 @@ from resonance_callback.formats import (
     iter_located,
     stream_files,
 )
-
-try:
-    from bluesky.callbacks.json_writer import JSONLinesWriter, JSONWriter
-except ImportError:  # older bluesky
-    JSONLinesWriter = JSONWriter = None
 
 Docs = list[tuple[str, dict[str, Any]]]
 
@@ -309,14 +305,13 @@ WRITERS = [
     Writer("msgpack-objects", write_msgpack_objects, "msgpack", ALL_CASES - {"hugeint"},
            first_line=None),
 ]
-if JSONLinesWriter is not None:
-    # bluesky's writers use plain json.dump: no numpy arrays (the images case).
-    WRITERS += [
-        Writer("bluesky-jsonlines", write_bluesky_jsonlines, "jsonl-objects",
-               ALL_CASES - {"images"}),
-        Writer("bluesky-json", write_bluesky_json, "json-array",
-               frozenset({"scan", "assets", "hugeint", "paged"}), first_line=2),
-    ]
+# bluesky's writers use plain json.dump: no numpy arrays (the images case).
+WRITERS += [
+    Writer("bluesky-jsonlines", write_bluesky_jsonlines, "jsonl-objects",
+           ALL_CASES - {"images"}),
+    Writer("bluesky-json", write_bluesky_json, "json-array",
+           frozenset({"scan", "assets", "hugeint", "paged"}), first_line=2),
+]
 TEXT_WRITERS = [writer for writer in WRITERS if writer.first_line is not None]
 MSGPACK_WRITERS = [writer for writer in WRITERS if writer.first_line is None]
 BY_ID = {writer.id: writer for writer in WRITERS}
@@ -602,8 +597,6 @@ def test_truncated_text_file_keeps_complete_prefix_and_names_file_and_line(
 def test_cut_at_any_byte_inside_a_record_is_reported_as_truncated(
     writer_id: str, index: int, corpus: dict[str, Docs], tmp_path: Path
 ) -> None:
-    if writer_id not in BY_ID:
-        pytest.skip("bluesky has no JSONLinesWriter")
     writer = BY_ID[writer_id]
     path = write(writer, corpus["scan"], tmp_path)
     data = path.read_bytes()
