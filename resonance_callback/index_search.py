@@ -27,7 +27,6 @@ Matching rules
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import math
 import os
@@ -37,11 +36,12 @@ from typing import Any
 
 from . import jsoncodec, schema
 from .errors import IndexEntryError
+from .timeparse import TimeLike
+from .timeparse import parse_time as _parse_time
 
 __all__ = ["IndexedRun", "TimeLike", "parse_time", "search"]
 
 #: What ``since`` and ``until`` accept.
-TimeLike = float | int | dt.datetime | dt.date | str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,55 +112,17 @@ class IndexedRun:
 
 
 def parse_time(value: TimeLike, *, end_of_day: bool = False) -> float:
-    """Return ``value`` as a unix time.
-
-    Parameters
-    ----------
-    value : float, int, datetime, date or str
-        A unix time, a datetime (naive means local time), a date, or an ISO
-        8601 string (a date, or a date and time, optionally with an offset).
-        A string holding a number is a unix time.
-    end_of_day : bool, optional
-        Give a bare date as the midnight that *ends* it instead of the one that
-        starts it (for an ``until`` that includes the day).
-
-    Returns
-    -------
-    float
-        Seconds since the epoch.
+    """Return ``value`` as a unix time (see :func:`resonance_callback.timeparse.parse_time`).
 
     Raises
     ------
     IndexEntryError
-        If a string is neither a number nor ISO 8601.
+        If ``value`` is not a time.
     """
-    if isinstance(value, bool):
-        raise IndexEntryError(f"{value!r} is not a time")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        try:
-            value = dt.date.fromisoformat(text)
-        except ValueError:
-            try:
-                value = dt.datetime.fromisoformat(text)
-            except ValueError:
-                raise IndexEntryError(
-                    f"{value!r} is not a time: give a unix time or an ISO 8601 date "
-                    "such as 2026-03-05 or 2026-03-05T14:30"
-                ) from None
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    if isinstance(value, dt.date):
-        if end_of_day:
-            value += dt.timedelta(days=1)
-        return dt.datetime.combine(value, dt.time()).timestamp()
-    raise IndexEntryError(f"{value!r} is not a time")
+    try:
+        return _parse_time(value, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise IndexEntryError(str(exc)) from None
 
 
 def _json_path(key: str) -> str:

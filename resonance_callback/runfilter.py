@@ -11,27 +11,18 @@ from typing import Any
 
 from . import jsoncodec
 from .callback import EXIT_STATUS_MAP
+from .timeparse import parse_time
 from .writer import EXIT_STATUSES
 
 __all__ = ["run_filter"]
 
 
 def _timestamp(value: float | _dt.datetime | str, what: str) -> float:
-    """Return a Unix time from a number, a datetime or an ISO 8601 string (naive = local)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a time, not {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            value = _dt.datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{what}={value!r} is not an ISO 8601 time") from exc
-    if isinstance(value, _dt.datetime):
-        return value.timestamp()
-    if isinstance(value, _dt.date):
-        return _dt.datetime.combine(value, _dt.time()).timestamp()
-    raise TypeError(f"{what} must be a Unix time, datetime or ISO string, not {value!r}")
+    """Return a Unix time (naive = local); a bare date as ``until`` includes that day."""
+    try:
+        return parse_time(value, end_of_day=what == "until")
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def _json_path(key: str) -> str:
