@@ -51,7 +51,7 @@ import numpy as np
 
 from .errors import DocumentError, ExternalDataError, UnsafePathError
 from .external import ExternalResolver
-from .streamplan import Split, Storage, StreamPlan
+from .streamplan import Split, Storage, StreamPlan, frozen
 from .worker import reject
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def external_refs(plan: StreamPlan, split: Split) -> dict[str, str]:
         if isinstance(value, str):
             refs[key] = value
         elif np.ndim(value) >= 2:
-            split.frames[key] = np.array(split.inline.pop(key), copy=True)
+            split.frames[key] = frozen(split.inline.pop(key))
     return refs
 
 

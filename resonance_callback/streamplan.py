@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INLINE_LIMIT", "KeyPlan", "Split", "Storage", "StreamPlan"]
+__all__ = ["INLINE_LIMIT", "KeyPlan", "Split", "Storage", "StreamPlan", "frozen"]
 
 #: 1-D arrays with more elements than this are stored in Zarr, not in JSON.
 INLINE_LIMIT = 1024
@@ -39,6 +39,18 @@ def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
     if all(isinstance(n, int) and n > 0 for n in shape):
         return tuple(shape)
     return None
+
+
+def frozen(value: Any) -> np.ndarray:
+    """Return a private, read-only copy of a frame.
+
+    Made on the caller's thread, so the device may reuse its buffer at once;
+    read-only and owning its data, so the frame store writes it later without
+    copying it again.
+    """
+    frame = np.array(value, copy=True)
+    frame.flags.writeable = False
+    return frame
 
 
 @dataclass
@@ -140,7 +152,7 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.storage is Storage.FRAME:
-                frame = np.array(value, copy=True)
+                frame = frozen(value)
                 if frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "

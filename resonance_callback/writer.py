@@ -756,7 +756,6 @@ class RunWriter(ExternalRowsMixin):
             if not chunk:  # stopped before an event of a stream that is not open
                 return stored
         return stored
-        return stored
 
     def write_image(
         self,

@@ -10,6 +10,7 @@ from pathlib import Path
 import event_model
 import numpy as np
 import pytest
+import zarr
 
 from resonance_callback import RunWriter, RunWriterCallback, jsoncodec
 
@@ -120,7 +121,7 @@ def test_dumps_fast_path_decodes_to_what_the_json_path_does(value: dict) -> None
         jsoncodec.loads(slow), sort_keys=True, default=repr)
 
 
-def test_frames_buffered_in_a_block_read_back(tmp_path: Path) -> None:
+def test_frames_handed_over_are_read_back_after_flush(tmp_path: Path) -> None:
     from resonance_callback import frames
 
     store = frames.FrameStore(tmp_path / "f.zarr", codec="blosc-lz4")
@@ -132,10 +133,13 @@ def test_frames_buffered_in_a_block_read_back(tmp_path: Path) -> None:
     for i, frame in enumerate(written[3:], start=3):
         assert store.append("a", frame.astype(np.uint8) if i == 4 else frame)[0] == i
     assert store.pending_frames() == 2
+    assert store.group["a"].shape == (3, 8, 6)  # grown only by flush()
     store.flush()
+    assert store.pending_frames() == 0
     for i, frame in enumerate(written):
         expected = frame.astype(np.uint8).astype(np.uint16) if i == 4 else frame
         np.testing.assert_array_equal(store.read("a", i), expected)
+    store.close()
 
 
 @pytest.mark.parametrize("duplicate", [False, True])
@@ -153,20 +157,68 @@ def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
     w.close()
 
 
-def test_full_blocks_are_written_in_the_background_in_order(tmp_path: Path,
-                                                            monkeypatch) -> None:
+@pytest.mark.parametrize("codec", ["blosc-lz4", "blosc-zstd", "zstd", "none"])
+@pytest.mark.parametrize("dtype", ["<u2", ">u2", "u1", "<f8", "<i4"])
+def test_chunks_written_directly_are_the_bytes_zarr_itself_writes(tmp_path: Path, codec: str,
+                                                                 dtype: str) -> None:
     from resonance_callback import frames
 
-    rng = np.random.default_rng(2)
-    written = [rng.integers(0, 4000, (4, 3), dtype=np.uint16) for _ in range(7)]
-    monkeypatch.setattr(frames, "BUFFER_BYTES", 2 * written[0].nbytes)  # blocks of 2 frames
-    store = frames.FrameStore(tmp_path / "f.zarr")
-    for i, frame in enumerate(written):
-        assert store.append("a", frame)[0] == i
-    assert store.pending_frames() == 1  # three blocks handed to the background writer
+    rng = np.random.default_rng(3)
+    written = [rng.integers(0, 200, (6, 5)).astype(dtype) for _ in range(4)]
+    store = frames.FrameStore(tmp_path / "f.zarr", codec=codec)
+    for frame in written:
+        store.append("a", frame)
     store.flush()
     store.close()
-    array = frames.FrameStore(tmp_path / "f.zarr").group["a"]
-    assert array.shape == (7, 4, 3)
+    ours = zarr.open_array(tmp_path / "f.zarr" / "a", mode="r")
+    theirs = zarr.create_array(tmp_path / "z.zarr", shape=ours.shape, chunks=ours.chunks,
+                               dtype=ours.dtype, compressors=frames.make_codec(codec),
+                               fill_value=0, config=frames.ARRAY_CONFIG)
+    theirs[:] = np.stack(written)
     for i, frame in enumerate(written):
-        np.testing.assert_array_equal(array[i], frame)
+        key = f"c/{i}/0/0"
+        assert (tmp_path / "f.zarr" / "a" / key).read_bytes() == (
+            tmp_path / "z.zarr" / key).read_bytes()
+        np.testing.assert_array_equal(ours[i], frame)
+    assert frames.codec_name(ours) == codec
+
+
+def test_a_frame_changed_after_append_is_written_as_it_was(tmp_path: Path) -> None:
+    from resonance_callback import frames
+
+    store = frames.FrameStore(tmp_path / "f.zarr")
+    buffer = np.zeros((64, 64), np.uint16)
+    for value in range(1, 6):  # a detector reusing one buffer
+        buffer[:] = value
+        store.append("a", buffer)
+    store.flush()
+    assert [int(store.read("a", i)[0, 0]) for i in range(5)] == [1, 2, 3, 4, 5]
+    store.close()
+
+
+def test_frames_in_a_memory_store_are_written_through_zarr() -> None:
+    from resonance_callback import frames
+
+    store = frames.FrameStore(zarr.storage.MemoryStore())
+    written = [np.full((3, 2), i, np.int32) for i in range(3)]
+    for frame in written:
+        store.append("a", frame)
+    store.flush()
+    for i, frame in enumerate(written):
+        np.testing.assert_array_equal(store.read("a", i), frame)
+    store.close()
+
+
+def test_a_failed_frame_write_is_raised_naming_the_frame_and_store(tmp_path: Path) -> None:
+    from resonance_callback import frames
+    from resonance_callback.errors import StorageError
+
+    store = frames.FrameStore(tmp_path / "f.zarr")
+    store.append("a", np.ones((4, 4), np.uint16))
+    store.flush()
+    (tmp_path / "f.zarr" / "a" / "c").rename(tmp_path / "elsewhere")
+    (tmp_path / "f.zarr" / "a" / "c").write_text("a file where the chunk directories go")
+    store.append("a", np.ones((4, 4), np.uint16))
+    with pytest.raises(StorageError, match=r"frame 1 of a in .*f\.zarr"):
+        store.flush()
+    store.close()
