@@ -250,6 +250,11 @@ class RunWriter(ExternalRowsMixin):
 
     # -- transactions ----------------------------------------------------------
 
+    @property
+    def commit_interval(self) -> float:
+        """Seconds after which pending rows are committed (see the constructor)."""
+        return self._commit_interval
+
     def commit(self) -> None:
         """Write queued frames, then commit every pending row.
 
