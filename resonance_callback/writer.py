@@ -42,8 +42,11 @@ __all__ = ["EXIT_STATUSES", "RunWriter"]
 #: each; SQLite allows 32766 per statement).
 _ROWS_PER_INSERT = 4000
 
-#: The writer's page cache, in KiB: SQLite's default 2 MiB, kept small so memory stays flat in N.
-CACHE_KIB = 2048
+#: The writer's page cache, in KiB (SQLite's default is 2 MiB). The random-uid index of
+#: 100k events (~4.5 MB) fits, so inserts stop reading index pages back from the OS
+#: (100k events ~1.4x faster than with 2 MiB), while memory stays flat in N (peak RSS
+#: from 10k to 100k events: +3.6 MB, 1.05x; 8 MiB was 1.09x, 16 MiB 1.20x).
+CACHE_KIB = 6144
 
 #: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
 #: checkpoint syncs the disk twice; with random uids every commit dirties pages all

@@ -222,3 +222,18 @@ def test_a_failed_frame_write_is_raised_naming_the_frame_and_store(tmp_path: Pat
     with pytest.raises(StorageError, match=r"frame 1 of a in .*f\.zarr"):
         store.flush()
     store.close()
+
+
+def test_a_group_made_by_another_process_meanwhile_is_opened(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from resonance_callback import frames
+
+    where = tmp_path / "f.zarr"
+    zarr.create_group(str(where)).attrs["made_by"] = "the other process"
+    # The other process made it between our look and our create_group.
+    monkeypatch.setattr(frames.os.path, "exists", lambda path: False)
+    store = frames.FrameStore(where)
+    assert store.group.attrs["made_by"] == "the other process"
+    store.append("a", np.ones((2, 2), np.uint8))
+    store.flush()
+    store.close()
