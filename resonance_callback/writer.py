@@ -51,6 +51,8 @@ CACHE_KIB = 6144
 #: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
 #: checkpoint syncs the disk twice; with random uids every commit dirties pages all
 #: over the uid index, so rarer checkpoints write each page once for many commits.
+#: With 16 KiB pages the WAL may reach ~160 MB during a long run; the last connection
+#: to close checkpoints it into the ``.db`` file and removes it.
 WAL_AUTOCHECKPOINT = 10_000
 
 

@@ -237,3 +237,20 @@ def test_a_group_made_by_another_process_meanwhile_is_opened(tmp_path: Path,
     store.append("a", np.ones((2, 2), np.uint8))
     store.flush()
     store.close()
+
+
+def test_frames_beyond_the_in_flight_bound_wait_and_all_arrive(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from resonance_callback import frames
+
+    written = [np.full((32, 32), i, np.uint16) for i in range(20)]
+    monkeypatch.setattr(frames, "INFLIGHT_BYTES", 3 * written[0].nbytes)
+    store = frames.FrameStore(tmp_path / "f.zarr")
+    for frame in written:
+        store.append("a", frame)
+        assert store._inflight_bytes <= 3 * written[0].nbytes
+    store.flush()
+    store.close()
+    array = zarr.open_array(tmp_path / "f.zarr" / "a", mode="r")
+    assert array.shape == (20, 32, 32)
+    assert [int(array[i][0, 0]) for i in range(20)] == list(range(20))
