@@ -4,10 +4,11 @@ Knows nothing about documents or SQL. Each array holds the frames of one
 field of one stream of one run, stacked along axis 0, one frame per chunk.
 
 Each frame is compressed and written as its own chunk by a small pool of
-background threads, straight from the array it came in (no copy, no stacking):
-the frame is encoded with the array's own codecs (``numcodecs``, which
-releases the GIL while it compresses) and its bytes put where zarr reads that
-chunk, so none of zarr's per-chunk Python runs on the write path. The array's
+background threads, with no stacking: from the caller's read-only copy as it
+is, or from a copy made at :meth:`FrameStore.append`. The frame is encoded with
+the array's own codecs (``numcodecs``, which releases the GIL while it
+compresses) and its bytes put where zarr reads that chunk, so none of zarr's
+per-chunk Python runs on the write path. The array's
 shape is grown once per :meth:`FrameStore.flush`, after every frame before it
 is written; callers must ``flush()`` before recording the frames as written
 anywhere a reader could see them. An array whose codecs or store this fast path
