@@ -225,36 +225,52 @@ def _run_engine() -> Any:
     return RunEngine({}, call_returns_result=True)
 
 
-def re_count(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """``RE(count([det], num=n))``, no subscriber or the callback (closed in the timing)."""
+def _count_with_callback(detector: Any, p: dict[str, Any], tmp: Path,
+                         warm: int) -> tuple[Timer, dict[str, float] | None]:
+    """Time ``RE(count([detector], num=n))``, the callback subscribed if ``p["subscriber"]``.
+
+    The callback is made and closed inside the timing. Returns the timer and, with a
+    subscriber, the RunEngine thread's seconds inside the callback: all documents
+    (``"all"``, the drain at stop included) and events only (``"event"``).
+    """
     from bluesky.plans import count
-    from ophyd.sim import det
 
     from resonance_callback import RunWriterCallback
 
     RE = _run_engine()  # noqa: N806
-    RE(count([det], num=5))  # warm up
-    if p["subscriber"]:
-        _warm_callback(tmp)
-    inside = [0.0]
+    RE(count([detector], num=warm))  # warm up
+    if not p["subscriber"]:
+        with Timer() as t:
+            RE(count([detector], num=p["n"]))
+        return t, None
+    _warm_callback(tmp)
+    inside = {"all": 0.0, "event": 0.0}
     with Timer() as t:
-        cb = None
-        if p["subscriber"]:
-            cb = RunWriterCallback(tmp / "bt.db")
+        cb = RunWriterCallback(tmp / "bt.db")
 
-            def timed(name: str, doc: dict[str, Any]) -> None:
-                t0 = time.perf_counter()
-                cb(name, doc)
-                inside[0] += time.perf_counter() - t0
+        def timed(name: str, doc: dict[str, Any]) -> None:
+            t0 = time.perf_counter()
+            cb(name, doc)
+            spent = time.perf_counter() - t0
+            inside["all"] += spent
+            if name == "event":
+                inside["event"] += spent
 
-            RE.subscribe(timed)
-        RE(count([det], num=p["n"]))
-        if cb is not None:
-            cb.close()
+        RE.subscribe(timed)
+        RE(count([detector], num=p["n"]))
+        cb.close()
+    return t, inside
+
+
+def re_count(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """``RE(count([det], num=n))``, no subscriber or the callback (closed in the timing)."""
+    from ophyd.sim import det
+
+    t, inside = _count_with_callback(det, p, tmp, warm=5)
     extra: dict[str, Any] = {"items": p["n"]}
-    if cb is not None:  # the RunEngine thread's own time in the callback (drain at stop included)
-        extra["caller_us_per_event"] = 1e6 * inside[0] / p["n"]
-        extra["caller_share"] = inside[0] / t.seconds
+    if inside is not None:  # the RunEngine thread's own time in the callback, drain included
+        extra["caller_us_per_event"] = 1e6 * inside["all"] / p["n"]
+        extra["caller_share"] = inside["all"] / t.seconds
     return _result(t, **extra)
 
 
@@ -273,35 +289,10 @@ def _image_detector(shape: tuple[int, int]) -> Any:
 
 def re_image(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """``RE(count([img], num=n))``, a 512x512 uint16 detector; callback time on the RE thread."""
-    from bluesky.plans import count
-
-    from resonance_callback import RunWriterCallback
-
-    img = _image_detector(tuple(p["shape"]))
-    RE = _run_engine()  # noqa: N806
-    RE(count([img], num=3))  # warm up
-    if p["subscriber"]:
-        _warm_callback(tmp)
-    on_caller = {"event": 0.0, "n": 0}
-    with Timer() as t:
-        cb = None
-        if p["subscriber"]:
-            cb = RunWriterCallback(tmp / "bt.db")
-
-            def timed(name: str, doc: dict[str, Any]) -> None:
-                t0 = time.perf_counter()
-                cb(name, doc)
-                if name == "event":
-                    on_caller["event"] += time.perf_counter() - t0
-                    on_caller["n"] += 1
-
-            RE.subscribe(timed)
-        RE(count([img], num=p["n"]))
-        if cb is not None:
-            cb.close()
+    t, inside = _count_with_callback(_image_detector(tuple(p["shape"])), p, tmp, warm=3)
     extra: dict[str, Any] = {"items": p["n"]}
-    if on_caller["n"]:
-        extra["caller_us_per_event"] = 1e6 * on_caller["event"] / on_caller["n"]
+    if inside is not None:
+        extra["caller_us_per_event"] = 1e6 * inside["event"] / p["n"]
     return _result(t, **extra)
 
 
