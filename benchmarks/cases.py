@@ -114,7 +114,7 @@ def ingest_sqlite(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
     from .data import scalar_docs
 
-    sql = (Path(resonance_callback.__file__).parent / "sql" / "beamtime"
+    sql = (Path(resonance_callback.__file__).parent / "store" / "sql"
            / "0001_initial.sql").read_text()
     insert = ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
               "derived) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
@@ -327,7 +327,7 @@ def frames_bulk(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """One assignment of all frames to a Zarr array with the same chunks, codec and config."""
     import zarr
 
-    from resonance_callback.frames import ARRAY_CONFIG, make_codec
+    from resonance_callback.store._frames import ARRAY_CONFIG, make_codec
 
     from .data import frame_pool
 
@@ -389,7 +389,7 @@ def replay_parse(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def _open_beamtime() -> Any:
     try:
-        from resonance_callback.reader import open_beamtime
+        from resonance_callback.read import open_beamtime
     except ImportError:
         return None
     return open_beamtime
@@ -411,7 +411,7 @@ def reader_table(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
                 beamtime = open_beamtime(db)
                 run = beamtime[p["run_uid"]]
                 frame = run.table()
-                how = "resonance_callback.reader: open_beamtime(db)[uid].table()"
+                how = "resonance_callback.read: open_beamtime(db)[uid].table()"
             except Exception:  # an API other than the one guessed here: use SQL
                 frame = None
         if frame is None:

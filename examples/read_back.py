@@ -16,7 +16,7 @@ import event_model
 import numpy as np
 
 from resonance_callback import open_beamtime
-from resonance_callback.demo import run_demo
+from resonance_callback._demo import run_demo
 
 
 def main() -> None:

@@ -3,8 +3,8 @@
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from .callback import RunWriterCallback
-from .errors import (
+from resonance_callback.callback._callback import RunWriterCallback
+from resonance_callback.errors import (
     BeamtimeDatabaseError,
     DataLookupError,
     DocumentError,
@@ -21,14 +21,14 @@ from .errors import (
     UnsafePathError,
     WriterStateError,
 )
-from .index import IndexWriter
-from .index_live import RunIndexer
-from .index_rebuild import ReindexReport, reindex
-from .index_search import IndexedRun, search
-from .reader import Beamtime, Run, open_beamtime
-from .replay import ReplaySummary, replay
-from .sample import SampleMetadata
-from .writer import RunWriter
+from resonance_callback.index._live import RunIndexer
+from resonance_callback.index._rebuild import ReindexReport, reindex
+from resonance_callback.index._search import IndexedRun, search
+from resonance_callback.index._writer import IndexWriter
+from resonance_callback.read._beamtime import Beamtime, Run, open_beamtime
+from resonance_callback.replay._replay import ReplaySummary, replay
+from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store._writer import RunWriter
 
 try:
     __version__ = _version("resonance-callback")

@@ -21,9 +21,10 @@ import bluesky.preprocessors as bpp
 import event_model
 from ophyd.sim import det, det4, motor
 
-from resonance_callback import jsoncodec, schema
-from resonance_callback.index_live import RunIndexer
-from resonance_callback.index_model import exit_status_from_stop
+from resonance_callback import _sqlite as schema
+from resonance_callback import jsoncodec
+from resonance_callback.index._live import RunIndexer
+from resonance_callback.index._model import exit_status_from_stop
 
 
 class BeamtimeSession:

@@ -6,7 +6,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from resonance_callback import IndexWriter, RunIndexer, reindex, schema
+from resonance_callback import IndexWriter, RunIndexer, reindex
+from resonance_callback import _sqlite as schema
 
 
 def write_runs(index: Path, root: Path, worker: int, n_runs: int, barrier: Any,

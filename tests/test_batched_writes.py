@@ -122,7 +122,7 @@ def test_dumps_fast_path_decodes_to_what_the_json_path_does(value: dict) -> None
 
 
 def test_frames_handed_over_are_read_back_after_flush(tmp_path: Path) -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     store = frames.FrameStore(tmp_path / "f.zarr", codec="blosc-lz4")
     rng = np.random.default_rng(1)
@@ -161,7 +161,7 @@ def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
 @pytest.mark.parametrize("dtype", ["<u2", ">u2", "u1", "<f8", "<i4"])
 def test_chunks_written_directly_are_the_bytes_zarr_itself_writes(tmp_path: Path, codec: str,
                                                                  dtype: str) -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     rng = np.random.default_rng(3)
     written = [rng.integers(0, 200, (6, 5)).astype(dtype) for _ in range(4)]
@@ -184,7 +184,7 @@ def test_chunks_written_directly_are_the_bytes_zarr_itself_writes(tmp_path: Path
 
 
 def test_a_frame_changed_after_append_is_written_as_it_was(tmp_path: Path) -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     store = frames.FrameStore(tmp_path / "f.zarr")
     buffer = np.zeros((64, 64), np.uint16)
@@ -197,7 +197,7 @@ def test_a_frame_changed_after_append_is_written_as_it_was(tmp_path: Path) -> No
 
 
 def test_frames_in_a_memory_store_are_written_through_zarr() -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     store = frames.FrameStore(zarr.storage.MemoryStore())
     written = [np.full((3, 2), i, np.int32) for i in range(3)]
@@ -210,8 +210,8 @@ def test_frames_in_a_memory_store_are_written_through_zarr() -> None:
 
 
 def test_a_failed_frame_write_is_raised_naming_the_frame_and_store(tmp_path: Path) -> None:
-    from resonance_callback import frames
     from resonance_callback.errors import StorageError
+    from resonance_callback.store import _frames as frames
 
     store = frames.FrameStore(tmp_path / "f.zarr")
     store.append("a", np.ones((4, 4), np.uint16))
@@ -226,7 +226,7 @@ def test_a_failed_frame_write_is_raised_naming_the_frame_and_store(tmp_path: Pat
 
 def test_a_group_made_by_another_process_meanwhile_is_opened(tmp_path: Path,
                                                             monkeypatch) -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     where = tmp_path / "f.zarr"
     zarr.create_group(str(where)).attrs["made_by"] = "the other process"
@@ -241,7 +241,7 @@ def test_a_group_made_by_another_process_meanwhile_is_opened(tmp_path: Path,
 
 def test_frames_beyond_the_in_flight_bound_wait_and_all_arrive(tmp_path: Path,
                                                                monkeypatch) -> None:
-    from resonance_callback import frames
+    from resonance_callback.store import _frames as frames
 
     written = [np.full((32, 32), i, np.uint16) for i in range(20)]
     monkeypatch.setattr(frames, "INFLIGHT_BYTES", 3 * written[0].nbytes)

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from ophyd.sim import det, direct_img
 
 from resonance_callback import RunWriterCallback
-from resonance_callback.check import check_beamtime
 from resonance_callback.cli import main
+from resonance_callback.read import check_beamtime
 
 from .conftest import sql
 

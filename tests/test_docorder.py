@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resonance_callback.docorder import DescriptorRec, EventRec, ExternalRec, order_documents
+from resonance_callback.read._order import DescriptorRec, EventRec, ExternalRec, order_documents
 
 
 def labels(items: list[DescriptorRec | EventRec | ExternalRec]) -> list[str]:

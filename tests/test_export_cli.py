@@ -12,8 +12,8 @@ import tifffile
 from click.testing import CliRunner
 
 from resonance_callback import jsoncodec, open_beamtime
+from resonance_callback._demo import run_demo
 from resonance_callback.cli import main
-from resonance_callback.demo import run_demo
 
 from .docs_compare import assert_same_documents
 

@@ -19,7 +19,7 @@ from bluesky.callbacks.best_effort import BestEffortCallback
 from suitcase.jsonl import Serializer
 
 from resonance_callback import open_beamtime
-from resonance_callback.formats import iter_documents
+from resonance_callback.replay.formats import iter_documents
 
 from .docs_compare import assert_same_documents, filled
 from .test_roundtrip import CASES

@@ -38,7 +38,7 @@ from bluesky.callbacks.json_writer import JSONLinesWriter, JSONWriter
 from ophyd.sim import det, direct_img, hw, motor
 
 from resonance_callback.errors import ReplayError
-from resonance_callback.formats import (
+from resonance_callback.replay.formats import (
     detect_format,
     iter_documents,
     iter_located,
@@ -514,7 +514,7 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 READ_STDIN = (
     "import json\n"
-    "from resonance_callback.formats import iter_located\n"
+    "from resonance_callback.replay.formats import iter_located\n"
     "for loc in iter_located('-'):\n"
     "    print(json.dumps([loc.name, loc.doc.get('uid'), loc.location]), flush=True)\n"
 )

@@ -10,7 +10,7 @@ import pytest
 
 from resonance_callback import RunIndexer, reindex, search
 from resonance_callback.index import IndexWriter
-from resonance_callback.index_rebuild import index_beamtime
+from resonance_callback.index._rebuild import index_beamtime
 
 from .beamtime_fixture import BeamtimeSession
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from resonance_callback import IndexWriter, StorageError, reindex, schema, search
-from resonance_callback.index_rebuild import read_beamtime_runs
+from resonance_callback import IndexWriter, StorageError, reindex, search
+from resonance_callback import _sqlite as schema
+from resonance_callback.index._rebuild import read_beamtime_runs
 
 from .beamtime_fixture import OWNERS, Site, build_site
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from resonance_callback import IndexWriter, reindex, schema, search
+from resonance_callback import IndexWriter, reindex, search
+from resonance_callback import _sqlite as schema
 
 from .beamtime_fixture import Site
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from resonance_callback import IndexEntryError, IndexWriter, StorageError, search
-from resonance_callback.index_search import parse_time
+from resonance_callback.index._search import parse_time
 
 from .beamtime_fixture import Site
 

@@ -11,10 +11,10 @@ from resonance_callback import (
     IndexWriter,
     NotABeamtimeError,
     StorageError,
-    schema,
     search,
 )
-from resonance_callback.index_model import RunSummary
+from resonance_callback import _sqlite as schema
+from resonance_callback.index._model import RunSummary
 
 from .beamtime_fixture import synthetic_beamtime
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from resonance_callback import RunWriterCallback, replay
 from resonance_callback.cli import main
-from resonance_callback.cli.replay_cmd import ProgressLine
+from resonance_callback.cli._replay_cmd import ProgressLine
 from resonance_callback.replay import ReplaySummary
 
 from .conftest import sql

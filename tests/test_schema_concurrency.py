@@ -3,7 +3,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from resonance_callback import schema
+from resonance_callback import _sqlite as schema
 
 from .process_workers import connect_each
 

@@ -18,7 +18,7 @@ from resonance_callback import (
     StorageError,
     WriterStateError,
 )
-from resonance_callback.schema import latest_version
+from resonance_callback._sqlite import latest_version
 
 from .conftest import sql
 

@@ -8,8 +8,13 @@ handling shared by every command (one line, exit 1; ``--debug`` for a
 traceback) and table output.
 """
 
-from . import check_cmd, demo_cmd, index_cmds, inspect_cmds, read_cmds, replay_cmd
-from ._base import main
+from resonance_callback.cli import _check_cmd as check_cmd
+from resonance_callback.cli import _demo_cmd as demo_cmd
+from resonance_callback.cli import _index_cmds as index_cmds
+from resonance_callback.cli import _inspect_cmds as inspect_cmds
+from resonance_callback.cli import _read_cmds as read_cmds
+from resonance_callback.cli import _replay_cmd as replay_cmd
+from resonance_callback.cli._base import main
 
 __all__ = ["main"]
 

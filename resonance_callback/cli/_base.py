@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import ResonanceError
+from resonance_callback import __version__
+from resonance_callback.errors import ResonanceError
 
 __all__ = ["handle_errors", "main"]
 

@@ -62,14 +62,20 @@ another process or in this one, as well as ordinary files.
 kind is read; a missing library raises ``ExternalDataError`` naming it.
 """
 
-from ._common import HDF5_MIMETYPE, JPEG_MIMETYPE, SUPPORTED_MIMETYPES, TIFF_MIMETYPE, HandlerClass
-from .handlers import (
+from resonance_callback.external._common import (
+    HDF5_MIMETYPE,
+    JPEG_MIMETYPE,
+    SUPPORTED_MIMETYPES,
+    TIFF_MIMETYPE,
+    HandlerClass,
+)
+from resonance_callback.external._handlers import (
     DEFAULT_HANDLERS,
     AreaDetectorHDF5Handler,
     AreaDetectorTiffHandler,
     NpySeqHandler,
 )
-from .resolver import ExternalResolver, StreamFrames
+from resonance_callback.external._resolver import ExternalResolver, StreamFrames
 
 __all__ = [
     "DEFAULT_HANDLERS",

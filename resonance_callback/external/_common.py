@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError, UnsafePathError
 
 HandlerClass = Callable[..., Callable[..., Any]]
 """A handler class: ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``."""

@@ -1,0 +1,415 @@
+"""``RunWriterCallback``: Bluesky documents in, :class:`RunWriter` calls out.
+
+The callback is a façade over per-run :class:`_Run` objects, created at
+``start`` and dropped at ``stop`` (the pattern of event-model's ``RunRouter``).
+Routing happens on the caller's thread (the RunEngine's); the writer calls it
+produces run in order on a background :class:`~resonance_callback.worker.WriterThread`.
+
+Detector files (``resource``/``datum``, ``stream_resource``/``stream_datum``) are
+read into the Zarr store by :mod:`resonance_callback.external_routing`, also on
+the writer thread.
+
+A document that cannot be stored as it came never raises into the scan: it is
+kept in ``rejected_documents`` with the reason and logged as one warning line.
+Storage failures (disk full, unwritable path, corrupt database) do raise, with
+the path in the message.
+
+Documents of a run an earlier session already stored (a saved stream replayed
+again) are compared with the stored rows: identical ones are skipped, different
+ones rejected (:mod:`resonance_callback.writer_idempotent`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import event_model
+import numpy as np
+
+from resonance_callback.callback._external import ExternalRouting, check_stream_datum
+from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
+from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
+from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
+from resonance_callback.external import ExternalResolver, HandlerClass
+from resonance_callback.index._live import RunIndexer
+from resonance_callback.store._frames import DEFAULT_CODEC
+from resonance_callback.store._idempotent import IdempotentRunWriter
+from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store._writer import RunWriter
+
+__all__ = ["EXIT_STATUS_MAP", "RunWriterCallback"]
+
+log = logging.getLogger("resonance_callback")
+
+#: Bluesky's stop ``exit_status`` -> the spec's ``runs.exit_status``.
+EXIT_STATUS_MAP = {"success": "success", "abort": "aborted", "fail": "failed"}
+
+
+class _Run:
+    """What the callback knows about one open run; dies at its ``stop``."""
+
+    def __init__(self, start: dict[str, Any]) -> None:
+        self.uid: str = start["uid"]
+        self.start = start
+        self.plans: dict[str, StreamPlan] = {}  # descriptor uid -> plan
+        self.resources: set[str] = set()
+
+
+def _require(doc: dict[str, Any], *keys: str) -> None:
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise DocumentError(f"missing required key(s) {', '.join(map(repr, missing))}")
+
+
+class RunWriterCallback(event_model.DocumentRouter):
+    """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
+
+    Parameters
+    ----------
+    db_path : Path or str
+        The beamtime SQLite file, created if missing; frames go to
+        ``{db_path.stem}.zarr/`` beside it.
+    sample : SampleMetadata, str or None, optional
+        The sample of runs whose start document names none (``start["sample"]``
+        as a name or a dict with ``name`` wins); ``None`` means ``unknown``.
+    commit_every : int, optional
+        Commit after this many events at the latest.
+    commit_interval : float, optional
+        Seconds after which pending rows are committed, even when idle.
+    codec : str, optional
+        Compression of new frame arrays (see :func:`~resonance_callback.frames.make_codec`).
+    inline_limit : int, optional
+        1-D arrays longer than this are stored in Zarr rather than in JSON.
+    threaded : bool, optional
+        Write on a background thread (default) so the scan does not wait on
+        disk and compression; ``False`` writes on the caller's thread.
+    zarr_store : path or zarr store, optional
+        Where frames go instead of the default.
+    handler_registry : mapping of str to handler class, optional
+        ``{spec: cls}`` for ophyd (v1) resources, added to or overriding the
+        built-in ``NPY_SEQ``, ``AD_HDF5`` and ``AD_TIFF`` handlers
+        (``cls(path, **resource_kwargs)(**datum_kwargs) -> array``).
+    root_map : mapping of str to str, optional
+        ``{old_prefix: new_prefix}`` for detector files that have moved.
+    base_dir : path-like, optional
+        Directory relative detector-file paths resolve against; default the
+        working directory.
+    allowed_roots : iterable of path-like, optional
+        If given, detector files are read only under these directories (plus
+        ``root_map`` targets and ``base_dir``); others are refused.
+    external_timeout : float, optional
+        Seconds the ``stop`` of a run may wait, in all, for detector files not
+        readable yet (on the writer thread; default 5).
+    index : RunIndexer or None, optional
+        Index each run in a master index as it starts and stops (on the writer
+        thread, after the run is safe in the beamtime database). An index
+        failure is logged and never affects the beamtime write;
+        ``resonance-callback reindex`` repairs it. Closed with the callback.
+
+    Raises
+    ------
+    OSError
+        If the database or Zarr store cannot be created (:class:`StorageError`).
+    sqlite3.DatabaseError
+        If ``db_path`` is not a beamtime database (:class:`BeamtimeDatabaseError`).
+
+    Examples
+    --------
+    >>> RE.subscribe(RunWriterCallback("beamtime.db"))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        *,
+        sample: SampleMetadata | str | None = None,
+        commit_every: int = 1000,
+        commit_interval: float = 0.5,
+        codec: str = DEFAULT_CODEC,
+        inline_limit: int = INLINE_LIMIT,
+        threaded: bool = True,
+        zarr_store: Any = None,
+        handler_registry: Mapping[str, HandlerClass] | None = None,
+        root_map: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
+        external_timeout: float = 5.0,
+        index: RunIndexer | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(sample, str):
+            sample = SampleMetadata(sample)
+        self._default_sample = sample
+        self._inline_limit = inline_limit
+        self._index = index
+        self._external = ExternalRouting(ExternalResolver(
+            handler_registry, root_map=root_map, base_dir=base_dir,
+            allowed_roots=allowed_roots, timeout=external_timeout), inline_limit=inline_limit)
+        writer = IdempotentRunWriter(db_path, sample, commit_every=commit_every,
+                                     commit_interval=commit_interval, codec=codec,
+                                     zarr_store=zarr_store)
+        writer.open()
+        self.db_path = writer._db_path
+        self._sink: WriterThread | InlineWriter = (
+            WriterThread(writer) if threaded else InlineWriter(writer)
+        )
+        self._runs: dict[str, _Run] = {}
+        self._by_descriptor: dict[str, _Run] = {}
+        self._by_resource: dict[str, _Run] = {}
+        self._finished: set[str] = set()
+        self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run uid
+        self._closed = False
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # -- the document entry point ---------------------------------------------
+
+    def __call__(self, name: str, doc: dict[str, Any], validate: bool = False) -> tuple[str, dict]:
+        """Route one document; never raises for a bad document, only for storage failures."""
+        if self._closed:
+            raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
+        self._sink.raise_pending()
+        try:
+            if name == "event" and type(doc) is dict and not validate:  # the hot path
+                self.event(doc)
+                return name, doc
+            if not isinstance(doc, dict):
+                raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
+            if name not in _HANDLED:
+                raise DocumentError(f"unknown document name {name!r}")
+            if name in _DIRECT and not validate:  # what DocumentRouter does, without its detour
+                getattr(self, name)(doc)
+                return name, doc
+            return super().__call__(name, doc, validate)
+        except (StorageError, BeamtimeDatabaseError):
+            raise
+        except Exception as exc:  # a bad document: keep it, never raise into the scan
+            reason = str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
+            self._reject(name, doc, reason)
+        return name, doc
+
+    def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
+        if run_uid is None and isinstance(doc, dict):
+            run = self._run_of(doc, strict=False)
+            run_uid = run.uid if run else doc.get("run_start") or next(
+                (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
+                 if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
+        self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
+
+    def _submit(self, run: _Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
+        self._sink.submit(Job(fn, name, doc, run.uid if run else None))
+
+    def _run_of(self, doc: dict[str, Any], *, strict: bool = True) -> _Run | None:
+        """Find the open run a document belongs to."""
+        for key, table in (("run_start", self._runs), ("descriptor", self._by_descriptor),
+                           ("resource", self._by_resource),
+                           ("stream_resource", self._by_resource)):
+            if key in doc:
+                run = table.get(doc[key])
+                if run is None and strict:
+                    stopped = doc[key] in self._finished or doc[key] in self._stopped
+                    state = "already stopped" if stopped else "unknown"
+                    raise DocumentError(f"{key} {doc[key]} is {state}")
+                return run
+        if strict:
+            raise DocumentError("document names no run_start, descriptor or resource")
+        return None
+
+    # -- documents ---------------------------------------------------------------
+
+    def start(self, doc: dict[str, Any]) -> None:
+        """Open a run: plan name, the whole start document, its uid, time and sample."""
+        _require(doc, "uid", "time")
+        uid = doc["uid"]
+        if uid in self._runs or uid in self._finished:
+            raise DocumentError(f"start {uid} was already received")
+        run = _Run(doc)
+        sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
+        plan_name = doc.get("plan_name")
+        self._submit(run, "start", doc, lambda w: w.open_run(
+            plan_name, metadata=doc, uid=uid, sample=sample, time=doc["time"]))
+        if self._index is not None:
+            index = self._index
+            self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
+        self._runs[uid] = run
+
+    def descriptor(self, doc: dict[str, Any]) -> None:
+        """Open a stream; decide storage for each data key."""
+        _require(doc, "uid", "run_start", "data_keys")
+        run = self._run_of({"run_start": doc["run_start"]})
+        assert run is not None
+        if doc["uid"] in self._by_descriptor:
+            raise DocumentError(f"descriptor {doc['uid']} was already received")
+        run.plans[doc["uid"]] = StreamPlan(doc["data_keys"], self._inline_limit)
+        self._by_descriptor[doc["uid"]] = run
+        self._submit(run, "descriptor", doc, lambda w: w.open_stream(
+            doc.get("name", "primary"), doc["data_keys"], uid=doc["uid"], run_uid=run.uid,
+            time=doc.get("time"), configuration=doc.get("configuration"), document=doc))
+
+    def event(self, doc: dict[str, Any]) -> None:
+        """Store one event's values inline and its frames in Zarr."""
+        if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
+                and "seq_num" in doc):
+            _require(doc, "uid", "descriptor", "data", "time", "seq_num")
+        run = self._by_descriptor.get(doc["descriptor"])
+        if run is None:
+            run = self._run_of({"descriptor": doc["descriptor"]})
+            assert run is not None
+        plan = run.plans[doc["descriptor"]]
+        data = doc["data"]
+        if plan.all_inline:  # a scalar stream: nothing to split unless an array came
+            for value in data.values():
+                if isinstance(value, np.ndarray):
+                    break
+            else:
+                self._sink.submit(EventJob(doc, dict(data), dict(doc.get("timestamps") or {}),
+                                           {}, run.uid))
+                return
+        split = plan.split(data)
+        if plan.has_external:  # datum ids to read, or rows made from stream_datum
+            external = self._external.event_job(plan, doc, split, run.uid)
+            if external is not None:
+                self._submit(run, "event", doc, external)
+                if split.problems:
+                    self._reject("event", doc, "; ".join(split.problems), run.uid)
+                return
+        stamps = doc.get("timestamps") or {}
+        if split.frames:
+            inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
+        else:
+            inline_ts = dict(stamps)
+        # Plain data, no closure: the writer thread batches consecutive events.
+        self._sink.submit(EventJob(doc, split.inline, inline_ts, split.frames, run.uid))
+        if split.problems:
+            self._reject("event", doc, "; ".join(split.problems), run.uid)
+
+    def stop(self, doc: dict[str, Any]) -> None:
+        """Close the run with the mapped exit status, keep the stop document, and drain."""
+        _require(doc, "uid", "run_start")
+        run = self._run_of({"run_start": doc["run_start"]})
+        assert run is not None
+        status = EXIT_STATUS_MAP.get(doc.get("exit_status"), "failed")
+        reason = doc.get("reason") or None
+        if doc.get("exit_status") not in EXIT_STATUS_MAP:
+            reason = f"unknown exit_status {doc.get('exit_status')!r}; {reason or ''}".strip("; ")
+        self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
+        self._submit(run, "stop", doc, lambda w: w.close_run(
+            exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,
+            stop_document=doc))
+        if self._index is not None:
+            index = self._index
+            self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
+        self._forget(run)
+        self._sink.drain()
+
+    def _forget(self, run: _Run) -> None:
+        del self._runs[run.uid]
+        for uid in run.plans:
+            self._by_descriptor.pop(uid, None)
+        for uid in run.resources:
+            self._by_resource.pop(uid, None)
+        self._finished.add(run.uid)
+        self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
+
+    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
+        """Keep the document for provenance, then hand it to the external routing."""
+        run = self._run_of(doc)
+        assert run is not None
+        if name in ("resource", "stream_resource"):
+            run.resources.add(doc[uid_key])
+            self._by_resource[doc[uid_key]] = run
+        route = getattr(self._external, name)
+
+        def keep(w: RunWriter) -> None:
+            w.record_external(name, doc[uid_key], doc, run_uid=run.uid)
+            route(w, doc, run.uid, **extra)
+
+        self._submit(run, name, doc, keep)
+
+    def resource(self, doc: dict[str, Any]) -> None:
+        """Keep a resource document; its datums' files are read into the store."""
+        _require(doc, "uid", "spec")
+        self._keep_external("resource", doc, "uid")
+
+    def datum(self, doc: dict[str, Any]) -> None:
+        """Keep a datum document; events holding its id get its array as a frame."""
+        _require(doc, "datum_id", "resource")
+        self._keep_external("datum", doc, "datum_id")
+
+    def stream_resource(self, doc: dict[str, Any]) -> None:
+        """Keep a stream_resource document; its stream_datums are read into the store."""
+        _require(doc, "uid", "run_start")
+        self._keep_external("stream_resource", doc, "uid")
+
+    def stream_datum(self, doc: dict[str, Any]) -> None:
+        """Keep a stream_datum document and read the events' data it refers to."""
+        _require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
+        run = self._run_of({"stream_resource": doc["stream_resource"]})
+        assert run is not None
+        plan = check_stream_datum(doc, run.plans)
+        self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wait until everything received so far is written and committed."""
+        self._sink.drain()
+
+    def close(self) -> None:
+        """Write everything received, then close the database. Safe to call twice.
+
+        Runs still open (no stop document yet) stay open in the database, with
+        ``exit_status`` NULL, exactly as after a crash; their detector frames not
+        read yet get one last bounded try, then go to ``unresolved_frames``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            try:
+                for run in self._runs.values():  # pending detector data of runs left open
+                    self._submit(run, "close", {},
+                                 lambda w, uid=run.uid: self._external.finish(w, uid))
+            finally:
+                self._sink.close()
+        finally:
+            self._sink.writer.close()
+            if self._index is not None:
+                self._index.close()
+
+    def __enter__(self) -> RunWriterCallback:
+        """Return the callback itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the callback."""
+        self.close()
+
+
+_HANDLED = frozenset({
+    "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
+    "datum_page", "stream_resource", "stream_datum",
+})
+# Documents with a method of their own here (the pages go through DocumentRouter).
+_DIRECT = _HANDLED - {"event_page", "datum_page"}
+
+
+def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:
+    callback = ref()
+    if callback is not None:
+        try:
+            callback.close()
+        except Exception as exc:  # at interpreter exit, report and move on
+            log.error("closing %s at exit failed: %s", callback.db_path, exc)

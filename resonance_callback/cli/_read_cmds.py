@@ -1,0 +1,93 @@
+"""Reading commands: ``export`` and ``plot``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from resonance_callback.cli._base import handle_errors, main
+
+_DB = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@main.command()
+@click.argument("db", type=_DB)
+@click.argument("uid")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tiff"]), default="jsonl",
+              show_default=True, help="What to write.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+              help="jsonl: a file ('-' for stdout); csv, tiff: a directory.")
+@click.option("--stream", "streams", multiple=True,
+              help="csv/tiff: only this stream (repeatable; default all).")
+@click.option("--field", "fields", multiple=True,
+              help="tiff: only this frame field (repeatable; default all).")
+@click.option("--stack", is_flag=True, help="tiff: one multi-page file per field.")
+@click.option("--no-fill", is_flag=True,
+              help="jsonl: keep external references instead of frames copied into the store.")
+@click.option("--timestamps", is_flag=True, help="csv: add a ts_<field> column per field.")
+@handle_errors
+def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
+           fields: tuple[str, ...], stack: bool, no_fill: bool, timestamps: bool) -> None:
+    r"""Write run UID (a uid or unique prefix) of beamtime DB out as files.
+
+    jsonl: the run's document stream, one ["name", {doc}] per line, as it
+    was emitted (frames as nested lists; NaN as {"$float": "NaN"}).
+    csv: one table per stream, OUT/<stream>.csv. tiff: every frame as
+    OUT/<stream>_<field>_<NNNNN>.tif, or one multi-page file per field with --stack.
+
+    \b
+    Examples:
+        resonance-callback export demo/demo.db 79587e05 -o run.jsonl
+        resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
+        resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
+    """
+    from resonance_callback.read._beamtime import open_beamtime
+    from resonance_callback.read._export import export_csv, export_jsonl, export_tiff
+
+    with open_beamtime(db) as bt:
+        run = bt[uid]
+        if fmt == "jsonl":
+            n = export_jsonl(run, out, fill=not no_fill)
+            if str(out) != "-":
+                click.echo(f"Wrote {n} documents of run {run.uid} to {out}", err=True)
+            return
+        if fmt == "csv":
+            files = export_csv(run, out, streams=streams, timestamps=timestamps)
+        else:
+            files = export_tiff(run, out, streams=streams, fields=fields, stack=stack)
+        click.echo(f"Wrote {len(files)} {fmt} files of run {run.uid} to {out}", err=True)
+
+
+@main.command()
+@click.argument("db", type=_DB)
+@click.argument("uid")
+@click.argument("ys", metavar="Y...", nargs=-1, required=True)
+@click.option("--x", "x", help="The x field (default: the plan's hinted axis, else seq_num).")
+@click.option("--stream", default="primary", show_default=True, help="The stream to plot.")
+@click.option("--frame", type=int, help="For a frame field: draw this frame, not the sum.")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("plot.png"), show_default=True, help="The PNG file to write.")
+@handle_errors
+def plot(db: Path, uid: str, ys: tuple[str, ...], x: str | None, stream: str,
+         frame: int | None, out: Path) -> None:
+    r"""Plot fields Y of run UID (a uid or unique prefix) of beamtime DB to a PNG.
+
+    Value fields are drawn as lines against X. A field stored as frames
+    (given alone) is drawn as an image: the sum of all frames, or one with
+    --frame; a 1-D trace as a line.
+
+    \b
+    Examples:
+        resonance-callback plot demo/demo.db 3d8e det -o det.png
+        resonance-callback plot demo/demo.db 3d8e det --x motor -o det.png
+        resonance-callback plot demo/demo.db 7958 img --frame 0 -o frame.png
+    """
+    from resonance_callback.read._beamtime import open_beamtime
+    from resonance_callback.read._export import plot_run
+
+    with open_beamtime(db) as bt:
+        run = bt[uid]
+        path = plot_run(run, list(ys), out, x=x, stream=stream, frame=frame)
+    click.echo(f"Wrote {path}", err=True)
+

@@ -1,0 +1,140 @@
+"""The ``replay`` command: saved document streams into a beamtime."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.errors import ReplayError
+from resonance_callback.replay._replay import ReplaySummary, replay
+
+__all__ = ["ProgressLine", "replay_command"]
+
+
+class ProgressLine:
+    """One status line on a terminal, rewritten in place (``\\r``); silent elsewhere.
+
+    Parameters
+    ----------
+    stream : text stream
+        Where to write (standard error); nothing is written unless it is a TTY.
+    interval : float, optional
+        Seconds between two updates.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
+        self.stream = stream
+        self.enabled = bool(getattr(stream, "isatty", lambda: False)())
+        self.interval = interval
+        self._width = 0
+        self._next = 0.0
+
+    def __call__(self, summary: ReplaySummary) -> None:
+        """Show the documents read so far, their rate and the runs."""
+        now = time.monotonic()
+        if not self.enabled or now < self._next:
+            return
+        self._next = now + self.interval
+        rate = summary.documents / summary.seconds if summary.seconds > 0 else 0.0
+        where = summary.files[-1] if summary.files else ""
+        line = (f"{summary.documents} documents ({rate:.0f}/s), {summary.runs} runs"
+                + (f"  {where}" if where else ""))[:120]
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        """Erase the line, if one was written."""
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+def _pairs(ctx: click.Context, param: click.Parameter,
+           values: tuple[str, ...]) -> dict[str, str]:
+    """Turn repeated ``OLD=NEW`` into a dict."""
+    pairs = {}
+    for item in values:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise click.BadParameter(f"{item!r} is not OLD=NEW")
+        pairs[old] = new
+    return pairs
+
+
+def _total(db: Path, parts: list[ReplaySummary]) -> ReplaySummary:
+    total = ReplaySummary(str(parts[0].db_path) if parts else str(db))
+    for part in parts:
+        total.files += part.files
+        total.runs_open += part.runs_open
+        for name in ("documents", "runs", "runs_added", "runs_resumed", "events",
+                     "events_added", "frames_added", "already_stored", "rejected", "seconds"):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+    return total
+
+
+@main.command("replay")
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True)
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The beamtime database to write (created if missing).")
+@click.option("--sample", help="Sample of runs whose start document names none.")
+@click.option("--root-map", "root_map", multiple=True, callback=_pairs, metavar="OLD=NEW",
+              help="Detector files under OLD are read from NEW instead. Repeatable.")
+@click.option("--base-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory relative detector-file paths resolve against "
+                   "[default: the directory of each PATH].")
+@click.option("--allowed-root", "allowed_roots", multiple=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Read detector files only under this directory. Repeatable.")
+@handle_errors
+def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
+                   root_map: dict[str, str], base_dir: Path | None,
+                   allowed_roots: tuple[Path, ...]) -> None:
+    r"""Store the runs of saved document streams in beamtime DB, as if run again.
+
+    PATH is a file, a directory (its files, sorted by name, as one stream) or
+    - for standard input, in any format Bluesky tools write (suitcase-jsonl,
+    JSON lines, json-seq, a JSON array, suitcase-msgpack, each maybe
+    gzipped). Documents already stored are skipped, so replaying twice
+    changes nothing, and replaying the whole of a file cut off earlier
+    completes its runs. Exit code 1 if a file is damaged (everything before
+    the damage is stored; the run it cuts off stays open) or a document
+    is rejected.
+
+    \b
+    Examples:
+        resonance-callback replay scans/*.jsonl --db beamtime.db
+        zcat run.jsonl.gz | resonance-callback replay - --db beamtime.db --sample PS-1
+        resonance-callback replay old/ --db beamtime.db --root-map /old/data=/archive/data
+    """
+    options: dict[str, Any] = {"root_map": root_map or None, "base_dir": base_dir}
+    if sample is not None:
+        options["sample"] = sample
+    if allowed_roots:
+        options["allowed_roots"] = list(allowed_roots)
+    progress = ProgressLine(sys.stderr)
+    parts, errors = [], []
+    try:
+        for path in paths:
+            try:
+                parts.append(replay(path, db, progress=progress, **options))
+            except ReplayError as exc:
+                errors.append(str(exc))
+                parts.append(getattr(exc, "summary", None) or ReplaySummary(str(db)))
+    finally:
+        progress.clear()
+    total = _total(db, parts)
+    click.echo("\n".join(total.lines()))
+    for error in errors:
+        click.echo(f"Error: {error}", err=True)
+    if total.rejected:
+        click.echo(f"Error: {total.rejected} document(s) rejected, kept in rejected_documents "
+                   f"('resonance-callback show {db} UID' lists a run's)", err=True)
+    if errors or total.rejected:
+        sys.exit(1)

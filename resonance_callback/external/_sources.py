@@ -1,0 +1,174 @@
+"""Readers of ophyd-async ``stream_resource`` files: HDF5 datasets and TIFF/JPEG sequences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from resonance_callback.errors import ExternalDataError
+from resonance_callback.external._common import (
+    HDF5_MIMETYPE,
+    JPEG_MIMETYPE,
+    TIFF_MIMETYPE,
+    _as_count,
+    _format_template,
+    _join_inside,
+    _NotReadyError,
+    _require,
+)
+
+# --------------------------------------------------------------------------- stream sources
+
+
+class _FrameSource(Protocol):
+    """The frames of one stream_resource, as a sequence along axis 0."""
+
+    def frame_info(self, hint: int) -> tuple[tuple[int, ...], np.dtype]:
+        """Return ``(frame_shape, dtype)``; ``hint`` is a frame index known to exist."""
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Return frames ``[start, stop)``, raising ``_NotReadyError`` if short."""
+
+    def close(self) -> None:
+        """Release any open file."""
+
+
+class _HDF5Source:
+    """Frames are the rows of one HDF5 dataset, opened SWMR-read for one read."""
+
+    def __init__(self, path: Path, parameters: Mapping[str, Any]) -> None:
+        h5py = _require("h5py", f"{HDF5_MIMETYPE} files")
+        self._name = str(parameters["dataset"])
+        self._where = f"{path} dataset {self._name}"
+        self._file = h5py.File(path, "r", swmr=True)
+        try:
+            self._dataset = self._file[self._name]
+        except KeyError as exc:
+            self._file.close()
+            raise _NotReadyError(f"{path} has no dataset {self._name}") from exc
+        if self._dataset.ndim == 0:
+            self._file.close()
+            raise ExternalDataError(f"{self._where} is a scalar, not a sequence of frames")
+
+    def frame_info(self, hint: int) -> tuple[tuple[int, ...], np.dtype]:
+        return tuple(self._dataset.shape[1:]), self._dataset.dtype
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        if self._dataset.shape[0] < stop:
+            raise _NotReadyError(
+                f"{self._where} holds {self._dataset.shape[0]} frames, {stop} needed"
+            )
+        return self._dataset[start:stop]
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _load_tiff(path: Path) -> np.ndarray:
+    return _require("tifffile", f"{TIFF_MIMETYPE} files").imread(path)
+
+
+def _load_jpeg(path: Path) -> np.ndarray:
+    pil_image = _require("PIL.Image", f"{JPEG_MIMETYPE} files")
+    with pil_image.open(path) as image:
+        image.load()
+        return np.asarray(image)
+
+
+class _ImageSequenceSource:
+    """Frames spread over numbered files in one directory (multipart/related).
+
+    ``parameters["template"]`` names file ``i``; each file holds
+    ``parameters["chunk_shape"][0]`` frames (default 1), as bluesky's
+    consolidators define it.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        parameters: Mapping[str, Any],
+        load: Callable[[Path], np.ndarray],
+        check: Callable[[Path], None],
+    ) -> None:
+        self._directory = directory
+        self._template = str(parameters["template"])
+        self._filename = str(parameters.get("filename", ""))
+        chunk_shape = parameters.get("chunk_shape") or (1,)
+        self._per_file = _as_count(chunk_shape[0], "chunk_shape[0]", str(directory))
+        self._load = load
+        self._check = check
+        self._files: dict[int, np.ndarray] = {}
+
+    def _path(self, number: int) -> Path:
+        where = f"{self._directory} template {self._template!r}"
+        name = _format_template(self._template, self._filename, number, where)
+        path = _join_inside(self._directory, name, where)
+        self._check(path)
+        return path
+
+    def _frames_of_file(self, number: int) -> np.ndarray:
+        if number not in self._files:
+            path = self._path(number)
+            array = np.asarray(self._load(path))
+            if self._per_file == 1:
+                array = array[np.newaxis]
+            elif array.ndim == 0 or array.shape[0] != self._per_file:
+                raise _NotReadyError(
+                    f"{path} holds {array.shape[:1]} frames, not {self._per_file}"
+                )
+            self._files[number] = array
+        return self._files[number]
+
+    def frame_info(self, hint: int) -> tuple[tuple[int, ...], np.dtype]:
+        frames = self._frames_of_file(hint // self._per_file)
+        return tuple(frames.shape[1:]), frames.dtype
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        if stop <= start:
+            return self._frames_of_file(start // self._per_file)[:0]
+        first, last = start // self._per_file, (stop - 1) // self._per_file
+        frames = np.concatenate([self._frames_of_file(n) for n in range(first, last + 1)])
+        offset = first * self._per_file
+        return frames[start - offset : stop - offset]
+
+    def close(self) -> None:
+        self._files.clear()
+
+
+def _fixed_shape(declared: Sequence[int | None], where: str) -> tuple[int, ...]:
+    """Return the declared per-event shape as ints, refusing variable (None) sizes."""
+    shape = []
+    for size in declared:
+        if size is None:
+            raise ExternalDataError(
+                f"{where}: variable-sized shape {list(declared)} not supported"
+            )
+        shape.append(int(size))
+    return tuple(shape)
+
+
+def _frames_per_event(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: str) -> int:
+    """Return how many file frames make one event of the declared shape.
+
+    The declared per-event shape must end with the frame shape (leading 1s of
+    the frame shape ignored); the product of the remaining leading dimensions
+    is the number of frames per event. So ``[1, H, W]`` and ``[H, W]`` over
+    ``(H, W)`` frames give 1, ``[2, H, W]`` gives 2, and ``[]`` or ``[1]`` over
+    scalar rows give 1.
+    """
+    frame = frame_shape
+    while frame and frame[0] == 1:
+        frame = frame[1:]
+    lead = len(shape) - len(frame)
+    if lead < 0 or shape[lead:] != frame or math.prod(shape[:lead]) < 1:
+        raise ExternalDataError(
+            f"{where}: declared per-event shape {list(shape)} does not match the file's "
+            f"frame shape {list(frame_shape)}"
+        )
+    return math.prod(shape[:lead])
+
+

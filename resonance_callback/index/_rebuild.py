@@ -1,0 +1,199 @@
+"""Rebuild the master index from the beamtime databases, which are the source of truth.
+
+:func:`reindex` visits every registered beamtime, reads its runs with plain
+SQL through a read-only connection, and makes the index's rows for that
+beamtime match: every run upserted, rows of runs no longer in the database
+removed. Running it twice changes nothing the second time.
+
+It is also how a missed live update is repaired. :class:`RunIndexer` never
+lets an index failure reach the scan; when it logs that a run was not
+indexed (a locked or unreachable index, a start it never saw), the run is
+still in its beamtime database and the next ``resonance-callback reindex
+INDEX`` brings the index up to date.
+
+A beamtime database that is missing or unreadable is reported in
+:attr:`ReindexReport.problems` and skipped; its index rows are kept (the disk
+may merely be unmounted), and the other beamtimes are still reindexed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+
+from resonance_callback import _sqlite as schema
+from resonance_callback import jsoncodec
+from resonance_callback.errors import (
+    BeamtimeDatabaseError,
+    IndexLookupError,
+    ResonanceError,
+    StorageError,
+)
+from resonance_callback.index._model import BeamtimeEntry, RunSummary, tags_from_start
+from resonance_callback.index._writer import IndexWriter
+
+__all__ = ["ReindexReport", "index_beamtime", "read_beamtime_runs", "reindex"]
+
+
+@dataclasses.dataclass
+class ReindexReport:
+    """What a :func:`reindex` did.
+
+    Parameters
+    ----------
+    beamtimes : int
+        Beamtime databases read successfully.
+    runs_indexed : int
+        Runs written to the index.
+    runs_removed : int
+        Index rows removed because their run is no longer in its database.
+    problems : list of str
+        One line per beamtime that could not be read, naming its path.
+    """
+
+    beamtimes: int = 0
+    runs_indexed: int = 0
+    runs_removed: int = 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """bool: True when every registered beamtime was read."""
+        return not self.problems
+
+
+def read_beamtime_runs(db_path: str | os.PathLike[str]) -> list[RunSummary]:
+    """Read the summary of every run in a beamtime database.
+
+    Parameters
+    ----------
+    db_path : str or PathLike
+        The beamtime database; opened read-only.
+
+    Returns
+    -------
+    list of RunSummary
+        One per row of its ``runs`` table. ``num_events`` counts the stored
+        event rows per stream name (rows the writer derived itself excluded);
+        a run without ``time_stop`` is open and gets no end.
+
+    Raises
+    ------
+    StorageError
+        If the file does not exist or cannot be opened.
+    NotABeamtimeError
+        If the file is not a beamtime database.
+    BeamtimeDatabaseError
+        If its tables cannot be read.
+    """
+    conn = schema.connect(db_path, "beamtime", readonly=True)
+    try:
+        conn.execute("BEGIN")  # one snapshot for both queries
+        runs = conn.execute(
+            """SELECT r.uid, r.plan_name, s.name, r.scan_id, r.time_start, r.time_stop,
+                      r.exit_status, r.metadata
+               FROM runs r LEFT JOIN samples s ON s.id = r.sample_id ORDER BY r.time_start"""
+        ).fetchall()
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for run_uid, stream, n in conn.execute(
+            """SELECT st.run_uid, st.name, count(e.uid)
+               FROM streams st LEFT JOIN events e ON e.stream_uid = st.uid AND e.derived = 0
+               GROUP BY st.run_uid, st.name"""
+        ):
+            counts[run_uid][stream] = n
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise BeamtimeDatabaseError(f"cannot read beamtime database {db_path}: {exc}") from exc
+    finally:
+        conn.close()
+    summaries = []
+    for uid, plan, sample, scan_id, t0, t1, status, metadata in runs:
+        start = jsoncodec.loads(metadata) or {}
+        if scan_id is None and isinstance(start.get("scan_id"), int):
+            scan_id = start["scan_id"]
+        summaries.append(RunSummary(
+            uid=uid,
+            plan_name=plan if plan is not None else start.get("plan_name"),
+            sample_name=sample,
+            scan_id=scan_id,
+            time_start=t0,
+            time_stop=t1,
+            exit_status=status if t1 is not None else None,
+            num_events=counts.get(uid, {}) if t1 is not None else {},
+            metadata=start,
+            tags=tuple(tags_from_start(start)),
+        ))
+    return summaries
+
+
+def index_beamtime(writer: IndexWriter, beamtime: BeamtimeEntry) -> tuple[int, int]:
+    """Make the index's runs of one beamtime match its database.
+
+    Parameters
+    ----------
+    writer : IndexWriter
+        The index to update.
+    beamtime : BeamtimeEntry
+        The registered beamtime (see :meth:`IndexWriter.beamtimes`).
+
+    Returns
+    -------
+    tuple of int
+        Runs written, runs removed.
+
+    Raises
+    ------
+    StorageError
+        If the beamtime database is missing or unreadable.
+    NotABeamtimeError
+        If it is not a beamtime database.
+    """
+    # Read first, outside the index's write lock, then write in one transaction.
+    summaries = read_beamtime_runs(beamtime.db_path)
+    return writer.sync_beamtime(beamtime.id, summaries)
+
+
+def reindex(index_path: str | os.PathLike[str]) -> ReindexReport:
+    """Rebuild every run summary in the index from the registered beamtime databases.
+
+    Parameters
+    ----------
+    index_path : str or PathLike
+        The master index database.
+
+    Returns
+    -------
+    ReindexReport
+        Counts, and one line per beamtime that could not be read.
+
+    Raises
+    ------
+    StorageError
+        If there is no index at ``index_path`` or it cannot be written.
+    NotABeamtimeError
+        If the file is not an index database.
+    """
+    index_path = Path(index_path)
+    if not index_path.is_file():
+        raise StorageError(f"no index database at {index_path}")
+    report = ReindexReport()
+    with IndexWriter(index_path) as writer:
+        for beamtime in writer.beamtimes():
+            try:
+                summaries = read_beamtime_runs(beamtime.db_path)
+            except (ResonanceError, OSError) as exc:
+                report.problems.append(
+                    f"beamtime {beamtime.label!r} of {beamtime.researcher} not reindexed: {exc}"
+                )
+                continue
+            try:
+                written, removed = writer.sync_beamtime(beamtime.id, summaries)
+            except IndexLookupError:  # another process removed it meanwhile
+                continue
+            report.beamtimes += 1
+            report.runs_indexed += written
+            report.runs_removed += removed
+    return report

@@ -1,0 +1,212 @@
+"""``resonance-callback check``: find what is damaged, missing or left open in a beamtime.
+
+:func:`check_beamtime` opens a beamtime database read-only and looks for
+
+* SQLite damage (``PRAGMA integrity_check``, ``PRAGMA foreign_key_check``);
+* ``image_refs`` rows whose event is missing, whose Zarr array is missing, or
+  whose ``frame_index`` is not below the array's length (``shape[0]``);
+* detector frames that could not be read into the store (``unresolved_frames``);
+* runs left open (``exit_status`` NULL: still being written, or cut off by a crash);
+* documents kept in ``rejected_documents``.
+
+Any of these is a problem; :attr:`CheckReport.ok` is True when there is none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import zarr
+
+from resonance_callback._sqlite import connect
+
+__all__ = ["CheckReport", "check_beamtime"]
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check_beamtime` found; every list is empty for a sound beamtime.
+
+    Attributes
+    ----------
+    db_path, zarr_path : str
+        What was checked.
+    integrity : list of str
+        ``PRAGMA integrity_check`` messages other than ``ok``, and foreign-key
+        violations.
+    image_refs_checked : int
+        ``image_refs`` rows looked at.
+    bad_image_refs : list of dict
+        ``{"zarr_path", "rows", "problem"}`` per array with bad references.
+    unresolved_frames : list of dict
+        ``{"run_uid", "stream", "field", "seq_num", "reference", "reason"}``.
+    open_runs : list of dict
+        ``{"uid", "plan_name", "time_start"}`` of runs with no exit status.
+    rejected_documents : dict of str to int
+        Rejected documents counted by document name.
+    """
+
+    db_path: str
+    zarr_path: str
+    integrity: list[str] = field(default_factory=list)
+    image_refs_checked: int = 0
+    bad_image_refs: list[dict[str, Any]] = field(default_factory=list)
+    unresolved_frames: list[dict[str, Any]] = field(default_factory=list)
+    open_runs: list[dict[str, Any]] = field(default_factory=list)
+    rejected_documents: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per kind of problem found."""
+        found = []
+        if self.integrity:
+            found.append(f"{len(self.integrity)} database integrity message(s)")
+        if self.bad_image_refs:
+            rows = sum(bad["rows"] for bad in self.bad_image_refs)
+            found.append(f"{rows} image_refs row(s) pointing at no stored frame")
+        if self.unresolved_frames:
+            found.append(f"{len(self.unresolved_frames)} unresolved detector frame(s)")
+        if self.open_runs:
+            found.append(f"{len(self.open_runs)} run(s) left open")
+        if self.rejected_documents:
+            found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
+        return found
+
+    @property
+    def ok(self) -> bool:
+        """True if no problem was found."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data, with ``ok`` and ``problems``."""
+        return {"ok": self.ok, "problems": self.problems, **asdict(self)}
+
+    def lines(self) -> list[str]:
+        """The report as text lines for a terminal."""
+        out = [f"{self.db_path} (frames in {self.zarr_path})"]
+        out.append(f"integrity: {'ok' if not self.integrity else 'DAMAGED'}")
+        out += [f"  {message}" for message in self.integrity]
+        out.append(f"image_refs: {self.image_refs_checked} checked, "
+                   f"{sum(b['rows'] for b in self.bad_image_refs)} bad")
+        out += [f"  {b['zarr_path']}: {b['rows']} row(s): {b['problem']}"
+                for b in self.bad_image_refs]
+        out.append(f"unresolved detector frames: {len(self.unresolved_frames)}")
+        out += [f"  run {u['run_uid']} {u['stream']}/{u['field']} seq_num {u['seq_num']} "
+                f"({u['reference']}): {u['reason']}" for u in self.unresolved_frames]
+        out.append(f"open runs: {len(self.open_runs)}")
+        out += [f"  run {r['uid']} {r['plan_name']} started "
+                f"{datetime.fromtimestamp(r['time_start']).isoformat(timespec='seconds')}"
+                for r in self.open_runs]
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
+        out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
+                   + (f" ({counts})" if counts else ""))
+        out.append("OK: no problems found" if self.ok else "PROBLEMS: " + "; ".join(self.problems))
+        return out
+
+
+def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> CheckReport:
+    """Check a beamtime database and its Zarr store; never writes to either.
+
+    Parameters
+    ----------
+    db_path : Path or str
+        The beamtime SQLite file.
+    zarr_store : Path or str, optional
+        The frame store; default ``{db stem}.zarr`` beside the database.
+
+    Returns
+    -------
+    CheckReport
+        What was found.
+
+    Raises
+    ------
+    OSError
+        If the database does not exist or cannot be opened (:class:`StorageError`).
+    sqlite3.DatabaseError
+        If the file is not a beamtime database (:class:`NotABeamtimeError`).
+    """
+    db_path = Path(db_path)
+    store = Path(zarr_store) if zarr_store is not None else db_path.with_suffix(".zarr")
+    report = CheckReport(str(db_path), str(store))
+    conn = connect(db_path, "beamtime", readonly=True)
+    try:
+        for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected):
+            try:
+                section(conn, store, report)
+            except sqlite3.DatabaseError as exc:  # a damaged file: report it, check the rest
+                report.integrity.append(f"{section.__name__.strip('_')}: {exc}")
+    finally:
+        conn.close()
+    return report
+
+
+def _integrity(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
+    messages = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    report.integrity += [m for m in messages if m != "ok"]
+    for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+        report.integrity.append(f"{table} row {rowid} refers to a missing {parent} row")
+
+
+def _image_refs(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
+    report.image_refs_checked = conn.execute("SELECT count(*) FROM image_refs").fetchone()[0]
+    orphans = conn.execute("SELECT count(*) FROM image_refs i LEFT JOIN events e "
+                           "ON e.uid = i.event_uid WHERE e.uid IS NULL").fetchone()[0]
+    if orphans:
+        report.bad_image_refs.append({"zarr_path": "*", "rows": orphans,
+                                      "problem": "no events row with this event_uid"})
+    group = _open_group(store) if report.image_refs_checked else None
+    for path, rows in conn.execute("SELECT zarr_path, count(*) FROM image_refs "
+                                   "GROUP BY zarr_path ORDER BY zarr_path").fetchall():
+        length = _array_length(group, path)
+        if length is None:
+            report.bad_image_refs.append({"zarr_path": path, "rows": rows,
+                                          "problem": "no such array in the Zarr store"})
+            continue
+        beyond = conn.execute("SELECT count(*) FROM image_refs WHERE zarr_path = ? AND "
+                              "(frame_index < 0 OR frame_index >= ?)", (path, length)).fetchone()[0]
+        if beyond:
+            report.bad_image_refs.append({"zarr_path": path, "rows": beyond,
+                                          "problem": f"frame_index beyond the array's "
+                                                     f"{length} frame(s)"})
+
+
+def _open_group(store: Path) -> zarr.Group | None:
+    try:
+        return zarr.open_group(str(store), mode="r")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _array_length(group: zarr.Group | None, path: str) -> int | None:
+    if group is None:
+        return None
+    try:
+        array = group[path]
+    except (KeyError, OSError, ValueError):
+        return None
+    return array.shape[0] if isinstance(array, zarr.Array) and array.ndim else None
+
+
+def _unresolved(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
+    rows = conn.execute(
+        "SELECT u.run_uid, s.name, u.field_name, u.seq_num, u.reference, u.reason "
+        "FROM unresolved_frames u LEFT JOIN streams s ON s.uid = u.stream_uid ORDER BY u.id")
+    keys = ("run_uid", "stream", "field", "seq_num", "reference", "reason")
+    report.unresolved_frames = [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _open_runs(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
+    rows = conn.execute("SELECT uid, plan_name, time_start FROM runs "
+                        "WHERE exit_status IS NULL ORDER BY time_start")
+    report.open_runs = [dict(zip(("uid", "plan_name", "time_start"), row, strict=True))
+                        for row in rows]
+
+
+def _rejected(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
+    rows = conn.execute("SELECT name, count(*) FROM rejected_documents GROUP BY name")
+    report.rejected_documents = dict(rows.fetchall())

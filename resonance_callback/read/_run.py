@@ -1,0 +1,336 @@
+"""``Run``: one stored run, read back as documents, tables and frames.
+
+Frames never go into :meth:`Run.table`: a field stored in Zarr has no column
+there, and :meth:`Run.images` returns its frames lazily, one per stored row
+of the stream, in the same order as the table's rows when every row has a
+frame. Fields that hold references to external files (datum ids) appear in the
+table as those reference strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from resonance_callback import jsoncodec
+from resonance_callback.errors import DataLookupError
+from resonance_callback.read._frames import FrameArray
+from resonance_callback.store._sample import SampleMetadata
+
+if TYPE_CHECKING:
+    import pandas
+
+    from resonance_callback.read._beamtime import Beamtime
+
+__all__ = ["RUN_COLUMNS", "RejectedDocument", "Run"]
+
+#: Columns of ``runs r LEFT JOIN samples s`` a :class:`Run` is built from.
+RUN_COLUMNS = ("r.uid, r.plan_name, r.scan_id, r.time_start, r.metadata, "
+               "s.id, s.name, s.metadata")
+
+_STREAM_ROWS = """
+    SELECT e.seq_num, e.time, e.data{timestamps}
+    FROM events e JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND s.name = ?
+    ORDER BY e.seq_num, e.time, e.rowid
+"""
+
+_IMAGE_ROWS = """
+    SELECT i.zarr_path, i.frame_index
+    FROM image_refs i JOIN events e ON e.uid = i.event_uid
+    JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND s.name = ? AND i.field_name = ?
+    ORDER BY e.seq_num, e.time, e.rowid
+"""
+
+
+@dataclass(frozen=True)
+class RejectedDocument:
+    """A document the writer could not store as it came, with the reason."""
+
+    name: str
+    uid: str | None
+    reason: str
+    document: dict[str, Any]
+    time: float
+
+
+class Run:
+    """One run of a beamtime opened with :func:`~resonance_callback.reader.open_beamtime`.
+
+    Attributes
+    ----------
+    uid : str
+        The start document's uid.
+    plan_name : str or None
+        The plan that made the run.
+    scan_id : int or None
+        The start document's ``scan_id``.
+    time_start : float
+        Unix time of the start document.
+    """
+
+    def __init__(self, beamtime: Beamtime, row: tuple[Any, ...]) -> None:
+        self._bt = beamtime
+        (self.uid, self.plan_name, self.scan_id, self.time_start, self._metadata,
+         self._sample_id, self._sample_name, self._sample_meta) = row
+
+    def __repr__(self) -> str:
+        return (f"<Run {self.uid[:8]} scan_id={self.scan_id} plan={self.plan_name!r} "
+                f"exit_status={self.exit_status!r}>")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.uid == self.uid and other._bt is self._bt
+
+    def __hash__(self) -> int:
+        return hash(self.uid)
+
+    # -- run-level metadata ------------------------------------------------------
+
+    @cached_property
+    def start(self) -> dict[str, Any]:
+        """The start document, as stored."""
+        return jsoncodec.loads(self._metadata) or {}
+
+    def _status(self) -> tuple[Any, ...]:
+        rows = self._bt.query(
+            "SELECT exit_status, stop_document FROM runs WHERE uid = ?", (self.uid,))
+        return rows[0] if rows else (None, None)
+
+    @property
+    def stop(self) -> dict[str, Any] | None:
+        """The stop document, or None while the run is open (read afresh each time)."""
+        return jsoncodec.loads(self._status()[1])
+
+    @property
+    def exit_status(self) -> str | None:
+        """``"success"``, ``"aborted"``, ``"failed"``, or None while the run is open."""
+        return self._status()[0]
+
+    @cached_property
+    def sample(self) -> SampleMetadata | None:
+        """The sample the run was measured on (name and metadata), if any."""
+        if self._sample_name is None:
+            return None
+        meta = dict(jsoncodec.loads(self._sample_meta) or {})
+        formula, description = meta.pop("formula", None), meta.pop("description", None)
+        return SampleMetadata(self._sample_name, self._sample_id, formula, description, meta)
+
+    # -- streams -----------------------------------------------------------------
+
+    @property
+    def streams(self) -> list[str]:
+        """Names of the run's streams, in the order they were declared."""
+        rows = self._bt.query(
+            "SELECT name FROM streams WHERE run_uid = ? GROUP BY name "
+            "ORDER BY min(coalesce(time, 0)), min(rowid)", (self.uid,))
+        return [r[0] for r in rows]
+
+    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """Return the descriptor documents of one stream (all streams if None), in order."""
+        sql = ("SELECT uid, name, time, data_keys, configuration, document FROM streams "
+               "WHERE run_uid = ?")
+        params: list[Any] = [self.uid]
+        if stream is not None:
+            sql += " AND name = ?"
+            params.append(stream)
+        rows = self._bt.query(sql + " ORDER BY coalesce(time, 0), rowid", params)
+        if stream is not None and not rows:
+            raise self._no_stream(stream)
+        return [descriptor_document(self.uid, row) for row in rows]
+
+    def _no_stream(self, stream: str) -> DataLookupError:
+        return DataLookupError(
+            f"run {self.uid} has no stream {stream!r}; its streams are {self.streams}")
+
+    def image_fields(self, stream: str = "primary") -> list[str]:
+        """Return the fields of ``stream`` with frames in the Zarr store."""
+        rows = self._bt.query(
+            "SELECT DISTINCT i.field_name FROM image_refs i JOIN events e ON e.uid = i.event_uid "
+            "JOIN streams s ON s.uid = e.stream_uid WHERE s.run_uid = ? AND s.name = ? "
+            "ORDER BY i.field_name", (self.uid, stream))
+        return [r[0] for r in rows]
+
+    # -- data --------------------------------------------------------------------
+
+    def table(self, stream: str = "primary", *, timestamps: bool = False) -> pandas.DataFrame:
+        """Return a stream's values as a DataFrame, one row per stored event.
+
+        Parameters
+        ----------
+        stream : str, optional
+            The stream name.
+        timestamps : bool, optional
+            Also add a ``ts_<field>`` column with each field's timestamp.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``seq_num``, ``time``, then one per inline field in the
+            descriptors' order; rows ordered by ``seq_num`` (then time). Fields
+            stored as frames have no column (use :meth:`images`); fields
+            holding external references show the reference (datum id). Rows
+            the writer derived with no event document are included.
+
+        Raises
+        ------
+        KeyError
+            If the run has no such stream (:class:`DataLookupError`).
+        """
+        import pandas as pd
+
+        sql = _STREAM_ROWS.format(timestamps=", e.timestamps" if timestamps else "")
+        with self._bt.snapshot():
+            descriptors = self.descriptors(stream)
+            rows = self._bt.query(sql, (self.uid, stream))
+        datas = jsoncodec.loads("[" + ",".join(r[2] for r in rows) + "]")
+        declared = [k for d in descriptors for k in d.get("data_keys", {})]
+        seen = set().union(*datas)
+        fields = [k for k in dict.fromkeys(declared) if k in seen]
+        if len(fields) < len(seen):  # undeclared keys: in order of first appearance
+            extra = dict.fromkeys(k for data in datas for k in data if k not in fields)
+            fields += list(extra)
+        columns: dict[str, Any] = {"seq_num": [r[0] for r in rows], "time": [r[1] for r in rows]}
+        for key in fields:
+            columns[key] = [data.get(key) for data in datas]
+        if timestamps:
+            stamps = jsoncodec.loads("[" + ",".join(r[3] for r in rows) + "]")
+            for key in fields:
+                columns[f"ts_{key}"] = [ts.get(key) for ts in stamps]
+        frame = pd.DataFrame(columns)
+        if not rows:
+            frame = frame.astype({"seq_num": "int64", "time": "float64"})
+        return frame
+
+    def images(self, field: str, stream: str = "primary") -> FrameArray:
+        """Return the frames of one field lazily: indexing reads only the frames asked for.
+
+        Parameters
+        ----------
+        field : str
+            A field stored as frames (see :meth:`image_fields`).
+        stream : str, optional
+            The stream name.
+
+        Returns
+        -------
+        FrameArray
+            ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame
+            per stored row of the stream that has one, in the order of
+            :meth:`table`'s rows.
+
+        Raises
+        ------
+        KeyError
+            If the stream has no frames for ``field`` (:class:`DataLookupError`).
+        """
+        refs = self._bt.query(_IMAGE_ROWS, (self.uid, stream, field))
+        if not refs:
+            self.descriptors(stream)  # raises if the stream is unknown
+            known = self.image_fields(stream)
+            raise DataLookupError(
+                f"stream {stream!r} of run {self.uid} has no frames for {field!r}; "
+                f"fields with frames: {known}")
+        return FrameArray(self._bt.frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+
+    def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
+        """Return the devices' configuration readings, one entry per descriptor of ``stream``.
+
+        Parameters
+        ----------
+        stream : str, optional
+            The stream name.
+        device : str, optional
+            Only this device's readings.
+
+        Returns
+        -------
+        list of dict
+            Per descriptor, in order: ``{device: {field: value}}``, or
+            ``{field: value}`` when ``device`` is given. A stream has more than
+            one descriptor when a device was reconfigured during the run.
+
+        Raises
+        ------
+        KeyError
+            If there is no such stream, or ``device`` is in none of its
+            descriptors (:class:`DataLookupError`).
+        """
+        out = []
+        for desc in self.descriptors(stream):
+            readings = {name: dict(cfg.get("data", {}))
+                        for name, cfg in (desc.get("configuration") or {}).items()}
+            out.append(readings if device is None else readings.get(device, {}))
+        if device is not None and not any(device in (d.get("configuration") or {})
+                                          for d in self.descriptors(stream)):
+            raise DataLookupError(f"no device {device!r} in the configuration of stream "
+                                  f"{stream!r} of run {self.uid}")
+        return out
+
+    def documents(self, fill: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield the run's documents as ``(name, doc)``, as they were emitted.
+
+        Parameters
+        ----------
+        fill : bool, optional
+            Put frames that were copied into the store from external files
+            into the events (``filled[key]`` becomes the datum id, as
+            event-model's ``Filler`` does). With False such fields keep their
+            reference. Frames that came inline in the events are arrays either
+            way. References never copied into the store stay references.
+            ophyd-async (``STREAM:``) data is carried by the stream_datum
+            documents, never by the events, so ``fill`` does not change it.
+
+        Notes
+        -----
+        A fly scan's frames (stream_resource and stream_datum documents, no
+        events) come back as those documents only: the rows the writer made
+        for them (``derived = 1``) are not emitted as events.
+
+        Returns
+        -------
+        iterator of (str, dict)
+            ``start``, descriptors, resources and datums, events, ``stop``,
+            in the order :mod:`resonance_callback.docorder` describes. The
+            rows are read (in one snapshot) when this is called; frames are
+            read as their events are reached.
+        """
+        from resonance_callback.read._documents import iter_documents
+
+        return iter_documents(self._bt, self.uid, fill=fill)
+
+    def rejected(self) -> list[RejectedDocument]:
+        """Return the documents of this run that were rejected, in arrival order."""
+        rows = self._bt.query(
+            "SELECT name, uid, reason, document, time FROM rejected_documents "
+            "WHERE run_uid = ? ORDER BY id", (self.uid,))
+        return [RejectedDocument(n, u, reason, jsoncodec.loads(doc), t)
+                for n, u, reason, doc, t in rows]
+
+
+def descriptor_document(run_uid: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """Rebuild a descriptor from a ``streams`` row.
+
+    Parameters
+    ----------
+    run_uid : str
+        The run the stream belongs to.
+    row : tuple
+        ``(uid, name, time, data_keys, configuration, document)``.
+
+    Returns
+    -------
+    dict
+        The stored document, or one made from the columns if none was kept
+        (a stream written through :class:`~resonance_callback.writer.RunWriter`).
+    """
+    uid, name, time, data_keys, configuration, document = row
+    doc = jsoncodec.loads(document) or {}
+    if doc:
+        return doc
+    return {"uid": uid, "run_start": run_uid, "name": name,
+            "time": 0.0 if time is None else time,
+            "data_keys": jsoncodec.loads(data_keys) or {},
+            "configuration": jsoncodec.loads(configuration) or {}}

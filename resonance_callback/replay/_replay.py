@@ -1,0 +1,295 @@
+"""Replay saved document streams into a beamtime, as if the RunEngine emitted them again.
+
+:func:`replay` reads a saved stream with
+:func:`~resonance_callback.formats.iter_located` (a file, a directory of files,
+or standard input, in any format it reads) and hands every document, in file
+order, to a :class:`~resonance_callback.callback.RunWriterCallback`: several
+runs per file, interleaved runs, events and event pages, detector-file
+documents. The database it writes is the one the callback would have written
+live, row for row and frame for frame.
+
+Replaying is idempotent: documents already stored are compared and skipped,
+and documents that reuse a stored uid with other content are rejected (see
+:mod:`resonance_callback.writer_idempotent`). So a stream replayed twice changes
+nothing, and replaying the whole of a file whose earlier replay was cut off
+adds what is missing and closes the run.
+
+Damage (a truncated or corrupt file) stops the replay: every document before
+it is stored, runs it cut off stay open (``exit_status`` NULL, as after a
+crash, never marked failed), and the :class:`~resonance_callback.errors.ReplayError`
+naming the file and line is raised with the summary attached.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resonance_callback._sqlite import connect
+from resonance_callback.callback._callback import RunWriterCallback
+from resonance_callback.errors import ReplayError
+from resonance_callback.replay.formats import Source, iter_located
+
+__all__ = ["ReplaySummary", "replay"]
+
+#: Seconds between two calls of the ``progress`` callable.
+PROGRESS_INTERVAL = 0.2
+
+
+@dataclass
+class ReplaySummary:
+    """What :func:`replay` read and what it changed in the beamtime.
+
+    Attributes
+    ----------
+    db_path : str
+        The beamtime database.
+    files : list of str
+        The files read, in order (``"<stdin>"`` for standard input).
+    documents : int
+        Documents read.
+    runs : int
+        ``start`` documents read.
+    runs_added : int
+        Runs new to the database.
+    runs_resumed : int
+        Runs whose start was already stored (complete, or completed now).
+    runs_open : list of str
+        Uids of runs started but not stopped in the stream (left open).
+    events : int
+        Events read (event documents and the rows of event pages).
+    events_added, frames_added : int
+        ``events`` and ``image_refs`` rows added to the database.
+    already_stored : int
+        Documents skipped because identical ones were stored.
+    rejected : int
+        Documents rejected (kept in ``rejected_documents`` with the reason).
+    seconds : float
+        Time taken.
+    error : str or None
+        The damage that stopped the replay, naming file and line.
+    """
+
+    db_path: str
+    files: list[str] = field(default_factory=list)
+    documents: int = 0
+    runs: int = 0
+    runs_added: int = 0
+    runs_resumed: int = 0
+    runs_open: list[str] = field(default_factory=list)
+    events: int = 0
+    events_added: int = 0
+    frames_added: int = 0
+    already_stored: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the whole stream was read and no document was rejected."""
+        return self.error is None and not self.rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-able data, with ``ok``."""
+        return {"ok": self.ok, **asdict(self)}
+
+    def lines(self) -> list[str]:
+        """The summary as text lines for a terminal."""
+        rate = self.documents / self.seconds if self.seconds > 0 else 0.0
+        out = [f"Replayed {self.documents} documents from {len(self.files)} file(s) into "
+               f"{self.db_path} in {self.seconds:.1f} s ({rate:.0f} documents/s)"]
+        out.append(f"runs: {self.runs} read, {self.runs_added} added, "
+                   f"{self.runs_resumed} already stored")
+        if self.runs_open:
+            out.append(f"runs left open (no stop in the stream): {', '.join(self.runs_open)}")
+        out.append(f"events: {self.events} read, {self.events_added} added; "
+                   f"frames: {self.frames_added} added")
+        out.append(f"already stored (skipped): {self.already_stored}; "
+                   f"rejected documents: {self.rejected}")
+        return out
+
+
+def replay(
+    source: Source,
+    db_path: Path | str,
+    *,
+    progress: Callable[[ReplaySummary], Any] | None = None,
+    **callback_options: Any,
+) -> ReplaySummary:
+    """Store every run of a saved document stream in a beamtime database.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A file, a directory (its stream files, sorted by name, as one stream),
+        ``"-"`` for standard input, or a file object opened in binary mode;
+        see :func:`~resonance_callback.formats.iter_located`.
+    db_path : Path or str
+        The beamtime database, created if missing.
+    progress : callable, optional
+        Called with the summary so far every :data:`PROGRESS_INTERVAL`
+        seconds while documents are read, and once at the end.
+    **callback_options
+        Keyword arguments of :class:`~resonance_callback.callback.RunWriterCallback`
+        (``sample=``, ``root_map=``, ``allowed_roots=``, ...). ``base_dir``
+        defaults to the directory of the file (or the directory) replayed, so
+        relative detector-file roots resolve beside it; ``external_timeout``
+        defaults to 0 (detector files of a saved run are not written late).
+
+    Returns
+    -------
+    ReplaySummary
+        What was read and what was added.
+
+    Raises
+    ------
+    ReplayError
+        When a file cannot be read or is truncated or corrupt. Everything
+        before the damage is stored first; the exception's ``summary``
+        attribute holds the :class:`ReplaySummary`.
+    OSError, sqlite3.DatabaseError
+        When the database cannot be written (as the callback raises them).
+    """
+    options = {"external_timeout": 0.0, **callback_options}
+    if options.get("base_dir") is None:
+        options["base_dir"] = _base_dir(source)
+    started = time.monotonic()
+    callback = RunWriterCallback(db_path, **options)
+    summary = ReplaySummary(str(callback.db_path))
+    try:
+        before = _row_counts(callback.db_path)
+        feed = _Feed(callback, summary, progress, started)
+        error = feed.run(source)
+    finally:
+        callback.close()
+    writer = callback._sink.writer  # the IdempotentRunWriter, for its counts
+    counts = getattr(writer, "counts", {})
+    after = _row_counts(callback.db_path)
+    summary.runs_added, summary.events_added, summary.frames_added = (
+        a - b for a, b in zip(after, before, strict=True))
+    summary.runs_resumed = counts.get("resumed", 0)
+    summary.already_stored = counts.get("already_stored", 0)
+    summary.rejected = counts.get("rejected", 0)
+    summary.runs_open = feed.open_runs()
+    summary.seconds = time.monotonic() - started
+    if progress is not None:
+        progress(summary)
+    if error is not None:
+        summary.error = str(error)
+        error.summary = summary  # type: ignore[attr-defined]
+        raise error
+    return summary
+
+
+class _Feed:
+    """Hands the documents of one source to the callback, counting as it goes."""
+
+    def __init__(self, callback: RunWriterCallback, summary: ReplaySummary,
+                 progress: Callable[[ReplaySummary], Any] | None, started: float) -> None:
+        self.callback = callback
+        self.summary = summary
+        self.progress = progress
+        self.started = started
+        self.starts: list[str] = []
+        self.stopped: set[str] = set()
+        self.array_types: dict[str, dict[str, np.dtype]] = {}  # descriptor -> key -> dtype
+
+    def run(self, source: Source) -> ReplayError | None:
+        summary, callback = self.summary, self.callback
+        due = time.monotonic() + PROGRESS_INTERVAL
+        try:
+            for located in iter_located(source):
+                name, doc = located.name, located.doc
+                if not summary.files or summary.files[-1] != located.path:
+                    summary.files.append(located.path)
+                summary.documents += 1
+                if name in ("event", "event_page"):
+                    doc = self._typed(name, doc)
+                    seq = doc.get("seq_num")
+                    summary.events += len(seq) if name == "event_page" and isinstance(
+                        seq, list) else 1
+                elif name == "start":
+                    summary.runs += 1
+                    self.starts.append(str(doc.get("uid")))
+                elif name == "stop":
+                    self.stopped.add(str(doc.get("run_start")))
+                elif name == "descriptor":
+                    self._note_types(doc)
+                callback(name, doc)
+                if self.progress is not None and time.monotonic() >= due:
+                    summary.seconds = time.monotonic() - self.started
+                    self.progress(summary)
+                    due = time.monotonic() + PROGRESS_INTERVAL
+        except ReplayError as exc:
+            return exc
+        return None
+
+    def open_runs(self) -> list[str]:
+        return [uid for uid in self.starts if uid not in self.stopped]
+
+    def _note_types(self, doc: dict[str, Any]) -> None:
+        """Remember the numpy dtypes the descriptor declares for its array keys."""
+        types = {}
+        data_keys = doc.get("data_keys")
+        for key, data_key in (data_keys.items() if isinstance(data_keys, dict) else ()):
+            declared = data_key.get("dtype_numpy") if isinstance(data_key, dict) else None
+            if isinstance(declared, str) and data_key.get("dtype") == "array":
+                try:
+                    types[key] = np.dtype(declared)
+                except TypeError:
+                    continue
+        if types and isinstance(doc.get("uid"), str):
+            self.array_types[doc["uid"]] = types
+
+    def _typed(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """Give arrays that text formats turned into lists back their declared dtype.
+
+        JSON keeps no dtype: a ``uint16`` frame comes back as a list of ints,
+        which numpy would store as ``int64``. Only keys whose descriptor
+        declares ``dtype_numpy`` are converted; the document is not modified.
+        """
+        types = self.array_types.get(doc.get("descriptor"))  # type: ignore[arg-type]
+        data = doc.get("data")
+        if not types or not isinstance(data, dict):
+            return doc
+        typed = dict(data)
+        for key, dtype in types.items():
+            value = data.get(key)
+            if name == "event" and isinstance(value, list):
+                typed[key] = _as_array(value, dtype)
+            elif name == "event_page" and isinstance(value, list):
+                typed[key] = [_as_array(v, dtype) if isinstance(v, list) else v for v in value]
+        return {**doc, "data": typed}
+
+
+def _as_array(value: list[Any], dtype: np.dtype) -> Any:
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        return value  # left to the callback, which says what is wrong
+
+
+def _base_dir(source: Source) -> Path | None:
+    """The directory relative detector-file roots resolve against: the source's own."""
+    if hasattr(source, "read") or os.fspath(source) == "-":  # type: ignore[arg-type]
+        return None
+    path = Path(source).absolute()  # type: ignore[arg-type]
+    return path if path.is_dir() else path.parent
+
+
+def _row_counts(db_path: Path) -> tuple[int, int, int]:
+    """Rows in ``runs``, ``events`` and ``image_refs``."""
+    conn = connect(db_path, "beamtime", readonly=True)
+    try:
+        row = conn.execute("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM events), "
+                           "(SELECT count(*) FROM image_refs)").fetchone()
+    finally:
+        conn.close()
+    return row[0], row[1], row[2]

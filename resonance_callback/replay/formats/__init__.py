@@ -1,0 +1,248 @@
+r"""Read saved Bluesky document streams, whatever shape the writer gave them.
+
+The format is detected from the content, never from the file name. These
+formats are read:
+
+``jsonl-pairs``
+    One JSON ``[name, doc]`` array per line, as written by suitcase-jsonl
+    (and by the early databroker server's ``application/json`` export).
+``jsonl-objects``
+    One JSON ``{"name": ..., "doc": ...}`` object per line, as written by
+    bluesky's ``JSONLinesWriter`` and by the databroker / Tiled
+    ``application/json-seq`` export, which does not use the RFC 7464 record
+    separator.
+``json-seq``
+    RFC 7464 JSON text sequences: each record starts with the ``\x1e`` record
+    separator and may span several lines (pretty-printed JSON).
+``json-array``
+    One JSON array of ``{"name", "doc"}`` objects (bluesky's ``JSONWriter``) or
+    of ``[name, doc]`` pairs. This format is decoded from memory: the whole
+    file is loaded first.
+``msgpack``
+    A concatenation of msgpack ``[name, doc]`` arrays (suitcase-msgpack) or
+    ``{"name", "doc"}`` maps (the databroker / Tiled ``application/x-msgpack``
+    export). numpy values encoded by msgpack-numpy (maps tagged ``b"nd"`` or
+    ``b"complex"``) are decoded back to numpy arrays, numpy scalars and
+    complex numbers. Reading needs the ``msgpack`` package.
+
+Each may be gzip-compressed (detected by the gzip magic bytes ``1f 8b``);
+:func:`detect_format` then names it with a ``+gzip`` suffix.
+
+Detection rules, applied to the first bytes of the (decompressed) stream:
+
+* bytes ``0x92`` or ``0x82`` (a msgpack array or map of two items) followed
+  by a msgpack string header: ``msgpack``;
+* otherwise, after an optional UTF-8 byte order mark and whitespace:
+  ``\x1e`` is ``json-seq``; ``{`` is ``jsonl-objects``; ``[`` followed by a
+  string is ``jsonl-pairs``; ``[`` followed by ``[``, ``{`` or ``]`` is
+  ``json-array``;
+* no bytes at all, or whitespace only, is ``empty``: it yields nothing.
+
+Every record must be a pair of a string name and a dict document, in either
+shape: ``[name, doc]`` or an object with ``name`` and ``doc`` members (other
+members are ignored). Both shapes are accepted in every format, so files
+concatenated from different writers are read. Documents are yielded in file
+order and not otherwise interpreted: several runs, interleaved runs, events,
+event pages, datum pages and any document name pass through as written.
+Non-standard ``NaN``, ``Infinity`` and ``-Infinity`` JSON tokens are read as
+floats, and integers keep all their digits.
+
+When a file is truncated or corrupt, every document before the damage is
+yielded, then :class:`~resonance_callback.errors.ReplayError` is raised with
+a message naming the file and the line (text formats) or record (msgpack)
+where the damage is, for example ``run.jsonl line 42: unterminated JSON
+(truncated file?)``. A file cut inside a record is reported as truncated at
+the line where that record starts. Gzip data that is corrupt rather than cut
+short is different: deflate may decode damaged bytes to wrong text that only
+the checksum at the end of the gzip member exposes, so documents decoded
+from just before the damage can be wrong (they usually fail to parse first),
+and up to 64 KiB decoded before zlib notices the damage can be lost.
+
+Line-based formats and msgpack are streamed, holding one record at a time;
+the JSON array format holds the whole (decompressed) file in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from resonance_callback.errors import ReplayError
+from resonance_callback.replay.formats._common import Located, _reason
+from resonance_callback.replay.formats._detect import _probe
+from resonance_callback.replay.formats._msgpack import _read_msgpack
+from resonance_callback.replay.formats._text import _read_array, _read_text
+
+__all__ = [
+    "FORMATS",
+    "Located",
+    "Source",
+    "detect_format",
+    "iter_documents",
+    "iter_located",
+    "stream_files",
+]
+
+FORMATS = ("jsonl-pairs", "jsonl-objects", "json-seq", "json-array", "msgpack", "empty")
+"""The base format names :func:`detect_format` returns (each may carry ``+gzip``)."""
+
+Source = str | os.PathLike[str] | BinaryIO
+"""A file path, a directory path, ``"-"`` for standard input, or a binary file object."""
+
+def iter_documents(source: Source) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield the ``(name, doc)`` pairs of a saved document stream, in file order.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        See :func:`iter_located`.
+
+    Yields
+    ------
+    tuple of (str, dict)
+        Each document name and document.
+
+    Raises
+    ------
+    ReplayError
+        As :func:`iter_located`.
+    """
+    for located in iter_located(source):
+        yield located.name, located.doc
+
+
+def iter_located(source: Source) -> Iterator[Located]:
+    """Yield every document of a saved stream with the file and line it came from.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A file; a directory, whose :func:`stream_files` are read one after
+        the other; ``"-"`` for the standard input's binary buffer (a file
+        named ``-`` is ``./-``); or a file object opened in binary mode (it
+        is read from its current position, and not closed).
+
+    Yields
+    ------
+    Located
+        Each document with its name, file and line (or record) number.
+
+    Raises
+    ------
+    ReplayError
+        When a file cannot be opened or read, is in no known format, or is
+        truncated or corrupt; the documents before the damage are yielded
+        first. The message names the file and the line or record.
+    TypeError
+        When ``source`` is a file object opened in text mode.
+    """
+    if hasattr(source, "read"):
+        yield from _read_stream(_stream_label(source), source)
+    elif os.fspath(source) == "-":
+        yield from _read_stream("<stdin>", sys.stdin.buffer)
+    elif Path(source).is_dir():
+        for path in stream_files(source):
+            yield from _read_file(path)
+    else:
+        yield from _read_file(Path(source))
+
+
+def stream_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Return the files of ``directory`` that :func:`iter_located` reads, sorted by name.
+
+    Subdirectories (the directory is not searched recursively) and hidden
+    entries (names starting with ``.``) are skipped. Every other entry is
+    expected to be a document stream: a file in no known format, or one that
+    cannot be opened (a dangling link), makes the replay fail naming it
+    rather than be skipped silently. Names sort by code point, so
+    ``run10`` comes before ``run2``; name files with zero-padded numbers.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The directory to list.
+
+    Returns
+    -------
+    list of Path
+        The files, sorted by name.
+
+    Raises
+    ------
+    ReplayError
+        When the directory cannot be listed.
+    """
+    try:
+        entries = sorted(Path(directory).iterdir(), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise ReplayError(f"{directory}: cannot list directory ({_reason(exc)})") from exc
+    return [entry for entry in entries if not entry.name.startswith(".") and not entry.is_dir()]
+
+
+def detect_format(source: str | os.PathLike[str] | bytes) -> str:
+    """Name the format of a saved document stream from its first bytes.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        A file path, or the first bytes of a stream (a few hundred bytes are
+        enough, and a gzip-compressed head may be cut anywhere).
+
+    Returns
+    -------
+    str
+        One of :data:`FORMATS`, with ``+gzip`` appended when compressed,
+        e.g. ``"jsonl-pairs+gzip"``.
+
+    Raises
+    ------
+    ReplayError
+        When the file cannot be read or the content is in no known format.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _probe("<bytes>", io.BytesIO(bytes(source)))[0]
+    path = Path(source)
+    with _open(path) as raw:
+        return _probe(str(path), raw)[0]
+
+
+
+# -- sources -----------------------------------------------------------------
+
+
+def _stream_label(stream: Any) -> str:
+    if isinstance(stream, io.TextIOBase):
+        raise TypeError("iter_located needs a binary file object; open the file with 'rb'")
+    name = getattr(stream, "name", None)
+    return name if isinstance(name, str) else "<stream>"
+
+
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")  # the caller closes it (with block)
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot open ({_reason(exc)})") from exc
+
+
+def _read_file(path: Path) -> Iterator[Located]:
+    with _open(path) as raw:
+        yield from _read_stream(str(path), raw)
+
+
+def _read_stream(label: str, raw: BinaryIO) -> Iterator[Located]:
+    name, reader = _probe(label, raw)
+    base = name.removesuffix("+gzip")
+    if base == "msgpack":
+        yield from _read_msgpack(label, reader)
+    elif base == "json-array":
+        yield from _read_array(label, reader)
+    elif base != "empty":
+        yield from _read_text(label, reader, separated=base == "json-seq")
+
+

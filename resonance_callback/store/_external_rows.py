@@ -1,0 +1,209 @@
+"""The rows :class:`~resonance_callback.writer.RunWriter` writes for detector-file data.
+
+A mixin of ``RunWriter`` (kept apart so ``writer.py`` stays the spec's core).
+Frames read from detector files need four things the spec's calls do not offer:
+
+* :meth:`~ExternalRowsMixin.event_at`: the events row a frame belongs to, by
+  ``(stream, seq_num)``; where a stream has no event documents (an ophyd-async
+  fly scan) the writer creates the row itself, marked ``derived = 1``;
+* :meth:`~ExternalRowsMixin.claim_derived_event`: an event document arriving
+  after its frames (an ophyd-async step scan sends ``stream_datum`` first)
+  takes over the derived row: the row gets the event's uid, time and values
+  and ``derived = 0``; its ``image_refs`` follow by ``ON UPDATE CASCADE``. So
+  there is one events row per ``seq_num``, in either order;
+* :meth:`~ExternalRowsMixin.merge_event_data`: scalar values read from files
+  (ophyd-async's per-frame sums) added to an events row's ``data``;
+* :meth:`~ExternalRowsMixin.record_unresolved`: a frame that could not be read,
+  with the reason, in ``unresolved_frames``.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import uuid
+from typing import Any
+
+from resonance_callback import jsoncodec
+from resonance_callback.errors import DocumentError
+
+__all__ = ["DERIVED_EVENTS", "ExternalRowsMixin"]
+
+#: UUID5 namespace of the uids of derived events rows (``uuid5(ns, "{stream_uid}/{seq_num}")``).
+DERIVED_EVENTS = uuid.UUID("6f1c0a52-5b8e-4c1e-9a57-2f1d3c7e8b10")
+
+
+class ExternalRowsMixin:
+    """Events rows for frames from detector files; see the module documentation."""
+
+    def already_stored(self, uid: str) -> bool:
+        """True if the last document with this uid was found already stored (never, here).
+
+        :class:`~resonance_callback.writer_idempotent.IdempotentRunWriter`
+        answers True for a document of a resumed run it skipped, so its
+        detector files are not read again.
+        """
+        return False
+
+    def event_at(self, stream_uid: str, seq_num: int, *, time: float | None = None) -> str:
+        """Return the uid of the events row of ``seq_num`` in a stream, creating it if none.
+
+        A created row is empty and marked ``derived = 1``: it stands for an
+        event the documents did not carry (yet). Its uid is derived from the
+        stream and seq_num (a UUID5), so writing the same documents again, in
+        another database or by a replay, gives the same uid.
+
+        Parameters
+        ----------
+        stream_uid : str
+            The open stream (descriptor uid).
+        seq_num : int
+            The event's sequence number.
+        time : float or None, optional
+            The time of a created row; now if None.
+
+        Returns
+        -------
+        str
+            The row's event uid.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer, a run or the stream is not open (:class:`WriterStateError`).
+        """
+        self._require_stream("find an event", stream_uid)
+        self._begin()
+        row = self._execute(
+            "SELECT uid FROM events WHERE stream_uid = ? AND seq_num = ? "
+            "ORDER BY derived, rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
+        if row is not None:
+            return row[0]
+        uid = uuid.uuid5(DERIVED_EVENTS, f"{stream_uid}/{seq_num}").hex
+        return self.write_event({}, {}, stream_uid=stream_uid, seq_num=seq_num, time=time,
+                                uid=uid, derived=True)
+
+    def claim_derived_event(
+        self,
+        stream_uid: str,
+        seq_num: int,
+        *,
+        uid: str,
+        time: float,
+        data: dict[str, Any],
+        timestamps: dict[str, float] | None = None,
+        filled: dict[str, Any] | None = None,
+    ) -> bool:
+        """Turn the derived row of ``seq_num`` into this event, if there is one.
+
+        The row keeps the values already read from files; ``data`` and
+        ``timestamps`` are added over them. Its ``image_refs`` follow the new
+        uid.
+
+        Parameters
+        ----------
+        stream_uid : str
+            The open stream (descriptor uid).
+        seq_num : int
+            The event's sequence number.
+        uid, time : str, float
+            The event document's uid and time.
+        data, timestamps, filled : dict
+            The event's values (those not stored as frames), their timestamps,
+            and its ``filled`` map.
+
+        Returns
+        -------
+        bool
+            True if a derived row became this event; False if there was none
+            (then write the event with ``write_event``).
+
+        Raises
+        ------
+        ValueError
+            If an event with ``uid`` is already stored (:class:`DocumentError`).
+        """
+        self._require_stream("write an event", stream_uid)
+        self._begin()
+        row = self._execute(
+            "SELECT uid, data, timestamps FROM events WHERE stream_uid = ? AND seq_num = ? "
+            "AND derived = 1 ORDER BY rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
+        if row is None:
+            return False
+        merged = {**(jsoncodec.loads(row[1]) or {}), **data}
+        stamps = {**(jsoncodec.loads(row[2]) or {}), **(timestamps or {})}
+        self._execute(
+            "UPDATE events SET uid = ?, time = ?, data = ?, timestamps = ?, filled = ?, "
+            "derived = 0 WHERE uid = ?",
+            (uid, time, jsoncodec.dumps(merged), jsoncodec.dumps(stamps),
+             None if filled is None else jsoncodec.dumps(filled), row[0]),
+        )
+        self._last_event = (uid, stream_uid)
+        self._count_and_maybe_commit()
+        return True
+
+    def merge_event_data(
+        self,
+        event_uid: str,
+        data: dict[str, Any],
+        timestamps: dict[str, float] | None = None,
+    ) -> None:
+        """Add values to a stored event's ``data`` (and ``timestamps``).
+
+        Parameters
+        ----------
+        event_uid : str
+            The events row.
+        data : dict
+            Values to set, keyed by field; they replace values of the same key.
+        timestamps : dict or None, optional
+            Their timestamps.
+
+        Raises
+        ------
+        ValueError
+            If there is no such event (:class:`DocumentError`).
+        """
+        self._require_open("update an event")
+        self._begin()
+        row = self._execute("SELECT data, timestamps FROM events WHERE uid = ?",
+                            (event_uid,)).fetchone()
+        if row is None:
+            raise DocumentError(f"cannot add {sorted(data)} to event {event_uid}: no such event")
+        merged = {**(jsoncodec.loads(row[0]) or {}), **data}
+        stamps = {**(jsoncodec.loads(row[1]) or {}), **(timestamps or {})}
+        self._execute("UPDATE events SET data = ?, timestamps = ? WHERE uid = ?",
+                      (jsoncodec.dumps(merged), jsoncodec.dumps(stamps), event_uid))
+
+    def record_unresolved(
+        self,
+        field_name: str,
+        reference: str,
+        reason: str,
+        *,
+        run_uid: str | None = None,
+        stream_uid: str | None = None,
+        seq_num: int | None = None,
+    ) -> None:
+        """Record a frame that could not be read into the store, with the reason.
+
+        Parameters
+        ----------
+        field_name : str
+            The data key.
+        reference : str
+            What pointed at it: a datum id, or ``"{stream_resource uid}[{index}]"``.
+        reason : str
+            Why it could not be read.
+        run_uid, stream_uid : str or None, optional
+            Where it belongs.
+        seq_num : int or None, optional
+            The event's sequence number.
+        """
+        self._require_open("record an unresolved frame")
+        self._begin()
+        self._execute(
+            "INSERT INTO unresolved_frames (run_uid, stream_uid, field_name, seq_num, "
+            "reference, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_uid, stream_uid, field_name, seq_num, reference, reason, _time.time()),
+        )
+        self._count_and_maybe_commit()

@@ -1,0 +1,366 @@
+"""The Zarr frame store: append frames to arrays and say where they went.
+
+Knows nothing about documents or SQL. Each array holds the frames of one
+field of one stream of one run, stacked along axis 0, one frame per chunk.
+
+Each frame is compressed and written as its own chunk by a small pool of
+background threads, with no stacking: from the caller's read-only copy as it
+is, or from a copy made at :meth:`FrameStore.append`. The frame is encoded with
+the array's own codecs (``numcodecs``, which releases the GIL while it
+compresses) and its bytes put where zarr reads that chunk, so none of zarr's
+per-chunk Python runs on the write path. The array's
+shape is grown once per :meth:`FrameStore.flush`, after every frame before it
+is written; callers must ``flush()`` before recording the frames as written
+anywhere a reader could see them. An array whose codecs or store this fast path
+does not know (a ``MemoryStore``, an array made by another tool) is written
+through zarr itself, one frame at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numcodecs
+import numpy as np
+import zarr
+from zarr.abc.codec import BytesBytesCodec
+from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
+from zarr.errors import ContainsGroupError
+from zarr.storage import LocalStore
+
+from resonance_callback.errors import FrameShapeError, StorageError
+
+__all__ = ["DEFAULT_CODEC", "FrameStore", "codec_name", "make_codec"]
+
+#: The codec new arrays get unless told otherwise (chosen by benchmark; see README).
+DEFAULT_CODEC = "blosc-lz4"
+
+#: Runtime settings of the arrays the store writes: every chunk is a real frame, so
+#: zarr's check of each chunk against the fill value is skipped (the fast path never
+#: makes it either).
+ARRAY_CONFIG = {"write_empty_chunks": True}
+
+#: Threads compressing and writing frames (the codecs release the GIL).
+WRITE_THREADS = min(2, os.cpu_count() or 1)
+
+#: Bytes of frames handed to the write threads and not yet written beyond which
+#: :meth:`FrameStore.append` waits for the oldest writes to end.
+INFLIGHT_BYTES = 64 * 1024**2
+
+_BLOSC_SHUFFLE = {"noshuffle": numcodecs.Blosc.NOSHUFFLE, "shuffle": numcodecs.Blosc.SHUFFLE,
+                  "bitshuffle": numcodecs.Blosc.BITSHUFFLE}
+
+
+def make_codec(name: str) -> BytesBytesCodec | None:
+    """Return the zarr codec for a short name.
+
+    Parameters
+    ----------
+    name : str
+        ``"blosc-lz4"``, ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
+
+    Returns
+    -------
+    BytesBytesCodec or None
+        ``None`` means no compression.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if name == "none":
+        return None
+    if name == "zstd":
+        return ZstdCodec(level=0)
+    if name.startswith("blosc-"):
+        return BloscCodec(cname=name.removeprefix("blosc-"), clevel=5, shuffle="bitshuffle")
+    raise ValueError(f"unknown frame codec {name!r}: use blosc-lz4, blosc-zstd, zstd or none")
+
+
+def codec_name(array: zarr.Array) -> str:
+    """Describe the compression an array really uses, e.g. ``"blosc-lz4"`` or ``"zstd"``.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An open array.
+
+    Returns
+    -------
+    str
+        Names of its byte-to-byte codecs joined by ``+``, or ``"none"``.
+    """
+    names = []
+    for codec in array.compressors:
+        if isinstance(codec, BloscCodec):
+            names.append(f"blosc-{codec.cname.value}")
+        else:
+            names.append(str(codec.to_dict().get("name", type(codec).__name__)))
+    return "+".join(names) or "none"
+
+
+def _chunk_encoder(array: zarr.Array) -> Callable[[np.ndarray], Any] | None:
+    """Return a function turning one frame into its chunk's bytes, as the array's codecs would.
+
+    None when the array uses anything but the plain ``bytes`` serializer and at
+    most one Blosc or Zstd compressor with no filters, one frame per chunk.
+    """
+    if (array.metadata.zarr_format != 3 or array.filters
+            or not isinstance(array.serializer, BytesCodec)
+            or tuple(array.chunks) != (1, *array.shape[1:]) or len(array.compressors) > 1):
+        return None
+    endian = array.serializer.endian
+    dtype = array.dtype
+    if endian is not None and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder("<" if endian.value == "little" else ">")
+    compress: Callable[[Any], Any] | None = None
+    for codec in array.compressors:
+        if isinstance(codec, BloscCodec):
+            compress = numcodecs.Blosc(cname=codec.cname.value, clevel=codec.clevel,
+                                       shuffle=_BLOSC_SHUFFLE[codec.shuffle.value],
+                                       blocksize=codec.blocksize,
+                                       typesize=codec.typesize).encode
+        elif isinstance(codec, ZstdCodec):
+            compress = numcodecs.Zstd(level=codec.level, checksum=codec.checksum).encode
+        else:
+            return None
+
+    def encode(frame: np.ndarray) -> Any:
+        data = np.ascontiguousarray(frame, dtype=dtype).reshape(-1).view(np.uint8)
+        return data if compress is None else compress(data)
+
+    return encode
+
+
+def _open_or_create_group(store: Path | str | Any) -> zarr.Group:
+    """Open the group at ``store``, creating it if needed.
+
+    A new directory gets ``create_group``, half the cost of ``open_group`` (which
+    first looks for an existing group in several places); if another process
+    made the group in between, it is opened.
+    """
+    if isinstance(store, Path | str) and not os.path.exists(store):
+        try:
+            return zarr.create_group(str(store))
+        except ContainsGroupError:
+            pass
+    return zarr.open_group(str(store) if isinstance(store, Path) else store, mode="a")
+
+
+def _put(path: str, data: Any) -> None:
+    """Write one chunk file, making its directory first."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@dataclass
+class _Array:
+    array: zarr.Array
+    codec: str
+    frame_shape: tuple[int, ...]
+    dtype: np.dtype
+    length: int  # frames appended (written, being written or waiting for the resize)
+    stored: int  # the array's shape along axis 0 in its metadata
+    encode: Callable[[np.ndarray], Any] | None  # None: written through zarr
+    chunk_dir: str = ""  # the array's directory, for the fast path
+
+
+class FrameStore:
+    """Frames of many arrays in one Zarr v3 group.
+
+    Parameters
+    ----------
+    store : Path, str or zarr.abc.store.Store
+        A directory for the group (created if missing), or any zarr store
+        (a ``zarr.storage.MemoryStore`` in tests).
+    codec : str, optional
+        The codec for new arrays (see :func:`make_codec`).
+    """
+
+    def __init__(self, store: Path | str | Any, *, codec: str = DEFAULT_CODEC) -> None:
+        self._codec = make_codec(codec)
+        self._location = str(store)
+        try:
+            self._group = _open_or_create_group(store)
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
+        self._arrays: dict[str, _Array] = {}
+        self._pool: ThreadPoolExecutor | None = None  # started at the first frame
+        # Writes handed to the pool, oldest first: (future, bytes, array path, frame index).
+        self._inflight: deque[tuple[Future[None], int, str, int]] = deque()
+        self._inflight_bytes = 0
+
+    @property
+    def group(self) -> zarr.Group:
+        """The root Zarr group."""
+        return self._group
+
+    def _open(self, path: str, frame: np.ndarray) -> _Array:
+        entry = self._arrays.get(path)
+        if entry is not None:
+            return entry
+        try:
+            if path in self._group:
+                array = self._group[path]
+            else:
+                array = self._group.create_array(
+                    path, shape=(0, *frame.shape), chunks=(1, *frame.shape),
+                    dtype=frame.dtype, compressors=self._codec, fill_value=0,
+                    config=ARRAY_CONFIG,
+                )
+        except OSError as exc:
+            raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
+        store = array.store_path.store
+        encode = _chunk_encoder(array) if isinstance(store, LocalStore) else None
+        entry = _Array(array, codec_name(array), tuple(array.shape[1:]), array.dtype,
+                       array.shape[0], array.shape[0], encode,
+                       os.path.join(store.root, array.path) if encode else "")
+        self._arrays[path] = entry
+        return entry
+
+    def append(self, path: str, frame: np.ndarray) -> tuple[int, str]:
+        """Hand one frame of the array at ``path`` to the writers and return where it goes.
+
+        The frame is written later, by a write thread, from a copy made here;
+        a read-only array that owns its data (nothing can change it) is
+        written as it is.
+
+        Parameters
+        ----------
+        path : str
+            Array path inside the group, e.g. ``runs/<uid>/primary/img``.
+        frame : numpy.ndarray
+            One frame (any number of dimensions); its dtype is kept.
+
+        Returns
+        -------
+        frame_index : int
+            Zero-based index of the frame along axis 0.
+        codec : str
+            The codec the array really uses.
+
+        Raises
+        ------
+        FrameShapeError
+            If the frame's shape differs from the array's, or its dtype cannot
+            be stored in the array's dtype without loss.
+        StorageError
+            If an earlier frame could not be written.
+        """
+        frame = np.asarray(frame)
+        entry = self._open(path, frame)
+        if frame.shape != entry.frame_shape:
+            raise FrameShapeError(
+                f"frame of shape {frame.shape} does not fit array {path} "
+                f"of frame shape {entry.frame_shape}"
+            )
+        if frame.dtype != entry.dtype and not np.can_cast(frame.dtype, entry.dtype, "safe"):
+            raise FrameShapeError(
+                f"frame of dtype {frame.dtype} does not fit array {path} of dtype {entry.dtype}"
+            )
+        index = entry.length
+        if entry.encode is None:
+            self._write_through_zarr(path, entry, index, frame)
+        else:
+            if frame.flags.writeable or not frame.flags.owndata:
+                frame = frame.copy()  # the caller may reuse its buffer: write what it was
+            self._reap(INFLIGHT_BYTES - frame.nbytes)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_THREADS,
+                                                thread_name_prefix="resonance-frames")
+            key = entry.array.metadata.encode_chunk_key((index,) + (0,) * len(entry.frame_shape))
+            future = self._pool.submit(self._write_chunk, entry.encode,
+                                       os.path.join(entry.chunk_dir, key), frame)
+            self._inflight.append((future, frame.nbytes, path, index))
+            self._inflight_bytes += frame.nbytes
+        entry.length = index + 1
+        return index, entry.codec
+
+    @staticmethod
+    def _write_chunk(encode: Callable[[np.ndarray], Any], chunk_path: str,
+                     frame: np.ndarray) -> None:
+        _put(chunk_path, encode(frame))
+
+    def _write_through_zarr(self, path: str, entry: _Array, index: int,
+                            frame: np.ndarray) -> None:
+        try:
+            entry.array.resize((index + 1, *entry.frame_shape))
+            entry.array[index] = frame
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write frame {index} of {path} in {self._location}: {exc}") from exc
+        entry.stored = index + 1
+
+    def _reap(self, limit: int) -> None:
+        """Wait for the oldest writes until at most ``limit`` bytes are in flight.
+
+        Writes already done are collected on the way; the first that failed
+        is raised as a :class:`StorageError` naming the frame and the store.
+        """
+        inflight = self._inflight
+        while inflight and (self._inflight_bytes > limit or inflight[0][0].done()):
+            future, nbytes, path, index = inflight.popleft()
+            self._inflight_bytes -= nbytes
+            try:
+                future.result()
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot write frame {index} of {path} in {self._location}: {exc}") from exc
+
+    def flush(self) -> None:
+        """Wait until every frame handed over is written, then grow the arrays to hold them.
+
+        Raises
+        ------
+        StorageError
+            If a frame or an array's metadata could not be written.
+        """
+        self._reap(-1)
+        for path, entry in self._arrays.items():
+            if entry.length > entry.stored:
+                try:
+                    entry.array.resize((entry.length, *entry.frame_shape))
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot grow array {path} in {self._location}: {exc}") from exc
+                entry.stored = entry.length
+
+    def frame_layout(self, path: str) -> tuple[tuple[int, ...], np.dtype] | None:
+        """Return ``(frame shape, dtype)`` of the array at ``path``, or None if there is none."""
+        entry = self._arrays.get(path)
+        if entry is not None:
+            return entry.frame_shape, entry.dtype
+        if path not in self._group:
+            return None
+        array = self._group[path]
+        return array.shape[1:], array.dtype
+
+    def pending_frames(self) -> int:
+        """Return how many frames were handed over and are not yet flushed."""
+        return sum(entry.length - entry.stored for entry in self._arrays.values())
+
+    def forget(self, prefix: str) -> None:
+        """Flush and drop cached arrays whose path starts with ``prefix`` (a finished run)."""
+        self.flush()
+        for path in [p for p in self._arrays if p.startswith(prefix)]:
+            del self._arrays[path]
+
+    def close(self) -> None:
+        """Stop the write threads once their writes end (``flush()`` first to keep them)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._inflight.clear()
+        self._inflight_bytes = 0
+
+    def read(self, path: str, index: int) -> np.ndarray:
+        """Return frame ``index`` of the array at ``path`` (flushed frames only)."""
+        return np.asarray(self._group[path][index])

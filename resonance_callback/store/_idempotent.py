@@ -1,0 +1,288 @@
+"""Documents stored twice change nothing: the writer the callback uses (issue 4, replay).
+
+:class:`IdempotentRunWriter` is a :class:`~resonance_callback.writer.RunWriter`
+(kept apart so ``writer.py`` stays the spec's core, whose ``open_run`` raises
+for a stored uid) that lets a saved document stream be replayed into a
+beamtime that already holds some or all of its runs:
+
+* A ``start`` whose uid is already stored *in the database* (from an earlier
+  session: the callback itself rejects a start it received twice) is compared
+  with the stored run: the plan name, scan id, time and the whole start
+  document. Identical, the run is **resumed**: it is open again in the writer,
+  rows already stored are skipped and only what is missing is added (the rest
+  of a run whose earlier replay was cut off, and its stop). Different, the
+  start is rejected naming the uid, and so is every later document of that run.
+* In a resumed run, a descriptor, event, resource, datum, stream_resource or
+  stream_datum whose uid is stored is compared the same way (the row the writer
+  would store against the stored row): identical, it is skipped, with its
+  frames (no second ``image_refs`` row, nothing appended to Zarr, no detector
+  file opened again); different, it is rejected naming the uid. An event row's
+  ``data`` may hold more than the event (values read from detector files): the
+  event's own values must match. Frames are checked by shape, not re-read.
+* A ``stop`` of a resumed run that already has a stop must match it; a run
+  stored without a stop (cut off) is closed by it.
+* A rejection identical to one stored before this writer was opened (same
+  document, run, name, uid and reason) is not stored again.
+
+Cost on the normal path: nothing is looked up before a write. The resolution
+above runs only when SQLite raises ``IntegrityError`` for a primary key
+(``_execute``), and the frame check only for events of resumed runs. In a run
+opened fresh by this writer a stored uid is rejected as before, so documents
+received twice in one session stay rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from resonance_callback import jsoncodec
+from resonance_callback.errors import DocumentError, StorageError, WriterStateError
+from resonance_callback.store._writer import RunWriter
+
+__all__ = ["IdempotentRunWriter"]
+
+#: Primary keys of the tables whose rows come from documents with uids.
+_KEYS = {
+    "runs": ("uid",),
+    "streams": ("uid",),
+    "events": ("uid",),
+    "external_documents": ("name", "uid"),
+}
+#: What each table's rows are, in messages.
+_NAMES = {"runs": "start", "streams": "descriptor", "events": "event"}
+#: Columns not compared: set by the callback's options or the arrival order, not the document.
+_IGNORED = frozenset({"sample_id", "ordinal"})
+#: JSON columns, compared as values (key order and number formatting aside).
+_JSON = frozenset({"metadata", "data_keys", "configuration", "document", "filled",
+                   "stop_document"})
+#: JSON objects the stored row may hold more of (values read from detector files).
+_SUBSET = frozenset({"data", "timestamps"})
+_INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^)]*)\)")
+
+
+class _RefusedError(DocumentError, WriterStateError):
+    """A document of a run or stream refused earlier: rejected, and "not open" to batch writers.
+
+    A :class:`DocumentError`, so the document is rejected with the reason; also a
+    :class:`WriterStateError`, which is what a writer sees for a stream that is
+    not open (a batched event write leaves such events to ``write_event``).
+    """
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _differences(new: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Names of the columns where the row to store differs from the stored one."""
+    differ = []
+    for column, value in new.items():
+        if column in _IGNORED:
+            continue
+        old = stored[column]
+        if column in _SUBSET:
+            mine, theirs = _json(value) or {}, _json(old) or {}
+            same = all(k in theirs and _canonical(theirs[k]) == _canonical(v)
+                       for k, v in mine.items())
+        elif column in _JSON:
+            same = _canonical(_json(value)) == _canonical(_json(old))
+        else:
+            same = value == old
+        if not same:
+            differ.append(column)
+    return differ
+
+
+class IdempotentRunWriter(RunWriter):
+    """A :class:`RunWriter` that skips documents already stored; see the module documentation.
+
+    Parameters are those of :class:`RunWriter`.
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        ``"resumed"``: runs whose start was already stored; ``"already_stored"``:
+        documents skipped because identical ones were stored;
+        ``"rejected"``: documents rejected, including those whose rejection
+        was already stored.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counts: Counter[str] = Counter()
+        self._resumed: set[str] = set()  # runs stored before this session, open again
+        self._refused: dict[str, str] = {}  # run or stream uid -> why its documents are refused
+        self._found: str | None = None  # uid of the last document found already stored
+        self._rejected_before = 0  # rejected_documents ids up to this were stored earlier
+
+    def open(self) -> None:
+        """Open as :meth:`RunWriter.open`, noting which rejections are already stored."""
+        super().open()
+        assert self._conn is not None
+        row = self._conn.execute("SELECT max(id) FROM rejected_documents").fetchone()
+        self._rejected_before = row[0] or 0
+
+    def already_stored(self, uid: str) -> bool:
+        """True if the last event or external document with this uid was found already stored."""
+        return uid == self._found
+
+    # -- conflicts: only when SQLite refuses a primary key -----------------------------
+
+    def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return super()._execute(sql, params)
+        except DocumentError as exc:
+            if not isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise
+            return self._stored_already(sql, params, exc)
+
+    def _stored_already(self, sql: str, params: Any, exc: DocumentError) -> sqlite3.Cursor:
+        """Accept an INSERT refused for its key if the stored row is the same; else raise."""
+        match = _INSERT.match(sql)
+        keys = _KEYS.get(match[1]) if match else None
+        if match is None or keys is None:
+            raise exc
+        table = match[1]
+        row = dict(zip([c.strip() for c in match[2].split(",")], params, strict=True))
+        if table != "runs" and self._run_of_row(table, row) not in self._resumed:
+            raise exc  # a duplicate within this session: rejected as before
+        assert self._conn is not None
+        try:
+            cursor = self._conn.execute(
+                f"SELECT {', '.join(row)} FROM {table} WHERE "
+                + " AND ".join(f"{key} = ?" for key in keys), [row[key] for key in keys])
+            stored = cursor.fetchone()
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot read {self._db_path}: {error}") from error
+        if stored is None:  # another constraint failed
+            raise exc
+        differ = _differences(row, dict(zip(row, stored, strict=True)))
+        uid = row["uid"]
+        what = _NAMES.get(table) or row["name"]
+        if differ:
+            if table in ("runs", "streams"):
+                self._refused[uid] = f"its {what} {uid} differs from the one stored"
+            raise DocumentError(f"{what} {uid} is already stored with different content "
+                                f"({', '.join(differ)})") from exc
+        self.counts["already_stored"] += 1
+        self._found = uid
+        if table == "runs":
+            self.counts["resumed"] += 1
+            self._resumed.add(uid)
+        if table == "external_documents" and self._ordinal == row["ordinal"]:
+            self._ordinal -= 1  # the number goes to the next document actually stored
+        return cursor
+
+    def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
+        if table == "events":
+            state = self._streams.get(row["stream_uid"])
+            return state.run_uid if state is not None else None
+        return row.get("run_uid")
+
+    # -- runs and streams refused for a different start or descriptor ------------------
+
+    def _require_run(self, what: str, run_uid: str | None = None) -> str:
+        if run_uid is not None and run_uid in self._refused:
+            raise _RefusedError(f"cannot {what}: run {run_uid} is refused: "
+                           f"{self._refused[run_uid]}")
+        return super()._require_run(what, run_uid)
+
+    def _require_stream(self, what: str, stream_uid: str | None = None) -> Any:
+        if stream_uid is not None and stream_uid in self._refused:
+            raise _RefusedError(f"cannot {what}: stream {stream_uid} is refused: "
+                           f"{self._refused[stream_uid]}")
+        return super()._require_stream(what, stream_uid)
+
+    def open_stream(self, name: str, data_keys: dict[str, Any], **kwargs: Any) -> str:
+        """Open a stream as :meth:`RunWriter.open_stream`; one of a refused run is refused."""
+        run_uid, uid = kwargs.get("run_uid"), kwargs.get("uid")
+        if run_uid in self._refused and uid:
+            self._refused[uid] = self._refused[run_uid]
+        return super().open_stream(name, data_keys, **kwargs)
+
+    def record_external(self, name: str, uid: str, document: dict[str, Any], *,
+                        run_uid: str | None = None) -> None:
+        """Keep an external document as :meth:`RunWriter.record_external`; not of a refused run."""
+        if run_uid is not None and run_uid in self._refused:
+            raise _RefusedError(f"cannot keep {name} {uid}: run {run_uid} is refused: "
+                           f"{self._refused[run_uid]}")
+        super().record_external(name, uid, document, run_uid=run_uid)
+
+    def close_run(self, **kwargs: Any) -> None:
+        """Close a run as :meth:`RunWriter.close_run`; a resumed run's stored stop must match."""
+        run_uid = kwargs.get("uid") or self._run_uid
+        stop = kwargs.get("stop_document")
+        if run_uid in self._resumed and stop is not None:
+            assert self._conn is not None
+            row = self._conn.execute("SELECT stop_document FROM runs WHERE uid = ?",
+                                     (run_uid,)).fetchone()
+            if row is not None and row[0] is not None:
+                if _canonical(_json(row[0])) != _canonical(_json(jsoncodec.dumps(stop))):
+                    raise DocumentError(f"stop {stop.get('uid')} of run {run_uid} differs from "
+                                        "the stop already stored")
+                self.counts["already_stored"] += 1
+        super().close_run(**kwargs)
+
+    # -- frames of events already stored ------------------------------------------------
+
+    def write_image(self, event_uid: str, field_name: str, image: np.ndarray, *,
+                    timestamp: float | None = None) -> None:
+        """Store a frame as :meth:`RunWriter.write_image`, unless a resumed run already has it."""
+        if self._resumed and self._frame_stored(event_uid, field_name, image):
+            return
+        super().write_image(event_uid, field_name, image, timestamp=timestamp)
+
+    def _frame_stored(self, event_uid: str, field_name: str, image: np.ndarray) -> bool:
+        try:
+            stream_uid = self._event_stream(event_uid)
+        except DocumentError:
+            return False  # write_image says what is wrong
+        state = self._streams.get(stream_uid)
+        if state is None or state.run_uid not in self._resumed:
+            return False
+        conn = self._conn
+        assert conn is not None and self._frames is not None
+        if field_name not in state.arrays:  # the array this stream's frames went to
+            row = conn.execute(
+                "SELECT i.zarr_path FROM image_refs i JOIN events e ON e.uid = i.event_uid "
+                "WHERE e.stream_uid = ? AND i.field_name = ? ORDER BY i.rowid DESC LIMIT 1",
+                (stream_uid, field_name)).fetchone()
+            if row is not None:
+                state.arrays[field_name] = row[0]
+        row = conn.execute("SELECT zarr_path FROM image_refs WHERE event_uid = ? AND "
+                           "field_name = ?", (event_uid, field_name)).fetchone()
+        if row is None:
+            return False
+        layout = self._frames.frame_layout(row[0])
+        shape = np.shape(image)
+        if layout is not None and tuple(layout[0]) != shape:
+            raise DocumentError(f"event {event_uid}: a frame of {field_name!r} of shape "
+                                f"{tuple(layout[0])} is already stored, not {shape}")
+        return True
+
+    # -- rejections ------------------------------------------------------------------------
+
+    def record_rejected(self, name: str, document: dict[str, Any], reason: str, *,
+                        run_uid: str | None = None) -> None:
+        """Keep a rejected document as :meth:`RunWriter.record_rejected`, once across sessions."""
+        self.counts["rejected"] += 1
+        if self._rejected_before and self._conn is not None:
+            uid = document.get("uid") or document.get("datum_id")
+            row = self._conn.execute(
+                "SELECT 1 FROM rejected_documents WHERE id <= ? AND run_uid IS ? AND name = ? "
+                "AND uid IS ? AND reason = ? AND document = ? LIMIT 1",
+                (self._rejected_before, run_uid, name, None if uid is None else str(uid),
+                 reason, jsoncodec.dumps(document))).fetchone()
+            if row is not None:
+                return
+        super().record_rejected(name, document, reason, run_uid=run_uid)
