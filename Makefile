@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with Python 3.11+:
 #   make demo   - a simulated beamtime written to ./demo/demo.db + ./demo/demo.zarr/
-#   make test   - ruff and the whole test suite
+#   make test   - lint (ruff, import-linter contracts, mypy) and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,6 +18,8 @@ demo: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

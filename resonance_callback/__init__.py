@@ -3,7 +3,7 @@
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from resonance_callback.callback._callback import RunWriterCallback
+from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import (
     BeamtimeDatabaseError,
     DataLookupError,
@@ -21,14 +21,17 @@ from resonance_callback.errors import (
     UnsafePathError,
     WriterStateError,
 )
-from resonance_callback.index._live import RunIndexer
-from resonance_callback.index._rebuild import ReindexReport, reindex
-from resonance_callback.index._search import IndexedRun, search
-from resonance_callback.index._writer import IndexWriter
-from resonance_callback.read._beamtime import Beamtime, Run, open_beamtime
-from resonance_callback.replay._replay import ReplaySummary, replay
-from resonance_callback.store._sample import SampleMetadata
-from resonance_callback.store._writer import RunWriter
+from resonance_callback.index import (
+    IndexedRun,
+    IndexWriter,
+    ReindexReport,
+    RunIndexer,
+    reindex,
+    search,
+)
+from resonance_callback.read import Beamtime, Run, open_beamtime
+from resonance_callback.replay import ReplaySummary, replay
+from resonance_callback.store import RunWriter, SampleMetadata
 
 try:
     __version__ = _version("resonance-callback")

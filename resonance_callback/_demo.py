@@ -60,7 +60,7 @@ def run_demo(
     from bluesky.preprocessors import SupplementalData
     from ophyd.sim import motor1, motor2
 
-    from resonance_callback.callback._callback import RunWriterCallback
+    from resonance_callback.callback import RunWriterCallback
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from ophyd.sim import det, det4, motor
 from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
 from resonance_callback.index._live import RunIndexer
-from resonance_callback.index._model import exit_status_from_stop
+from resonance_callback.store._vocabulary import exit_status_from_stop
 
 
 class BeamtimeSession:
@@ -98,7 +98,7 @@ class BeamtimeSession:
             self.conn.execute(
                 """UPDATE runs SET time_stop = ?, exit_status = ?, reason = ?, stop_document = ?
                    WHERE uid = ?""",
-                (doc["time"], exit_status_from_stop(doc["exit_status"]), doc.get("reason"),
+                (doc["time"], exit_status_from_stop(doc["exit_status"])[0], doc.get("reason"),
                  jsoncodec.dumps(doc), doc["run_start"]),
             )
         if self.indexer is not None:

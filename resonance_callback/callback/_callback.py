@@ -39,18 +39,18 @@ from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import ExternalResolver, HandlerClass
-from resonance_callback.index._live import RunIndexer
-from resonance_callback.store._frames import DEFAULT_CODEC
-from resonance_callback.store._idempotent import IdempotentRunWriter
-from resonance_callback.store._sample import SampleMetadata
-from resonance_callback.store._writer import RunWriter
+from resonance_callback.index import RunIndexer
+from resonance_callback.store import (
+    DEFAULT_CODEC,
+    IdempotentRunWriter,
+    RunWriter,
+    SampleMetadata,
+    exit_status_from_stop,
+)
 
-__all__ = ["EXIT_STATUS_MAP", "RunWriterCallback"]
+__all__ = ["RunWriterCallback"]
 
 log = logging.getLogger("resonance_callback")
-
-#: Bluesky's stop ``exit_status`` -> the spec's ``runs.exit_status``.
-EXIT_STATUS_MAP = {"success": "success", "abort": "aborted", "fail": "failed"}
 
 
 class _Run:
@@ -295,10 +295,10 @@ class RunWriterCallback(event_model.DocumentRouter):
         _require(doc, "uid", "run_start")
         run = self._run_of({"run_start": doc["run_start"]})
         assert run is not None
-        status = EXIT_STATUS_MAP.get(doc.get("exit_status"), "failed")
+        status, note = exit_status_from_stop(doc.get("exit_status"))
         reason = doc.get("reason") or None
-        if doc.get("exit_status") not in EXIT_STATUS_MAP:
-            reason = f"unknown exit_status {doc.get('exit_status')!r}; {reason or ''}".strip("; ")
+        if note is not None:
+            reason = f"{note}; {reason or ''}".strip("; ")
         self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
         self._submit(run, "stop", doc, lambda w: w.close_run(
             exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,

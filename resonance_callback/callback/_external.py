@@ -55,7 +55,7 @@ from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePa
 from resonance_callback.external import ExternalResolver
 
 if TYPE_CHECKING:
-    from resonance_callback.store._writer import RunWriter
+    from resonance_callback.store import RunWriter
 
 __all__ = ["ExternalRouting", "check_stream_datum", "external_refs", "has_stream_keys"]
 

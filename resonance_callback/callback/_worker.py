@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from resonance_callback.errors import DocumentError
-from resonance_callback.store._writer import RunWriter
+from resonance_callback.store import RunWriter
 
 __all__ = ["EventJob", "InlineWriter", "Job", "WriterThread"]
 

@@ -30,7 +30,7 @@ def check(db: Path, zarr_store: Path | None, as_json: bool) -> None:
         resonance-callback check demo/demo.db
         resonance-callback check beamtime.db --json
     """
-    from resonance_callback.read._check import check_beamtime
+    from resonance_callback.read import check_beamtime
 
     report = check_beamtime(db, zarr_store=zarr_store)
     if as_json:

@@ -10,9 +10,7 @@ import click
 from resonance_callback import jsoncodec
 from resonance_callback.cli._base import _table, _when, handle_errors, main
 from resonance_callback.errors import IndexEntryError, IndexLookupError
-from resonance_callback.index._rebuild import read_beamtime_runs, reindex
-from resonance_callback.index._search import parse_time, search
-from resonance_callback.index._writer import IndexWriter
+from resonance_callback.index import IndexWriter, parse_time, read_beamtime_runs, reindex, search
 
 
 def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -15,7 +15,7 @@ import click
 from resonance_callback import jsoncodec
 from resonance_callback.cli._base import _table, _when, handle_errors, main
 from resonance_callback.cli._index_cmds import _time_option
-from resonance_callback.read._summary import STATUSES, describe_run, list_runs
+from resonance_callback.read import STATUSES, describe_run, list_runs
 
 __all__ = ["runs_command", "show_command"]
 

@@ -42,8 +42,7 @@ def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
         resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
         resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
     """
-    from resonance_callback.read._beamtime import open_beamtime
-    from resonance_callback.read._export import export_csv, export_jsonl, export_tiff
+    from resonance_callback.read import export_csv, export_jsonl, export_tiff, open_beamtime
 
     with open_beamtime(db) as bt:
         run = bt[uid]
@@ -83,8 +82,7 @@ def plot(db: Path, uid: str, ys: tuple[str, ...], x: str | None, stream: str,
         resonance-callback plot demo/demo.db 3d8e det --x motor -o det.png
         resonance-callback plot demo/demo.db 7958 img --frame 0 -o frame.png
     """
-    from resonance_callback.read._beamtime import open_beamtime
-    from resonance_callback.read._export import plot_run
+    from resonance_callback.read import open_beamtime, plot_run
 
     with open_beamtime(db) as bt:
         run = bt[uid]

@@ -11,7 +11,7 @@ import click
 
 from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.errors import ReplayError
-from resonance_callback.replay._replay import ReplaySummary, replay
+from resonance_callback.replay import ReplaySummary, replay
 
 __all__ = ["ProgressLine", "replay_command"]
 

@@ -1,8 +1,9 @@
 """The master index: researchers, beamtimes and runs across beamtimes."""
 
 from resonance_callback.index._live import RunIndexer
-from resonance_callback.index._rebuild import ReindexReport, reindex
-from resonance_callback.index._search import IndexedRun, search
+from resonance_callback.index._rebuild import ReindexReport, read_beamtime_runs, reindex
+from resonance_callback.index._search import IndexedRun, parse_time, search
 from resonance_callback.index._writer import IndexWriter
 
-__all__ = ["IndexWriter", "IndexedRun", "ReindexReport", "RunIndexer", "reindex", "search"]
+__all__ = ["IndexWriter", "IndexedRun", "ReindexReport", "RunIndexer", "parse_time",
+           "read_beamtime_runs", "reindex", "search"]

@@ -23,8 +23,9 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from resonance_callback.index._model import RunSummary, exit_status_from_stop
+from resonance_callback.index._model import RunSummary
 from resonance_callback.index._writer import IndexWriter
+from resonance_callback.store import exit_status_from_stop
 
 __all__ = ["RunIndexer"]
 
@@ -146,7 +147,7 @@ class RunIndexer:
                 counts = num_events if num_events is not None else stop_doc.get("num_events", {})
                 self._writer.finish_run(
                     uid, time_stop=stop_doc["time"],
-                    exit_status=exit_status_from_stop(stop_doc["exit_status"]),
+                    exit_status=exit_status_from_stop(stop_doc["exit_status"])[0],
                     num_events=counts,
                 )
                 return

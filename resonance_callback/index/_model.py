@@ -15,37 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from resonance_callback.store import exit_status_from_stop
+
 __all__ = [
-    "EXIT_STATUSES",
     "BeamtimeEntry",
     "RunSummary",
-    "exit_status_from_stop",
     "tags_from_start",
 ]
-
-#: Values a run's ``exit_status`` takes in the beamtime database and the index.
-EXIT_STATUSES = ("success", "aborted", "failed")
-
-#: The stop document's spelling of each (event-model's enum).
-_FROM_STOP = {"success": "success", "abort": "aborted", "fail": "failed"}
-
-
-def exit_status_from_stop(value: Any) -> Any:
-    """Return a stop document's ``exit_status`` as the databases spell it.
-
-    Parameters
-    ----------
-    value : Any
-        "success", "abort" or "fail" (event-model); a value already spelled
-        "aborted" or "failed" is returned unchanged, as is anything unknown.
-
-    Returns
-    -------
-    Any
-        "success", "aborted" or "failed" for the three known values.
-    """
-    return _FROM_STOP.get(value, value) if isinstance(value, str) else value
-
 
 def tags_from_start(start_doc: Mapping[str, Any]) -> list[str]:
     """Return a run's tags: the start document's ``tags`` key.
@@ -153,7 +129,7 @@ class RunSummary:
         return dataclasses.replace(
             summary,
             time_stop=stop_doc.get("time"),
-            exit_status=exit_status_from_stop(stop_doc.get("exit_status")),
+            exit_status=exit_status_from_stop(stop_doc.get("exit_status"))[0],
             num_events={str(k): int(v) for k, v in num_events.items()},
         )
 

@@ -39,7 +39,8 @@ from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
 from resonance_callback.errors import IndexEntryError, IndexLookupError, StorageError
 from resonance_callback.index import _store as store
-from resonance_callback.index._model import EXIT_STATUSES, BeamtimeEntry, RunSummary
+from resonance_callback.index._model import BeamtimeEntry, RunSummary
+from resonance_callback.store import EXIT_STATUSES
 
 __all__ = ["IndexWriter"]
 

@@ -2,8 +2,11 @@
 
 from resonance_callback.read._beamtime import Beamtime, open_beamtime
 from resonance_callback.read._check import CheckReport, check_beamtime
+from resonance_callback.read._export import export_csv, export_jsonl, export_tiff, plot_run
 from resonance_callback.read._frames import FrameArray
 from resonance_callback.read._run import RejectedDocument, Run
+from resonance_callback.read._summary import STATUSES, describe_run, list_runs
 
-__all__ = ["Beamtime", "CheckReport", "FrameArray", "RejectedDocument", "Run", "check_beamtime",
-           "open_beamtime"]
+__all__ = ["STATUSES", "Beamtime", "CheckReport", "FrameArray", "RejectedDocument", "Run",
+           "check_beamtime", "describe_run", "export_csv", "export_jsonl", "export_tiff",
+           "list_runs", "open_beamtime", "plot_run"]

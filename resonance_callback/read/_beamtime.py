@@ -29,7 +29,7 @@ from resonance_callback._sqlite import connect
 from resonance_callback.errors import RunLookupError, StorageError
 from resonance_callback.read._frames import FrameReader
 from resonance_callback.read._run import RUN_COLUMNS, RejectedDocument, Run
-from resonance_callback.store._filter import run_filter
+from resonance_callback.store import run_filter
 
 __all__ = ["Beamtime", "RejectedDocument", "Run", "open_beamtime"]
 

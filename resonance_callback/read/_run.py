@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._frames import FrameArray
-from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store import SampleMetadata
 
 if TYPE_CHECKING:
     import pandas

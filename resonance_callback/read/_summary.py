@@ -17,14 +17,14 @@ import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback._sqlite import connect
+from resonance_callback._time import parse_time
 from resonance_callback.errors import RunLookupError
-from resonance_callback.index._search import parse_time
-from resonance_callback.store._frames import codec_name
+from resonance_callback.store import STATUS_FILTERS, codec_name
 
 __all__ = ["STATUSES", "RunRow", "describe_run", "find_run", "list_runs"]
 
 #: Values of the ``status`` filter: the stored exit statuses, and ``open`` for none.
-STATUSES = ("success", "aborted", "failed", "open")
+STATUSES = STATUS_FILTERS
 
 
 @dataclass

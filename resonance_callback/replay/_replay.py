@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from resonance_callback._sqlite import connect
-from resonance_callback.callback._callback import RunWriterCallback
+from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats import Source, iter_located
 

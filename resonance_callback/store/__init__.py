@@ -5,9 +5,32 @@ This is the only package that speaks SQL to a beamtime database. Writers
 through the functions exported here.
 """
 
+from resonance_callback.store._filter import run_filter
 from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore, codec_name
+from resonance_callback.store._idempotent import IdempotentRunWriter
 from resonance_callback.store._sample import SampleMetadata
-from resonance_callback.store._writer import EXIT_STATUSES, RunWriter
+from resonance_callback.store._vocabulary import (
+    BLUESKY_EXIT_STATUSES,
+    EXIT_STATUSES,
+    OPEN,
+    STATUS_FILTERS,
+    exit_status_from_stop,
+    status_filter,
+)
+from resonance_callback.store._writer import RunWriter
 
-__all__ = ["DEFAULT_CODEC", "EXIT_STATUSES", "FrameStore", "RunWriter", "SampleMetadata",
-           "codec_name"]
+__all__ = [
+    "BLUESKY_EXIT_STATUSES",
+    "DEFAULT_CODEC",
+    "EXIT_STATUSES",
+    "OPEN",
+    "STATUS_FILTERS",
+    "FrameStore",
+    "IdempotentRunWriter",
+    "RunWriter",
+    "SampleMetadata",
+    "codec_name",
+    "exit_status_from_stop",
+    "run_filter",
+    "status_filter",
+]

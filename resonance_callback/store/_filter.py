@@ -11,8 +11,7 @@ from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback._time import parse_time
-from resonance_callback.callback._callback import EXIT_STATUS_MAP
-from resonance_callback.store._writer import EXIT_STATUSES
+from resonance_callback.store._vocabulary import OPEN, status_filter
 
 __all__ = ["run_filter"]
 
@@ -90,13 +89,10 @@ def run_filter(
         conditions.append("r.plan_name = ?")
         params.append(plan)
     if exit_status is not None:
-        if exit_status == "open":
+        status = status_filter(exit_status)
+        if status == OPEN:
             conditions.append("r.exit_status IS NULL")
         else:
-            status = EXIT_STATUS_MAP.get(exit_status, exit_status)
-            if status not in EXIT_STATUSES:
-                raise ValueError(f"exit_status {exit_status!r} is not one of "
-                                 f"{(*EXIT_STATUSES, 'open')}")
             conditions.append("r.exit_status = ?")
             params.append(status)
     if since is not None:

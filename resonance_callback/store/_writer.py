@@ -35,8 +35,9 @@ from resonance_callback.errors import DocumentError, StorageError, WriterStateEr
 from resonance_callback.store._external_rows import ExternalRowsMixin
 from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore
 from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store._vocabulary import EXIT_STATUSES
 
-__all__ = ["EXIT_STATUSES", "RunWriter"]
+__all__ = ["RunWriter"]
 
 #: Event rows per multi-row INSERT in :meth:`RunWriter.write_events` (7 parameters
 #: each; SQLite allows 32766 per statement).
@@ -61,8 +62,6 @@ def _insert_events_sql(n: int) -> str:
     return ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
             "derived) VALUES " + ",".join(["(?,?,?,?,?,?,?,0)"] * n))
 
-#: The values ``runs.exit_status`` takes once a run is closed.
-EXIT_STATUSES = ("success", "aborted", "failed")
 
 
 @dataclass
