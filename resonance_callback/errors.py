@@ -19,7 +19,8 @@ working::
     ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
     ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
-    └── DataLookupError (KeyError)              a run has no stream or field of the name asked for
+    ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
+    └── MissingExtraError (ImportError)         an optional part needs a package not installed
 
 Messages always name the uid, key or path concerned.
 
@@ -38,6 +39,7 @@ __all__ = [
     "FrameShapeError",
     "IndexEntryError",
     "IndexLookupError",
+    "MissingExtraError",
     "NotABeamtimeError",
     "ReplayError",
     "ResonanceError",
@@ -141,3 +143,12 @@ class DataLookupError(ResonanceError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class MissingExtraError(ResonanceError, ImportError):
+    """An optional part of the library needs a package that is not installed.
+
+    Raised when plotting without matplotlib (extra ``plot``) or reading a JPEG
+    detector file without Pillow (extra ``jpeg``). The message is one line
+    naming the package and the ``pip install 'resonance-callback[extra]'`` to run.
+    """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -845,6 +846,24 @@ def test_jpeg_stream_resource_reads_the_numbered_files(tmp_path):
         expected = np.asarray(Image.open(tmp_path / f"cam_{i:06d}.jpg"))
         assert frames.array.dtype == np.uint8
         np.testing.assert_array_equal(frames.array[i, 0], expected)
+
+
+def test_jpeg_without_pillow_fails_at_once_naming_the_file_and_the_extra(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(tmp_path / "cam_000000.jpg")
+    sres, datums, shape = ad_multipart_docs(
+        tmp_path, "cam", ".jpg", "multipart/related;type=image/jpeg", (6, 8), np.uint8, [1], 1
+    )
+    resolver = ExternalResolver()
+    resolver.add_stream_resource(sres)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    started = time.monotonic()
+    with pytest.raises(ExternalDataError) as raised:
+        resolver.read_stream_datum(datums[0], shape, wait=30)
+    assert time.monotonic() - started < 5  # waiting does not install a package
+    message = str(raised.value)
+    assert f"{tmp_path}" in message
+    assert "needs Pillow: pip install 'resonance-callback[jpeg]'" in message
+    assert "\n" not in message
 
 
 def test_missing_tiff_in_the_sequence_raises_naming_that_file(tmp_path):

@@ -59,7 +59,9 @@ still open for writing by an SWMR writer (ophyd-async, AD with SWMR on), in
 another process or in this one, as well as ordinary files.
 
 ``h5py``, ``tifffile`` and ``Pillow`` are imported only when a file of their
-kind is read; a missing library raises ``ExternalDataError`` naming it.
+kind is read. Pillow is optional (extra ``jpeg``): without it, reading a JPEG
+raises ``ExternalDataError`` at once, naming the file and
+``pip install 'resonance-callback[jpeg]'``.
 """
 
 from resonance_callback.external._common import (
@@ -75,7 +77,8 @@ from resonance_callback.external._handlers import (
     AreaDetectorTiffHandler,
     NpySeqHandler,
 )
-from resonance_callback.external._resolver import ExternalResolver, StreamFrames
+from resonance_callback.external._resolver import ExternalResolver
+from resonance_callback.external._streams import StreamFrames
 
 __all__ = [
     "DEFAULT_HANDLERS",

@@ -1,16 +1,16 @@
-"""Shared pieces of the detector-file readers: mimetypes, path checks, argument checks."""
+"""Shared pieces of the detector-file readers: mimetypes, path and argument checks, waiting."""
 
 from __future__ import annotations
 
-import importlib
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError, MissingExtraError, UnsafePathError
 
 HandlerClass = Callable[..., Callable[..., Any]]
 """A handler class: ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``."""
@@ -35,14 +35,29 @@ class _NotReadyError(Exception):
 # --------------------------------------------------------------------------- helpers
 
 
-def _require(module: str, purpose: str) -> Any:
-    """Import an optional reader library, or raise a permanent error naming it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ExternalDataError(
-            f"reading {purpose} needs the Python package {module!r}, which is not installed"
-        ) from exc
+def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interval: float) -> _T:
+    """Call ``attempt`` until it succeeds or ``budget`` seconds have passed.
+
+    ``ExternalDataError`` is permanent and raised at once, and so is a missing
+    optional package (as ``ExternalDataError`` naming ``what`` and the extra);
+    any other exception means "not readable yet".
+    """
+    deadline = time.monotonic() + budget
+    while True:
+        try:
+            return attempt()
+        except ExternalDataError:
+            raise
+        except MissingExtraError as exc:  # waiting does not install a package
+            raise ExternalDataError(f"{what}: {exc}") from exc
+        except Exception as exc:  # not readable yet: retry until the deadline
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ExternalDataError(
+                    f"{what}: not readable after waiting {budget:g} s: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            time.sleep(min(poll_interval, remaining))
 
 
 def _has_traversal(path: str) -> bool:

@@ -19,7 +19,6 @@ from resonance_callback.external._common import (
     _is_within,
     _NotReadyError,
     _refuse_traversal,
-    _require,
 )
 
 # --------------------------------------------------------------------------- handlers
@@ -101,7 +100,8 @@ class AreaDetectorHDF5Handler:
         """
         where = f"AD_HDF5 {self._path}"
         start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        h5py = _require("h5py", "AD_HDF5 files")
+        import h5py  # a dependency, imported when an HDF5 file is read
+
         with h5py.File(self._path, "r", swmr=True) as file:
             dataset = file[_AD_HDF5_DATASET]
             if dataset.shape[0] < stop:
@@ -167,7 +167,8 @@ class AreaDetectorTiffHandler:
         """
         where = f"AD_TIFF {self._directory}"
         start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        tifffile = _require("tifffile", "AD_TIFF files")
+        import tifffile  # a dependency, imported when a TIFF file is read
+
         frames = [tifffile.imread(self._file(j)) for j in range(start, stop)]
         return frames[0] if self._fpp == 1 else np.stack(frames)
 

@@ -9,16 +9,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import ExternalDataError
 from resonance_callback.external._common import (
-    HDF5_MIMETYPE,
-    JPEG_MIMETYPE,
-    TIFF_MIMETYPE,
     _as_count,
     _format_template,
     _join_inside,
     _NotReadyError,
-    _require,
 )
 
 # --------------------------------------------------------------------------- stream sources
@@ -41,7 +38,8 @@ class _HDF5Source:
     """Frames are the rows of one HDF5 dataset, opened SWMR-read for one read."""
 
     def __init__(self, path: Path, parameters: Mapping[str, Any]) -> None:
-        h5py = _require("h5py", f"{HDF5_MIMETYPE} files")
+        import h5py  # a dependency, imported when an HDF5 file is read
+
         self._name = str(parameters["dataset"])
         self._where = f"{path} dataset {self._name}"
         self._file = h5py.File(path, "r", swmr=True)
@@ -69,12 +67,16 @@ class _HDF5Source:
 
 
 def _load_tiff(path: Path) -> np.ndarray:
-    return _require("tifffile", f"{TIFF_MIMETYPE} files").imread(path)
+    import tifffile  # a dependency, imported when a TIFF file is read
+
+    return tifffile.imread(path)
 
 
 def _load_jpeg(path: Path) -> np.ndarray:
-    pil_image = _require("PIL.Image", f"{JPEG_MIMETYPE} files")
-    with pil_image.open(path) as image:
+    with needs_extra("jpeg", "Pillow", "reading JPEG files"):
+        from PIL import Image
+
+    with Image.open(path) as image:
         image.load()
         return np.asarray(image)
 

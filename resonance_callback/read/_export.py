@@ -8,13 +8,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from resonance_callback import jsoncodec
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, StorageError
 from resonance_callback.read._run import Run
+
+if TYPE_CHECKING:  # matplotlib is optional (extra "plot"); imported when plotting
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["export_csv", "export_jsonl", "export_tiff", "plot_run"]
 
@@ -214,9 +219,12 @@ def plot_run(run: Run, ys: list[str], out: Path | str, *, x: str | None = None,
     ------
     KeyError
         If a field is in neither the table nor the frames (:class:`DataLookupError`).
+    MissingExtraError
+        If matplotlib is not installed (extra ``plot``).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with needs_extra("plot", "matplotlib", "plotting"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 4.8), dpi=100)
     FigureCanvasAgg(fig)
@@ -237,7 +245,7 @@ def plot_run(run: Run, ys: list[str], out: Path | str, *, x: str | None = None,
     return path
 
 
-def _plot_lines(ax: Any, run: Run, ys: list[str], x: str | None, stream: str) -> None:
+def _plot_lines(ax: Axes, run: Run, ys: list[str], x: str | None, stream: str) -> None:
     table = run.table(stream)
     columns = list(table.columns)
     unknown = [c for c in [*ys, *([x] if x else [])] if c not in columns]
@@ -257,7 +265,8 @@ def _plot_lines(ax: Any, run: Run, ys: list[str], x: str | None, stream: str) ->
         ax.legend()
 
 
-def _plot_frames(ax: Any, fig: Any, run: Run, field: str, stream: str, frame: int | None) -> None:
+def _plot_frames(ax: Axes, fig: Figure, run: Run, field: str, stream: str,
+                 frame: int | None) -> None:
     frames = run.images(field, stream)
     if frame is not None:
         data, label = np.asarray(frames[frame], dtype=float), f"{field} frame {frame}"

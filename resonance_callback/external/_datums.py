@@ -1,0 +1,120 @@
+"""ophyd (v1) documents for the resolver: resources, datums and their handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+from event_model import unpack_datum_page
+
+from resonance_callback.errors import ExternalDataError
+from resonance_callback.external._common import HandlerClass, _with_retry
+from resonance_callback.external._paths import _PathPolicy
+
+if TYPE_CHECKING:
+    from event_model.documents import DatumPage
+
+
+@dataclass
+class _Resource:
+    uid: str
+    spec: str
+    path: str
+    kwargs: dict[str, Any]
+    run_start: str | None
+    datum_ids: list[str] = field(default_factory=list)
+
+
+class _Datums:
+    """The resources and datums of every open run, and the handlers built for them.
+
+    Parameters
+    ----------
+    handler_classes : dict of str to HandlerClass
+        The resolver's registry, shared (a handler registered later is seen here).
+    paths : _PathPolicy
+        Checks a resource's path when it is registered.
+    """
+
+    def __init__(self, handler_classes: dict[str, HandlerClass], paths: _PathPolicy) -> None:
+        self._handler_classes = handler_classes
+        self._paths = paths
+        self._resources: dict[str, _Resource] = {}
+        self._datums: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._handlers: dict[str, Callable[..., Any]] = {}
+
+    def add_resource(self, doc: Mapping[str, Any], run_start: str | None) -> None:
+        """Check the spec and path of a ``resource`` document and remember it."""
+        uid, spec = doc["uid"], doc["spec"]
+        if spec not in self._handler_classes:
+            raise ExternalDataError(
+                f"resource {uid}: no handler for spec {spec!r} "
+                f"(known: {', '.join(sorted(self._handler_classes))})"
+            )
+        path = self._paths.resource_path(doc)
+        self._resources[uid] = _Resource(
+            uid=uid,
+            spec=spec,
+            path=str(path),
+            kwargs=dict(doc.get("resource_kwargs") or {}),
+            run_start=doc.get("run_start", run_start),
+        )
+
+    def add_datum(self, doc: Mapping[str, Any]) -> None:
+        """Remember a ``datum`` document of a known resource."""
+        resource = self._resources.get(doc["resource"])
+        if resource is None:
+            raise ExternalDataError(
+                f"datum {doc['datum_id']} refers to unknown resource {doc['resource']}"
+            )
+        datum_id = doc["datum_id"]
+        if datum_id not in self._datums:
+            resource.datum_ids.append(datum_id)
+        self._datums[datum_id] = (resource.uid, dict(doc.get("datum_kwargs") or {}))
+
+    def add_datum_page(self, doc: Mapping[str, Any]) -> None:
+        """Remember every datum of a ``datum_page`` document."""
+        # A document from the wire: its keys are checked where add_datum uses them.
+        for datum in unpack_datum_page(cast("DatumPage", doc)):
+            self.add_datum(datum)
+
+    def _handler(self, resource: _Resource) -> Callable[..., Any]:
+        if resource.uid not in self._handlers:
+            handler_class = self._handler_classes[resource.spec]
+            self._handlers[resource.uid] = handler_class(resource.path, **resource.kwargs)
+        return self._handlers[resource.uid]
+
+    def fill(self, datum_id: str, budget: float, poll_interval: float) -> np.ndarray:
+        """Read the array of ``datum_id``, retrying for up to ``budget`` seconds."""
+        if datum_id not in self._datums:
+            raise ExternalDataError(f"unknown datum {datum_id}")
+        resource_uid, kwargs = self._datums[datum_id]
+        resource = self._resources[resource_uid]
+        what = (
+            f"datum {datum_id} (resource {resource_uid}, spec {resource.spec}, "
+            f"path {resource.path})"
+        )
+        return _with_retry(
+            what, lambda: np.asarray(self._handler(resource)(**kwargs)), budget, poll_interval
+        )
+
+    def forget_run(self, run_start_uid: str) -> None:
+        """Drop the resources, datums and handlers of one run."""
+        for uid in [u for u, r in self._resources.items() if r.run_start == run_start_uid]:
+            self._drop_resource(uid)
+
+    def _drop_resource(self, uid: str) -> None:
+        resource = self._resources.pop(uid)
+        for datum_id in resource.datum_ids:
+            self._datums.pop(datum_id, None)
+        handler = self._handlers.pop(uid, None)
+        close = getattr(handler, "close", None)
+        if callable(close):
+            close()
+
+    def close(self) -> None:
+        """Drop everything, closing handlers that have ``close()``."""
+        for uid in list(self._resources):
+            self._drop_resource(uid)
