@@ -1,0 +1,110 @@
+"""The master index's connection: opened on first use, one retried transaction per write."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self, TypeVar
+
+from resonance_callback import _sqlite as schema
+from resonance_callback.errors import IndexLookupError, StorageError
+from resonance_callback.index import _store as store
+
+_T = TypeVar("_T")
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` absolute, with ``~`` expanded and symlinks resolved."""
+    return Path(path).expanduser().resolve()
+
+
+class _IndexConnection:
+    """What every part of :class:`~resonance_callback.index.IndexWriter` shares.
+
+    The parameters are those of ``IndexWriter``.
+    """
+
+    def __init__(
+        self,
+        index_db_path: str | os.PathLike[str],
+        *,
+        busy_timeout: float | None = None,
+        attempts: int = 5,
+    ) -> None:
+        self._path = Path(index_db_path)
+        self._busy_timeout = busy_timeout
+        self._attempts = max(1, attempts)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> Path:
+        """Path: the index database file."""
+        return self._path
+
+    def __enter__(self) -> Self:
+        self.ensure_schema()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection; calling it again does nothing."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def ensure_schema(self) -> None:
+        """Create the index schema if it does not already exist.
+
+        Raises
+        ------
+        StorageError
+            If the directory does not exist or the file cannot be written.
+        NotABeamtimeError
+            If the file is not an index database.
+        SchemaVersionError
+            If the index was written by a newer resonance-callback.
+        """
+        self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = schema.connect(self._path, "index")
+            if self._busy_timeout is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            self._conn = conn
+        return self._conn
+
+    def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work(conn)`` in one write transaction, retrying while the index is busy."""
+        conn = self._connection()
+        delay = 0.01
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with schema.transaction(conn):
+                    return work(conn)
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:  # a failed COMMIT leaves the transaction open
+                    conn.execute("ROLLBACK")
+                if not schema.is_busy(exc) or attempt == self._attempts:
+                    raise StorageError(f"cannot write index {self._path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _researcher_row(self, conn: sqlite3.Connection, researcher_id: int) -> tuple[str, str]:
+        row = store.researcher(conn, researcher_id)
+        if row is None:
+            raise IndexLookupError(f"no researcher with id {researcher_id} in index {self._path}")
+        return row
+
+    def _check_beamtime(self, conn: sqlite3.Connection, beamtime_id: int) -> int:
+        """Return the id of the beamtime's researcher, raising if it is not registered."""
+        owner = store.beamtime_owner(conn, beamtime_id)
+        if owner is None:
+            raise IndexLookupError(f"no beamtime with id {beamtime_id} in index {self._path}")
+        return owner
