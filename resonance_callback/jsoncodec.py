@@ -14,7 +14,7 @@ reject the ``NaN`` / ``Infinity`` tokens Python writes by default. So:
 
 Speed: a dict whose values are all plain scalars, numeric numpy scalars,
 numeric or string numpy arrays, or lists of plain scalars (every event's
-``data`` and ``timestamps``) is encoded by ``orjson`` when it is installed,
+``data`` and ``timestamps``) is encoded by ``orjson``,
 about ten times faster than :mod:`json`; anything else, and any output that
 holds a ``null`` (which may be a non-finite float orjson wrote as null), takes
 the :mod:`json` path, so the stored text decodes to the same values either way.
@@ -28,11 +28,7 @@ import math
 from typing import Any
 
 import numpy as np
-
-try:  # optional: the fast path for flat dicts
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - orjson is a dependency, but stay usable without
-    _orjson = None
+import orjson  # the fast path for flat dicts
 
 __all__ = ["dumps", "loads", "to_builtin"]
 
@@ -127,7 +123,7 @@ def _fast_dumps(value: dict[Any, Any]) -> str | None:
         else:
             return None
     try:
-        out = _orjson.dumps(value, default=_orjson_default)
+        out = orjson.dumps(value, default=_orjson_default)
     except TypeError:  # non-str keys, ints beyond 64 bits, lone surrogates, ...
         return None
     if b"null" in out:  # None or a non-finite float: the json path tags the latter
@@ -148,7 +144,7 @@ def dumps(value: Any) -> str:
     str
         RFC 8259 JSON text (unicode kept as is).
     """
-    if type(value) is dict and _orjson is not None:
+    if type(value) is dict:
         text = _fast_dumps(value)
         if text is not None:
             return text

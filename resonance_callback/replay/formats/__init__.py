@@ -140,7 +140,7 @@ def iter_located(source: Source) -> Iterator[Located]:
     TypeError
         When ``source`` is a file object opened in text mode.
     """
-    if hasattr(source, "read"):
+    if not isinstance(source, str | os.PathLike):
         yield from _read_stream(_stream_label(source), source)
     elif os.fspath(source) == "-":
         yield from _read_stream("<stdin>", sys.stdin.buffer)
@@ -214,9 +214,11 @@ def detect_format(source: str | os.PathLike[str] | bytes) -> str:
 # -- sources -----------------------------------------------------------------
 
 
-def _stream_label(stream: Any) -> str:
+def _stream_label(stream: object) -> str:
     if isinstance(stream, io.TextIOBase):
         raise TypeError("iter_located needs a binary file object; open the file with 'rb'")
+    if not hasattr(stream, "read"):
+        raise TypeError(f"expected a path or a binary file object, not {type(stream).__name__}")
     name = getattr(stream, "name", None)
     return name if isinstance(name, str) else "<stream>"
 

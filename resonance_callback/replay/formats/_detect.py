@@ -34,18 +34,23 @@ class _Rewound(io.RawIOBase):
     failure met while the head was read, raised once the head is served.
     """
 
-    def __init__(self, inner: Any, head: bytes = b"", pending: _ReadError | None = None):
+    def __init__(
+        self,
+        inner: BinaryIO | io.RawIOBase | gzip.GzipFile,
+        head: bytes = b"",
+        pending: _ReadError | None = None,
+    ) -> None:
         super().__init__()
         # read1 reads at most once from below, so no data already decompressed
         # is lost when a later read fails.
-        self._read = getattr(inner, "read1", inner.read)
+        self._read: Callable[[int], bytes | None] = getattr(inner, "read1", inner.read)
         self._head = memoryview(head)
         self._pending = pending
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int:  # Any: a writable buffer; the typed one has no len()
         if self._head:
             count = min(len(buffer), len(self._head))
             buffer[:count] = self._head[:count]
@@ -58,7 +63,7 @@ class _Rewound(io.RawIOBase):
         return len(data)
 
 
-def _guarded_read(read: Callable[[int], bytes], size: int) -> bytes:
+def _guarded_read(read: Callable[[int], bytes | None], size: int) -> bytes | None:
     try:
         return read(size)
     except EOFError as exc:
@@ -75,7 +80,7 @@ class _Head(NamedTuple):
     broken: _ReadError | None
 
 
-def _decidable(head: bytes) -> bool:
+def _decidable(head: bytes | bytearray) -> bool:
     text = head.removeprefix(_BOM).lstrip(_WHITESPACE)
     if len(text) < 2:
         return False
@@ -111,7 +116,9 @@ def _probe(label: str, raw: BinaryIO) -> tuple[str, io.BufferedReader]:
         if head.ended and head.data.removeprefix(_BOM).strip(_WHITESPACE) == b"[":
             raise ReplayError(f"{label} line 1: {_CUT_JSON}")
         raise ReplayError(f"{label}: not a Bluesky document stream ({_seen(head.data)})")
-    reader = io.BufferedReader(_Rewound(outer, head.data, head.broken), buffer_size=_BUFFER)
+    reader: io.BufferedReader = io.BufferedReader(
+        _Rewound(outer, head.data, head.broken), buffer_size=_BUFFER
+    )
     return name + suffix, reader
 
 

@@ -41,7 +41,7 @@ def _lines(label: str, reader: io.BufferedReader) -> Iterator[tuple[int, bytes]]
 
 def _separated_records(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
     """Join RFC 7464 records: each starts at a record separator and may span lines."""
-    start, parts = 0, []
+    start, parts = 0, list[bytes]()
     try:
         for number, line in lines:
             pieces = line.split(_RS)
@@ -102,6 +102,13 @@ class _LineCounter:
         return self._line
 
 
+def _skip_whitespace(text: str, pos: int) -> int:
+    """The position of the first non-whitespace character at or after ``pos``."""
+    match = _TEXT_WHITESPACE.match(text, pos)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 def _read_all(reader: io.BufferedReader) -> tuple[bytes, _ReadError | None]:
     chunks = []
     try:
@@ -117,10 +124,10 @@ def _read_array(label: str, reader: io.BufferedReader) -> Iterator[Located]:
     text, ending = _text_until_damage(data.removeprefix(_BOM), broken)
     line_at = _LineCounter(text)
     decoder = json.JSONDecoder()
-    pos = _TEXT_WHITESPACE.match(text).end() + 1  # past the "[" that detection saw
+    pos = _skip_whitespace(text, 0) + 1  # past the "[" that detection saw
     expect_value, first = True, True
     while True:
-        pos = _TEXT_WHITESPACE.match(text, pos).end()
+        pos = _skip_whitespace(text, pos)
         line = line_at(pos)
         where = f"{label} line {line}"
         if pos == len(text):
@@ -166,7 +173,7 @@ def _decode_element(
 
 
 def _check_array_end(label: str, text: str, pos: int, line_at: _LineCounter) -> None:
-    pos = _TEXT_WHITESPACE.match(text, pos).end()
+    pos = _skip_whitespace(text, pos)
     if pos < len(text):
         raise ReplayError(f"{label} line {line_at(pos)}: unexpected data after the closing ']'")
 
