@@ -23,10 +23,10 @@ __all__ = [
     "researcher",
     "researchers_named",
     "set_root",
+    "update_run_stop",
     "upsert_beamtime",
     "upsert_researcher",
     "upsert_run_start",
-    "update_run_stop",
 ]
 
 
