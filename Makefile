@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with Python 3.11+:
 #   make demo   - a simulated beamtime written to ./demo/demo.db + ./demo/demo.zarr/
-#   make test   - lint (ruff, import-linter contracts, mypy) and the whole test suite
+#   make lint   - ruff, the import-linter contracts (lint-imports) and mypy
+#   make test   - make lint, then the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,4 +30,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks --out benchmarks/results/results.json
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
