@@ -19,7 +19,8 @@ working::
     ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
     ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
-    └── DataLookupError (KeyError)              a run has no stream or field of the name asked for
+    ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
+    └── FilterError (ValueError)                a run filter (time, status, where key) is not usable
 
 Messages always name the uid, key or path concerned.
 
@@ -35,6 +36,7 @@ __all__ = [
     "DataLookupError",
     "DocumentError",
     "ExternalDataError",
+    "FilterError",
     "FrameShapeError",
     "IndexEntryError",
     "IndexLookupError",
@@ -141,3 +143,11 @@ class DataLookupError(ResonanceError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class FilterError(ResonanceError, ValueError):
+    """A run filter given to a beamtime cannot be used.
+
+    Raised for a ``since`` / ``until`` that is not a time, an unknown exit
+    status, or a malformed ``where`` key; the message names the filter and value.
+    """
