@@ -192,7 +192,7 @@ class FrameArray:
         if isinstance(key, tuple):
             key, rest = (key[0], key[1:]) if key else (slice(None), ())
         if self._contiguous is not None and isinstance(key, int | np.integer | slice):
-            return self._read_contiguous(key, rest)
+            return self._read_contiguous(key if isinstance(key, slice) else int(key), rest)
         where = self._positions(key)
         if isinstance(where, int):
             frame = self._reader.read(*self._refs[where])

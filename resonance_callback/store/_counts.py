@@ -143,5 +143,6 @@ def run_overviews(
         uids = [row[0] for row in rows] if filtered else None
         events = event_counts(reader, uids)
         frames = frame_counts(reader, uids)
-    return [RunOverview(*row, events=events.get(row[0], {}), frames=frames.get(row[0], 0))
-            for row in rows]
+    return [RunOverview(uid, scan, t0, t1, plan, sample, status, metadata,
+                        events=events.get(uid, {}), frames=frames.get(uid, 0))
+            for uid, scan, t0, t1, plan, sample, status, metadata in rows]

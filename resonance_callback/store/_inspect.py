@@ -19,8 +19,10 @@ Row = tuple[Any, ...]
 
 
 def run_detail(reader: BeamtimeReader, run_uid: str) -> Row | None:
-    """Return ``(uid, scan_id, plan_name, sample, time_start, time_stop, exit_status, reason,
-    metadata, stop_document)`` of one run, or None.
+    """Return one run's row with its sample's name, or None.
+
+    The row is ``(uid, scan_id, plan_name, sample, time_start, time_stop,
+    exit_status, reason, metadata, stop_document)``.
     """
     rows = reader.rows(
         "SELECT r.uid, r.scan_id, r.plan_name, sm.name, r.time_start, r.time_stop, "

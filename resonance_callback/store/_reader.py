@@ -10,6 +10,7 @@ outside ``store`` writes SQL against the beamtime schema.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ class BeamtimeReader:
 
     Parameters
     ----------
-    db_path : Path or str
+    db_path : str or PathLike
         The beamtime SQLite file; it must exist.
 
     Raises
@@ -40,7 +41,7 @@ class BeamtimeReader:
         of a newer schema (:class:`SchemaVersionError`).
     """
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.path = Path(db_path).expanduser().resolve()
         self._conn: sqlite3.Connection | None = connect(self.path, "beamtime", readonly=True)
         self._lock = threading.RLock()
