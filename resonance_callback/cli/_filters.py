@@ -28,10 +28,11 @@ RUN_KEY_SETTINGS = {"ignore_unknown_options": True}
 def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Check a ``--since`` / ``--until`` value early, as a usage error."""
     if value is not None:
+        what = param.name or "since"
         try:
-            time_bound(value, param.name or "since")
+            time_bound(value, what)
         except FilterError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise click.BadParameter(str(exc).removeprefix(f"{what}: ")) from None
     return value
 
 

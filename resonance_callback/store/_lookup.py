@@ -139,6 +139,7 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
     """
     if isinstance(key, bool) or not isinstance(key, str | int):
         raise TypeError(f"look runs up by uid, uid prefix, scan_id or -N, not {key!r}")
+    what = f"uid {key!r}"
     if isinstance(key, str):
         if not key:
             raise RunLookupError(f"an empty uid matches every run in {reader.path}")
@@ -151,6 +152,7 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
             found = select_runs(reader, scan_id=int(key), limit=_SHOWN + 1)
             if found:
                 return _one(found, f"scan_id {key}", reader)
+            what = f"scan_id {key} or uid {key!r}"
     if isinstance(key, int):
         if key < 0:
             found = select_runs(reader, limit=1) if key == -1 else [
@@ -164,7 +166,7 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
     found = [StoredRun(*row) for row in reader.rows(
         f"{_SELECT} WHERE r.uid >= ? AND r.uid < ? {_ORDER} LIMIT ?",
         (key, key + "\U0010ffff", _SHOWN + 1))]
-    return _one(found, f"uid {key!r}", reader)
+    return _one(found, what, reader)
 
 
 def _one(found: list[StoredRun], what: str, reader: BeamtimeReader) -> StoredRun:
