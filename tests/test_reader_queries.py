@@ -17,9 +17,15 @@ import pytest
 from click.testing import CliRunner
 from ophyd.sim import det, motor
 
-from resonance_callback import RunLookupError, RunWriterCallback, open_beamtime, search
+from resonance_callback import (
+    FilterError,
+    ResonanceError,
+    RunLookupError,
+    RunWriterCallback,
+    open_beamtime,
+    search,
+)
 from resonance_callback.cli import main
-from resonance_callback.errors import FilterError, ResonanceError
 from resonance_callback.read import list_runs
 
 

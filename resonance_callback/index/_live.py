@@ -4,7 +4,7 @@ The callback calls :class:`RunIndexer` after it has written a run's start
 (and stop) to the beamtime database. The indexer never raises: an index
 that is locked for too long, unreachable or broken costs one warning line in
 the log and nothing else. The run is safe in its beamtime database, and
-``resonance-callback reindex INDEX`` (:func:`~resonance_callback.index_rebuild.reindex`)
+``resonance-callback reindex INDEX`` (:func:`~resonance_callback.index.reindex`)
 brings the index up to date later (``resonance-callback index add-beamtime``,
 which the warning spells out, also registers the beamtime in case the index
 was unreachable for the whole session).

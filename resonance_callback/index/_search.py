@@ -113,7 +113,7 @@ class IndexedRun:
 
 
 def parse_time(value: TimeLike, *, end_of_day: bool = False) -> float:
-    """Return ``value`` as a unix time (see :func:`resonance_callback.timeparse.parse_time`).
+    """Return ``value`` as a unix time (see :func:`resonance_callback._time.parse_time`).
 
     Raises
     ------

@@ -3,9 +3,9 @@
 The rows are read in one snapshot when :func:`iter_documents` is called;
 documents are then built one at a time as the iterator is consumed, frames
 read from Zarr only when their event is reached. The order is that of
-:mod:`resonance_callback.docorder`. Rows the writer derived (``derived = 1``)
+:mod:`resonance_callback.read._order`. Rows the writer derived (``derived = 1``)
 are not events and are left out; rejected documents are not part of the
-stream (see :meth:`Run.rejected <resonance_callback.runview.Run.rejected>`).
+stream (see :meth:`Run.rejected <resonance_callback.read.Run.rejected>`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def descriptor_document(run_uid: str, row: tuple[Any, ...]) -> dict[str, Any]:
     -------
     dict
         The stored document, or one made from the columns if none was kept
-        (a stream written through :class:`~resonance_callback.writer.RunWriter`).
+        (a stream written through :class:`~resonance_callback.store.RunWriter`).
     """
     uid, name, time, data_keys, configuration, document = row
     doc = jsoncodec.loads(document) or {}
@@ -113,7 +113,7 @@ def iter_documents(reader: BeamtimeReader, frames: FrameReader, run_uid: str, *,
     run_uid : str
         The run's full uid.
     fill : bool, optional
-        See :meth:`Run.documents <resonance_callback.runview.Run.documents>`.
+        See :meth:`Run.documents <resonance_callback.read.Run.documents>`.
 
     Returns
     -------

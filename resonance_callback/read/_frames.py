@@ -3,7 +3,7 @@
 :class:`FrameReader` opens the store read-only and hands out arrays by path,
 reopening one when a caller asks for a frame past the length it last saw (the
 writer grows arrays while a run is live). :class:`FrameArray` is what
-:meth:`Run.images <resonance_callback.runview.Run.images>` returns: a sequence
+:meth:`Run.images <resonance_callback.read.Run.images>` returns: a sequence
 of frames addressed through ``image_refs`` that reads only the frames indexed.
 """
 

@@ -38,7 +38,7 @@ class RejectedDocument:
 
 
 class Run:
-    """One run of a beamtime opened with :func:`~resonance_callback.reader.open_beamtime`.
+    """One run of a beamtime opened with :func:`~resonance_callback.read.open_beamtime`.
 
     Attributes
     ----------
@@ -262,7 +262,7 @@ class Run:
         -------
         iterator of (str, dict)
             ``start``, descriptors, resources and datums, events, ``stop``,
-            in the order :mod:`resonance_callback.docorder` describes. The
+            in the order :mod:`resonance_callback.read._order` describes. The
             rows are read (in one snapshot) when this is called; frames are
             read as their events are reached.
         """

@@ -114,7 +114,8 @@ class BeamtimeReader:
         Raises
         ------
         OSError
-            If the reader is closed (:class:`StorageError`).
+            If the reader is closed or the database cannot be read
+            (:class:`StorageError`).
         """
         with self._lock:
             conn = self._connection()
@@ -124,6 +125,7 @@ class BeamtimeReader:
             try:
                 with transaction(conn, immediate=False):
                     yield
-            except sqlite3.ProgrammingError:  # closed inside the block: nothing to end
-                if self._conn is not None:
-                    raise
+            except sqlite3.Error as exc:
+                if self._conn is None:  # closed inside the block: nothing to end
+                    return
+                raise StorageError(f"cannot read {self.path}: {exc}") from exc
