@@ -146,18 +146,17 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
         rows = reader.rows(f"{_SELECT} WHERE r.uid = ?", (key,))
         if rows:
             return StoredRun(*rows[0])
-        if re.fullmatch(r"-[0-9]+", key):
+        if re.fullmatch(r"-[0-9]{1,18}", key):
             key = int(key)
-        elif key.isdigit() and key.isascii():
+        elif key.isdigit() and key.isascii() and len(key) <= 18:
             found = select_runs(reader, scan_id=int(key), limit=_SHOWN + 1)
             if found:
                 return _one(found, f"scan_id {key}", reader)
             what = f"scan_id {key} or uid {key!r}"
     if isinstance(key, int):
         if key < 0:
-            found = select_runs(reader, limit=1) if key == -1 else [
-                StoredRun(*row) for row in reader.rows(f"{_SELECT} {_ORDER} LIMIT 1 OFFSET ?",
-                                                       (-key - 1,))]
+            found = [StoredRun(*row) for row in reader.rows(
+                f"{_SELECT} {_ORDER} LIMIT 1 OFFSET ?", (-key - 1,))]
             if not found:
                 raise RunLookupError(
                     f"{reader.path} holds {count_runs(reader)} runs; no run {key}")
