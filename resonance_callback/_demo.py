@@ -7,7 +7,6 @@ samples, scalar scans, a grid scan and an image detector.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ def demo_plans() -> Iterator[tuple[str, Any, dict[str, Any]]]:
            bp.grid_scan([det], motor1, 0, 1, 5, motor2, 0, 1, 4, snake_axes=True),
            {"sample": {"name": "PS-b-PMMA film"}})
     yield ("list_scan direct_img over motor (3 frames)",
-           bp.list_scan([direct_img], motor, [0.0, 0.5, 1.0]),
+           bp.list_scan([direct_img], motor, [0.0, 0.5, 1.0]),  # type: ignore[arg-type]
            {"sample": "PS-b-PMMA film"})
 
 
@@ -75,7 +74,8 @@ def run_demo(
             for i, (label, plan, md) in enumerate(plans):
                 if progress is not None:
                     progress(i, len(plans), label)
-                uids.extend(RE(plan, **md).run_start_uids)
+                result = RE(plan, **md)
+                uids.extend(result if isinstance(result, tuple) else result.run_start_uids)
         finally:
             RE.unsubscribe(token)
     if progress is not None:
@@ -84,23 +84,16 @@ def run_demo(
 
 
 def summarize_runs(db_path: Path | str, uids: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per run (those in ``uids``, else all), with plain SQL on the schema contract."""
-    conn = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            """
-            SELECT r.uid, r.scan_id, r.plan_name, s.name, r.exit_status,
-                   (SELECT count(*) FROM events e JOIN streams st ON e.stream_uid = st.uid
-                     WHERE st.run_uid = r.uid) AS events,
-                   (SELECT count(*) FROM image_refs i JOIN events e ON i.event_uid = e.uid
-                     JOIN streams st ON e.stream_uid = st.uid WHERE st.run_uid = r.uid) AS frames
-            FROM runs r LEFT JOIN samples s ON s.id = r.sample_id
-            ORDER BY r.time_start
-            """
-        ).fetchall()
-    finally:
-        conn.close()
-    if uids is not None:
-        rows = [row for row in rows if row[0] in set(uids)]
-    keys = ("uid", "scan_id", "plan_name", "sample", "exit_status", "events", "frames")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    """One row per run (those in ``uids``, else all), oldest first, read through the store.
+
+    ``events`` is the store's count of the events of a run, all streams
+    together; ``frames`` the frames stored.
+    """
+    from resonance_callback.store import BeamtimeReader, run_overviews
+
+    with BeamtimeReader(db_path) as reader:
+        runs = run_overviews(reader)[::-1]
+    wanted = None if uids is None else set(uids)
+    return [{"uid": r.uid, "scan_id": r.scan_id, "plan_name": r.plan_name, "sample": r.sample,
+             "exit_status": r.exit_status, "events": sum(r.events.values()), "frames": r.frames}
+            for r in runs if wanted is None or r.uid in wanted]

@@ -20,6 +20,7 @@ working::
     ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
     ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
+    ├── FilterError (ValueError)                a run filter (time, status, where key) is not usable
     └── MissingExtraError (ImportError)         an optional part needs a package not installed
 
 Messages always name the uid, key or path concerned.
@@ -36,6 +37,7 @@ __all__ = [
     "DataLookupError",
     "DocumentError",
     "ExternalDataError",
+    "FilterError",
     "FrameShapeError",
     "IndexEntryError",
     "IndexLookupError",
@@ -151,4 +153,12 @@ class MissingExtraError(ResonanceError, ImportError):
     Raised when plotting without matplotlib (extra ``plot``) or reading a JPEG
     detector file without Pillow (extra ``jpeg``). The message is one line
     naming the package and the ``pip install 'resonance-callback[extra]'`` to run.
+    """
+
+
+class FilterError(ResonanceError, ValueError):
+    """A run filter given to a beamtime cannot be used.
+
+    Raised for a ``since`` / ``until`` that is not a time, an unknown exit
+    status, or a malformed ``where`` key; the message names the filter and value.
     """

@@ -143,8 +143,8 @@ def test_runs_json_lists_exactly_the_stored_runs(beamtime: Path) -> None:
     result = invoke("runs", beamtime, "--json")
     assert result.exit_code == 0
     listed = json.loads(result.stdout)
-    assert [run["uid"] for run in listed] == stored_uids(beamtime)
-    scan = next(run for run in listed if run["plan_name"] == "scan")
+    assert [run["uid"] for run in listed] == stored_uids(beamtime)[::-1]  # newest first
+    scan = next(run for run in reversed(listed) if run["plan_name"] == "scan")
     assert scan["sample"] == "Au foil" and scan["exit_status"] == "success"
     assert scan["events"] == {"primary": 5} and scan["frames"] == 0
     baseline = next(run for run in listed if "baseline" in run["events"])
@@ -158,7 +158,7 @@ def test_runs_table_shows_one_line_per_run(beamtime: Path) -> None:
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["UID", "SCAN", "START", "PLAN", "SAMPLE", "STATUS", "EVENTS",
                               "FRAMES"]
-    assert [row.split()[0] for row in rows] == [uid[:8] for uid in stored_uids(beamtime)]
+    assert [row.split()[0] for row in rows] == [uid[:8] for uid in stored_uids(beamtime)[::-1]]
     assert any("det_sigma_monitor:3 primary:2" in row for row in rows)
     assert any("aborted" in row for row in rows) and any("failed" in row for row in rows)
 
@@ -261,9 +261,10 @@ def test_show_ambiguous_or_unknown_uid_is_one_line_and_exit_1(tmp_path: Path) ->
             callback("stop", bundle.compose_stop())
     result = invoke("show", db_path, "feed")
     assert result.exit_code == 1
-    assert result.stderr == ("Error: uid prefix 'feed' is ambiguous: it matches "
-                             "feed0001-aaaa, feed0002-bbbb\n")
+    assert result.stderr == (f"Error: uid 'feed' is ambiguous in {db_path.resolve()}: it "
+                             "matches feed0002-bbbb (scan -, count), "
+                             "feed0001-aaaa (scan -, count)\n")
     assert invoke("show", db_path, "feed0002").stdout.startswith("Run feed0002-bbbb\n")
     unknown = invoke("show", db_path, "beef")
     assert unknown.exit_code == 1
-    assert unknown.stderr == "Error: no run with uid 'beef' or starting with it\n"
+    assert unknown.stderr == f"Error: no run matches uid 'beef' in {db_path.resolve()}\n"

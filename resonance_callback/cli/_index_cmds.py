@@ -9,32 +9,9 @@ import click
 
 from resonance_callback import jsoncodec
 from resonance_callback.cli._base import _table, _when, handle_errors, main
-from resonance_callback.errors import IndexEntryError, IndexLookupError
-from resonance_callback.index import IndexWriter, parse_time, read_beamtime_runs, reindex, search
-
-
-def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Check a ``--since`` / ``--until`` value early, as a usage error."""
-    if value is not None:
-        try:
-            parse_time(value)
-        except IndexEntryError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def _where_option(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str]:
-    """Turn repeated ``--where KEY=VALUE`` into a dict."""
-    where = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE")
-        where[key.strip()] = value
-    return where
-
+from resonance_callback.cli._filters import filter_options
+from resonance_callback.errors import IndexLookupError
+from resonance_callback.index import IndexWriter, read_beamtime_runs, reindex, search
 
 
 @main.group("index")
@@ -158,30 +135,26 @@ def reindex_command(index: Path) -> None:
 
 @main.command("search")
 @click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--sample", help="Sample name (* ? [..] wildcards).")
-@click.option("--plan", help="Plan name (* ? [..] wildcards).")
-@click.option("--researcher", help="Researcher name (* ? [..] wildcards).")
-@click.option("--since", callback=_time_option,
-              help="Started at or after: ISO date/time or unix time.")
-@click.option("--until", callback=_time_option,
-              help="Started before: ISO date/time or unix time (a date includes that day).")
-@click.option("--tag", help="Runs carrying this tag (* ? [..] wildcards).")
-@click.option("--where", "where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
-              help="Start-document KEY (dotted for nested) equals, or lists, VALUE. Repeatable.")
+@filter_options
+@click.option("--researcher", help="Researcher name; * ? [..] are wildcards, else exact.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 @handle_errors
 def search_command(
     index: Path,
     sample: str | None,
     plan: str | None,
-    researcher: str | None,
+    status: str | None,
     since: str | None,
     until: str | None,
+    scan_id: int | None,
     tag: str | None,
     where: dict[str, str],
+    researcher: str | None,
     as_json: bool,
 ) -> None:
     """List the runs in INDEX that match every filter given, newest first.
+
+    The filters mean what they mean for the ``runs`` command on one beamtime.
 
     \b
     Example:
@@ -189,7 +162,7 @@ def search_command(
         resonance-callback search index.db --where proposal=12345 --json
     """
     runs = search(index, sample=sample, plan=plan, researcher=researcher, since=since,
-                  until=until, tag=tag, where=where)
+                  until=until, tag=tag, where=where, exit_status=status, scan_id=scan_id)
     if as_json:
         click.echo(jsoncodec.dumps([run.to_dict() for run in runs]))
         return

@@ -1,7 +1,7 @@
 """The ``runs`` and ``show`` commands: what a beamtime holds, from the command line.
 
-The data comes from :mod:`resonance_callback.beamtime_summary` (plain SQL on the
-schema contract, read-only), not from the reader.
+The data comes from :func:`~resonance_callback.read.list_runs` and
+:func:`~resonance_callback.read.describe_run` (the store's read-only queries).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import click
 
 from resonance_callback import jsoncodec
 from resonance_callback.cli._base import _table, _when, handle_errors, main
-from resonance_callback.cli._index_cmds import _time_option
-from resonance_callback.read import STATUSES, describe_run, list_runs
+from resonance_callback.cli._filters import RUN_KEY_SETTINGS, filter_options
+from resonance_callback.read import describe_run, list_runs
 
 __all__ = ["runs_command", "show_command"]
 
@@ -29,22 +29,18 @@ _START_SHOWN = ("uid", "time", "plan_name", "scan_id", "sample", "detectors", "m
 
 @main.command("runs")
 @click.argument("db", type=_DB)
-@click.option("--sample", help="Sample name (* ? [..] wildcards).")
-@click.option("--plan", help="Plan name (* ? [..] wildcards).")
-@click.option("--status", type=click.Choice(STATUSES),
-              help="Exit status; 'open' for runs with none (running, or cut off).")
-@click.option("--since", callback=_time_option,
-              help="Started at or after: ISO date/time or unix time.")
-@click.option("--until", callback=_time_option,
-              help="Started before: ISO date/time or unix time (a date includes that day).")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list (full uids), for scripts.")
 @handle_errors
 def runs_command(db: Path, sample: str | None, plan: str | None, status: str | None,
-                 since: str | None, until: str | None, as_json: bool) -> None:
-    r"""List the runs stored in beamtime DB, oldest first.
+                 since: str | None, until: str | None, scan_id: int | None, tag: str | None,
+                 where: dict[str, str], as_json: bool) -> None:
+    r"""List the runs stored in beamtime DB that match every filter given, newest first.
 
     Each run with its uid prefix, scan id, start time, plan, sample, exit
-    status, events per stream and frames stored.
+    status, events per stream (every stored row, fly-scan rows included) and
+    frames stored. The filters mean what they mean for Beamtime.runs() and
+    the search command.
 
     \b
     Examples:
@@ -52,7 +48,8 @@ def runs_command(db: Path, sample: str | None, plan: str | None, status: str | N
         resonance-callback runs beamtime.db --sample 'PS-*' --status success --since 2026-03-01
         resonance-callback runs beamtime.db --status open --json
     """
-    runs = list_runs(db, sample=sample, plan=plan, status=status, since=since, until=until)
+    runs = list_runs(db, sample=sample, plan=plan, status=status, since=since, until=until,
+                     scan_id=scan_id, tag=tag, where=where)
     if as_json:
         click.echo(jsoncodec.dumps([run.to_dict() for run in runs]))
         return
@@ -68,15 +65,15 @@ def runs_command(db: Path, sample: str | None, plan: str | None, status: str | N
     click.echo(_table(headers, rows))
 
 
-@main.command("show")
+@main.command("show", context_settings=RUN_KEY_SETTINGS)
 @click.argument("db", type=_DB)
-@click.argument("uid")
+@click.argument("run")
 @click.option("--zarr", "zarr_store", type=click.Path(file_okay=False, path_type=Path),
               help="The frame store, if not DB's stem + .zarr beside it.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
 @handle_errors
-def show_command(db: Path, uid: str, zarr_store: Path | None, as_json: bool) -> None:
-    r"""Show run UID (a uid or a unique prefix) of beamtime DB.
+def show_command(db: Path, run: str, zarr_store: Path | None, as_json: bool) -> None:
+    r"""Show RUN of beamtime DB: a uid, a unique uid prefix, a scan_id, or -N (-1: the latest).
 
     Its metadata (the start document), streams with their fields, dtypes,
     shapes and event counts, frame arrays (path, shape, dtype, codec),
@@ -86,8 +83,10 @@ def show_command(db: Path, uid: str, zarr_store: Path | None, as_json: bool) -> 
     Examples:
         resonance-callback show beamtime.db 5cad8dde
         resonance-callback show beamtime.db 5cad --json
+        resonance-callback show beamtime.db 12
+        resonance-callback show beamtime.db -1
     """
-    info = describe_run(db, uid, zarr_store=zarr_store)
+    info = describe_run(db, run, zarr_store=zarr_store)
     if as_json:
         click.echo(jsoncodec.dumps(info))
         return

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._filters import RUN_KEY_SETTINGS
 
 _DB = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@main.command()
+@main.command(context_settings=RUN_KEY_SETTINGS)
 @click.argument("db", type=_DB)
-@click.argument("uid")
+@click.argument("run_key", metavar="RUN")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tiff"]), default="jsonl",
               show_default=True, help="What to write.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
@@ -27,9 +28,9 @@ _DB = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="jsonl: keep external references instead of frames copied into the store.")
 @click.option("--timestamps", is_flag=True, help="csv: add a ts_<field> column per field.")
 @handle_errors
-def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
+def export(db: Path, run_key: str, fmt: str, out: Path, streams: tuple[str, ...],
            fields: tuple[str, ...], stack: bool, no_fill: bool, timestamps: bool) -> None:
-    r"""Write run UID (a uid or unique prefix) of beamtime DB out as files.
+    r"""Write RUN of beamtime DB out as files; RUN is a uid, a unique prefix, a scan_id or -N.
 
     jsonl: the run's document stream, one ["name", {doc}] per line, as it
     was emitted (frames as nested lists; NaN as {"$float": "NaN"}).
@@ -41,11 +42,12 @@ def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
         resonance-callback export demo/demo.db 79587e05 -o run.jsonl
         resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
         resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
+        resonance-callback export demo/demo.db -1 -o latest.jsonl
     """
     from resonance_callback.read import export_csv, export_jsonl, export_tiff, open_beamtime
 
     with open_beamtime(db) as bt:
-        run = bt[uid]
+        run = bt[run_key]
         if fmt == "jsonl":
             n = export_jsonl(run, out, fill=not no_fill)
             if str(out) != "-":
@@ -58,9 +60,9 @@ def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
         click.echo(f"Wrote {len(files)} {fmt} files of run {run.uid} to {out}", err=True)
 
 
-@main.command()
+@main.command(context_settings=RUN_KEY_SETTINGS)
 @click.argument("db", type=_DB)
-@click.argument("uid")
+@click.argument("run_key", metavar="RUN")
 @click.argument("ys", metavar="Y...", nargs=-1, required=True)
 @click.option("--x", "x", help="The x field (default: the plan's hinted axis, else seq_num).")
 @click.option("--stream", default="primary", show_default=True, help="The stream to plot.")
@@ -68,9 +70,9 @@ def export(db: Path, uid: str, fmt: str, out: Path, streams: tuple[str, ...],
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("plot.png"), show_default=True, help="The PNG file to write.")
 @handle_errors
-def plot(db: Path, uid: str, ys: tuple[str, ...], x: str | None, stream: str,
+def plot(db: Path, run_key: str, ys: tuple[str, ...], x: str | None, stream: str,
          frame: int | None, out: Path) -> None:
-    r"""Plot fields Y of run UID (a uid or unique prefix) of beamtime DB to a PNG.
+    r"""Plot fields Y of RUN of beamtime DB to a PNG; RUN is a uid, a prefix, a scan_id or -N.
 
     Value fields are drawn as lines against X. A field stored as frames
     (given alone) is drawn as an image: the sum of all frames, or one with
@@ -81,11 +83,12 @@ def plot(db: Path, uid: str, ys: tuple[str, ...], x: str | None, stream: str,
         resonance-callback plot demo/demo.db 3d8e det -o det.png
         resonance-callback plot demo/demo.db 3d8e det --x motor -o det.png
         resonance-callback plot demo/demo.db 7958 img --frame 0 -o frame.png
+        resonance-callback plot demo/demo.db -1 det -o latest.png
     """
     from resonance_callback.read import open_beamtime, plot_run
 
     with open_beamtime(db) as bt:
-        run = bt[uid]
+        run = bt[run_key]
         path = plot_run(run, list(ys), out, x=x, stream=stream, frame=frame)
     click.echo(f"Wrote {path}", err=True)
 

@@ -4,7 +4,7 @@ The callback calls :class:`RunIndexer` after it has written a run's start
 (and stop) to the beamtime database. The indexer never raises: an index
 that is locked for too long, unreachable or broken costs one warning line in
 the log and nothing else. The run is safe in its beamtime database, and
-``resonance-callback reindex INDEX`` (:func:`~resonance_callback.index_rebuild.reindex`)
+``resonance-callback reindex INDEX`` (:func:`~resonance_callback.index.reindex`)
 brings the index up to date later (``resonance-callback index add-beamtime``,
 which the warning spells out, also registers the beamtime in case the index
 was unreachable for the whole session).
@@ -25,7 +25,7 @@ from typing import Any
 
 from resonance_callback.index._model import RunSummary
 from resonance_callback.index._writer import IndexWriter
-from resonance_callback.store import exit_status_from_stop
+from resonance_callback.store import BeamtimeReader, event_counts, exit_status_from_stop
 
 __all__ = ["RunIndexer"]
 
@@ -131,7 +131,12 @@ class RunIndexer:
         stop_doc : Mapping
             The run's stop document.
         num_events : Mapping[str, int] or None, optional
-            Events stored per stream; defaults to the stop document's ``num_events``.
+            Events stored per stream. By default they are counted in the
+            beamtime database (the store's count of the events of a run, as
+            ``reindex`` and the ``runs`` command count them: fly-scan rows
+            the writer derived included), which must hold the committed stop
+            by now; the stop document's ``num_events`` only if the beamtime
+            cannot be read.
 
         Returns
         -------
@@ -143,18 +148,30 @@ class RunIndexer:
         start = self._open.pop(uid, None) if isinstance(uid, str) else None
 
         def work() -> None:
+            counts = num_events if num_events is not None else self._stored_events(uid, stop_doc)
             if start is None:  # the start came before this indexer existed
-                counts = num_events if num_events is not None else stop_doc.get("num_events", {})
+                if not isinstance(uid, str):
+                    raise ValueError(f"stop document names no run_start: {stop_doc!r}")
                 self._writer.finish_run(
                     uid, time_stop=stop_doc["time"],
                     exit_status=exit_status_from_stop(stop_doc["exit_status"])[0],
                     num_events=counts,
                 )
                 return
-            summary = RunSummary.from_documents(start[0], start[1], stop_doc, num_events)
+            summary = RunSummary.from_documents(start[0], start[1], stop_doc, counts)
             self._writer.record_run(self._registered_beamtime(), summary)
 
         return self._guarded("stop", uid, work)
+
+    def _stored_events(self, uid: Any, stop_doc: Mapping[str, Any]) -> Mapping[str, int]:
+        """The run's events as the beamtime database counts them (else the stop document's)."""
+        try:
+            with BeamtimeReader(self._beamtime[1]) as reader:
+                return event_counts(reader, [str(uid)]).get(str(uid), {})
+        except Exception as exc:  # the index must never break a scan
+            logger.debug("run %s: events not counted in %s (%s); using the stop document's",
+                         uid, self._beamtime[1], exc)
+            return stop_doc.get("num_events") or {}
 
     def _registered_beamtime(self) -> int:
         if self._beamtime_id is None:

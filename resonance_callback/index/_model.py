@@ -4,7 +4,7 @@ A :class:`RunSummary` is everything the index keeps about one run. It is made
 in exactly two ways, and both must agree so that live indexing and
 ``reindex`` give the same rows: :meth:`RunSummary.from_documents` (live, from
 the start and stop documents) and the beamtime-database reader in
-:mod:`resonance_callback.index_rebuild` (from the ``runs`` row, whose
+:func:`~resonance_callback.index.read_beamtime_runs` (from the ``runs`` row, whose
 ``metadata`` is the start document).
 """
 

@@ -21,10 +21,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 
-from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
 from resonance_callback.errors import (
     BeamtimeDatabaseError,
@@ -34,6 +32,7 @@ from resonance_callback.errors import (
 )
 from resonance_callback.index._model import BeamtimeEntry, RunSummary, tags_from_start
 from resonance_callback.index._writer import IndexWriter
+from resonance_callback.store import BeamtimeReader, run_overviews
 
 __all__ = ["ReindexReport", "index_beamtime", "read_beamtime_runs", "reindex"]
 
@@ -76,9 +75,10 @@ def read_beamtime_runs(db_path: str | os.PathLike[str]) -> list[RunSummary]:
     Returns
     -------
     list of RunSummary
-        One per row of its ``runs`` table. ``num_events`` counts the stored
-        event rows per stream name (rows the writer derived itself excluded);
-        a run without ``time_stop`` is open and gets no end.
+        One per row of its ``runs`` table, oldest first. ``num_events`` is
+        the store's count of the events of a run (every events row per stream
+        name, rows the writer derived for fly scans included); a run without
+        ``time_stop`` is open and gets no end.
 
     Raises
     ------
@@ -89,29 +89,19 @@ def read_beamtime_runs(db_path: str | os.PathLike[str]) -> list[RunSummary]:
     BeamtimeDatabaseError
         If its tables cannot be read.
     """
-    conn = schema.connect(db_path, "beamtime", readonly=True)
     try:
-        conn.execute("BEGIN")  # one snapshot for both queries
-        runs = conn.execute(
-            """SELECT r.uid, r.plan_name, s.name, r.scan_id, r.time_start, r.time_stop,
-                      r.exit_status, r.metadata
-               FROM runs r LEFT JOIN samples s ON s.id = r.sample_id ORDER BY r.time_start"""
-        ).fetchall()
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for run_uid, stream, n in conn.execute(
-            """SELECT st.run_uid, st.name, count(e.uid)
-               FROM streams st LEFT JOIN events e ON e.stream_uid = st.uid AND e.derived = 0
-               GROUP BY st.run_uid, st.name"""
-        ):
-            counts[run_uid][stream] = n
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise BeamtimeDatabaseError(f"cannot read beamtime database {db_path}: {exc}") from exc
-    finally:
-        conn.close()
+        with BeamtimeReader(db_path) as reader:
+            runs = run_overviews(reader)
+    except StorageError as exc:
+        if isinstance(exc.__cause__, sqlite3.Error):
+            raise BeamtimeDatabaseError(
+                f"cannot read beamtime database {db_path}: {exc.__cause__}") from exc
+        raise
     summaries = []
-    for uid, plan, sample, scan_id, t0, t1, status, metadata in runs:
-        start = jsoncodec.loads(metadata) or {}
+    for run in reversed(runs):  # oldest first
+        uid, plan, sample, scan_id = run.uid, run.plan_name, run.sample, run.scan_id
+        t0, t1, status = run.time_start, run.time_stop, run.exit_status
+        start = jsoncodec.loads(run.metadata) or {}
         if scan_id is None and isinstance(start.get("scan_id"), int):
             scan_id = start["scan_id"]
         summaries.append(RunSummary(
@@ -122,7 +112,7 @@ def read_beamtime_runs(db_path: str | os.PathLike[str]) -> list[RunSummary]:
             time_start=t0,
             time_stop=t1,
             exit_status=status if t1 is not None else None,
-            num_events=counts.get(uid, {}) if t1 is not None else {},
+            num_events=run.events if t1 is not None else {},
             metadata=start,
             tags=tuple(tags_from_start(start)),
         ))

@@ -5,30 +5,24 @@
 the beamtime database it lives in (resolved under its researcher's current
 root, so a moved tree still resolves).
 
-Matching rules
---------------
-``sample``, ``plan``, ``researcher`` and ``tag``
-    Case-sensitive; ``*``, ``?`` and ``[...]`` are shell wildcards (SQLite
-    ``GLOB``). Without wildcards they are exact matches.
-``since`` / ``until``
-    A unix time, a :class:`~datetime.datetime` (naive means local time), a
-    :class:`~datetime.date`, or an ISO 8601 string. ``since`` is inclusive and
-    ``until`` exclusive, except that a bare date as ``until`` includes the
-    whole day: ``since="2026-03-05", until="2026-03-05"`` is that day.
-``where``
-    ``{KEY: VALUE}`` pairs, all of which must hold, tested against the run's
-    start document. ``KEY`` is a top-level key or a dotted path into nested
-    dicts (``"sample_info.formula"``). The run matches when the value there
-    equals ``VALUE``, or is a list containing it. A string ``VALUE`` that
-    reads as a JSON number, ``true``, ``false`` or ``null`` also matches that
-    value, so ``--where scan_id=3`` finds ``scan_id: 3``.
+Filters and order
+-----------------
+The same as :meth:`Beamtime.runs <resonance_callback.read.Beamtime.runs>` and
+the ``runs`` command, defined once in :mod:`resonance_callback.store`'s run
+filter: ``sample``, ``plan``, ``researcher`` and ``tag`` are case-sensitive
+shell patterns (``*``, ``?``, ``[...]``; exact without them); ``exit_status``
+is ``success``, ``aborted``, ``failed`` or ``open``; ``since`` is inclusive
+and ``until`` exclusive, a bare date as ``until`` including that day;
+``scan_id`` is the start document's; ``where`` holds ``{KEY: VALUE}`` pairs
+tested against the start document (``KEY`` dotted for nested dicts), a value
+matching an equal value or an element of a stored list, and a string that
+reads as a JSON number, ``true``, ``false`` or ``null`` also matching that
+value, so ``--where scan_id=3`` finds ``scan_id: 3``. Runs come newest first.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,11 +32,17 @@ from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
 from resonance_callback._time import TimeLike
 from resonance_callback._time import parse_time as _parse_time
-from resonance_callback.errors import IndexEntryError
+from resonance_callback.errors import FilterError, IndexEntryError
+from resonance_callback.store import FilterColumns, newest_first, run_filter
 
-__all__ = ["IndexedRun", "TimeLike", "parse_time", "search"]
+__all__ = ["INDEX_COLUMNS", "IndexedRun", "TimeLike", "parse_time", "search"]
 
-#: What ``since`` and ``until`` accept.
+#: Columns of the index's ``runs r JOIN beamtimes b JOIN researchers res``.
+INDEX_COLUMNS = FilterColumns(
+    sample="r.sample_name", plan="r.plan_name", exit_status="r.exit_status",
+    time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata", tiebreak="r.rowid",
+    researcher="res.name",
+    tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +113,7 @@ class IndexedRun:
 
 
 def parse_time(value: TimeLike, *, end_of_day: bool = False) -> float:
-    """Return ``value`` as a unix time (see :func:`resonance_callback.timeparse.parse_time`).
+    """Return ``value`` as a unix time (see :func:`resonance_callback._time.parse_time`).
 
     Raises
     ------
@@ -126,48 +126,6 @@ def parse_time(value: TimeLike, *, end_of_day: bool = False) -> float:
         raise IndexEntryError(str(exc)) from None
 
 
-def _json_path(key: str) -> str:
-    """Return the SQLite JSON path of a dotted ``key``."""
-    parts = key.split(".")
-    if not key or any(not part or '"' in part for part in parts):
-        raise IndexEntryError(
-            f"where key {key!r} is not a key or a dotted path of keys (no empty parts, no quotes)"
-        )
-    return "$" + "".join(f'."{part}"' for part in parts)
-
-
-def _value_clause(value: Any) -> tuple[str, list[Any]]:
-    """Return the condition on ``j.type`` / ``j.value`` (a json_each row) for ``value``."""
-    if value is None:
-        return "j.type = 'null'", []
-    if isinstance(value, bool):
-        return "j.type = ?", ["true" if value else "false"]
-    if isinstance(value, int | float):
-        return "(j.type IN ('integer', 'real') AND j.value = ?)", [value]
-    text = str(value)
-    clause, args = "(j.type = 'text' AND j.value = ?)", [text]
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return clause, args
-    if parsed is None or isinstance(parsed, bool | int) or (
-        isinstance(parsed, float) and math.isfinite(parsed)
-    ):
-        other, more = _value_clause(parsed)
-        return f"({clause} OR {other})", args + more
-    return clause, args
-
-
-def _where_clause(key: str, value: Any) -> tuple[str, list[Any]]:
-    path = _json_path(key)
-    match, args = _value_clause(value)
-    return (
-        "(json_type(r.metadata, ?) IS NOT 'object' AND EXISTS ("
-        f"SELECT 1 FROM json_each(r.metadata, ?) AS j WHERE {match}))",
-        [path, path, *args],
-    )
-
-
 def search(
     index_path: str | os.PathLike[str],
     *,
@@ -178,6 +136,8 @@ def search(
     until: TimeLike | None = None,
     tag: str | None = None,
     where: Mapping[str, Any] | None = None,
+    exit_status: str | None = None,
+    scan_id: int | None = None,
 ) -> list[IndexedRun]:
     """Find runs in the master index.
 
@@ -199,6 +159,10 @@ def search(
         Runs carrying this tag (wildcards allowed).
     where : Mapping or None, optional
         Start-document keys (dotted for nested) and the values they must hold.
+    exit_status : str or None, optional
+        ``success``, ``aborted``, ``failed`` (``abort``, ``fail``), or ``open``.
+    scan_id : int or None, optional
+        The start document's ``scan_id``.
 
     Returns
     -------
@@ -212,30 +176,14 @@ def search(
     NotABeamtimeError
         If the file is not an index database.
     IndexEntryError
-        If a time or a ``where`` key cannot be read.
+        If a time, an exit status or a ``where`` key cannot be read.
     """
-    clauses: list[str] = []
-    args: list[Any] = []
-    for column, pattern in (("r.sample_name", sample), ("r.plan_name", plan),
-                            ("res.name", researcher)):
-        if pattern is not None:
-            clauses.append(f"{column} GLOB ?")
-            args.append(pattern)
-    if tag is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND t.tag GLOB ?)"
-        )
-        args.append(tag)
-    if since is not None:
-        clauses.append("r.time_start >= ?")
-        args.append(parse_time(since))
-    if until is not None:
-        clauses.append("r.time_start < ?")
-        args.append(parse_time(until, end_of_day=True))
-    for key, value in (where or {}).items():
-        clause, more = _where_clause(key, value)
-        clauses.append(clause)
-        args.extend(more)
+    try:
+        clause, args = run_filter(
+            INDEX_COLUMNS, sample=sample, plan=plan, researcher=researcher, since=since,
+            until=until, tag=tag, where=where, exit_status=exit_status, scan_id=scan_id)
+    except FilterError as exc:
+        raise IndexEntryError(str(exc)) from None
     sql = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
                     r.exit_status, res.name, b.label, res.root_path, b.db_path,
                     (SELECT json_group_array(tag) FROM
@@ -244,16 +192,16 @@ def search(
              FROM runs r
              JOIN beamtimes b ON b.id = r.beamtime_id
              JOIN researchers res ON res.id = b.researcher_id"""
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY r.time_start IS NULL, r.time_start DESC, r.uid"
-    conn = schema.connect(index_path, "index", readonly=True)
+    sql += f"{clause} {newest_first(INDEX_COLUMNS)}"
+    conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
         rows = conn.execute(sql, args).fetchall()
     finally:
         conn.close()
     return [
-        IndexedRun(*row[:11], tags=tuple(jsoncodec.loads(row[11])),
-                   num_events=jsoncodec.loads(row[12]))
-        for row in rows
+        IndexedRun(uid, plan_name, sample_name, scan_id, t0, t1, status, researcher_name, label,
+                   root, db_path, tags=tuple(jsoncodec.loads(tags)),
+                   num_events=jsoncodec.loads(num_events))
+        for (uid, plan_name, sample_name, scan_id, t0, t1, status, researcher_name, label, root,
+             db_path, tags, num_events) in rows
     ]

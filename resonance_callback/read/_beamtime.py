@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from resonance_callback._sqlite import connect
-from resonance_callback.errors import RunLookupError, StorageError
 from resonance_callback.read._frames import FrameReader
-from resonance_callback.read._run import RUN_COLUMNS, RejectedDocument, Run
-from resonance_callback.store import run_filter
+from resonance_callback.read._run import RejectedDocument, Run
+from resonance_callback.store import (
+    BeamtimeReader,
+    StoredRun,
+    count_runs,
+    find_run,
+    select_runs,
+)
 
 __all__ = ["Beamtime", "RejectedDocument", "Run", "open_beamtime"]
-
-_RUN_QUERY = f"SELECT {RUN_COLUMNS} FROM runs r LEFT JOIN samples s ON s.id = r.sample_id"
-_NEWEST_FIRST = "ORDER BY r.time_start DESC, r.rowid DESC"
 
 
 class Beamtime:
@@ -62,9 +61,8 @@ class Beamtime:
     """
 
     def __init__(self, db_path: Path | str, *, zarr_store: Any = None) -> None:
-        self.path = Path(db_path).expanduser().resolve()
-        self._conn: sqlite3.Connection | None = connect(self.path, "beamtime", readonly=True)
-        self._lock = threading.RLock()
+        self._reader = BeamtimeReader(db_path)
+        self.path = self._reader.path
         location = zarr_store if zarr_store is not None else self.path.with_name(
             f"{self.path.stem}.zarr")
         self.frames = FrameReader(location)
@@ -73,10 +71,7 @@ class Beamtime:
 
     def close(self) -> None:
         """Close the database connection. Safe to call twice."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._reader.close()
 
     def __enter__(self) -> Beamtime:
         """Return the beamtime itself."""
@@ -92,7 +87,7 @@ class Beamtime:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._conn is None else f"{len(self)} runs"
+        state = "closed" if self._reader.closed else f"{len(self)} runs"
         return f"<Beamtime {self.path} ({state})>"
 
     # -- queries ---------------------------------------------------------------
@@ -118,13 +113,7 @@ class Beamtime:
             If the beamtime is closed or the database cannot be read
             (:class:`StorageError`).
         """
-        with self._lock:
-            if self._conn is None:
-                raise StorageError(f"beamtime {self.path} is closed")
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        return self._reader.rows(sql, params)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -133,19 +122,8 @@ class Beamtime:
         A short read transaction: a writer keeps writing meanwhile, and its
         later commits are not seen until the block ends. Nests.
         """
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StorageError(f"beamtime {self.path} is closed")
-            if conn.in_transaction:
-                yield
-                return
-            conn.execute("BEGIN")
-            try:
-                yield
-            finally:
-                if self._conn is not None and conn.in_transaction:
-                    conn.execute("COMMIT")
+        with self._reader.snapshot():
+            yield
 
     # -- runs ------------------------------------------------------------------
 
@@ -155,32 +133,43 @@ class Beamtime:
         sample: str | None = None,
         plan: str | None = None,
         exit_status: str | None = None,
-        since: float | _dt.datetime | str | None = None,
-        until: float | _dt.datetime | str | None = None,
+        since: float | _dt.datetime | _dt.date | str | None = None,
+        until: float | _dt.datetime | _dt.date | str | None = None,
         scan_id: int | None = None,
-        where: dict[str, Any] | None = None,
+        tag: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> list[Run]:
         """Return the runs matching every filter given, newest first.
+
+        The same filters, with the same meaning and order, as the ``runs``
+        command and the master index's ``search``
+        (:mod:`resonance_callback.store`'s run filter).
 
         Parameters
         ----------
         sample : str, optional
-            Sample name, exactly.
+            Sample name; ``*``, ``?`` and ``[...]`` are wildcards
+            (case-sensitive), a name without them matches exactly.
         plan : str, optional
-            Plan name (``"count"``, ``"scan"``, ...).
+            Plan name (``"count"``, ``"scan"``, ...), wildcards as ``sample``.
         exit_status : str, optional
             ``"success"``, ``"aborted"`` or ``"failed"`` (Bluesky's
             ``"abort"`` / ``"fail"`` are accepted too), or ``"open"`` for
             runs with no stop document yet.
-        since, until : float, datetime or str, optional
+        since, until : float, datetime, date or str, optional
             Runs that started at or after ``since`` and before ``until``: a
-            Unix time, a datetime or an ISO 8601 string (naive means local).
+            Unix time, a datetime, a date or an ISO 8601 string (naive means
+            local); a bare date as ``until`` includes that day.
         scan_id : int, optional
             The start document's ``scan_id``.
+        tag : str, optional
+            One of the start document's ``tags`` (wildcards as ``sample``).
         where : dict, optional
-            Start-document values that must match exactly, e.g.
+            Start-document values that must match, e.g.
             ``{"operator": "ana", "sample.formula": "SiO2"}``; a dotted key
-            looks into nested dicts. Matched in SQL with ``json_extract``.
+            looks into nested dicts. A value matches an equal value or an
+            element of a stored list; a string that reads as a JSON number,
+            ``true``, ``false`` or ``null`` also matches that value.
 
         Returns
         -------
@@ -190,21 +179,26 @@ class Beamtime:
         Raises
         ------
         ValueError
-            For an unknown ``exit_status`` or an unusable ``where`` key.
+            For an unknown ``exit_status``, an unusable ``where`` key or a
+            time that is not one (:class:`FilterError`).
         """
-        clause, params = run_filter(sample=sample, plan=plan, exit_status=exit_status,
-                                    since=since, until=until, scan_id=scan_id, where=where)
-        rows = self.query(f"{_RUN_QUERY}{clause} {_NEWEST_FIRST}", params)
-        return [Run(self, row) for row in rows]
+        found = select_runs(self._reader, sample=sample, plan=plan, exit_status=exit_status,
+                            since=since, until=until, scan_id=scan_id, tag=tag, where=where)
+        return [self._run(stored) for stored in found]
+
+    def _run(self, stored: StoredRun) -> Run:
+        return Run(self._reader, self.frames, stored)
 
     def __getitem__(self, key: str | int) -> Run:
-        """Return the run with this uid, unique uid prefix, position or scan id.
+        """Return the run with this uid, position, scan id or unique uid prefix.
 
         Parameters
         ----------
         key : str or int
-            A full uid or a prefix matching exactly one run; a negative int
-            counts from the newest run (``-1``); a non-negative int is a scan id.
+            A full uid; ``-N`` (an int or a string such as ``"-1"``) counts
+            from the newest run; a non-negative int, or a string of digits
+            that is some run's scan id, is a scan id; else a uid prefix
+            matching exactly one run.
 
         Returns
         -------
@@ -216,44 +210,17 @@ class Beamtime:
             If no run, or more than one, matches (:class:`RunLookupError`,
             listing the candidates).
         """
-        if isinstance(key, bool) or not isinstance(key, str | int):
-            raise TypeError(f"look runs up by uid, uid prefix or int, not {key!r}")
-        if isinstance(key, int):
-            if key < 0:
-                rows = self.query(f"{_RUN_QUERY} {_NEWEST_FIRST} LIMIT 1 OFFSET ?", (-key - 1,))
-                if not rows:
-                    raise RunLookupError(f"{self.path} holds {len(self)} runs; no run {key}")
-                return Run(self, rows[0])
-            rows = self.query(f"{_RUN_QUERY} WHERE r.scan_id = ? {_NEWEST_FIRST} LIMIT 21",
-                              (key,))
-            what = f"scan_id {key}"
-        else:
-            if not key:
-                raise RunLookupError(f"an empty uid matches every run in {self.path}")
-            rows = self.query(f"{_RUN_QUERY} WHERE r.uid = ?", (key,))
-            if not rows:
-                rows = self.query(
-                    f"{_RUN_QUERY} WHERE r.uid >= ? AND r.uid < ? {_NEWEST_FIRST} LIMIT 21",
-                    (key, key + "\U0010ffff"))
-            what = f"uid {key!r}"
-        if len(rows) == 1:
-            return Run(self, rows[0])
-        if not rows:
-            raise RunLookupError(f"no run matches {what} in {self.path}")
-        candidates = [Run(self, row) for row in rows]
-        listed = ", ".join(f"{r.uid} (scan {r.scan_id}, {r.plan_name})" for r in candidates[:20])
-        more = " and more" if len(rows) > 20 else ""
-        raise RunLookupError(f"{what} is ambiguous in {self.path}: it matches {listed}{more}")
+        return self._run(find_run(self._reader, key))
 
     def __contains__(self, key: object) -> bool:
         try:
             self[key]  # type: ignore[index]
-        except (RunLookupError, TypeError):
+        except (KeyError, TypeError):
             return False
         return True
 
     def __len__(self) -> int:
-        return int(self.query("SELECT count(*) FROM runs")[0][0])
+        return count_runs(self._reader)
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())

@@ -14,7 +14,6 @@ Any of these is a problem; :attr:`CheckReport.ok` is True when there is none.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 
 import zarr
 
-from resonance_callback._sqlite import connect
+from resonance_callback.errors import StorageError
+from resonance_callback.store import BeamtimeReader, inspect_queries
 
 __all__ = ["CheckReport", "check_beamtime"]
 
@@ -133,42 +133,36 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     db_path = Path(db_path)
     store = Path(zarr_store) if zarr_store is not None else db_path.with_suffix(".zarr")
     report = CheckReport(str(db_path), str(store))
-    conn = connect(db_path, "beamtime", readonly=True)
-    try:
+    with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected):
             try:
-                section(conn, store, report)
-            except sqlite3.DatabaseError as exc:  # a damaged file: report it, check the rest
-                report.integrity.append(f"{section.__name__.strip('_')}: {exc}")
-    finally:
-        conn.close()
+                section(reader, store, report)
+            except StorageError as exc:  # a damaged file: report it, check the rest
+                reason = exc.__cause__ if exc.__cause__ is not None else exc
+                report.integrity.append(f"{section.__name__.strip('_')}: {reason}")
     return report
 
 
-def _integrity(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
-    messages = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-    report.integrity += [m for m in messages if m != "ok"]
-    for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+def _integrity(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    report.integrity += inspect_queries.integrity_messages(reader)
+    for table, rowid, parent, _ in inspect_queries.foreign_key_violations(reader):
         report.integrity.append(f"{table} row {rowid} refers to a missing {parent} row")
 
 
-def _image_refs(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
-    report.image_refs_checked = conn.execute("SELECT count(*) FROM image_refs").fetchone()[0]
-    orphans = conn.execute("SELECT count(*) FROM image_refs i LEFT JOIN events e "
-                           "ON e.uid = i.event_uid WHERE e.uid IS NULL").fetchone()[0]
+def _image_refs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    report.image_refs_checked = inspect_queries.image_ref_count(reader)
+    orphans = inspect_queries.orphan_image_refs(reader)
     if orphans:
         report.bad_image_refs.append({"zarr_path": "*", "rows": orphans,
                                       "problem": "no events row with this event_uid"})
     group = _open_group(store) if report.image_refs_checked else None
-    for path, rows in conn.execute("SELECT zarr_path, count(*) FROM image_refs "
-                                   "GROUP BY zarr_path ORDER BY zarr_path").fetchall():
+    for path, rows in inspect_queries.image_ref_arrays(reader):
         length = _array_length(group, path)
         if length is None:
             report.bad_image_refs.append({"zarr_path": path, "rows": rows,
                                           "problem": "no such array in the Zarr store"})
             continue
-        beyond = conn.execute("SELECT count(*) FROM image_refs WHERE zarr_path = ? AND "
-                              "(frame_index < 0 OR frame_index >= ?)", (path, length)).fetchone()[0]
+        beyond = inspect_queries.image_refs_beyond(reader, path, length)
         if beyond:
             report.bad_image_refs.append({"zarr_path": path, "rows": beyond,
                                           "problem": f"frame_index beyond the array's "
@@ -192,21 +186,16 @@ def _array_length(group: zarr.Group | None, path: str) -> int | None:
     return array.shape[0] if isinstance(array, zarr.Array) and array.ndim else None
 
 
-def _unresolved(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
-    rows = conn.execute(
-        "SELECT u.run_uid, s.name, u.field_name, u.seq_num, u.reference, u.reason "
-        "FROM unresolved_frames u LEFT JOIN streams s ON s.uid = u.stream_uid ORDER BY u.id")
+def _unresolved(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
     keys = ("run_uid", "stream", "field", "seq_num", "reference", "reason")
-    report.unresolved_frames = [dict(zip(keys, row, strict=True)) for row in rows]
+    report.unresolved_frames = [dict(zip(keys, row, strict=True))
+                                for row in inspect_queries.unresolved_rows(reader)]
 
 
-def _open_runs(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
-    rows = conn.execute("SELECT uid, plan_name, time_start FROM runs "
-                        "WHERE exit_status IS NULL ORDER BY time_start")
+def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
     report.open_runs = [dict(zip(("uid", "plan_name", "time_start"), row, strict=True))
-                        for row in rows]
+                        for row in inspect_queries.open_run_rows(reader)]
 
 
-def _rejected(conn: sqlite3.Connection, store: Path, report: CheckReport) -> None:
-    rows = conn.execute("SELECT name, count(*) FROM rejected_documents GROUP BY name")
-    report.rejected_documents = dict(rows.fetchall())
+def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    report.rejected_documents = inspect_queries.rejected_counts(reader)

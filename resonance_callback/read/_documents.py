@@ -3,16 +3,16 @@
 The rows are read in one snapshot when :func:`iter_documents` is called;
 documents are then built one at a time as the iterator is consumed, frames
 read from Zarr only when their event is reached. The order is that of
-:mod:`resonance_callback.docorder`. Rows the writer derived (``derived = 1``)
+:mod:`resonance_callback.read._order`. Rows the writer derived (``derived = 1``)
 are not events and are left out; rejected documents are not part of the
-stream (see :meth:`Run.rejected <resonance_callback.runview.Run.rejected>`).
+stream (see :meth:`Run.rejected <resonance_callback.read.Run.rejected>`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import RunLookupError
@@ -24,27 +24,37 @@ from resonance_callback.read._order import (
     finite_time,
     order_documents,
 )
-from resonance_callback.read._run import descriptor_document
+from resonance_callback.store import BeamtimeReader, run_queries
 
-if TYPE_CHECKING:
-    from resonance_callback.read._beamtime import Beamtime
-
-__all__ = ["iter_documents"]
+__all__ = ["descriptor_document", "iter_documents"]
 
 Doc = dict[str, Any]
 
-_EVENTS = """
-    SELECT e.uid, e.stream_uid, e.seq_num, e.time, e.data, e.timestamps, e.filled, e.rowid
-    FROM events e JOIN streams s ON s.uid = e.stream_uid
-    WHERE s.run_uid = ? AND e.derived = 0
-"""
 
-_REFS = """
-    SELECT i.event_uid, i.field_name, i.zarr_path, i.frame_index, i.timestamp
-    FROM image_refs i JOIN events e ON e.uid = i.event_uid
-    JOIN streams s ON s.uid = e.stream_uid
-    WHERE s.run_uid = ? AND e.derived = 0
-"""
+def descriptor_document(run_uid: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """Rebuild a descriptor from a ``streams`` row.
+
+    Parameters
+    ----------
+    run_uid : str
+        The run the stream belongs to.
+    row : tuple
+        ``(uid, name, time, data_keys, configuration, document)``.
+
+    Returns
+    -------
+    dict
+        The stored document, or one made from the columns if none was kept
+        (a stream written through :class:`~resonance_callback.store.RunWriter`).
+    """
+    uid, name, time, data_keys, configuration, document = row
+    doc = jsoncodec.loads(document) or {}
+    if doc:
+        return doc
+    return {"uid": uid, "run_start": run_uid, "name": name,
+            "time": 0.0 if time is None else time,
+            "data_keys": jsoncodec.loads(data_keys) or {},
+            "configuration": jsoncodec.loads(configuration) or {}}
 
 
 def _start_document(row: tuple[Any, ...]) -> Doc:
@@ -90,18 +100,20 @@ class _Streams:
                 doc.get("time", row[2]), default_time), row[6]))
 
 
-def iter_documents(beamtime: Beamtime, run_uid: str, *, fill: bool = True
-                   ) -> Iterator[tuple[str, Doc]]:
+def iter_documents(reader: BeamtimeReader, frames: FrameReader, run_uid: str, *,
+                   fill: bool = True) -> Iterator[tuple[str, Doc]]:
     """Read one run's rows in one snapshot and return an iterator over its documents.
 
     Parameters
     ----------
-    beamtime : Beamtime
+    reader : BeamtimeReader
         The open beamtime.
+    frames : FrameReader
+        Its frame store.
     run_uid : str
         The run's full uid.
     fill : bool, optional
-        See :meth:`Run.documents <resonance_callback.runview.Run.documents>`.
+        See :meth:`Run.documents <resonance_callback.read.Run.documents>`.
 
     Returns
     -------
@@ -113,20 +125,12 @@ def iter_documents(beamtime: Beamtime, run_uid: str, *, fill: bool = True
     KeyError
         If there is no such run (:class:`RunLookupError`).
     """
-    with beamtime.snapshot():
-        run = beamtime.query("SELECT uid, plan_name, scan_id, time_start, metadata, "
-                             "stop_document FROM runs WHERE uid = ?", (run_uid,))
-        if not run:
-            raise RunLookupError(f"no run {run_uid} in {beamtime.path}")
-        stream_rows = beamtime.query(
-            "SELECT uid, name, time, data_keys, configuration, document, rowid "
-            "FROM streams WHERE run_uid = ?", (run_uid,))
-        events = beamtime.query(_EVENTS, (run_uid,))
-        ref_rows = beamtime.query(_REFS, (run_uid,))
-        ext_rows = beamtime.query(
-            "SELECT name, uid, ordinal, document FROM external_documents "
-            "WHERE run_uid = ? ORDER BY ordinal", (run_uid,))
-    start = _start_document(run[0])
+    rows = run_queries.document_rows(reader, run_uid)
+    if rows.run is None:
+        raise RunLookupError(f"no run {run_uid} in {reader.path}")
+    run, stream_rows, events, ref_rows, ext_rows = (
+        rows.run, rows.streams, rows.events, rows.refs, rows.externals)
+    start = _start_document(run)
     streams = _Streams(run_uid, stream_rows, finite_time(start.get("time"), 0.0))
     refs: dict[str, list[tuple[str, str, int, float | None]]] = defaultdict(list)
     for event_uid, field, path, index, stamp in ref_rows:
@@ -144,8 +148,8 @@ def iter_documents(beamtime: Beamtime, run_uid: str, *, fill: bool = True
                  for name, uid, ordinal, doc in ext_rows]
     ordered = order_documents(streams.records, records, externals)
     rows_by_uid = {row[0]: row for row in events}
-    stop = jsoncodec.loads(run[0][5])
-    builder = _EventBuilder(beamtime.frames, streams, refs, decoded, fill)
+    stop = jsoncodec.loads(run[5])
+    builder = _EventBuilder(frames, streams, refs, decoded, fill)
     return _emit(start, ordered, streams, rows_by_uid, builder, stop)
 
 

@@ -3,7 +3,7 @@
 :class:`FrameReader` opens the store read-only and hands out arrays by path,
 reopening one when a caller asks for a frame past the length it last saw (the
 writer grows arrays while a run is live). :class:`FrameArray` is what
-:meth:`Run.images <resonance_callback.runview.Run.images>` returns: a sequence
+:meth:`Run.images <resonance_callback.read.Run.images>` returns: a sequence
 of frames addressed through ``image_refs`` that reads only the frames indexed.
 """
 
@@ -192,7 +192,7 @@ class FrameArray:
         if isinstance(key, tuple):
             key, rest = (key[0], key[1:]) if key else (slice(None), ())
         if self._contiguous is not None and isinstance(key, int | np.integer | slice):
-            return self._read_contiguous(key, rest)
+            return self._read_contiguous(key if isinstance(key, slice) else int(key), rest)
         where = self._positions(key)
         if isinstance(where, int):
             frame = self._reader.read(*self._refs[where])

@@ -134,19 +134,19 @@ def _anchors(items: list[Item], externals: list[ExternalRec]) -> list[int | None
             anchor.append(by_datum.get(ext.uid))
         elif ext.name == "stream_datum":
             start = (ext.doc.get("seq_nums") or {}).get("start")
-            key = (str(ext.doc.get("descriptor")), start)
-            anchor.append(by_seq.get(key) if isinstance(start, int) else None)
+            anchor.append(by_seq.get((str(ext.doc.get("descriptor")), start))
+                          if isinstance(start, int) else None)
         else:
             anchor.append(None)
     # A resource is needed where its first datum is (likewise stream resources).
     parent_key = {"datum": "resource", "stream_datum": "stream_resource"}
     first_child: dict[str, int] = {}
-    for ext, pos in zip(externals, anchor, strict=True):
+    for ext, at in zip(externals, anchor, strict=True):
         parent = ext.doc.get(parent_key.get(ext.name, ""))
-        if pos is not None and isinstance(parent, str):
-            first_child[parent] = min(pos, first_child.get(parent, pos))
-    return [first_child.get(ext.uid) if ext.name in ("resource", "stream_resource") else pos
-            for ext, pos in zip(externals, anchor, strict=True)]
+        if at is not None and isinstance(parent, str):
+            first_child[parent] = min(at, first_child.get(parent, at))
+    return [first_child.get(ext.uid) if ext.name in ("resource", "stream_resource") else at
+            for ext, at in zip(externals, anchor, strict=True)]
 
 
 def place_externals(

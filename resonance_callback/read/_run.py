@@ -16,34 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
-from resonance_callback.read._frames import FrameArray
-from resonance_callback.store import SampleMetadata
+from resonance_callback.read._documents import descriptor_document, iter_documents
+from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.store import BeamtimeReader, SampleMetadata, StoredRun, run_queries
 
 if TYPE_CHECKING:
     import pandas
 
-    from resonance_callback.read._beamtime import Beamtime
-
-__all__ = ["RUN_COLUMNS", "RejectedDocument", "Run"]
-
-#: Columns of ``runs r LEFT JOIN samples s`` a :class:`Run` is built from.
-RUN_COLUMNS = ("r.uid, r.plan_name, r.scan_id, r.time_start, r.metadata, "
-               "s.id, s.name, s.metadata")
-
-_STREAM_ROWS = """
-    SELECT e.seq_num, e.time, e.data{timestamps}
-    FROM events e JOIN streams s ON s.uid = e.stream_uid
-    WHERE s.run_uid = ? AND s.name = ?
-    ORDER BY e.seq_num, e.time, e.rowid
-"""
-
-_IMAGE_ROWS = """
-    SELECT i.zarr_path, i.frame_index
-    FROM image_refs i JOIN events e ON e.uid = i.event_uid
-    JOIN streams s ON s.uid = e.stream_uid
-    WHERE s.run_uid = ? AND s.name = ? AND i.field_name = ?
-    ORDER BY e.seq_num, e.time, e.rowid
-"""
+__all__ = ["RejectedDocument", "Run"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +38,7 @@ class RejectedDocument:
 
 
 class Run:
-    """One run of a beamtime opened with :func:`~resonance_callback.reader.open_beamtime`.
+    """One run of a beamtime opened with :func:`~resonance_callback.read.open_beamtime`.
 
     Attributes
     ----------
@@ -72,17 +52,21 @@ class Run:
         Unix time of the start document.
     """
 
-    def __init__(self, beamtime: Beamtime, row: tuple[Any, ...]) -> None:
-        self._bt = beamtime
-        (self.uid, self.plan_name, self.scan_id, self.time_start, self._metadata,
-         self._sample_id, self._sample_name, self._sample_meta) = row
+    def __init__(self, reader: BeamtimeReader, frames: FrameReader, stored: StoredRun) -> None:
+        self._reader = reader
+        self._frames = frames
+        self.uid: str = stored.uid
+        self.plan_name = stored.plan_name
+        self.scan_id = stored.scan_id
+        self.time_start = stored.time_start
+        self._stored = stored
 
     def __repr__(self) -> str:
         return (f"<Run {self.uid[:8]} scan_id={self.scan_id} plan={self.plan_name!r} "
                 f"exit_status={self.exit_status!r}>")
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and other.uid == self.uid and other._bt is self._bt
+        return isinstance(other, Run) and other.uid == self.uid and other._reader is self._reader
 
     def __hash__(self) -> int:
         return hash(self.uid)
@@ -92,12 +76,10 @@ class Run:
     @cached_property
     def start(self) -> dict[str, Any]:
         """The start document, as stored."""
-        return jsoncodec.loads(self._metadata) or {}
+        return jsoncodec.loads(self._stored.metadata) or {}
 
-    def _status(self) -> tuple[Any, ...]:
-        rows = self._bt.query(
-            "SELECT exit_status, stop_document FROM runs WHERE uid = ?", (self.uid,))
-        return rows[0] if rows else (None, None)
+    def _status(self) -> tuple[str | None, str | None]:
+        return run_queries.run_status(self._reader, self.uid)
 
     @property
     def stop(self) -> dict[str, Any] | None:
@@ -112,31 +94,23 @@ class Run:
     @cached_property
     def sample(self) -> SampleMetadata | None:
         """The sample the run was measured on (name and metadata), if any."""
-        if self._sample_name is None:
+        stored = self._stored
+        if stored.sample_name is None:
             return None
-        meta = dict(jsoncodec.loads(self._sample_meta) or {})
+        meta = dict(jsoncodec.loads(stored.sample_metadata) or {})
         formula, description = meta.pop("formula", None), meta.pop("description", None)
-        return SampleMetadata(self._sample_name, self._sample_id, formula, description, meta)
+        return SampleMetadata(stored.sample_name, stored.sample_id, formula, description, meta)
 
     # -- streams -----------------------------------------------------------------
 
     @property
     def streams(self) -> list[str]:
         """Names of the run's streams, in the order they were declared."""
-        rows = self._bt.query(
-            "SELECT name FROM streams WHERE run_uid = ? GROUP BY name "
-            "ORDER BY min(coalesce(time, 0)), min(rowid)", (self.uid,))
-        return [r[0] for r in rows]
+        return run_queries.stream_names(self._reader, self.uid)
 
     def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]:
         """Return the descriptor documents of one stream (all streams if None), in order."""
-        sql = ("SELECT uid, name, time, data_keys, configuration, document FROM streams "
-               "WHERE run_uid = ?")
-        params: list[Any] = [self.uid]
-        if stream is not None:
-            sql += " AND name = ?"
-            params.append(stream)
-        rows = self._bt.query(sql + " ORDER BY coalesce(time, 0), rowid", params)
+        rows = run_queries.descriptor_rows(self._reader, self.uid, stream)
         if stream is not None and not rows:
             raise self._no_stream(stream)
         return [descriptor_document(self.uid, row) for row in rows]
@@ -147,11 +121,7 @@ class Run:
 
     def image_fields(self, stream: str = "primary") -> list[str]:
         """Return the fields of ``stream`` with frames in the Zarr store."""
-        rows = self._bt.query(
-            "SELECT DISTINCT i.field_name FROM image_refs i JOIN events e ON e.uid = i.event_uid "
-            "JOIN streams s ON s.uid = e.stream_uid WHERE s.run_uid = ? AND s.name = ? "
-            "ORDER BY i.field_name", (self.uid, stream))
-        return [r[0] for r in rows]
+        return run_queries.image_fields(self._reader, self.uid, stream)
 
     # -- data --------------------------------------------------------------------
 
@@ -181,10 +151,9 @@ class Run:
         """
         import pandas as pd
 
-        sql = _STREAM_ROWS.format(timestamps=", e.timestamps" if timestamps else "")
-        with self._bt.snapshot():
+        with self._reader.snapshot():
             descriptors = self.descriptors(stream)
-            rows = self._bt.query(sql, (self.uid, stream))
+            rows = run_queries.stream_rows(self._reader, self.uid, stream, timestamps=timestamps)
         datas = jsoncodec.loads("[" + ",".join(r[2] for r in rows) + "]")
         declared = [k for d in descriptors for k in d.get("data_keys", {})]
         seen = set().union(*datas)
@@ -226,14 +195,14 @@ class Run:
         KeyError
             If the stream has no frames for ``field`` (:class:`DataLookupError`).
         """
-        refs = self._bt.query(_IMAGE_ROWS, (self.uid, stream, field))
+        refs = run_queries.image_rows(self._reader, self.uid, stream, field)
         if not refs:
             self.descriptors(stream)  # raises if the stream is unknown
             known = self.image_fields(stream)
             raise DataLookupError(
                 f"stream {stream!r} of run {self.uid} has no frames for {field!r}; "
                 f"fields with frames: {known}")
-        return FrameArray(self._bt.frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+        return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
         """Return the devices' configuration readings, one entry per descriptor of ``stream``.
@@ -293,44 +262,14 @@ class Run:
         -------
         iterator of (str, dict)
             ``start``, descriptors, resources and datums, events, ``stop``,
-            in the order :mod:`resonance_callback.docorder` describes. The
+            in the order :mod:`resonance_callback.read._order` describes. The
             rows are read (in one snapshot) when this is called; frames are
             read as their events are reached.
         """
-        from resonance_callback.read._documents import iter_documents
-
-        return iter_documents(self._bt, self.uid, fill=fill)
+        return iter_documents(self._reader, self._frames, self.uid, fill=fill)
 
     def rejected(self) -> list[RejectedDocument]:
         """Return the documents of this run that were rejected, in arrival order."""
-        rows = self._bt.query(
-            "SELECT name, uid, reason, document, time FROM rejected_documents "
-            "WHERE run_uid = ? ORDER BY id", (self.uid,))
+        rows = run_queries.rejected_rows(self._reader, self.uid)
         return [RejectedDocument(n, u, reason, jsoncodec.loads(doc), t)
                 for n, u, reason, doc, t in rows]
-
-
-def descriptor_document(run_uid: str, row: tuple[Any, ...]) -> dict[str, Any]:
-    """Rebuild a descriptor from a ``streams`` row.
-
-    Parameters
-    ----------
-    run_uid : str
-        The run the stream belongs to.
-    row : tuple
-        ``(uid, name, time, data_keys, configuration, document)``.
-
-    Returns
-    -------
-    dict
-        The stored document, or one made from the columns if none was kept
-        (a stream written through :class:`~resonance_callback.writer.RunWriter`).
-    """
-    uid, name, time, data_keys, configuration, document = row
-    doc = jsoncodec.loads(document) or {}
-    if doc:
-        return doc
-    return {"uid": uid, "run_start": run_uid, "name": name,
-            "time": 0.0 if time is None else time,
-            "data_keys": jsoncodec.loads(data_keys) or {},
-            "configuration": jsoncodec.loads(configuration) or {}}

@@ -5,9 +5,21 @@ This is the only package that speaks SQL to a beamtime database. Writers
 through the functions exported here.
 """
 
-from resonance_callback.store._filter import run_filter
+from resonance_callback.store import _inspect as inspect_queries
+from resonance_callback.store import _queries as run_queries
+from resonance_callback.store._counts import RunOverview, event_counts, frame_counts, run_overviews
+from resonance_callback.store._filter import (
+    BEAMTIME_COLUMNS,
+    FilterColumns,
+    newest_first,
+    run_filter,
+    time_bound,
+)
 from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore, codec_name
 from resonance_callback.store._idempotent import IdempotentRunWriter
+from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
+from resonance_callback.store._queries import RunDocumentRows
+from resonance_callback.store._reader import BeamtimeReader
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._vocabulary import (
     BLUESKY_EXIT_STATUSES,
@@ -20,17 +32,33 @@ from resonance_callback.store._vocabulary import (
 from resonance_callback.store._writer import RunWriter
 
 __all__ = [
+    "BEAMTIME_COLUMNS",
     "BLUESKY_EXIT_STATUSES",
     "DEFAULT_CODEC",
     "EXIT_STATUSES",
     "OPEN",
     "STATUS_FILTERS",
+    "BeamtimeReader",
+    "FilterColumns",
     "FrameStore",
     "IdempotentRunWriter",
+    "RunDocumentRows",
+    "RunOverview",
     "RunWriter",
     "SampleMetadata",
+    "StoredRun",
     "codec_name",
+    "count_runs",
+    "event_counts",
     "exit_status_from_stop",
+    "find_run",
+    "frame_counts",
+    "inspect_queries",
+    "newest_first",
     "run_filter",
+    "run_overviews",
+    "run_queries",
+    "select_runs",
     "status_filter",
+    "time_bound",
 ]

@@ -1,72 +1,216 @@
-"""Turn :meth:`Beamtime.runs <resonance_callback.reader.Beamtime.runs>` filters into SQL.
+"""The one run filter: what ``sample=``, ``since=``, ``where=`` ... mean, defined once.
 
-The query is on ``runs r LEFT JOIN samples s``; start-document keys are
-matched with SQLite's ``json_extract`` on ``r.metadata`` (the start document).
+:meth:`Beamtime.runs <resonance_callback.read.Beamtime.runs>`, the ``runs``
+command and the master index's ``search`` all build their ``WHERE`` clause
+and their order here. The clause is parameterised by the column names of the
+table it filters (:data:`BEAMTIME_COLUMNS` for a beamtime's ``runs r LEFT
+JOIN samples s``; the index passes its own), so each package keeps its own
+SQL while the meaning is defined in this one module.
+
+Matching rules
+--------------
+``sample``, ``plan``, ``researcher``, ``tag``
+    Case-sensitive. A value with ``*``, ``?`` or ``[...]`` is a shell
+    pattern (SQLite ``GLOB``); a value without them matches exactly.
+    ``tag`` matches any of the start document's ``tags``.
+``exit_status``
+    ``success``, ``aborted``, ``failed`` (Bluesky's ``abort`` / ``fail``
+    too), or ``open`` for a run with no stop yet
+    (:func:`~resonance_callback.store.status_filter`).
+``since`` / ``until``
+    A unix time, a datetime (naive means local time), a date, or an ISO 8601
+    string. ``since`` is inclusive, ``until`` exclusive, except that a bare
+    date as ``until`` includes that whole day.
+``scan_id``
+    The start document's ``scan_id``.
+``where``
+    ``{KEY: VALUE}`` pairs, all of which must hold, tested against the start
+    document. ``KEY`` is a key or a dotted path into nested dicts
+    (``"sample.formula"``). A scalar ``VALUE`` matches an equal value there,
+    or an element of a list stored there; a list or dict matches an equal
+    one. A string ``VALUE`` that reads as a JSON number, ``true``, ``false``
+    or ``null`` also matches that value, so the command line's
+    ``--where scan_id=3`` (always a string) finds ``scan_id: 3``.
+
+Order
+-----
+Newest first: latest ``time_start`` first, runs without a start time last,
+ties broken by the table's tie-break column, latest first.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from resonance_callback import jsoncodec
-from resonance_callback._time import parse_time
+from resonance_callback._time import TimeLike, parse_time
+from resonance_callback.errors import FilterError
 from resonance_callback.store._vocabulary import OPEN, status_filter
 
-__all__ = ["run_filter"]
+__all__ = ["BEAMTIME_COLUMNS", "FilterColumns", "newest_first", "run_filter", "time_bound"]
+
+_WILDCARDS = frozenset("*?[")
 
 
-def _timestamp(value: float | _dt.datetime | str, what: str) -> float:
-    """Return a Unix time (naive = local); a bare date as ``until`` includes that day."""
+@dataclasses.dataclass(frozen=True)
+class FilterColumns:
+    """The SQL expressions a run filter is written against.
+
+    Attributes
+    ----------
+    sample, plan, exit_status, time_start, scan_id, metadata : str
+        Column expressions; ``metadata`` holds the start document as JSON.
+    tiebreak : str
+        Orders runs that started at the same time (descending).
+    researcher : str or None
+        The researcher's name, where there is one (the master index).
+    tag_exists : str or None
+        An ``EXISTS (...)`` template with ``{match}`` where the condition on a
+        tag goes (applied to ``t.tag``); None means tags are read from the
+        start document's ``tags`` key.
+    """
+
+    sample: str
+    plan: str
+    exit_status: str
+    time_start: str
+    scan_id: str
+    metadata: str
+    tiebreak: str
+    researcher: str | None = None
+    tag_exists: str | None = None
+
+
+#: Columns of a beamtime's ``runs r LEFT JOIN samples s ON s.id = r.sample_id``.
+BEAMTIME_COLUMNS = FilterColumns(
+    sample="s.name", plan="r.plan_name", exit_status="r.exit_status",
+    time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata",
+    tiebreak="r.rowid")
+
+
+def newest_first(columns: FilterColumns) -> str:
+    """Return the ``ORDER BY`` clause of the one default order: newest first."""
+    return (f"ORDER BY {columns.time_start} IS NULL, {columns.time_start} DESC, "
+            f"{columns.tiebreak} DESC")
+
+
+def time_bound(value: TimeLike, what: str = "since") -> float:
+    """Return a ``since`` / ``until`` value as a unix time.
+
+    Parameters
+    ----------
+    value : float, datetime, date or str
+        See the module's matching rules.
+    what : {"since", "until"}
+        ``until`` reads a bare date as the end of that day.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a time (:class:`FilterError`).
+    """
     try:
         return parse_time(value, end_of_day=what == "until")
     except ValueError as exc:
-        raise ValueError(f"{what}: {exc}") from None
+        raise FilterError(f"{what}: {exc}") from None
+
+
+def _pattern(column: str, value: str) -> tuple[str, list[Any]]:
+    op = "GLOB" if _WILDCARDS & set(value) else "="
+    return f"{column} {op} ?", [value]
 
 
 def _json_path(key: str) -> str:
     """SQLite JSON path of a start-document key; dots separate nested keys."""
-    parts = key.split(".")
-    if not key or any(not p or '"' in p for p in parts):
-        raise ValueError(f"cannot filter on start-document key {key!r}")
+    parts = key.split(".") if isinstance(key, str) else []
+    if not parts or any(not p or '"' in p for p in parts):
+        raise FilterError(f"where key {key!r} is not a key or a dotted path of keys "
+                          "(no empty parts, no quotes)")
     return "$" + "".join(f'."{p}"' for p in parts)
 
 
-def _where_clause(key: str, value: Any) -> tuple[str, list[Any]]:
-    """SQL condition and parameters matching ``start[key] == value``."""
-    path = _json_path(key)
+def _scalar_clause(value: Any) -> tuple[str, list[Any]] | None:
+    """Condition on a ``json_each`` row ``j`` equal to a scalar, or None if not a scalar."""
     if value is None:
-        return "json_type(r.metadata, ?) = 'null'", [path]
+        return "j.type = 'null'", []
     if isinstance(value, bool):
-        return "json_type(r.metadata, ?) = ?", [path, "true" if value else "false"]
+        return "j.type = ?", ["true" if value else "false"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: float | int = value if abs(value) < 2**63 else float(value)
+        return "(j.type IN ('integer', 'real') AND j.value = ?)", [number]
+    if isinstance(value, float) and math.isfinite(value):
+        return "(j.type IN ('integer', 'real') AND j.value = ?)", [value]
     if isinstance(value, str):
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, int) and abs(value) < 2**63:
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return "json_extract(r.metadata, ?) = ?", [path, value]
-    if isinstance(value, int):  # SQLite reads JSON integers this large as REAL
-        return "json_extract(r.metadata, ?) = ?", [path, float(value)]
-    # lists, dicts and NaN / infinities (stored as {"$float": ...}) compare as JSON text
-    return "json_extract(r.metadata, ?) = json(?)", [path, jsoncodec.dumps(value)]
+        clause, args = "(j.type = 'text' AND j.value = ?)", [value]
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return clause, args
+        if parsed is None or isinstance(parsed, bool | int) or (
+                isinstance(parsed, float) and math.isfinite(parsed)):
+            other = _scalar_clause(parsed)
+            assert other is not None
+            return f"({clause} OR {other[0]})", args + other[1]
+        return clause, args
+    return None
+
+
+def _where_clause(metadata: str, key: str, value: Any) -> tuple[str, list[Any]]:
+    """Condition that the start document holds ``value`` (or a list with it) at ``key``."""
+    path = _json_path(key)
+    scalar = _scalar_clause(value)
+    if scalar is not None:
+        match, args = scalar
+        return (f"(json_type({metadata}, ?) IS NOT 'object' AND EXISTS ("
+                f"SELECT 1 FROM json_each({metadata}, ?) AS j WHERE {match}))",
+                [path, path, *args])
+    # lists, dicts and NaN / infinities (stored as {"$float": ...}) compare as JSON
+    text = jsoncodec.dumps(value)
+    return (f"(json_extract({metadata}, ?) = json(?) OR (json_type({metadata}, ?) = 'array' "
+            f"AND EXISTS (SELECT 1 FROM json_each({metadata}, ?) AS j "
+            "WHERE j.type IN ('array', 'object') AND j.value = json(?))))",
+            [path, text, path, path, text])
+
+
+def _tag_clause(columns: FilterColumns, tag: str) -> tuple[str, list[Any]]:
+    if columns.tag_exists is not None:
+        match, args = _pattern("t.tag", tag)
+        return columns.tag_exists.format(match=match), args
+    match, args = _pattern("t.value", tag)
+    return (f"EXISTS (SELECT 1 FROM json_each({columns.metadata}, '$.tags') AS t "
+            f"WHERE t.type = 'text' AND {match})", args)
 
 
 def run_filter(
+    columns: FilterColumns = BEAMTIME_COLUMNS,
     *,
     sample: str | None = None,
     plan: str | None = None,
     exit_status: str | None = None,
-    since: float | _dt.datetime | str | None = None,
-    until: float | _dt.datetime | str | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
     scan_id: int | None = None,
-    where: dict[str, Any] | None = None,
+    tag: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    researcher: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Return the ``WHERE`` clause (or ``""``) and its parameters for these filters.
 
     Parameters
     ----------
-    sample, plan, exit_status, since, until, scan_id, where
-        As :meth:`Beamtime.runs <resonance_callback.reader.Beamtime.runs>` takes them.
+    columns : FilterColumns, optional
+        The table's columns; default a beamtime's (:data:`BEAMTIME_COLUMNS`).
+    sample, plan, exit_status, since, until, scan_id, tag, where, researcher
+        See the module's matching rules; ``researcher`` only where
+        ``columns`` has one.
 
     Returns
     -------
@@ -77,36 +221,43 @@ def run_filter(
     Raises
     ------
     ValueError
-        For an unknown ``exit_status``, an unusable ``where`` key, or a time
-        string that is not ISO 8601.
+        For an unknown ``exit_status``, an unusable ``where`` key, a time that
+        is not one, or a ``researcher`` on a table without researchers
+        (:class:`FilterError`).
     """
     conditions: list[str] = []
     params: list[Any] = []
-    if sample is not None:
-        conditions.append("s.name = ?")
-        params.append(sample)
-    if plan is not None:
-        conditions.append("r.plan_name = ?")
-        params.append(plan)
+
+    def add(clause: tuple[str, list[Any]]) -> None:
+        conditions.append(clause[0])
+        params.extend(clause[1])
+
+    for column, value in ((columns.sample, sample), (columns.plan, plan)):
+        if value is not None:
+            add(_pattern(column, str(value)))
+    if researcher is not None:
+        if columns.researcher is None:
+            raise FilterError("a beamtime's runs have no researcher to filter on")
+        add(_pattern(columns.researcher, str(researcher)))
     if exit_status is not None:
-        status = status_filter(exit_status)
-        if status == OPEN:
-            conditions.append("r.exit_status IS NULL")
-        else:
-            conditions.append("r.exit_status = ?")
-            params.append(status)
+        try:
+            status = status_filter(exit_status)
+        except ValueError as exc:
+            raise FilterError(str(exc)) from None
+        add((f"{columns.exit_status} IS NULL", []) if status == OPEN
+            else (f"{columns.exit_status} = ?", [status]))
     if since is not None:
-        conditions.append("r.time_start >= ?")
-        params.append(_timestamp(since, "since"))
+        add((f"{columns.time_start} >= ?", [time_bound(since, "since")]))
     if until is not None:
-        conditions.append("r.time_start < ?")
-        params.append(_timestamp(until, "until"))
+        add((f"{columns.time_start} < ?", [time_bound(until, "until")]))
     if scan_id is not None:
-        conditions.append("r.scan_id = ?")
-        params.append(int(scan_id))
+        try:
+            add((f"{columns.scan_id} = ?", [int(scan_id)]))
+        except (TypeError, ValueError):
+            raise FilterError(f"scan_id {scan_id!r} is not an integer") from None
+    if tag is not None:
+        add(_tag_clause(columns, str(tag)))
     for key, value in (where or {}).items():
-        sql, values = _where_clause(key, value)
-        conditions.append(sql)
-        params.extend(values)
+        add(_where_clause(columns.metadata, key, value))
     clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return clause, params

@@ -1,0 +1,151 @@
+"""The rows of one run: its status, streams, event rows, frame references and documents.
+
+Every function takes an open :class:`~resonance_callback.store.BeamtimeReader`
+and a run's full uid, and returns plain rows (tuples) in a documented order;
+the read side turns them into documents, tables and frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from resonance_callback.store._reader import BeamtimeReader
+
+__all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "image_fields", "image_rows",
+           "rejected_rows", "run_status", "stream_names", "stream_rows"]
+
+Row = tuple[Any, ...]
+
+_STREAM_ROWS = """
+    SELECT e.seq_num, e.time, e.data{timestamps}
+    FROM events e JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND s.name = ?
+    ORDER BY e.seq_num, e.time, e.rowid
+"""
+
+_IMAGE_ROWS = """
+    SELECT i.zarr_path, i.frame_index
+    FROM image_refs i JOIN events e ON e.uid = i.event_uid
+    JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND s.name = ? AND i.field_name = ?
+    ORDER BY e.seq_num, e.time, e.rowid
+"""
+
+_EVENTS = """
+    SELECT e.uid, e.stream_uid, e.seq_num, e.time, e.data, e.timestamps, e.filled, e.rowid
+    FROM events e JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND e.derived = 0
+"""
+
+_REFS = """
+    SELECT i.event_uid, i.field_name, i.zarr_path, i.frame_index, i.timestamp
+    FROM image_refs i JOIN events e ON e.uid = i.event_uid
+    JOIN streams s ON s.uid = e.stream_uid
+    WHERE s.run_uid = ? AND e.derived = 0
+"""
+
+
+def run_status(reader: BeamtimeReader, run_uid: str) -> tuple[str | None, str | None]:
+    """Return ``(exit_status, stop document JSON)``; both None while the run is open."""
+    rows = reader.rows("SELECT exit_status, stop_document FROM runs WHERE uid = ?", (run_uid,))
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+
+def stream_names(reader: BeamtimeReader, run_uid: str) -> list[str]:
+    """Return the names of a run's streams, in the order they were declared."""
+    rows = reader.rows(
+        "SELECT name FROM streams WHERE run_uid = ? GROUP BY name "
+        "ORDER BY min(coalesce(time, 0)), min(rowid)", (run_uid,))
+    return [r[0] for r in rows]
+
+
+def descriptor_rows(reader: BeamtimeReader, run_uid: str, stream: str | None = None
+                    ) -> list[Row]:
+    """Return ``(uid, name, time, data_keys, configuration, document)`` per descriptor, in order.
+
+    Only those of ``stream`` when it is given.
+    """
+    sql = ("SELECT uid, name, time, data_keys, configuration, document FROM streams "
+           "WHERE run_uid = ?")
+    params: list[Any] = [run_uid]
+    if stream is not None:
+        sql += " AND name = ?"
+        params.append(stream)
+    return reader.rows(sql + " ORDER BY coalesce(time, 0), rowid", params)
+
+
+def image_fields(reader: BeamtimeReader, run_uid: str, stream: str) -> list[str]:
+    """Return the fields of a stream that have frames in the Zarr store, sorted."""
+    rows = reader.rows(
+        "SELECT DISTINCT i.field_name FROM image_refs i JOIN events e ON e.uid = i.event_uid "
+        "JOIN streams s ON s.uid = e.stream_uid WHERE s.run_uid = ? AND s.name = ? "
+        "ORDER BY i.field_name", (run_uid, stream))
+    return [r[0] for r in rows]
+
+
+def stream_rows(reader: BeamtimeReader, run_uid: str, stream: str, *,
+                timestamps: bool = False) -> list[Row]:
+    """Return ``(seq_num, time, data[, timestamps])`` of every events row of a stream.
+
+    Rows the writer derived (``derived = 1``) are included; ordered by
+    ``seq_num``, then time.
+    """
+    sql = _STREAM_ROWS.format(timestamps=", e.timestamps" if timestamps else "")
+    return reader.rows(sql, (run_uid, stream))
+
+
+def image_rows(reader: BeamtimeReader, run_uid: str, stream: str, field: str) -> list[Row]:
+    """Return ``(zarr_path, frame_index)`` of one field's frames, in the stream's row order."""
+    return reader.rows(_IMAGE_ROWS, (run_uid, stream, field))
+
+
+def rejected_rows(reader: BeamtimeReader, run_uid: str) -> list[Row]:
+    """Return ``(name, uid, reason, document, time)`` of a run's rejected documents, in order."""
+    return reader.rows(
+        "SELECT name, uid, reason, document, time FROM rejected_documents "
+        "WHERE run_uid = ? ORDER BY id", (run_uid,))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDocumentRows:
+    """Everything a run's document stream is rebuilt from, read in one snapshot.
+
+    Attributes
+    ----------
+    run : tuple or None
+        ``(uid, plan_name, scan_id, time_start, metadata, stop_document)``;
+        None if there is no such run.
+    streams : list of tuple
+        ``(uid, name, time, data_keys, configuration, document, rowid)``.
+    events : list of tuple
+        ``(uid, stream_uid, seq_num, time, data, timestamps, filled, rowid)``
+        of the events rows that came from event documents (not derived).
+    refs : list of tuple
+        ``(event_uid, field_name, zarr_path, frame_index, timestamp)`` of those events.
+    externals : list of tuple
+        ``(name, uid, ordinal, document)`` of resources, datums and stream documents.
+    """
+
+    run: Row | None
+    streams: list[Row]
+    events: list[Row]
+    refs: list[Row]
+    externals: list[Row]
+
+
+def document_rows(reader: BeamtimeReader, run_uid: str) -> RunDocumentRows:
+    """Read, in one snapshot, the rows a run's documents are rebuilt from."""
+    with reader.snapshot():
+        run = reader.rows("SELECT uid, plan_name, scan_id, time_start, metadata, "
+                          "stop_document FROM runs WHERE uid = ?", (run_uid,))
+        if not run:
+            return RunDocumentRows(None, [], [], [], [])
+        return RunDocumentRows(
+            run[0],
+            reader.rows("SELECT uid, name, time, data_keys, configuration, document, rowid "
+                        "FROM streams WHERE run_uid = ?", (run_uid,)),
+            reader.rows(_EVENTS, (run_uid,)),
+            reader.rows(_REFS, (run_uid,)),
+            reader.rows("SELECT name, uid, ordinal, document FROM external_documents "
+                        "WHERE run_uid = ? ORDER BY ordinal", (run_uid,)))
