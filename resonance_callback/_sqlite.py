@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -32,6 +33,9 @@ APPLICATION_IDS = {
 
 #: The package whose ``sql/`` folder holds each kind's numbered migrations.
 _SQL_PACKAGES = {"beamtime": "resonance_callback.store", "index": "resonance_callback.index"}
+
+#: Numbers of savepoint names, unique in the process.
+_SAVEPOINTS = itertools.count()
 
 #: Seconds a connection waits for another writer's lock before failing.
 BUSY_TIMEOUT = 60.0
@@ -91,7 +95,7 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     None
     """
     if conn.in_transaction:
-        name = f"sp{id(object())}"
+        name = f"sp{next(_SAVEPOINTS)}"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield
@@ -104,11 +108,11 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
+        if conn.in_transaction:  # the block failed, or COMMIT did (a full disk)
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

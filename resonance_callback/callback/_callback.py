@@ -42,9 +42,15 @@ from resonance_callback.external import ExternalResolver, HandlerClass
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
+    EventRow,
+    ExternalRow,
     IdempotentRunWriter,
+    RunRow,
     RunWriter,
     SampleMetadata,
+    StopRow,
+    StreamRow,
+    WriteCounts,
     exit_status_from_stop,
 )
 
@@ -167,6 +173,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._finished: set[str] = set()
         self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run uid
         self._closed = False
+        self._counts_at_close: WriteCounts | None = None
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- the document entry point ---------------------------------------------
@@ -233,8 +240,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         run = _Run(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         plan_name = doc.get("plan_name")
-        self._submit(run, "start", doc, lambda w: w.open_run(
-            plan_name, metadata=doc, uid=uid, sample=sample, time=doc["time"]))
+        row = RunRow(uid, plan_name, doc["time"], doc, sample)
+        self._submit(run, "start", doc, lambda w: w.write_run(row))
         if self._index is not None:
             index = self._index
             self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
@@ -249,9 +256,9 @@ class RunWriterCallback(event_model.DocumentRouter):
             raise DocumentError(f"descriptor {doc['uid']} was already received")
         run.plans[doc["uid"]] = StreamPlan(doc["data_keys"], self._inline_limit)
         self._by_descriptor[doc["uid"]] = run
-        self._submit(run, "descriptor", doc, lambda w: w.open_stream(
-            doc.get("name", "primary"), doc["data_keys"], uid=doc["uid"], run_uid=run.uid,
-            time=doc.get("time"), configuration=doc.get("configuration"), document=doc))
+        row = StreamRow(doc["uid"], run.uid, doc.get("name", "primary"), doc["data_keys"],
+                        doc.get("time"), doc.get("configuration") or {}, doc)
+        self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
 
     def event(self, doc: dict[str, Any]) -> None:
         """Store one event's values inline and its frames in Zarr."""
@@ -269,8 +276,9 @@ class RunWriterCallback(event_model.DocumentRouter):
                 if isinstance(value, np.ndarray):
                     break
             else:
-                self._sink.submit(EventJob(doc, dict(data), dict(doc.get("timestamps") or {}),
-                                           {}, run.uid))
+                self._sink.submit(EventJob(EventRow(
+                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], dict(data),
+                    dict(doc.get("timestamps") or {}), doc.get("filled") or None), doc, run.uid))
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
@@ -286,7 +294,9 @@ class RunWriterCallback(event_model.DocumentRouter):
         else:
             inline_ts = dict(stamps)
         # Plain data, no closure: the writer thread batches consecutive events.
-        self._sink.submit(EventJob(doc, split.inline, inline_ts, split.frames, run.uid))
+        self._sink.submit(EventJob(EventRow(
+            doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], split.inline, inline_ts,
+            doc.get("filled") or None, split.frames, stamps), doc, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
@@ -300,9 +310,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         if note is not None:
             reason = f"{note}; {reason or ''}".strip("; ")
         self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
-        self._submit(run, "stop", doc, lambda w: w.close_run(
-            exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,
-            stop_document=doc))
+        row = StopRow(run.uid, status, doc.get("time"), reason, doc)
+        self._submit(run, "stop", doc, lambda w: w.write_stop(row))
         if self._index is not None:
             index = self._index
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
@@ -328,7 +337,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         route = getattr(self._external, name)
 
         def keep(w: RunWriter) -> None:
-            w.record_external(name, doc[uid_key], doc, run_uid=run.uid)
+            w.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
             route(w, doc, run.uid, **extra)
 
         self._submit(run, name, doc, keep)
@@ -362,6 +371,28 @@ class RunWriterCallback(event_model.DocumentRouter):
         """Wait until everything received so far is written and committed."""
         self._sink.drain()
 
+    def write_counts(self) -> WriteCounts:
+        """What the beamtime holds, and what this callback skipped and rejected.
+
+        Waits until everything received so far is written. After :meth:`close`,
+        the counts as they were at close.
+
+        Returns
+        -------
+        WriteCounts
+            Rows of runs, events, frames and rejected documents in the
+            database; runs resumed, documents found already stored, and
+            documents rejected by this callback.
+        """
+        if self._closed:
+            if self._counts_at_close is None:
+                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
+            return self._counts_at_close
+        found: list[WriteCounts] = []
+        self._sink.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
+        self._sink.drain()
+        return found[0]
+
     def close(self) -> None:
         """Write everything received, then close the database. Safe to call twice.
 
@@ -379,6 +410,7 @@ class RunWriterCallback(event_model.DocumentRouter):
                                  lambda w, uid=run.uid: self._external.finish(w, uid))
             finally:
                 self._sink.close()
+            self._counts_at_close = self._sink.writer.write_counts()
         finally:
             self._sink.writer.close()
             if self._index is not None:

@@ -53,6 +53,7 @@ from resonance_callback.callback._plan import Split, Storage, StreamPlan, frozen
 from resonance_callback.callback._worker import reject
 from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePathError
 from resonance_callback.external import ExternalResolver
+from resonance_callback.store import EventRow, UnresolvedRow
 
 if TYPE_CHECKING:
     from resonance_callback.store import RunWriter
@@ -181,13 +182,16 @@ class ExternalRouting:
 
         def write(w: RunWriter) -> None:
             uid = doc["uid"]
-            if not (streamed and w.claim_derived_event(
+            if streamed and w.claim_derived_event(
                     doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
-                    data=split.inline, timestamps=inline_ts, filled=filled)):
-                w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"], uid=uid,
-                              time=doc["time"], seq_num=doc["seq_num"], filled=filled)
-            for key, frame in split.frames.items():
-                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+                    data=split.inline, timestamps=inline_ts, filled=filled):
+                for key, frame in split.frames.items():
+                    w.write_image(uid, key, frame, timestamp=stamps.get(key))
+            else:  # the one write path of events: the row with its frames
+                row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
+                               split.inline, inline_ts, filled, split.frames, stamps)
+                for refusal in w.write_events([row]):
+                    raise DocumentError(refusal.reason)
             if refs and not w.already_stored(uid):  # a replayed event has its frames
                 self.fill_event(w, run_uid, doc, refs)
 
@@ -354,8 +358,9 @@ class ExternalRouting:
             if item.doc is not None:
                 index = item.doc["indices"]["start"] + offset
                 reference = f"{item.doc['stream_resource']}[{index}]"
-            w.record_unresolved(item.key, reference, reason, run_uid=run_uid,
-                                stream_uid=item.stream_uid, seq_num=item.seq_nums[offset])
+            w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
+                                              stream_uid=item.stream_uid,
+                                              seq_num=item.seq_nums[offset]))
 
 
 def _describe(exc: BaseException) -> str:

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from resonance_callback._sqlite import connect
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats import Source, iter_located
@@ -164,19 +163,18 @@ def replay(
     callback = RunWriterCallback(db_path, **options)
     summary = ReplaySummary(str(callback.db_path))
     try:
-        before = _row_counts(callback.db_path)
+        before = callback.write_counts()
         feed = _Feed(callback, summary, progress, started)
         error = feed.run(source)
     finally:
         callback.close()
-    writer = callback._sink.writer  # the IdempotentRunWriter, for its counts
-    counts = getattr(writer, "counts", {})
-    after = _row_counts(callback.db_path)
-    summary.runs_added, summary.events_added, summary.frames_added = (
-        a - b for a, b in zip(after, before, strict=True))
-    summary.runs_resumed = counts.get("resumed", 0)
-    summary.already_stored = counts.get("already_stored", 0)
-    summary.rejected = counts.get("rejected", 0)
+    after = callback.write_counts()
+    summary.runs_added = after.runs - before.runs
+    summary.events_added = after.events - before.events
+    summary.frames_added = after.frames - before.frames
+    summary.runs_resumed = after.resumed
+    summary.already_stored = after.already_stored
+    summary.rejected = after.rejected
     summary.runs_open = feed.open_runs()
     summary.seconds = time.monotonic() - started
     if progress is not None:
@@ -283,13 +281,3 @@ def _base_dir(source: Source) -> Path | None:
     path = Path(source).absolute()  # type: ignore[arg-type]
     return path if path.is_dir() else path.parent
 
-
-def _row_counts(db_path: Path) -> tuple[int, int, int]:
-    """Rows in ``runs``, ``events`` and ``image_refs``."""
-    conn = connect(db_path, "beamtime", readonly=True)
-    try:
-        row = conn.execute("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM events), "
-                           "(SELECT count(*) FROM image_refs)").fetchone()
-    finally:
-        conn.close()
-    return row[0], row[1], row[2]

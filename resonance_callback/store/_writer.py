@@ -1,27 +1,28 @@
-"""``RunWriter``: method calls in, rows in SQLite and frames in Zarr out.
+"""``RunWriter``: typed rows in, rows in SQLite and frames in Zarr out.
 
-The writer never sees ``(name, doc)`` pairs; :mod:`resonance_callback.callback`
-turns documents into calls on it. See the spec
-(``shared/spec/run-writer-api.txt``) and the README's "Differences from the
-spec" for the keyword-only extensions.
+The writer never sees ``(name, doc)`` pairs: :mod:`resonance_callback.callback`
+translates documents into the rows of :mod:`~resonance_callback.store._rows` and
+hands them to the row methods (:meth:`RunWriter.write_run`,
+:meth:`~RunWriter.write_stream`, :meth:`~RunWriter.write_events`,
+:meth:`~RunWriter.write_stop`, ...). The spec's methods
+(``shared/spec/run-writer-api.txt``) build the same rows; the README's
+"Differences from the spec" lists the keyword-only extensions.
 
-Durability: rows go into one open transaction that is committed every
-``commit_every`` events or ``commit_interval`` seconds (checked at each call;
-an idle caller calls :meth:`RunWriter.commit`), and at every run and stream
-boundary. Queued frames are written to Zarr before the rows that point at them
-are committed, so a reader never sees a reference to a frame not yet stored.
+Units of work and durability are :class:`~resonance_callback.store._batch.Batch`'s;
+events and frames are :class:`~resonance_callback.store._events.EventTable`'s.
+A row whose key is stored goes to the writer's conflict rule (:meth:`RunWriter._conflict`):
+here a :class:`DocumentError` naming the uid; the
+:class:`~resonance_callback.store.IdempotentRunWriter` compares it with the stored row.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import math
 import sqlite3
 import time as _time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,17 +32,17 @@ import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback._sqlite import connect
-from resonance_callback.errors import DocumentError, StorageError, WriterStateError
-from resonance_callback.store._external_rows import ExternalRowsMixin
+from resonance_callback.errors import DocumentError, WriterStateError
+from resonance_callback.store._batch import Batch
+from resonance_callback.store._events import EventTable, StreamState, array_key
+from resonance_callback.store._external_rows import DerivedRowsMixin
 from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore
+from resonance_callback.store._rows import EventRow, Refusal, RunRow, StopRow, StreamRow
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._vocabulary import EXIT_STATUSES
+from resonance_callback.store._write_counts import WriteCounts, write_counts
 
 __all__ = ["RunWriter"]
-
-#: Event rows per multi-row INSERT in :meth:`RunWriter.write_events` (7 parameters
-#: each; SQLite allows 32766 per statement).
-_ROWS_PER_INSERT = 4000
 
 #: The writer's page cache, in KiB (SQLite's default is 2 MiB). The random-uid index of
 #: 100k events (~4.5 MB) fits, so inserts stop reading index pages back from the OS
@@ -57,27 +58,7 @@ CACHE_KIB = 6144
 WAL_AUTOCHECKPOINT = 10_000
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_events_sql(n: int) -> str:
-    return ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
-            "derived) VALUES " + ",".join(["(?,?,?,?,?,?,?,0)"] * n))
-
-
-
-@dataclass
-class _StreamState:
-    run_uid: str
-    name: str
-    seq_num: int = 0
-    arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
-
-
-def _array_key(name: str) -> str:
-    """Make a stream or field name safe as one Zarr path component."""
-    return name.replace("%", "%25").replace("/", "%2F") or "%00"
-
-
-class RunWriter(ExternalRowsMixin):
+class RunWriter(DerivedRowsMixin):
     """Manages a SQLite connection to a beamtime database and writes scan data.
 
     Parameters
@@ -103,22 +84,6 @@ class RunWriter(ExternalRowsMixin):
         SQLite ``PRAGMA synchronous``; ``"NORMAL"`` (default) survives a killed
         process, ``"FULL"`` also a power cut.
 
-    Attributes
-    ----------
-    _db_path : Path
-        Resolved path to the SQLite file.
-    _sample : SampleMetadata
-        Sample metadata, with ``id`` set once the writer is open.
-    _conn : sqlite3.Connection or None
-        Active database connection, or None when closed.
-    _run_uid : str
-        Hex UID of the currently open run, or empty string.
-    _stream_uid : str
-        Hex UID of the currently open stream, or empty string.
-    _seq_num : int
-        Event sequence counter within the current stream.
-    _zarr_store : zarr.Group or None
-        Open Zarr group for image storage, or None when closed.
     """
 
     def __init__(
@@ -145,19 +110,20 @@ class RunWriter(ExternalRowsMixin):
         )
         self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
+        self._batch: Batch | None = None
+        self._events: EventTable | None = None
         self._frames: FrameStore | None = None
         self._zarr_store: zarr.Group | None = None
         self._run_uid = ""
         self._stream_uid = ""
         self._seq_num = 0
         self._open_runs: dict[str, int] = {}  # run uid -> sample id
-        self._streams: dict[str, _StreamState] = {}
+        self._streams: dict[str, StreamState] = {}
         self._sample_ids: dict[str, int] = {}
-        self._last_event: tuple[str, str] = ("", "")  # (event uid, stream uid)
-        self._pending = 0
-        self._held = 0  # depth of atomic() blocks: no batch commit inside one
-        self._tx_started = 0.0
         self._ordinal: int | None = None  # last external_documents.ordinal
+        #: What this session did: ``"rejected"`` documents, and (for the
+        #: :class:`IdempotentRunWriter`) ``"resumed"`` runs and ``"already_stored"`` documents.
+        self.counts: Counter[str] = Counter()
 
     # -- connection lifetime -------------------------------------------------
 
@@ -192,6 +158,9 @@ class RunWriter(ExternalRowsMixin):
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
         self._conn = conn
+        self._batch = Batch(conn, self._db_path, self._frames, commit_every=self._commit_every,
+                            commit_interval=self._commit_interval)
+        self._events = EventTable(self._batch, self._stream_state, self._event_conflict)
         self._zarr_store = self._frames.group
         self._sample.id = self._sample_id(self._sample)
         self.commit()
@@ -212,7 +181,7 @@ class RunWriter(ExternalRowsMixin):
             self.commit()
         finally:
             conn.close()
-            self._conn = None
+            self._conn = self._batch = self._events = None
             if self._frames is not None:
                 self._frames.close()
             self._frames = None
@@ -269,12 +238,9 @@ class RunWriter(ExternalRowsMixin):
         OSError
             If the frames or rows cannot be written (:class:`StorageError`).
         """
-        conn = self._require_open("commit")
-        assert self._frames is not None
-        self._frames.flush()
-        if conn.in_transaction:
-            self._execute("COMMIT")
-        self._pending = 0
+        self._require_open("commit")
+        assert self._batch is not None
+        self._batch.commit()
 
     def commit_if_due(self) -> bool:
         """Commit if the open transaction is older than ``commit_interval``.
@@ -284,64 +250,42 @@ class RunWriter(ExternalRowsMixin):
         bool
             Whether a commit happened.
         """
-        if self._conn is None or not self._conn.in_transaction:
-            return False
-        if _time.monotonic() - self._tx_started < self._commit_interval:
+        due = self.seconds_until_due()
+        if due is None or due > 0:
             return False
         self.commit()
         return True
 
     def seconds_until_due(self) -> float | None:
         """Seconds until the open transaction is due, or None when nothing is pending."""
-        if self._conn is None or not self._conn.in_transaction:
-            return None
-        return max(0.0, self._commit_interval - (_time.monotonic() - self._tx_started))
-
-    def _begin(self, since: float | None = None) -> sqlite3.Connection:
-        conn = self._conn
-        assert conn is not None
-        if not conn.in_transaction:
-            self._execute("BEGIN IMMEDIATE")
-            now = _time.monotonic()
-            self._tx_started = now if since is None else min(now, since)
-        return conn
+        return None if self._batch is None else self._batch.due_in()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         """Keep the rows written inside the block in one commit batch.
 
-        An event and its frames (:meth:`write_event` then :meth:`write_image`)
-        written in one block become visible to readers together: the batch
-        commit that ``commit_every`` / ``commit_interval`` call for is taken
-        at the end of the block, not between its rows.
+        Rows written in one block become visible to readers together: the
+        batch commit that ``commit_every`` / ``commit_interval`` call for is
+        taken at the end of the block, not between its rows.
         """
-        self._held += 1
-        try:
+        batch = self._batch_of("write")
+        with batch.hold():
             yield
-        finally:
-            self._held -= 1
-        if self._conn is not None:
-            self._maybe_commit()
 
-    def _count_and_maybe_commit(self) -> None:
-        self._pending += 1
-        self._maybe_commit()
+    def write_counts(self) -> WriteCounts:
+        """Rows the beamtime holds now (pending ones included) and what this session did.
 
-    def _maybe_commit(self) -> None:
-        if self._held or not self._pending:
-            return
-        if (self._pending >= self._commit_every
-                or _time.monotonic() - self._tx_started >= self._commit_interval):
-            self.commit()
+        Raises
+        ------
+        RuntimeError
+            If the writer is not open (:class:`WriterStateError`).
+        """
+        return write_counts(self._batch_of("count rows"), self.counts)
 
-    def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        assert self._conn is not None
-        try:
-            return self._conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise DocumentError(f"{self._db_path}: {exc} (uid already stored?)") from exc
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot write {self._db_path}: {exc}") from exc
+    def _batch_of(self, what: str) -> Batch:
+        self._require_open(what)
+        assert self._batch is not None
+        return self._batch
 
     # -- state checks ----------------------------------------------------------
 
@@ -359,7 +303,7 @@ class RunWriter(ExternalRowsMixin):
             raise WriterStateError(f"cannot {what}: run {uid} is not open in {self._db_path}")
         return uid
 
-    def _require_stream(self, what: str, stream_uid: str | None = None) -> tuple[str, _StreamState]:
+    def _require_stream(self, what: str, stream_uid: str | None = None) -> tuple[str, StreamState]:
         self._require_run(what)
         uid = stream_uid or self._stream_uid
         if not uid:
@@ -369,6 +313,22 @@ class RunWriter(ExternalRowsMixin):
             raise WriterStateError(f"cannot {what}: stream {uid} is not open in {self._db_path}")
         return uid, state
 
+    def _stream_state(self, stream_uid: str) -> StreamState:
+        return self._require_stream("write an event", stream_uid)[1]
+
+    # -- conflicts: a row whose key is already stored ----------------------------
+
+    def _conflict(self, table: str, row: dict[str, Any]) -> None:
+        """A row of ``table`` whose key is stored: refused here, naming its uid."""
+        what = {"runs": "run", "streams": "stream", "events": "event"}.get(table, row.get("name"))
+        raise DocumentError(f"{what} {row.get('uid')} is already stored in {self._db_path}")
+
+    def _event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
+                        ) -> Mapping[str, np.ndarray]:
+        """An event whose uid is stored: returns the frames still to write, or raises."""
+        self._conflict("events", {"uid": row.uid})
+        return frames
+
     # -- samples ---------------------------------------------------------------
 
     def _sample_id(self, sample: SampleMetadata) -> int:
@@ -377,21 +337,19 @@ class RunWriter(ExternalRowsMixin):
         cached = self._sample_ids.get(sample.name)
         if cached is not None:
             return cached
-        self._begin()
+        batch = self._batch_of("store a sample")
         meta = sample.metadata()
-        row = self._execute("SELECT id, metadata FROM samples WHERE name = ?",
+        row = batch.execute("SELECT id, metadata FROM samples WHERE name = ?",
                             (sample.name,)).fetchone()
         if row is None:
-            sample_id = self._execute(
-                "INSERT INTO samples (name, metadata) VALUES (?, ?)",
-                (sample.name, jsoncodec.dumps(meta)),
-            ).lastrowid
+            sample_id = batch.execute("INSERT INTO samples (name, metadata) VALUES (?, ?)",
+                                      (sample.name, jsoncodec.dumps(meta))).lastrowid
         else:
             sample_id = row[0]
             stored = jsoncodec.loads(row[1]) or {}
             if meta and any(stored.get(k) != v for k, v in meta.items()):
                 stored.update(meta)
-                self._execute("UPDATE samples SET metadata = ? WHERE id = ?",
+                batch.execute("UPDATE samples SET metadata = ? WHERE id = ?",
                               (jsoncodec.dumps(stored), sample_id))
         assert sample_id is not None
         self._sample_ids[sample.name] = sample_id
@@ -437,23 +395,35 @@ class RunWriter(ExternalRowsMixin):
             If a run with this uid is already stored (:class:`DocumentError`).
         """
         self._require_open("open a run")
-        uid = uid or uuid.uuid4().hex
-        metadata = metadata or {}
-        sample_id = self._sample_id(sample if sample is not None else self._sample)
-        scan_id = metadata.get("scan_id")
-        self._begin()
-        self._execute(
-            "INSERT INTO runs (uid, sample_id, plan_name, scan_id, time_start, metadata) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (uid, sample_id, plan_name, scan_id if isinstance(scan_id, int) else None,
-             _time.time() if time is None else time, jsoncodec.dumps(metadata)),
-        )
+        return self.write_run(RunRow(uid or uuid.uuid4().hex, plan_name,
+                                     _time.time() if time is None else time, metadata or {},
+                                     sample))
+
+    def write_run(self, row: RunRow) -> str:
+        """Open the run of ``row`` (a start document's columns) and return its uid.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer is not open (:class:`WriterStateError`).
+        ValueError
+            If the run's uid is already stored (:class:`DocumentError`).
+        """
+        batch = self._batch_of("open a run")
+        sample_id = self._sample_id(row.sample if row.sample is not None else self._sample)
+        scan_id = row.metadata.get("scan_id")
+        columns = {"uid": row.uid, "sample_id": sample_id, "plan_name": row.plan_name,
+                   "scan_id": scan_id if isinstance(scan_id, int) else None,
+                   "time_start": row.time, "metadata": jsoncodec.dumps(row.metadata)}
+        with batch.unit():
+            if not batch.insert("runs", columns):
+                self._conflict("runs", columns)
         self.commit()
-        self._open_runs[uid] = sample_id
-        self._run_uid = uid
+        self._open_runs[row.uid] = sample_id
+        self._run_uid = row.uid
         self._stream_uid = ""
         self._seq_num = 0
-        return uid
+        return row.uid
 
     def close_run(
         self,
@@ -490,20 +460,34 @@ class RunWriter(ExternalRowsMixin):
             (:class:`DocumentError`).
         """
         run_uid = self._require_run("close a run", uid)
-        if exit_status not in EXIT_STATUSES:
+        self.write_stop(StopRow(run_uid, exit_status, time, reason, stop_document))
+
+    def write_stop(self, row: StopRow) -> None:
+        """Close the run of ``row`` (a stop document's columns) and commit.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer or the run is not open (:class:`WriterStateError`).
+        ValueError
+            If ``exit_status`` is not one of the three values (:class:`DocumentError`).
+        """
+        run_uid = self._require_run("close a run", row.run_uid)
+        if row.exit_status not in EXIT_STATUSES:
             raise DocumentError(
-                f"exit_status {exit_status!r} for run {run_uid} is not one of {EXIT_STATUSES}"
+                f"exit_status {row.exit_status!r} for run {run_uid} is not one of {EXIT_STATUSES}"
             )
-        self._begin()
-        self._execute(
-            "UPDATE runs SET time_stop = ?, exit_status = ?, reason = ?, stop_document = ? "
-            "WHERE uid = ?",
-            (_time.time() if time is None else time, exit_status, reason,
-             None if stop_document is None else jsoncodec.dumps(stop_document), run_uid),
-        )
+        batch = self._batch_of("close a run")
+        with batch.unit():
+            batch.execute(
+                "UPDATE runs SET time_stop = ?, exit_status = ?, reason = ?, stop_document = ? "
+                "WHERE uid = ?",
+                (_time.time() if row.time is None else row.time, row.exit_status, row.reason,
+                 None if row.document is None else jsoncodec.dumps(row.document), run_uid),
+            )
         self.commit()
         assert self._frames is not None
-        self._frames.forget(f"runs/{_array_key(run_uid)}/")
+        self._frames.forget(f"runs/{array_key(run_uid)}/")
         del self._open_runs[run_uid]
         for stream_uid in [s for s, st in self._streams.items() if st.run_uid == run_uid]:
             del self._streams[stream_uid]
@@ -561,25 +545,36 @@ class RunWriter(ExternalRowsMixin):
             If a stream with this uid is already stored (:class:`DocumentError`).
         """
         run = self._require_run("open a stream", run_uid)
-        uid = uid or uuid.uuid4().hex
-        self._begin()
-        self._execute(
-            "INSERT INTO streams (uid, run_uid, name, time, data_keys, configuration, document) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (uid, run, name, time, jsoncodec.dumps(data_keys),
-             jsoncodec.dumps(configuration or {}), jsoncodec.dumps(document or {})),
-        )
-        self.commit()
-        seq = self._last_seq_num(run, name)
-        self._streams[uid] = _StreamState(run, name, seq_num=seq)
-        self._stream_uid = uid
-        self._seq_num = seq
-        return uid
+        return self.write_stream(StreamRow(uid or uuid.uuid4().hex, run, name, data_keys, time,
+                                           configuration or {}, document or {}))
 
-    def _last_seq_num(self, run_uid: str, name: str) -> int:
+    def write_stream(self, row: StreamRow) -> str:
+        """Open the stream of ``row`` (a descriptor's columns) and return its uid.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer or the row's run is not open (:class:`WriterStateError`).
+        ValueError
+            If the stream's uid is already stored (:class:`DocumentError`).
+        """
+        run = self._require_run("open a stream", row.run_uid)
+        batch = self._batch_of("open a stream")
+        columns = {"uid": row.uid, "run_uid": run, "name": row.name, "time": row.time,
+                   "data_keys": jsoncodec.dumps(row.data_keys),
+                   "configuration": jsoncodec.dumps(row.configuration),
+                   "document": jsoncodec.dumps(row.document)}
+        with batch.unit():
+            if not batch.insert("streams", columns):
+                self._conflict("streams", columns)
+        self.commit()
         # A second descriptor of one stream name continues its seq_num count.
-        return max((s.seq_num for s in self._streams.values()
-                    if s.run_uid == run_uid and s.name == name), default=0)
+        seq = max((s.seq_num for s in self._streams.values()
+                   if s.run_uid == run and s.name == row.name), default=0)
+        self._streams[row.uid] = StreamState(run, row.name, seq_num=seq)
+        self._stream_uid = row.uid
+        self._seq_num = seq
+        return row.uid
 
     # -- events ------------------------------------------------------------------
 
@@ -634,43 +629,29 @@ class RunWriter(ExternalRowsMixin):
             If an event with this uid is already stored (:class:`DocumentError`).
         """
         stream, state = self._require_stream("write an event", stream_uid)
-        uid = uid or uuid.uuid4().hex
-        if seq_num is None:
-            seq_num = state.seq_num + 1
-        state.seq_num = max(state.seq_num, seq_num)
-        self._begin()
-        self._execute(
-            "INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, derived)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (uid, stream, seq_num, _time.time() if time is None else time,
-             jsoncodec.dumps(data), jsoncodec.dumps(timestamps or {}),
-             None if filled is None else jsoncodec.dumps(filled), int(derived)),
-        )
-        self._last_event = (uid, stream)
+        assert self._events is not None
+        row = EventRow(uid or uuid.uuid4().hex, stream,
+                       state.seq_num + 1 if seq_num is None else seq_num,
+                       _time.time() if time is None else time, data, timestamps or {}, filled)
+        self._events.insert_one(row, derived=derived)
         if stream == self._stream_uid:
             self._seq_num = state.seq_num
-        self._count_and_maybe_commit()
-        return uid
+        return row.uid
 
+    def write_events(self, rows: Sequence[EventRow], *,
+                     since: float | None = None) -> list[Refusal]:
+        """Store a batch of events, each with its frames; return the rows refused.
 
-    def write_events(
-        self,
-        events: Sequence[tuple[dict[str, Any], dict[str, float] | None, str | None, str | None,
-                               float | None, int | None, dict[str, Any] | None]],
-        *,
-        since: float | None = None,
-    ) -> int:
-        """Insert many event rows with one ``executemany`` per chunk; return how many were stored.
-
-        The same as calling :meth:`write_event` for each, in order, with the
-        same commits every ``commit_every`` events and ``commit_interval``
-        seconds, at a fraction of the cost per event.
+        Scalar events go in multi-row INSERTs; an event with frames is stored
+        with its frames as one unit of work. Commits happen as for
+        :meth:`write_event`. A row the store refuses (its uid is stored, a value
+        cannot be encoded or stored, its stream is not open) is left out alone;
+        the rest of the batch is stored.
 
         Parameters
         ----------
-        events : sequence of tuple
-            One ``(data, timestamps, stream_uid, uid, time, seq_num, filled)``
-            per event, each meaning what it means for :meth:`write_event`.
+        rows : sequence of EventRow
+            The events, in order.
         since : float or None, optional
             :func:`time.monotonic` when the oldest of these events was handed
             over; if a transaction starts here, ``commit_interval`` counts from
@@ -678,93 +659,22 @@ class RunWriter(ExternalRowsMixin):
 
         Returns
         -------
-        int
-            The number of leading events stored. Fewer than ``len(events)``
-            when a chunk holds an event that cannot be stored as it came (a
-            uid already stored): that chunk is rolled back and left, with what
-            follows, to the caller (:meth:`write_event` one by one says which).
-
-            An event of a stream that is not open ends the call the same way.
+        list of Refusal
+            The position of each row refused in ``rows``, with the reason.
 
         Raises
         ------
         RuntimeError
             If the writer is not open (:class:`WriterStateError`).
         OSError
-            If the rows cannot be written (:class:`StorageError`).
+            If the rows or frames cannot be written (:class:`StorageError`).
         """
-        conn = self._require_open("write events")
-        assert self._frames is not None
-        dumps = jsoncodec.dumps
-        stored, total = 0, len(events)
-        while stored < total:
-            chunk = events[stored:stored + max(1, self._commit_every - self._pending)]
-            # A full chunk with nothing else pending is committed as soon as it is
-            # written: its INSERT then runs as its own transaction, sparing a BEGIN
-            # and a COMMIT (each one more wait for the GIL behind the RunEngine).
-            whole = (len(chunk) == self._commit_every and not conn.in_transaction
-                     and not self._frames.pending_frames())
-            params: list[Any] = []
-            count = 0
-            last_stream: Any = self  # no stream uid is ever this
-            stream, state = "", None
-            current = False  # a row of the current stream was written
-            for data, timestamps, stream_uid, uid, time, seq_num, filled in chunk:
-                if stream_uid != last_stream or stream_uid is None:
-                    try:
-                        stream, state = self._require_stream("write an event", stream_uid)
-                    except WriterStateError:  # left to write_event, which raises it
-                        chunk = ()
-                        break
-                    last_stream = stream_uid
-                    current = current or stream == self._stream_uid
-                assert state is not None
-                if seq_num is None:
-                    seq_num = state.seq_num + 1
-                if seq_num > state.seq_num:
-                    state.seq_num = seq_num
-                uid = uid or uuid.uuid4().hex
-                params += (uid, stream, seq_num, _time.time() if time is None else time,
-                           dumps(data), dumps(timestamps) if timestamps else "{}",
-                           None if filled is None else dumps(filled))
-                count += 1
-            if not count:
-                return stored
-            if not (whole and count == len(chunk)):
-                whole = False
-                self._begin(since)
-            since = None  # a later chunk's transaction starts when it is written
-            # One statement per chunk: it is atomic by itself (a duplicate uid undoes
-            # the whole chunk), and the GIL is given up, then waited for again behind
-            # the RunEngine's thread, once per chunk rather than once per row.
-            width = 7 * _ROWS_PER_INSERT
-            savepoint = count > _ROWS_PER_INSERT
-            try:
-                if savepoint:
-                    conn.execute("BEGIN IMMEDIATE" if whole else "SAVEPOINT write_events")
-                for start in range(0, len(params), width):
-                    part = params[start:start + width]
-                    conn.execute(_insert_events_sql(len(part) // 7), part)
-            except sqlite3.IntegrityError:
-                if savepoint:
-                    conn.execute("ROLLBACK" if whole else "ROLLBACK TO write_events")
-                    if not whole:
-                        conn.execute("RELEASE write_events")
-                return stored
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot write {self._db_path}: {exc}") from exc
-            if savepoint:
-                conn.execute("COMMIT" if whole else "RELEASE write_events")
-            self._last_event = (params[-7], params[-6])
-            if current:
-                self._seq_num = self._streams[self._stream_uid].seq_num
-            stored += count
-            if not whole:
-                self._pending += count - 1
-                self._count_and_maybe_commit()
-            if not chunk:  # stopped before an event of a stream that is not open
-                return stored
-        return stored
+        self._require_open("write events")
+        assert self._events is not None
+        refused = self._events.write(rows, since=since)
+        if self._stream_uid in self._streams:
+            self._seq_num = self._streams[self._stream_uid].seq_num
+        return refused
 
     def write_image(
         self,
@@ -821,111 +731,16 @@ class RunWriter(ExternalRowsMixin):
                 f"cannot write image {field_name!r}: event {event_uid} belongs to stream "
                 f"{stream_uid}, which is not open"
             )
-        assert self._frames is not None
-        frame = np.asarray(image)
-        path = state.arrays.get(field_name) or self._choose_array(state, field_name, frame)
-        index, codec = self._frames.append(path, frame)
-        self._begin()
-        self._execute(
-            "INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
-            "compression_codec, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-            (event_uid, field_name, path, index, codec,
-             None if timestamp is None or not math.isfinite(timestamp) else timestamp),
-        )
+        assert self._events is not None and self._batch is not None
+        with self._batch.unit():
+            self._events.frame(event_uid, state, field_name, image, timestamp)
 
     def _event_stream(self, event_uid: str) -> str:
-        if self._last_event[0] == event_uid:
-            return self._last_event[1]
-        self._begin()
-        row = self._execute("SELECT stream_uid FROM events WHERE uid = ?", (event_uid,)).fetchone()
+        assert self._events is not None and self._batch is not None
+        if self._events.last[0] == event_uid:
+            return self._events.last[1]
+        row = self._batch.execute("SELECT stream_uid FROM events WHERE uid = ?",
+                                  (event_uid,)).fetchone()
         if row is None:
             raise DocumentError(f"cannot write image: no event {event_uid} in {self._db_path}")
-        return row[0]
-
-    def _choose_array(self, state: _StreamState, field_name: str, frame: np.ndarray) -> str:
-        """Pick the field's array: the stream's, or a new one if a descriptor changed shape."""
-        assert self._frames is not None
-        base = "/".join(("runs", _array_key(state.run_uid), _array_key(state.name),
-                         _array_key(field_name)))
-        path, n = base, 1
-        while True:
-            found = self._frames.frame_layout(path)
-            if found is None or found == (frame.shape, frame.dtype):
-                break
-            n += 1
-            path = f"{base}~{n}"
-        state.arrays[field_name] = path
-        return path
-
-    # -- what could not be stored as it came ----------------------------------
-
-    def record_rejected(
-        self,
-        name: str,
-        document: dict[str, Any],
-        reason: str,
-        *,
-        run_uid: str | None = None,
-    ) -> None:
-        """Keep a document that could not be stored as it came, with the reason.
-
-        Parameters
-        ----------
-        name : str
-            The document's name (``"event"``, ``"descriptor"``, ...).
-        document : dict
-            The document as received; stored whole as JSON.
-        reason : str
-            Why it was rejected.
-        run_uid : str or None, optional
-            The run it belongs to, if known.
-        """
-        self._require_open("record a rejected document")
-        uid = document.get("uid") or document.get("datum_id")
-        self._begin()
-        self._execute(
-            "INSERT INTO rejected_documents (run_uid, name, uid, reason, document, time) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (run_uid, name, None if uid is None else str(uid), reason,
-             jsoncodec.dumps(document), _time.time()),
-        )
-        self._count_and_maybe_commit()
-
-    def record_external(
-        self,
-        name: str,
-        uid: str,
-        document: dict[str, Any],
-        *,
-        run_uid: str | None = None,
-    ) -> None:
-        """Keep a resource, datum, stream_resource or stream_datum document for provenance.
-
-        Parameters
-        ----------
-        name : str
-            The document's name.
-        uid : str
-            Its uid (``datum_id`` for a datum).
-        document : dict
-            The document, stored whole as JSON.
-        run_uid : str or None, optional
-            The run it belongs to.
-
-        Raises
-        ------
-        ValueError
-            If a document of this name and uid is already stored (:class:`DocumentError`).
-        """
-        self._require_open("record an external document")
-        self._begin()
-        if self._ordinal is None:
-            row = self._execute("SELECT max(ordinal) FROM external_documents").fetchone()
-            self._ordinal = row[0] or 0
-        self._ordinal += 1
-        self._execute(
-            "INSERT INTO external_documents (name, uid, run_uid, ordinal, document) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (name, uid, run_uid, self._ordinal, jsoncodec.dumps(document)),
-        )
-        self._count_and_maybe_commit()
+        return str(row[0])
