@@ -45,7 +45,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -107,14 +107,19 @@ def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> Str
     spans = []
     for name in ("indices", "seq_nums"):
         span = doc[name]
-        bounds = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (None,)
-        if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bounds):
+        start, stop = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (
+            None, None)
+        if not (_natural(start) and _natural(stop)):
             raise DocumentError(f"stream_datum {doc['uid']}: {name} {span!r} is not a range")
-        spans.append(bounds[1] - bounds[0])
+        spans.append(stop - start)
     if spans[0] != spans[1] or spans[0] < 0:
         raise DocumentError(f"stream_datum {doc['uid']}: indices {doc['indices']} and "
                             f"seq_nums {doc['seq_nums']} do not describe the same events")
     return plan
+
+
+def _natural(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass

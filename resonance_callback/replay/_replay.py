@@ -276,8 +276,8 @@ def _as_array(value: list[Any], dtype: np.dtype) -> Any:
 
 def _base_dir(source: Source) -> Path | None:
     """The directory relative detector-file roots resolve against: the source's own."""
-    if hasattr(source, "read") or os.fspath(source) == "-":  # type: ignore[arg-type]
+    if hasattr(source, "read") or os.fspath(source) == "-":
         return None
-    path = Path(source).absolute()  # type: ignore[arg-type]
+    path = Path(source).absolute()
     return path if path.is_dir() else path.parent
 

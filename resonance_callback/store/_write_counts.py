@@ -42,6 +42,7 @@ def write_counts(batch: Batch, session: Mapping[str, int]) -> WriteCounts:
         "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM events), "
         "(SELECT count(*) FROM image_refs), (SELECT count(*) FROM rejected_documents)"
     ).fetchone()
-    return WriteCounts(*row, resumed=session.get("resumed", 0),
+    return WriteCounts(runs=row[0], events=row[1], frames=row[2], rejected_documents=row[3],
+                       resumed=session.get("resumed", 0),
                        already_stored=session.get("already_stored", 0),
                        rejected=session.get("rejected", 0))
