@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,9 +32,6 @@ APPLICATION_IDS = {
 
 #: The package whose ``sql/`` folder holds each kind's numbered migrations.
 _SQL_PACKAGES = {"beamtime": "resonance_callback.store", "index": "resonance_callback.index"}
-
-#: Numbers of savepoint names, unique in the process.
-_SAVEPOINTS = itertools.count()
 
 #: Seconds a connection waits for another writer's lock before failing.
 BUSY_TIMEOUT = 60.0
@@ -95,7 +91,9 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     None
     """
     if conn.in_transaction:
-        name = f"sp{next(_SAVEPOINTS)}"
+        # One name for every level: SQLite resolves ROLLBACK TO and RELEASE to the
+        # innermost savepoint of that name, and the statements stay in the cache.
+        name = "unit_of_work"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield

@@ -22,10 +22,10 @@ from resonance_callback._sqlite import transaction
 from resonance_callback.errors import DocumentError, StorageError
 from resonance_callback.store._frames import FrameStore
 
-__all__ = ["Batch", "insert_sql"]
+__all__ = ["REFUSED", "Batch", "insert_sql"]
 
 #: What SQLite raises for a value or row the schema refuses (not the disk's fault).
-_REFUSED = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+REFUSED = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,7 +130,7 @@ class Batch:
         try:
             with transaction(conn):
                 yield conn
-        except _REFUSED as exc:
+        except REFUSED as exc:
             raise DocumentError(f"cannot store in {self.db_path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {self.db_path}: {exc}") from exc
@@ -140,7 +140,7 @@ class Batch:
         self.begin()
         try:
             return self.conn.execute(sql, params)
-        except _REFUSED as exc:
+        except REFUSED as exc:
             raise DocumentError(f"cannot store in {self.db_path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {self.db_path}: {exc}") from exc

@@ -16,6 +16,7 @@ as :class:`Refusal`; the rest of the batch is stored.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, WriterStateError
-from resonance_callback.store._batch import Batch, insert_sql
+from resonance_callback.errors import DocumentError, StorageError, WriterStateError
+from resonance_callback.store._batch import REFUSED, Batch, insert_sql
 from resonance_callback.store._rows import EventRow, Refusal
 
 __all__ = ["EVENT_COLUMNS", "EventTable", "StreamState", "array_key", "event_columns"]
@@ -108,9 +109,12 @@ class EventTable:
         params: list[Any] = []
         scalar: list[tuple[int, EventRow]] = []
         framed: list[tuple[int, EventRow]] = []
+        last: tuple[str, StreamState] | None = None  # the stream of the row before
         for i, row in enumerate(chunk, start=offset):
             try:
-                state = self.stream(row.stream_uid)
+                if last is None or last[0] != row.stream_uid:
+                    last = (row.stream_uid, self.stream(row.stream_uid))
+                state = last[1]
                 if row.seq_num > state.seq_num:
                     state.seq_num = row.seq_num
                 if row.frames:
@@ -146,19 +150,25 @@ class EventTable:
         # A full chunk with nothing else pending and one statement is atomic by itself:
         # it runs as its own transaction, sparing a BEGIN and a COMMIT (each one more
         # wait for the GIL behind the RunEngine).
-        alone = (not batch.open and len(rows) == batch.commit_every
-                 and len(params) <= width and not batch.frames.pending_frames())
+        single = len(params) <= width  # one statement: atomic by itself, no savepoint
+        alone = (single and not batch.open and len(rows) == batch.commit_every
+                 and not batch.frames.pending_frames())
         if not alone:
             batch.begin(since)
-        inserted: Counter[str] = Counter()
+        returned: list[tuple[str]] = []
         try:
-            with batch.unit() if not alone else contextlib.nullcontext(conn):
+            with contextlib.nullcontext(conn) if single else batch.unit():
                 for start in range(0, len(params), width):
                     part = params[start:start + width]
                     sql = insert_sql("events", EVENT_COLUMNS, len(part) // _WIDTH, "uid")
-                    inserted.update(uid for (uid,) in conn.execute(sql, part).fetchall())
-        except DocumentError:  # a row the schema refuses: each row alone says which
+                    returned += conn.execute(sql, part).fetchall()
+        except (DocumentError, *REFUSED):  # a row the schema refuses: each alone says which
             return self._one_by_one(rows, refused)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write {batch.db_path}: {exc}") from exc
+        if len(returned) == len(rows):  # every row inserted: the normal path
+            return len(rows)
+        inserted = Counter(uid for (uid,) in returned)
         stored = 0
         for i, row in rows:
             if inserted[row.uid]:
@@ -186,13 +196,14 @@ class EventTable:
     def _framed(self, row: EventRow, derived: bool = False) -> None:
         """One event with its frames, inside the caller's unit of work."""
         columns = event_columns(row, derived)
+        given = row.frames or {}
         if self.batch.insert("events", dict(zip(EVENT_COLUMNS, columns, strict=True))):
-            frames = row.frames
+            frames: Mapping[str, np.ndarray] = given
         else:
-            frames = self.conflict(row, dict(row.frames))
+            frames = self.conflict(row, dict(given))
+        stamps = row.frame_timestamps or {}
         for key, frame in frames.items():
-            self.frame(row.uid, self.stream(row.stream_uid), key, frame,
-                       row.frame_timestamps.get(key))
+            self.frame(row.uid, self.stream(row.stream_uid), key, frame, stamps.get(key))
 
     def insert_one(self, row: EventRow, *, derived: bool = False) -> None:
         """Store one event and its frames as one unit of work; raise what refuses it."""

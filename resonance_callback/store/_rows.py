@@ -80,9 +80,13 @@ class StreamRow:
     document: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventRow:
     """One event: its ``events`` row, with its frames (``image_refs`` rows and Zarr).
+
+    Slotted but not frozen, unlike the other rows: one is made per event on the
+    RunEngine's thread, and a frozen dataclass's ``__init__`` costs ~1.4 us more.
+    Treat it as read-only.
 
     Attributes
     ----------
@@ -98,9 +102,9 @@ class EventRow:
         Their timestamps.
     filled : dict or None
         The event's ``filled`` map, kept for the round trip.
-    frames : mapping of str to numpy.ndarray
-        Values stored as frames in Zarr, by key; empty for a scalar event.
-    frame_timestamps : mapping of str to float
+    frames : mapping of str to numpy.ndarray or None
+        Values stored as frames in Zarr, by key; None (or empty) for a scalar event.
+    frame_timestamps : mapping of str to float or None
         Timestamps of the frames, by key.
     """
 
@@ -111,8 +115,8 @@ class EventRow:
     data: dict[str, Any]
     timestamps: dict[str, Any]
     filled: dict[str, Any] | None = None
-    frames: Mapping[str, np.ndarray] = field(default_factory=dict)
-    frame_timestamps: Mapping[str, Any] = field(default_factory=dict)
+    frames: Mapping[str, np.ndarray] | None = None
+    frame_timestamps: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
