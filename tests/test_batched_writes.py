@@ -297,3 +297,34 @@ def test_frames_beyond_the_in_flight_bound_wait_and_all_arrive(tmp_path: Path,
     array = zarr.open_array(tmp_path / "f.zarr" / "a", mode="r")
     assert array.shape == (20, 32, 32)
     assert [int(array[i][0, 0]) for i in range(20)] == list(range(20))
+
+
+def test_a_storage_failure_on_the_writer_thread_is_raised_naming_the_store(
+        tmp_path: Path) -> None:
+    from resonance_callback import StorageError
+
+    db = tmp_path / "bt.db"
+    bundle = event_model.compose_run(time=1.0)
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"img": {"dtype": "array", "shape": [4, 4], "source": "s"}},
+        time=1.0)
+    cb = RunWriterCallback(db)
+    cb("start", bundle.start_doc)
+    cb("descriptor", desc.descriptor_doc)
+    cb("event", desc.compose_event(data={"img": np.ones((4, 4), np.uint16)},
+                                   timestamps={"img": 1.0}, seq_num=1, time=1.0))
+    cb.flush()
+    chunks = tmp_path / "bt.zarr" / "runs" / bundle.start_doc["uid"] / "primary" / "img" / "c"
+    chunks.rename(tmp_path / "elsewhere")
+    chunks.write_text("a file where the chunk directories go")
+    cb("event", desc.compose_event(data={"img": np.ones((4, 4), np.uint16)},
+                                   timestamps={"img": 1.0}, seq_num=2, time=2.0))
+    with pytest.raises(StorageError, match=r"bt\.zarr"):
+        cb.flush()
+    cb("stop", bundle.compose_stop(time=3.0))
+    cb.close()
+    conn = sqlite3.connect(db)
+    rejected = conn.execute("SELECT count(*) FROM rejected_documents").fetchone()[0]
+    status = conn.execute("SELECT exit_status FROM runs").fetchall()
+    conn.close()
+    assert rejected == 0 and status == [("success",)]  # a failure of the disk, not a document

@@ -42,6 +42,7 @@ import numpy as np
 from resonance_callback.callback._external import ExternalRouting, check_stream_datum
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import OpenRuns, Run, require
+from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import ExternalResolver, HandlerClass
@@ -51,13 +52,9 @@ from resonance_callback.store import (
     EventRow,
     ExternalRow,
     IdempotentRunWriter,
-    RunRow,
     RunWriter,
     SampleMetadata,
-    StopRow,
-    StreamRow,
     WriteCounts,
-    exit_status_from_stop,
 )
 
 __all__ = ["RunWriterCallback"]
@@ -204,11 +201,9 @@ class RunWriterCallback(event_model.DocumentRouter):
     def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a run: plan name, the whole start document, its uid, time and sample."""
         require(doc, "uid", "time")
-        uid = doc["uid"]
         run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
-        plan_name = doc.get("plan_name")
-        row = RunRow(uid, plan_name, doc["time"], doc, sample)
+        row = run_row(doc, sample)
         self._submit(run, "start", doc, lambda w: w.write_run(row))
         if self._index is not None:
             index = self._index
@@ -221,8 +216,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
         self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit))
-        row = StreamRow(doc["uid"], run.uid, doc.get("name", "primary"), doc["data_keys"],
-                        doc.get("time"), doc.get("configuration") or {}, doc)
+        row = stream_row(doc, run.uid)
         self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
 
     def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
@@ -270,12 +264,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         require(doc, "uid", "run_start")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
-        status, note = exit_status_from_stop(doc.get("exit_status"))
-        reason = doc.get("reason") or None
-        if note is not None:
-            reason = f"{note}; {reason or ''}".strip("; ")
+        row = stop_row(doc, run.uid)
         self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
-        row = StopRow(run.uid, status, doc.get("time"), reason, doc)
         self._submit(run, "stop", doc, lambda w: w.write_stop(row))
         if self._index is not None:
             index = self._index
