@@ -78,7 +78,8 @@ class RunWriterCallback(event_model.DocumentRouter):
     commit_interval : float, optional
         Seconds after which pending rows are committed, even when idle.
     codec : str, optional
-        Compression of new frame arrays (see :func:`~resonance_callback.frames.make_codec`).
+        Compression of new frame arrays: ``"blosc-lz4"`` (default), ``"blosc-zstd"``,
+        ``"zstd"`` or ``"none"``.
     inline_limit : int, optional
         1-D arrays longer than this are stored in Zarr rather than in JSON.
     threaded : bool, optional

@@ -21,7 +21,7 @@ Where the data goes
   ``events.data``. The events row of each ``seq_num`` is found, or created
   marked ``derived = 1`` (fly scans have no event documents); an event
   arriving later takes that row over (see
-  :meth:`~resonance_callback.writer_external.ExternalRowsMixin.claim_derived_event`).
+  :meth:`~resonance_callback.store.RunWriter.claim_derived_event`).
 
 Waiting and failures
 --------------------

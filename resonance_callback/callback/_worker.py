@@ -1,13 +1,15 @@
-"""Run writer calls off the caller's thread, in order, with a bounded queue.
+"""Rows to the store off the caller's thread, in order, with a bounded queue.
 
-The callback routes documents on the RunEngine's thread and hands each
-resulting unit of work to a :class:`WriterThread`, which runs them one by one
-on its own thread, so compression and disk waits do not hold up the scan. Most
-units are a :class:`Job` (a function of the
-:class:`~resonance_callback.writer.RunWriter`); events are an
-:class:`EventJob` (plain data, no closure), and the thread stores each run of
-consecutive frame-less events with one :meth:`RunWriter.write_events` call
-(one ``executemany``) instead of one statement per event.
+The callback translates documents into rows on the RunEngine's thread and hands
+each resulting unit of work to a :class:`WriterThread`, which runs them one by
+one on its own thread, so compression and disk waits do not hold up the scan.
+Most units are a :class:`Job` (a function of the
+:class:`~resonance_callback.store.RunWriter`, writing a row); events are an
+:class:`EventJob` (an :class:`~resonance_callback.store.EventRow`, no closure),
+and the thread stores each run of consecutive scalar events with one
+:meth:`RunWriter.write_events` call (multi-row INSERTs); an event with frames
+goes through the same call, alone. The document stays with its job, in the
+callback's layer, so a row the store refuses is kept whole as rejected.
 
 Hand-off costs the producer next to nothing: jobs go on a :class:`collections.deque`,
 and the thread is woken only when it sleeps. Once woken by a scalar event it

@@ -1,7 +1,7 @@
 """Replay saved document streams into a beamtime, as if the RunEngine emitted them again.
 
 :func:`replay` reads a saved stream with
-:func:`~resonance_callback.formats.iter_located` (a file, a directory of files,
+:func:`~resonance_callback.replay.formats.iter_located` (a file, a directory of files,
 or standard input, in any format it reads) and hands every document, in file
 order, to a :class:`~resonance_callback.callback.RunWriterCallback`: several
 runs per file, interleaved runs, events and event pages, detector-file
@@ -10,7 +10,7 @@ live, row for row and frame for frame.
 
 Replaying is idempotent: documents already stored are compared and skipped,
 and documents that reuse a stored uid with other content are rejected (see
-:mod:`resonance_callback.writer_idempotent`). So a stream replayed twice changes
+:class:`~resonance_callback.store.IdempotentRunWriter`). So a stream replayed twice changes
 nothing, and replaying the whole of a file whose earlier replay was cut off
 adds what is missing and closes the run.
 
@@ -129,7 +129,7 @@ def replay(
     source : str, os.PathLike or binary file object
         A file, a directory (its stream files, sorted by name, as one stream),
         ``"-"`` for standard input, or a file object opened in binary mode;
-        see :func:`~resonance_callback.formats.iter_located`.
+        see :func:`~resonance_callback.replay.formats.iter_located`.
     db_path : Path or str
         The beamtime database, created if missing.
     progress : callable, optional

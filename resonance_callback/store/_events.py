@@ -130,13 +130,7 @@ class EventTable:
                 continue
             scalar.append((i, row))
         stored = self._scalars(scalar, params, refused, since) if scalar else 0
-        for i, row in framed:
-            try:
-                with self.batch.unit():
-                    self._framed(row)
-                stored += 1
-            except DocumentError as exc:
-                refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+        stored += self._one_by_one(framed, refused)
         if chunk:
             self.last = (chunk[-1].uid, chunk[-1].stream_uid)
         return stored
@@ -183,6 +177,7 @@ class EventTable:
         return stored
 
     def _one_by_one(self, rows: list[tuple[int, EventRow]], refused: list[Refusal]) -> int:
+        """Each row in its own unit of work: one the store refuses is rolled back alone."""
         stored = 0
         for i, row in rows:
             try:
@@ -191,6 +186,10 @@ class EventTable:
                 stored += 1
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+            except (StorageError, WriterStateError):
+                raise
+            except Exception as exc:  # a value no column or frame array takes
+                refused.append(Refusal(i, f"event {row.uid}: {type(exc).__name__}: {exc}"))
         return stored
 
     def _framed(self, row: EventRow, derived: bool = False) -> None:

@@ -1,7 +1,11 @@
-"""The rows :class:`~resonance_callback.writer.RunWriter` writes for detector-file data.
+"""The rows the writer keeps besides runs, streams and events: derived events, records.
 
-A mixin of ``RunWriter`` (kept apart so ``writer.py`` stays the spec's core).
-Frames read from detector files need four things the spec's calls do not offer:
+:class:`DerivedRowsMixin` is a base of
+:class:`~resonance_callback.store._row_writer.RowWriter` (kept apart so the
+row writer stays the core). It keeps what documents carried besides their
+values (:meth:`~DerivedRowsMixin.record_rejected`,
+:meth:`~DerivedRowsMixin.record_external`), and frames read from detector
+files need four things the spec's calls do not offer:
 
 * :meth:`~DerivedRowsMixin.event_at`: the events row a frame belongs to, by
   ``(stream, seq_num)``; where a stream has no event documents (an ophyd-async
@@ -55,7 +59,7 @@ class DerivedRowsMixin:
     def already_stored(self, uid: str) -> bool:
         """True if the last document with this uid was found already stored (never, here).
 
-        :class:`~resonance_callback.writer_idempotent.IdempotentRunWriter`
+        :class:`~resonance_callback.store.IdempotentRunWriter`
         answers True for a document of a resumed run it skipped, so its
         detector files are not read again.
         """

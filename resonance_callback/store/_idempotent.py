@@ -1,8 +1,9 @@
 """Documents stored twice change nothing: the writer the callback uses (issue 4, replay).
 
-:class:`IdempotentRunWriter` is a :class:`~resonance_callback.writer.RunWriter`
-(kept apart so ``writer.py`` stays the spec's core, whose ``open_run`` raises
-for a stored uid) that lets a saved document stream be replayed into a
+:class:`IdempotentRunWriter` is a :class:`~resonance_callback.store.RunWriter`
+(kept apart so the writer stays the spec's core, whose ``open_run`` raises
+for a stored uid) with another conflict rule (:meth:`IdempotentRunWriter._conflict`)
+that lets a saved document stream be replayed into a
 beamtime that already holds some or all of its runs:
 
 * A ``start`` whose uid is already stored *in the database* (from an earlier
