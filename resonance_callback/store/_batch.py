@@ -22,10 +22,29 @@ from resonance_callback._sqlite import transaction
 from resonance_callback.errors import DocumentError, StorageError
 from resonance_callback.store._frames import FrameStore
 
-__all__ = ["REFUSED", "Batch", "insert_sql"]
+__all__ = ["REFUSED", "Batch", "insert_sql", "tune"]
+
+#: The writer's page cache, in KiB (SQLite's default is 2 MiB). The random-uid index of
+#: 100k events (~4.5 MB) fits, so inserts stop reading index pages back from the OS
+#: (100k events ~1.4x faster than with 2 MiB), while memory stays flat in N (peak RSS
+#: from 10k to 100k events: +3.6 MB, 1.05x; 8 MiB was 1.09x, 16 MiB 1.20x).
+CACHE_KIB = 6144
+
+#: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
+#: checkpoint syncs the disk twice; with random uids every commit dirties pages all
+#: over the uid index, so rarer checkpoints write each page once for many commits.
+#: With 16 KiB pages the WAL may reach ~160 MB during a long run; the last connection
+#: to close checkpoints it into the ``.db`` file and removes it.
+WAL_AUTOCHECKPOINT = 10_000
 
 #: What SQLite raises for a value or row the schema refuses (not the disk's fault).
 REFUSED = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+def tune(conn: sqlite3.Connection) -> None:
+    """Give the writer's connection its page cache and checkpoint interval."""
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
 
 
 @functools.lru_cache(maxsize=64)

@@ -99,7 +99,10 @@ class EventTable:
             stored = self._chunk(chunk, done, refused, since)
             since = None  # a later chunk's transaction starts when it is written
             done += len(chunk)
-            batch.count(stored) if stored else batch.maybe_commit()
+            if stored:
+                batch.count(stored)
+            else:
+                batch.maybe_commit()
         refused.sort(key=lambda refusal: refusal.index)
         return refused
 
@@ -124,8 +127,8 @@ class EventTable:
             except (DocumentError, WriterStateError) as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
                 continue
-            except Exception as exc:  # a value the encoder cannot take
-                refused.append(Refusal(i, f"event {row.uid}: cannot encode its values: "
+            except Exception as exc:  # a value the encoder (or a column) cannot take
+                refused.append(Refusal(i, f"event {row.uid}: cannot store its values: "
                                           f"{type(exc).__name__}: {exc}"))
                 continue
             scalar.append((i, row))

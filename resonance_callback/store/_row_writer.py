@@ -41,32 +41,11 @@ from resonance_callback.store._write_samples import sample_id
 
 __all__ = ["RowWriter"]
 
+
 class RowWriter(DerivedRowsMixin):
     """Writes typed rows to a beamtime database; :class:`RunWriter` opens and closes it.
 
-    Parameters
-    ----------
-    db_path : Path
-        Path to the beamtime SQLite database file. Created on first open if it
-        does not exist.
-    sample : SampleMetadata
-        Sample to associate with runs written through this writer, unless
-        :meth:`open_run` is given one. ``None`` means a sample named ``unknown``.
-    commit_every : int, optional
-        Commit after this many events at the latest (default 1000).
-    commit_interval : float, optional
-        Commit when the open transaction is older than this many seconds
-        (default 0.5, so a row is durable within a second), checked at every
-        call and by :meth:`commit_if_due`.
-    codec : str, optional
-        Compression of new frame arrays: ``"blosc-lz4"`` (default),
-        ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
-    zarr_store : path or zarr store, optional
-        Where frames go; default ``{db_path.stem}.zarr/`` beside the database.
-    synchronous : str, optional
-        SQLite ``PRAGMA synchronous``; ``"NORMAL"`` (default) survives a killed
-        process, ``"FULL"`` also a power cut.
-
+    Parameters are those of :class:`RunWriter`.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ from resonance_callback.store._sample import SampleMetadata
 
 __all__ = ["sample_id"]
 
+
 def sample_id(batch: Batch, sample: SampleMetadata, cache: dict[str, int]) -> int:
     """The id of ``sample``'s row: inserted, or found by name and its metadata merged."""
     if sample.id is not None:

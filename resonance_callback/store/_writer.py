@@ -1,8 +1,8 @@
 """``RunWriter``: the spec's writer (``shared/spec/run-writer-api.txt``) over :class:`RowWriter`.
 
-Each of the spec's calls builds the row the callback would hand over and
-writes it through :class:`~resonance_callback.store._row_writer.RowWriter`;
-the README's "Differences from the spec" lists the keyword-only extensions.
+Each of the spec's calls builds the row the callback would hand over and writes it through
+:class:`~resonance_callback.store._row_writer.RowWriter`; the README's "Differences from
+the spec" lists the keyword-only extensions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from resonance_callback._sqlite import connect
 from resonance_callback.errors import WriterStateError
-from resonance_callback.store._batch import Batch
+from resonance_callback.store._batch import Batch, tune
 from resonance_callback.store._events import EventTable
 from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._row_writer import RowWriter
@@ -25,27 +25,32 @@ from resonance_callback.store._sample import SampleMetadata
 
 __all__ = ["RunWriter"]
 
-#: The writer's page cache, in KiB (SQLite's default is 2 MiB). The random-uid index of
-#: 100k events (~4.5 MB) fits, so inserts stop reading index pages back from the OS
-#: (100k events ~1.4x faster than with 2 MiB), while memory stays flat in N (peak RSS
-#: from 10k to 100k events: +3.6 MB, 1.05x; 8 MiB was 1.09x, 16 MiB 1.20x).
-CACHE_KIB = 6144
-
-#: WAL pages before an automatic checkpoint (SQLite's default is 1000). Each
-#: checkpoint syncs the disk twice; with random uids every commit dirties pages all
-#: over the uid index, so rarer checkpoints write each page once for many commits.
-#: With 16 KiB pages the WAL may reach ~160 MB during a long run; the last connection
-#: to close checkpoints it into the ``.db`` file and removes it.
-WAL_AUTOCHECKPOINT = 10_000
-
-
 
 class RunWriter(RowWriter):
     """Manages a SQLite connection to a beamtime database and writes scan data.
 
-    Parameters are those of :class:`RowWriter`: ``db_path``, ``sample``, and
-    keyword-only ``commit_every``, ``commit_interval``, ``codec``,
-    ``zarr_store`` and ``synchronous``.
+    Parameters
+    ----------
+    db_path : Path
+        Path to the beamtime SQLite database file. Created on first open if it
+        does not exist.
+    sample : SampleMetadata
+        Sample to associate with runs written through this writer, unless
+        :meth:`open_run` is given one. ``None`` means a sample named ``unknown``.
+    commit_every : int, optional
+        Commit after this many events at the latest (default 1000).
+    commit_interval : float, optional
+        Commit when the open transaction is older than this many seconds
+        (default 0.5, so a row is durable within a second), checked at every
+        call and by :meth:`commit_if_due`.
+    codec : str, optional
+        Compression of new frame arrays: ``"blosc-lz4"`` (default),
+        ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
+    zarr_store : path or zarr store, optional
+        Where frames go; default ``{db_path.stem}.zarr/`` beside the database.
+    synchronous : str, optional
+        SQLite ``PRAGMA synchronous``; ``"NORMAL"`` (default) survives a killed
+        process, ``"FULL"`` also a power cut.
     """
 
     # -- connection lifetime -------------------------------------------------
@@ -78,8 +83,7 @@ class RunWriter(RowWriter):
         except BaseException:
             conn.close()
             raise
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+        tune(conn)
         self._conn = conn
         self._batch = Batch(conn, self._db_path, self._frames, commit_every=self._commit_every,
                             commit_interval=self._commit_interval)
@@ -107,8 +111,7 @@ class RunWriter(RowWriter):
             self._conn = self._batch = self._events = None
             if self._frames is not None:
                 self._frames.close()
-            self._frames = None
-            self._zarr_store = None
+            self._frames = self._zarr_store = None
             self._open_runs.clear()
             self._streams.clear()
             self._run_uid = self._stream_uid = ""
@@ -129,12 +132,8 @@ class RunWriter(RowWriter):
 
         Parameters
         ----------
-        exc_type : type[BaseException] or None
-            Exception type if an exception occurred, otherwise None.
-        exc : BaseException or None
-            Exception instance if an exception occurred, otherwise None.
-        tb : object
-            Traceback object if an exception occurred, otherwise None.
+        exc_type, exc, tb
+            The exception propagating, if any (then open runs close as ``failed``).
         """
         if self._conn is None:
             return
@@ -390,10 +389,8 @@ class RunWriter(RowWriter):
         stream_uid = self._event_stream(event_uid)
         state = self._streams.get(stream_uid)
         if state is None:
-            raise WriterStateError(
-                f"cannot write image {field_name!r}: event {event_uid} belongs to stream "
-                f"{stream_uid}, which is not open"
-            )
+            raise WriterStateError(f"cannot write image {field_name!r}: event {event_uid} "
+                                   f"belongs to stream {stream_uid}, which is not open")
         assert self._events is not None and self._batch is not None
         with self._batch.unit():
             self._events.frame(event_uid, state, field_name, image, timestamp)
