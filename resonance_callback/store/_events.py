@@ -152,20 +152,22 @@ class EventTable:
                  and not batch.frames.pending_frames())
         if not alone:
             batch.begin(since)
-        returned: list[tuple[str]] = []
+        short: list[tuple[int, int, int]] = []  # (first row, rows inserted, last rowid)
         try:
             with contextlib.nullcontext(conn) if single else batch.unit():
                 for start in range(0, len(params), width):
                     part = params[start:start + width]
-                    sql = insert_sql("events", EVENT_COLUMNS, len(part) // _WIDTH, "uid")
-                    returned += conn.execute(sql, part).fetchall()
+                    cursor = conn.execute(
+                        insert_sql("events", EVENT_COLUMNS, len(part) // _WIDTH), part)
+                    if cursor.rowcount != len(part) // _WIDTH:
+                        short.append((start // _WIDTH, cursor.rowcount, cursor.lastrowid or 0))
         except (DocumentError, *REFUSED):  # a row the schema refuses: each alone says which
             return self._one_by_one(rows, refused)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {batch.db_path}: {exc}") from exc
-        if len(returned) == len(rows):  # every row inserted: the normal path
+        if not short:  # every row inserted: the normal path
             return len(rows)
-        inserted = Counter(uid for (uid,) in returned)
+        inserted = self._inserted(rows, short)
         stored = 0
         for i, row in rows:
             if inserted[row.uid]:
@@ -178,6 +180,29 @@ class EventTable:
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
         return stored
+
+    def _inserted(self, rows: list[tuple[int, EventRow]],
+                  short: list[tuple[int, int, int]]) -> Counter[str]:
+        """The uids a chunk's INSERTs stored, when some rows were not inserted.
+
+        A statement that stored every row of its part stored all their uids; one
+        that stored ``m`` of them gave them the ``m`` rowids up to its last one
+        (SQLite gives a new row the largest rowid + 1, and this connection holds
+        the write lock).
+        """
+        per = ROWS_PER_INSERT
+        partial = {first: (count, last) for first, count, last in short}
+        inserted: Counter[str] = Counter()
+        for first in range(0, len(rows), per):
+            if first not in partial:
+                inserted.update(row.uid for _, row in rows[first:first + per])
+                continue
+            count, last = partial[first]
+            if count > 0:
+                inserted.update(uid for (uid,) in self.batch.execute(
+                    "SELECT uid FROM events WHERE rowid > ? AND rowid <= ?",
+                    (last - count, last)))
+        return inserted
 
     def _one_by_one(self, rows: list[tuple[int, EventRow]], refused: list[Refusal]) -> int:
         """Each row in its own unit of work: one the store refuses is rolled back alone."""
