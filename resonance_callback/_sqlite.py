@@ -91,7 +91,9 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     None
     """
     if conn.in_transaction:
-        name = f"sp{id(object())}"
+        # One name for every level: SQLite resolves ROLLBACK TO and RELEASE to the
+        # innermost savepoint of that name, and the statements stay in the cache.
+        name = "unit_of_work"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield
@@ -104,11 +106,11 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
+        if conn.in_transaction:  # the block failed, or COMMIT did (a full disk)
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

@@ -13,6 +13,7 @@ import pytest
 import zarr
 
 from resonance_callback import RunWriter, RunWriterCallback, jsoncodec
+from resonance_callback.store import EventRow
 
 
 def _rows(db: Path) -> list[tuple]:
@@ -35,44 +36,59 @@ def _open(db: Path, **kw) -> tuple[RunWriter, str]:
 
 
 EVENTS = [
-    ({"x": 1.5, "y": np.float32(0.1), "z": np.arange(3)}, {"x": 10.0}, "desc1", "e1", 2.0, 1,
-     None),
-    ({"x": math.nan, "s": "null"}, {"x": 11.0}, "desc1", "e2", 3.0, 2, {"x": True}),
-    ({"x": 2**70, "n": None}, None, "desc1", "e3", 4.0, 3, None),
+    EventRow("e1", "desc1", 1, 2.0, {"x": 1.5, "y": np.float32(0.1), "z": np.arange(3)},
+             {"x": 10.0}),
+    EventRow("e2", "desc1", 2, 3.0, {"x": math.nan, "s": "null"}, {"x": 11.0}, {"x": True}),
+    EventRow("e3", "desc1", 3, 4.0, {"x": 2**70, "n": None}, {}),
 ]
 
 
 def test_write_events_stores_what_write_event_stores(tmp_path: Path) -> None:
     one, _ = _open(tmp_path / "one.db")
-    for data, ts, stream, uid, t, seq, filled in EVENTS:
-        one.write_event(data, ts, stream_uid=stream, uid=uid, time=t, seq_num=seq, filled=filled)
+    for row in EVENTS:
+        one.write_event(row.data, row.timestamps or None, stream_uid=row.stream_uid,
+                        uid=row.uid, time=row.time, seq_num=row.seq_num, filled=row.filled)
     one.close()
     many, _ = _open(tmp_path / "many.db")
-    assert many.write_events(EVENTS) == len(EVENTS)
+    assert many.write_events(EVENTS) == []
     many.close()
     assert _rows(tmp_path / "one.db") == _rows(tmp_path / "many.db")
 
 
 def test_write_events_commits_every_commit_every_events(tmp_path: Path) -> None:
     w, stream = _open(tmp_path / "b.db", commit_every=10, commit_interval=3600)
-    events = [({"x": float(i)}, {"x": 0.0}, stream, f"e{i}", float(i), i + 1, None)
+    events = [EventRow(f"e{i}", stream, i + 1, float(i), {"x": float(i)}, {"x": 0.0})
               for i in range(25)]
-    assert w.write_events(events) == 25
+    assert w.write_events(events) == []
     assert len(_rows(tmp_path / "b.db")) == 20  # two full chunks committed, 5 pending
     w.close()
     assert len(_rows(tmp_path / "b.db")) == 25
 
 
-def test_write_events_stops_before_a_chunk_with_a_stored_uid(tmp_path: Path) -> None:
+def test_a_stored_uid_in_a_batch_is_refused_alone_and_the_rest_stored(tmp_path: Path) -> None:
     w, stream = _open(tmp_path / "d.db", commit_every=2, commit_interval=3600)
     w.write_event({"x": 0.0}, {}, uid="dup", time=0.5, seq_num=1)
-    events = [({"x": float(i)}, {}, stream, uid, float(i), i + 2, None)
+    events = [EventRow(uid, stream, i + 2, float(i), {"x": float(i)}, {})
               for i, uid in enumerate(["a", "b", "c", "dup", "e"])]
-    # Chunks: ["a"] (one row was pending), ["b", "c"], then ["dup", "e"], which is
-    # rolled back and left to the caller.
-    assert w.write_events(events) == 3
+    refused = w.write_events(events)
+    assert [r.index for r in refused] == [3] and "dup" in refused[0].reason
     w.close()
-    assert {r[0] for r in _rows(tmp_path / "d.db")} == {"dup", "a", "b", "c"}
+    assert {r[0] for r in _rows(tmp_path / "d.db")} == {"dup", "a", "b", "c", "e"}
+
+
+def test_a_value_the_store_cannot_take_is_refused_alone_mid_batch(tmp_path: Path) -> None:
+    w, stream = _open(tmp_path / "v.db", commit_interval=3600)
+    circular: dict = {}
+    circular["self"] = circular
+    events = [EventRow("a", stream, 1, 1.0, {"x": 1.0}, {}),
+              EventRow("b", stream, 2, 2.0, {"x": circular}, {}),  # cannot be encoded
+              EventRow("c", stream, 3, [3.0], {"x": 3.0}, {}),  # type: ignore[arg-type]
+              EventRow("d", stream, 4, 4.0, {"x": 4.0}, {})]
+    refused = w.write_events(events)
+    assert [r.index for r in refused] == [1, 2]
+    assert "event b" in refused[0].reason and "event c" in refused[1].reason
+    w.close()
+    assert [r[0] for r in _rows(tmp_path / "v.db")] == ["a", "d"]
 
 
 def _docs(n: int, dup: int | None = None) -> list[tuple[str, dict]]:
@@ -101,6 +117,32 @@ def test_a_repeated_event_in_a_batch_is_rejected_alone(tmp_path: Path, threaded:
     rejected = conn.execute("SELECT name, reason FROM rejected_documents").fetchall()
     conn.close()
     assert len(rejected) == 1 and rejected[0][0] == "event"
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_an_event_the_store_refuses_mid_batch_is_rejected_alone(tmp_path: Path,
+                                                               threaded: bool) -> None:
+    db = tmp_path / "cb.db"
+    circular: dict = {}
+    circular["self"] = circular
+    docs = _docs(600)
+    start, descriptor, *events, stop = docs
+    events[100][1]["time"] = [1.0]  # SQLite cannot bind a list
+    events[200][1]["data"] = {"x": circular}  # no encoder takes it
+    with RunWriterCallback(db, threaded=threaded) as cb:
+        for name, doc in docs:
+            cb(name, doc)
+        counts = cb.write_counts()
+    assert counts.events == 598 and counts.rejected == counts.rejected_documents == 2
+    conn = sqlite3.connect(db)
+    rejected = conn.execute("SELECT name, uid, reason FROM rejected_documents "
+                            "ORDER BY id").fetchall()
+    status = conn.execute("SELECT exit_status FROM runs").fetchall()
+    conn.close()
+    assert [(name, uid) for name, uid, _ in rejected] == [
+        ("event", events[100][1]["uid"]), ("event", events[200][1]["uid"])]
+    assert all(uid in reason for _, uid, reason in rejected)
+    assert status == [("success",)]
 
 
 @pytest.mark.parametrize("value", [
@@ -143,18 +185,19 @@ def test_frames_handed_over_are_read_back_after_flush(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("duplicate", [False, True])
-def test_a_whole_chunk_longer_than_one_insert_is_all_or_nothing(tmp_path: Path,
-                                                                duplicate: bool) -> None:
-    n = 4500  # more rows than one INSERT takes: BEGIN, two INSERTs, COMMIT
+def test_a_chunk_longer_than_one_insert_stores_all_but_a_repeated_uid(tmp_path: Path,
+                                                                      duplicate: bool) -> None:
+    n = 4500  # more rows than one INSERT takes: two INSERTs in one transaction
     w, stream = _open(tmp_path / "w.db", commit_every=n, commit_interval=3600)
     uids = [f"e{i}" for i in range(n)]
     if duplicate:
         uids[-1] = uids[0]
-    events = [({"x": float(i)}, {"x": 0.0}, stream, uid, float(i), i + 1, None)
+    events = [EventRow(uid, stream, i + 1, float(i), {"x": float(i)}, {"x": 0.0})
               for i, uid in enumerate(uids)]
-    assert w.write_events(events) == (0 if duplicate else n)
-    assert len(_rows(tmp_path / "w.db")) == (0 if duplicate else n)
+    refused = w.write_events(events)
+    assert [r.index for r in refused] == ([n - 1] if duplicate else [])
     w.close()
+    assert len(_rows(tmp_path / "w.db")) == (n - 1 if duplicate else n)
 
 
 @pytest.mark.parametrize("codec", ["blosc-lz4", "blosc-zstd", "zstd", "none"])
@@ -254,3 +297,34 @@ def test_frames_beyond_the_in_flight_bound_wait_and_all_arrive(tmp_path: Path,
     array = zarr.open_array(tmp_path / "f.zarr" / "a", mode="r")
     assert array.shape == (20, 32, 32)
     assert [int(array[i][0, 0]) for i in range(20)] == list(range(20))
+
+
+def test_a_storage_failure_on_the_writer_thread_is_raised_naming_the_store(
+        tmp_path: Path) -> None:
+    from resonance_callback import StorageError
+
+    db = tmp_path / "bt.db"
+    bundle = event_model.compose_run(time=1.0)
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"img": {"dtype": "array", "shape": [4, 4], "source": "s"}},
+        time=1.0)
+    cb = RunWriterCallback(db)
+    cb("start", bundle.start_doc)
+    cb("descriptor", desc.descriptor_doc)
+    cb("event", desc.compose_event(data={"img": np.ones((4, 4), np.uint16)},
+                                   timestamps={"img": 1.0}, seq_num=1, time=1.0))
+    cb.flush()
+    chunks = tmp_path / "bt.zarr" / "runs" / bundle.start_doc["uid"] / "primary" / "img" / "c"
+    chunks.rename(tmp_path / "elsewhere")
+    chunks.write_text("a file where the chunk directories go")
+    cb("event", desc.compose_event(data={"img": np.ones((4, 4), np.uint16)},
+                                   timestamps={"img": 1.0}, seq_num=2, time=2.0))
+    with pytest.raises(StorageError, match=r"bt\.zarr"):
+        cb.flush()
+    cb("stop", bundle.compose_stop(time=3.0))
+    cb.close()
+    conn = sqlite3.connect(db)
+    rejected = conn.execute("SELECT count(*) FROM rejected_documents").fetchone()[0]
+    status = conn.execute("SELECT exit_status FROM runs").fetchall()
+    conn.close()
+    assert rejected == 0 and status == [("success",)]  # a failure of the disk, not a document

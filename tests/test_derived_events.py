@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 from resonance_callback import DocumentError, RunWriter, SampleMetadata, jsoncodec
+from resonance_callback.store import UnresolvedRow
 
 from .conftest import sql
 
@@ -84,8 +85,8 @@ def test_merge_into_an_unknown_event_is_a_document_error(writer):
 def test_unresolved_frames_are_recorded_with_reference_and_reason(writer, db_path):
     run = writer.open_run("count")
     stream = writer.open_stream("primary", {})
-    writer.record_unresolved("img", "res/0", "file gone", run_uid=run, stream_uid=stream,
-                             seq_num=1)
+    writer.record_unresolved(UnresolvedRow("img", "res/0", "file gone", run_uid=run,
+                                           stream_uid=stream, seq_num=1))
     writer.commit()
     assert sql(db_path, "SELECT run_uid, stream_uid, field_name, seq_num, reference, reason "
                         "FROM unresolved_frames") == [(run, stream, "img", 1, "res/0", "file gone")]
@@ -116,20 +117,12 @@ def test_derived_row_values_decode_with_the_codec(writer, db_path):
 
 
 def test_derived_rows_get_the_same_uid_in_every_database(tmp_path) -> None:
-    import event_model
-
-    from resonance_callback import RunWriterCallback
-
-    bundle = event_model.compose_run(metadata={"plan_name": "fly"})
-    desc = bundle.compose_descriptor(
-        data_keys={"x": {"dtype": "number", "shape": [], "source": "s"}}, name="primary")
-    stop = bundle.compose_stop()
     rows = []
     for name in ("a.db", "b.db"):
-        with RunWriterCallback(tmp_path / name, threaded=False) as callback:
-            callback("start", bundle.start_doc)
-            callback("descriptor", desc.descriptor_doc)
-            callback._sink.writer.event_at(desc.descriptor_doc["uid"], 1)
-            callback("stop", stop)
+        with RunWriter(tmp_path / name, None) as writer:
+            writer.open_run("fly", uid="run-1")
+            stream = writer.open_stream("primary", {}, uid="desc-1")
+            writer.event_at(stream, 1)
+            writer.close_run()
         rows.append(sql(tmp_path / name, "SELECT uid, derived FROM events"))
     assert rows[0] == rows[1] and rows[0][0][1] == 1

@@ -1,22 +1,27 @@
-"""``RunWriterCallback``: Bluesky documents in, :class:`RunWriter` calls out.
+"""``RunWriterCallback``: Bluesky documents in, typed rows for the beamtime store out.
 
-The callback is a façade over per-run :class:`_Run` objects, created at
-``start`` and dropped at ``stop`` (the pattern of event-model's ``RunRouter``).
-Routing happens on the caller's thread (the RunEngine's); the writer calls it
-produces run in order on a background :class:`~resonance_callback.worker.WriterThread`.
+:class:`event_model.DocumentRouter` dispatches each document to the method
+named after it (unpacking event and datum pages). Each method translates its
+document into a row of :mod:`resonance_callback.store` (``RunRow``,
+``StreamRow``, ``EventRow``, ``StopRow``, ...) on the caller's thread (the
+RunEngine's); the writer stores the rows in order on a background
+:class:`~resonance_callback.callback._worker.WriterThread`. Per-run state lives
+in a :class:`~resonance_callback.callback._runs.Run`, created at ``start`` and
+dropped at ``stop``; the storage plan of each descriptor is decided once
+(:mod:`~resonance_callback.callback._plan`).
 
-Detector files (``resource``/``datum``, ``stream_resource``/``stream_datum``) are
-read into the Zarr store by :mod:`resonance_callback.external_routing`, also on
-the writer thread.
+Detector files (``resource``/``datum``, ``stream_resource``/``stream_datum``)
+are read into the Zarr store by :mod:`~resonance_callback.callback._external`,
+also on the writer thread.
 
 A document that cannot be stored as it came never raises into the scan: it is
-kept in ``rejected_documents`` with the reason and logged as one warning line.
-Storage failures (disk full, unwritable path, corrupt database) do raise, with
-the path in the message.
+kept in ``rejected_documents`` with the reason and logged as one warning line,
+alone (the rest of its batch and its run go on). Storage failures (disk full,
+unwritable path, corrupt database) do raise, with the path in the message.
 
 Documents of a run an earlier session already stored (a saved stream replayed
 again) are compared with the stored rows: identical ones are skipped, different
-ones rejected (:mod:`resonance_callback.writer_idempotent`).
+ones rejected (:class:`~resonance_callback.store.IdempotentRunWriter`).
 """
 
 from __future__ import annotations
@@ -36,37 +41,25 @@ import numpy as np
 
 from resonance_callback.callback._external import ExternalRouting, check_stream_datum
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
+from resonance_callback.callback._runs import OpenRuns, Run, require
+from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import ExternalResolver, HandlerClass
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
+    EventRow,
+    ExternalRow,
     IdempotentRunWriter,
     RunWriter,
     SampleMetadata,
-    exit_status_from_stop,
+    WriteCounts,
 )
 
 __all__ = ["RunWriterCallback"]
 
 log = logging.getLogger("resonance_callback")
-
-
-class _Run:
-    """What the callback knows about one open run; dies at its ``stop``."""
-
-    def __init__(self, start: dict[str, Any]) -> None:
-        self.uid: str = start["uid"]
-        self.start = start
-        self.plans: dict[str, StreamPlan] = {}  # descriptor uid -> plan
-        self.resources: set[str] = set()
-
-
-def _require(doc: dict[str, Any], *keys: str) -> None:
-    missing = [k for k in keys if k not in doc]
-    if missing:
-        raise DocumentError(f"missing required key(s) {', '.join(map(repr, missing))}")
 
 
 class RunWriterCallback(event_model.DocumentRouter):
@@ -85,7 +78,8 @@ class RunWriterCallback(event_model.DocumentRouter):
     commit_interval : float, optional
         Seconds after which pending rows are committed, even when idle.
     codec : str, optional
-        Compression of new frame arrays (see :func:`~resonance_callback.frames.make_codec`).
+        Compression of new frame arrays: ``"blosc-lz4"`` (default), ``"blosc-zstd"``,
+        ``"zstd"`` or ``"none"``.
     inline_limit : int, optional
         1-D arrays longer than this are stored in Zarr rather than in JSON.
     threaded : bool, optional
@@ -161,32 +155,29 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._sink: WriterThread | InlineWriter = (
             WriterThread(writer) if threaded else InlineWriter(writer)
         )
-        self._runs: dict[str, _Run] = {}
-        self._by_descriptor: dict[str, _Run] = {}
-        self._by_resource: dict[str, _Run] = {}
-        self._finished: set[str] = set()
-        self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run uid
+        self._runs = OpenRuns()
         self._closed = False
+        self._counts_at_close: WriteCounts | None = None
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- the document entry point ---------------------------------------------
 
-    def __call__(self, name: str, doc: dict[str, Any], validate: bool = False) -> tuple[str, dict]:
-        """Route one document; never raises for a bad document, only for storage failures."""
+    def __call__(self, name: str, doc: dict[str, Any], validate: bool = False
+                 ) -> tuple[str, dict[str, Any]]:
+        """Route one document; never raises for a bad document, only for storage failures.
+
+        :class:`event_model.DocumentRouter` dispatches to the method named after
+        the document and unpacks ``event_page`` and ``datum_page`` into
+        :meth:`event` and :meth:`datum` calls.
+        """
         if self._closed:
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
         self._sink.raise_pending()
         try:
-            if name == "event" and type(doc) is dict and not validate:  # the hot path
-                self.event(doc)
-                return name, doc
-            if not isinstance(doc, dict):
-                raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
-            if name in _DIRECT and not validate:  # what DocumentRouter does, without its detour
-                getattr(self, name)(doc)
-                return name, doc
+            if not isinstance(doc, dict):
+                raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             return super().__call__(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError):
             raise
@@ -197,70 +188,46 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
         if run_uid is None and isinstance(doc, dict):
-            run = self._run_of(doc, strict=False)
-            run_uid = run.uid if run else doc.get("run_start") or next(
-                (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
-                 if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
+            run_uid = self._runs.uid_of(doc)
         self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
 
-    def _submit(self, run: _Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
+    def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
         self._sink.submit(Job(fn, name, doc, run.uid if run else None))
 
-    def _run_of(self, doc: dict[str, Any], *, strict: bool = True) -> _Run | None:
-        """Find the open run a document belongs to."""
-        for key, table in (("run_start", self._runs), ("descriptor", self._by_descriptor),
-                           ("resource", self._by_resource),
-                           ("stream_resource", self._by_resource)):
-            if key in doc:
-                run = table.get(doc[key])
-                if run is None and strict:
-                    stopped = doc[key] in self._finished or doc[key] in self._stopped
-                    state = "already stopped" if stopped else "unknown"
-                    raise DocumentError(f"{key} {doc[key]} is {state}")
-                return run
-        if strict:
-            raise DocumentError("document names no run_start, descriptor or resource")
-        return None
+    # -- documents ----------------------------------------------------------------
+    # DocumentRouter types each method with event-model's TypedDicts; documents
+    # arrive here unvalidated (a malformed one is rejected, never raised), so they
+    # are plain dicts, and each method checks the keys it reads.
 
-    # -- documents ---------------------------------------------------------------
-
-    def start(self, doc: dict[str, Any]) -> None:
+    def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a run: plan name, the whole start document, its uid, time and sample."""
-        _require(doc, "uid", "time")
-        uid = doc["uid"]
-        if uid in self._runs or uid in self._finished:
-            raise DocumentError(f"start {uid} was already received")
-        run = _Run(doc)
+        require(doc, "uid", "time")
+        run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
-        plan_name = doc.get("plan_name")
-        self._submit(run, "start", doc, lambda w: w.open_run(
-            plan_name, metadata=doc, uid=uid, sample=sample, time=doc["time"]))
+        row = run_row(doc, sample)
+        self._submit(run, "start", doc, lambda w: w.write_run(row))
         if self._index is not None:
             index = self._index
             self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
-        self._runs[uid] = run
+        self._runs.add(run)
 
-    def descriptor(self, doc: dict[str, Any]) -> None:
+    def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a stream; decide storage for each data key."""
-        _require(doc, "uid", "run_start", "data_keys")
-        run = self._run_of({"run_start": doc["run_start"]})
+        require(doc, "uid", "run_start", "data_keys")
+        run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
-        if doc["uid"] in self._by_descriptor:
-            raise DocumentError(f"descriptor {doc['uid']} was already received")
-        run.plans[doc["uid"]] = StreamPlan(doc["data_keys"], self._inline_limit)
-        self._by_descriptor[doc["uid"]] = run
-        self._submit(run, "descriptor", doc, lambda w: w.open_stream(
-            doc.get("name", "primary"), doc["data_keys"], uid=doc["uid"], run_uid=run.uid,
-            time=doc.get("time"), configuration=doc.get("configuration"), document=doc))
+        self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit))
+        row = stream_row(doc, run.uid)
+        self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
 
-    def event(self, doc: dict[str, Any]) -> None:
+    def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Store one event's values inline and its frames in Zarr."""
         if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
                 and "seq_num" in doc):
-            _require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        run = self._by_descriptor.get(doc["descriptor"])
+            require(doc, "uid", "descriptor", "data", "time", "seq_num")
+        run = self._runs.by_descriptor.get(doc["descriptor"])
         if run is None:
-            run = self._run_of({"descriptor": doc["descriptor"]})
+            run = self._runs.of({"descriptor": doc["descriptor"]})
             assert run is not None
         plan = run.plans[doc["descriptor"]]
         data = doc["data"]
@@ -269,8 +236,9 @@ class RunWriterCallback(event_model.DocumentRouter):
                 if isinstance(value, np.ndarray):
                     break
             else:
-                self._sink.submit(EventJob(doc, dict(data), dict(doc.get("timestamps") or {}),
-                                           {}, run.uid))
+                self._sink.submit(EventJob(EventRow(
+                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], dict(data),
+                    dict(doc.get("timestamps") or {}), doc.get("filled") or None), doc, run.uid))
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
@@ -286,72 +254,59 @@ class RunWriterCallback(event_model.DocumentRouter):
         else:
             inline_ts = dict(stamps)
         # Plain data, no closure: the writer thread batches consecutive events.
-        self._sink.submit(EventJob(doc, split.inline, inline_ts, split.frames, run.uid))
+        self._sink.submit(EventJob(EventRow(
+            doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], split.inline, inline_ts,
+            doc.get("filled") or None, split.frames, stamps), doc, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
-    def stop(self, doc: dict[str, Any]) -> None:
+    def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Close the run with the mapped exit status, keep the stop document, and drain."""
-        _require(doc, "uid", "run_start")
-        run = self._run_of({"run_start": doc["run_start"]})
+        require(doc, "uid", "run_start")
+        run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
-        status, note = exit_status_from_stop(doc.get("exit_status"))
-        reason = doc.get("reason") or None
-        if note is not None:
-            reason = f"{note}; {reason or ''}".strip("; ")
+        row = stop_row(doc, run.uid)
         self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
-        self._submit(run, "stop", doc, lambda w: w.close_run(
-            exit_status=status, uid=run.uid, time=doc.get("time"), reason=reason,
-            stop_document=doc))
+        self._submit(run, "stop", doc, lambda w: w.write_stop(row))
         if self._index is not None:
             index = self._index
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
-        self._forget(run)
+        self._runs.stop(run)
         self._sink.drain()
-
-    def _forget(self, run: _Run) -> None:
-        del self._runs[run.uid]
-        for uid in run.plans:
-            self._by_descriptor.pop(uid, None)
-        for uid in run.resources:
-            self._by_resource.pop(uid, None)
-        self._finished.add(run.uid)
-        self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
 
     def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
         """Keep the document for provenance, then hand it to the external routing."""
-        run = self._run_of(doc)
+        run = self._runs.of(doc)
         assert run is not None
         if name in ("resource", "stream_resource"):
-            run.resources.add(doc[uid_key])
-            self._by_resource[doc[uid_key]] = run
+            self._runs.add_resource(run, doc[uid_key])
         route = getattr(self._external, name)
 
         def keep(w: RunWriter) -> None:
-            w.record_external(name, doc[uid_key], doc, run_uid=run.uid)
+            w.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
             route(w, doc, run.uid, **extra)
 
         self._submit(run, name, doc, keep)
 
-    def resource(self, doc: dict[str, Any]) -> None:
+    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a resource document; its datums' files are read into the store."""
-        _require(doc, "uid", "spec")
+        require(doc, "uid", "spec")
         self._keep_external("resource", doc, "uid")
 
-    def datum(self, doc: dict[str, Any]) -> None:
+    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a datum document; events holding its id get its array as a frame."""
-        _require(doc, "datum_id", "resource")
+        require(doc, "datum_id", "resource")
         self._keep_external("datum", doc, "datum_id")
 
-    def stream_resource(self, doc: dict[str, Any]) -> None:
+    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a stream_resource document; its stream_datums are read into the store."""
-        _require(doc, "uid", "run_start")
+        require(doc, "uid", "run_start")
         self._keep_external("stream_resource", doc, "uid")
 
-    def stream_datum(self, doc: dict[str, Any]) -> None:
+    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a stream_datum document and read the events' data it refers to."""
-        _require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
-        run = self._run_of({"stream_resource": doc["stream_resource"]})
+        require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
+        run = self._runs.of({"stream_resource": doc["stream_resource"]})
         assert run is not None
         plan = check_stream_datum(doc, run.plans)
         self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
@@ -361,6 +316,28 @@ class RunWriterCallback(event_model.DocumentRouter):
     def flush(self) -> None:
         """Wait until everything received so far is written and committed."""
         self._sink.drain()
+
+    def write_counts(self) -> WriteCounts:
+        """What the beamtime holds, and what this callback skipped and rejected.
+
+        Waits until everything received so far is written. After :meth:`close`,
+        the counts as they were at close.
+
+        Returns
+        -------
+        WriteCounts
+            Rows of runs, events, frames and rejected documents in the
+            database; runs resumed, documents found already stored, and
+            documents rejected by this callback.
+        """
+        if self._closed:
+            if self._counts_at_close is None:
+                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
+            return self._counts_at_close
+        found: list[WriteCounts] = []
+        self._sink.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
+        self._sink.drain()
+        return found[0]
 
     def close(self) -> None:
         """Write everything received, then close the database. Safe to call twice.
@@ -374,11 +351,12 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._closed = True
         try:
             try:
-                for run in self._runs.values():  # pending detector data of runs left open
+                for run in self._runs.runs.values():  # pending detector data of runs left open
                     self._submit(run, "close", {},
                                  lambda w, uid=run.uid: self._external.finish(w, uid))
             finally:
                 self._sink.close()
+            self._counts_at_close = self._sink.writer.write_counts()
         finally:
             self._sink.writer.close()
             if self._index is not None:
@@ -398,12 +376,11 @@ class RunWriterCallback(event_model.DocumentRouter):
         self.close()
 
 
+#: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
 _HANDLED = frozenset({
     "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
     "datum_page", "stream_resource", "stream_datum",
 })
-# Documents with a method of their own here (the pages go through DocumentRouter).
-_DIRECT = _HANDLED - {"event_page", "datum_page"}
 
 
 def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:

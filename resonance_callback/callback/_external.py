@@ -21,7 +21,7 @@ Where the data goes
   ``events.data``. The events row of each ``seq_num`` is found, or created
   marked ``derived = 1`` (fly scans have no event documents); an event
   arriving later takes that row over (see
-  :meth:`~resonance_callback.writer_external.ExternalRowsMixin.claim_derived_event`).
+  :meth:`~resonance_callback.store.RunWriter.claim_derived_event`).
 
 Waiting and failures
 --------------------
@@ -45,7 +45,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -53,6 +53,7 @@ from resonance_callback.callback._plan import Split, Storage, StreamPlan, frozen
 from resonance_callback.callback._worker import reject
 from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePathError
 from resonance_callback.external import ExternalResolver
+from resonance_callback.store import EventRow, UnresolvedRow
 
 if TYPE_CHECKING:
     from resonance_callback.store import RunWriter
@@ -106,14 +107,19 @@ def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> Str
     spans = []
     for name in ("indices", "seq_nums"):
         span = doc[name]
-        bounds = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (None,)
-        if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bounds):
+        start, stop = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (
+            None, None)
+        if not (_natural(start) and _natural(stop)):
             raise DocumentError(f"stream_datum {doc['uid']}: {name} {span!r} is not a range")
-        spans.append(bounds[1] - bounds[0])
+        spans.append(stop - start)
     if spans[0] != spans[1] or spans[0] < 0:
         raise DocumentError(f"stream_datum {doc['uid']}: indices {doc['indices']} and "
                             f"seq_nums {doc['seq_nums']} do not describe the same events")
     return plan
+
+
+def _natural(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass
@@ -181,13 +187,16 @@ class ExternalRouting:
 
         def write(w: RunWriter) -> None:
             uid = doc["uid"]
-            if not (streamed and w.claim_derived_event(
+            if streamed and w.claim_derived_event(
                     doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
-                    data=split.inline, timestamps=inline_ts, filled=filled)):
-                w.write_event(split.inline, inline_ts, stream_uid=doc["descriptor"], uid=uid,
-                              time=doc["time"], seq_num=doc["seq_num"], filled=filled)
-            for key, frame in split.frames.items():
-                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+                    data=split.inline, timestamps=inline_ts, filled=filled):
+                for key, frame in split.frames.items():
+                    w.write_image(uid, key, frame, timestamp=stamps.get(key))
+            else:  # the one write path of events: the row with its frames
+                row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
+                               split.inline, inline_ts, filled, split.frames, stamps)
+                for refusal in w.write_events([row]):
+                    raise DocumentError(refusal.reason)
             if refs and not w.already_stored(uid):  # a replayed event has its frames
                 self.fill_event(w, run_uid, doc, refs)
 
@@ -354,8 +363,9 @@ class ExternalRouting:
             if item.doc is not None:
                 index = item.doc["indices"]["start"] + offset
                 reference = f"{item.doc['stream_resource']}[{index}]"
-            w.record_unresolved(item.key, reference, reason, run_uid=run_uid,
-                                stream_uid=item.stream_uid, seq_num=item.seq_nums[offset])
+            w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
+                                              stream_uid=item.stream_uid,
+                                              seq_num=item.seq_nums[offset]))
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,13 +1,15 @@
-"""Run writer calls off the caller's thread, in order, with a bounded queue.
+"""Rows to the store off the caller's thread, in order, with a bounded queue.
 
-The callback routes documents on the RunEngine's thread and hands each
-resulting unit of work to a :class:`WriterThread`, which runs them one by one
-on its own thread, so compression and disk waits do not hold up the scan. Most
-units are a :class:`Job` (a function of the
-:class:`~resonance_callback.writer.RunWriter`); events are an
-:class:`EventJob` (plain data, no closure), and the thread stores each run of
-consecutive frame-less events with one :meth:`RunWriter.write_events` call
-(one ``executemany``) instead of one statement per event.
+The callback translates documents into rows on the RunEngine's thread and hands
+each resulting unit of work to a :class:`WriterThread`, which runs them one by
+one on its own thread, so compression and disk waits do not hold up the scan.
+Most units are a :class:`Job` (a function of the
+:class:`~resonance_callback.store.RunWriter`, writing a row); events are an
+:class:`EventJob` (an :class:`~resonance_callback.store.EventRow`, no closure),
+and the thread stores each run of consecutive scalar events with one
+:meth:`RunWriter.write_events` call (multi-row INSERTs); an event with frames
+goes through the same call, alone. The document stays with its job, in the
+callback's layer, so a row the store refuses is kept whole as rejected.
 
 Hand-off costs the producer next to nothing: jobs go on a :class:`collections.deque`,
 and the thread is woken only when it sleeps. Once woken by a scalar event it
@@ -24,10 +26,11 @@ end. When idle, the thread commits the open transaction as soon as it is
 so rows are durable within about a second even when no further document
 arrives.
 
-A :class:`DocumentError` from a job is recorded as a rejected document; any
-other exception stops further writes and is raised to the producer at its next
-call (:meth:`raise_pending`) or at :meth:`drain`/:meth:`close`, never lost;
-later jobs still run.
+A document the store refuses (a :class:`DocumentError`, or any other
+exception that is not a storage failure) is recorded as a rejected document
+with the reason, alone: the rest of its batch and its run go on. A storage
+failure (:class:`StorageError`) is raised to the producer at its next call
+(:meth:`raise_pending`) or at :meth:`drain`/:meth:`close`, never lost.
 :class:`InlineWriter` runs the same jobs on the caller's thread.
 """
 
@@ -41,10 +44,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from resonance_callback.errors import DocumentError
-from resonance_callback.store import RunWriter
+from resonance_callback.errors import (
+    BeamtimeDatabaseError,
+    DocumentError,
+    StorageError,
+    WriterStateError,
+)
+from resonance_callback.store import EventRow, RejectedRow, RunWriter
 
 __all__ = ["EventJob", "InlineWriter", "Job", "WriterThread"]
 
@@ -73,84 +79,56 @@ class Job:
 
 
 class EventJob:
-    """One event to store: its inline values and frames, split on the caller's thread.
+    """One event to store: its row (values and frames, split on the caller's thread).
 
     Parameters
     ----------
+    row : EventRow
+        What the store writes.
     doc : dict
-        The event document (uid, descriptor, time, seq_num, filled are read from it).
-    inline : dict
-        Values stored in ``events.data``.
-    timestamps : dict
-        Timestamps of those values.
-    frames : dict
-        Frames by key; empty for a scalar event.
+        The event document, kept whole if the store refuses the row.
     run_uid : str or None
         The run, for error reports.
     """
 
-    __slots__ = ("doc", "frames", "inline", "nbytes", "queued", "run_uid", "timestamps")
+    __slots__ = ("doc", "nbytes", "queued", "row", "run_uid")
 
     name = "event"
 
-    def __init__(
-        self,
-        doc: dict[str, Any],
-        inline: dict[str, Any],
-        timestamps: dict[str, Any],
-        frames: dict[str, np.ndarray],
-        run_uid: str | None,
-    ) -> None:
+    def __init__(self, row: EventRow, doc: dict[str, Any], run_uid: str | None) -> None:
+        self.row = row
         self.doc = doc
-        self.inline = inline
-        self.timestamps = timestamps
-        self.frames = frames
         self.run_uid = run_uid
-        self.nbytes = sum(f.nbytes for f in frames.values()) if frames else 0
+        self.nbytes = sum(f.nbytes for f in row.frames.values()) if row.frames else 0
         self.queued = time.monotonic()
 
-    def row(self) -> tuple[Any, ...]:
-        """The arguments of :meth:`RunWriter.write_events` for this event."""
-        doc = self.doc
-        return (self.inline, self.timestamps, doc["descriptor"], doc["uid"], doc["time"],
-                doc["seq_num"], doc.get("filled") or None)
 
-    def write(self, writer: RunWriter) -> None:
-        """Store the event and its frames one call at a time."""
-        doc = self.doc
-        with writer.atomic():  # readers see the event and its frames together
-            uid = writer.write_event(self.inline, self.timestamps, stream_uid=doc["descriptor"],
-                                     uid=doc["uid"], time=doc["time"], seq_num=doc["seq_num"],
-                                     filled=doc.get("filled") or None)
-            if self.frames:
-                stamps = doc.get("timestamps") or {}
-                for key, frame in self.frames.items():
-                    writer.write_image(uid, key, frame, timestamp=stamps.get(key))
-
-
-def _execute(writer: RunWriter, job: Job | EventJob) -> None:
+def _execute(writer: RunWriter, job: Job) -> None:
+    """Run a job; a document the store refuses is kept with the reason, never raised."""
     try:
-        if type(job) is EventJob:
-            job.write(writer)
-        else:
-            job.run(writer)
+        job.run(writer)
     except DocumentError as exc:
         reject(writer, job.name, job.doc, str(exc), job.run_uid)
+    except (StorageError, BeamtimeDatabaseError, WriterStateError):
+        raise
+    except Exception as exc:  # a document the writer cannot take: kept, never raised
+        reject(writer, job.name, job.doc, f"{type(exc).__name__}: {exc}", job.run_uid)
 
 
 def _execute_events(writer: RunWriter, jobs: list[EventJob]) -> None:
-    """Store frame-less events with one ``executemany``; fall back one by one after a bad one."""
-    stored = writer.write_events([job.row() for job in jobs], since=jobs[0].queued)
-    for job in jobs[stored:]:  # the chunk holding a bad event and what follows
-        _execute(writer, job)
+    """Store a batch of events, frames or not, with one store call; keep those refused."""
+    refused = writer.write_events([job.row for job in jobs], since=jobs[0].queued)
+    for refusal in refused:
+        job = jobs[refusal.index]
+        reject(writer, "event", job.doc, refusal.reason, job.run_uid)
 
 
 def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
     """Keep a rejected document with its reason and log one warning line."""
     uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
     log.warning("rejected %s %s: %s", name, uid or "(no uid)", reason)
-    writer.record_rejected(name, doc if isinstance(doc, dict) else {"value": repr(doc)},
-                           reason, run_uid=run_uid)
+    writer.record_rejected(RejectedRow(name, None if uid is None else str(uid), run_uid, reason,
+                                       doc if isinstance(doc, dict) else {"value": repr(doc)}))
 
 
 class InlineWriter:
@@ -161,7 +139,10 @@ class InlineWriter:
 
     def submit(self, job: Job | EventJob) -> None:
         """Run ``job`` now."""
-        _execute(self.writer, job)
+        if type(job) is EventJob:
+            _execute_events(self.writer, [job])
+        else:
+            _execute(self.writer, job)  # type: ignore[arg-type]
 
     def raise_pending(self) -> None:
         """Nothing is ever pending."""
@@ -248,14 +229,13 @@ class WriterThread:
             while jobs:
                 job = jobs.popleft()
                 kind = type(job)
-                if kind is EventJob and not job.frames:
+                if kind is EventJob:  # events, with or without frames: one write path
                     batch = [job]
-                    while (jobs and len(batch) < MAX_BATCH and type(jobs[0]) is EventJob
-                           and not jobs[0].frames):
-                        batch.append(jobs.popleft())
+                    if not job.nbytes:  # consecutive scalar events: one batch
+                        while (jobs and len(batch) < MAX_BATCH and type(jobs[0]) is EventJob
+                               and not jobs[0].nbytes):
+                            batch.append(jobs.popleft())
                     self._guard(_execute_events, writer, batch)
-                elif kind is EventJob:
-                    self._guard(_execute, writer, job)
                     self._bytes_out += job.nbytes
                 elif kind is Job:
                     self._guard(_execute, writer, job)

@@ -1,7 +1,7 @@
 """Replay saved document streams into a beamtime, as if the RunEngine emitted them again.
 
 :func:`replay` reads a saved stream with
-:func:`~resonance_callback.formats.iter_located` (a file, a directory of files,
+:func:`~resonance_callback.replay.formats.iter_located` (a file, a directory of files,
 or standard input, in any format it reads) and hands every document, in file
 order, to a :class:`~resonance_callback.callback.RunWriterCallback`: several
 runs per file, interleaved runs, events and event pages, detector-file
@@ -10,7 +10,7 @@ live, row for row and frame for frame.
 
 Replaying is idempotent: documents already stored are compared and skipped,
 and documents that reuse a stored uid with other content are rejected (see
-:mod:`resonance_callback.writer_idempotent`). So a stream replayed twice changes
+:class:`~resonance_callback.store.IdempotentRunWriter`). So a stream replayed twice changes
 nothing, and replaying the whole of a file whose earlier replay was cut off
 adds what is missing and closes the run.
 
@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from resonance_callback._sqlite import connect
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats import Source, iter_located
@@ -130,7 +129,7 @@ def replay(
     source : str, os.PathLike or binary file object
         A file, a directory (its stream files, sorted by name, as one stream),
         ``"-"`` for standard input, or a file object opened in binary mode;
-        see :func:`~resonance_callback.formats.iter_located`.
+        see :func:`~resonance_callback.replay.formats.iter_located`.
     db_path : Path or str
         The beamtime database, created if missing.
     progress : callable, optional
@@ -164,19 +163,18 @@ def replay(
     callback = RunWriterCallback(db_path, **options)
     summary = ReplaySummary(str(callback.db_path))
     try:
-        before = _row_counts(callback.db_path)
+        before = callback.write_counts()
         feed = _Feed(callback, summary, progress, started)
         error = feed.run(source)
     finally:
         callback.close()
-    writer = callback._sink.writer  # the IdempotentRunWriter, for its counts
-    counts = getattr(writer, "counts", {})
-    after = _row_counts(callback.db_path)
-    summary.runs_added, summary.events_added, summary.frames_added = (
-        a - b for a, b in zip(after, before, strict=True))
-    summary.runs_resumed = counts.get("resumed", 0)
-    summary.already_stored = counts.get("already_stored", 0)
-    summary.rejected = counts.get("rejected", 0)
+    after = callback.write_counts()
+    summary.runs_added = after.runs - before.runs
+    summary.events_added = after.events - before.events
+    summary.frames_added = after.frames - before.frames
+    summary.runs_resumed = after.resumed
+    summary.already_stored = after.already_stored
+    summary.rejected = after.rejected
     summary.runs_open = feed.open_runs()
     summary.seconds = time.monotonic() - started
     if progress is not None:
@@ -278,18 +276,8 @@ def _as_array(value: list[Any], dtype: np.dtype) -> Any:
 
 def _base_dir(source: Source) -> Path | None:
     """The directory relative detector-file roots resolve against: the source's own."""
-    if hasattr(source, "read") or os.fspath(source) == "-":  # type: ignore[arg-type]
+    if hasattr(source, "read") or os.fspath(source) == "-":
         return None
-    path = Path(source).absolute()  # type: ignore[arg-type]
+    path = Path(source).absolute()
     return path if path.is_dir() else path.parent
 
-
-def _row_counts(db_path: Path) -> tuple[int, int, int]:
-    """Rows in ``runs``, ``events`` and ``image_refs``."""
-    conn = connect(db_path, "beamtime", readonly=True)
-    try:
-        row = conn.execute("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM events), "
-                           "(SELECT count(*) FROM image_refs)").fetchone()
-    finally:
-        conn.close()
-    return row[0], row[1], row[2]

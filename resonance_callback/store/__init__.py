@@ -20,6 +20,16 @@ from resonance_callback.store._idempotent import IdempotentRunWriter
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
 from resonance_callback.store._queries import RunDocumentRows
 from resonance_callback.store._reader import BeamtimeReader
+from resonance_callback.store._rows import (
+    EventRow,
+    ExternalRow,
+    Refusal,
+    RejectedRow,
+    RunRow,
+    StopRow,
+    StreamRow,
+    UnresolvedRow,
+)
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._vocabulary import (
     BLUESKY_EXIT_STATUSES,
@@ -29,6 +39,7 @@ from resonance_callback.store._vocabulary import (
     exit_status_from_stop,
     status_filter,
 )
+from resonance_callback.store._write_counts import WriteCounts
 from resonance_callback.store._writer import RunWriter
 
 __all__ = [
@@ -39,14 +50,23 @@ __all__ = [
     "OPEN",
     "STATUS_FILTERS",
     "BeamtimeReader",
+    "EventRow",
+    "ExternalRow",
     "FilterColumns",
     "FrameStore",
     "IdempotentRunWriter",
+    "Refusal",
+    "RejectedRow",
     "RunDocumentRows",
     "RunOverview",
+    "RunRow",
     "RunWriter",
     "SampleMetadata",
+    "StopRow",
     "StoredRun",
+    "StreamRow",
+    "UnresolvedRow",
+    "WriteCounts",
     "codec_name",
     "count_runs",
     "event_counts",

@@ -1,19 +1,23 @@
-"""The rows :class:`~resonance_callback.writer.RunWriter` writes for detector-file data.
+"""The rows the writer keeps besides runs, streams and events: derived events, records.
 
-A mixin of ``RunWriter`` (kept apart so ``writer.py`` stays the spec's core).
-Frames read from detector files need four things the spec's calls do not offer:
+:class:`DerivedRowsMixin` is a base of
+:class:`~resonance_callback.store._row_writer.RowWriter` (kept apart so the
+row writer stays the core). It keeps what documents carried besides their
+values (:meth:`~DerivedRowsMixin.record_rejected`,
+:meth:`~DerivedRowsMixin.record_external`), and frames read from detector
+files need four things the spec's calls do not offer:
 
-* :meth:`~ExternalRowsMixin.event_at`: the events row a frame belongs to, by
+* :meth:`~DerivedRowsMixin.event_at`: the events row a frame belongs to, by
   ``(stream, seq_num)``; where a stream has no event documents (an ophyd-async
   fly scan) the writer creates the row itself, marked ``derived = 1``;
-* :meth:`~ExternalRowsMixin.claim_derived_event`: an event document arriving
+* :meth:`~DerivedRowsMixin.claim_derived_event`: an event document arriving
   after its frames (an ophyd-async step scan sends ``stream_datum`` first)
   takes over the derived row: the row gets the event's uid, time and values
   and ``derived = 0``; its ``image_refs`` follow by ``ON UPDATE CASCADE``. So
   there is one events row per ``seq_num``, in either order;
-* :meth:`~ExternalRowsMixin.merge_event_data`: scalar values read from files
+* :meth:`~DerivedRowsMixin.merge_event_data`: scalar values read from files
   (ophyd-async's per-frame sums) added to an events row's ``data``;
-* :meth:`~ExternalRowsMixin.record_unresolved`: a frame that could not be read,
+* :meth:`~DerivedRowsMixin.record_unresolved`: a frame that could not be read,
   with the reason, in ``unresolved_frames``.
 """
 
@@ -21,24 +25,41 @@ from __future__ import annotations
 
 import time as _time
 import uuid
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DocumentError
+from resonance_callback.store._rows import EventRow, ExternalRow, RejectedRow, UnresolvedRow
 
-__all__ = ["DERIVED_EVENTS", "ExternalRowsMixin"]
+if TYPE_CHECKING:
+    from resonance_callback.store._batch import Batch
+    from resonance_callback.store._events import EventTable, StreamState
+
+__all__ = ["DERIVED_EVENTS", "DerivedRowsMixin"]
 
 #: UUID5 namespace of the uids of derived events rows (``uuid5(ns, "{stream_uid}/{seq_num}")``).
 DERIVED_EVENTS = uuid.UUID("6f1c0a52-5b8e-4c1e-9a57-2f1d3c7e8b10")
 
 
-class ExternalRowsMixin:
+class DerivedRowsMixin:
     """Events rows for frames from detector files; see the module documentation."""
+
+    if TYPE_CHECKING:  # provided by RunWriter
+        _events: EventTable | None
+        _ordinal: int | None
+        counts: Counter[str]
+
+        def _batch_of(self, what: str) -> Batch: ...
+        def _require_open(self, what: str) -> Any: ...
+        def _require_stream(self, what: str, stream_uid: str | None = None
+                            ) -> tuple[str, StreamState]: ...
+        def _conflict(self, table: str, row: dict[str, Any]) -> None: ...
 
     def already_stored(self, uid: str) -> bool:
         """True if the last document with this uid was found already stored (never, here).
 
-        :class:`~resonance_callback.writer_idempotent.IdempotentRunWriter`
+        :class:`~resonance_callback.store.IdempotentRunWriter`
         answers True for a document of a resumed run it skipped, so its
         detector files are not read again.
         """
@@ -72,15 +93,17 @@ class ExternalRowsMixin:
             If the writer, a run or the stream is not open (:class:`WriterStateError`).
         """
         self._require_stream("find an event", stream_uid)
-        self._begin()
-        row = self._execute(
+        row = self._batch_of("find an event").execute(
             "SELECT uid FROM events WHERE stream_uid = ? AND seq_num = ? "
             "ORDER BY derived, rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
         if row is not None:
             return row[0]
         uid = uuid.uuid5(DERIVED_EVENTS, f"{stream_uid}/{seq_num}").hex
-        return self.write_event({}, {}, stream_uid=stream_uid, seq_num=seq_num, time=time,
-                                uid=uid, derived=True)
+        assert self._events is not None
+        self._events.insert_one(EventRow(uid, stream_uid, seq_num,
+                                         _time.time() if time is None else time, {}, {}),
+                                derived=True)
+        return uid
 
     def claim_derived_event(
         self,
@@ -123,22 +146,23 @@ class ExternalRowsMixin:
             If an event with ``uid`` is already stored (:class:`DocumentError`).
         """
         self._require_stream("write an event", stream_uid)
-        self._begin()
-        row = self._execute(
+        batch = self._batch_of("write an event")
+        row = batch.execute(
             "SELECT uid, data, timestamps FROM events WHERE stream_uid = ? AND seq_num = ? "
             "AND derived = 1 ORDER BY rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
         if row is None:
             return False
         merged = {**(jsoncodec.loads(row[1]) or {}), **data}
         stamps = {**(jsoncodec.loads(row[2]) or {}), **(timestamps or {})}
-        self._execute(
+        batch.execute(
             "UPDATE events SET uid = ?, time = ?, data = ?, timestamps = ?, filled = ?, "
             "derived = 0 WHERE uid = ?",
             (uid, time, jsoncodec.dumps(merged), jsoncodec.dumps(stamps),
              None if filled is None else jsoncodec.dumps(filled), row[0]),
         )
-        self._last_event = (uid, stream_uid)
-        self._count_and_maybe_commit()
+        assert self._events is not None
+        self._events.last = (uid, stream_uid)
+        batch.count()
         return True
 
     def merge_event_data(
@@ -163,47 +187,77 @@ class ExternalRowsMixin:
         ValueError
             If there is no such event (:class:`DocumentError`).
         """
-        self._require_open("update an event")
-        self._begin()
-        row = self._execute("SELECT data, timestamps FROM events WHERE uid = ?",
+        batch = self._batch_of("update an event")
+        row = batch.execute("SELECT data, timestamps FROM events WHERE uid = ?",
                             (event_uid,)).fetchone()
         if row is None:
             raise DocumentError(f"cannot add {sorted(data)} to event {event_uid}: no such event")
         merged = {**(jsoncodec.loads(row[0]) or {}), **data}
         stamps = {**(jsoncodec.loads(row[1]) or {}), **(timestamps or {})}
-        self._execute("UPDATE events SET data = ?, timestamps = ? WHERE uid = ?",
+        batch.execute("UPDATE events SET data = ?, timestamps = ? WHERE uid = ?",
                       (jsoncodec.dumps(merged), jsoncodec.dumps(stamps), event_uid))
 
-    def record_unresolved(
-        self,
-        field_name: str,
-        reference: str,
-        reason: str,
-        *,
-        run_uid: str | None = None,
-        stream_uid: str | None = None,
-        seq_num: int | None = None,
-    ) -> None:
+    def record_unresolved(self, row: UnresolvedRow) -> None:
         """Record a frame that could not be read into the store, with the reason.
 
         Parameters
         ----------
-        field_name : str
-            The data key.
-        reference : str
-            What pointed at it: a datum id, or ``"{stream_resource uid}[{index}]"``.
-        reason : str
-            Why it could not be read.
-        run_uid, stream_uid : str or None, optional
-            Where it belongs.
-        seq_num : int or None, optional
-            The event's sequence number.
+        row : UnresolvedRow
+            The data key, the reference, the reason and where it belongs.
         """
-        self._require_open("record an unresolved frame")
-        self._begin()
-        self._execute(
+        batch = self._batch_of("record an unresolved frame")
+        batch.execute(
             "INSERT INTO unresolved_frames (run_uid, stream_uid, field_name, seq_num, "
             "reference, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_uid, stream_uid, field_name, seq_num, reference, reason, _time.time()),
+            (row.run_uid, row.stream_uid, row.field_name, row.seq_num, row.reference,
+             row.reason, _time.time()),
         )
-        self._count_and_maybe_commit()
+        batch.count()
+
+    def record_rejected(self, row: RejectedRow) -> None:
+        """Keep a document that could not be stored as it came, with the reason.
+
+        Parameters
+        ----------
+        row : RejectedRow
+            Its name, uid, run, the reason and the content as it came (kept
+            whole as JSON, or its ``repr`` if it cannot be encoded).
+        """
+        batch = self._batch_of("record a rejected document")
+        self.counts["rejected"] += 1
+        try:
+            content = jsoncodec.dumps(row.content)
+        except Exception:  # noqa: BLE001 - a value no encoder takes: keep what it looked like
+            content = jsoncodec.dumps({"repr": repr(row.content)})
+        batch.execute(
+            "INSERT INTO rejected_documents (run_uid, name, uid, reason, document, time) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (row.run_uid, row.name, row.uid, row.reason, content, _time.time()),
+        )
+        batch.count()
+
+    def record_external(self, row: ExternalRow) -> None:
+        """Keep a resource, datum, stream_resource or stream_datum document for provenance.
+
+        Parameters
+        ----------
+        row : ExternalRow
+            The document's name, uid, run, and the document kept whole.
+
+        Raises
+        ------
+        ValueError
+            If a document of this name and uid is already stored (:class:`DocumentError`).
+        """
+        batch = self._batch_of("record an external document")
+        if self._ordinal is None:
+            found = batch.execute("SELECT max(ordinal) FROM external_documents").fetchone()
+            self._ordinal = found[0] or 0
+        columns = {"name": row.name, "uid": row.uid, "run_uid": row.run_uid,
+                   "ordinal": self._ordinal + 1, "document": jsoncodec.dumps(row.document)}
+        with batch.unit():
+            if batch.insert("external_documents", columns):
+                self._ordinal += 1
+            else:  # the number goes to the next document actually stored
+                self._conflict("external_documents", columns)
+        batch.count()

@@ -1,8 +1,9 @@
 """Documents stored twice change nothing: the writer the callback uses (issue 4, replay).
 
-:class:`IdempotentRunWriter` is a :class:`~resonance_callback.writer.RunWriter`
-(kept apart so ``writer.py`` stays the spec's core, whose ``open_run`` raises
-for a stored uid) that lets a saved document stream be replayed into a
+:class:`IdempotentRunWriter` is a :class:`~resonance_callback.store.RunWriter`
+(kept apart so the writer stays the spec's core, whose ``open_run`` raises
+for a stored uid) with another conflict rule (:meth:`IdempotentRunWriter._conflict`)
+that lets a saved document stream be replayed into a
 beamtime that already holds some or all of its runs:
 
 * A ``start`` whose uid is already stored *in the database* (from an earlier
@@ -24,9 +25,11 @@ beamtime that already holds some or all of its runs:
 * A rejection identical to one stored before this writer was opened (same
   document, run, name, uid and reason) is not stored again.
 
-Cost on the normal path: nothing is looked up before a write. The resolution
-above runs only when SQLite raises ``IntegrityError`` for a primary key
-(``_execute``), and the frame check only for events of resumed runs. In a run
+Cost on the normal path: nothing is looked up before a write. Every row goes
+in with ``INSERT ... ON CONFLICT DO NOTHING``; only a row that was not
+inserted (its key is stored) is compared with the stored row
+(:meth:`IdempotentRunWriter._conflict`), and frames only for events of
+resumed runs. In a run
 opened fresh by this writer a stored uid is rejected as before, so documents
 received twice in one session stay rejected.
 """
@@ -34,15 +37,15 @@ received twice in one session stay rejected.
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
-from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, StorageError, WriterStateError
+from resonance_callback.errors import DocumentError, WriterStateError
+from resonance_callback.store._events import EVENT_COLUMNS, event_columns
+from resonance_callback.store._rows import EventRow, ExternalRow, RejectedRow, StopRow, StreamRow
 from resonance_callback.store._writer import RunWriter
 
 __all__ = ["IdempotentRunWriter"]
@@ -63,7 +66,6 @@ _JSON = frozenset({"metadata", "data_keys", "configuration", "document", "filled
                    "stop_document"})
 #: JSON objects the stored row may hold more of (values read from detector files).
 _SUBSET = frozenset({"data", "timestamps"})
-_INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^)]*)\)")
 
 
 class _RefusedError(DocumentError, WriterStateError):
@@ -119,7 +121,6 @@ class IdempotentRunWriter(RunWriter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.counts: Counter[str] = Counter()
         self._resumed: set[str] = set()  # runs stored before this session, open again
         self._refused: dict[str, str] = {}  # run or stream uid -> why its documents are refused
         self._found: str | None = None  # uid of the last document found already stored
@@ -128,44 +129,26 @@ class IdempotentRunWriter(RunWriter):
     def open(self) -> None:
         """Open as :meth:`RunWriter.open`, noting which rejections are already stored."""
         super().open()
-        assert self._conn is not None
-        row = self._conn.execute("SELECT max(id) FROM rejected_documents").fetchone()
+        row = self._batch_of("open").execute("SELECT max(id) FROM rejected_documents").fetchone()
         self._rejected_before = row[0] or 0
+        self.commit()
 
     def already_stored(self, uid: str) -> bool:
         """True if the last event or external document with this uid was found already stored."""
         return uid == self._found
 
-    # -- conflicts: only when SQLite refuses a primary key -----------------------------
+    # -- a row whose key is stored: compare it with the stored row ---------------------
 
-    def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        try:
-            return super()._execute(sql, params)
-        except DocumentError as exc:
-            if not isinstance(exc.__cause__, sqlite3.IntegrityError):
-                raise
-            return self._stored_already(sql, params, exc)
-
-    def _stored_already(self, sql: str, params: Any, exc: DocumentError) -> sqlite3.Cursor:
-        """Accept an INSERT refused for its key if the stored row is the same; else raise."""
-        match = _INSERT.match(sql)
-        keys = _KEYS.get(match[1]) if match else None
-        if match is None or keys is None:
-            raise exc
-        table = match[1]
-        row = dict(zip([c.strip() for c in match[2].split(",")], params, strict=True))
+    def _conflict(self, table: str, row: dict[str, Any]) -> None:
+        """Accept a row whose key is stored if the stored row is the same; else raise."""
         if table != "runs" and self._run_of_row(table, row) not in self._resumed:
-            raise exc  # a duplicate within this session: rejected as before
-        assert self._conn is not None
-        try:
-            cursor = self._conn.execute(
-                f"SELECT {', '.join(row)} FROM {table} WHERE "
-                + " AND ".join(f"{key} = ?" for key in keys), [row[key] for key in keys])
-            stored = cursor.fetchone()
-        except sqlite3.Error as error:
-            raise StorageError(f"cannot read {self._db_path}: {error}") from error
-        if stored is None:  # another constraint failed
-            raise exc
+            super()._conflict(table, row)  # a duplicate within this session: rejected
+        keys = _KEYS[table]
+        stored = self._batch_of("compare").execute(
+            f"SELECT {', '.join(row)} FROM {table} WHERE "
+            + " AND ".join(f"{key} = ?" for key in keys), [row[key] for key in keys]).fetchone()
+        if stored is None:
+            super()._conflict(table, row)
         differ = _differences(row, dict(zip(row, stored, strict=True)))
         uid = row["uid"]
         what = _NAMES.get(table) or row["name"]
@@ -173,15 +156,19 @@ class IdempotentRunWriter(RunWriter):
             if table in ("runs", "streams"):
                 self._refused[uid] = f"its {what} {uid} differs from the one stored"
             raise DocumentError(f"{what} {uid} is already stored with different content "
-                                f"({', '.join(differ)})") from exc
+                                f"({', '.join(differ)})")
         self.counts["already_stored"] += 1
         self._found = uid
         if table == "runs":
             self.counts["resumed"] += 1
             self._resumed.add(uid)
-        if table == "external_documents" and self._ordinal == row["ordinal"]:
-            self._ordinal -= 1  # the number goes to the next document actually stored
-        return cursor
+
+    def _event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
+                        ) -> Mapping[str, np.ndarray]:
+        """An event of a resumed run identical to the stored one: only its missing frames."""
+        self._conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
+        return {key: frame for key, frame in frames.items()
+                if not self._frame_stored(row.uid, key, frame)}
 
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":
@@ -194,44 +181,40 @@ class IdempotentRunWriter(RunWriter):
     def _require_run(self, what: str, run_uid: str | None = None) -> str:
         if run_uid is not None and run_uid in self._refused:
             raise _RefusedError(f"cannot {what}: run {run_uid} is refused: "
-                           f"{self._refused[run_uid]}")
+                                f"{self._refused[run_uid]}")
         return super()._require_run(what, run_uid)
 
     def _require_stream(self, what: str, stream_uid: str | None = None) -> Any:
         if stream_uid is not None and stream_uid in self._refused:
             raise _RefusedError(f"cannot {what}: stream {stream_uid} is refused: "
-                           f"{self._refused[stream_uid]}")
+                                f"{self._refused[stream_uid]}")
         return super()._require_stream(what, stream_uid)
 
-    def open_stream(self, name: str, data_keys: dict[str, Any], **kwargs: Any) -> str:
-        """Open a stream as :meth:`RunWriter.open_stream`; one of a refused run is refused."""
-        run_uid, uid = kwargs.get("run_uid"), kwargs.get("uid")
-        if run_uid in self._refused and uid:
-            self._refused[uid] = self._refused[run_uid]
-        return super().open_stream(name, data_keys, **kwargs)
+    def write_stream(self, row: StreamRow) -> str:
+        """Open a stream as :meth:`RunWriter.write_stream`; one of a refused run is refused."""
+        if row.run_uid in self._refused:
+            self._refused[row.uid] = self._refused[row.run_uid]
+        return super().write_stream(row)
 
-    def record_external(self, name: str, uid: str, document: dict[str, Any], *,
-                        run_uid: str | None = None) -> None:
+    def record_external(self, row: ExternalRow) -> None:
         """Keep an external document as :meth:`RunWriter.record_external`; not of a refused run."""
-        if run_uid is not None and run_uid in self._refused:
-            raise _RefusedError(f"cannot keep {name} {uid}: run {run_uid} is refused: "
-                           f"{self._refused[run_uid]}")
-        super().record_external(name, uid, document, run_uid=run_uid)
+        if row.run_uid is not None and row.run_uid in self._refused:
+            raise _RefusedError(f"cannot keep {row.name} {row.uid}: run {row.run_uid} is "
+                                f"refused: {self._refused[row.run_uid]}")
+        super().record_external(row)
 
-    def close_run(self, **kwargs: Any) -> None:
-        """Close a run as :meth:`RunWriter.close_run`; a resumed run's stored stop must match."""
-        run_uid = kwargs.get("uid") or self._run_uid
-        stop = kwargs.get("stop_document")
-        if run_uid in self._resumed and stop is not None:
-            assert self._conn is not None
-            row = self._conn.execute("SELECT stop_document FROM runs WHERE uid = ?",
-                                     (run_uid,)).fetchone()
-            if row is not None and row[0] is not None:
-                if _canonical(_json(row[0])) != _canonical(_json(jsoncodec.dumps(stop))):
-                    raise DocumentError(f"stop {stop.get('uid')} of run {run_uid} differs from "
-                                        "the stop already stored")
+    def write_stop(self, row: StopRow) -> None:
+        """Close a run as :meth:`RunWriter.write_stop`; a resumed run's stored stop must match."""
+        if row.run_uid in self._resumed and row.document is not None:
+            stored = self._batch_of("close a run").execute(
+                "SELECT stop_document FROM runs WHERE uid = ?", (row.run_uid,)).fetchone()
+            if stored is not None and stored[0] is not None:
+                if _canonical(_json(stored[0])) != _canonical(
+                        _json(jsoncodec.dumps(row.document))):
+                    raise DocumentError(f"stop {row.document.get('uid')} of run {row.run_uid} "
+                                        "differs from the stop already stored")
                 self.counts["already_stored"] += 1
-        super().close_run(**kwargs)
+        super().write_stop(row)
 
     # -- frames of events already stored ------------------------------------------------
 
@@ -250,20 +233,19 @@ class IdempotentRunWriter(RunWriter):
         state = self._streams.get(stream_uid)
         if state is None or state.run_uid not in self._resumed:
             return False
-        conn = self._conn
-        assert conn is not None and self._frames is not None
+        batch = self._batch_of("compare a frame")
         if field_name not in state.arrays:  # the array this stream's frames went to
-            row = conn.execute(
+            row = batch.execute(
                 "SELECT i.zarr_path FROM image_refs i JOIN events e ON e.uid = i.event_uid "
                 "WHERE e.stream_uid = ? AND i.field_name = ? ORDER BY i.rowid DESC LIMIT 1",
                 (stream_uid, field_name)).fetchone()
             if row is not None:
                 state.arrays[field_name] = row[0]
-        row = conn.execute("SELECT zarr_path FROM image_refs WHERE event_uid = ? AND "
-                           "field_name = ?", (event_uid, field_name)).fetchone()
+        row = batch.execute("SELECT zarr_path FROM image_refs WHERE event_uid = ? AND "
+                            "field_name = ?", (event_uid, field_name)).fetchone()
         if row is None:
             return False
-        layout = self._frames.frame_layout(row[0])
+        layout = batch.frames.frame_layout(row[0])
         shape = np.shape(image)
         if layout is not None and tuple(layout[0]) != shape:
             raise DocumentError(f"event {event_uid}: a frame of {field_name!r} of shape "
@@ -272,17 +254,19 @@ class IdempotentRunWriter(RunWriter):
 
     # -- rejections ------------------------------------------------------------------------
 
-    def record_rejected(self, name: str, document: dict[str, Any], reason: str, *,
-                        run_uid: str | None = None) -> None:
+    def record_rejected(self, row: RejectedRow) -> None:
         """Keep a rejected document as :meth:`RunWriter.record_rejected`, once across sessions."""
-        self.counts["rejected"] += 1
-        if self._rejected_before and self._conn is not None:
-            uid = document.get("uid") or document.get("datum_id")
-            row = self._conn.execute(
+        if self._rejected_before:
+            try:
+                content = jsoncodec.dumps(row.content)
+            except Exception:  # noqa: BLE001 - stored as its repr, never a duplicate here
+                content = None
+            found = self._batch_of("record a rejected document").execute(
                 "SELECT 1 FROM rejected_documents WHERE id <= ? AND run_uid IS ? AND name = ? "
                 "AND uid IS ? AND reason = ? AND document = ? LIMIT 1",
-                (self._rejected_before, run_uid, name, None if uid is None else str(uid),
-                 reason, jsoncodec.dumps(document))).fetchone()
-            if row is not None:
+                (self._rejected_before, row.run_uid, row.name, row.uid, row.reason,
+                 content)).fetchone()
+            if found is not None:
+                self.counts["rejected"] += 1
                 return
-        super().record_rejected(name, document, reason, run_uid=run_uid)
+        super().record_rejected(row)

@@ -1,0 +1,102 @@
+"""Per-run state of the callback: one :class:`Run` per open run, dropped at its ``stop``.
+
+:class:`OpenRuns` finds the run a document belongs to, by its ``run_start``,
+``descriptor``, ``resource`` or ``stream_resource``, and remembers which runs
+have stopped, so a late document is rejected saying so (the pattern of
+event-model's ``RunRouter``, without a router per run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resonance_callback.callback._plan import StreamPlan
+from resonance_callback.errors import DocumentError
+
+__all__ = ["OpenRuns", "Run", "require"]
+
+
+def require(doc: dict[str, Any], *keys: str) -> None:
+    """Raise :class:`DocumentError` naming the keys ``doc`` lacks."""
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise DocumentError(f"missing required key(s) {', '.join(map(repr, missing))}")
+
+
+class Run:
+    """What the callback knows about one open run; dies at its ``stop``."""
+
+    def __init__(self, start: dict[str, Any]) -> None:
+        self.uid: str = start["uid"]
+        self.start = start
+        self.plans: dict[str, StreamPlan] = {}  # descriptor uid -> storage plan
+        self.resources: set[str] = set()
+
+
+class OpenRuns:
+    """The open runs, and what points at each; see the module documentation."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self.by_descriptor: dict[str, Run] = {}
+        self.by_resource: dict[str, Run] = {}
+        self._finished: set[str] = set()
+        self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run
+
+    def start(self, doc: dict[str, Any]) -> Run:
+        """A new run for a start document; a uid received before is refused."""
+        uid = doc["uid"]
+        if uid in self.runs or uid in self._finished:
+            raise DocumentError(f"start {uid} was already received")
+        return Run(doc)
+
+    def add(self, run: Run) -> None:
+        """Open ``run``."""
+        self.runs[run.uid] = run
+
+    def add_stream(self, run: Run, uid: str, plan: StreamPlan) -> None:
+        """Give ``run`` a descriptor; a uid received before is refused."""
+        if uid in self.by_descriptor:
+            raise DocumentError(f"descriptor {uid} was already received")
+        run.plans[uid] = plan
+        self.by_descriptor[uid] = run
+
+    def add_resource(self, run: Run, uid: str) -> None:
+        """Give ``run`` a resource or stream_resource."""
+        run.resources.add(uid)
+        self.by_resource[uid] = run
+
+    def of(self, doc: dict[str, Any], *, strict: bool = True) -> Run | None:
+        """The open run a document belongs to (``strict``: raise if none)."""
+        for key, table in (("run_start", self.runs), ("descriptor", self.by_descriptor),
+                           ("resource", self.by_resource),
+                           ("stream_resource", self.by_resource)):
+            if key in doc:
+                run = table.get(doc[key])
+                if run is None and strict:
+                    stopped = doc[key] in self._finished or doc[key] in self._stopped
+                    state = "already stopped" if stopped else "unknown"
+                    raise DocumentError(f"{key} {doc[key]} is {state}")
+                return run
+        if strict:
+            raise DocumentError("document names no run_start, descriptor or resource")
+        return None
+
+    def uid_of(self, doc: dict[str, Any]) -> str | None:
+        """The run a (possibly rejected) document belongs to, open or stopped, if known."""
+        run = self.of(doc, strict=False)
+        if run is not None:
+            return run.uid
+        return doc.get("run_start") or next(
+            (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
+             if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
+
+    def stop(self, run: Run) -> None:
+        """Forget ``run``: its later documents are rejected as of a stopped run."""
+        del self.runs[run.uid]
+        for uid in run.plans:
+            self.by_descriptor.pop(uid, None)
+        for uid in run.resources:
+            self.by_resource.pop(uid, None)
+        self._finished.add(run.uid)
+        self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))

@@ -1,0 +1,273 @@
+"""Events and their frames: one write path for a batch of :class:`EventRow`, with or without frames.
+
+Scalar events of a batch go in multi-row ``INSERT ... ON CONFLICT DO NOTHING``
+statements (the measured fast path: one statement per few thousand rows, so the
+writer thread gives up the GIL once per chunk, not once per row). An event with
+frames is one unit of work: its row, its frames appended to the
+:class:`FrameStore` and their ``image_refs`` rows, in one savepoint, so readers
+see an event and its frames together or not at all.
+
+A row whose uid is already stored is handed to the writer's conflict rule
+(rejected, or skipped when identical to the stored one); a row the schema
+refuses or that cannot be encoded is refused alone. Refused rows are returned
+as :class:`Refusal`; the rest of the batch is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resonance_callback import jsoncodec
+from resonance_callback.errors import DocumentError, StorageError, WriterStateError
+from resonance_callback.store._batch import REFUSED, Batch, insert_sql
+from resonance_callback.store._rows import EventRow, Refusal
+
+__all__ = ["EVENT_COLUMNS", "EventTable", "StreamState", "array_key", "event_columns"]
+
+#: Columns of an events row written from an :class:`EventRow`.
+EVENT_COLUMNS = ("uid", "stream_uid", "seq_num", "time", "data", "timestamps", "filled",
+                 "derived")
+_WIDTH = len(EVENT_COLUMNS)
+
+#: Event rows per multi-row INSERT (8 parameters each; SQLite allows 32766 per statement).
+ROWS_PER_INSERT = 4000
+
+
+@dataclass
+class StreamState:
+    """What the writer keeps about an open stream."""
+
+    run_uid: str
+    name: str
+    seq_num: int = 0
+    arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
+
+
+def array_key(name: str) -> str:
+    """Make a stream or field name safe as one Zarr path component."""
+    return name.replace("%", "%25").replace("/", "%2F") or "%00"
+
+
+def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
+    """The ``events`` column values of ``row``, in :data:`EVENT_COLUMNS` order."""
+    dumps = jsoncodec.dumps
+    return (row.uid, row.stream_uid, row.seq_num, row.time, dumps(row.data),
+            dumps(row.timestamps) if row.timestamps else "{}",
+            None if row.filled is None else dumps(row.filled), int(derived))
+
+
+#: The writer's rule for a row whose key is stored: return the frames still to
+#: write (the row is identical: skipped), or raise DocumentError naming the uid.
+Conflict = Callable[[EventRow, dict[str, Any]], Mapping[str, np.ndarray]]
+
+
+class EventTable:
+    """Writes batches of events and their frames; see the module documentation.
+
+    Parameters
+    ----------
+    batch : Batch
+        The connection and its batch transaction.
+    stream : callable
+        ``stream(stream_uid)`` returns the open stream's state or raises
+        :class:`WriterStateError` (or :class:`DocumentError` for a refused one).
+    conflict : callable
+        The writer's rule for an event whose uid is already stored.
+    """
+
+    def __init__(self, batch: Batch, stream: Callable[[str], StreamState],
+                 conflict: Conflict) -> None:
+        self.batch = batch
+        self.stream = stream
+        self.conflict = conflict
+        self.last: tuple[str, str] = ("", "")  # (event uid, stream uid) last written
+
+    def write(self, rows: Sequence[EventRow], *, since: float | None = None) -> list[Refusal]:
+        """Store ``rows`` in chunks of at most ``commit_every``; return those refused."""
+        batch = self.batch
+        refused: list[Refusal] = []
+        done = 0
+        while done < len(rows):
+            chunk = rows[done:done + max(1, batch.commit_every - batch.pending)]
+            stored = self._chunk(chunk, done, refused, since)
+            since = None  # a later chunk's transaction starts when it is written
+            done += len(chunk)
+            if stored:
+                batch.count(stored)
+            else:
+                batch.maybe_commit()
+        refused.sort(key=lambda refusal: refusal.index)
+        return refused
+
+    def _chunk(self, chunk: Sequence[EventRow], offset: int, refused: list[Refusal],
+               since: float | None) -> int:
+        """Write one chunk; return how many rows it stored."""
+        params: list[Any] = []
+        scalar: list[tuple[int, EventRow]] = []
+        framed: list[tuple[int, EventRow]] = []
+        last: tuple[str, StreamState] | None = None  # the stream of the row before
+        for i, row in enumerate(chunk, start=offset):
+            try:
+                if last is None or last[0] != row.stream_uid:
+                    last = (row.stream_uid, self.stream(row.stream_uid))
+                state = last[1]
+                if row.seq_num > state.seq_num:
+                    state.seq_num = row.seq_num
+                if row.frames:
+                    framed.append((i, row))
+                    continue
+                params += event_columns(row)
+            except (DocumentError, WriterStateError) as exc:
+                refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+                continue
+            except Exception as exc:  # a value the encoder (or a column) cannot take
+                refused.append(Refusal(i, f"event {row.uid}: cannot store its values: "
+                                          f"{type(exc).__name__}: {exc}"))
+                continue
+            scalar.append((i, row))
+        stored = self._scalars(scalar, params, refused, since) if scalar else 0
+        stored += self._one_by_one(framed, refused)
+        if chunk:
+            self.last = (chunk[-1].uid, chunk[-1].stream_uid)
+        return stored
+
+    def _scalars(self, rows: list[tuple[int, EventRow]], params: list[Any],
+                 refused: list[Refusal], since: float | None) -> int:
+        """Multi-row INSERTs; rows whose uid is stored go to the conflict rule."""
+        batch = self.batch
+        conn = batch.conn
+        width = _WIDTH * ROWS_PER_INSERT
+        # A full chunk with nothing else pending and one statement is atomic by itself:
+        # it runs as its own transaction, sparing a BEGIN and a COMMIT (each one more
+        # wait for the GIL behind the RunEngine).
+        single = len(params) <= width  # one statement: atomic by itself, no savepoint
+        alone = (single and not batch.open and len(rows) == batch.commit_every
+                 and not batch.frames.pending_frames())
+        if not alone:
+            batch.begin(since)
+        short: list[tuple[int, int, int]] = []  # (first row, rows inserted, last rowid)
+        try:
+            with contextlib.nullcontext(conn) if single else batch.unit():
+                for start in range(0, len(params), width):
+                    part = params[start:start + width]
+                    cursor = conn.execute(
+                        insert_sql("events", EVENT_COLUMNS, len(part) // _WIDTH), part)
+                    if cursor.rowcount != len(part) // _WIDTH:
+                        short.append((start // _WIDTH, cursor.rowcount, cursor.lastrowid or 0))
+        except (DocumentError, *REFUSED):  # a row the schema refuses: each alone says which
+            return self._one_by_one(rows, refused)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write {batch.db_path}: {exc}") from exc
+        if not short:  # every row inserted: the normal path
+            return len(rows)
+        inserted = self._inserted(rows, short)
+        stored = 0
+        for i, row in rows:
+            if inserted[row.uid]:
+                inserted[row.uid] -= 1
+                stored += 1
+                continue
+            try:
+                with batch.unit():
+                    self.conflict(row, {})
+            except DocumentError as exc:
+                refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+        return stored
+
+    def _inserted(self, rows: list[tuple[int, EventRow]],
+                  short: list[tuple[int, int, int]]) -> Counter[str]:
+        """The uids a chunk's INSERTs stored, when some rows were not inserted.
+
+        A statement that stored every row of its part stored all their uids; one
+        that stored ``m`` of them gave them the ``m`` rowids up to its last one
+        (SQLite gives a new row the largest rowid + 1, and this connection holds
+        the write lock).
+        """
+        per = ROWS_PER_INSERT
+        partial = {first: (count, last) for first, count, last in short}
+        inserted: Counter[str] = Counter()
+        for first in range(0, len(rows), per):
+            if first not in partial:
+                inserted.update(row.uid for _, row in rows[first:first + per])
+                continue
+            count, last = partial[first]
+            if count > 0:
+                inserted.update(uid for (uid,) in self.batch.execute(
+                    "SELECT uid FROM events WHERE rowid > ? AND rowid <= ?",
+                    (last - count, last)))
+        return inserted
+
+    def _one_by_one(self, rows: list[tuple[int, EventRow]], refused: list[Refusal]) -> int:
+        """Each row in its own unit of work: one the store refuses is rolled back alone."""
+        stored = 0
+        for i, row in rows:
+            try:
+                with self.batch.unit():
+                    self._framed(row)
+                stored += 1
+            except DocumentError as exc:
+                refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+            except (StorageError, WriterStateError):
+                raise
+            except Exception as exc:  # a value no column or frame array takes
+                refused.append(Refusal(i, f"event {row.uid}: {type(exc).__name__}: {exc}"))
+        return stored
+
+    def _framed(self, row: EventRow, derived: bool = False) -> None:
+        """One event with its frames, inside the caller's unit of work."""
+        columns = event_columns(row, derived)
+        given = row.frames or {}
+        if self.batch.insert("events", dict(zip(EVENT_COLUMNS, columns, strict=True))):
+            frames: Mapping[str, np.ndarray] = given
+        else:
+            frames = self.conflict(row, dict(given))
+        stamps = row.frame_timestamps or {}
+        for key, frame in frames.items():
+            self.frame(row.uid, self.stream(row.stream_uid), key, frame, stamps.get(key))
+
+    def insert_one(self, row: EventRow, *, derived: bool = False) -> None:
+        """Store one event and its frames as one unit of work; raise what refuses it."""
+        with self.batch.unit():
+            state = self.stream(row.stream_uid)
+            if row.seq_num > state.seq_num:
+                state.seq_num = row.seq_num
+            self._framed(row, derived)
+        self.last = (row.uid, row.stream_uid)
+        self.batch.count()
+
+    def frame(self, event_uid: str, state: StreamState, key: str, frame: Any,
+              timestamp: float | None) -> None:
+        """Append a frame to its field's array and insert its ``image_refs`` row."""
+        frames = self.batch.frames
+        frame = np.asarray(frame)
+        path = state.arrays.get(key) or self._choose_array(state, key, frame)
+        index, codec = frames.append(path, frame)
+        if timestamp is not None and not np.isfinite(timestamp):
+            timestamp = None
+        self.batch.execute(
+            "INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
+            "compression_codec, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+            (event_uid, key, path, index, codec, timestamp))
+
+    def _choose_array(self, state: StreamState, key: str, frame: np.ndarray) -> str:
+        """Pick the field's array: the stream's, or a new one if a descriptor changed shape."""
+        frames = self.batch.frames
+        base = "/".join(("runs", array_key(state.run_uid), array_key(state.name),
+                         array_key(key)))
+        path, n = base, 1
+        while True:
+            found = frames.frame_layout(path)
+            if found is None or found == (frame.shape, frame.dtype):
+                break
+            n += 1
+            path = f"{base}~{n}"
+        state.arrays[key] = path
+        return path
+
