@@ -30,7 +30,8 @@ import numcodecs
 import numpy as np
 import zarr
 from zarr.abc.codec import BytesBytesCodec
-from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
+from zarr.codecs import BloscCname, BloscCodec, BytesCodec, ZstdCodec
+from zarr.core.array_spec import ArrayConfigParams
 from zarr.errors import ContainsGroupError
 from zarr.storage import LocalStore
 
@@ -44,7 +45,7 @@ DEFAULT_CODEC = "blosc-lz4"
 #: Runtime settings of the arrays the store writes: every chunk is a real frame, so
 #: zarr's check of each chunk against the fill value is skipped (the fast path never
 #: makes it either).
-ARRAY_CONFIG = {"write_empty_chunks": True}
+ARRAY_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
 
 #: Threads compressing and writing frames (the codecs release the GIL).
 WRITE_THREADS = min(2, os.cpu_count() or 1)
@@ -80,7 +81,12 @@ def make_codec(name: str) -> BytesBytesCodec | None:
     if name == "zstd":
         return ZstdCodec(level=0)
     if name.startswith("blosc-"):
-        return BloscCodec(cname=name.removeprefix("blosc-"), clevel=5, shuffle="bitshuffle")
+        try:
+            cname = BloscCname(name.removeprefix("blosc-"))
+        except ValueError:
+            pass
+        else:
+            return BloscCodec(cname=cname, clevel=5, shuffle="bitshuffle")
     raise ValueError(f"unknown frame codec {name!r}: use blosc-lz4, blosc-zstd, zstd or none")
 
 
@@ -101,8 +107,10 @@ def codec_name(array: zarr.Array) -> str:
     for codec in array.compressors:
         if isinstance(codec, BloscCodec):
             names.append(f"blosc-{codec.cname.value}")
-        else:
+        elif isinstance(codec, BytesBytesCodec):
             names.append(str(codec.to_dict().get("name", type(codec).__name__)))
+        else:  # a numcodecs codec wrapped by zarr
+            names.append(str(codec.get_config().get("id", type(codec).__name__)))
     return "+".join(names) or "none"
 
 
@@ -203,13 +211,20 @@ class FrameStore:
         """The root Zarr group."""
         return self._group
 
+    def _array_at(self, path: str) -> zarr.Array:
+        """The array stored at ``path``; a group there is a store another tool changed."""
+        node = self._group[path]
+        if not isinstance(node, zarr.Array):
+            raise StorageError(f"{path} in {self._location} is a group, not a frame array")
+        return node
+
     def _open(self, path: str, frame: np.ndarray) -> _Array:
         entry = self._arrays.get(path)
         if entry is not None:
             return entry
         try:
             if path in self._group:
-                array = self._group[path]
+                array = self._array_at(path)
             else:
                 array = self._group.create_array(
                     path, shape=(0, *frame.shape), chunks=(1, *frame.shape),
@@ -219,10 +234,11 @@ class FrameStore:
         except OSError as exc:
             raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
         store = array.store_path.store
-        encode = _chunk_encoder(array) if isinstance(store, LocalStore) else None
+        root = store.root if isinstance(store, LocalStore) else None
+        encode = _chunk_encoder(array) if root is not None else None
         entry = _Array(array, codec_name(array), tuple(array.shape[1:]), array.dtype,
                        array.shape[0], array.shape[0], encode,
-                       os.path.join(store.root, array.path) if encode else "")
+                       os.path.join(root, array.path) if encode and root is not None else "")
         self._arrays[path] = entry
         return entry
 
@@ -340,7 +356,7 @@ class FrameStore:
             return entry.frame_shape, entry.dtype
         if path not in self._group:
             return None
-        array = self._group[path]
+        array = self._array_at(path)
         return array.shape[1:], array.dtype
 
     def pending_frames(self) -> int:
@@ -363,4 +379,4 @@ class FrameStore:
 
     def read(self, path: str, index: int) -> np.ndarray:
         """Return frame ``index`` of the array at ``path`` (flushed frames only)."""
-        return np.asarray(self._group[path][index])
+        return np.asarray(self._array_at(path)[index])
