@@ -27,8 +27,8 @@ from ophyd.sim import SynAxis, det, det4, direct_img, motor, motor1, motor2
 from resonance_callback import RunWriterCallback
 
 from .beamtime_dump import dump_beamtime
-from .test_external import blob_detector, fly_plan
-from .test_formats import BY_ID, two_interleaved_runs, write
+from .external.test_external import blob_detector, fly_plan
+from .replay.test_formats import BY_ID, two_interleaved_runs, write
 
 Docs = list[tuple[str, dict[str, Any]]]
 
@@ -87,7 +87,7 @@ def _failed() -> Any:
 def _plans(files: Path) -> list[tuple[Any, dict[str, Any]]]:
     from ophyd.sim import SynSignalWithRegistry
 
-    from .test_external import varying_frames
+    from .external.test_external import varying_frames
 
     (files / "npy").mkdir(parents=True, exist_ok=True)
     img = SynSignalWithRegistry(func=varying_frames(), name="img", save_path=str(files / "npy"))

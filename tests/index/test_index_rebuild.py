@@ -9,7 +9,7 @@ from resonance_callback import IndexWriter, StorageError, reindex, search
 from resonance_callback import _sqlite as schema
 from resonance_callback.index._rebuild import read_beamtime_runs
 
-from .beamtime_fixture import OWNERS, Site, build_site
+from ..beamtime_fixture import OWNERS, Site, build_site
 
 
 def index_tables(index: Path) -> dict[str, list[tuple]]:

@@ -19,7 +19,7 @@ from ophyd.sim import det
 from resonance_callback import RunIndexer, RunWriterCallback, open_beamtime, reindex, search
 from resonance_callback.cli import main
 
-from .test_external import blob_detector, fly_plan
+from ..external.test_external import blob_detector, fly_plan
 
 
 def invoke(*args: Any) -> Any:

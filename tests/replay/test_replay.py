@@ -20,9 +20,9 @@ import pytest
 
 from resonance_callback import ReplayError, replay
 
-from .beamtime_dump import differences, dump_beamtime
-from .conftest import sql
-from .replay_corpus import FORMATS, Corpus, save
+from ..beamtime_dump import differences, dump_beamtime
+from ..conftest import sql
+from ..replay_corpus import FORMATS, Corpus, save
 from .test_formats import BY_ID, write
 
 

@@ -12,7 +12,7 @@ from resonance_callback import RunIndexer, reindex, search
 from resonance_callback.index import IndexWriter
 from resonance_callback.index._rebuild import index_beamtime
 
-from .beamtime_fixture import BeamtimeSession
+from ..beamtime_fixture import BeamtimeSession
 
 
 def documents(plan_name: str = "count", t0: float = 1.7e9):

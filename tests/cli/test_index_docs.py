@@ -9,7 +9,7 @@ from resonance_callback.cli import main
 
 
 def test_every_index_command_is_documented() -> None:
-    doc = (Path(__file__).parents[1] / "docs" / "master-index.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "master-index.md").read_text()
     commands = ["reindex", "search"] + [
         f"index {name}" for name in main.commands["index"].commands  # type: ignore[attr-defined]
     ]

@@ -8,7 +8,7 @@ import pytest
 from resonance_callback import IndexEntryError, IndexWriter, StorageError, search
 from resonance_callback.index._search import parse_time
 
-from .beamtime_fixture import Site
+from ..beamtime_fixture import Site
 
 
 def uids(runs) -> list[str]:

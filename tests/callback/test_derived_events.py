@@ -11,7 +11,7 @@ import zarr
 from resonance_callback import DocumentError, RunWriter, SampleMetadata, jsoncodec
 from resonance_callback.store import UnresolvedRow
 
-from .conftest import sql
+from ..conftest import sql
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from resonance_callback import IndexWriter, search
 from resonance_callback.cli import main
 
-from .beamtime_fixture import OWNERS, Site
+from ..beamtime_fixture import OWNERS, Site
 
 
 def invoke(*args: object):

@@ -21,7 +21,7 @@ from suitcase.jsonl import Serializer
 from resonance_callback import open_beamtime
 from resonance_callback.replay.formats import iter_documents
 
-from .docs_compare import assert_same_documents, filled
+from ..docs_compare import assert_same_documents, filled
 from .test_roundtrip import CASES
 
 matplotlib.use("Agg")

@@ -11,7 +11,7 @@ from ophyd.sim import det, motor
 
 from resonance_callback import RunIndexer, RunWriterCallback, reindex, search
 
-from .conftest import sql
+from ..conftest import sql
 
 
 def indexer(tmp_path: Path, index_path: Path) -> RunIndexer:

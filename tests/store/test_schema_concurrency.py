@@ -5,7 +5,7 @@ from pathlib import Path
 
 from resonance_callback import _sqlite as schema
 
-from .process_workers import connect_each
+from ..process_workers import connect_each
 
 CTX = multiprocessing.get_context("spawn")
 

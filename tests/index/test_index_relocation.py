@@ -6,7 +6,7 @@ from pathlib import Path
 from resonance_callback import IndexWriter, reindex, search
 from resonance_callback import _sqlite as schema
 
-from .beamtime_fixture import Site
+from ..beamtime_fixture import Site
 
 
 def move_tree(source: Path, target: Path) -> None:

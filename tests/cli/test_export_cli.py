@@ -15,7 +15,7 @@ from resonance_callback import jsoncodec, open_beamtime
 from resonance_callback._demo import run_demo
 from resonance_callback.cli import main
 
-from .docs_compare import assert_same_documents
+from ..docs_compare import assert_same_documents
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

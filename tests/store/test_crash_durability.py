@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .conftest import sql
+from ..conftest import sql
 
 CHILD = textwrap.dedent(
     """

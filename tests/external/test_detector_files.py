@@ -31,7 +31,7 @@ from resonance_callback import RunWriterCallback, jsoncodec
 from resonance_callback.cli import main
 from resonance_callback.external import NpySeqHandler
 
-from .conftest import Captured, sql
+from ..conftest import Captured, sql
 from .test_external import (
     ad_frames,
     blob_detector,

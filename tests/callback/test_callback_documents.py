@@ -12,7 +12,7 @@ import pytest
 
 from resonance_callback import RunWriterCallback, StorageError, jsoncodec
 
-from .conftest import sql
+from ..conftest import sql
 
 KEYS = {
     "det": {"dtype": "number", "shape": [], "source": "sim"},

@@ -17,7 +17,7 @@ from resonance_callback import RunWriterCallback
 from resonance_callback.cli import main
 from resonance_callback.read import check_beamtime
 
-from .conftest import sql
+from ..conftest import sql
 
 
 def run_check(db_path: Path, *args: str):

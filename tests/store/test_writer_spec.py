@@ -20,7 +20,7 @@ from resonance_callback import (
 )
 from resonance_callback._sqlite import latest_version
 
-from .conftest import sql
+from ..conftest import sql
 
 SPEC_SIGNATURES = {
     "__init__": ["self", "db_path", "sample"],

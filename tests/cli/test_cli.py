@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from resonance_callback import __version__
 from resonance_callback.cli import main
 
-from .conftest import sql
+from ..conftest import sql
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def all_commands(group: click.Group = main, prefix: str = "") -> list[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from resonance_callback import IndexWriter, reindex, search
 
-from .beamtime_fixture import synthetic_beamtime
-from .process_workers import reindex_until, replay_live, write_runs
+from ..beamtime_fixture import synthetic_beamtime
+from ..process_workers import reindex_until, replay_live, write_runs
 
 CTX = multiprocessing.get_context("spawn")
 

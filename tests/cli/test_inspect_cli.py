@@ -16,8 +16,8 @@ from resonance_callback.cli import main
 from resonance_callback.cli._replay_cmd import ProgressLine
 from resonance_callback.replay import ReplaySummary
 
-from .conftest import sql
-from .replay_corpus import Corpus, save
+from ..conftest import sql
+from ..replay_corpus import Corpus, save
 
 
 def invoke(*args: str, input: bytes | None = None):

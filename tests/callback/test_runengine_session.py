@@ -17,7 +17,7 @@ from ophyd.sim import SynGauss, det, det1, det2, direct_img, motor, motor1, moto
 
 from resonance_callback import jsoncodec
 
-from .conftest import sql
+from ..conftest import sql
 
 
 def stored_run(db_path: Path, uid: str) -> dict:

@@ -16,7 +16,7 @@ from resonance_callback import (
 from resonance_callback import _sqlite as schema
 from resonance_callback.index._model import RunSummary
 
-from .beamtime_fixture import synthetic_beamtime
+from ..beamtime_fixture import synthetic_beamtime
 
 
 @pytest.fixture

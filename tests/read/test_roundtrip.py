@@ -29,7 +29,7 @@ from ophyd.sim import SynPeriodicSignal, SynSignal
 
 from resonance_callback import RunWriterCallback, open_beamtime
 
-from .docs_compare import (
+from ..docs_compare import (
     assert_same_documents,
     assert_same_frames,
     assert_same_tables,
@@ -169,7 +169,7 @@ def ophyd_async_stream(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N80
 
 def ophyd_async_fly(RE: RunEngine, sim: dict[str, Any]) -> None:  # noqa: N803
     """A fly scan: no event documents, only stream_resource / stream_datum (two per event)."""
-    from .test_external import blob_detector, fly_plan
+    from ..external.test_external import blob_detector, fly_plan
 
     directory = sim["tmp_path"] / "fly"
     directory.mkdir()
