@@ -31,6 +31,7 @@ This module imports nothing else from the package.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 __all__ = [
     "BeamtimeDatabaseError",
@@ -110,7 +111,13 @@ class UnsafePathError(ExternalDataError, PermissionError):
 
 
 class ReplayError(ResonanceError, ValueError):
-    """A saved document stream cannot be parsed; the message names file and line."""
+    """A saved document stream cannot be parsed; the message names file and line.
+
+    Raised by ``replay`` with what was stored before the damage in ``summary``
+    (a ``ReplaySummary``; None when raised by the format readers themselves).
+    """
+
+    summary: Any = None
 
 
 class RunLookupError(ResonanceError, KeyError):

@@ -139,10 +139,10 @@ class InlineWriter:
 
     def submit(self, job: Job | EventJob) -> None:
         """Run ``job`` now."""
-        if type(job) is EventJob:
+        if isinstance(job, EventJob):
             _execute_events(self.writer, [job])
         else:
-            _execute(self.writer, job)  # type: ignore[arg-type]
+            _execute(self.writer, job)
 
     def raise_pending(self) -> None:
         """Nothing is ever pending."""

@@ -181,7 +181,7 @@ def replay(
         progress(summary)
     if error is not None:
         summary.error = str(error)
-        error.summary = summary  # type: ignore[attr-defined]
+        error.summary = summary
         raise error
     return summary
 
