@@ -33,7 +33,7 @@ from resonance_callback import jsoncodec
 from resonance_callback._time import TimeLike
 from resonance_callback._time import parse_time as _parse_time
 from resonance_callback.errors import FilterError, IndexEntryError
-from resonance_callback.store import FilterColumns, newest_first, run_filter
+from resonance_callback.store import FilterColumns, RunFilter, newest_first
 
 __all__ = ["INDEX_COLUMNS", "IndexedRun", "TimeLike", "parse_time", "search"]
 
@@ -179,9 +179,9 @@ def search(
         If a time, an exit status or a ``where`` key cannot be read.
     """
     try:
-        clause, args = run_filter(
-            INDEX_COLUMNS, sample=sample, plan=plan, researcher=researcher, since=since,
-            until=until, tag=tag, where=where, exit_status=exit_status, scan_id=scan_id)
+        clause, args = RunFilter(
+            sample=sample, plan=plan, researcher=researcher, since=since, until=until, tag=tag,
+            where=where, exit_status=exit_status, scan_id=scan_id).clause(INDEX_COLUMNS)
     except FilterError as exc:
         raise IndexEntryError(str(exc)) from None
     sql = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,

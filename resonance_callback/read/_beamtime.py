@@ -27,6 +27,7 @@ from resonance_callback.read._frames import FrameReader
 from resonance_callback.read._run import RejectedDocument, Run
 from resonance_callback.store import (
     BeamtimeReader,
+    RunFilter,
     StoredRun,
     count_runs,
     find_run,
@@ -182,8 +183,9 @@ class Beamtime:
             For an unknown ``exit_status``, an unusable ``where`` key or a
             time that is not one (:class:`FilterError`).
         """
-        found = select_runs(self._reader, sample=sample, plan=plan, exit_status=exit_status,
-                            since=since, until=until, scan_id=scan_id, tag=tag, where=where)
+        found = select_runs(self._reader, RunFilter(
+            sample=sample, plan=plan, exit_status=exit_status, since=since, until=until,
+            scan_id=scan_id, tag=tag, where=where))
         return [self._run(stored) for stored in found]
 
     def _run(self, stored: StoredRun) -> Run:

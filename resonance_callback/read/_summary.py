@@ -22,6 +22,7 @@ from resonance_callback._time import TimeLike
 from resonance_callback.store import (
     STATUS_FILTERS,
     BeamtimeReader,
+    RunFilter,
     codec_name,
     find_run,
     inspect_queries,
@@ -124,8 +125,9 @@ def list_runs(
         :data:`STATUSES` (:class:`FilterError`).
     """
     with BeamtimeReader(db_path) as reader:
-        found = run_overviews(reader, sample=sample, plan=plan, exit_status=status, since=since,
-                              until=until, scan_id=scan_id, tag=tag, where=where)
+        found = run_overviews(reader, RunFilter(
+            sample=sample, plan=plan, exit_status=status, since=since, until=until,
+            scan_id=scan_id, tag=tag, where=where))
     return [RunRow(r.uid, r.scan_id, r.time_start, r.time_stop, r.plan_name, r.sample,
                    r.exit_status, events=r.events, frames=r.frames) for r in found]
 

@@ -11,8 +11,8 @@ from resonance_callback.store._counts import RunOverview, event_counts, frame_co
 from resonance_callback.store._filter import (
     BEAMTIME_COLUMNS,
     FilterColumns,
+    RunFilter,
     newest_first,
-    run_filter,
     time_bound,
 )
 from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore, codec_name
@@ -58,6 +58,7 @@ __all__ = [
     "Refusal",
     "RejectedRow",
     "RunDocumentRows",
+    "RunFilter",
     "RunOverview",
     "RunRow",
     "RunWriter",
@@ -75,7 +76,6 @@ __all__ = [
     "frame_counts",
     "inspect_queries",
     "newest_first",
-    "run_filter",
     "run_overviews",
     "run_queries",
     "select_runs",

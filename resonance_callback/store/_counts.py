@@ -13,12 +13,11 @@ the live index report.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from resonance_callback import jsoncodec
-from resonance_callback._time import TimeLike
-from resonance_callback.store._filter import BEAMTIME_COLUMNS, newest_first, run_filter
+from resonance_callback.store._filter import ALL_RUNS, BEAMTIME_COLUMNS, RunFilter, newest_first
 from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["RunOverview", "event_counts", "frame_counts", "run_overviews"]
@@ -102,26 +101,15 @@ class RunOverview:
     frames: int
 
 
-def run_overviews(
-    reader: BeamtimeReader,
-    *,
-    sample: str | None = None,
-    plan: str | None = None,
-    exit_status: str | None = None,
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    scan_id: int | None = None,
-    tag: str | None = None,
-    where: Mapping[str, Any] | None = None,
-) -> list[RunOverview]:
+def run_overviews(reader: BeamtimeReader, filters: RunFilter = ALL_RUNS) -> list[RunOverview]:
     """Return an overview of every run matching the filters, newest first, read in one snapshot.
 
     Parameters
     ----------
     reader : BeamtimeReader
         The open beamtime.
-    sample, plan, exit_status, since, until, scan_id, tag, where
-        As :func:`~resonance_callback.store.run_filter` reads them.
+    filters : RunFilter, optional
+        Which runs; default every run.
 
     Returns
     -------
@@ -132,8 +120,7 @@ def run_overviews(
     ValueError
         For a filter that cannot be used (:class:`FilterError`).
     """
-    clause, params = run_filter(sample=sample, plan=plan, exit_status=exit_status, since=since,
-                                until=until, scan_id=scan_id, tag=tag, where=where)
+    clause, params = filters.clause(BEAMTIME_COLUMNS)
     filtered = bool(clause)
     with reader.snapshot():
         rows = reader.rows(

@@ -51,7 +51,8 @@ from resonance_callback._time import TimeLike, parse_time
 from resonance_callback.errors import FilterError
 from resonance_callback.store._vocabulary import OPEN, status_filter
 
-__all__ = ["BEAMTIME_COLUMNS", "FilterColumns", "newest_first", "run_filter", "time_bound"]
+__all__ = ["ALL_RUNS", "BEAMTIME_COLUMNS", "FilterColumns", "RunFilter", "newest_first",
+           "time_bound"]
 
 _WILDCARDS = frozenset("*?[")
 
@@ -189,75 +190,90 @@ def _tag_clause(columns: FilterColumns, tag: str) -> tuple[str, list[Any]]:
             f"WHERE t.type = 'text' AND {match})", args)
 
 
-def run_filter(
-    columns: FilterColumns = BEAMTIME_COLUMNS,
-    *,
-    sample: str | None = None,
-    plan: str | None = None,
-    exit_status: str | None = None,
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    scan_id: int | None = None,
-    tag: str | None = None,
-    where: Mapping[str, Any] | None = None,
-    researcher: str | None = None,
-) -> tuple[str, list[Any]]:
-    """Return the ``WHERE`` clause (or ``""``) and its parameters for these filters.
+@dataclasses.dataclass(frozen=True)
+class RunFilter:
+    """One set of run filters, with the meaning the module's matching rules give.
 
-    Parameters
+    Built once from what a user gave (``Beamtime.runs()``, the ``runs``
+    command, the master index's ``search``) and rendered into SQL for the
+    table asked (:meth:`clause`). Every field is optional; an empty filter
+    matches every run.
+
+    Attributes
     ----------
-    columns : FilterColumns, optional
-        The table's columns; default a beamtime's (:data:`BEAMTIME_COLUMNS`).
     sample, plan, exit_status, since, until, scan_id, tag, where, researcher
-        See the module's matching rules; ``researcher`` only where
-        ``columns`` has one.
-
-    Returns
-    -------
-    tuple of (str, list)
-        SQL text starting with `` WHERE`` (empty when nothing filters) and
-        its parameters.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``exit_status``, an unusable ``where`` key, a time that
-        is not one, or a ``researcher`` on a table without researchers
-        (:class:`FilterError`).
+        See the module's matching rules; ``researcher`` only on a table that
+        has one (the master index).
     """
-    conditions: list[str] = []
-    params: list[Any] = []
 
-    def add(clause: tuple[str, list[Any]]) -> None:
-        conditions.append(clause[0])
-        params.extend(clause[1])
+    sample: str | None = None
+    plan: str | None = None
+    exit_status: str | None = None
+    since: TimeLike | None = None
+    until: TimeLike | None = None
+    scan_id: int | None = None
+    tag: str | None = None
+    where: Mapping[str, Any] | None = None
+    researcher: str | None = None
 
-    for column, value in ((columns.sample, sample), (columns.plan, plan)):
-        if value is not None:
-            add(_pattern(column, str(value)))
-    if researcher is not None:
-        if columns.researcher is None:
-            raise FilterError("a beamtime's runs have no researcher to filter on")
-        add(_pattern(columns.researcher, str(researcher)))
-    if exit_status is not None:
-        try:
-            status = status_filter(exit_status)
-        except ValueError as exc:
-            raise FilterError(str(exc)) from None
-        add((f"{columns.exit_status} IS NULL", []) if status == OPEN
-            else (f"{columns.exit_status} = ?", [status]))
-    if since is not None:
-        add((f"{columns.time_start} >= ?", [time_bound(since, "since")]))
-    if until is not None:
-        add((f"{columns.time_start} < ?", [time_bound(until, "until")]))
-    if scan_id is not None:
-        try:
-            add((f"{columns.scan_id} = ?", [int(scan_id)]))
-        except (TypeError, ValueError):
-            raise FilterError(f"scan_id {scan_id!r} is not an integer") from None
-    if tag is not None:
-        add(_tag_clause(columns, str(tag)))
-    for key, value in (where or {}).items():
-        add(_where_clause(columns.metadata, key, value))
-    clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return clause, params
+    def clause(self, columns: FilterColumns = BEAMTIME_COLUMNS) -> tuple[str, list[Any]]:
+        """Return the ``WHERE`` clause (or ``""``) and its parameters for a table.
+
+        Parameters
+        ----------
+        columns : FilterColumns, optional
+            The table's columns; default a beamtime's (:data:`BEAMTIME_COLUMNS`).
+
+        Returns
+        -------
+        tuple of (str, list)
+            SQL text starting with `` WHERE`` (empty when nothing filters) and
+            its parameters.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``exit_status``, an unusable ``where`` key, a time
+            that is not one, or a ``researcher`` on a table without
+            researchers (:class:`FilterError`).
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+
+        def add(clause: tuple[str, list[Any]]) -> None:
+            conditions.append(clause[0])
+            params.extend(clause[1])
+
+        for column, value in ((columns.sample, self.sample), (columns.plan, self.plan)):
+            if value is not None:
+                add(_pattern(column, str(value)))
+        if self.researcher is not None:
+            if columns.researcher is None:
+                raise FilterError("a beamtime's runs have no researcher to filter on")
+            add(_pattern(columns.researcher, str(self.researcher)))
+        if self.exit_status is not None:
+            try:
+                status = status_filter(self.exit_status)
+            except ValueError as exc:
+                raise FilterError(str(exc)) from None
+            add((f"{columns.exit_status} IS NULL", []) if status == OPEN
+                else (f"{columns.exit_status} = ?", [status]))
+        if self.since is not None:
+            add((f"{columns.time_start} >= ?", [time_bound(self.since, "since")]))
+        if self.until is not None:
+            add((f"{columns.time_start} < ?", [time_bound(self.until, "until")]))
+        if self.scan_id is not None:
+            try:
+                add((f"{columns.scan_id} = ?", [int(self.scan_id)]))
+            except (TypeError, ValueError):
+                raise FilterError(f"scan_id {self.scan_id!r} is not an integer") from None
+        if self.tag is not None:
+            add(_tag_clause(columns, str(self.tag)))
+        for key, value in (self.where or {}).items():
+            add(_where_clause(columns.metadata, key, value))
+        clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return clause, params
+
+
+#: The empty filter: every run.
+ALL_RUNS = RunFilter()

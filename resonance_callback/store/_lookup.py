@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
-from typing import Any
 
-from resonance_callback._time import TimeLike
 from resonance_callback.errors import RunLookupError
-from resonance_callback.store._filter import BEAMTIME_COLUMNS, newest_first, run_filter
+from resonance_callback.store._filter import ALL_RUNS, BEAMTIME_COLUMNS, RunFilter, newest_first
 from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["StoredRun", "count_runs", "find_run", "select_runs"]
@@ -70,15 +67,8 @@ class StoredRun:
 
 def select_runs(
     reader: BeamtimeReader,
+    filters: RunFilter = ALL_RUNS,
     *,
-    sample: str | None = None,
-    plan: str | None = None,
-    exit_status: str | None = None,
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    scan_id: int | None = None,
-    tag: str | None = None,
-    where: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> list[StoredRun]:
     """Return the runs matching every filter given, newest first.
@@ -87,8 +77,8 @@ def select_runs(
     ----------
     reader : BeamtimeReader
         The open beamtime.
-    sample, plan, exit_status, since, until, scan_id, tag, where
-        As :func:`~resonance_callback.store.run_filter` reads them.
+    filters : RunFilter, optional
+        Which runs; default every run.
     limit : int, optional
         At most this many runs.
 
@@ -101,8 +91,7 @@ def select_runs(
     ValueError
         For a filter that cannot be used (:class:`FilterError`).
     """
-    clause, params = run_filter(sample=sample, plan=plan, exit_status=exit_status, since=since,
-                                until=until, scan_id=scan_id, tag=tag, where=where)
+    clause, params = filters.clause(BEAMTIME_COLUMNS)
     sql = f"{_SELECT}{clause} {_ORDER}"
     if limit is not None:
         sql += " LIMIT ?"
@@ -149,7 +138,7 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
         if re.fullmatch(r"-[0-9]{1,18}", key):
             key = int(key)
         elif key.isdigit() and key.isascii() and len(key) <= 18:
-            found = select_runs(reader, scan_id=int(key), limit=_SHOWN + 1)
+            found = select_runs(reader, RunFilter(scan_id=int(key)), limit=_SHOWN + 1)
             if found:
                 return _one(found, f"scan_id {key}", reader)
             what = f"scan_id {key} or uid {key!r}"
@@ -161,7 +150,8 @@ def find_run(reader: BeamtimeReader, key: str | int) -> StoredRun:
                 raise RunLookupError(
                     f"{reader.path} holds {count_runs(reader)} runs; no run {key}")
             return found[0]
-        return _one(select_runs(reader, scan_id=key, limit=_SHOWN + 1), f"scan_id {key}", reader)
+        found = select_runs(reader, RunFilter(scan_id=key), limit=_SHOWN + 1)
+        return _one(found, f"scan_id {key}", reader)
     found = [StoredRun(*row) for row in reader.rows(
         f"{_SELECT} WHERE r.uid >= ? AND r.uid < ? {_ORDER} LIMIT ?",
         (key, key + "\U0010ffff", _SHOWN + 1))]
