@@ -327,7 +327,7 @@ def frames_bulk(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """One assignment of all frames to a Zarr array with the same chunks, codec and config."""
     import zarr
 
-    from resonance_callback.store._frames import ARRAY_CONFIG, make_codec
+    from resonance_callback.store._codecs import ARRAY_CONFIG, make_codec
 
     from .data import frame_pool
 

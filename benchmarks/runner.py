@@ -152,7 +152,7 @@ def prepare(comparisons: list[Comparison], work: Path) -> None:
             import numpy as np
             import zarr
 
-            from resonance_callback.store._frames import DEFAULT_CODEC, make_codec
+            from resonance_callback.store._codecs import DEFAULT_CODEC, make_codec
 
             pool = frame_pool((512, 512))
             group = zarr.open_group(str(work / "reader.zarr"), mode="w")
@@ -280,7 +280,7 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
     frames512 = next((c for c in comparisons if c.case == "frames" and c.label.startswith("512")),
                      None)
     if re_img and frames512:
-        from resonance_callback.store._frames import DEFAULT_CODEC
+        from resonance_callback.store._codecs import DEFAULT_CODEC
 
         s = re_img.summary("callback")
         bulk = frames512.summary(f"bulk zarr {DEFAULT_CODEC}")
@@ -291,7 +291,7 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
                 share <= 0.25, f"{s['caller_us_per_event']:.0f} us on the RE thread vs "
                 f"{per_frame_us:.0f} us to compress+write a frame")
     if codec_pick.get("pick"):
-        from resonance_callback.store._frames import DEFAULT_CODEC
+        from resonance_callback.store._codecs import DEFAULT_CODEC
 
         add("default codec chosen by measurement", None, codec_pick["pick"],
             DEFAULT_CODEC == codec_pick["pick"], f"frames.DEFAULT_CODEC = {DEFAULT_CODEC}")

@@ -7,6 +7,7 @@ through the functions exported here.
 
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
+from resonance_callback.store._codecs import DEFAULT_CODEC, codec_name
 from resonance_callback.store._counts import RunOverview, event_counts, frame_counts, run_overviews
 from resonance_callback.store._filter import (
     BEAMTIME_COLUMNS,
@@ -15,7 +16,7 @@ from resonance_callback.store._filter import (
     newest_first,
     time_bound,
 )
-from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore, codec_name
+from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._idempotent import IdempotentRunWriter
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
 from resonance_callback.store._queries import RunDocumentRows

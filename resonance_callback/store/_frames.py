@@ -26,26 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numcodecs
 import numpy as np
 import zarr
-from zarr.abc.codec import BytesBytesCodec
-from zarr.codecs import BloscCname, BloscCodec, BytesCodec, ZstdCodec
-from zarr.core.array_spec import ArrayConfigParams
 from zarr.errors import ContainsGroupError
 from zarr.storage import LocalStore
 
 from resonance_callback.errors import FrameShapeError, StorageError
+from resonance_callback.store._codecs import (
+    ARRAY_CONFIG,
+    DEFAULT_CODEC,
+    chunk_encoder,
+    codec_name,
+    make_codec,
+)
 
-__all__ = ["DEFAULT_CODEC", "FrameStore", "codec_name", "make_codec"]
-
-#: The codec new arrays get unless told otherwise (chosen by benchmark; see README).
-DEFAULT_CODEC = "blosc-lz4"
-
-#: Runtime settings of the arrays the store writes: every chunk is a real frame, so
-#: zarr's check of each chunk against the fill value is skipped (the fast path never
-#: makes it either).
-ARRAY_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
+__all__ = ["FrameStore"]
 
 #: Threads compressing and writing frames (the codecs release the GIL).
 WRITE_THREADS = min(2, os.cpu_count() or 1)
@@ -53,99 +48,6 @@ WRITE_THREADS = min(2, os.cpu_count() or 1)
 #: Bytes of frames handed to the write threads and not yet written beyond which
 #: :meth:`FrameStore.append` waits for the oldest writes to end.
 INFLIGHT_BYTES = 64 * 1024**2
-
-_BLOSC_SHUFFLE = {"noshuffle": numcodecs.Blosc.NOSHUFFLE, "shuffle": numcodecs.Blosc.SHUFFLE,
-                  "bitshuffle": numcodecs.Blosc.BITSHUFFLE}
-
-
-def make_codec(name: str) -> BytesBytesCodec | None:
-    """Return the zarr codec for a short name.
-
-    Parameters
-    ----------
-    name : str
-        ``"blosc-lz4"``, ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
-
-    Returns
-    -------
-    BytesBytesCodec or None
-        ``None`` means no compression.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name.
-    """
-    if name == "none":
-        return None
-    if name == "zstd":
-        return ZstdCodec(level=0)
-    if name.startswith("blosc-"):
-        try:
-            cname = BloscCname(name.removeprefix("blosc-"))
-        except ValueError:
-            pass
-        else:
-            return BloscCodec(cname=cname, clevel=5, shuffle="bitshuffle")
-    raise ValueError(f"unknown frame codec {name!r}: use blosc-lz4, blosc-zstd, zstd or none")
-
-
-def codec_name(array: zarr.Array) -> str:
-    """Describe the compression an array really uses, e.g. ``"blosc-lz4"`` or ``"zstd"``.
-
-    Parameters
-    ----------
-    array : zarr.Array
-        An open array.
-
-    Returns
-    -------
-    str
-        Names of its byte-to-byte codecs joined by ``+``, or ``"none"``.
-    """
-    names = []
-    for codec in array.compressors:
-        if isinstance(codec, BloscCodec):
-            names.append(f"blosc-{codec.cname.value}")
-        elif isinstance(codec, BytesBytesCodec):
-            names.append(str(codec.to_dict().get("name", type(codec).__name__)))
-        else:  # a numcodecs codec wrapped by zarr
-            names.append(str(codec.get_config().get("id", type(codec).__name__)))
-    return "+".join(names) or "none"
-
-
-def _chunk_encoder(array: zarr.Array) -> Callable[[np.ndarray], Any] | None:
-    """Return a function turning one frame into its chunk's bytes, as the array's codecs would.
-
-    None when the array uses anything but the plain ``bytes`` serializer and at
-    most one Blosc or Zstd compressor with no filters, one frame per chunk.
-    """
-    if (array.metadata.zarr_format != 3 or array.filters
-            or not isinstance(array.serializer, BytesCodec)
-            or tuple(array.chunks) != (1, *array.shape[1:]) or len(array.compressors) > 1):
-        return None
-    endian = array.serializer.endian
-    dtype = array.dtype
-    if endian is not None and dtype.itemsize > 1:
-        dtype = dtype.newbyteorder("<" if endian.value == "little" else ">")
-    compress: Callable[[Any], Any] | None = None
-    for codec in array.compressors:
-        if isinstance(codec, BloscCodec):
-            compress = numcodecs.Blosc(cname=codec.cname.value, clevel=codec.clevel,
-                                       shuffle=_BLOSC_SHUFFLE[codec.shuffle.value],
-                                       blocksize=codec.blocksize,
-                                       typesize=codec.typesize).encode
-        elif isinstance(codec, ZstdCodec):
-            compress = numcodecs.Zstd(level=codec.level, checksum=codec.checksum).encode
-        else:
-            return None
-
-    def encode(frame: np.ndarray) -> Any:
-        data = np.ascontiguousarray(frame, dtype=dtype).reshape(-1).view(np.uint8)
-        return data if compress is None else compress(data)
-
-    return encode
-
 
 def _open_or_create_group(store: Path | str | Any) -> zarr.Group:
     """Open the group at ``store``, creating it if needed.
@@ -235,7 +137,7 @@ class FrameStore:
             raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
         store = array.store_path.store
         root = store.root if isinstance(store, LocalStore) else None
-        encode = _chunk_encoder(array) if root is not None else None
+        encode = chunk_encoder(array) if root is not None else None
         entry = _Array(array, codec_name(array), tuple(array.shape[1:]), array.dtype,
                        array.shape[0], array.shape[0], encode,
                        os.path.join(root, array.path) if encode and root is not None else "")

@@ -30,9 +30,10 @@ import zarr
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DocumentError, WriterStateError
 from resonance_callback.store._batch import Batch
+from resonance_callback.store._codecs import DEFAULT_CODEC
 from resonance_callback.store._events import EventTable, StreamState, array_key
 from resonance_callback.store._external_rows import DerivedRowsMixin
-from resonance_callback.store._frames import DEFAULT_CODEC, FrameStore
+from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._rows import EventRow, Refusal, RunRow, StopRow, StreamRow
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._vocabulary import EXIT_STATUSES
