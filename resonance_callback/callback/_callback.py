@@ -39,7 +39,8 @@ from typing import Any
 import event_model
 import numpy as np
 
-from resonance_callback.callback._external import ExternalRouting, check_stream_datum
+from resonance_callback.callback._external import ExternalRouting
+from resonance_callback.callback._external_refs import check_stream_datum
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import OpenRuns, Run, require
 from resonance_callback.callback._translate import run_row, stop_row, stream_row

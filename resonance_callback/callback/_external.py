@@ -42,14 +42,19 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from resonance_callback.callback._plan import Split, Storage, StreamPlan, frozen
+from resonance_callback.callback._external_refs import (
+    Item,
+    RunState,
+    describe,
+    external_refs,
+    has_stream_keys,
+)
+from resonance_callback.callback._plan import Split, StreamPlan
 from resonance_callback.callback._worker import reject
 from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePathError
 from resonance_callback.external import ExternalResolver
@@ -58,92 +63,12 @@ from resonance_callback.store import EventRow, UnresolvedRow
 if TYPE_CHECKING:
     from resonance_callback.store import RunWriter
 
-__all__ = ["ExternalRouting", "check_stream_datum", "external_refs", "has_stream_keys"]
+__all__ = ["ExternalRouting"]
 
 log = logging.getLogger("resonance_callback")
 
 #: What registering a malformed resource or datum raises besides ExternalDataError.
 _MALFORMED = (ExternalDataError, KeyError, TypeError, ValueError)
-
-
-def has_stream_keys(plan: StreamPlan) -> bool:
-    """Return True if the descriptor has ophyd-async ``STREAM:`` keys (data from stream_datum)."""
-    return any(str((dk or {}).get("external", "")).startswith("STREAM:")
-               for dk in plan.data_keys.values() if isinstance(dk, dict))
-
-
-def external_refs(plan: StreamPlan, split: Split) -> dict[str, str]:
-    """Return ``{key: datum id}`` of an event's external keys holding a reference.
-
-    The ids stay in ``split.inline`` (``events.data`` keeps the reference as it
-    came). An external key holding an array of two or more dimensions instead
-    (an event filled upstream) is moved to ``split.frames``.
-    """
-    refs: dict[str, str] = {}
-    for key, plan_key in plan.keys.items():
-        if plan_key.storage is not Storage.EXTERNAL or key not in split.inline:
-            continue
-        value = split.inline[key]
-        if isinstance(value, str):
-            refs[key] = value
-        elif np.ndim(value) >= 2:
-            split.frames[key] = frozen(split.inline.pop(key))
-    return refs
-
-
-def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> StreamPlan:
-    """Return the plan of a stream_datum's descriptor, after checking its ranges.
-
-    Raises
-    ------
-    DocumentError
-        The descriptor is unknown, or ``indices`` and ``seq_nums`` are not
-        integer ranges of the same length.
-    """
-    plan = plans.get(doc["descriptor"])
-    if plan is None:
-        raise DocumentError(f"stream_datum {doc['uid']}: descriptor {doc['descriptor']} "
-                            "is unknown")
-    spans = []
-    for name in ("indices", "seq_nums"):
-        span = doc[name]
-        start, stop = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (
-            None, None)
-        if not (_natural(start) and _natural(stop)):
-            raise DocumentError(f"stream_datum {doc['uid']}: {name} {span!r} is not a range")
-        spans.append(stop - start)
-    if spans[0] != spans[1] or spans[0] < 0:
-        raise DocumentError(f"stream_datum {doc['uid']}: indices {doc['indices']} and "
-                            f"seq_nums {doc['seq_nums']} do not describe the same events")
-    return plan
-
-
-def _natural(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-@dataclass
-class _Item:
-    """One reference waiting to be read: a datum of one event, or one stream_datum."""
-
-    stream_uid: str
-    key: str
-    reference: str  # datum id, or stream_datum uid
-    seq_nums: range
-    event_uid: str | None = None  # ophyd v1: the event holding the datum id
-    timestamp: float | None = None
-    doc: dict[str, Any] | None = None  # the stream_datum
-    shape: list[Any] | None = None  # its key's declared per-event shape
-    received: float | None = None
-
-
-@dataclass
-class _RunState:
-    refused: dict[str, str] = field(default_factory=dict)  # (stream) resource uid -> reason
-    refused_datums: dict[str, str] = field(default_factory=dict)  # datum id -> reason
-    stream_keys: dict[str, str] = field(default_factory=dict)  # stream_resource uid -> data key
-    pending: defaultdict[tuple[str, str], deque[_Item]] = field(
-        default_factory=lambda: defaultdict(deque))
 
 
 class ExternalRouting:
@@ -161,10 +86,10 @@ class ExternalRouting:
     def __init__(self, resolver: ExternalResolver, *, inline_limit: int = 1024) -> None:
         self.resolver = resolver
         self.inline_limit = inline_limit
-        self._runs: dict[str, _RunState] = {}
+        self._runs: dict[str, RunState] = {}
 
-    def _state(self, run_uid: str) -> _RunState:
-        return self._runs.setdefault(run_uid, _RunState())
+    def _state(self, run_uid: str) -> RunState:
+        return self._runs.setdefault(run_uid, RunState())
 
     # -- events (built on the caller's thread, run on the writer thread) ---------------
 
@@ -209,7 +134,7 @@ class ExternalRouting:
         try:
             self.resolver.add_resource(doc, run_start=run_uid)
         except _MALFORMED as exc:
-            self._refuse(w, "resource", doc, run_uid, _describe(exc))
+            self._refuse(w, "resource", doc, run_uid, describe(exc))
 
     def datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
         """Register a datum (its resource's refusal, if any, carries over)."""
@@ -222,7 +147,7 @@ class ExternalRouting:
                 self.resolver.add_datum(doc)
                 return
             except _MALFORMED as exc:
-                reason = _describe(exc)
+                reason = describe(exc)
         state.refused_datums[doc["datum_id"]] = reason
 
     def stream_resource(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
@@ -231,7 +156,7 @@ class ExternalRouting:
         try:
             self.resolver.add_stream_resource(doc, run_start=run_uid)
         except _MALFORMED as exc:
-            self._refuse(w, "stream_resource", doc, run_uid, _describe(exc))
+            self._refuse(w, "stream_resource", doc, run_uid, describe(exc))
 
     def _refuse(self, w: RunWriter, name: str, doc: dict[str, Any], run_uid: str,
                 reason: str) -> None:
@@ -249,7 +174,7 @@ class ExternalRouting:
             raise DocumentError(f"stream_datum {doc['uid']}: stream_resource "
                                 f"{doc['stream_resource']} was not stored")
         data_key = plan.data_keys.get(key)
-        item = _Item(doc["descriptor"], key, doc["uid"],
+        item = Item(doc["descriptor"], key, doc["uid"],
                      range(doc["seq_nums"]["start"], doc["seq_nums"]["stop"]),
                      doc=doc, received=received,
                      shape=data_key.get("shape") if isinstance(data_key, dict) else None)
@@ -271,7 +196,7 @@ class ExternalRouting:
         state = self._state(run_uid)
         stamps = doc.get("timestamps") or {}
         for key, datum_id in refs.items():
-            item = _Item(doc["descriptor"], key, datum_id,
+            item = Item(doc["descriptor"], key, datum_id,
                          range(doc["seq_num"], doc["seq_num"] + 1),
                          event_uid=doc["uid"], timestamp=stamps.get(key))
             reason = state.refused_datums.get(datum_id)
@@ -301,14 +226,14 @@ class ExternalRouting:
 
     # -- reading --------------------------------------------------------------------
 
-    def _offer(self, w: RunWriter, run_uid: str, item: _Item) -> None:
+    def _offer(self, w: RunWriter, run_uid: str, item: Item) -> None:
         queue = self._state(run_uid).pending[(item.stream_uid, item.key)]
         while queue and self._attempt(w, run_uid, queue[0], wait=0.0):
             queue.popleft()
         if not self._attempt(w, run_uid, item, wait=0.0):
             queue.append(item)
 
-    def _attempt(self, w: RunWriter, run_uid: str, item: _Item, *, wait: float,
+    def _attempt(self, w: RunWriter, run_uid: str, item: Item, *, wait: float,
                  final: bool = False) -> bool:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
@@ -331,7 +256,7 @@ class ExternalRouting:
         self._store(w, run_uid, item, np.asarray(array))
         return True
 
-    def _store(self, w: RunWriter, run_uid: str, item: _Item, array: np.ndarray) -> None:
+    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray) -> None:
         if array.dtype.hasobject:
             self._unresolved(w, run_uid, item, f"read {array.dtype} data, not numbers")
             return
@@ -353,7 +278,7 @@ class ExternalRouting:
             except DocumentError as exc:
                 self._unresolved(w, run_uid, item, str(exc), only=offset)
 
-    def _unresolved(self, w: RunWriter, run_uid: str, item: _Item, reason: str,
+    def _unresolved(self, w: RunWriter, run_uid: str, item: Item, reason: str,
                     only: int | None = None) -> None:
         """Record the item's frames (or only its ``only``-th) in ``unresolved_frames``."""
         log.warning("detector data %s of key %r not stored: %s", item.reference, item.key, reason)
@@ -366,10 +291,3 @@ class ExternalRouting:
             w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
                                               stream_uid=item.stream_uid,
                                               seq_num=item.seq_nums[offset]))
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a reason: its message, with the type when the message is bare."""
-    if isinstance(exc, ExternalDataError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
