@@ -87,9 +87,7 @@ class _IndexConnection:
             try:
                 with schema.transaction(conn):
                     return work(conn)
-            except sqlite3.OperationalError as exc:
-                if conn.in_transaction:  # a failed COMMIT leaves the transaction open
-                    conn.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:  # transaction() rolled back
                 if not schema.is_busy(exc) or attempt == self._attempts:
                     raise StorageError(f"cannot write index {self._path}: {exc}") from exc
                 time.sleep(delay)
