@@ -11,7 +11,6 @@ they work on any beamtime, even one being written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,53 +22,17 @@ from resonance_callback.store import (
     STATUS_FILTERS,
     BeamtimeReader,
     RunFilter,
+    RunOverview,
     codec_name,
     find_run,
     inspect_queries,
     run_overviews,
 )
 
-__all__ = ["STATUSES", "RunRow", "describe_run", "list_runs"]
+__all__ = ["STATUSES", "describe_run", "list_runs"]
 
 #: Values of the ``status`` filter: the stored exit statuses, and ``open`` for none.
 STATUSES = STATUS_FILTERS
-
-
-@dataclass
-class RunRow:
-    """One stored run, as :func:`list_runs` returns it.
-
-    Attributes
-    ----------
-    uid : str
-        The full run uid.
-    scan_id : int or None
-        The start document's ``scan_id``.
-    time_start, time_stop : float or None
-        Unix times.
-    plan_name, sample : str or None
-        The plan and the sample's name.
-    exit_status : str or None
-        ``success``, ``aborted``, ``failed``, or None while open.
-    events : dict of str to int
-        Events per stream name, in the order the streams were opened.
-    frames : int
-        Frames stored (``image_refs`` rows).
-    """
-
-    uid: str
-    scan_id: int | None
-    time_start: float | None
-    time_stop: float | None
-    plan_name: str | None
-    sample: str | None
-    exit_status: str | None
-    events: dict[str, int]
-    frames: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The row as JSON-able data."""
-        return asdict(self)
 
 
 def list_runs(
@@ -83,7 +46,7 @@ def list_runs(
     scan_id: int | None = None,
     tag: str | None = None,
     where: Mapping[str, Any] | None = None,
-) -> list[RunRow]:
+) -> list[RunOverview]:
     """List the stored runs that match every filter given, newest first.
 
     The filters mean what they mean for :meth:`Beamtime.runs
@@ -110,7 +73,7 @@ def list_runs(
 
     Returns
     -------
-    list of RunRow
+    list of RunOverview
         Newest (latest start) first. ``events`` counts every events row per
         stream, rows the writer derived (fly scans) included.
 
@@ -125,11 +88,9 @@ def list_runs(
         :data:`STATUSES` (:class:`FilterError`).
     """
     with BeamtimeReader(db_path) as reader:
-        found = run_overviews(reader, RunFilter(
+        return run_overviews(reader, RunFilter(
             sample=sample, plan=plan, exit_status=status, since=since, until=until,
             scan_id=scan_id, tag=tag, where=where))
-    return [RunRow(r.uid, r.scan_id, r.time_start, r.time_stop, r.plan_name, r.sample,
-                   r.exit_status, events=r.events, frames=r.frames) for r in found]
 
 
 def describe_run(db_path: Path | str, uid: str | int, *,

@@ -100,6 +100,12 @@ class RunOverview:
     events: dict[str, int]
     frames: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The overview as JSON-able data, without the start document."""
+        out = dataclasses.asdict(self)
+        del out["metadata"]
+        return out
+
 
 def run_overviews(reader: BeamtimeReader, filters: RunFilter = ALL_RUNS) -> list[RunOverview]:
     """Return an overview of every run matching the filters, newest first, read in one snapshot.
