@@ -71,6 +71,11 @@ from resonance_callback.external._common import (
     TIFF_MIMETYPE,
     HandlerClass,
 )
+from resonance_callback.external._guard import (
+    DEFAULT_MAX_READ_BYTES,
+    MAX_FRAME_INDEX,
+    MAX_STREAM_EVENTS,
+)
 from resonance_callback.external._handlers import (
     DEFAULT_HANDLERS,
     AreaDetectorHDF5Handler,
@@ -78,10 +83,13 @@ from resonance_callback.external._handlers import (
     NpySeqHandler,
 )
 from resonance_callback.external._resolver import ExternalResolver
-from resonance_callback.external._streams import StreamFrames
+from resonance_callback.external._streams import StreamFrames, checked_ranges
 
 __all__ = [
     "DEFAULT_HANDLERS",
+    "DEFAULT_MAX_READ_BYTES",
+    "MAX_FRAME_INDEX",
+    "MAX_STREAM_EVENTS",
     "HDF5_MIMETYPE",
     "JPEG_MIMETYPE",
     "SUPPORTED_MIMETYPES",
@@ -92,4 +100,5 @@ __all__ = [
     "HandlerClass",
     "NpySeqHandler",
     "StreamFrames",
+    "checked_ranges",
 ]
