@@ -65,7 +65,10 @@ class NpySeqHandler:
         index = _as_index(index, "index", f"NPY_SEQ {self._stem}")
         path = f"{self._stem}_{index}.npy"
         self.guard.check(path, "NPY_SEQ")
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:  # cut short, or not fully written yet
+            raise _NotReadyError(f"NPY_SEQ {path}: {exc}") from exc
 
 
 class AreaDetectorHDF5Handler:
