@@ -25,6 +25,8 @@ import pytest
 import zarr
 
 from resonance_callback import RunWriterCallback, replay
+from resonance_callback.errors import UnsafePathError
+from resonance_callback.external import ExternalResolver
 
 from ..conftest import Captured, sql
 from .test_detector_files import (
@@ -40,7 +42,7 @@ from .test_detector_files import (
     stored_frames,
     unresolved,
 )
-from .test_external import write_ad_tiffs
+from .test_external import stream_datum_doc, stream_resource_doc, write_ad_tiffs
 
 SECRET = -31337  # the value of every pixel outside the roots
 DATASET = "/entry/data/data"
@@ -204,7 +206,9 @@ def replace_with(h5: Path, name: str, make) -> None:
         make(f, name)
 
 
-@pytest.mark.parametrize("kind", ["external-link", "virtual-dataset", "soft-to-external"])
+@pytest.mark.parametrize(
+    "kind", ["external-link", "virtual-dataset", "soft-to-external", "external-storage"]
+)
 def test_hdf5_dataset_reading_another_file_is_refused(RE, tmp_path, kind):
     docs, _, h5 = blob_run(RE, tmp_path)
     with h5py.File(h5, "r") as f:
@@ -224,9 +228,18 @@ def test_hdf5_dataset_reading_another_file_is_refused(RE, tmp_path, kind):
         f["/entry/hidden"] = h5py.ExternalLink(str(secret), "/data")
         f[name] = h5py.SoftLink("/entry/hidden")
 
+    def raw(f, name):
+        with h5py.File(secret, "r") as s:
+            frames = s["data"][...]
+        raw_file = secret.with_suffix(".raw")
+        raw_file.write_bytes(frames.tobytes())
+        f.create_dataset(name, shape=frames.shape, dtype=frames.dtype,
+                         external=[(str(raw_file), 0, frames.nbytes)])
+
     replace_with(h5, DATASET, {"external-link": external, "virtual-dataset": virtual,
-                               "soft-to-external": soft}[kind])
-    rule = "virtual dataset" if kind == "virtual-dataset" else "external link"
+                               "soft-to-external": soft, "external-storage": raw}[kind])
+    rule = {"virtual-dataset": "virtual dataset",
+            "external-storage": "keeps its data in external files"}.get(kind, "external link")
     uid = docs.of("start")[0]["uid"]
     for db in store_both_ways(docs, tmp_path, [tmp_path / "data"]):
         assert_refused(db, "det", [1, 2, 3], str(h5), rule, "refused")
@@ -272,3 +285,34 @@ def test_hdf5_fifo_is_refused_before_it_is_opened(RE, tmp_path, unblock_fifos):
         assert [seq for seq, _ in sql_event_data(db, uid)] == [1, 2, 3]
         assert exit_status(db, uid) == "success"
     assert time.monotonic() - began < 8
+
+
+def test_directory_in_place_of_a_file_is_refused(RE, tmp_path):
+    docs, expected, second = img_run(RE, tmp_path)
+    second.unlink()
+    second.mkdir()
+    uid = docs.of("start")[0]["uid"]
+    del expected[2]
+    for db in store_both_ways(docs, tmp_path, [tmp_path / "data"]):
+        assert_refused(db, "img", [2], str(second), "is a directory, not a regular file")
+        assert_same(stored_frames(db, uid, "img"), expected)
+
+
+def test_tiff_sequence_file_symlinked_out_of_its_uri_directory_is_refused(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_ad_tiffs(data, "cam", np.ones((2, 5, 7), np.uint16))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_ad_tiffs(outside, "secret", np.full((1, 5, 7), 7, np.uint16))
+    (data / "cam_000001.tiff").unlink()
+    (data / "cam_000001.tiff").symlink_to(outside / "secret_000000.tiff")
+    resolver = ExternalResolver()
+    resolver.add_stream_resource(stream_resource_doc(
+        "t", data.as_uri(), "multipart/related;type=image/tiff",
+        template="cam_{:06d}.tiff"))
+    np.testing.assert_array_equal(
+        resolver.read_stream_datum(stream_datum_doc("t", 0, 1), [5, 7], wait=0).array,
+        np.ones((1, 5, 7), np.uint16))
+    with pytest.raises(UnsafePathError, match="cam_000001.tiff.*outside the allowed roots"):
+        resolver.read_stream_datum(stream_datum_doc("t", 1, 2), [5, 7], wait=0)
