@@ -108,10 +108,10 @@ from resonance_callback.external._streams import StreamFrames, checked_ranges
 __all__ = [
     "DEFAULT_HANDLERS",
     "DEFAULT_MAX_READ_BYTES",
-    "MAX_FRAME_INDEX",
-    "MAX_STREAM_EVENTS",
     "HDF5_MIMETYPE",
     "JPEG_MIMETYPE",
+    "MAX_FRAME_INDEX",
+    "MAX_STREAM_EVENTS",
     "SUPPORTED_MIMETYPES",
     "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
