@@ -42,7 +42,7 @@ from .test_detector_files import (
     stored_frames,
     unresolved,
 )
-from .test_external import stream_datum_doc, stream_resource_doc, write_ad_tiffs
+from .test_external import fly_plan, stream_datum_doc, stream_resource_doc, write_ad_tiffs
 
 SECRET = -31337  # the value of every pixel outside the roots
 DATASET = "/entry/data/data"
@@ -316,3 +316,20 @@ def test_tiff_sequence_file_symlinked_out_of_its_uri_directory_is_refused(tmp_pa
         np.ones((1, 5, 7), np.uint16))
     with pytest.raises(UnsafePathError, match="cam_000001.tiff.*outside the allowed roots"):
         resolver.read_stream_datum(stream_datum_doc("t", 1, 2), [5, 7], wait=0)
+
+
+def test_fly_scan_hdf5_file_symlinked_out_of_its_directory_is_refused(RE, tmp_path):
+    det = blob_in(tmp_path / "data")
+    docs = capture(RE, fly_plan(det, events=4, collections_per_event=1))
+    h5 = tmp_path / "data" / "det.h5"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    h5.rename(outside / "det.h5")
+    h5.symlink_to(outside / "det.h5")
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path / "data"]):
+        assert_refused(db, "det", [1, 2, 3, 4], str(h5), "outside the allowed roots")
+        assert_refused(db, "det-sum", [1, 2, 3, 4], str(h5), "outside the allowed roots")
+        assert stored_frames(db, uid, "det") == {}
+        assert [seq for seq, _ in sql_event_data(db, uid)] == [1, 2, 3, 4]  # derived rows
+        assert exit_status(db, uid) == "success"
