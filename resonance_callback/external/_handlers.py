@@ -22,6 +22,7 @@ from resonance_callback.external._common import (
 )
 from resonance_callback.external._guard import _ANYWHERE, _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
+from resonance_callback.external._sources import _load_tiff
 
 # Each built-in handler checks every file with its ``guard`` just before opening
 # it: the resolver sets the guard of the handler's resource (roots, byte bound);
@@ -180,9 +181,7 @@ class AreaDetectorTiffHandler:
         """
         where = f"AD_TIFF {self._directory}"
         start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        import tifffile  # a dependency, imported when a TIFF file is read
-
-        frames = [tifffile.imread(self._file(j)) for j in range(start, stop)]
+        frames = [_load_tiff(self._file(j), self.guard) for j in range(start, stop)]
         return frames[0] if self._fpp == 1 else np.stack(frames)
 
 

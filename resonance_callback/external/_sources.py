@@ -66,17 +66,25 @@ class _HDF5Source:
         self._file.close()
 
 
-def _load_tiff(path: Path) -> np.ndarray:
+def _load_tiff(path: str | Path, guard: _FileGuard) -> np.ndarray:
+    """Read a TIFF file's first series, refusing one that declares more bytes than the bound."""
     import tifffile  # a dependency, imported when a TIFF file is read
 
-    return tifffile.imread(path)
+    with tifffile.TiffFile(path) as tiff:
+        series = tiff.series[0]
+        guard.check_bytes(math.prod(series.shape) * np.dtype(series.dtype).itemsize,
+                          f"TIFF {path}")
+        return tiff.asarray()
 
 
-def _load_jpeg(path: Path) -> np.ndarray:
+def _load_jpeg(path: Path, guard: _FileGuard) -> np.ndarray:
+    """Read a JPEG file, refusing one that declares more pixels than the bound allows."""
     with needs_extra("jpeg", "Pillow", "reading JPEG files"):
         from PIL import Image
 
     with Image.open(path) as image:
+        width, height = image.size
+        guard.check_bytes(width * height * len(image.getbands()), f"JPEG {path}")
         image.load()
         return np.asarray(image)
 
@@ -93,7 +101,7 @@ class _ImageSequenceSource:
         self,
         directory: Path,
         parameters: Mapping[str, Any],
-        load: Callable[[Path], np.ndarray],
+        load: Callable[[Path, _FileGuard], np.ndarray],
         guard: _FileGuard,
     ) -> None:
         self._directory = directory
@@ -115,7 +123,7 @@ class _ImageSequenceSource:
     def _frames_of_file(self, number: int) -> np.ndarray:
         if number not in self._files:
             path = self._path(number)
-            array = np.asarray(self._load(path))
+            array = np.asarray(self._load(path, self._guard))
             if self._per_file == 1:
                 array = array[np.newaxis]
             elif array.ndim == 0 or array.shape[0] != self._per_file:

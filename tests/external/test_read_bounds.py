@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import tifffile
 
 from resonance_callback import RunWriterCallback
 from resonance_callback.external import MAX_FRAME_INDEX, MAX_STREAM_EVENTS
@@ -171,3 +172,18 @@ def test_read_bound_is_configurable(RE, tmp_path, db_path):
     assert_refused(db_path, "img", [1, 2, 3], "over the read bound of 200 bytes")
     with pytest.raises(ValueError, match="max_read_bytes must be a positive int"):
         RunWriterCallback(tmp_path / "other.db", external_max_bytes=0)
+
+
+def test_compressed_tiff_declaring_more_than_the_bound_is_refused(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    frames = np.zeros((2, 64, 64), np.uint16)  # 8192 bytes each, a few dozen compressed
+    template = "%s%s_%6.6d.tiff"
+    for j, frame in enumerate(frames):
+        tifffile.imwrite(template % (f"{data}/", "cam", j), frame, compression="zlib")
+    assert (data / "cam_000000.tiff").stat().st_size < 1000
+    docs = ad_run("AD_TIFF", data, "", 2, (64, 64), template=template, filename="cam",
+                  frame_per_point=1)
+    for db in store_both_ways(docs, tmp_path, [data], external_max_bytes=1000):
+        assert_refused(db, "cam_image", [1, 2], f"TIFF {data}/cam_", "reading 8192 bytes",
+                       "over the read bound of 1000 bytes")
