@@ -52,7 +52,8 @@ refused with :class:`~resonance_callback.errors.UnsafePathError` when
 * it is not a regular file (a FIFO, device, socket or directory), checked with
   ``os.stat`` so a read never blocks on one;
 * it is larger than ``max_read_bytes`` (a ``.npy``, TIFF or JPEG file), or the
-  HDF5 slice asked for is (:data:`DEFAULT_MAX_READ_BYTES`, 1 GiB);
+  image a TIFF or JPEG declares is, or the HDF5 slice asked for is
+  (:data:`DEFAULT_MAX_READ_BYTES`, 1 GiB);
 * the HDF5 dataset is reached through an external link, is virtual, or keeps
   its data in external raw files (``_hdf5``): the other file is never opened.
 

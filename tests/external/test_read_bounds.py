@@ -18,12 +18,13 @@ import pytest
 import tifffile
 
 from resonance_callback import RunWriterCallback
-from resonance_callback.external import MAX_FRAME_INDEX, MAX_STREAM_EVENTS
+from resonance_callback.errors import UnsafePathError
+from resonance_callback.external import MAX_FRAME_INDEX, MAX_STREAM_EVENTS, ExternalResolver
 
 from ..conftest import sql
 from .test_confinement import DATASET, assert_refused, blob_run, img_run, store_both_ways
 from .test_detector_files import ad_run, assert_same, exit_status, feed, stored_frames
-from .test_external import write_ad_tiffs
+from .test_external import stream_datum_doc, stream_resource_doc, write_ad_tiffs
 
 # --------------------------------------------------------------------------- index ranges
 
@@ -187,3 +188,16 @@ def test_compressed_tiff_declaring_more_than_the_bound_is_refused(tmp_path):
     for db in store_both_ways(docs, tmp_path, [data], external_max_bytes=1000):
         assert_refused(db, "cam_image", [1, 2], f"TIFF {data}/cam_", "reading 8192 bytes",
                        "over the read bound of 1000 bytes")
+
+
+def test_jpeg_declaring_more_than_the_bound_is_refused(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "cam_000000.jpg")
+    assert (tmp_path / "cam_000000.jpg").stat().st_size < 5000  # decoded: 12288 bytes
+    resolver = ExternalResolver(max_read_bytes=5000)
+    resolver.add_stream_resource(stream_resource_doc(
+        "j", tmp_path.as_uri(), "multipart/related;type=image/jpeg",
+        template="cam_{:06d}.jpg"))
+    with pytest.raises(UnsafePathError, match=r"cam_000000\.jpg: reading 12288 bytes is over"):
+        resolver.read_stream_datum(stream_datum_doc("j", 0, 1), [64, 64, 3], wait=0)
