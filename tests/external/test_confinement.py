@@ -333,3 +333,23 @@ def test_fly_scan_hdf5_file_symlinked_out_of_its_directory_is_refused(RE, tmp_pa
         assert stored_frames(db, uid, "det") == {}
         assert [seq for seq, _ in sql_event_data(db, uid)] == [1, 2, 3, 4]  # derived rows
         assert exit_status(db, uid) == "success"
+
+
+def test_character_device_and_socket_are_refused_before_they_are_opened(tmp_path):
+    import socket
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(tmp_path / "cam.h5"))
+    try:
+        resolver = ExternalResolver(allowed_roots=["/dev", tmp_path])
+        for uid, root, name in [("dev", "/dev", "zero"), ("sock", str(tmp_path), "cam.h5")]:
+            resolver.add_resource({"uid": uid, "spec": "AD_HDF5", "root": root,
+                                   "resource_path": name, "resource_kwargs": {}})
+            resolver.add_datum({"resource": uid, "datum_id": f"{uid}/0",
+                                "datum_kwargs": {"point_number": 0}})
+        with pytest.raises(UnsafePathError, match="'/dev/zero' is a character device"):
+            resolver.fill("dev/0", wait=0)
+        with pytest.raises(UnsafePathError, match=r"cam\.h5' is a socket, not a regular file"):
+            resolver.fill("sock/0", wait=0)
+    finally:
+        server.close()
