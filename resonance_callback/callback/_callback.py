@@ -46,7 +46,7 @@ from resonance_callback.callback._runs import OpenRuns, Run, require
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
-from resonance_callback.external import ExternalResolver, HandlerClass
+from resonance_callback.external import DEFAULT_MAX_READ_BYTES, ExternalResolver, HandlerClass
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
@@ -103,6 +103,9 @@ class RunWriterCallback(event_model.DocumentRouter):
     external_timeout : float, optional
         Seconds the ``stop`` of a run may wait, in all, for detector files not
         readable yet (on the writer thread; default 5).
+    external_max_bytes : int, optional
+        The bound on one detector-file read (a file, or an HDF5 slice);
+        larger ones are refused (default 1 GiB).
     index : RunIndexer or None, optional
         Index each run in a master index as it starts and stops (on the writer
         thread, after the run is safe in the beamtime database). An index
@@ -137,6 +140,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         base_dir: str | os.PathLike[str] | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         external_timeout: float = 5.0,
+        external_max_bytes: int = DEFAULT_MAX_READ_BYTES,
         index: RunIndexer | None = None,
     ) -> None:
         super().__init__()
@@ -147,7 +151,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._index = index
         self._external = ExternalRouting(ExternalResolver(
             handler_registry, root_map=root_map, base_dir=base_dir,
-            allowed_roots=allowed_roots, timeout=external_timeout), inline_limit=inline_limit)
+            allowed_roots=allowed_roots, timeout=external_timeout,
+            max_read_bytes=external_max_bytes), inline_limit=inline_limit)
         writer = IdempotentRunWriter(db_path, sample, commit_every=commit_every,
                                      commit_interval=commit_interval, codec=codec,
                                      zarr_store=zarr_store)

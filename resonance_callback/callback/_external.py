@@ -31,7 +31,9 @@ retried without waiting whenever another reference of the same key arrives,
 and at the run's ``stop`` with waiting: all pending references of a run share
 one deadline of ``timeout`` seconds, so a stop never waits much longer than
 that. A reference still unreadable then, a refused one (``..``, a foreign
-scheme or host, outside ``allowed_roots``, no handler for its spec), or one
+scheme or host, outside ``allowed_roots``, no handler for its spec; at read
+time a real path outside the roots, a special file, an HDF5 external link or
+virtual dataset, more bytes than the read bound), or one
 whose array does not fit the field's array is recorded in
 ``unresolved_frames`` with the reason; nothing is dropped silently. A refused
 ``resource``/``stream_resource`` is also kept in ``rejected_documents``.

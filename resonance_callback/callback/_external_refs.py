@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 
 from resonance_callback.callback._plan import Split, Storage, StreamPlan, frozen
 from resonance_callback.errors import DocumentError, ExternalDataError
+from resonance_callback.external import checked_ranges
 
 __all__ = ["Item", "RunState", "check_stream_datum", "describe", "external_refs",
            "has_stream_keys"]
@@ -52,28 +53,18 @@ def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> Str
     ------
     DocumentError
         The descriptor is unknown, or ``indices`` and ``seq_nums`` are not
-        integer ranges of the same length.
+        non-negative, non-reversed integer ranges of the same length within
+        the bounds of :func:`~resonance_callback.external.checked_ranges`.
     """
     plan = plans.get(doc["descriptor"])
     if plan is None:
         raise DocumentError(f"stream_datum {doc['uid']}: descriptor {doc['descriptor']} "
                             "is unknown")
-    spans = []
-    for name in ("indices", "seq_nums"):
-        span = doc[name]
-        start, stop = (span.get("start"), span.get("stop")) if isinstance(span, dict) else (
-            None, None)
-        if not (_natural(start) and _natural(stop)):
-            raise DocumentError(f"stream_datum {doc['uid']}: {name} {span!r} is not a range")
-        spans.append(stop - start)
-    if spans[0] != spans[1] or spans[0] < 0:
-        raise DocumentError(f"stream_datum {doc['uid']}: indices {doc['indices']} and "
-                            f"seq_nums {doc['seq_nums']} do not describe the same events")
+    try:
+        checked_ranges(doc)
+    except ExternalDataError as exc:
+        raise DocumentError(str(exc)) from exc
     return plan
-
-
-def _natural(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass

@@ -37,10 +37,31 @@ References are checked before anything is opened, and refused with
   ``base_dir`` (all configured by the caller, so trusted); the ``root`` of a
   document is *not* trusted, since it comes from the document itself.
   Symbolic links are resolved on both sides before comparing. With
-  ``allowed_roots=None`` (the default) any absolute path passes the
-  containment check, so the out-of-the-box behaviour matches what ophyd
+  ``allowed_roots=None`` (the default) any absolute path a document names
+  passes this check, so the out-of-the-box behaviour matches what ophyd
   writes to temporary directories; pass ``allowed_roots`` when reading
   documents from an untrusted source (e.g. a replayed file).
+
+Every file is checked again just before it is opened (``_guard``), and
+refused with :class:`~resonance_callback.errors.UnsafePathError` when
+
+* its real path (every symlink resolved) is outside the allowed roots, or,
+  without ``allowed_roots``, outside its own resource's directory (the
+  ``root`` of a resource, else the directory of its path; the directory of a
+  stream_resource's HDF5 file, or the directory an image-sequence URI names);
+* it is not a regular file (a FIFO, device, socket or directory), checked with
+  ``os.stat`` so a read never blocks on one;
+* it is larger than ``max_read_bytes`` (a ``.npy``, TIFF or JPEG file), or the
+  image a TIFF or JPEG declares is, or the HDF5 slice asked for is
+  (:data:`DEFAULT_MAX_READ_BYTES`, 1 GiB);
+* the HDF5 dataset is reached through an external link, is virtual, or keeps
+  its data in external raw files (``_hdf5``): the other file is never opened.
+
+An HDF5 file shorter than the size it records (cut short), and a ``.npy``
+file that ends early, are "not readable yet". Index ranges are checked before
+use: a ``stream_datum`` range must be non-negative, not reversed, not beyond
+:data:`MAX_FRAME_INDEX` and at most :data:`MAX_STREAM_EVENTS` long
+(:func:`checked_ranges`); datum indices are bounded the same way.
 
 Waiting
 -------
@@ -71,6 +92,11 @@ from resonance_callback.external._common import (
     TIFF_MIMETYPE,
     HandlerClass,
 )
+from resonance_callback.external._guard import (
+    DEFAULT_MAX_READ_BYTES,
+    MAX_FRAME_INDEX,
+    MAX_STREAM_EVENTS,
+)
 from resonance_callback.external._handlers import (
     DEFAULT_HANDLERS,
     AreaDetectorHDF5Handler,
@@ -78,12 +104,15 @@ from resonance_callback.external._handlers import (
     NpySeqHandler,
 )
 from resonance_callback.external._resolver import ExternalResolver
-from resonance_callback.external._streams import StreamFrames
+from resonance_callback.external._streams import StreamFrames, checked_ranges
 
 __all__ = [
     "DEFAULT_HANDLERS",
+    "DEFAULT_MAX_READ_BYTES",
     "HDF5_MIMETYPE",
     "JPEG_MIMETYPE",
+    "MAX_FRAME_INDEX",
+    "MAX_STREAM_EVENTS",
     "SUPPORTED_MIMETYPES",
     "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
@@ -92,4 +121,5 @@ __all__ = [
     "HandlerClass",
     "NpySeqHandler",
     "StreamFrames",
+    "checked_ranges",
 ]

@@ -24,6 +24,9 @@ JPEG_MIMETYPE = "multipart/related;type=image/jpeg"
 SUPPORTED_MIMETYPES = frozenset({HDF5_MIMETYPE, TIFF_MIMETYPE, JPEG_MIMETYPE})
 """The stream_resource mimetypes :class:`ExternalResolver` reads."""
 
+MAX_FRAME_INDEX = (1 << 31) - 1
+"""The largest frame or file index a datum or ``stream_datum`` may name."""
+
 _AD_HDF5_DATASET = "/entry/data/data"
 _SEPARATORS = re.compile(r"[\\/]")
 
@@ -78,6 +81,9 @@ def _as_index(value: Any, name: str, where: str) -> int:
     """Validate a datum kwarg that must be a non-negative integer (a file/frame index)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise ExternalDataError(f"{where}: {name}={value!r} is not a non-negative integer")
+    if value > MAX_FRAME_INDEX:
+        raise ExternalDataError(f"{where}: {name}={value!r} is beyond the largest index "
+                                f"{MAX_FRAME_INDEX}")
     return int(value)
 
 
@@ -90,7 +96,13 @@ def _as_count(value: Any, name: str, where: str) -> int:
 
 
 def _frame_range(point_number: int, frame_per_point: int) -> tuple[int, int]:
-    return point_number * frame_per_point, (point_number + 1) * frame_per_point
+    start, stop = point_number * frame_per_point, (point_number + 1) * frame_per_point
+    if stop > MAX_FRAME_INDEX + 1:
+        raise ExternalDataError(
+            f"point_number={point_number} with frame_per_point={frame_per_point} reaches "
+            f"frame {stop - 1}, beyond the largest index {MAX_FRAME_INDEX}"
+        )
+    return start, stop
 
 
 def _format_template(template: str, filename: str, index: int, where: str) -> str:

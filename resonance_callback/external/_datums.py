@@ -11,6 +11,7 @@ from event_model import unpack_datum_page
 
 from resonance_callback.errors import ExternalDataError
 from resonance_callback.external._common import HandlerClass, _with_retry
+from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._paths import _PathPolicy
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class _Resource:
     path: str
     kwargs: dict[str, Any]
     run_start: str | None
+    guard: _FileGuard
     datum_ids: list[str] = field(default_factory=list)
 
 
@@ -53,13 +55,14 @@ class _Datums:
                 f"resource {uid}: no handler for spec {spec!r} "
                 f"(known: {', '.join(sorted(self._handler_classes))})"
             )
-        path = self._paths.resource_path(doc)
+        path, guard = self._paths.resource_path(doc)
         self._resources[uid] = _Resource(
             uid=uid,
             spec=spec,
             path=str(path),
             kwargs=dict(doc.get("resource_kwargs") or {}),
             run_start=doc.get("run_start", run_start),
+            guard=guard,
         )
 
     def add_datum(self, doc: Mapping[str, Any]) -> None:
@@ -83,7 +86,10 @@ class _Datums:
     def _handler(self, resource: _Resource) -> Callable[..., Any]:
         if resource.uid not in self._handlers:
             handler_class = self._handler_classes[resource.spec]
-            self._handlers[resource.uid] = handler_class(resource.path, **resource.kwargs)
+            handler = handler_class(resource.path, **resource.kwargs)
+            if isinstance(getattr(handler, "guard", None), _FileGuard):  # a built-in's
+                handler.guard = resource.guard  # type: ignore[attr-defined]
+            self._handlers[resource.uid] = handler
         return self._handlers[resource.uid]
 
     def fill(self, datum_id: str, budget: float, poll_interval: float) -> np.ndarray:

@@ -20,6 +20,13 @@ from resonance_callback.external._common import (
     _NotReadyError,
     _refuse_traversal,
 )
+from resonance_callback.external._guard import _ANYWHERE, _FileGuard
+from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
+from resonance_callback.external._sources import _load_tiff
+
+# Each built-in handler checks every file with its ``guard`` just before opening
+# it: the resolver sets the guard of the handler's resource (roots, byte bound);
+# a handler built by hand keeps ``_ANYWHERE`` (regular files, default bound).
 
 # --------------------------------------------------------------------------- handlers
 
@@ -38,6 +45,7 @@ class NpySeqHandler:
     """
 
     specs = frozenset({"NPY_SEQ"})
+    guard: _FileGuard = _ANYWHERE
 
     def __init__(self, path: str) -> None:
         self._stem = path
@@ -56,7 +64,12 @@ class NpySeqHandler:
             The saved array.
         """
         index = _as_index(index, "index", f"NPY_SEQ {self._stem}")
-        return np.load(f"{self._stem}_{index}.npy", allow_pickle=False)
+        path = f"{self._stem}_{index}.npy"
+        self.guard.check(path, "NPY_SEQ")
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:  # cut short, or not fully written yet
+            raise _NotReadyError(f"NPY_SEQ {path}: {exc}") from exc
 
 
 class AreaDetectorHDF5Handler:
@@ -80,6 +93,7 @@ class AreaDetectorHDF5Handler:
     """
 
     specs = frozenset({"AD_HDF5"})
+    guard: _FileGuard = _ANYWHERE
 
     def __init__(self, path: str, frame_per_point: int = 1) -> None:
         self._path = path
@@ -100,16 +114,14 @@ class AreaDetectorHDF5Handler:
         """
         where = f"AD_HDF5 {self._path}"
         start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        import h5py  # a dependency, imported when an HDF5 file is read
-
-        with h5py.File(self._path, "r", swmr=True) as file:
-            dataset = file[_AD_HDF5_DATASET]
+        with open_hdf5(self._path, self.guard, where) as file:
+            dataset = dataset_in(file, _AD_HDF5_DATASET, where)
             if dataset.shape[0] < stop:
                 raise _NotReadyError(
                     f"{where}: {_AD_HDF5_DATASET} holds {dataset.shape[0]} frames, "
                     f"point {point_number} needs {stop}"
                 )
-            return dataset[start] if self._fpp == 1 else dataset[start:stop]
+            return read_rows(dataset, start, None if self._fpp == 1 else stop, self.guard, where)
 
 
 class AreaDetectorTiffHandler:
@@ -134,6 +146,7 @@ class AreaDetectorTiffHandler:
     """
 
     specs = frozenset({"AD_TIFF"})
+    guard: _FileGuard = _ANYWHERE
 
     def __init__(self, path: str, template: str, filename: str, frame_per_point: int = 1) -> None:
         self._directory = os.path.normpath(path)
@@ -150,6 +163,7 @@ class AreaDetectorTiffHandler:
         _refuse_traversal(name, where)
         if not _is_within(Path(os.path.normpath(name)), Path(self._directory)):
             raise UnsafePathError(f"{where}: template gives {name!r}, outside the directory")
+        self.guard.check(name, where)
         return name
 
     def __call__(self, point_number: int) -> np.ndarray:
@@ -167,9 +181,7 @@ class AreaDetectorTiffHandler:
         """
         where = f"AD_TIFF {self._directory}"
         start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        import tifffile  # a dependency, imported when a TIFF file is read
-
-        frames = [tifffile.imread(self._file(j)) for j in range(start, stop)]
+        frames = [_load_tiff(self._file(j), self.guard) for j in range(start, stop)]
         return frames[0] if self._fpp == 1 else np.stack(frames)
 
 

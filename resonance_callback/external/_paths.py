@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from resonance_callback.errors import UnsafePathError
 from resonance_callback.external._common import _is_within, _refuse_traversal
+from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES, _FileGuard
 
 
 def _map_prefix(path: str, root_map: Mapping[str, str]) -> str:
@@ -43,7 +44,11 @@ class _PathPolicy:
     base_dir : Path
         The absolute directory relative paths resolve against.
     allowed_roots : iterable of path-like, optional
-        The caller's trusted roots; ``None`` skips the containment check.
+        The caller's trusted roots; ``None`` skips the containment check of
+        the path a document names, and limits the real path of each file
+        (symlinks resolved) to its own resource's directory instead.
+    max_bytes : int, optional
+        The bound on one read (see :class:`~._guard._FileGuard`).
     """
 
     def __init__(
@@ -51,10 +56,12 @@ class _PathPolicy:
         root_map: Mapping[str, str],
         base_dir: Path,
         allowed_roots: Iterable[str | os.PathLike[str]] | None,
+        max_bytes: int = DEFAULT_MAX_READ_BYTES,
     ) -> None:
         self.root_map: dict[str, str] = dict(root_map)
         self.base_dir = base_dir
         self.allowed_roots = self._trusted_roots(allowed_roots)
+        self.max_bytes = max_bytes
 
     def _trusted_roots(
         self, allowed_roots: Iterable[str | os.PathLike[str]] | None
@@ -73,6 +80,17 @@ class _PathPolicy:
             allowed = ", ".join(str(root) for root in self.allowed_roots)
             raise UnsafePathError(f"path {str(path)!r} is outside the allowed roots ({allowed})")
 
+    def guard(self, own_root: Path) -> _FileGuard:
+        """The guard of a resource whose own directory is ``own_root``.
+
+        Its files must really (symlinks resolved) lie under the allowed roots
+        when they are configured, else under ``own_root``.
+        """
+        roots = self.allowed_roots
+        if roots is None:
+            roots = (Path(os.path.realpath(own_root)),)
+        return _FileGuard(roots, self.max_bytes)
+
     def _finish_path(self, path: str, what: str) -> Path:
         """Map, anchor at ``base_dir``, normalise and containment-check a raw path."""
         mapped = _map_prefix(path, self.root_map)
@@ -81,8 +99,12 @@ class _PathPolicy:
         self.check_allowed(resolved)
         return resolved
 
-    def resource_path(self, doc: Mapping[str, Any]) -> Path:
-        """The checked path of a ``resource`` document's ``root/resource_path``."""
+    def resource_path(self, doc: Mapping[str, Any]) -> tuple[Path, _FileGuard]:
+        """The checked path of a ``resource``'s ``root/resource_path``, and its guard.
+
+        The resource's own directory is its (mapped) ``root``, or the directory
+        of the path when there is no root.
+        """
         what = f"resource {doc['uid']}"
         root = str(doc.get("root") or "")
         resource_path = str(doc["resource_path"])
@@ -93,10 +115,19 @@ class _PathPolicy:
                 f"{what}: absolute resource_path {resource_path!r} would escape root {root!r}"
             )
         joined = os.path.join(root, resource_path) if root else resource_path
-        return self._finish_path(joined, what)
+        path = self._finish_path(joined, what)
+        own = path.parent
+        if root:
+            mapped_root = Path(os.path.normpath(self.base_dir / _map_prefix(root, self.root_map)))
+            own = mapped_root if _is_within(path, mapped_root) else own
+        return path, self.guard(own)
 
-    def uri_path(self, uri: str, what: str) -> Path:
-        """The checked local path of a ``file:`` URI (a stream_resource's ``uri``)."""
+    def uri_path(self, uri: str, what: str, *, directory: bool) -> tuple[Path, _FileGuard]:
+        """The checked local path of a ``file:`` URI (a stream_resource's ``uri``), and its guard.
+
+        The resource's own directory is the URI's path when it names a
+        ``directory`` (an image sequence), else the directory of the file.
+        """
         parts = urlsplit(uri)
         if parts.scheme.lower() != "file":
             raise UnsafePathError(f"{what}: URI {uri!r} has scheme {parts.scheme!r}, not 'file'")
@@ -110,4 +141,5 @@ class _PathPolicy:
         _refuse_traversal(path, f"{what} URI {uri!r}")
         if not path.startswith("/"):
             raise UnsafePathError(f"{what}: URI {uri!r} has no absolute path")
-        return self._finish_path(path, what)
+        resolved = self._finish_path(path, what)
+        return resolved, self.guard(resolved if directory else resolved.parent)

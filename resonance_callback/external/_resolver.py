@@ -17,6 +17,7 @@ import numpy as np
 
 from resonance_callback.external._common import HandlerClass
 from resonance_callback.external._datums import _Datums
+from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES
 from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._streams import StreamFrames, _Streams
@@ -43,7 +44,14 @@ class ExternalResolver:
     allowed_roots : iterable of path-like, optional
         If given, every file must lie (symlinks resolved) under one of these,
         a ``root_map`` target or ``base_dir``. ``None`` (default) skips this
-        containment check; traversal, scheme and host checks always apply.
+        containment check of the named path; the real path of every file
+        (symlinks resolved) must then lie under its own resource's directory.
+        Traversal, scheme and host checks always apply.
+    max_read_bytes : int, optional
+        The bound on one read: a file of a single-file format (``.npy``,
+        TIFF, JPEG) larger than this, or an HDF5 slice (one datum, or the
+        events of one stream_datum) of more bytes, is refused before it is
+        read. Default :data:`DEFAULT_MAX_READ_BYTES` (1 GiB).
     timeout : float, optional
         Default seconds a read waits for a file to become readable (5.0).
     poll_interval : float, optional
@@ -59,11 +67,16 @@ class ExternalResolver:
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         timeout: float = 5.0,
         poll_interval: float = 0.05,
+        max_read_bytes: int = DEFAULT_MAX_READ_BYTES,
     ) -> None:
         if timeout < 0 or poll_interval <= 0:
             raise ValueError(
                 f"timeout must be >= 0 and poll_interval > 0, got {timeout}, {poll_interval}"
             )
+        if isinstance(max_read_bytes, bool) or not isinstance(max_read_bytes, int) or (
+            max_read_bytes < 1
+        ):
+            raise ValueError(f"max_read_bytes must be a positive int, got {max_read_bytes!r}")
         self._handler_classes: dict[str, HandlerClass] = {
             **DEFAULT_HANDLERS,
             **(handler_registry or {}),
@@ -72,6 +85,7 @@ class ExternalResolver:
             root_map or {},
             Path(base_dir if base_dir is not None else Path.cwd()).absolute(),
             allowed_roots,
+            max_read_bytes,
         )
         self.timeout = float(timeout)
         self.poll_interval = float(poll_interval)
@@ -94,6 +108,11 @@ class ExternalResolver:
     def allowed_roots(self) -> tuple[Path, ...] | None:
         """The resolved roots every file must lie under, or None for no containment check."""
         return self._paths.allowed_roots
+
+    @property
+    def max_read_bytes(self) -> int:
+        """The bound on the bytes of one read."""
+        return self._paths.max_bytes
 
     @property
     def handler_registry(self) -> Mapping[str, HandlerClass]:

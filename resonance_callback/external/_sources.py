@@ -17,6 +17,8 @@ from resonance_callback.external._common import (
     _join_inside,
     _NotReadyError,
 )
+from resonance_callback.external._guard import _FileGuard
+from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
 
 # --------------------------------------------------------------------------- stream sources
 
@@ -37,20 +39,18 @@ class _FrameSource(Protocol):
 class _HDF5Source:
     """Frames are the rows of one HDF5 dataset, opened SWMR-read for one read."""
 
-    def __init__(self, path: Path, parameters: Mapping[str, Any]) -> None:
-        import h5py  # a dependency, imported when an HDF5 file is read
-
+    def __init__(self, path: Path, parameters: Mapping[str, Any], guard: _FileGuard) -> None:
         self._name = str(parameters["dataset"])
         self._where = f"{path} dataset {self._name}"
-        self._file = h5py.File(path, "r", swmr=True)
+        self._guard = guard
+        self._file = open_hdf5(path, guard, self._where)
         try:
-            self._dataset = self._file[self._name]
-        except KeyError as exc:
+            self._dataset = dataset_in(self._file, self._name, self._where)
+            if self._dataset.ndim == 0:
+                raise ExternalDataError(f"{self._where} is a scalar, not a sequence of frames")
+        except BaseException:
             self._file.close()
-            raise _NotReadyError(f"{path} has no dataset {self._name}") from exc
-        if self._dataset.ndim == 0:
-            self._file.close()
-            raise ExternalDataError(f"{self._where} is a scalar, not a sequence of frames")
+            raise
 
     def frame_info(self, hint: int) -> tuple[tuple[int, ...], np.dtype]:
         return tuple(self._dataset.shape[1:]), self._dataset.dtype
@@ -60,23 +60,31 @@ class _HDF5Source:
             raise _NotReadyError(
                 f"{self._where} holds {self._dataset.shape[0]} frames, {stop} needed"
             )
-        return self._dataset[start:stop]
+        return read_rows(self._dataset, start, stop, self._guard, self._where)
 
     def close(self) -> None:
         self._file.close()
 
 
-def _load_tiff(path: Path) -> np.ndarray:
+def _load_tiff(path: str | Path, guard: _FileGuard) -> np.ndarray:
+    """Read a TIFF file's first series, refusing one that declares more bytes than the bound."""
     import tifffile  # a dependency, imported when a TIFF file is read
 
-    return tifffile.imread(path)
+    with tifffile.TiffFile(path) as tiff:
+        series = tiff.series[0]
+        guard.check_bytes(math.prod(series.shape) * np.dtype(series.dtype).itemsize,
+                          f"TIFF {path}")
+        return tiff.asarray()
 
 
-def _load_jpeg(path: Path) -> np.ndarray:
+def _load_jpeg(path: Path, guard: _FileGuard) -> np.ndarray:
+    """Read a JPEG file, refusing one that declares more pixels than the bound allows."""
     with needs_extra("jpeg", "Pillow", "reading JPEG files"):
         from PIL import Image
 
     with Image.open(path) as image:
+        width, height = image.size
+        guard.check_bytes(width * height * len(image.getbands()), f"JPEG {path}")
         image.load()
         return np.asarray(image)
 
@@ -93,8 +101,8 @@ class _ImageSequenceSource:
         self,
         directory: Path,
         parameters: Mapping[str, Any],
-        load: Callable[[Path], np.ndarray],
-        check: Callable[[Path], None],
+        load: Callable[[Path, _FileGuard], np.ndarray],
+        guard: _FileGuard,
     ) -> None:
         self._directory = directory
         self._template = str(parameters["template"])
@@ -102,20 +110,20 @@ class _ImageSequenceSource:
         chunk_shape = parameters.get("chunk_shape") or (1,)
         self._per_file = _as_count(chunk_shape[0], "chunk_shape[0]", str(directory))
         self._load = load
-        self._check = check
+        self._guard = guard
         self._files: dict[int, np.ndarray] = {}
 
     def _path(self, number: int) -> Path:
         where = f"{self._directory} template {self._template!r}"
         name = _format_template(self._template, self._filename, number, where)
         path = _join_inside(self._directory, name, where)
-        self._check(path)
+        self._guard.check(path, where)
         return path
 
     def _frames_of_file(self, number: int) -> np.ndarray:
         if number not in self._files:
             path = self._path(number)
-            array = np.asarray(self._load(path))
+            array = np.asarray(self._load(path, self._guard))
             if self._per_file == 1:
                 array = array[np.newaxis]
             elif array.ndim == 0 or array.shape[0] != self._per_file:

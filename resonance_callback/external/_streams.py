@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from resonance_callback.external._common import (
     TIFF_MIMETYPE,
     _with_retry,
 )
+from resonance_callback.external._guard import MAX_FRAME_INDEX, MAX_STREAM_EVENTS, _FileGuard
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._sources import (
     _fixed_shape,
@@ -61,6 +62,7 @@ class _StreamResource:
     path: Path
     parameters: dict[str, Any]
     run_start: str | None
+    guard: _FileGuard
 
 
 def _normalise_mimetype(mimetype: str) -> str:
@@ -101,22 +103,24 @@ class _Streams:
             raise ExternalDataError(
                 f"stream_resource {uid}: mimetype {mimetype} needs parameters.{needed}"
             )
+        path, guard = self._paths.uri_path(
+            str(doc["uri"]), f"stream_resource {uid}", directory=mimetype != HDF5_MIMETYPE
+        )
         self._resources[uid] = _StreamResource(
             uid=uid,
             data_key=doc["data_key"],
             mimetype=mimetype,
-            path=self._paths.uri_path(str(doc["uri"]), f"stream_resource {uid}"),
+            path=path,
             parameters=parameters,
             run_start=doc.get("run_start", run_start),
+            guard=guard,
         )
 
     def _open_source(self, resource: _StreamResource) -> _FrameSource:
         if resource.mimetype == HDF5_MIMETYPE:
-            return _HDF5Source(resource.path, resource.parameters)
+            return _HDF5Source(resource.path, resource.parameters, resource.guard)
         load = _load_tiff if resource.mimetype == TIFF_MIMETYPE else _load_jpeg
-        return _ImageSequenceSource(
-            resource.path, resource.parameters, load, self._paths.check_allowed
-        )
+        return _ImageSequenceSource(resource.path, resource.parameters, load, resource.guard)
 
     def _read_events(
         self, resource: _StreamResource, shape: Sequence[int | None], events: range
@@ -146,13 +150,7 @@ class _Streams:
                 f"stream_datum {doc['uid']} refers to unknown stream_resource "
                 f"{doc['stream_resource']}"
             )
-        indices = range(doc["indices"]["start"], doc["indices"]["stop"])
-        seq_nums = range(doc["seq_nums"]["start"], doc["seq_nums"]["stop"])
-        if len(indices) != len(seq_nums) or indices.start < 0:
-            raise ExternalDataError(
-                f"stream_datum {doc['uid']}: indices {doc['indices']} and seq_nums "
-                f"{doc['seq_nums']} do not describe the same events"
-            )
+        indices, seq_nums = checked_ranges(doc)
         what = f"stream_datum {doc['uid']} ({resource.mimetype} at {resource.path})"
         array = _with_retry(
             what, lambda: self._read_events(resource, shape, indices), budget, poll_interval
@@ -173,3 +171,45 @@ class _Streams:
     def clear(self) -> None:
         """Drop every stream resource."""
         self._resources.clear()
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _span(doc: Mapping[str, Any], name: str) -> range:
+    span = doc.get(name)
+    start, stop = (span.get("start"), span.get("stop")) if isinstance(span, Mapping) else (0, "")
+    if not (_is_int(start) and _is_int(stop)):
+        raise ExternalDataError(f"stream_datum {doc.get('uid')}: {name} {span!r} is not a range")
+    if not 0 <= start <= stop <= MAX_FRAME_INDEX + 1:
+        raise ExternalDataError(
+            f"stream_datum {doc.get('uid')}: {name} {span!r} is negative, reversed or beyond "
+            f"the largest index {MAX_FRAME_INDEX}"
+        )
+    return range(start, stop)
+
+
+def checked_ranges(doc: Mapping[str, Any]) -> tuple[range, range]:
+    """Return a ``stream_datum``'s ``indices`` and ``seq_nums`` after checking them.
+
+    Both must be integer ranges ``0 <= start <= stop`` with stops not beyond
+    ``MAX_FRAME_INDEX + 1``, of the same length, at most ``MAX_STREAM_EVENTS`` long.
+
+    Raises
+    ------
+    ExternalDataError
+        Naming the document and the range that fails.
+    """
+    indices, seq_nums = _span(doc, "indices"), _span(doc, "seq_nums")
+    if len(indices) != len(seq_nums):
+        raise ExternalDataError(
+            f"stream_datum {doc.get('uid')}: indices {doc['indices']} and seq_nums "
+            f"{doc['seq_nums']} do not describe the same events"
+        )
+    if len(indices) > MAX_STREAM_EVENTS:
+        raise ExternalDataError(
+            f"stream_datum {doc.get('uid')}: {len(indices)} events, more than the "
+            f"{MAX_STREAM_EVENTS} one stream_datum may cover"
+        )
+    return indices, seq_nums
