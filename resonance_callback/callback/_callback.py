@@ -42,7 +42,7 @@ import numpy as np
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_refs import check_stream_datum
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._runs import OpenRuns, Run, require
+from resonance_callback.callback._runs import OpenRuns, Run, require, require_str
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
@@ -189,7 +189,10 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
         if run_uid is None and isinstance(doc, dict):
-            run_uid = self._runs.uid_of(doc)
+            try:
+                run_uid = self._runs.uid_of(doc)
+            except Exception:  # noqa: BLE001 - a document too odd to place: kept without a run
+                run_uid = None
         self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
 
     def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
@@ -202,7 +205,8 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a run: plan name, the whole start document, its uid, time and sample."""
-        require(doc, "uid", "time")
+        require_str(doc, "uid")
+        require(doc, "time")
         run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         row = run_row(doc, sample)
@@ -214,7 +218,10 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a stream; decide storage for each data key."""
-        require(doc, "uid", "run_start", "data_keys")
+        require_str(doc, "uid", "run_start")
+        require(doc, "data_keys")
+        if type(doc["data_keys"]) is not dict:
+            raise DocumentError(f"data_keys is a {type(doc['data_keys']).__name__}, not a dict")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
         self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit))
@@ -226,12 +233,17 @@ class RunWriterCallback(event_model.DocumentRouter):
         if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
                 and "seq_num" in doc):
             require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        run = self._runs.by_descriptor.get(doc["descriptor"])
+        try:
+            run = self._runs.by_descriptor.get(doc["descriptor"])
+        except TypeError:  # not a string: of() says so
+            run = None
         if run is None:
             run = self._runs.of({"descriptor": doc["descriptor"]})
             assert run is not None
         plan = run.plans[doc["descriptor"]]
         data = doc["data"]
+        if type(data) is not dict:
+            raise DocumentError(f"data is a {type(data).__name__}, not a dict")
         if plan.all_inline:  # a scalar stream: nothing to split unless an array came
             for value in data.values():
                 if isinstance(value, np.ndarray):
@@ -263,7 +275,8 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Close the run with the mapped exit status, keep the stop document, and drain."""
-        require(doc, "uid", "run_start")
+        require(doc, "uid")
+        require_str(doc, "run_start")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
         row = stop_row(doc, run.uid)
