@@ -42,7 +42,7 @@ import numpy as np
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_refs import check_stream_datum
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._runs import OpenRuns, Run, require, require_str
+from resonance_callback.callback._runs import OpenRuns, Run, check_page, require, require_str
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
@@ -183,8 +183,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         except (StorageError, BeamtimeDatabaseError):
             raise
         except Exception as exc:  # a bad document: keep it, never raise into the scan
-            reason = str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
-            self._reject(name, doc, reason)
+            self._reject(name, doc, _reason(exc))
         return name, doc
 
     def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
@@ -220,6 +219,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         """Open a stream; decide storage for each data key."""
         require_str(doc, "uid", "run_start")
         require(doc, "data_keys")
+        if type(doc.get("name", "")) is not str:
+            raise DocumentError(f"name is a {type(doc['name']).__name__}, not a string")
         if type(doc["data_keys"]) is not dict:
             raise DocumentError(f"data_keys is a {type(doc['data_keys']).__name__}, not a dict")
         run = self._runs.of({"run_start": doc["run_start"]})
@@ -244,14 +245,18 @@ class RunWriterCallback(event_model.DocumentRouter):
         data = doc["data"]
         if type(data) is not dict:
             raise DocumentError(f"data is a {type(data).__name__}, not a dict")
+        stamps = doc.get("timestamps") or {}
+        if type(stamps) is not dict:
+            raise DocumentError(f"timestamps is a {type(stamps).__name__}, not a dict")
         if plan.all_inline:  # a scalar stream: nothing to split unless an array came
             for value in data.values():
-                if isinstance(value, np.ndarray):
+                if isinstance(value, np.ndarray) or (type(value) is list and value and (
+                        len(value) > self._inline_limit or type(value[0]) is list)):
                     break
             else:
                 self._sink.submit(EventJob(EventRow(
                     doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], dict(data),
-                    dict(doc.get("timestamps") or {}), doc.get("filled") or None), doc, run.uid))
+                    dict(stamps), doc.get("filled") or None), doc, run.uid))
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
@@ -261,7 +266,6 @@ class RunWriterCallback(event_model.DocumentRouter):
                 if split.problems:
                     self._reject("event", doc, "; ".join(split.problems), run.uid)
                 return
-        stamps = doc.get("timestamps") or {}
         if split.frames:
             inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         else:
@@ -272,6 +276,22 @@ class RunWriterCallback(event_model.DocumentRouter):
             doc.get("filled") or None, split.frames, stamps), doc, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
+
+    def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        """Check the page's columns, then store each of its events as :meth:`event` does.
+
+        A page whose columns differ in length is rejected whole; an event of a
+        good page that cannot be stored is rejected alone.
+        """
+        check_page(doc)
+        for event in event_model.unpack_event_page(doc):  # type: ignore[arg-type]
+            try:
+                self.event(event)
+            except (StorageError, BeamtimeDatabaseError):
+                raise
+            except Exception as exc:  # that event alone is kept as rejected
+                self._reject("event", event, _reason(exc))
+        return doc
 
     def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Close the run with the mapped exit status, keep the stop document, and drain."""
@@ -395,6 +415,10 @@ _HANDLED = frozenset({
     "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
     "datum_page", "stream_resource", "stream_datum",
 })
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
 
 
 def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from resonance_callback.callback._plan import StreamPlan
 from resonance_callback.errors import DocumentError
 
-__all__ = ["OpenRuns", "Run", "require", "require_str"]
+__all__ = ["OpenRuns", "Run", "check_page", "require", "require_str"]
 
 
 def require(doc: dict[str, Any], *keys: str) -> None:
@@ -29,6 +29,26 @@ def require_str(doc: dict[str, Any], *keys: str) -> None:
     for key in keys:
         if type(doc[key]) is not str:
             raise DocumentError(f"{key} is a {type(doc[key]).__name__}, not a string")
+
+
+def check_page(doc: dict[str, Any]) -> None:
+    """Raise :class:`DocumentError` unless an ``event_page``'s columns are lists of one length."""
+    require(doc, "uid", "time", "seq_num", "data", "descriptor")
+    columns: dict[str, Any] = {key: doc[key] for key in ("uid", "time", "seq_num")}
+    for part in ("data", "timestamps", "filled"):
+        value = doc.get(part, {})
+        if not isinstance(value, dict):
+            raise DocumentError(f"event_page {part} is a {type(value).__name__}, not a dict")
+        columns.update({f"{part}[{key!r}]": column for key, column in value.items()})
+    lengths = {}
+    for name, column in columns.items():
+        if not isinstance(column, list | tuple):
+            raise DocumentError(f"event_page column {name} is a {type(column).__name__}, "
+                                "not a list")
+        lengths[name] = len(column)
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} {n}" for name, n in lengths.items())
+        raise DocumentError(f"event_page columns differ in length: {shown}")
 
 
 class Run:

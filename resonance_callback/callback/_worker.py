@@ -130,12 +130,15 @@ def _refused(writer: RunWriter, job: Job, reason: str, refused_starts: set[str])
     reject(writer, job.name, job.doc, reason, job.run_uid)
 
 
-def _execute_events(writer: RunWriter, jobs: list[EventJob]) -> None:
+def _execute_events(writer: RunWriter, jobs: list[EventJob], refused_starts: set[str]) -> None:
     """Store a batch of events, frames or not, with one store call; keep those refused."""
     refused = writer.write_events([job.row for job in jobs], since=jobs[0].queued)
     for refusal in refused:
         job = jobs[refusal.index]
-        reject(writer, "event", job.doc, refusal.reason, job.run_uid)
+        reason = refusal.reason
+        if job.run_uid in refused_starts:
+            reason = f"the start of run {job.run_uid} was rejected ({reason})"
+        reject(writer, "event", job.doc, reason, job.run_uid)
 
 
 def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
@@ -158,7 +161,7 @@ class InlineWriter:
     def submit(self, job: Job | EventJob) -> None:
         """Run ``job`` now."""
         if isinstance(job, EventJob):
-            _execute_events(self.writer, [job])
+            _execute_events(self.writer, [job], self._refused_starts)
         else:
             _execute(self.writer, job, self._refused_starts)
 
@@ -254,7 +257,7 @@ class WriterThread:
                         while (jobs and len(batch) < MAX_BATCH and type(jobs[0]) is EventJob
                                and not jobs[0].nbytes):
                             batch.append(jobs.popleft())
-                    self._guard(_execute_events, writer, batch)
+                    self._guard(_execute_events, writer, batch, self._refused_starts)
                     self._bytes_out += job.nbytes
                 elif kind is Job:
                     self._guard(_execute, writer, job, self._refused_starts)

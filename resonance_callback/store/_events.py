@@ -16,6 +16,7 @@ as :class:`Refusal`; the rest of the batch is stored.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -80,11 +81,14 @@ def array_key(name: str) -> str:
 
 
 def check_event(row: EventRow) -> None:
-    """Refuse an event whose ``seq_num`` is no 64-bit integer (SQLite's range)."""
+    """Refuse an event whose ``seq_num`` is no 64-bit integer or whose ``time`` no number."""
     seq = row.seq_num
     if type(seq) is not int or not -(2**63) <= seq < 2**63:
         raise DocumentError(f"seq_num {seq!r} ({type(seq).__name__}) is not an integer "
                             "of 64 bits")
+    t = row.time
+    if not (type(t) is float or isinstance(t, int | float)) or not math.isfinite(t):
+        raise DocumentError(f"time {t!r} ({type(t).__name__}) is not a finite number")
 
 
 def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
@@ -97,6 +101,17 @@ def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
     return (row.uid, row.stream_uid, row.seq_num, row.time, data,
             dumps(row.timestamps) if row.timestamps else "{}",
             None if row.filled is None else dumps(row.filled), int(derived))
+
+
+def _culprit(row: EventRow) -> str:
+    """Which of an event's values the encoder refuses, for the rejection's reason."""
+    for part, values in (("data", row.data), ("timestamps", row.timestamps)):
+        for key, value in values.items() if isinstance(values, dict) else ():
+            try:
+                jsoncodec.dumps({key: value})
+            except Exception:  # noqa: BLE001 - this is the one
+                return f"{part} key {key!r} (a {type(value).__name__})"
+    return "its values"
 
 
 #: The writer's rule for a row whose key is stored: return the frames still to
@@ -165,7 +180,7 @@ class EventTable:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
                 continue
             except Exception as exc:  # a value the encoder (or a column) cannot take
-                refused.append(Refusal(i, f"event {row.uid}: cannot store its values: "
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
                                           f"{type(exc).__name__}: {exc}"))
                 continue
             scalar.append((i, row))
@@ -254,7 +269,8 @@ class EventTable:
             except (StorageError, WriterStateError):
                 raise
             except Exception as exc:  # a value no column or frame array takes
-                refused.append(Refusal(i, f"event {row.uid}: {type(exc).__name__}: {exc}"))
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
+                                          f"{type(exc).__name__}: {exc}"))
         return stored
 
     def _framed(self, row: EventRow, derived: bool = False) -> None:

@@ -1,0 +1,61 @@
+"""One hostile document costs only itself: live through the callback, and through replay.
+
+Each case (``_cases.CASES``) is one run with one bad document (or value) between
+two good events. Both ways it is fed, nothing raises; the earlier event and its
+frame are intact, the bad document is stored or kept in ``rejected_documents``
+with a reason naming what was wrong, the later event is stored and the stop is
+applied (and not also rejected).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.hostile._cases import CASES
+from tests.hostile._stream import Case, Stream, feed_live, feed_replay, outcome
+
+LIVE = [pytest.param(c, id=f"{c.kind}-{c.id}") for c in CASES]
+REPLAYED = [pytest.param(c, id=f"{c.kind}-{c.id}") for c in CASES if c.replay]
+
+
+@pytest.fixture(autouse=True)
+def _quiet(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="resonance_callback")
+
+
+def _assert_costs_only_itself(case: Case, stream: Stream, db: Path) -> None:
+    out = outcome(db, stream.start["uid"], stream.stop["uid"])
+    reasons = [reason for name, reason, _ in out.rejected]
+    if case.run_lost:  # its start cannot be stored: every document kept, each saying why
+        assert out.exit_status is None and out.start is None
+        assert [name for name, _, _ in out.rejected] == [
+            "start", "descriptor", "event", "event", "stop"]
+        assert all("start" in reason for reason in reasons)
+        return
+    assert stream.first["uid"] in out.event_uids, "the earlier event is lost"
+    assert stream.last["uid"] in out.event_uids, "the later event is lost"
+    assert out.frames >= 2, "a good event's frame is lost"
+    assert out.exit_status == "success" and not out.stop_rejected, reasons
+    if case.rejected is None:
+        assert reasons == []
+    else:
+        assert len(reasons) >= 1 and any(case.rejected in r for r in reasons), reasons
+    if case.check is not None:
+        case.check(out, stream)
+
+
+@pytest.mark.parametrize("case", LIVE)
+def test_hostile_document_live_costs_only_itself(case: Case, tmp_path: Path) -> None:
+    stream = Stream(**case.start)
+    feed_live(tmp_path / "bt.db", stream.documents(case.bad(stream), case.earlier))
+    _assert_costs_only_itself(case, stream, tmp_path / "bt.db")
+
+
+@pytest.mark.parametrize("case", REPLAYED)
+def test_hostile_document_replayed_costs_only_itself(case: Case, tmp_path: Path) -> None:
+    stream = Stream(**case.start)
+    feed_replay(tmp_path / "bt.db", stream.documents(case.bad(stream), case.earlier), tmp_path)
+    _assert_costs_only_itself(case, stream, tmp_path / "bt.db")
