@@ -33,7 +33,6 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import event_model
@@ -41,6 +40,7 @@ import numpy as np
 
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_refs import check_stream_datum
+from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import OpenRuns, Run, check_page, require, require_str
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
@@ -63,7 +63,7 @@ __all__ = ["RunWriterCallback"]
 log = logging.getLogger("resonance_callback")
 
 
-class RunWriterCallback(event_model.DocumentRouter):
+class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -159,7 +159,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._runs = OpenRuns()
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
-        atexit.register(_close_at_exit, weakref.ref(self))
+        atexit.register(close_at_exit, weakref.ref(self))
 
     # -- the document entry point ---------------------------------------------
 
@@ -345,70 +345,6 @@ class RunWriterCallback(event_model.DocumentRouter):
         plan = check_stream_datum(doc, run.plans)
         self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
-    # -- lifetime ---------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Wait until everything received so far is written and committed."""
-        self._sink.drain()
-
-    def write_counts(self) -> WriteCounts:
-        """What the beamtime holds, and what this callback skipped and rejected.
-
-        Waits until everything received so far is written. After :meth:`close`,
-        the counts as they were at close.
-
-        Returns
-        -------
-        WriteCounts
-            Rows of runs, events, frames and rejected documents in the
-            database; runs resumed, documents found already stored, and
-            documents rejected by this callback.
-        """
-        if self._closed:
-            if self._counts_at_close is None:
-                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
-            return self._counts_at_close
-        found: list[WriteCounts] = []
-        self._sink.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
-        self._sink.drain()
-        return found[0]
-
-    def close(self) -> None:
-        """Write everything received, then close the database. Safe to call twice.
-
-        Runs still open (no stop document yet) stay open in the database, with
-        ``exit_status`` NULL, exactly as after a crash; their detector frames not
-        read yet get one last bounded try, then go to ``unresolved_frames``.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            try:
-                for run in self._runs.runs.values():  # pending detector data of runs left open
-                    self._submit(run, "close", {},
-                                 lambda w, uid=run.uid: self._external.finish(w, uid))
-            finally:
-                self._sink.close()
-            self._counts_at_close = self._sink.writer.write_counts()
-        finally:
-            self._sink.writer.close()
-            if self._index is not None:
-                self._index.close()
-
-    def __enter__(self) -> RunWriterCallback:
-        """Return the callback itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the callback."""
-        self.close()
-
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
 _HANDLED = frozenset({
@@ -419,12 +355,3 @@ _HANDLED = frozenset({
 
 def _reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
-
-
-def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:
-    callback = ref()
-    if callback is not None:
-        try:
-            callback.close()
-        except Exception as exc:  # at interpreter exit, report and move on
-            log.error("closing %s at exit failed: %s", callback.db_path, exc)
