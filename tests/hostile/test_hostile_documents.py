@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from resonance_callback.errors import ReplayError
+from resonance_callback.replay import replay
 from tests.hostile._cases import CASES
-from tests.hostile._stream import Case, Stream, feed_live, feed_replay, outcome
+from tests.hostile._stream import Case, Stream, feed_live, feed_replay, outcome, save_jsonl
 
 LIVE = [pytest.param(c, id=f"{c.kind}-{c.id}") for c in CASES]
 REPLAYED = [pytest.param(c, id=f"{c.kind}-{c.id}") for c in CASES if c.replay]
@@ -59,3 +61,15 @@ def test_hostile_document_replayed_costs_only_itself(case: Case, tmp_path: Path)
     stream = Stream(**case.start)
     feed_replay(tmp_path / "bt.db", stream.documents(case.bad(stream), case.earlier), tmp_path)
     _assert_costs_only_itself(case, stream, tmp_path / "bt.db")
+
+
+def test_replay_of_a_record_that_is_no_name_doc_pair_stores_what_came_before(
+        tmp_path: Path) -> None:
+    stream = Stream()
+    path = save_jsonl(tmp_path / "s.jsonl", stream.documents([]))
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([*lines[:3], '["event", [1, 2]]\n', *lines[3:]]))
+    with pytest.raises(ReplayError, match=r"line 4: expected a string name and a dict"):
+        replay(path, tmp_path / "bt.db")
+    out = outcome(tmp_path / "bt.db", stream.start["uid"])
+    assert out.event_uids == [stream.first["uid"]] and out.frames == 1
