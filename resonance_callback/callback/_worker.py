@@ -146,7 +146,8 @@ def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | N
     uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
     if uid is not None and type(uid) is not str:
         uid = repr(uid)
-    log.warning("rejected %s %s: %s", name, uid or "(no uid)", reason)
+    log.warning("%s", f"rejected {name} {uid or '(no uid)'}: {reason}".encode(
+        "utf-8", "backslashreplace").decode("utf-8"))  # a lone surrogate cannot be printed
     writer.record_rejected(RejectedRow(name, None if uid is None else str(uid), run_uid, reason,
                                        doc if isinstance(doc, dict) else {"value": repr(doc)}))
 

@@ -73,3 +73,18 @@ def test_replay_of_a_record_that_is_no_name_doc_pair_stores_what_came_before(
         replay(path, tmp_path / "bt.db")
     out = outcome(tmp_path / "bt.db", stream.start["uid"])
     assert out.event_uids == [stream.first["uid"]] and out.frames == 1
+
+
+@pytest.mark.parametrize("how", ["live", "replay"])
+def test_descriptor_uid_of_a_run_stored_in_an_earlier_session_costs_only_itself(
+        how: str, tmp_path: Path) -> None:
+    stream = Stream()
+    db = tmp_path / "bt.db"
+    feed_live(db, stream.earlier_run())  # an earlier session
+    reused = {**stream.descriptor, "uid": stream.earlier.descriptor["uid"], "name": "baseline"}
+    docs = stream.documents([("descriptor", reused)])
+    feed_live(db, docs) if how == "live" else feed_replay(db, docs, tmp_path)
+    out = outcome(db, stream.start["uid"], stream.stop["uid"])
+    assert [stream.first["uid"], stream.last["uid"]] == out.event_uids
+    assert out.exit_status == "success" and not out.stop_rejected
+    assert [name for name, _, _ in out.rejected] == ["descriptor"]
