@@ -49,11 +49,26 @@ def _assert_costs_only_itself(case: Case, stream: Stream, db: Path) -> None:
         case.check(out, stream)
 
 
+def _assert_kept_whole(bad: list[tuple[str, object]], db: Path, stream: Stream) -> None:
+    """A single rejected document is kept whole: the same keys, the same uid."""
+    if len(bad) != 1 or not isinstance(bad[0][1], dict):
+        return
+    sent = bad[0][1]
+    kept = [doc for _, _, doc in outcome(db, stream.start["uid"]).rejected
+            if isinstance(doc, dict) and doc.keys() == sent.keys()]
+    assert kept, "the rejected document is not kept whole"
+    if isinstance(sent.get("uid"), str) and sent["uid"].isascii():
+        assert any(doc.get("uid") == sent["uid"] for doc in kept)
+
+
 @pytest.mark.parametrize("case", LIVE)
 def test_hostile_document_live_costs_only_itself(case: Case, tmp_path: Path) -> None:
     stream = Stream(**case.start)
-    feed_live(tmp_path / "bt.db", stream.documents(case.bad(stream), case.earlier))
+    bad = case.bad(stream)
+    feed_live(tmp_path / "bt.db", stream.documents(bad, case.earlier))
     _assert_costs_only_itself(case, stream, tmp_path / "bt.db")
+    if case.rejected is not None and not case.run_lost:
+        _assert_kept_whole(bad, tmp_path / "bt.db", stream)
 
 
 @pytest.mark.parametrize("case", REPLAYED)
