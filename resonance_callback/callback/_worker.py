@@ -28,7 +28,9 @@ arrives.
 
 A document the store refuses (a :class:`DocumentError`, or any other
 exception that is not a storage failure) is recorded as a rejected document
-with the reason, alone: the rest of its batch and its run go on. A storage
+with the reason, alone: the rest of its batch and its run go on (a run whose
+start was refused is not open in the store, so its later documents are kept as
+rejected too, each saying so). A storage
 failure (:class:`StorageError`) is raised to the producer at its next call
 (:meth:`raise_pending`) or at :meth:`drain`/:meth:`close`, never lost.
 :class:`InlineWriter` runs the same jobs on the caller's thread.
