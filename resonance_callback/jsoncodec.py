@@ -10,7 +10,19 @@ reject the ``NaN`` / ``Infinity`` tokens Python writes by default. So:
   or ``{"$float": "-Infinity"}``, and decodes back to the float;
 * numpy scalars become the matching Python value, numpy arrays nested lists,
   tuples lists, sets sorted lists, ``bytes`` ``{"$bytes": "<base64>"}``;
-* anything else is stored as its ``repr`` string rather than raising.
+* anything else is stored as its ``repr`` string rather than raising;
+* a lone UTF-16 surrogate in a string is written as a ``\\uXXXX`` escape (the
+  text stays valid UTF-8 and decodes back to the same string).
+
+The encoding is unambiguous: an object with exactly one member whose name
+starts with ``$`` is one of our tags (``$float``, ``$bytes``, ``$dict``), so a
+user's object of that form (``{"$float": 1}``, ``{"$bytes": "!!"}``) is
+written as ``{"$dict": [["$float", 1]]}`` and decodes back to itself. Text
+written before this rule (untagged user objects) still decodes as it did; a
+``$bytes`` whose text is not base64 decodes as the object it is.
+
+:func:`dumps_whole` encodes a document that :func:`dumps` cannot (nested too
+deep), replacing the parts deeper than :data:`MAX_DEPTH` by a marker string.
 
 Speed: a dict whose values are all plain scalars, numeric numpy scalars,
 numeric or string numpy arrays, or lists of plain scalars (every event's
@@ -30,9 +42,20 @@ from typing import Any
 import numpy as np
 import orjson  # the fast path for flat dicts
 
-__all__ = ["dumps", "loads", "to_builtin"]
+__all__ = ["MAX_DEPTH", "dumps", "dumps_whole", "loads", "to_builtin"]
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+#: Deepest nesting :func:`dumps_whole` keeps; deeper parts become a marker string.
+MAX_DEPTH = 100
+
+
+def _looks_like_tag(value: dict[Any, Any]) -> bool:
+    """Whether a user's dict has the shape of one of our tags (one ``$`` member)."""
+    if len(value) != 1:
+        return False
+    key = next(iter(value))
+    return isinstance(key, str) and key.startswith("$")
 
 
 def _float_token(value: float) -> dict[str, str] | float:
@@ -63,6 +86,8 @@ def to_builtin(value: Any) -> Any:
     if isinstance(value, float):
         return _float_token(float(value))
     if isinstance(value, dict):
+        if _looks_like_tag(value):
+            return {"$dict": [[str(k), to_builtin(v)] for k, v in value.items()]}
         return {str(k): to_builtin(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_builtin(v) for v in value]
@@ -145,13 +170,52 @@ def dumps(value: Any) -> str:
         RFC 8259 JSON text (unicode kept as is).
     """
     if type(value) is dict:
-        text = _fast_dumps(value)
-        if text is not None:
+        text = _fast_dumps(value)  # orjson refuses lone surrogates: valid UTF-8 always
+        if text is not None and '"$' not in text:
             return text
     try:
-        return _fast.encode(value)
+        text = _fast.encode(value)
     except ValueError:  # a NaN or an infinity somewhere: walk and tag
-        return _safe.encode(to_builtin(value))
+        text = _safe.encode(to_builtin(value))
+    else:
+        if '"$' in text:  # maybe a user object shaped like a tag: walk and escape
+            text = _safe.encode(to_builtin(value))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escape every non-ASCII character
+            return json.dumps(json.loads(text), ensure_ascii=True,
+                              separators=(",", ":"))
+    return text
+
+
+def _clip(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return f"<{type(value).__name__} nested deeper than {MAX_DEPTH} levels, not kept>"
+    if isinstance(value, dict):
+        return {str(k): _clip(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clip(v, depth + 1) for v in value]
+    return value
+
+
+def dumps_whole(value: Any) -> str:
+    """Encode ``value`` as :func:`dumps` does, or, nested too deep, clipped at :data:`MAX_DEPTH`.
+
+    Parameters
+    ----------
+    value : Any
+        A document, possibly one the store refused.
+
+    Returns
+    -------
+    str
+        JSON text; parts nested deeper than :data:`MAX_DEPTH` are a marker string.
+    """
+    try:
+        return dumps(value)
+    except RecursionError:
+        return dumps(_clip(value, 0))
 
 
 def _object_hook(obj: dict[str, Any]) -> Any:
@@ -159,7 +223,14 @@ def _object_hook(obj: dict[str, Any]) -> Any:
         if "$float" in obj and obj["$float"] in _NONFINITE:
             return _NONFINITE[obj["$float"]]
         if "$bytes" in obj and isinstance(obj["$bytes"], str):
-            return base64.b64decode(obj["$bytes"])
+            try:
+                return base64.b64decode(obj["$bytes"], validate=True)
+            except ValueError:  # not ours (written before tags were escaped): as it is
+                return obj
+        if "$dict" in obj and isinstance(obj["$dict"], list) and all(
+                isinstance(m, list) and len(m) == 2 and isinstance(m[0], str)
+                for m in obj["$dict"]):
+            return dict(obj["$dict"])
     return obj
 
 

@@ -33,7 +33,6 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import event_model
@@ -41,8 +40,9 @@ import numpy as np
 
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_refs import check_stream_datum
+from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._runs import OpenRuns, Run, require
+from resonance_callback.callback._runs import OpenRuns, Run, check_page, require, require_str
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
@@ -63,7 +63,7 @@ __all__ = ["RunWriterCallback"]
 log = logging.getLogger("resonance_callback")
 
 
-class RunWriterCallback(event_model.DocumentRouter):
+class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -164,7 +164,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._runs = OpenRuns()
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
-        atexit.register(_close_at_exit, weakref.ref(self))
+        atexit.register(close_at_exit, weakref.ref(self))
 
     # -- the document entry point ---------------------------------------------
 
@@ -188,13 +188,15 @@ class RunWriterCallback(event_model.DocumentRouter):
         except (StorageError, BeamtimeDatabaseError):
             raise
         except Exception as exc:  # a bad document: keep it, never raise into the scan
-            reason = str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
-            self._reject(name, doc, reason)
+            self._reject(name, doc, _reason(exc))
         return name, doc
 
     def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
         if run_uid is None and isinstance(doc, dict):
-            run_uid = self._runs.uid_of(doc)
+            try:
+                run_uid = self._runs.uid_of(doc)
+            except Exception:  # noqa: BLE001 - a document too odd to place: kept without a run
+                run_uid = None
         self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
 
     def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
@@ -207,7 +209,8 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a run: plan name, the whole start document, its uid, time and sample."""
-        require(doc, "uid", "time")
+        require_str(doc, "uid")
+        require(doc, "time")
         run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         row = run_row(doc, sample)
@@ -219,7 +222,12 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a stream; decide storage for each data key."""
-        require(doc, "uid", "run_start", "data_keys")
+        require_str(doc, "uid", "run_start")
+        require(doc, "data_keys")
+        if type(doc.get("name", "")) is not str:
+            raise DocumentError(f"name is a {type(doc['name']).__name__}, not a string")
+        if type(doc["data_keys"]) is not dict:
+            raise DocumentError(f"data_keys is a {type(doc['data_keys']).__name__}, not a dict")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
         self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit))
@@ -231,20 +239,29 @@ class RunWriterCallback(event_model.DocumentRouter):
         if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
                 and "seq_num" in doc):
             require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        run = self._runs.by_descriptor.get(doc["descriptor"])
+        try:
+            run = self._runs.by_descriptor.get(doc["descriptor"])
+        except TypeError:  # not a string: of() says so
+            run = None
         if run is None:
             run = self._runs.of({"descriptor": doc["descriptor"]})
             assert run is not None
         plan = run.plans[doc["descriptor"]]
         data = doc["data"]
+        if type(data) is not dict:
+            raise DocumentError(f"data is a {type(data).__name__}, not a dict")
+        stamps = doc.get("timestamps") or {}
+        if type(stamps) is not dict:
+            raise DocumentError(f"timestamps is a {type(stamps).__name__}, not a dict")
         if plan.all_inline:  # a scalar stream: nothing to split unless an array came
             for value in data.values():
-                if isinstance(value, np.ndarray):
+                if isinstance(value, np.ndarray) or (type(value) is list and value and (
+                        len(value) > self._inline_limit or type(value[0]) is list)):
                     break
             else:
                 self._sink.submit(EventJob(EventRow(
                     doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], dict(data),
-                    dict(doc.get("timestamps") or {}), doc.get("filled") or None), doc, run.uid))
+                    dict(stamps), doc.get("filled") or None), doc, run.uid))
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
@@ -254,7 +271,6 @@ class RunWriterCallback(event_model.DocumentRouter):
                 if split.problems:
                     self._reject("event", doc, "; ".join(split.problems), run.uid)
                 return
-        stamps = doc.get("timestamps") or {}
         if split.frames:
             inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         else:
@@ -266,9 +282,26 @@ class RunWriterCallback(event_model.DocumentRouter):
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
+    def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        """Check the page's columns, then store each of its events as :meth:`event` does.
+
+        A page whose columns differ in length is rejected whole; an event of a
+        good page that cannot be stored is rejected alone.
+        """
+        check_page(doc)
+        for event in event_model.unpack_event_page(doc):  # type: ignore[arg-type]
+            try:
+                self.event(event)
+            except (StorageError, BeamtimeDatabaseError):
+                raise
+            except Exception as exc:  # that event alone is kept as rejected
+                self._reject("event", event, _reason(exc))
+        return doc
+
     def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Close the run with the mapped exit status, keep the stop document, and drain."""
-        require(doc, "uid", "run_start")
+        require(doc, "uid")
+        require_str(doc, "run_start")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
         row = stop_row(doc, run.uid)
@@ -317,70 +350,6 @@ class RunWriterCallback(event_model.DocumentRouter):
         plan = check_stream_datum(doc, run.plans)
         self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
-    # -- lifetime ---------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Wait until everything received so far is written and committed."""
-        self._sink.drain()
-
-    def write_counts(self) -> WriteCounts:
-        """What the beamtime holds, and what this callback skipped and rejected.
-
-        Waits until everything received so far is written. After :meth:`close`,
-        the counts as they were at close.
-
-        Returns
-        -------
-        WriteCounts
-            Rows of runs, events, frames and rejected documents in the
-            database; runs resumed, documents found already stored, and
-            documents rejected by this callback.
-        """
-        if self._closed:
-            if self._counts_at_close is None:
-                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
-            return self._counts_at_close
-        found: list[WriteCounts] = []
-        self._sink.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
-        self._sink.drain()
-        return found[0]
-
-    def close(self) -> None:
-        """Write everything received, then close the database. Safe to call twice.
-
-        Runs still open (no stop document yet) stay open in the database, with
-        ``exit_status`` NULL, exactly as after a crash; their detector frames not
-        read yet get one last bounded try, then go to ``unresolved_frames``.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            try:
-                for run in self._runs.runs.values():  # pending detector data of runs left open
-                    self._submit(run, "close", {},
-                                 lambda w, uid=run.uid: self._external.finish(w, uid))
-            finally:
-                self._sink.close()
-            self._counts_at_close = self._sink.writer.write_counts()
-        finally:
-            self._sink.writer.close()
-            if self._index is not None:
-                self._index.close()
-
-    def __enter__(self) -> RunWriterCallback:
-        """Return the callback itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the callback."""
-        self.close()
-
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
 _HANDLED = frozenset({
@@ -389,10 +358,5 @@ _HANDLED = frozenset({
 })
 
 
-def _close_at_exit(ref: weakref.ref[RunWriterCallback]) -> None:
-    callback = ref()
-    if callback is not None:
-        try:
-            callback.close()
-        except Exception as exc:  # at interpreter exit, report and move on
-            log.error("closing %s at exit failed: %s", callback.db_path, exc)
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"

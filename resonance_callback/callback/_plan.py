@@ -53,6 +53,20 @@ def frozen(value: Any) -> np.ndarray:
     return frame
 
 
+def _more_elements(value: list[Any], limit: int) -> bool:
+    """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``)."""
+    count, todo = 0, [value]
+    while todo:
+        for item in todo.pop():
+            if type(item) is list:
+                todo.append(item)
+            else:
+                count += 1
+            if count > limit or len(todo) > limit:
+                return True
+    return False
+
+
 @dataclass
 class KeyPlan:
     """The storage decision for one data key of one descriptor."""
@@ -137,7 +151,8 @@ class StreamPlan:
         """
         if self.all_inline:
             for value in data.values():
-                if isinstance(value, np.ndarray):
+                if isinstance(value, np.ndarray) or (type(value) is list and value and (
+                        len(value) > self.inline_limit or type(value[0]) is list)):
                     break
             else:
                 return Split(dict(data), {}, [])
@@ -166,6 +181,13 @@ class StreamPlan:
                 problems.append(
                     f"key {key!r}: array of shape {value.shape} where the descriptor "
                     "declares a scalar or short array"
+                )
+            elif plan.storage is Storage.INLINE and type(value) is list and (
+                _more_elements(value, self.inline_limit)
+            ):
+                problems.append(
+                    f"key {key!r}: list of more than {self.inline_limit} elements where "
+                    "the descriptor declares a scalar or short array"
                 )
             else:
                 inline[key] = value

@@ -13,14 +13,42 @@ from typing import Any
 from resonance_callback.callback._plan import StreamPlan
 from resonance_callback.errors import DocumentError
 
-__all__ = ["OpenRuns", "Run", "require"]
+__all__ = ["OpenRuns", "Run", "check_page", "require", "require_str"]
 
 
 def require(doc: dict[str, Any], *keys: str) -> None:
-    """Raise :class:`DocumentError` naming the keys ``doc`` lacks."""
+    """Raise :class:`DocumentError` naming the keys ``doc`` lacks or that are not strings."""
     missing = [k for k in keys if k not in doc]
     if missing:
         raise DocumentError(f"missing required key(s) {', '.join(map(repr, missing))}")
+
+
+def require_str(doc: dict[str, Any], *keys: str) -> None:
+    """Raise :class:`DocumentError` naming a key of ``doc`` that is missing or not a string."""
+    require(doc, *keys)
+    for key in keys:
+        if type(doc[key]) is not str:
+            raise DocumentError(f"{key} is a {type(doc[key]).__name__}, not a string")
+
+
+def check_page(doc: dict[str, Any]) -> None:
+    """Raise :class:`DocumentError` unless an ``event_page``'s columns are lists of one length."""
+    require(doc, "uid", "time", "seq_num", "data", "descriptor")
+    columns: dict[str, Any] = {key: doc[key] for key in ("uid", "time", "seq_num")}
+    for part in ("data", "timestamps", "filled"):
+        value = doc.get(part, {})
+        if not isinstance(value, dict):
+            raise DocumentError(f"event_page {part} is a {type(value).__name__}, not a dict")
+        columns.update({f"{part}[{key!r}]": column for key, column in value.items()})
+    lengths = {}
+    for name, column in columns.items():
+        if not isinstance(column, list | tuple):
+            raise DocumentError(f"event_page column {name} is a {type(column).__name__}, "
+                                "not a list")
+        lengths[name] = len(column)
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} {n}" for name, n in lengths.items())
+        raise DocumentError(f"event_page columns differ in length: {shown}")
 
 
 class Run:
@@ -72,6 +100,11 @@ class OpenRuns:
                            ("resource", self.by_resource),
                            ("stream_resource", self.by_resource)):
             if key in doc:
+                if type(doc[key]) is not str:
+                    if strict:
+                        raise DocumentError(
+                            f"{key} is a {type(doc[key]).__name__}, not a string")
+                    return None
                 run = table.get(doc[key])
                 if run is None and strict:
                     stopped = doc[key] in self._finished or doc[key] in self._stopped
@@ -87,7 +120,10 @@ class OpenRuns:
         run = self.of(doc, strict=False)
         if run is not None:
             return run.uid
-        return doc.get("run_start") or next(
+        start = doc.get("run_start")
+        if type(start) is str:
+            return start
+        return next(
             (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
              if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
 

@@ -6,6 +6,8 @@ path), after its storage plan has split its values from its frames.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from resonance_callback.store import (
@@ -20,8 +22,17 @@ __all__ = ["run_row", "stop_row", "stream_row"]
 
 
 def run_row(doc: dict[str, Any], sample: SampleMetadata) -> RunRow:
-    """A start document's run: its uid, plan name, time, the whole document, its sample."""
-    return RunRow(doc["uid"], doc.get("plan_name"), doc["time"], doc, sample)
+    """A start document's run: its uid, plan name, time, the whole document, its sample.
+
+    A ``plan_name`` that is not a string leaves the column NULL, and a ``time``
+    that is not a finite number gives the time of receipt; the document keeps
+    both as they came.
+    """
+    plan_name = doc.get("plan_name")
+    t = doc["time"]
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
+        t = time.time()
+    return RunRow(doc["uid"], plan_name if isinstance(plan_name, str) else None, t, doc, sample)
 
 
 def stream_row(doc: dict[str, Any], run_uid: str) -> StreamRow:

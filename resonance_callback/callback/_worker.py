@@ -28,7 +28,9 @@ arrives.
 
 A document the store refuses (a :class:`DocumentError`, or any other
 exception that is not a storage failure) is recorded as a rejected document
-with the reason, alone: the rest of its batch and its run go on. A storage
+with the reason, alone: the rest of its batch and its run go on (a run whose
+start was refused is not open in the store, so its later documents are kept as
+rejected too, each saying so). A storage
 failure (:class:`StorageError`) is raised to the producer at its next call
 (:meth:`raise_pending`) or at :meth:`drain`/:meth:`close`, never lost.
 :class:`InlineWriter` runs the same jobs on the caller's thread.
@@ -103,30 +105,51 @@ class EventJob:
         self.queued = time.monotonic()
 
 
-def _execute(writer: RunWriter, job: Job) -> None:
-    """Run a job; a document the store refuses is kept with the reason, never raised."""
+def _execute(writer: RunWriter, job: Job, refused_starts: set[str]) -> None:
+    """Run a job; a document the store refuses is kept with the reason, never raised.
+
+    A run whose start the store refused is not open in the store: its later
+    documents are kept as rejected, saying so, rather than failing the writer.
+    """
     try:
         job.run(writer)
     except DocumentError as exc:
-        reject(writer, job.name, job.doc, str(exc), job.run_uid)
-    except (StorageError, BeamtimeDatabaseError, WriterStateError):
+        _refused(writer, job, str(exc), refused_starts)
+    except WriterStateError as exc:
+        if job.run_uid is None or job.run_uid not in refused_starts:
+            raise
+        reject(writer, job.name, job.doc, f"the start of run {job.run_uid} was rejected, so "
+                                          f"its documents cannot be stored ({exc})", job.run_uid)
+    except (StorageError, BeamtimeDatabaseError):
         raise
     except Exception as exc:  # a document the writer cannot take: kept, never raised
-        reject(writer, job.name, job.doc, f"{type(exc).__name__}: {exc}", job.run_uid)
+        _refused(writer, job, f"{type(exc).__name__}: {exc}", refused_starts)
 
 
-def _execute_events(writer: RunWriter, jobs: list[EventJob]) -> None:
+def _refused(writer: RunWriter, job: Job, reason: str, refused_starts: set[str]) -> None:
+    if job.name == "start" and job.run_uid is not None:
+        refused_starts.add(job.run_uid)
+    reject(writer, job.name, job.doc, reason, job.run_uid)
+
+
+def _execute_events(writer: RunWriter, jobs: list[EventJob], refused_starts: set[str]) -> None:
     """Store a batch of events, frames or not, with one store call; keep those refused."""
     refused = writer.write_events([job.row for job in jobs], since=jobs[0].queued)
     for refusal in refused:
         job = jobs[refusal.index]
-        reject(writer, "event", job.doc, refusal.reason, job.run_uid)
+        reason = refusal.reason
+        if job.run_uid in refused_starts:
+            reason = f"the start of run {job.run_uid} was rejected ({reason})"
+        reject(writer, "event", job.doc, reason, job.run_uid)
 
 
 def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
     """Keep a rejected document with its reason and log one warning line."""
     uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
-    log.warning("rejected %s %s: %s", name, uid or "(no uid)", reason)
+    if uid is not None and type(uid) is not str:
+        uid = repr(uid)
+    log.warning("%s", f"rejected {name} {uid or '(no uid)'}: {reason}".encode(
+        "utf-8", "backslashreplace").decode("utf-8"))  # a lone surrogate cannot be printed
     writer.record_rejected(RejectedRow(name, None if uid is None else str(uid), run_uid, reason,
                                        doc if isinstance(doc, dict) else {"value": repr(doc)}))
 
@@ -136,13 +159,14 @@ class InlineWriter:
 
     def __init__(self, writer: RunWriter) -> None:
         self.writer = writer
+        self._refused_starts: set[str] = set()
 
     def submit(self, job: Job | EventJob) -> None:
         """Run ``job`` now."""
         if isinstance(job, EventJob):
-            _execute_events(self.writer, [job])
+            _execute_events(self.writer, [job], self._refused_starts)
         else:
-            _execute(self.writer, job)
+            _execute(self.writer, job, self._refused_starts)
 
     def raise_pending(self) -> None:
         """Nothing is ever pending."""
@@ -188,6 +212,7 @@ class WriterThread:
         self._bytes_out = 0  # frame bytes taken, written by the thread only
         self._error: BaseException | None = None
         self._stopped = False  # set by the thread as it ends, however it ends
+        self._refused_starts: set[str] = set()  # runs whose start the store refused
         self._thread = threading.Thread(target=self._loop, name="resonance-writer", daemon=True)
         self._thread.start()
 
@@ -235,10 +260,10 @@ class WriterThread:
                         while (jobs and len(batch) < MAX_BATCH and type(jobs[0]) is EventJob
                                and not jobs[0].nbytes):
                             batch.append(jobs.popleft())
-                    self._guard(_execute_events, writer, batch)
+                    self._guard(_execute_events, writer, batch, self._refused_starts)
                     self._bytes_out += job.nbytes
                 elif kind is Job:
-                    self._guard(_execute, writer, job)
+                    self._guard(_execute, writer, job, self._refused_starts)
                 elif job is _STOP:
                     return
                 else:  # a drain marker

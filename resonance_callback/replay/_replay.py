@@ -241,7 +241,7 @@ class _Feed:
             if isinstance(declared, str) and data_key.get("dtype") == "array":
                 try:
                     types[key] = np.dtype(declared)
-                except TypeError:
+                except Exception:  # noqa: BLE001 - not a dtype: the values stay as they came
                     continue
         if types and isinstance(doc.get("uid"), str):
             self.array_types[doc["uid"]] = types
@@ -253,7 +253,8 @@ class _Feed:
         which numpy would store as ``int64``. Only keys whose descriptor
         declares ``dtype_numpy`` are converted; the document is not modified.
         """
-        types = self.array_types.get(doc.get("descriptor"))  # type: ignore[arg-type]
+        descriptor = doc.get("descriptor")
+        types = self.array_types.get(descriptor) if isinstance(descriptor, str) else None
         data = doc.get("data")
         if not types or not isinstance(data, dict):
             return doc
@@ -270,8 +271,8 @@ class _Feed:
 def _as_array(value: list[Any], dtype: np.dtype) -> Any:
     try:
         return np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError, OverflowError):
-        return value  # left to the callback, which says what is wrong
+    except Exception:  # noqa: BLE001 - left to the callback, which says what is wrong
+        return value
 
 
 def _base_dir(source: Source) -> Path | None:

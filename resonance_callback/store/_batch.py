@@ -37,8 +37,11 @@ CACHE_KIB = 6144
 #: to close checkpoints it into the ``.db`` file and removes it.
 WAL_AUTOCHECKPOINT = 10_000
 
-#: What SQLite raises for a value or row the schema refuses (not the disk's fault).
-REFUSED = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+#: What SQLite raises for a value or row the schema refuses (not the disk's fault):
+#: a constraint, a value no column type takes, an int beyond 64 bits, a string that
+#: is not UTF-8 (a lone surrogate in a uid or a name).
+REFUSED = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+           OverflowError, UnicodeEncodeError)
 
 
 def tune(conn: sqlite3.Connection) -> None:
@@ -53,6 +56,13 @@ def insert_sql(table: str, columns: tuple[str, ...], rows: int = 1, returning: s
     values = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * rows)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT DO NOTHING"
     return f"{sql} RETURNING {returning}" if returning else sql
+
+
+def _what(exc: BaseException) -> str:
+    """The message of a refused value, naming its kind when SQLite's does not."""
+    if isinstance(exc, sqlite3.Error):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Batch:
@@ -150,7 +160,7 @@ class Batch:
             with transaction(conn):
                 yield conn
         except REFUSED as exc:
-            raise DocumentError(f"cannot store in {self.db_path}: {exc}") from exc
+            raise DocumentError(f"cannot store in {self.db_path}: {_what(exc)}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {self.db_path}: {exc}") from exc
 
@@ -160,7 +170,7 @@ class Batch:
         try:
             return self.conn.execute(sql, params)
         except REFUSED as exc:
-            raise DocumentError(f"cannot store in {self.db_path}: {exc}") from exc
+            raise DocumentError(f"cannot store in {self.db_path}: {_what(exc)}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {self.db_path}: {exc}") from exc
 

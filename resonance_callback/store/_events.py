@@ -16,6 +16,7 @@ as :class:`Refusal`; the rest of the batch is stored.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -50,17 +51,67 @@ class StreamState:
     arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
 
 
+#: Bytes of one event's encoded ``data`` beyond which the row is refused (a value far
+#: larger than its declaration said; arrays declared as such go to Zarr).
+MAX_DATA_BYTES = 16 * 1024**2
+
+#: Characters escaped in a Zarr path component besides ``%``: the separator, and
+#: control characters (NUL among them) no file name should hold.
+_UNSAFE = {"/": "%2F", **{chr(c): f"%{c:02X}" for c in range(32)}, "\x7f": "%7F"}
+
+
 def array_key(name: str) -> str:
-    """Make a stream or field name safe as one Zarr path component."""
-    return name.replace("%", "%25").replace("/", "%2F") or "%00"
+    """Make a stream or field name safe as one Zarr path component.
+
+    ``%`` and ``/`` and control characters are percent-escaped; so is a leading
+    ``.`` (``.``, ``..``, hidden files) or ``_`` of ``__`` (reserved by Zarr), and
+    the ``.`` of a name Zarr uses for metadata (``zarr.json``, ``.zarray``, ...);
+    the empty name is ``%``. Names that need none of this (nearly all) are kept.
+    """
+    key = name.replace("%", "%25")
+    for char in (c for c in key if c in _UNSAFE):
+        key = key.replace(char, _UNSAFE[char])
+    if key.startswith("."):
+        key = "%2E" + key[1:]
+    elif key.startswith("__"):
+        key = "%5F" + key[1:]
+    if key.lower() == "zarr.json":
+        key = "zarr%2Ejson"
+    return key or "%"
+
+
+def check_event(row: EventRow) -> None:
+    """Refuse an event whose ``seq_num`` is no 64-bit integer or whose ``time`` no number."""
+    seq = row.seq_num
+    if type(seq) is not int or not -(2**63) <= seq < 2**63:
+        raise DocumentError(f"seq_num {seq!r} ({type(seq).__name__}) is not an integer "
+                            "of 64 bits")
+    t = row.time
+    if not (type(t) is float or isinstance(t, int | float)) or not math.isfinite(t):
+        raise DocumentError(f"time {t!r} ({type(t).__name__}) is not a finite number")
 
 
 def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
     """The ``events`` column values of ``row``, in :data:`EVENT_COLUMNS` order."""
     dumps = jsoncodec.dumps
-    return (row.uid, row.stream_uid, row.seq_num, row.time, dumps(row.data),
+    data = dumps(row.data)
+    if len(data) > MAX_DATA_BYTES:
+        raise DocumentError(f"its data is {len(data)} bytes as JSON, more than "
+                            f"{MAX_DATA_BYTES} (a value far larger than declared?)")
+    return (row.uid, row.stream_uid, row.seq_num, row.time, data,
             dumps(row.timestamps) if row.timestamps else "{}",
             None if row.filled is None else dumps(row.filled), int(derived))
+
+
+def _culprit(row: EventRow) -> str:
+    """Which of an event's values the encoder refuses, for the rejection's reason."""
+    for part, values in (("data", row.data), ("timestamps", row.timestamps)):
+        for key, value in values.items() if isinstance(values, dict) else ():
+            try:
+                jsoncodec.dumps({key: value})
+            except Exception:  # noqa: BLE001 - this is the one
+                return f"{part} key {key!r} (a {type(value).__name__})"
+    return "its values"
 
 
 #: The writer's rule for a row whose key is stored: return the frames still to
@@ -118,6 +169,7 @@ class EventTable:
                 if last is None or last[0] != row.stream_uid:
                     last = (row.stream_uid, self.stream(row.stream_uid))
                 state = last[1]
+                check_event(row)
                 if row.seq_num > state.seq_num:
                     state.seq_num = row.seq_num
                 if row.frames:
@@ -128,7 +180,7 @@ class EventTable:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
                 continue
             except Exception as exc:  # a value the encoder (or a column) cannot take
-                refused.append(Refusal(i, f"event {row.uid}: cannot store its values: "
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
                                           f"{type(exc).__name__}: {exc}"))
                 continue
             scalar.append((i, row))
@@ -217,7 +269,8 @@ class EventTable:
             except (StorageError, WriterStateError):
                 raise
             except Exception as exc:  # a value no column or frame array takes
-                refused.append(Refusal(i, f"event {row.uid}: {type(exc).__name__}: {exc}"))
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
+                                          f"{type(exc).__name__}: {exc}"))
         return stored
 
     def _framed(self, row: EventRow, derived: bool = False) -> None:
@@ -236,6 +289,7 @@ class EventTable:
         """Store one event and its frames as one unit of work; raise what refuses it."""
         with self.batch.unit():
             state = self.stream(row.stream_uid)
+            check_event(row)
             if row.seq_num > state.seq_num:
                 state.seq_num = row.seq_num
             self._framed(row, derived)

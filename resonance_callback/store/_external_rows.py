@@ -36,7 +36,40 @@ if TYPE_CHECKING:
     from resonance_callback.store._batch import Batch
     from resonance_callback.store._events import EventTable, StreamState
 
-__all__ = ["DERIVED_EVENTS", "DerivedRowsMixin"]
+__all__ = ["DERIVED_EVENTS", "DerivedRowsMixin", "rejected_content", "storable_text"]
+
+
+def storable_text(value: str | None) -> str | None:
+    """A column value that is always valid UTF-8 (a lone surrogate becomes ``\\udXXX``)."""
+    if value is None:
+        return None
+    value = str(value)
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def rejected_content(content: Any) -> str:
+    """A rejected document as JSON, always: whole, or clipped where nested too deep.
+
+    Parameters
+    ----------
+    content : Any
+        The document as it came.
+
+    Returns
+    -------
+    str
+        :func:`jsoncodec.dumps_whole` of it, or, when no encoder takes it, its ``repr``.
+    """
+    try:
+        return jsoncodec.dumps_whole(content)
+    except Exception:  # noqa: BLE001 - a value no encoder takes: keep what it looked like
+        try:
+            shown = repr(content)
+        except Exception:  # noqa: BLE001 - not even a repr (too deep)
+            shown = f"<{type(content).__name__} that cannot be shown>"
+        return jsoncodec.dumps({"repr": shown})
 
 #: UUID5 namespace of the uids of derived events rows (``uuid5(ns, "{stream_uid}/{seq_num}")``).
 DERIVED_EVENTS = uuid.UUID("6f1c0a52-5b8e-4c1e-9a57-2f1d3c7e8b10")
@@ -225,14 +258,11 @@ class DerivedRowsMixin:
         """
         batch = self._batch_of("record a rejected document")
         self.counts["rejected"] += 1
-        try:
-            content = jsoncodec.dumps(row.content)
-        except Exception:  # noqa: BLE001 - a value no encoder takes: keep what it looked like
-            content = jsoncodec.dumps({"repr": repr(row.content)})
         batch.execute(
             "INSERT INTO rejected_documents (run_uid, name, uid, reason, document, time) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (row.run_uid, row.name, row.uid, row.reason, content, _time.time()),
+            (*map(storable_text, (row.run_uid, row.name, row.uid, row.reason)),
+             rejected_content(row.content), _time.time()),
         )
         batch.count()
 

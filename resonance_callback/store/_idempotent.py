@@ -45,6 +45,7 @@ import numpy as np
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DocumentError, WriterStateError
 from resonance_callback.store._events import EVENT_COLUMNS, event_columns
+from resonance_callback.store._external_rows import rejected_content, storable_text
 from resonance_callback.store._rows import EventRow, ExternalRow, RejectedRow, StopRow, StreamRow
 from resonance_callback.store._writer import RunWriter
 
@@ -257,14 +258,12 @@ class IdempotentRunWriter(RunWriter):
     def record_rejected(self, row: RejectedRow) -> None:
         """Keep a rejected document as :meth:`RunWriter.record_rejected`, once across sessions."""
         if self._rejected_before:
-            try:
-                content = jsoncodec.dumps(row.content)
-            except Exception:  # noqa: BLE001 - stored as its repr, never a duplicate here
-                content = None
+            content = rejected_content(row.content)
             found = self._batch_of("record a rejected document").execute(
                 "SELECT 1 FROM rejected_documents WHERE id <= ? AND run_uid IS ? AND name = ? "
                 "AND uid IS ? AND reason = ? AND document = ? LIMIT 1",
-                (self._rejected_before, row.run_uid, row.name, row.uid, row.reason,
+                (self._rejected_before,
+                 *map(storable_text, (row.run_uid, row.name, row.uid, row.reason)),
                  content)).fetchone()
             if found is not None:
                 self.counts["rejected"] += 1

@@ -214,9 +214,14 @@ class RowWriter(DerivedRowsMixin):
         batch = self._batch_of("open a run")
         sample_id = self._sample_id(row.sample if row.sample is not None else self._sample)
         scan_id = row.metadata.get("scan_id")
+        try:
+            metadata = jsoncodec.dumps(row.metadata)
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise DocumentError(f"start {row.uid}: cannot encode its metadata: "
+                                f"{type(exc).__name__}: {exc}") from exc
         columns = {"uid": row.uid, "sample_id": sample_id, "plan_name": row.plan_name,
-                   "scan_id": scan_id if isinstance(scan_id, int) else None,
-                   "time_start": row.time, "metadata": jsoncodec.dumps(row.metadata)}
+                   "scan_id": scan_id if type(scan_id) is int and -(2**63) <= scan_id < 2**63
+                   else None, "time_start": row.time, "metadata": metadata}
         with batch.unit():
             if not batch.insert("runs", columns):
                 self._conflict("runs", columns)
