@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -83,6 +84,12 @@ class Batch:
         self.held = 0  # depth of hold() blocks: no batch commit inside one
         self.started = 0.0  # time.monotonic() when the batch began
         self._batch: contextlib.ExitStack | None = None
+        # The files opened, by (st_dev, st_ino): a database or Zarr store deleted or
+        # replaced behind the writer's back is caught at the next commit.
+        location = getattr(frames, "_location", None)
+        self._watched = [Path(p) for p in (db_path, location)
+                         if p is not None and os.path.exists(p)]
+        self._identity = [_identity(p) for p in self._watched]
 
     @property
     def open(self) -> bool:
@@ -103,7 +110,8 @@ class Batch:
         return self.conn
 
     def commit(self) -> None:
-        """Write queued frames, then commit the batch."""
+        """Check the storage is still the one opened, write queued frames, commit the batch."""
+        self.check_storage()
         self.frames.flush()
         batch, self._batch = self._batch, None
         self.pending = 0
@@ -112,6 +120,16 @@ class Batch:
                 batch.close()
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot commit to {self.db_path}: {exc}") from exc
+
+    def check_storage(self) -> None:
+        """Raise :class:`StorageError` if the database or Zarr store was deleted or replaced."""
+        for path, known in zip(self._watched, self._identity, strict=True):
+            now = _identity(path)
+            if now != known:
+                what = "deleted" if now is None else "replaced by another file"
+                raise StorageError(
+                    f"{path} was {what} while the writer had it open; this writer cannot "
+                    f"go on (what it committed before is in the original file)")
 
     def due_in(self) -> float | None:
         """Seconds until the batch is due, or None when none is open."""
@@ -168,3 +186,12 @@ class Batch:
         """Insert ``row`` unless its key is stored; return whether it was inserted."""
         cursor = self.execute(insert_sql(table, tuple(row)), tuple(row.values()))
         return cursor.rowcount == 1
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``path``, or None if it is gone."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
