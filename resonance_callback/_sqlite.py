@@ -173,6 +173,9 @@ def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
             raise
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
+            # A WAL database in a read-only folder (no -shm can be made), say.
+            raise StorageError(f"cannot open {path}: {exc}") from exc
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc

@@ -86,10 +86,12 @@ class Batch:
         self._batch: contextlib.ExitStack | None = None
         # The files opened, by (st_dev, st_ino): a database or Zarr store deleted or
         # replaced behind the writer's back is caught at the next commit.
+        # A Zarr root counts as there only with its zarr.json: the frame writers
+        # re-create missing folders, and a new folder may get the old inode number.
         location = getattr(frames, "_location", None)
-        self._watched = [Path(p) for p in (db_path, location)
-                         if p is not None and os.path.exists(p)]
-        self._identity = [_identity(p) for p in self._watched]
+        self._watched = [(Path(p), marker) for p, marker in ((db_path, ""), (location, "zarr.json"))
+                         if p is not None and _identity(Path(p), marker) is not None]
+        self._identity = [_identity(p, marker) for p, marker in self._watched]
 
     @property
     def open(self) -> bool:
@@ -123,13 +125,26 @@ class Batch:
 
     def check_storage(self) -> None:
         """Raise :class:`StorageError` if the database or Zarr store was deleted or replaced."""
-        for path, known in zip(self._watched, self._identity, strict=True):
-            now = _identity(path)
+        for (path, marker), known in zip(self._watched, self._identity, strict=True):
+            now = _identity(path, marker)
             if now != known:
                 what = "deleted" if now is None else "replaced by another file"
+                self._abandon()
                 raise StorageError(
                     f"{path} was {what} while the writer had it open; this writer cannot "
                     f"go on (what it committed before is in the original file)")
+
+    def _abandon(self) -> None:
+        """Roll the batch back and fold the WAL into the file opened, not the one there now."""
+        batch, self._batch = self._batch, None
+        self.pending = 0
+        with contextlib.suppress(Exception):
+            if batch is not None:
+                batch.__exit__(StorageError, StorageError("storage gone"), None)
+        with contextlib.suppress(sqlite3.Error):
+            # Empties the -wal file, which a database put at the same path would
+            # otherwise take for its own.
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def due_in(self) -> float | None:
         """Seconds until the batch is due, or None when none is open."""
@@ -188,10 +203,12 @@ class Batch:
         return cursor.rowcount == 1
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    """``(st_dev, st_ino)`` of ``path``, or None if it is gone."""
+def _identity(path: Path, marker: str = "") -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``path``, or None if it (or ``path/marker``) is gone."""
     try:
         found = os.stat(path)
     except OSError:
+        return None
+    if marker and not os.path.exists(path / marker):
         return None
     return found.st_dev, found.st_ino
