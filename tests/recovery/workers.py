@@ -66,6 +66,19 @@ def write_runs_with_datums(db_path: Path, worker: int, n_runs: int, barrier: Any
                         "datum", f"w{worker}-r{r}-d{i}", run, {"datum_id": f"d{i}"}))
                     writer.write_event({"x": i}, {"x": 0.0}, seq_num=i + 1)
                 writer.close_run(uid=run)
+                time.sleep(0.01)  # let the other process take the write lock
         results.put((worker, None))
     except BaseException:
         results.put((worker, traceback.format_exc()))
+
+
+def replay_file(path: Path, db_path: Path, barrier: Any, results: Any) -> None:
+    """Replay ``path`` into ``db_path``, racing another process doing the same."""
+    try:
+        from resonance_callback.replay import replay
+
+        barrier.wait()
+        summary = replay(path, db_path)
+        results.put((summary.error, summary.rejected))
+    except BaseException:
+        results.put((traceback.format_exc(), -1))
