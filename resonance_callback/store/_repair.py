@@ -24,10 +24,11 @@ import zarr
 from resonance_callback._sqlite import connect, transaction
 from resonance_callback.errors import StorageError
 from resonance_callback.store._events import array_key
-from resonance_callback.store._liveness import lock_dir, writer_alive
+from resonance_callback.store._liveness import WriterLock, lock_dir, writer_alive
 from resonance_callback.store._vocabulary import INTERRUPTED
 
-__all__ = ["RepairReport", "mark_interrupted", "repair_beamtime", "trim_arrays"]
+__all__ = ["RepairReport", "mark_interrupted", "register_writer", "repair_beamtime",
+           "trim_arrays"]
 
 
 @dataclass
@@ -102,7 +103,7 @@ def mark_interrupted(conn: sqlite3.Connection, db_path: Path) -> list[str]:
                 continue
             pid, host = writers.get(token, (None, None))
             who = f"writer pid {pid} on {host}" if pid is not None else "its writer"
-            reason = (f"interrupted: {who} stopped before the run's stop document "
+            reason = (f"{who} stopped before the run's stop document "
                       f"(marked {time.strftime('%Y-%m-%dT%H:%M:%S')})")
             conn.execute("UPDATE runs SET exit_status = ?, reason = ? "
                          "WHERE uid = ? AND exit_status IS NULL", (INTERRUPTED, reason, uid))
@@ -225,3 +226,32 @@ def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
     finally:
         conn.close()
     return report
+
+
+def register_writer(conn: sqlite3.Connection, db_path: Path, frames: Any) -> WriterLock:
+    """What a writer does when it opens a beamtime: repair, then register itself.
+
+    Runs left open by writers that are gone are marked ``interrupted`` and (for a
+    Zarr store in a folder) their arrays trimmed, as :func:`repair_beamtime` does;
+    then the writer takes its lock and its ``writers`` row, so its own runs are
+    known to be live until it closes.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        The writer's connection.
+    db_path : Path
+        The beamtime database.
+    frames : FrameStore
+        The writer's frame store (its folder, if it has one, is trimmed).
+
+    Returns
+    -------
+    WriterLock
+        To release when the writer closes.
+    """
+    location = getattr(frames, "_location", None)
+    report = RepairReport(str(db_path), str(location))
+    if mark_interrupted(conn, db_path) and location is not None:
+        trim_arrays(conn, Path(location), report)
+    return WriterLock(conn, db_path)

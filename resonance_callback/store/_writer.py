@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time as _time
 import uuid
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -20,8 +19,7 @@ from resonance_callback.errors import WriterStateError
 from resonance_callback.store._batch import Batch, tune
 from resonance_callback.store._events import EventTable
 from resonance_callback.store._frames import FrameStore
-from resonance_callback.store._liveness import WriterLock
-from resonance_callback.store._repair import RepairReport, mark_interrupted, trim_arrays
+from resonance_callback.store._repair import register_writer
 from resonance_callback.store._row_writer import RowWriter
 from resonance_callback.store._rows import EventRow, RunRow, StopRow, StreamRow
 from resonance_callback.store._sample import SampleMetadata
@@ -65,10 +63,7 @@ class RunWriter(RowWriter):
         ``self._sample.id`` is None, the sample is looked up by name; if a
         matching row exists its id is loaded, otherwise a new row is inserted.
         A Zarr store is opened (or created) alongside the ``.db`` file at
-        ``{db_path.stem}.zarr/``. Runs left open by a writer that is no longer
-        running are marked ``interrupted`` first (as ``repair`` does), and this
-        writer registers itself (a ``writers`` row and a lock held until
-        :meth:`close`), so its own open runs are known to be live.
+        ``{db_path.stem}.zarr/``.
 
         Raises
         ------
@@ -85,17 +80,9 @@ class RunWriter(RowWriter):
             raise WriterStateError(f"RunWriter for {self._db_path} is already open")
         conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
         try:
-            # Runs left open by a writer that is gone are interrupted (as `repair` does).
-            location = self._zarr_location
-            report = RepairReport(str(self._db_path), str(location))
-            if mark_interrupted(conn, self._db_path) and isinstance(location, str | Path):
-                trim_arrays(conn, Path(location), report)
-            self._lock: WriterLock | None = WriterLock(conn, self._db_path)
             self._frames = FrameStore(self._zarr_location, codec=self._codec)
+            self._lock = register_writer(conn, self._db_path, self._frames)
         except BaseException:
-            lock, self._lock = getattr(self, "_lock", None), None
-            if lock is not None:
-                lock.release(conn)
             conn.close()
             raise
         tune(conn)
@@ -110,8 +97,8 @@ class RunWriter(RowWriter):
     def close(self) -> None:
         """Commit any remaining work and close the database connection.
 
-        Runs still open stay open in the database (``exit_status`` NULL), as
-        after a crash; close them first with :meth:`close_run`.
+        Runs still open stay open (``exit_status`` NULL) until ``repair`` or the
+        next writer marks them ``interrupted``; close them first with :meth:`close_run`.
 
         Raises
         ------
@@ -122,9 +109,7 @@ class RunWriter(RowWriter):
         try:
             self.commit()
         finally:
-            lock, self._lock = getattr(self, "_lock", None), None
-            if lock is not None:
-                lock.release(conn)
+            self._lock.release(conn)  # our runs still open are no longer live
             conn.close()
             self._conn = self._batch = self._events = None
             if self._frames is not None:

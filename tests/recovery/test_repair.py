@@ -53,7 +53,7 @@ def test_repair_marks_the_run_of_a_dead_writer_interrupted(killed):
     report = repair_beamtime(killed)
     assert report.interrupted == ["cut"]
     (status, reason), = sql(killed, "SELECT exit_status, reason FROM runs")
-    assert status == "interrupted" and reason.startswith("interrupted: writer pid ")
+    assert status == "interrupted" and reason.startswith("writer pid ")
 
 
 def test_repair_removes_frames_written_after_the_last_commit(killed):
@@ -209,3 +209,10 @@ def test_external_documents_number_on_after_an_upgraded_beamtime(tmp_path):
         writer.record_external(ExternalRow("datum", "e", None, {}))
     assert sql(db_path, "SELECT uid, ordinal FROM external_documents ORDER BY ordinal") == [
         ("d", 7), ("e", 8)]
+
+
+def test_show_gives_an_interrupted_run_its_status_and_reason(killed):
+    repair_beamtime(killed)
+    result = CliRunner().invoke(main, ["show", str(killed), "cut"])
+    assert result.exit_code == 0, result.output
+    assert "exit status: interrupted (writer pid " in result.output
