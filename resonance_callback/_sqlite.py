@@ -108,8 +108,11 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         yield
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:  # the block failed, or COMMIT did (a full disk)
-            conn.execute("ROLLBACK")
+        # The block failed, or COMMIT did (a full disk); a connection closed since
+        # (a writer closed after a storage error) has nothing left to roll back.
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         raise
 
 

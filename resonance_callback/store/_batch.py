@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from resonance_callback._sqlite import transaction
+from resonance_callback._sqlite import BUSY_TIMEOUT, transaction
 from resonance_callback.errors import DocumentError, StorageError
 from resonance_callback.store._frames import FrameStore
 
@@ -143,8 +143,10 @@ class Batch:
                 batch.__exit__(StorageError, StorageError("storage gone"), None)
         with contextlib.suppress(sqlite3.Error):
             # Empties the -wal file, which a database put at the same path would
-            # otherwise take for its own.
+            # otherwise take for its own (waiting at most a second for readers).
+            self.conn.execute("PRAGMA busy_timeout = 1000")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def due_in(self) -> float | None:
         """Seconds until the batch is due, or None when none is open."""
