@@ -108,8 +108,11 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         yield
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:  # the block failed, or COMMIT did (a full disk)
-            conn.execute("ROLLBACK")
+        # The block failed, or COMMIT did (a full disk); a connection closed since
+        # (a writer closed after a storage error) has nothing left to roll back.
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         raise
 
 
@@ -173,6 +176,9 @@ def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
             raise
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
+            # A WAL database in a read-only folder (no -shm can be made), say.
+            raise StorageError(f"cannot open {path}: {exc}") from exc
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         raise NotABeamtimeError(f"{path} is not an SQLite database ({exc})") from exc

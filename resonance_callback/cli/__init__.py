@@ -1,7 +1,8 @@
 """The ``resonance-callback`` command line: a thin click group, one function per command.
 
 Each module registers its commands on :data:`main`: ``_demo_cmd`` (``demo``),
-``_read_cmds`` (``export``, ``plot``), ``_check_cmd`` (``check``), ``_index_cmds``
+``_read_cmds`` (``export``, ``plot``), ``_check_cmd`` (``check``), ``_repair_cmd``
+(``repair``), ``_index_cmds``
 (``index ...``, ``reindex``, ``search``), ``_replay_cmd`` (``replay``) and
 ``_inspect_cmds`` (``runs``, ``show``). ``_base`` holds the group, the error
 handling shared by every command (one line, exit 1; ``--debug`` for a
@@ -15,6 +16,7 @@ from resonance_callback.cli import (  # noqa: F401
     _index_cmds,
     _inspect_cmds,
     _read_cmds,
+    _repair_cmd,
     _replay_cmd,
 )
 from resonance_callback.cli._base import main

@@ -3,17 +3,23 @@
 :func:`check_beamtime` opens a beamtime database read-only and looks for
 
 * SQLite damage (``PRAGMA integrity_check``, ``PRAGMA foreign_key_check``);
-* ``image_refs`` rows whose event is missing, whose Zarr array is missing, or
-  whose ``frame_index`` is not below the array's length (``shape[0]``);
+* ``image_refs`` rows whose event is missing, whose Zarr array is missing,
+  whose ``frame_index`` is not below the array's length (``shape[0]``), or whose
+  frame cannot be read back (its chunk file missing, truncated or damaged: every
+  referenced frame is read and decoded, so ``check`` reads the whole store);
 * detector frames that could not be read into the store (``unresolved_frames``);
-* runs left open (``exit_status`` NULL: still being written, or cut off by a crash);
+* runs left open (``exit_status`` NULL) by a writer that is gone, and runs marked
+  ``interrupted`` by ``repair``;
 * documents kept in ``rejected_documents``.
 
-Any of these is a problem; :attr:`CheckReport.ok` is True when there is none.
+Any of these is a problem; :attr:`CheckReport.ok` is True when there is none. A run
+still being written (its writer holds its lock) is listed in ``open_runs`` with
+``"live": True`` and is not a problem.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +28,7 @@ from typing import Any
 import zarr
 
 from resonance_callback.errors import StorageError
-from resonance_callback.store import BeamtimeReader, inspect_queries
+from resonance_callback.store import BeamtimeReader, inspect_queries, writer_alive
 
 __all__ = ["CheckReport", "check_beamtime"]
 
@@ -45,7 +51,10 @@ class CheckReport:
     unresolved_frames : list of dict
         ``{"run_uid", "stream", "field", "seq_num", "reference", "reason"}``.
     open_runs : list of dict
-        ``{"uid", "plan_name", "time_start"}`` of runs with no exit status.
+        ``{"uid", "plan_name", "time_start", "live"}`` of runs with no exit status;
+        ``live`` is True while the writer that opened the run is running.
+    interrupted_runs : list of dict
+        ``{"uid", "plan_name", "time_start", "reason"}`` of runs marked interrupted.
     rejected_documents : dict of str to int
         Rejected documents counted by document name.
     """
@@ -57,6 +66,7 @@ class CheckReport:
     bad_image_refs: list[dict[str, Any]] = field(default_factory=list)
     unresolved_frames: list[dict[str, Any]] = field(default_factory=list)
     open_runs: list[dict[str, Any]] = field(default_factory=list)
+    interrupted_runs: list[dict[str, Any]] = field(default_factory=list)
     rejected_documents: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -70,8 +80,11 @@ class CheckReport:
             found.append(f"{rows} image_refs row(s) pointing at no stored frame")
         if self.unresolved_frames:
             found.append(f"{len(self.unresolved_frames)} unresolved detector frame(s)")
-        if self.open_runs:
-            found.append(f"{len(self.open_runs)} run(s) left open")
+        left = [run for run in self.open_runs if not run["live"]]
+        if left:
+            found.append(f"{len(left)} run(s) left open")
+        if self.interrupted_runs:
+            found.append(f"{len(self.interrupted_runs)} run(s) interrupted")
         if self.rejected_documents:
             found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
         return found
@@ -98,14 +111,21 @@ class CheckReport:
         out += [f"  run {u['run_uid']} {u['stream']}/{u['field']} seq_num {u['seq_num']} "
                 f"({u['reference']}): {u['reason']}" for u in self.unresolved_frames]
         out.append(f"open runs: {len(self.open_runs)}")
-        out += [f"  run {r['uid']} {r['plan_name']} started "
-                f"{datetime.fromtimestamp(r['time_start']).isoformat(timespec='seconds')}"
+        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
+                + ("being written" if r["live"] else "its writer is gone; run repair")
                 for r in self.open_runs]
+        out.append(f"interrupted runs: {len(self.interrupted_runs)}")
+        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
+                f"{r['reason']}" for r in self.interrupted_runs]
         counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
         out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
                    + (f" ({counts})" if counts else ""))
         out.append("OK: no problems found" if self.ok else "PROBLEMS: " + "; ".join(self.problems))
         return out
+
+
+def _when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
 
 
 def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> CheckReport:
@@ -167,6 +187,47 @@ def _image_refs(reader: BeamtimeReader, store: Path, report: CheckReport) -> Non
             report.bad_image_refs.append({"zarr_path": path, "rows": beyond,
                                           "problem": f"frame_index beyond the array's "
                                                      f"{length} frame(s)"})
+        assert group is not None  # an array was found in it
+        unreadable = _unreadable_frames(store, group, path,
+                                        inspect_queries.image_ref_indices(reader, path), length)
+        if unreadable:
+            report.bad_image_refs.append({
+                "zarr_path": path, "rows": len(unreadable),
+                "problem": f"frame(s) {_span(unreadable)} cannot be read back "
+                           "(chunk file missing, truncated or damaged)"})
+
+
+#: Frames read back at once by :func:`_unreadable_frames`.
+_BLOCK = 64
+
+
+def _unreadable_frames(store: Path, group: zarr.Group, path: str, indices: list[int],
+                       length: int) -> list[int]:
+    """Referenced frames whose chunk file is missing or does not decode."""
+    array = group[path]
+    assert isinstance(array, zarr.Array)
+    indices = [i for i in indices if 0 <= i < length]
+    bad = []
+    if (store / path).is_dir():  # a missing chunk reads as zeros: look for the files themselves
+        rest = (0,) * (array.ndim - 1)
+        bad = [i for i in indices
+               if not os.path.isfile(store / path / array.metadata.encode_chunk_key((i, *rest)))]
+    for start in range(0, len(indices), _BLOCK):
+        block = indices[start:start + _BLOCK]
+        try:
+            array[block[0]:block[-1] + 1]
+        except Exception:  # noqa: BLE001 - any decode failure means the frame is damaged
+            for i in block:
+                try:
+                    array[i]
+                except Exception:  # noqa: BLE001
+                    bad.append(i)
+    return sorted(set(bad))
+
+
+def _span(indices: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:5])
+    return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
 
 
 def _open_group(store: Path) -> zarr.Group | None:
@@ -193,8 +254,13 @@ def _unresolved(reader: BeamtimeReader, store: Path, report: CheckReport) -> Non
 
 
 def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
-    report.open_runs = [dict(zip(("uid", "plan_name", "time_start"), row, strict=True))
-                        for row in inspect_queries.open_run_rows(reader)]
+    db_path = Path(report.db_path)
+    report.open_runs = [{"uid": uid, "plan_name": plan, "time_start": start,
+                         "live": writer_alive(db_path, writer)}
+                        for uid, plan, start, writer in inspect_queries.open_run_rows(reader)]
+    report.interrupted_runs = [
+        dict(zip(("uid", "plan_name", "time_start", "reason"), row, strict=True))
+        for row in inspect_queries.interrupted_run_rows(reader)]
 
 
 def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:

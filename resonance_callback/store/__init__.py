@@ -18,9 +18,11 @@ from resonance_callback.store._filter import (
 )
 from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._idempotent import IdempotentRunWriter
+from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
 from resonance_callback.store._queries import RunDocumentRows
 from resonance_callback.store._reader import BeamtimeReader
+from resonance_callback.store._repair import RepairReport, repair_beamtime
 from resonance_callback.store._rows import (
     EventRow,
     ExternalRow,
@@ -35,6 +37,7 @@ from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._vocabulary import (
     BLUESKY_EXIT_STATUSES,
     EXIT_STATUSES,
+    INTERRUPTED,
     OPEN,
     STATUS_FILTERS,
     exit_status_from_stop,
@@ -48,6 +51,7 @@ __all__ = [
     "BLUESKY_EXIT_STATUSES",
     "DEFAULT_CODEC",
     "EXIT_STATUSES",
+    "INTERRUPTED",
     "OPEN",
     "STATUS_FILTERS",
     "BeamtimeReader",
@@ -58,6 +62,7 @@ __all__ = [
     "IdempotentRunWriter",
     "Refusal",
     "RejectedRow",
+    "RepairReport",
     "RunDocumentRows",
     "RunFilter",
     "RunOverview",
@@ -77,9 +82,11 @@ __all__ = [
     "frame_counts",
     "inspect_queries",
     "newest_first",
+    "repair_beamtime",
     "run_overviews",
     "run_queries",
     "select_runs",
     "status_filter",
     "time_bound",
+    "writer_alive",
 ]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from resonance_callback._sqlite import transaction
+from resonance_callback._sqlite import BUSY_TIMEOUT, transaction
 from resonance_callback.errors import DocumentError, StorageError
 from resonance_callback.store._frames import FrameStore
 
@@ -93,6 +94,14 @@ class Batch:
         self.held = 0  # depth of hold() blocks: no batch commit inside one
         self.started = 0.0  # time.monotonic() when the batch began
         self._batch: contextlib.ExitStack | None = None
+        # The files opened, by (st_dev, st_ino): a database or Zarr store deleted or
+        # replaced behind the writer's back is caught at the next commit.
+        # A Zarr root counts as there only with its zarr.json: the frame writers
+        # re-create missing folders, and a new folder may get the old inode number.
+        location = getattr(frames, "_location", None)
+        self._watched = [(Path(p), marker) for p, marker in ((db_path, ""), (location, "zarr.json"))
+                         if p is not None and _identity(Path(p), marker) is not None]
+        self._identity = [_identity(p, marker) for p, marker in self._watched]
 
     @property
     def open(self) -> bool:
@@ -113,7 +122,8 @@ class Batch:
         return self.conn
 
     def commit(self) -> None:
-        """Write queued frames, then commit the batch."""
+        """Check the storage is still the one opened, write queued frames, commit the batch."""
+        self.check_storage()
         self.frames.flush()
         batch, self._batch = self._batch, None
         self.pending = 0
@@ -122,6 +132,31 @@ class Batch:
                 batch.close()
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot commit to {self.db_path}: {exc}") from exc
+
+    def check_storage(self) -> None:
+        """Raise :class:`StorageError` if the database or Zarr store was deleted or replaced."""
+        for (path, marker), known in zip(self._watched, self._identity, strict=True):
+            now = _identity(path, marker)
+            if now != known:
+                what = "deleted" if now is None else "replaced by another file"
+                self._abandon()
+                raise StorageError(
+                    f"{path} was {what} while the writer had it open; this writer cannot "
+                    f"go on (what it committed before is in the original file)")
+
+    def _abandon(self) -> None:
+        """Roll the batch back and fold the WAL into the file opened, not the one there now."""
+        batch, self._batch = self._batch, None
+        self.pending = 0
+        with contextlib.suppress(Exception):
+            if batch is not None:
+                batch.__exit__(StorageError, StorageError("storage gone"), None)
+        with contextlib.suppress(sqlite3.Error):
+            # Empties the -wal file, which a database put at the same path would
+            # otherwise take for its own (waiting at most a second for readers).
+            self.conn.execute("PRAGMA busy_timeout = 1000")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def due_in(self) -> float | None:
         """Seconds until the batch is due, or None when none is open."""
@@ -178,3 +213,14 @@ class Batch:
         """Insert ``row`` unless its key is stored; return whether it was inserted."""
         cursor = self.execute(insert_sql(table, tuple(row)), tuple(row.values()))
         return cursor.rowcount == 1
+
+
+def _identity(path: Path, marker: str = "") -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``path``, or None if it (or ``path/marker``) is gone."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    if marker and not os.path.exists(path / marker):
+        return None
+    return found.st_dev, found.st_ino

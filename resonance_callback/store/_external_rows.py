@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from resonance_callback.store._batch import Batch
     from resonance_callback.store._events import EventTable, StreamState
 
+#: Insert one external document, numbered after every one stored (by any writer).
+_INSERT_EXTERNAL = (
+    "INSERT INTO external_documents (name, uid, run_uid, document, ordinal) VALUES "
+    "(?, ?, ?, ?, (SELECT coalesce(max(ordinal), 0) + 1 FROM external_documents)) "
+    "ON CONFLICT DO NOTHING")
+
 __all__ = ["DERIVED_EVENTS", "DerivedRowsMixin", "rejected_content", "storable_text"]
 
 
@@ -280,14 +286,11 @@ class DerivedRowsMixin:
             If a document of this name and uid is already stored (:class:`DocumentError`).
         """
         batch = self._batch_of("record an external document")
-        if self._ordinal is None:
-            found = batch.execute("SELECT max(ordinal) FROM external_documents").fetchone()
-            self._ordinal = found[0] or 0
         columns = {"name": row.name, "uid": row.uid, "run_uid": row.run_uid,
-                   "ordinal": self._ordinal + 1, "document": jsoncodec.dumps(row.document)}
+                   "document": jsoncodec.dumps(row.document)}
+        # The number is taken in the same statement, under the write lock, so writers
+        # in other processes never hand out the same one (an index makes it cheap).
         with batch.unit():
-            if batch.insert("external_documents", columns):
-                self._ordinal += 1
-            else:  # the number goes to the next document actually stored
+            if batch.execute(_INSERT_EXTERNAL, tuple(columns.values())).rowcount != 1:
                 self._conflict("external_documents", columns)
         batch.count()

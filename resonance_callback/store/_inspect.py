@@ -110,9 +110,29 @@ def image_refs_beyond(reader: BeamtimeReader, zarr_path: str, length: int) -> in
 
 
 def open_run_rows(reader: BeamtimeReader) -> list[Row]:
-    """Return ``(uid, plan_name, time_start)`` of runs with no exit status, oldest first."""
-    return reader.rows("SELECT uid, plan_name, time_start FROM runs "
+    """Return ``(uid, plan_name, time_start, writer)`` of runs with no exit status, oldest first.
+
+    ``writer`` is the ``writers.token`` of the writer that opened the run (None for a
+    run from before schema version 2).
+    """
+    if not reader.rows("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'writer'"):
+        return reader.rows("SELECT uid, plan_name, time_start, NULL FROM runs "
+                           "WHERE exit_status IS NULL ORDER BY time_start")
+    return reader.rows("SELECT uid, plan_name, time_start, writer FROM runs "
                        "WHERE exit_status IS NULL ORDER BY time_start")
+
+
+def interrupted_run_rows(reader: BeamtimeReader) -> list[Row]:
+    """Return ``(uid, plan_name, time_start, reason)`` of runs marked interrupted, oldest first."""
+    return reader.rows("SELECT uid, plan_name, time_start, reason FROM runs "
+                       "WHERE exit_status = 'interrupted' ORDER BY time_start")
+
+
+def image_ref_indices(reader: BeamtimeReader, zarr_path: str) -> list[int]:
+    """Return the distinct ``frame_index`` values of one array's rows, ascending."""
+    return [int(i) for (i,) in reader.rows(
+        "SELECT DISTINCT frame_index FROM image_refs WHERE zarr_path = ? ORDER BY frame_index",
+        (zarr_path,))]
 
 
 def rejected_counts(reader: BeamtimeReader) -> dict[str, int]:

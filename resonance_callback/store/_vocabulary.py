@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "BLUESKY_EXIT_STATUSES",
     "EXIT_STATUSES",
+    "INTERRUPTED",
     "OPEN",
     "STATUS_FILTERS",
     "exit_status_from_stop",
@@ -24,8 +25,12 @@ EXIT_STATUSES = ("success", "aborted", "failed")
 #: The status filter's word for a run with no stop yet (``exit_status`` NULL).
 OPEN = "open"
 
+#: ``runs.exit_status`` of a run left open by a writer that is gone (a crash, a kill):
+#: set by ``repair`` and when a writer opens the beamtime, never by a stop document.
+INTERRUPTED = "interrupted"
+
 #: Every value a status filter accepts in our own spelling.
-STATUS_FILTERS = (*EXIT_STATUSES, OPEN)
+STATUS_FILTERS = (*EXIT_STATUSES, INTERRUPTED, OPEN)
 
 #: A stop document's ``exit_status`` (event-model's enum) -> ``runs.exit_status``.
 BLUESKY_EXIT_STATUSES = {"success": "success", "abort": "aborted", "fail": "failed"}
@@ -61,7 +66,7 @@ def status_filter(value: str) -> str:
     Parameters
     ----------
     value : str
-        ``"success"``, ``"aborted"``, ``"failed"`` or ``"open"``; event-model's
+        ``"success"``, ``"aborted"``, ``"failed"``, ``"interrupted"`` or ``"open"``; event-model's
         ``"abort"`` and ``"fail"`` are accepted too.
 
     Returns

@@ -19,6 +19,7 @@ from resonance_callback.errors import WriterStateError
 from resonance_callback.store._batch import Batch, tune
 from resonance_callback.store._events import EventTable
 from resonance_callback.store._frames import FrameStore
+from resonance_callback.store._repair import register_writer
 from resonance_callback.store._row_writer import RowWriter
 from resonance_callback.store._rows import EventRow, RunRow, StopRow, StreamRow
 from resonance_callback.store._sample import SampleMetadata
@@ -80,6 +81,7 @@ class RunWriter(RowWriter):
         conn = connect(self._db_path, "beamtime", synchronous=self._synchronous)
         try:
             self._frames = FrameStore(self._zarr_location, codec=self._codec)
+            self._lock = register_writer(conn, self._db_path, self._frames)
         except BaseException:
             conn.close()
             raise
@@ -95,8 +97,8 @@ class RunWriter(RowWriter):
     def close(self) -> None:
         """Commit any remaining work and close the database connection.
 
-        Runs still open stay open in the database (``exit_status`` NULL), as
-        after a crash; close them first with :meth:`close_run`.
+        Runs still open stay open (``exit_status`` NULL) until ``repair`` or the
+        next writer marks them ``interrupted``; close them first with :meth:`close_run`.
 
         Raises
         ------
@@ -107,6 +109,7 @@ class RunWriter(RowWriter):
         try:
             self.commit()
         finally:
+            self._lock.release(conn)  # our runs still open are no longer live
             conn.close()
             self._conn = self._batch = self._events = None
             if self._frames is not None:

@@ -69,3 +69,21 @@ def test_sigkill_mid_scan_keeps_every_event_older_than_a_second(tmp_path: Path) 
     for path, index in sql(db_path, "SELECT zarr_path, frame_index FROM image_refs"):
         assert index < group[path].shape[0]
         assert group[path][index].shape == (10, 10)
+
+
+CAMPAIGN = Path(__file__).resolve().parents[2] / "tools" / "sigkill_campaign.py"
+
+
+def test_sigkill_campaign_repairs_every_trial_with_nothing_lost(tmp_path: Path) -> None:
+    """Three trials of ``tools/sigkill_campaign.py`` (a scalar run, a frame run, a replay)."""
+    import json
+
+    done = subprocess.run([sys.executable, str(CAMPAIGN), "--trials", "3", "--small",
+                           "--seed", "3", "--dir", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    totals = json.loads(done.stdout)["totals"]
+    assert totals["by_kind"] == {"scalar": 1, "frames": 1, "replay": 1}
+    assert (totals["failed_trials"], totals["corrupt_databases"], totals["events_lost"],
+            totals["bad_image_refs"]) == (0, 0, 0, 0)
+    assert totals["runs_interrupted"] >= 1

@@ -1,0 +1,39 @@
+"""``resonance-callback repair``: recover a beamtime after a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from resonance_callback.cli._base import handle_errors, main
+
+
+@main.command()
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--zarr", "zarr_store", type=click.Path(file_okay=False, path_type=Path),
+              help="The frame store, if not DB's stem + .zarr beside it.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@handle_errors
+def repair(db: Path, zarr_store: Path | None, as_json: bool) -> None:
+    """Recover beamtime DB after a crash; safe to run at any time, and again.
+
+    Marks every run left open by a writer that is no longer running as
+    interrupted (a run still being written is left alone), trims the Zarr
+    arrays of those runs to the frames their committed rows point at, and
+    removes the chunk files written after the last commit. A writer opening
+    the beamtime marks interrupted runs the same way.
+
+    \b
+    Examples:
+        resonance-callback repair beamtime.db
+        resonance-callback repair beamtime.db --json
+    """
+    from resonance_callback.store import repair_beamtime
+
+    report = repair_beamtime(db, zarr_store=zarr_store)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo("\n".join(report.lines()))

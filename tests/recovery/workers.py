@@ -1,0 +1,84 @@
+"""Process entry points for the recovery tests (importable by spawned children)."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resonance_callback.store import ExternalRow, RunWriter
+
+DATA_KEYS = {"x": {"dtype": "number", "shape": [], "source": "sim"},
+             "img": {"dtype": "array", "shape": [4, 4], "source": "sim", "external": "STORE"}}
+
+
+def write_frames(writer: RunWriter, n: int, start: int = 0) -> None:
+    """Write ``n`` events, each with one 4x4 frame."""
+    for i in range(start, start + n):
+        uid = writer.write_event({"x": i}, {"x": float(i)}, seq_num=i + 1)
+        writer.write_image(uid, "img", np.full((4, 4), i, dtype=np.uint16))
+
+
+def die_mid_run(db_path: Path, committed: int, uncommitted: int) -> None:
+    """Open run ``cut``, commit ``committed`` frames, write ``uncommitted`` more, then die.
+
+    The process ends with ``os._exit``, so nothing is closed or committed: the
+    uncommitted frames' chunk files are on disk with no rows pointing at them.
+    """
+    writer = RunWriter(db_path, None, commit_every=10**6, commit_interval=3600.0)
+    writer.open()
+    writer.open_run("count", uid="cut")
+    writer.open_stream("primary", DATA_KEYS)
+    write_frames(writer, committed)
+    writer.commit()
+    write_frames(writer, uncommitted, start=committed)
+    time.sleep(0.5)  # the frame writer threads put the chunk files on disk
+    os._exit(0)
+
+
+def hold_run_open(db_path: Path, ready: Any, done: Any) -> None:
+    """Open run ``live`` and keep writing it until ``done`` is set."""
+    with RunWriter(db_path, None) as writer:
+        writer.open_run("count", uid="live")
+        writer.open_stream("primary", DATA_KEYS)
+        write_frames(writer, 2)
+        writer.commit()
+        ready.set()
+        done.wait(60)
+        writer.close_run(uid="live")
+
+
+def write_runs_with_datums(db_path: Path, worker: int, n_runs: int, barrier: Any,
+                           results: Any) -> None:
+    """Write ``n_runs`` runs of 5 events and 5 datums each, racing another process."""
+    try:
+        barrier.wait()
+        with RunWriter(db_path, None, commit_every=3) as writer:
+            for r in range(n_runs):
+                run = writer.open_run("count", uid=f"w{worker}-r{r}")
+                writer.open_stream("primary", {"x": DATA_KEYS["x"]})
+                for i in range(5):
+                    writer.record_external(ExternalRow(
+                        "datum", f"w{worker}-r{r}-d{i}", run, {"datum_id": f"d{i}"}))
+                    writer.write_event({"x": i}, {"x": 0.0}, seq_num=i + 1)
+                writer.close_run(uid=run)
+                time.sleep(0.01)  # let the other process take the write lock
+        results.put((worker, None))
+    except BaseException:
+        results.put((worker, traceback.format_exc()))
+
+
+def replay_file(path: Path, db_path: Path, barrier: Any, results: Any) -> None:
+    """Replay ``path`` into ``db_path``, racing another process doing the same."""
+    try:
+        from resonance_callback.replay import replay
+
+        barrier.wait()
+        summary = replay(path, db_path)
+        results.put((summary.error, summary.rejected))
+    except BaseException:
+        results.put((traceback.format_exc(), -1))
