@@ -38,8 +38,8 @@ class CallbackLifetime:
     _closed: bool
     _counts_at_close: WriteCounts | None
 
-    def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by RunWriterCallback
+        def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None: ...
 
     def flush(self) -> None:
         """Wait until everything received so far is written and committed."""
