@@ -108,26 +108,32 @@ class ExternalRouting:
         streamed = has_stream_keys(plan)
         if not refs and not streamed:
             return None
+
+        def write(w: RunWriter) -> None:
+            with w.atomic():  # a reader sees the event with the frames read now, or neither
+                self._write_event(w, doc, split, refs, streamed, run_uid)
+
+        return write
+
+    def _write_event(self, w: RunWriter, doc: dict[str, Any], split: Split,
+                     refs: dict[str, str], streamed: bool, run_uid: str) -> None:
+        """The event row (or the derived row it takes over), its frames, its datums' frames."""
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         filled = doc.get("filled") or None
-
-        def write(w: RunWriter) -> None:
-            uid = doc["uid"]
-            if streamed and w.claim_derived_event(
-                    doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
-                    data=split.inline, timestamps=inline_ts, filled=filled):
-                for key, frame in split.frames.items():
-                    w.write_image(uid, key, frame, timestamp=stamps.get(key))
-            else:  # the one write path of events: the row with its frames
-                row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
-                               split.inline, inline_ts, filled, split.frames, stamps)
-                for refusal in w.write_events([row]):
-                    raise DocumentError(refusal.reason)
-            if refs and not w.already_stored(uid):  # a replayed event has its frames
-                self.fill_event(w, run_uid, doc, refs)
-
-        return write
+        uid = doc["uid"]
+        if streamed and w.claim_derived_event(
+                doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
+                data=split.inline, timestamps=inline_ts, filled=filled):
+            for key, frame in split.frames.items():
+                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+        else:  # the one write path of events: the row with its frames
+            row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
+                           split.inline, inline_ts, filled, split.frames, stamps)
+            for refusal in w.write_events([row]):
+                raise DocumentError(refusal.reason)
+        if refs and not w.already_stored(uid):  # a replayed event has its frames
+            self.fill_event(w, run_uid, doc, refs)
 
     # -- documents (called on the writer thread) -------------------------------------
 
