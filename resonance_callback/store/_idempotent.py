@@ -29,12 +29,13 @@ Cost on the normal path: nothing is looked up before a write. Every row goes
 in with ``INSERT ... ON CONFLICT DO NOTHING``; only a row that was not
 inserted (its key is stored) is compared with the stored row
 (:meth:`IdempotentRunWriter._conflict`), and frames only for events of
-resumed runs. In a run
-opened fresh by this writer a stored uid is rejected as before, so documents
-received twice in one session stay rejected, unless another writer process has
-the beamtime open (the same stream replayed twice at once): then the run is
-compared with the stored rows as if resumed, so it is stored once, without
-spurious rejections.
+resumed runs. Any row whose key is stored and whose content is the same is
+skipped, in a run resumed from an earlier session, in a
+run this writer opened (a document received twice), or in a run another writer
+process stores at the same time (the same stream replayed twice at once), so
+each is stored once; its run's frames are then compared, not written again. A
+``start`` or ``descriptor`` received twice by one callback is rejected by the
+callback itself.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DocumentError, WriterStateError
 from resonance_callback.store._events import EVENT_COLUMNS, event_columns
 from resonance_callback.store._external_rows import rejected_content, storable_text
-from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._rows import EventRow, ExternalRow, RejectedRow, StopRow, StreamRow
 from resonance_callback.store._writer import RunWriter
 
@@ -147,11 +147,6 @@ class IdempotentRunWriter(RunWriter):
     def _conflict(self, table: str, row: dict[str, Any]) -> None:
         """Accept a row whose key is stored if the stored row is the same; else raise."""
         run = self._run_of_row(table, row)
-        if table != "runs" and run not in self._resumed:
-            if run is None or not self._other_writer_alive():
-                super()._conflict(table, row)  # a duplicate within this session: rejected
-            else:  # another live writer stores this run too (one stream replayed twice at
-                self._resumed.add(run)  # once): compare with its rows, as when resumed
         keys = _KEYS[table]
         stored = self._batch_of("compare").execute(
             f"SELECT {', '.join(row)} FROM {table} WHERE "
@@ -168,6 +163,8 @@ class IdempotentRunWriter(RunWriter):
                                 f"({', '.join(differ)})")
         self.counts["already_stored"] += 1
         self._found = uid
+        if table != "runs" and run is not None:  # stored by an earlier session or another
+            self._resumed.add(run)  # writer: its frames are compared, not written again
         if table == "runs":
             self.counts["resumed"] += 1
             self._resumed.add(uid)
@@ -178,13 +175,6 @@ class IdempotentRunWriter(RunWriter):
         self._conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
         return {key: frame for key, frame in frames.items()
                 if not self._frame_stored(row.uid, key, frame)}
-
-    def _other_writer_alive(self) -> bool:
-        """Whether another writer process has this beamtime open (asked only on a conflict)."""
-        own = self._lock.token
-        tokens = self._batch_of("compare").execute(
-            "SELECT token FROM writers WHERE token IS NOT ?", (own,)).fetchall()
-        return any(writer_alive(self._db_path, token) for (token,) in tokens)
 
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":

@@ -100,14 +100,14 @@ def _docs(n: int, dup: int | None = None) -> list[tuple[str, dict]]:
     for i in range(n):
         out.append(("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0},
                                                 seq_num=i + 1, time=1.0 + i)))
-        if dup == i:
-            out.append(("event", dict(out[-1][1])))
+        if dup == i:  # the uid again, with other content (an identical repeat is skipped)
+            out.append(("event", {**out[-1][1], "data": {"x": -1.0}}))
     out.append(("stop", bundle.compose_stop(time=2.0 + n)))
     return out
 
 
 @pytest.mark.parametrize("threaded", [True, False])
-def test_a_repeated_event_in_a_batch_is_rejected_alone(tmp_path: Path, threaded: bool) -> None:
+def test_an_event_uid_reused_in_a_batch_is_rejected_alone(tmp_path: Path, threaded: bool) -> None:
     db = tmp_path / "cb.db"
     with RunWriterCallback(db, threaded=threaded) as cb:
         for name, doc in _docs(600, dup=300):
