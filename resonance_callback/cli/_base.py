@@ -7,10 +7,11 @@ Exit codes: 0 success, 1 a problem was found (``check``) or the command failed,
 from __future__ import annotations
 
 import datetime
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -94,3 +95,16 @@ def _when(timestamp: float | None) -> str:
         return "-"
     return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
+
+
+class _Report(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+    def lines(self) -> list[str]: ...
+
+
+def _echo_report(report: _Report, as_json: bool) -> None:
+    """Print a ``check`` or ``repair`` report: its lines, or one JSON object."""
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo("\n".join(report.lines()))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._base import _echo_report, handle_errors, main
 
 
 @main.command()
@@ -33,9 +32,6 @@ def check(db: Path, zarr_store: Path | None, as_json: bool) -> None:
     from resonance_callback.read import check_beamtime
 
     report = check_beamtime(db, zarr_store=zarr_store)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo("\n".join(report.lines()))
+    _echo_report(report, as_json)
     sys.exit(0 if report.ok else 1)
 

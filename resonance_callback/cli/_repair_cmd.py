@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._base import _echo_report, handle_errors, main
 
 
 @main.command()
@@ -33,7 +32,4 @@ def repair(db: Path, zarr_store: Path | None, as_json: bool) -> None:
     from resonance_callback.store import repair_beamtime
 
     report = repair_beamtime(db, zarr_store=zarr_store)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo("\n".join(report.lines()))
+    _echo_report(report, as_json)
