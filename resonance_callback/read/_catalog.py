@@ -46,16 +46,18 @@ def run_metadata(start: Mapping[str, Any], stop: Mapping[str, Any] | None,
         sample = start.get("sample")
     if isinstance(sample, Mapping):
         sample = sample.get("name")
-    numeric = isinstance(t0, int | float)
+    t0 = t0 if isinstance(t0, int | float) else None
+    t1 = t1 if isinstance(t1, int | float) else None
     summary = {
         "uid": start.get("uid"),
         "scan_id": start.get("scan_id"),
         "plan_name": start.get("plan_name"),
         "sample": sample,
         "timestamp": t0,
-        "datetime": (_dt.datetime.fromtimestamp(t0, _dt.UTC).isoformat() if numeric else None),
+        "datetime": (_dt.datetime.fromtimestamp(t0, _dt.UTC).isoformat()
+                     if t0 is not None else None),
         "exit_status": stop.get("exit_status") if stop else None,
-        "duration": (t1 - t0 if numeric and isinstance(t1, int | float) else None),
+        "duration": t1 - t0 if t0 is not None and t1 is not None else None,
         "stream_names": list(stream_names),
     }
     return {"start": dict(start), "stop": dict(stop) if stop else None, "summary": summary}

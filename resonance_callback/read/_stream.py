@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     import xarray
 
     from resonance_callback.read._frames import FrameArray
-    from resonance_callback.read._run import Run
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
@@ -84,6 +83,21 @@ def column_array(values: list[Any]) -> np.ndarray:
     return out
 
 
+class _Run(Protocol):
+    """What a stream needs of its run (:class:`~resonance_callback.read.Run`)."""
+
+    uid: str
+
+    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]: ...
+
+    def image_fields(self, stream: str = "primary") -> list[str]: ...
+
+    def images(self, field: str, stream: str = "primary") -> FrameArray: ...
+
+    def table(self, stream: str = "primary", *, timestamps: bool = False
+              ) -> pandas.DataFrame: ...
+
+
 class ConfigReading:
     """One device's configuration readings in a stream, one row per descriptor.
 
@@ -124,7 +138,7 @@ class Stream:
         The stream's name.
     """
 
-    def __init__(self, run: Run, name: str) -> None:
+    def __init__(self, run: _Run, name: str) -> None:
         self._run = run
         self.name = name
         self.descriptors = run.descriptors(name)  # raises if there is no such stream
@@ -189,6 +203,10 @@ class Stream:
         return {device: ConfigReading(device, rows) for device, rows in per_device.items()}
 
     # -- data --------------------------------------------------------------------
+
+    def has_events(self) -> bool:
+        """Return whether the stream has any stored event row."""
+        return bool(len(self._run.table(self.name)))
 
     def internal_table(self) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.

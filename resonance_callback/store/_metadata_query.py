@@ -10,8 +10,10 @@ module needs no ``tiled`` import; a query of another type raises
 
 Keys are dotted paths into the run's metadata, as Tiled's bluesky catalogs
 lay it out: ``start.plan_name``, ``start.sample``, ``stop.exit_status``,
-``summary.duration``. A missing key matches nothing (except ``NotEq``,
-``NotIn`` and ``KeyPresent(exists=False)``, which match it, as in Tiled's
+``summary.duration``; a key that starts with none of ``start.``, ``stop.``,
+``summary.`` looks into the start document (``plan_name`` is
+``start.plan_name``), as bluesky-tiled-plugins' catalog client does. A
+missing key matches nothing (except ``NotEq``, ``NotIn`` and ``KeyPresent(exists=False)``, which match it, as in Tiled's
 in-memory containers).
 """
 
@@ -27,12 +29,16 @@ from resonance_callback.errors import FilterError
 __all__ = ["matches"]
 
 _MISSING = object()
+_TOP = ("start", "stop", "summary")
 _COMPARE = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
 
 
 def _lookup(metadata: Mapping[str, Any], key: str) -> Any:
     term: Any = metadata
-    for part in key.split("."):
+    parts = key.split(".")
+    if parts[0] not in _TOP:
+        parts.insert(0, "start")
+    for part in parts:
         if not isinstance(term, Mapping) or part not in term:
             return _MISSING
         term = term[part]
