@@ -5,8 +5,8 @@ Each module registers its commands on :data:`main`: ``_demo_cmd`` (``demo``),
 (``repair``), ``_index_cmds``
 (``index ...``, ``reindex``, ``search``), ``_replay_cmd`` (``replay``) and
 ``_inspect_cmds`` (``runs``, ``show``), ``_serve_tiled_cmd`` (``serve-tiled``).
-``_base`` holds the group, the error handling shared by every command (one line, exit 1; ``--debug`` for a
-traceback) and table output.
+``_base`` holds the group, the error handling shared by every command (one
+line, exit 1; ``--debug`` for a traceback) and table output.
 """
 
 # Imported only for what they do on import: register their commands on ``main``.

@@ -111,8 +111,8 @@ class Run:
         "summary": {...}}``; the summary has ``uid``, ``scan_id``,
         ``plan_name``, ``sample`` (the stored sample's name), ``timestamp``
         (start time), ``datetime`` (ISO 8601, UTC), ``exit_status``,
-        ``duration`` (seconds, None while open) and ``stream_names``. Read afresh on each access (a live run
-        gets its stop).
+        ``duration`` (seconds, None while open) and ``stream_names``. Read
+        afresh on each access (a live run gets its stop).
         """
         from resonance_callback.read._catalog import run_metadata
 

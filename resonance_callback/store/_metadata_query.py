@@ -13,8 +13,9 @@ lay it out: ``start.plan_name``, ``start.sample``, ``stop.exit_status``,
 ``summary.duration``; a key that starts with none of ``start.``, ``stop.``,
 ``summary.`` looks into the start document (``plan_name`` is
 ``start.plan_name``), as bluesky-tiled-plugins' catalog client does. A
-missing key matches nothing (except ``NotEq``, ``NotIn`` and ``KeyPresent(exists=False)``, which match it, as in Tiled's
-in-memory containers).
+missing key matches nothing (except ``NotEq``, ``NotIn`` and
+``KeyPresent(exists=False)``, which match it, as in Tiled's in-memory
+containers).
 """
 
 from __future__ import annotations
