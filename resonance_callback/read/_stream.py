@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from resonance_callback._extras import needs_extra
+from resonance_callback.errors import DataLookupError, FrameShapeError
 
 if TYPE_CHECKING:
     import pandas
@@ -184,13 +185,64 @@ class Stream:
         """Return the frames of ``field``, lazily (see :meth:`Run.images`)."""
         return self._run.images(field, self.name)
 
+    @cached_property
+    def _full_table(self) -> pandas.DataFrame:
+        return self._run.table(self.name, timestamps=True)
+
+    @cached_property
+    def _array_columns(self) -> dict[str, np.ndarray]:
+        """Inline fields whose values are arrays of one shape (``det-sum`` of shape [1])."""
+        frames = set(self.frame_fields)
+        out = {}
+        for column in self._full_table.columns:
+            if column in ("seq_num", "time") or column.startswith("ts_") or column in frames:
+                continue
+            values = column_array(self._full_table[column].tolist())
+            if values.ndim > 1:
+                out[column] = values
+        return out
+
     def dims(self) -> dict[str, tuple[str, ...]]:
-        """Return the dimension names of every frame field (see the module's rule)."""
+        """Return the dimension names of every array field (see the module's rule).
+
+        Array fields are the frame fields and the inline fields whose values
+        are arrays of one shape; each is an array node of its own on the
+        Tiled server, not a column of the ``internal`` table.
+        """
         fields = {}
-        for field in self.frame_fields:
-            frames = self.frames(field)
-            fields[field] = (self.data_keys.get(field, {}), tuple(frames.shape[1:]))
+        for field in self.data_keys:
+            if field in self._array_columns:
+                shape = tuple(self._array_columns[field].shape[1:])
+                fields[field] = (self.data_keys[field], shape)
+            elif field in self.frame_fields:
+                fields[field] = (self.data_keys[field], tuple(self.frames(field).shape[1:]))
+        for field in self.frame_fields:  # frames of a field no descriptor declares
+            if field not in fields:
+                fields[field] = ({}, tuple(self.frames(field).shape[1:]))
         return frame_dims(fields)
+
+    def array(self, field: str) -> Any:
+        """Return an array field's values: frames as a lazy dask array, else numpy.
+
+        Raises
+        ------
+        KeyError
+            If ``field`` is not an array field of the stream (:class:`DataLookupError`).
+        """
+        if field in self._array_columns:
+            return self._array_columns[field]
+        if field not in self.frame_fields:
+            raise DataLookupError(f"stream {self.name!r} of run {self._run.uid} has no array "
+                                  f"field {field!r}; its array fields are {list(self.dims())}")
+        with needs_extra("xarray", "dask", "reading frames as dask arrays"):
+            import dask.array
+        frames = self.frames(field)
+        if frames.frame_shape is None:
+            raise FrameShapeError(f"frames of {frames.name} have different shapes; read them "
+                                  f"one at a time with run.images({field!r})")
+        return dask.array.from_array(
+            frames, chunks=(1, *frames.frame_shape), asarray=True, fancy=False,
+            name=f"{self._run.uid}-{self.name}-{field}-{len(frames)}")
 
     @property
     def config(self) -> dict[str, ConfigReading]:
@@ -206,18 +258,18 @@ class Stream:
 
     def has_events(self) -> bool:
         """Return whether the stream has any stored event row."""
-        return bool(len(self._run.table(self.name)))
+        return bool(len(self._full_table))
 
     def internal_table(self) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.
 
-        Columns ``seq_num``, ``time``, every field not stored as frames, then
-        ``ts_{field}`` for each; one row per stored event.
+        Columns ``seq_num``, ``time``, every field that is not an array field
+        (see :meth:`dims`), then ``ts_{field}`` for each; one row per stored event.
         """
-        table = self._run.table(self.name, timestamps=True)
-        frames = set(self.frame_fields)
+        table = self._full_table
+        arrays = set(self.frame_fields) | set(self._array_columns)
         drop = [c for c in table.columns
-                if c in frames or (c.startswith("ts_") and c[3:] in frames)]
+                if c in arrays or (c.startswith("ts_") and c[3:] in arrays)]
         return table.drop(columns=drop)
 
     def read(self) -> xarray.Dataset:
@@ -228,7 +280,8 @@ class Stream:
         xarray.Dataset
             Dimension ``time`` (coordinate: the events' times); one variable
             per field; frames as dask arrays, one chunk per frame, read from
-            Zarr only when computed.
+            Zarr only when computed. A field with frames of different shapes
+            is left out (read it with ``run.images``).
 
         Raises
         ------
@@ -237,7 +290,6 @@ class Stream:
             ``xarray`` extra).
         """
         with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
-            import dask.array
             import xarray
         table = self.internal_table()
         n = len(table)
@@ -247,17 +299,11 @@ class Stream:
                 continue
             variables[column] = ("time", column_array(table[column].tolist()))
         for field, dims in self.dims().items():
-            frames = self.frames(field)
-            if frames.frame_shape is None:  # mixed shapes: one frame at a time
-                stacked = np.empty(len(frames), dtype=object)
-                stacked[:] = list(frames)
-                variables[field] = (f"{field}_frame", stacked)
+            if field in self.frame_fields and self.frames(field).frame_shape is None:
                 continue
-            lazy = dask.array.from_array(
-                frames, chunks=(1, *frames.frame_shape), asarray=True, fancy=False,
-                name=f"{self._run.uid}-{self.name}-{field}-{len(frames)}")
-            variables[field] = (dims if len(frames) == n else (f"{field}_frame", *dims[1:]),
-                                lazy)
+            values = self.array(field)
+            variables[field] = (dims if len(values) == n else (f"{field}_frame", *dims[1:]),
+                                values)
         coords = {"time": ("time", np.asarray(table["time"].to_numpy(), dtype="float64"))}
         return xarray.Dataset(variables, coords=coords)
 

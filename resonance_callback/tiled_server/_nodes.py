@@ -27,7 +27,6 @@ from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.store import metadata_matches
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
-    import dask.array
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.mapping import MapAdapter
     from tiled.adapters.table import TableAdapter
@@ -112,24 +111,23 @@ class Lazy(Mapping[str, Any]):
         return len(self._keys())
 
 
-def _frame_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
-    frames = stream.frames(field)
-    if frames.frame_shape is None:
-        raise FilterError(f"frames of {frames.name} have different shapes")
-    lazy = dask.array.from_array(frames, chunks=(1, *frames.frame_shape), asarray=True,
-                                 fancy=False, name=f"rc-{frames.name}-{len(frames)}")
+def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
+    values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
-    metadata["dtype_numpy"] = str(frames.dtype)
-    return ArrayAdapter.from_array(lazy, dims=dims, metadata=json_safe(metadata))
+    metadata["dtype_numpy"] = str(values.dtype)
+    return ArrayAdapter.from_array(values, dims=dims, metadata=json_safe(metadata))
 
 
 def stream_node(stream: Stream) -> LiveContainer:
     """Return the Tiled node of one stream (``BlueskyEventStream`` 3.0, composite)."""
-    frame_dims = functools.cache(stream.dims)
+    array_dims = functools.cache(stream.dims)
+
+    def servable(field: str) -> bool:
+        return field not in stream.frame_fields or stream.frames(field).frame_shape is not None
 
     def keys() -> list[str]:
         parts = ["internal"] if stream.has_events() else []
-        return parts + [f for f in frame_dims() if stream.frames(f).frame_shape is not None]
+        return parts + [f for f in array_dims() if servable(f)]
 
     def get(key: str) -> Any:
         if key == "internal" and stream.has_events():
@@ -137,9 +135,9 @@ def stream_node(stream: Stream) -> LiveContainer:
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
             return TableAdapter.from_pandas(table, metadata=json_safe(described),
                                             npartitions=max(1, math.ceil(len(table) / 100_000)))
-        if key not in frame_dims():
+        if key not in array_dims() or not servable(key):
             raise KeyError(key)
-        return _frame_node(stream, key, frame_dims()[key])
+        return _array_node(stream, key, array_dims()[key])
 
     return LiveContainer(Lazy(keys, get), metadata=json_safe(stream.metadata),
                          specs=list(STREAM_SPECS))
