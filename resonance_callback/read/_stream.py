@@ -14,7 +14,9 @@ Tiled server and of a TiledWriter-fed catalog:
 - dimensions of a frame field: ``time``, then the field's declared ``dims``
   for a field from a detector file (``{field}_dim{i}`` when none are
   declared), else ``dim_int_{n}`` named by size, one name per distinct size
-  in the stream (TiledWriter's rule for arrays that came in the events).
+  in the stream (TiledWriter's rule for arrays that came in the events);
+- a value from a detector file declared a scalar (``dtype`` number, integer,
+  boolean or string) with shape ``[1]`` is one scalar per event.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
     from resonance_callback.read._frames import FrameArray
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
+
+#: Declared dtypes of a scalar: a detector-file value of shape [1] with one of
+#: them reads as a scalar per event, as TiledWriter reads it (ophyd-async's ``det-sum``).
+_SCALAR_DTYPES = ("number", "integer", "boolean", "string")
 
 
 def frame_dims(stream_fields: Mapping[str, tuple[dict[str, Any], tuple[int, ...]]],
@@ -198,7 +204,10 @@ class Stream:
             if column in ("seq_num", "time") or column.startswith("ts_") or column in frames:
                 continue
             values = column_array(self._full_table[column].tolist())
-            if values.ndim > 1:
+            if values.ndim > 1 and values.shape[1:] == (1,) and self.data_keys.get(
+                    column, {}).get("dtype") in _SCALAR_DTYPES:
+                out[column] = values[:, 0]  # a scalar declared with shape [1]
+            elif values.ndim > 1:
                 out[column] = values
         return out
 
