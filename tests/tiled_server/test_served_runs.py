@@ -95,7 +95,8 @@ def test_a_run_written_while_the_server_runs_appears_and_reads(tmp_path) -> None
             ds = client[second]["primary"].read()
             assert ds.sizes["time"] == 3
             with open_beamtime(db) as bt:
-                np.testing.assert_array_equal(ds["img"].values, np.asarray(bt[second].images("img")))
+                stored = np.asarray(bt[second].images("img"))
+            np.testing.assert_array_equal(ds["img"].values, stored)
     finally:
         callback.close()
 
