@@ -39,8 +39,9 @@ def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: b
         raise click.UsageError("give --api-key or --public, not both")
     if api_key is not None and not re.fullmatch(r"[A-Za-z0-9]+", api_key):
         raise click.UsageError("--api-key must be letters and digits only")
-    from resonance_callback.tiled_server import serve
+    from resonance_callback.tiled_server import build_app, run_app
 
+    app = build_app(path, api_key=api_key, public=public)
     click.echo(f"Serving {path} at http://{host}:{port}"
                + (" (public)" if public else "") + "; Ctrl-C stops.", err=True)
-    serve(path, host=host, port=port, api_key=api_key, public=public)
+    run_app(app, host=host, port=port)

@@ -6,7 +6,7 @@ auth settings) over a beamtime, a directory of beamtimes or a master index;
 reads a TiledWriter-fed catalog. Needs the ``tiled`` extra.
 """
 
-from resonance_callback.tiled_server._app import build_app, serve
+from resonance_callback.tiled_server._app import build_app, run_app, serve
 from resonance_callback.tiled_server._tree import build_tree
 
-__all__ = ["build_app", "build_tree", "serve"]
+__all__ = ["build_app", "build_tree", "run_app", "serve"]

@@ -13,7 +13,7 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.config import Authentication
     from tiled.server.app import build_app as _tiled_app
 
-__all__ = ["build_app", "serve"]
+__all__ = ["build_app", "run_app", "serve"]
 
 
 def build_app(path: str | Path, *, api_key: str | None = None, public: bool = False) -> Any:
@@ -48,8 +48,12 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     return _tiled_app(tree, authentication=auth)
 
 
+def run_app(app: Any, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve an app made by :func:`build_app` over HTTP until interrupted."""
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
           api_key: str | None = None, public: bool = False) -> None:
     """Serve ``path`` over HTTP until interrupted (see :func:`build_app`)."""
-    app = build_app(path, api_key=api_key, public=public)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run_app(build_app(path, api_key=api_key, public=public), host=host, port=port)
