@@ -25,7 +25,8 @@ from resonance_callback._demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
-OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL"}  # extra -> the module it provides
+OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> the module it provides
+            "xarray": "xarray", "tiled": "tiled"}
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -193,4 +194,29 @@ def test_pandas_is_a_dependency_and_plot_and_jpeg_are_extras_the_test_extra_pull
     assert {"matplotlib", "pillow"}.isdisjoint(core)
     assert names(extras["plot"]) == {"matplotlib"}
     assert names(extras["jpeg"]) == {"pillow"}
-    assert "resonance-callback[plot,jpeg]" in extras["test"]
+    assert "resonance-callback[plot,jpeg,xarray,tiled]" in extras["test"]
+
+
+def test_serve_tiled_without_tiled_prints_one_line_naming_the_tiled_extra(
+    demo: dict[str, str]
+) -> None:
+    result = run_python(
+        f"""
+        from resonance_callback.cli import main
+
+        main(["serve-tiled", {demo["db"]!r}])
+        """,
+        blocked=("tiled",),
+    )
+    assert result.returncode == 1
+    assert result.stderr == ("Error: serving beamtimes over Tiled needs tiled[server]: "
+                             "pip install 'resonance-callback[tiled]'\n")
+
+
+def test_xarray_and_tiled_are_extras_the_test_extra_pulls_with_the_bluesky_client() -> None:
+    extras = project()["optional-dependencies"]
+    assert names(extras["xarray"]) == {"xarray", "dask"}
+    assert {"tiled", "uvicorn"} <= names(extras["tiled"])
+    assert "resonance-callback[plot,jpeg,xarray,tiled]" in extras["test"]
+    assert "bluesky-tiled-plugins" in names(extras["test"])
+    assert {"xarray", "dask", "tiled"}.isdisjoint(names(project()["dependencies"]))

@@ -1,9 +1,10 @@
 """The master index: researchers, beamtimes and runs across beamtimes."""
 
+from resonance_callback.index._catalog import IndexCatalog
 from resonance_callback.index._live import RunIndexer
 from resonance_callback.index._rebuild import ReindexReport, read_beamtime_runs, reindex
 from resonance_callback.index._search import IndexedRun, parse_time, search
 from resonance_callback.index._writer import IndexWriter
 
-__all__ = ["IndexWriter", "IndexedRun", "ReindexReport", "RunIndexer", "parse_time",
+__all__ = ["IndexCatalog", "IndexWriter", "IndexedRun", "ReindexReport", "RunIndexer", "parse_time",
            "read_beamtime_runs", "reindex", "search"]

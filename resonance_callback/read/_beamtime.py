@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from resonance_callback.read._catalog import RunCatalog
 from resonance_callback.read._frames import FrameReader
 from resonance_callback.read._run import RejectedDocument, Run
 from resonance_callback.store import (
@@ -187,6 +188,35 @@ class Beamtime:
             sample=sample, plan=plan, exit_status=exit_status, since=since, until=until,
             scan_id=scan_id, tag=tag, where=where))
         return [self._run(stored) for stored in found]
+
+    def search(self, query: Any) -> RunCatalog:
+        """Return the runs whose metadata match a Tiled query, newest first.
+
+        Parameters
+        ----------
+        query : tiled.queries query
+            ``Key("start.sample") == "Si"``, ``Key("start.plan_name").in_(["scan"])``,
+            ``Key("summary.timestamp") >= t0``, ``Regex``, ``Contains``,
+            ``FullText`` ...: keys are dotted paths into :attr:`Run.metadata`
+            (``start``, ``stop``, ``summary``).
+
+        Returns
+        -------
+        RunCatalog
+            A mapping of uid to :class:`Run` that searches again
+            (``bt.search(q1).search(q2)``), as a Tiled container does.
+
+        Raises
+        ------
+        ValueError
+            For a query type that cannot be answered (:class:`FilterError`).
+        """
+        runs = {run.uid: run for run in self.runs()}
+
+        def metadata(uid: str) -> dict[str, Any]:
+            return runs[uid].metadata
+
+        return RunCatalog(list(runs), runs.__getitem__, metadata).search(query)
 
     def _run(self, stored: StoredRun) -> Run:
         return Run(self._reader, self.frames, stored)

@@ -23,6 +23,8 @@ from resonance_callback.store import BeamtimeReader, SampleMetadata, StoredRun, 
 if TYPE_CHECKING:
     import pandas
 
+    from resonance_callback.read._stream import Stream
+
 __all__ = ["RejectedDocument", "Run"]
 
 
@@ -101,7 +103,50 @@ class Run:
         formula, description = meta.pop("formula", None), meta.pop("description", None)
         return SampleMetadata(stored.sample_name, stored.sample_id, formula, description, meta)
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The run's metadata as databroker 2 and Tiled lay it out.
+
+        ``{"start": start document, "stop": stop document or None,
+        "summary": {...}}``; the summary has ``uid``, ``scan_id``,
+        ``plan_name``, ``sample`` (the stored sample's name), ``timestamp``
+        (start time), ``datetime`` (ISO 8601, UTC), ``exit_status``,
+        ``duration`` (seconds, None while open) and ``stream_names``. Read
+        afresh on each access (a live run gets its stop).
+        """
+        from resonance_callback.read._catalog import run_metadata
+
+        sample = self.sample
+        return run_metadata(self.start, self.stop, self.streams,
+                            sample.name if sample is not None else None)
+
     # -- streams -----------------------------------------------------------------
+
+    def __getitem__(self, stream: str) -> Stream:
+        """Return one stream, ``run["primary"]``, read as databroker 2 reads it.
+
+        Raises
+        ------
+        KeyError
+            If the run has no such stream (:class:`DataLookupError`).
+        """
+        from resonance_callback.read._stream import Stream
+
+        if not isinstance(stream, str):
+            raise DataLookupError(f"run {self.uid}: a stream is named by a string, "
+                                  f"not {stream!r}; its streams are {self.streams}")
+        return Stream(self, stream)
+
+    def __getattr__(self, name: str) -> Stream:
+        """Return the stream ``name`` (``run.primary``), when there is one."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except DataLookupError:
+            raise AttributeError(
+                f"'Run' object has no attribute {name!r}, and run {self.uid} has no stream "
+                f"of that name") from None
 
     @property
     def streams(self) -> list[str]:

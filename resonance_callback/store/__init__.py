@@ -20,6 +20,7 @@ from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._idempotent import IdempotentRunWriter
 from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
+from resonance_callback.store._metadata_query import matches as metadata_matches
 from resonance_callback.store._queries import RunDocumentRows
 from resonance_callback.store._reader import BeamtimeReader
 from resonance_callback.store._repair import RepairReport, repair_beamtime
@@ -81,6 +82,7 @@ __all__ = [
     "find_run",
     "frame_counts",
     "inspect_queries",
+    "metadata_matches",
     "newest_first",
     "repair_beamtime",
     "run_overviews",

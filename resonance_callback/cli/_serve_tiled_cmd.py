@@ -1,0 +1,47 @@
+"""The ``serve-tiled`` command: a Tiled server over beamtimes or the master index."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from resonance_callback.cli._base import handle_errors, main
+
+__all__ = ["serve_tiled"]
+
+
+@main.command("serve-tiled")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
+@click.option("--api-key", help="The key clients must give (letters and digits).")
+@click.option("--public", is_flag=True, help="Let anyone read, without a key.")
+@handle_errors
+def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: bool) -> None:
+    r"""Serve PATH read-only over Tiled: a beamtime .db, a directory of them, or a master index.
+
+    Runs appear in TiledWriter's layout (BlueskyRun, its BlueskyEventStreams),
+    so tiled.client.from_uri with bluesky-tiled-plugins reads them; runs
+    written while the server runs appear. Needs the tiled extra.
+
+    \b
+    Example:
+        resonance-callback serve-tiled beamtime.db --port 8000 --api-key secret
+        # then, in Python:
+        #   from tiled.client import from_uri
+        #   c = from_uri("http://127.0.0.1:8000", api_key="secret")
+        #   c[-1]["primary"].read()
+    """
+    if api_key is not None and public:
+        raise click.UsageError("give --api-key or --public, not both")
+    if api_key is not None and not re.fullmatch(r"[A-Za-z0-9]+", api_key):
+        raise click.UsageError("--api-key must be letters and digits only")
+    from resonance_callback.tiled_server import build_app, run_app
+
+    app = build_app(path, api_key=api_key, public=public)
+    click.echo(f"Serving {path} at http://{host}:{port}"
+               + (" (public)" if public else "") + "; Ctrl-C stops.", err=True)
+    run_app(app, host=host, port=port)

@@ -1,0 +1,113 @@
+"""The master index searched with Tiled's queries: :class:`IndexCatalog`.
+
+``IndexCatalog("index.db").search(Key("start.sample") == "PS-1")`` keeps the
+runs whose metadata match, across every registered beamtime, and searches
+again, as a Tiled container does. The metadata are those the index keeps,
+laid out as a beamtime's runs lay them out (:attr:`Run.metadata
+<resonance_callback.read.Run.metadata>`): ``start`` (the whole start
+document), ``stop`` (``exit_status``, ``time``, ``num_events``; None while
+open) and ``summary`` (``uid``, ``scan_id``, ``plan_name``, ``sample``,
+``timestamp``, ``exit_status``, ``duration``, ``stream_names``, plus
+``researcher`` and ``beamtime``). Queries mean what they mean for
+``bt.search`` (:func:`resonance_callback.store.metadata_matches`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from resonance_callback import _sqlite as schema
+from resonance_callback import jsoncodec
+from resonance_callback.index._search import INDEX_COLUMNS, IndexedRun
+from resonance_callback.store import metadata_matches, newest_first
+
+__all__ = ["IndexCatalog"]
+
+_ROWS = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
+                  r.exit_status, res.name, b.label, res.root_path, b.db_path,
+                  (SELECT json_group_array(tag) FROM
+                      (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
+                  r.num_events, r.metadata
+           FROM runs r
+           JOIN beamtimes b ON b.id = r.beamtime_id
+           JOIN researchers res ON res.id = b.researcher_id """
+
+
+def _metadata(run: IndexedRun, start: dict[str, Any]) -> dict[str, Any]:
+    stopped = run.exit_status is not None
+    stop = ({"exit_status": run.exit_status, "time": run.time_stop,
+             "num_events": dict(run.num_events)} if stopped else None)
+    duration = (run.time_stop - run.time_start
+                if run.time_stop is not None and run.time_start is not None else None)
+    summary = {"uid": run.uid, "scan_id": run.scan_id, "plan_name": run.plan_name,
+               "sample": run.sample_name, "timestamp": run.time_start,
+               "exit_status": run.exit_status, "duration": duration,
+               "stream_names": sorted(run.num_events), "researcher": run.researcher,
+               "beamtime": run.beamtime}
+    return {"start": start, "stop": stop, "summary": summary}
+
+
+class IndexCatalog(Mapping[str, IndexedRun]):
+    """The runs of a master index, by uid, newest first, searchable with Tiled's queries.
+
+    Parameters
+    ----------
+    index_path : str or PathLike
+        The master index database. Read when the catalog is made; a new
+        ``IndexCatalog`` sees runs indexed since.
+
+    Raises
+    ------
+    OSError
+        If there is no index at ``index_path`` (:class:`StorageError`).
+    sqlite3.DatabaseError
+        If the file is not an index database (:class:`NotABeamtimeError`).
+    """
+
+    def __init__(self, index_path: str | os.PathLike[str], *,
+                 _runs: dict[str, tuple[IndexedRun, dict[str, Any]]] | None = None) -> None:
+        self.index_path = os.fspath(index_path)
+        if _runs is None:
+            conn = schema.connect(self.index_path, "index", readonly=True)
+            try:
+                rows = conn.execute(_ROWS + newest_first(INDEX_COLUMNS)).fetchall()
+            finally:
+                conn.close()
+            _runs = {}
+            for (uid, plan, sample, scan_id, t0, t1, status, researcher, label, root, db_path,
+                 tags, num_events, start) in rows:
+                run = IndexedRun(uid, plan, sample, scan_id, t0, t1, status, researcher, label,
+                                 root, db_path, tags=tuple(jsoncodec.loads(tags)),
+                                 num_events=jsoncodec.loads(num_events) or {})
+                _runs[uid] = (run, _metadata(run, jsoncodec.loads(start) or {}))
+        self._runs = _runs
+
+    def metadata_of(self, uid: str) -> dict[str, Any]:
+        """Return the metadata of one run (``start``, ``stop``, ``summary``)."""
+        return self._runs[uid][1]
+
+    def search(self, query: Any) -> IndexCatalog:
+        """Return the runs that also match ``query`` (a :mod:`tiled.queries` query).
+
+        Raises
+        ------
+        ValueError
+            For a query type that cannot be answered (:class:`FilterError`).
+        """
+        kept = {uid: entry for uid, entry in self._runs.items()
+                if metadata_matches(query, entry[1])}
+        return IndexCatalog(self.index_path, _runs=kept)
+
+    def __getitem__(self, uid: str) -> IndexedRun:
+        return self._runs[uid][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __repr__(self) -> str:
+        return f"<IndexCatalog {self.index_path} ({len(self)} runs)>"

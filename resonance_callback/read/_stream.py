@@ -1,0 +1,326 @@
+"""A run's stream read the way databroker 2 and Tiled's bluesky client read it.
+
+``run["primary"]`` (or ``run.primary``) is a :class:`Stream`;
+``stream.read()`` is an :class:`xarray.Dataset` with dimension ``time`` (the
+events' times, a coordinate), one variable per field: the event values from
+SQLite, the frames as dask arrays reading the Zarr chunks only when computed.
+
+The layout follows what TiledWriter stores (bluesky-tiled-plugins, BlueskyRun
+spec 3.0), so the same Dataset comes out of ``stream.read()`` here, of our
+Tiled server and of a TiledWriter-fed catalog:
+
+- variables: every field of the stream's descriptors; ``seq_num`` and the
+  timestamps are left out of ``read()`` (:meth:`Stream.timestamps` has them);
+- dimensions of a frame field: ``time``, then the field's declared ``dims``
+  for a field from a detector file (``{field}_dim{i}`` when none are
+  declared), else ``dim_int_{n}`` named by size, one name per distinct size
+  in the stream (TiledWriter's rule for arrays that came in the events);
+- a value from a detector file declared a scalar (``dtype`` number, integer,
+  boolean or string) with shape ``[1]`` is one scalar per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from resonance_callback._extras import needs_extra
+from resonance_callback.errors import DataLookupError, FrameShapeError
+
+if TYPE_CHECKING:
+    import pandas
+    import xarray
+
+    from resonance_callback.read._frames import FrameArray
+
+__all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
+
+#: Declared dtypes of a scalar: a detector-file value of shape [1] with one of
+#: them reads as a scalar per event, as TiledWriter reads it (ophyd-async's ``det-sum``).
+_SCALAR_DTYPES = ("number", "integer", "boolean", "string")
+
+
+def frame_dims(stream_fields: Mapping[str, tuple[dict[str, Any], tuple[int, ...]]],
+               ) -> dict[str, tuple[str, ...]]:
+    """Name the dimensions of a stream's frame fields as TiledWriter does.
+
+    Parameters
+    ----------
+    stream_fields : mapping
+        ``{field: (data_key, frame_shape)}`` in the order of the descriptor.
+
+    Returns
+    -------
+    dict
+        ``{field: dims}``, each starting with ``"time"``.
+    """
+    by_size: dict[int, str] = {}
+    out: dict[str, tuple[str, ...]] = {}
+    for field, (data_key, shape) in stream_fields.items():
+        if "external" in data_key:
+            declared = list(data_key.get("dims") or ())
+            if len(declared) == len(shape):
+                out[field] = ("time", *declared)
+            else:
+                out[field] = ("time", *(f"{field}_dim{i}" for i in range(1, len(shape) + 1)))
+            continue
+        dims = ["time"]
+        for size in shape:
+            dims.append(by_size.setdefault(size, f"dim_int_{len(by_size) + 1}"))
+        out[field] = tuple(dims)
+    return out
+
+
+def column_array(values: list[Any]) -> np.ndarray:
+    """Turn one table column into the numpy array Tiled's client gives for it.
+
+    Numbers, booleans and strings become a plain array (strings ``<U``);
+    lists of equal length a 2-D array; anything else an object array.
+    """
+    try:
+        out = np.asarray(values)
+    except ValueError:  # ragged lists
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+    if out.dtype.kind == "O" and all(isinstance(v, str) for v in values):
+        out = out.astype("U")
+    return out
+
+
+class _Run(Protocol):
+    """What a stream needs of its run (:class:`~resonance_callback.read.Run`)."""
+
+    uid: str
+
+    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]: ...
+
+    def image_fields(self, stream: str = "primary") -> list[str]: ...
+
+    def images(self, field: str, stream: str = "primary") -> FrameArray: ...
+
+    def table(self, stream: str = "primary", *, timestamps: bool = False
+              ) -> pandas.DataFrame: ...
+
+
+class ConfigReading:
+    """One device's configuration readings in a stream, one row per descriptor.
+
+    ``stream.config["det"].read()`` is an :class:`xarray.Dataset` with
+    dimension ``time`` (the descriptors' times), as in databroker 2.
+    """
+
+    def __init__(self, device: str, rows: list[tuple[float, dict[str, Any]]]) -> None:
+        self.device = device
+        self._rows = rows
+
+    def __repr__(self) -> str:
+        return f"<ConfigReading {self.device} ({len(self._rows)} descriptors)>"
+
+    def read(self) -> xarray.Dataset:
+        """Return the readings as a Dataset, one variable per configuration field."""
+        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
+            import xarray
+        keys = list(dict.fromkeys(k for _, data in self._rows for k in data))
+        variables = {k: ("time", column_array([data.get(k) for _, data in self._rows]))
+                     for k in keys}
+        return xarray.Dataset(variables, coords={"time": [t for t, _ in self._rows]})
+
+
+class Stream:
+    """One stream of a run: ``run["primary"]``, read as databroker 2 reads it.
+
+    Parameters
+    ----------
+    run : Run
+        The run.
+    name : str
+        The stream's name.
+
+    Attributes
+    ----------
+    name : str
+        The stream's name.
+    """
+
+    def __init__(self, run: _Run, name: str) -> None:
+        self._run = run
+        self.name = name
+        self.descriptors = run.descriptors(name)  # raises if there is no such stream
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.name!r} of run {self._run.uid[:8]}: {sorted(self.data_keys)}>"
+
+    # -- metadata ----------------------------------------------------------------
+
+    @cached_property
+    def data_keys(self) -> dict[str, dict[str, Any]]:
+        """Every field of the stream's descriptors, with its data key."""
+        out: dict[str, dict[str, Any]] = {}
+        for desc in self.descriptors:
+            out.update(desc.get("data_keys") or {})
+        return out
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The stream's metadata as TiledWriter keeps it.
+
+        The first descriptor without ``name``, ``object_keys`` and
+        ``run_start``; each later descriptor adds an entry to
+        ``_config_updates`` (``uid``, ``time``, ``configuration``).
+        """
+        first, *later = self.descriptors
+        meta = {k: v for k, v in first.items() if k not in {"name", "object_keys", "run_start"}}
+        meta["data_keys"] = self.data_keys
+        updates = [{"uid": d["uid"], "time": d["time"],
+                    **({"configuration": d["configuration"]} if d.get("configuration") else {})}
+                   for d in later]
+        if updates:
+            meta["_config_updates"] = updates
+        return meta
+
+    @cached_property
+    def frame_fields(self) -> list[str]:
+        """The fields whose values are frames in the Zarr store, in the descriptor's order."""
+        stored = set(self._run.image_fields(self.name))
+        return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
+
+    def frames(self, field: str) -> FrameArray:
+        """Return the frames of ``field``, lazily (see :meth:`Run.images`)."""
+        return self._run.images(field, self.name)
+
+    @cached_property
+    def _full_table(self) -> pandas.DataFrame:
+        return self._run.table(self.name, timestamps=True)
+
+    @cached_property
+    def _array_columns(self) -> dict[str, np.ndarray]:
+        """Inline fields whose values are arrays of one shape (``det-sum`` of shape [1])."""
+        frames = set(self.frame_fields)
+        out = {}
+        for column in self._full_table.columns:
+            if column in ("seq_num", "time") or column.startswith("ts_") or column in frames:
+                continue
+            values = column_array(self._full_table[column].tolist())
+            if values.ndim > 1 and values.shape[1:] == (1,) and self.data_keys.get(
+                    column, {}).get("dtype") in _SCALAR_DTYPES:
+                out[column] = values[:, 0]  # a scalar declared with shape [1]
+            elif values.ndim > 1:
+                out[column] = values
+        return out
+
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        """Return the dimension names of every array field (see the module's rule).
+
+        Array fields are the frame fields and the inline fields whose values
+        are arrays of one shape; each is an array node of its own on the
+        Tiled server, not a column of the ``internal`` table.
+        """
+        fields = {}
+        for field in self.data_keys:
+            if field in self._array_columns:
+                shape = tuple(self._array_columns[field].shape[1:])
+                fields[field] = (self.data_keys[field], shape)
+            elif field in self.frame_fields:
+                fields[field] = (self.data_keys[field], tuple(self.frames(field).shape[1:]))
+        for field in self.frame_fields:  # frames of a field no descriptor declares
+            if field not in fields:
+                fields[field] = ({}, tuple(self.frames(field).shape[1:]))
+        return frame_dims(fields)
+
+    def array(self, field: str) -> Any:
+        """Return an array field's values: frames as a lazy dask array, else numpy.
+
+        Raises
+        ------
+        KeyError
+            If ``field`` is not an array field of the stream (:class:`DataLookupError`).
+        """
+        if field in self._array_columns:
+            return self._array_columns[field]
+        if field not in self.frame_fields:
+            raise DataLookupError(f"stream {self.name!r} of run {self._run.uid} has no array "
+                                  f"field {field!r}; its array fields are {list(self.dims())}")
+        with needs_extra("xarray", "dask", "reading frames as dask arrays"):
+            import dask.array
+        frames = self.frames(field)
+        if frames.frame_shape is None:
+            raise FrameShapeError(f"frames of {frames.name} have different shapes; read them "
+                                  f"one at a time with run.images({field!r})")
+        return dask.array.from_array(
+            frames, chunks=(1, *frames.frame_shape), asarray=True, fancy=False,
+            name=f"{self._run.uid}-{self.name}-{field}-{len(frames)}")
+
+    @property
+    def config(self) -> dict[str, ConfigReading]:
+        """Per device, its configuration readings: ``stream.config["det"].read()``."""
+        per_device: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        for desc in self.descriptors:
+            for device, cfg in (desc.get("configuration") or {}).items():
+                per_device.setdefault(device, []).append(
+                    (desc.get("time", 0.0), dict(cfg.get("data") or {})))
+        return {device: ConfigReading(device, rows) for device, rows in per_device.items()}
+
+    # -- data --------------------------------------------------------------------
+
+    def has_events(self) -> bool:
+        """Return whether the stream has any stored event row."""
+        return bool(len(self._full_table))
+
+    def internal_table(self) -> pandas.DataFrame:
+        """Return the event values as TiledWriter's ``internal`` table.
+
+        Columns ``seq_num``, ``time``, every field that is not an array field
+        (see :meth:`dims`), then ``ts_{field}`` for each; one row per stored event.
+        """
+        table = self._full_table
+        arrays = set(self.frame_fields) | set(self._array_columns)
+        drop = [c for c in table.columns
+                if c in arrays or (c.startswith("ts_") and c[3:] in arrays)]
+        return table.drop(columns=drop)
+
+    def read(self) -> xarray.Dataset:
+        """Return the stream as an :class:`xarray.Dataset`.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dimension ``time`` (coordinate: the events' times); one variable
+            per field; frames as dask arrays, one chunk per frame, read from
+            Zarr only when computed. A field with frames of different shapes
+            is left out (read it with ``run.images``).
+
+        Raises
+        ------
+        ImportError
+            Without xarray and dask (:class:`MissingExtraError`, naming the
+            ``xarray`` extra).
+        """
+        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
+            import xarray
+        table = self.internal_table()
+        n = len(table)
+        variables: dict[str, Any] = {}
+        for column in table.columns:
+            if column == "seq_num" or column == "time" or column.startswith("ts_"):
+                continue
+            variables[column] = ("time", column_array(table[column].tolist()))
+        for field, dims in self.dims().items():
+            if field in self.frame_fields and self.frames(field).frame_shape is None:
+                continue
+            values = self.array(field)
+            variables[field] = (dims if len(values) == n else (f"{field}_frame", *dims[1:]),
+                                values)
+        coords = {"time": ("time", np.asarray(table["time"].to_numpy(), dtype="float64"))}
+        return xarray.Dataset(variables, coords=coords)
+
+    def timestamps(self) -> xarray.Dataset:
+        """Return each field's timestamps as a Dataset (variables ``ts_{field}``)."""
+        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
+            import xarray
+        table = self.internal_table()
+        variables = {c: ("time", column_array(table[c].tolist()))
+                     for c in table.columns if c.startswith("ts_")}
+        return xarray.Dataset(variables, coords={"time": table["time"].to_numpy()})

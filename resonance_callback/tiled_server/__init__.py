@@ -1,0 +1,12 @@
+"""A Tiled server over beamtimes and the master index, in TiledWriter's node layout.
+
+``build_app(path)`` is a Tiled app (the ``tiled`` package's own server, its
+auth settings) over a beamtime, a directory of beamtimes or a master index;
+``tiled.client.from_uri`` with bluesky-tiled-plugins reads its runs as it
+reads a TiledWriter-fed catalog. Needs the ``tiled`` extra.
+"""
+
+from resonance_callback.tiled_server._app import build_app, run_app, serve
+from resonance_callback.tiled_server._tree import build_tree
+
+__all__ = ["build_app", "build_tree", "run_app", "serve"]

@@ -1,0 +1,59 @@
+"""The Tiled app over a path, and a server running it: ``resonance-callback serve-tiled``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from resonance_callback._extras import needs_extra
+from resonance_callback.tiled_server._tree import build_tree
+
+with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    import uvicorn
+    from tiled.config import Authentication
+    from tiled.server.app import build_app as _tiled_app
+
+__all__ = ["build_app", "run_app", "serve"]
+
+
+def build_app(path: str | Path, *, api_key: str | None = None, public: bool = False) -> Any:
+    """Return the Tiled (ASGI) app serving a beamtime, a directory of them or a master index.
+
+    Parameters
+    ----------
+    path : str or Path
+        A beamtime ``.db`` (its runs at the top of the tree), a directory of
+        beamtimes (one container per ``.db``) or a master index (every run).
+    api_key : str, optional
+        The key clients must give (``from_uri(url, api_key=...)``); letters and
+        digits. Without it and without ``public``, Tiled makes one up at start.
+    public : bool, optional
+        Let anyone read without a key (anonymous access).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        Tiled's own app, read-only.
+
+    Raises
+    ------
+    OSError
+        If there is nothing to serve at ``path`` (:class:`StorageError`).
+    ImportError
+        Without the ``tiled`` extra (:class:`MissingExtraError`).
+    """
+    tree = build_tree(path)
+    auth = Authentication(single_user_api_key=api_key,
+                          allow_anonymous_access=True if public else None)
+    return _tiled_app(tree, authentication=auth)
+
+
+def run_app(app: Any, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve an app made by :func:`build_app` over HTTP until interrupted."""
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
+          api_key: str | None = None, public: bool = False) -> None:
+    """Serve ``path`` over HTTP until interrupted (see :func:`build_app`)."""
+    run_app(build_app(path, api_key=api_key, public=public), host=host, port=port)

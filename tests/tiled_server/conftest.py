@@ -1,0 +1,44 @@
+"""A real Tiled server on 127.0.0.1, in a thread, over what the callback wrote."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from tiled.client import from_uri
+from tiled.server.simple import ThreadedServer
+
+from resonance_callback.tiled_server import build_app
+
+from ..rich_beamtime import RichBeamtime, build_rich_beamtime
+
+API_KEY = "secret123"
+
+
+@contextlib.contextmanager
+def serving(path: Path, *, api_key: str | None = API_KEY, public: bool = False,
+            app=None) -> Iterator[str]:
+    """Serve ``path`` (or ``app``) on a free port of 127.0.0.1; yield the base URL."""
+    app = app if app is not None else build_app(path, api_key=api_key, public=public)
+    server = ThreadedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    with server.run_in_thread() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rich(tmp_path_factory: pytest.TempPathFactory) -> RichBeamtime:
+    return build_rich_beamtime(tmp_path_factory.mktemp("rich-served"))
+
+
+@pytest.fixture(scope="session")
+def served(rich: RichBeamtime) -> Iterator[str]:
+    with serving(rich.db) as url:
+        yield url
+
+
+@pytest.fixture
+def client(served: str):
+    return from_uri(served, api_key=API_KEY)
