@@ -16,6 +16,8 @@ files that Bluesky documents point at:
 
 Paths
 -----
+A ``resource_path`` under a ``root`` is read relative to that root, also
+when it starts with ``/`` (``root + "/dataset.h5"``, as TiledWriter joins them).
 ``root_map={old_prefix: new_prefix}`` is applied, longest matching prefix
 first and only at a path-component boundary, to the joined
 ``root/resource_path`` of a resource and to the path of a stream_resource URI
@@ -28,8 +30,6 @@ References are checked before anything is opened, and refused with
 
 * contain a ``..`` component (in ``root``, ``resource_path``, a URI path or a
   file name built from a template);
-* give an absolute ``resource_path`` under a non-empty ``root`` (it would
-  escape the root);
 * use a URI scheme other than ``file``, a host other than empty or
   ``localhost``, or carry a query or fragment;
 * lie outside ``allowed_roots``, when that option is given. The allowed

@@ -103,17 +103,16 @@ class _PathPolicy:
         """The checked path of a ``resource``'s ``root/resource_path``, and its guard.
 
         The resource's own directory is its (mapped) ``root``, or the directory
-        of the path when there is no root.
+        of the path when there is no root. A ``resource_path`` under a ``root``
+        is relative to it, also when it starts with ``/``.
         """
         what = f"resource {doc['uid']}"
         root = str(doc.get("root") or "")
         resource_path = str(doc["resource_path"])
         _refuse_traversal(root, f"{what} root")
         _refuse_traversal(resource_path, f"{what} resource_path")
-        if root and os.path.isabs(resource_path):
-            raise UnsafePathError(
-                f"{what}: absolute resource_path {resource_path!r} would escape root {root!r}"
-            )
+        if root:  # a leading "/" under a root is relative to it (as TiledWriter joins them)
+            resource_path = resource_path.lstrip("/")
         joined = os.path.join(root, resource_path) if root else resource_path
         path = self._finish_path(joined, what)
         own = path.parent

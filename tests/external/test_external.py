@@ -496,10 +496,20 @@ def test_hostile_dotdot_path_is_refused(root, resource_path):
         resolver.add_resource(resource_doc("evil", "NPY_SEQ", root, resource_path))
 
 
-def test_absolute_resource_path_under_a_root_is_refused(tmp_path):
+def test_resource_path_with_a_leading_slash_is_read_under_its_root(tmp_path):
+    (tmp_path / "etc").mkdir()
+    np.save(tmp_path / "etc" / "passwd_0.npy", np.arange(4, dtype=np.int16))
     resolver = ExternalResolver()
-    with pytest.raises(UnsafePathError, match="would escape root"):
-        resolver.add_resource(resource_doc("evil", "NPY_SEQ", str(tmp_path), "/etc/passwd"))
+    resolver.add_resource(resource_doc("r", "NPY_SEQ", str(tmp_path), "/etc/passwd"))
+    resolver.add_datum(datum_doc("r", 0, index=0))
+    got = resolver.fill("r/0", wait=0)
+    assert got.dtype == np.int16 and got.tolist() == [0, 1, 2, 3]
+
+
+def test_leading_slash_under_a_root_still_refuses_dotdot(tmp_path):
+    resolver = ExternalResolver()
+    with pytest.raises(UnsafePathError, match=r"'\.\.' component"):
+        resolver.add_resource(resource_doc("evil", "NPY_SEQ", str(tmp_path), "/../etc/passwd"))
 
 
 def test_absolute_path_outside_allowed_roots_is_refused(tmp_path):
