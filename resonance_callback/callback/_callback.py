@@ -42,7 +42,14 @@ from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_refs import check_stream_datum
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._runs import OpenRuns, Run, check_page, require, require_str
+from resonance_callback.callback._runs import (
+    OpenRuns,
+    Run,
+    Unplaced,
+    check_page,
+    require,
+    require_str,
+)
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
@@ -162,6 +169,7 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
             WriterThread(writer) if threaded else InlineWriter(writer)
         )
         self._runs = OpenRuns()
+        self._unplaced = Unplaced()
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
         atexit.register(close_at_exit, weakref.ref(self))
@@ -265,6 +273,8 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
+            if self._unplaced.documents:  # resources without run_start this event uses
+                self._place_held(run, list(data.values()))
             external = self._external.event_job(plan, doc, split, run.uid)
             if external is not None:
                 self._submit(run, "event", doc, external)
@@ -313,9 +323,10 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
         self._runs.stop(run)
         self._sink.drain()
 
-    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
+    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str,
+                       run: Run | None = None, **extra: Any) -> None:
         """Keep the document for provenance, then hand it to the external routing."""
-        run = self._runs.of(doc)
+        run = run or self._runs.of(doc)
         assert run is not None
         if name in ("resource", "stream_resource"):
             self._runs.add_resource(run, doc[uid_key])
@@ -327,24 +338,59 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
 
         self._submit(run, name, doc, keep)
 
+    def _unplaced_run(self, name: str, doc: dict[str, Any]) -> Run | None:
+        """The run of a (stream) resource naming no ``run_start``; None if it is held.
+
+        With one run open, that run; with several, the resource is held until
+        an event or stream_datum uses it (:class:`Unplaced`).
+        """
+        open_runs = list(self._runs.runs.values())
+        if len(open_runs) == 1:
+            return open_runs[0]
+        if not open_runs:
+            raise DocumentError(f"{name} {doc['uid']} names no run_start and no run is open")
+        self._unplaced.hold(name, doc, doc["uid"])
+        return None
+
+    def _place_held(self, run: Run, references: list[Any]) -> None:
+        """Give ``run`` the held resources (and their datums) that ``references`` name."""
+        for name, doc in self._unplaced.claim(references):
+            self._keep_external(name, doc, "datum_id" if name == "datum" else "uid", run=run)
+
     def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a resource document; its datums' files are read into the store."""
         require(doc, "uid", "spec")
-        self._keep_external("resource", doc, "uid")
+        run = None
+        if "run_start" not in doc:  # optional in the schema; older ophyd leaves it out
+            run = self._unplaced_run("resource", doc)
+            if run is None:
+                return
+        self._keep_external("resource", doc, "uid", run=run)
 
     def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a datum document; events holding its id get its array as a frame."""
         require(doc, "datum_id", "resource")
+        if self._unplaced.holds(doc["resource"]):
+            self._unplaced.hold("datum", doc, doc["resource"])
+            return
         self._keep_external("datum", doc, "datum_id")
 
     def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a stream_resource document; its stream_datums are read into the store."""
-        require(doc, "uid", "run_start")
-        self._keep_external("stream_resource", doc, "uid")
+        require(doc, "uid")
+        run = None
+        if "run_start" not in doc:
+            run = self._unplaced_run("stream_resource", doc)
+            if run is None:
+                return
+        self._keep_external("stream_resource", doc, "uid", run=run)
 
     def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Keep a stream_datum document and read the events' data it refers to."""
         require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
+        if self._unplaced.holds(doc["stream_resource"]):
+            self._place_held(self._runs.of({"descriptor": doc["descriptor"]}),  # type: ignore[arg-type]
+                             [doc["stream_resource"]])
         run = self._runs.of({"stream_resource": doc["stream_resource"]})
         assert run is not None
         plan = check_stream_datum(doc, run.plans)

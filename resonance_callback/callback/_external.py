@@ -58,7 +58,12 @@ from resonance_callback.callback._external_refs import (
 )
 from resonance_callback.callback._plan import Split, StreamPlan
 from resonance_callback.callback._worker import reject
-from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePathError
+from resonance_callback.errors import (
+    DocumentError,
+    ExternalDataError,
+    FrameShapeError,
+    UnsafePathError,
+)
 from resonance_callback.external import ExternalResolver
 from resonance_callback.store import EventRow, UnresolvedRow
 
@@ -111,12 +116,13 @@ class ExternalRouting:
 
         def write(w: RunWriter) -> None:
             with w.atomic():  # a reader sees the event with the frames read now, or neither
-                self._write_event(w, doc, split, refs, streamed, run_uid)
+                self._write_event(w, doc, split, refs, streamed, run_uid, plan)
 
         return write
 
     def _write_event(self, w: RunWriter, doc: dict[str, Any], split: Split,
-                     refs: dict[str, str], streamed: bool, run_uid: str) -> None:
+                     refs: dict[str, str], streamed: bool, run_uid: str,
+                     plan: StreamPlan) -> None:
         """The event row (or the derived row it takes over), its frames, its datums' frames."""
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
@@ -133,7 +139,7 @@ class ExternalRouting:
             for refusal in w.write_events([row]):
                 raise DocumentError(refusal.reason)
         if refs and not w.already_stored(uid):  # a replayed event has its frames
-            self.fill_event(w, run_uid, doc, refs)
+            self.fill_event(w, run_uid, doc, refs, plan)
 
     # -- documents (called on the writer thread) -------------------------------------
 
@@ -199,14 +205,21 @@ class ExternalRouting:
             self._offer(w, run_uid, item)
 
     def fill_event(self, w: RunWriter, run_uid: str, doc: dict[str, Any],
-                   refs: dict[str, str]) -> None:
-        """Read (or keep pending) the array of each datum id an event carries."""
+                   refs: dict[str, str], plan: StreamPlan | None = None) -> None:
+        """Read (or keep pending) the array of each datum id an event carries.
+
+        Each array is fitted to the per-event shape the descriptor declares for
+        its key (``plan``), never reshaped: one that does not fit is recorded in
+        ``unresolved_frames`` with both shapes.
+        """
         state = self._state(run_uid)
         stamps = doc.get("timestamps") or {}
         for key, datum_id in refs.items():
+            declared = (plan.data_keys.get(key) or {}) if plan is not None else {}
             item = Item(doc["descriptor"], key, datum_id,
                          range(doc["seq_num"], doc["seq_num"] + 1),
-                         event_uid=doc["uid"], timestamp=stamps.get(key))
+                         event_uid=doc["uid"], timestamp=stamps.get(key),
+                         shape=declared.get("shape") if isinstance(declared, dict) else None)
             reason = state.refused_datums.get(datum_id)
             if reason is not None:
                 self._unresolved(w, run_uid, item, reason)
@@ -246,11 +259,11 @@ class ExternalRouting:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
             if item.doc is None:
-                array = self.resolver.fill(item.reference, wait=wait)
+                array = self.resolver.fill(item.reference, wait=wait, shape=item.shape)
             else:
                 assert item.shape is not None
                 array = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait).array
-        except UnsafePathError as exc:
+        except (UnsafePathError, FrameShapeError) as exc:  # waiting changes neither
             self._unresolved(w, run_uid, item, str(exc))
             return True
         except ExternalDataError as exc:

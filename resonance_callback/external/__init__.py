@@ -100,26 +100,33 @@ from resonance_callback.external._guard import (
 from resonance_callback.external._handlers import (
     DEFAULT_HANDLERS,
     AreaDetectorHDF5Handler,
+    AreaDetectorJpegHandler,
     AreaDetectorTiffHandler,
     NpySeqHandler,
 )
+from resonance_callback.external._registry import ENTRY_POINT_GROUP, OURS_INSTEAD
 from resonance_callback.external._resolver import ExternalResolver
+from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, checked_ranges
 
 __all__ = [
     "DEFAULT_HANDLERS",
     "DEFAULT_MAX_READ_BYTES",
+    "ENTRY_POINT_GROUP",
     "HDF5_MIMETYPE",
     "JPEG_MIMETYPE",
     "MAX_FRAME_INDEX",
     "MAX_STREAM_EVENTS",
+    "OURS_INSTEAD",
     "SUPPORTED_MIMETYPES",
     "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
+    "AreaDetectorJpegHandler",
     "AreaDetectorTiffHandler",
     "ExternalResolver",
     "HandlerClass",
     "NpySeqHandler",
     "StreamFrames",
     "checked_ranges",
+    "fit_declared",
 ]

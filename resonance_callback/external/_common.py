@@ -10,7 +10,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, MissingExtraError, UnsafePathError
+from resonance_callback.errors import (
+    ExternalDataError,
+    FrameShapeError,
+    MissingExtraError,
+    UnsafePathError,
+)
 
 HandlerClass = Callable[..., Callable[..., Any]]
 """A handler class: ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``."""
@@ -41,7 +46,7 @@ class _NotReadyError(Exception):
 def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interval: float) -> _T:
     """Call ``attempt`` until it succeeds or ``budget`` seconds have passed.
 
-    ``ExternalDataError`` is permanent and raised at once, and so is a missing
+    ``ExternalDataError`` and ``FrameShapeError`` are permanent and raised at once, and so is a missing
     optional package (as ``ExternalDataError`` naming ``what`` and the extra);
     any other exception means "not readable yet".
     """
@@ -49,7 +54,7 @@ def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interv
     while True:
         try:
             return attempt()
-        except ExternalDataError:
+        except (ExternalDataError, FrameShapeError):  # waiting changes neither
             raise
         except MissingExtraError as exc:  # waiting does not install a package
             raise ExternalDataError(f"{what}: {exc}") from exc

@@ -21,6 +21,7 @@ from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES
 from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._registry import HandlerLookup
+from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, _Streams
 
 
@@ -182,7 +183,8 @@ class ExternalResolver:
         """
         self._datums.add_datum_page(doc)
 
-    def fill(self, datum_id: str, *, wait: float | None = None) -> np.ndarray:
+    def fill(self, datum_id: str, *, wait: float | None = None,
+             shape: Sequence[int | None] | None = None) -> np.ndarray:
         """Return the array a datum id refers to.
 
         Parameters
@@ -192,6 +194,9 @@ class ExternalResolver:
         wait : float, optional
             Seconds to keep retrying an unreadable file; default ``timeout``,
             0 for a single attempt.
+        shape : sequence of int, optional
+            The per-event shape the descriptor declares for the datum's key:
+            the array is fitted to it (:func:`fit_declared`).
 
         Returns
         -------
@@ -202,8 +207,11 @@ class ExternalResolver:
         ------
         ExternalDataError
             Unknown datum, or the file is still unreadable after ``wait``.
+        FrameShapeError
+            The array does not fit the declared ``shape``.
         """
-        return self._datums.fill(datum_id, self._budget(wait), self.poll_interval)
+        array = self._datums.fill(datum_id, self._budget(wait), self.poll_interval)
+        return fit_declared(array, shape, f"datum {datum_id}")
 
     # ----------------------------------------------------------------- ophyd-async
 

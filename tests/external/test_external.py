@@ -33,7 +33,7 @@ from ophyd_async.core import (
 from ophyd_async.sim import SimBlobDetector
 from PIL import Image
 
-from resonance_callback.errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError, FrameShapeError, UnsafePathError
 from resonance_callback.external import (
     DEFAULT_HANDLERS,
     ExternalResolver,
@@ -687,7 +687,7 @@ def test_declared_shape_the_file_cannot_provide_is_refused(fly_docs):
     for doc in of(fly_docs, "stream_resource"):
         resolver.add_stream_resource(doc)
     datum = next(d for d in of(fly_docs, "stream_datum") if "det-sum" not in _key(fly_docs, d))
-    with pytest.raises(ExternalDataError, match=r"declared per-event shape \[1, 320, 240\]"):
+    with pytest.raises(FrameShapeError, match=r"declared per-event shape \[1, 320, 240\]"):
         resolver.read_stream_datum(datum, [1, 320, 240])
     with pytest.raises(ExternalDataError, match="variable-sized"):
         resolver.read_stream_datum(datum, [None, 240, 320])
