@@ -248,10 +248,16 @@ class ExternalRouting:
     # -- reading --------------------------------------------------------------------
 
     def _offer(self, w: RunWriter, run_uid: str, item: Item) -> None:
+        """Store ``item`` now if it and every older pending one of its key can be read.
+
+        A key's frames are stored in the order their references arrived (seq_num
+        order, across files): while an older one is not readable yet, a newer
+        one waits behind it.
+        """
         queue = self._state(run_uid).pending[(item.stream_uid, item.key)]
         while queue and self._attempt(w, run_uid, queue[0], wait=0.0):
             queue.popleft()
-        if not self._attempt(w, run_uid, item, wait=0.0):
+        if queue or not self._attempt(w, run_uid, item, wait=0.0):
             queue.append(item)
 
     def _attempt(self, w: RunWriter, run_uid: str, item: Item, *, wait: float,
@@ -289,7 +295,16 @@ class ExternalRouting:
                 self._unresolved(w, run_uid, item, str(exc))
             return
         as_frames = array.ndim >= 3 or math.prod(array.shape[1:]) > self.inline_limit
+        placed = self._state(run_uid).placed
         for offset, (row, seq_num) in enumerate(zip(array, item.seq_nums, strict=True)):
+            here = _reference(item, offset)
+            first = placed.setdefault((item.stream_uid, item.key, seq_num), here)
+            if first != here:  # two stream_datums name this event: keep the first
+                self._unresolved(w, run_uid, item, (
+                    f"seq_num {seq_num} of key {item.key!r} already has its data from "
+                    f"{first}; {here} names the same event again (overlapping or "
+                    "contradictory stream_datum ranges); not stored"), only=offset)
+                continue
             try:
                 event_uid = w.event_at(item.stream_uid, seq_num, time=item.received)
                 if as_frames:
@@ -305,10 +320,14 @@ class ExternalRouting:
         log.warning("detector data %s of key %r not stored: %s", item.reference, item.key, reason)
         offsets = range(len(item.seq_nums)) if only is None else (only,)
         for offset in offsets:
-            reference = item.reference
-            if item.doc is not None:
-                index = item.doc["indices"]["start"] + offset
-                reference = f"{item.doc['stream_resource']}[{index}]"
+            reference = _reference(item, offset)
             w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
                                               stream_uid=item.stream_uid,
                                               seq_num=item.seq_nums[offset]))
+
+
+def _reference(item: Item, offset: int) -> str:
+    """The reference of one event of ``item``: a datum id, or ``{stream_resource}[{index}]``."""
+    if item.doc is None:
+        return item.reference
+    return f"{item.doc['stream_resource']}[{item.doc['indices']['start'] + offset}]"
