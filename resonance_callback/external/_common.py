@@ -46,8 +46,9 @@ class _NotReadyError(Exception):
 def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interval: float) -> _T:
     """Call ``attempt`` until it succeeds or ``budget`` seconds have passed.
 
-    ``ExternalDataError`` and ``FrameShapeError`` are permanent and raised at once, and so is a missing
-    optional package (as ``ExternalDataError`` naming ``what`` and the extra);
+    ``ExternalDataError`` and ``FrameShapeError`` are permanent and raised at
+    once, and so is a missing optional package (as ``ExternalDataError`` naming
+    ``what`` and the extra);
     any other exception means "not readable yet".
     """
     deadline = time.monotonic() + budget

@@ -93,7 +93,7 @@ class _Datums:
                     f"{getattr(handler_class, '__qualname__', handler_class)} refuses its "
                     f"resource_kwargs {sorted(resource.kwargs)}: {exc}") from exc
             if isinstance(getattr(handler, "guard", None), _FileGuard):  # a built-in's
-                handler.guard = resource.guard  # type: ignore[attr-defined]
+                handler.guard = resource.guard
             self._handlers[resource.uid] = handler
         return self._handlers[resource.uid]
 

@@ -270,8 +270,8 @@ def sequence_file(base: str, template: str, filename: str, number: int, where: s
             directory, path = os.path.dirname(base), base + tail
     _refuse_traversal(path, where)
     if not _is_within(Path(os.path.normpath(path)), Path(directory)):
-        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the directory "
-                              f"{directory!r}")
+        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
+                              f"directory {directory!r}")
     return path
 
 
