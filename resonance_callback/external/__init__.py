@@ -8,11 +8,15 @@ files that Bluesky documents point at:
   ``Handler(resolved_resource_path, **resource_kwargs)`` and called as
   ``handler(**datum_kwargs)``, returning an array. Built in: ``NPY_SEQ``
   (what :mod:`ophyd.sim` writes), ``AD_HDF5`` and ``AD_TIFF`` (the area-detector
-  file plugins). Callers add or override specs with a mapping
-  ``{spec: handler_class}``.
+  file plugins), the rest of the HDF5 family and ``AD_JPEG``, reading
+  TiledWriter's parameters. Handlers installed in the ``databroker.handlers``
+  entry-point group are found as databroker finds them (``_registry``);
+  callers add or override specs with a mapping ``{spec: handler_class}``.
 * ophyd-async ``stream_resource`` + ``stream_datum`` documents for the
   mimetypes ophyd-async emits: ``application/x-hdf5``,
   ``multipart/related;type=image/tiff`` and ``multipart/related;type=image/jpeg``.
+  A stream resource from before event-model 1.20 (``spec``, ``root``,
+  ``resource_path``, no ``uri``) is read as bluesky's TiledWriter converts it.
 
 Paths
 -----

@@ -99,14 +99,15 @@ class _PathPolicy:
         self.check_allowed(resolved)
         return resolved
 
-    def resource_path(self, doc: Mapping[str, Any]) -> tuple[Path, _FileGuard]:
+    def resource_path(self, doc: Mapping[str, Any], what: str | None = None
+                      ) -> tuple[Path, _FileGuard]:
         """The checked path of a ``resource``'s ``root/resource_path``, and its guard.
 
         The resource's own directory is its (mapped) ``root``, or the directory
         of the path when there is no root. A ``resource_path`` under a ``root``
         is relative to it, also when it starts with ``/``.
         """
-        what = f"resource {doc['uid']}"
+        what = what or f"resource {doc['uid']}"
         root = str(doc.get("root") or "")
         resource_path = str(doc["resource_path"])
         _refuse_traversal(root, f"{what} root")

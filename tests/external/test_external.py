@@ -969,8 +969,25 @@ def test_resolver_holds_no_open_hdf5_file_after_reads(tmp_path):
         assert f["/entry/data/data"].shape == (2, 4, 4)
 
 
-def test_stream_resource_without_uri_is_refused_naming_it(tmp_path):
-    legacy = stream_resource_doc("old", "") | {"root": str(tmp_path), "resource_path": "f.h5"}
+def test_stream_resource_from_before_event_model_1_20_is_read_as_tiledwriter_reads_it(
+    tmp_path,
+):
+    frames = ad_frames(3, shape=(4, 5))
+    write_ad_hdf5(tmp_path / "f.h5", frames)
+    legacy = {"uid": "old", "data_key": "det", "spec": "AD_HDF5_SWMR_SLICE",
+              "root": str(tmp_path), "resource_path": "/f.h5", "path_semantics": "posix",
+              "resource_kwargs": {"path": "/entry/data/data", "multiplier": 1}}
+    resolver = ExternalResolver()
+    resolver.add_stream_resource(legacy)
+    datum = {"uid": "old/0", "stream_resource": "old", "descriptor": "d",
+             "indices": {"start": 1, "stop": 3}, "seq_nums": {"start": 2, "stop": 4}}
+    got = resolver.read_stream_datum(datum, [1, 4, 5], wait=0)
+    assert got.array.dtype == frames.dtype and got.array.shape == (2, 1, 4, 5)
+    np.testing.assert_array_equal(got.array[:, 0], frames[1:3])
+
+
+def test_stream_resource_without_uri_or_resource_path_is_refused_naming_it(tmp_path):
+    legacy = stream_resource_doc("old", "")
     del legacy["uri"]
     resolver = ExternalResolver()
     with pytest.raises(ExternalDataError, match="stream_resource old has no 'uri'"):
