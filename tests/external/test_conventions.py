@@ -17,12 +17,14 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from click.testing import CliRunner
 from event_model import compose_run
 from ophyd import Component, Device, Signal
 from ophyd.sim import SynSignalWithRegistry, new_uid
 from ophyd.status import StatusBase
 
 from resonance_callback import RunWriterCallback, replay
+from resonance_callback.cli import main
 
 from ..beamtime_dump import differences, dump_beamtime
 from ..conftest import Captured, sql
@@ -314,3 +316,29 @@ def test_overlapping_stream_datum_ranges_are_recorded_in_our_words(tmp_path):
     assert reason.startswith("seq_num 2 of key 'd' already has its data from ")
     assert "overlapping or contradictory stream_datum ranges" in reason
     assert "UNIQUE" not in reason
+
+
+def test_a_file_of_another_dtype_than_declared_is_stored_as_it_is_and_check_reports_it(tmp_path):
+    rows = np.arange(2 * 3 * 2, dtype="<i4").reshape(2, 3, 2)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["/data"] = rows
+    run = compose_run()
+    key = {"dtype": "array", "shape": [1, 3, 2], "source": "sim", "external": "STREAM:",
+           "dtype_numpy": "<u2"}
+    descriptor = run.compose_descriptor(data_keys={"d": key}, name="primary")
+    bundle = run.compose_stream_resource(mimetype="application/x-hdf5",
+                                         uri=f"file://localhost{tmp_path}/d.h5", data_key="d",
+                                         parameters={"dataset": "/data"})
+    datum = bundle.compose_stream_datum({"start": 0, "stop": 2})
+    datum.update(descriptor=descriptor.descriptor_doc["uid"], seq_nums={"start": 1, "stop": 3})
+    db = tmp_path / "beamtime.db"
+    with RunWriterCallback(db) as callback:
+        feed(callback, [("start", run.start_doc), ("descriptor", descriptor.descriptor_doc),
+                        ("stream_resource", bundle.stream_resource_doc),
+                        ("stream_datum", datum), ("stop", run.compose_stop())])
+    assert_same(stored_frames(db, run.start_doc["uid"], "d"), {1: rows[0:1], 2: rows[1:2]})
+    result = CliRunner().invoke(main, ["check", str(db)])
+    assert result.exit_code == 1
+    assert "primary/d" in result.output and "declared <u2, stored <i4" in result.output
+    shown = CliRunner().invoke(main, ["show", str(db), "-1"])
+    assert "int32" in shown.output and "<u2" in shown.output
