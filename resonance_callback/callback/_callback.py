@@ -29,7 +29,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,7 +38,7 @@ import event_model
 import numpy as np
 
 from resonance_callback.callback._external import ExternalRouting
-from resonance_callback.callback._external_refs import check_stream_datum
+from resonance_callback.callback._external_docs import DetectorDocuments
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import (
@@ -58,9 +57,7 @@ from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
     EventRow,
-    ExternalRow,
     IdempotentRunWriter,
-    RunWriter,
     SampleMetadata,
     WriteCounts,
 )
@@ -70,7 +67,7 @@ __all__ = ["RunWriterCallback"]
 log = logging.getLogger("resonance_callback")
 
 
-class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
+class RunWriterCallback(CallbackLifetime, DetectorDocuments):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -322,79 +319,6 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
         self._runs.stop(run)
         self._sink.drain()
-
-    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str,
-                       run: Run | None = None, **extra: Any) -> None:
-        """Keep the document for provenance, then hand it to the external routing."""
-        run = run or self._runs.of(doc)
-        assert run is not None
-        if name in ("resource", "stream_resource"):
-            self._runs.add_resource(run, doc[uid_key])
-        route = getattr(self._external, name)
-
-        def keep(w: RunWriter) -> None:
-            w.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
-            route(w, doc, run.uid, **extra)
-
-        self._submit(run, name, doc, keep)
-
-    def _unplaced_run(self, name: str, doc: dict[str, Any]) -> Run | None:
-        """The run of a (stream) resource naming no ``run_start``; None if it is held.
-
-        With one run open, that run; with several, the resource is held until
-        an event or stream_datum uses it (:class:`Unplaced`).
-        """
-        open_runs = list(self._runs.runs.values())
-        if len(open_runs) == 1:
-            return open_runs[0]
-        if not open_runs:
-            raise DocumentError(f"{name} {doc['uid']} names no run_start and no run is open")
-        self._unplaced.hold(name, doc, doc["uid"])
-        return None
-
-    def _place_held(self, run: Run, references: list[Any]) -> None:
-        """Give ``run`` the held resources (and their datums) that ``references`` name."""
-        for name, doc in self._unplaced.claim(references):
-            self._keep_external(name, doc, "datum_id" if name == "datum" else "uid", run=run)
-
-    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a resource document; its datums' files are read into the store."""
-        require(doc, "uid", "spec")
-        run = None
-        if "run_start" not in doc:  # optional in the schema; older ophyd leaves it out
-            run = self._unplaced_run("resource", doc)
-            if run is None:
-                return
-        self._keep_external("resource", doc, "uid", run=run)
-
-    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a datum document; events holding its id get its array as a frame."""
-        require(doc, "datum_id", "resource")
-        if self._unplaced.holds(doc["resource"]):
-            self._unplaced.hold("datum", doc, doc["resource"])
-            return
-        self._keep_external("datum", doc, "datum_id")
-
-    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a stream_resource document; its stream_datums are read into the store."""
-        require(doc, "uid")
-        run = None
-        if "run_start" not in doc:
-            run = self._unplaced_run("stream_resource", doc)
-            if run is None:
-                return
-        self._keep_external("stream_resource", doc, "uid", run=run)
-
-    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a stream_datum document and read the events' data it refers to."""
-        require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
-        if self._unplaced.holds(doc["stream_resource"]):
-            self._place_held(self._runs.of({"descriptor": doc["descriptor"]}),  # type: ignore[arg-type]
-                             [doc["stream_resource"]])
-        run = self._runs.of({"stream_resource": doc["stream_resource"]})
-        assert run is not None
-        plan = check_stream_datum(doc, run.plans)
-        self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
