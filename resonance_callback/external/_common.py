@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -129,11 +130,29 @@ def _format_template(template: str, filename: str, index: int, where: str) -> st
         ) from exc
 
 
-def _join_inside(directory: Path, name: str, where: str) -> Path:
-    """Join a template-built file name to its directory, refusing any escape."""
-    _refuse_traversal(name, where)
-    if Path(name).is_absolute():
-        raise UnsafePathError(f"{where}: file name {name!r} is absolute; refused")
-    return directory / name
+def sequence_file(base: str, template: str, filename: str, number: int, where: str) -> str:
+    """The path of file ``number`` of an image or array sequence.
 
-
+    A printf-style template (area detector's ``"%s%s_%6.6d.tiff"``) is
+    formatted with ``base`` as the directory, ``filename`` and ``number``. A
+    new-style one (``"_{:d}.tif"``) is formatted with ``number`` and appended
+    to ``base`` as TiledWriter does: under it when ``base`` is a directory or
+    the name starts with ``/``, else after it (``base`` is then a file stem).
+    The name may not have a ``..`` component nor leave the directory.
+    """
+    base = os.path.normpath(base)
+    if "{" not in template:
+        directory = base
+        name = _format_template(template, filename, number, where)
+        path = os.path.join(directory, name)
+    else:
+        tail = _format_template(template, filename, number, where)
+        if tail.startswith("/") or os.path.isdir(base):
+            directory, path = base, os.path.join(base, tail.lstrip("/"))
+        else:
+            directory, path = os.path.dirname(base), base + tail
+    _refuse_traversal(path, where)
+    if not _is_within(Path(os.path.normpath(path)), Path(directory)):
+        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
+                              f"directory {directory!r}")
+    return path

@@ -9,17 +9,15 @@ from types import MappingProxyType
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError
 from resonance_callback.external._common import (
     _AD_HDF5_DATASET,
     HandlerClass,
     _as_count,
     _as_index,
-    _format_template,
     _frame_range,
-    _is_within,
     _NotReadyError,
-    _refuse_traversal,
+    sequence_file,
 )
 from resonance_callback.external._guard import _ANYWHERE, _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
@@ -245,34 +243,6 @@ def datum_index(where: str, **given: int | None) -> int:
     if len(checked) > 1:
         raise ExternalDataError(f"{where}: the datum's {values} name different frames")
     return checked.pop()
-
-
-def sequence_file(base: str, template: str, filename: str, number: int, where: str) -> str:
-    """The path of file ``number`` of an image or array sequence.
-
-    A printf-style template (area detector's ``"%s%s_%6.6d.tiff"``) is
-    formatted with ``base`` as the directory, ``filename`` and ``number``. A
-    new-style one (``"_{:d}.tif"``) is formatted with ``number`` and appended
-    to ``base`` as TiledWriter does: under it when ``base`` is a directory or
-    the name starts with ``/``, else after it (``base`` is then a file stem).
-    The name may not have a ``..`` component nor leave the directory.
-    """
-    base = os.path.normpath(base)
-    if "{" not in template:
-        directory = base
-        name = _format_template(template, filename, number, where)
-        path = os.path.join(directory, name)
-    else:
-        tail = _format_template(template, filename, number, where)
-        if tail.startswith("/") or os.path.isdir(base):
-            directory, path = base, os.path.join(base, tail.lstrip("/"))
-        else:
-            directory, path = os.path.dirname(base), base + tail
-    _refuse_traversal(path, where)
-    if not _is_within(Path(os.path.normpath(path)), Path(directory)):
-        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
-                              f"directory {directory!r}")
-    return path
 
 
 DEFAULT_HANDLERS: Mapping[str, HandlerClass] = MappingProxyType(

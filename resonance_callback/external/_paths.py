@@ -142,4 +142,6 @@ class _PathPolicy:
         if not path.startswith("/"):
             raise UnsafePathError(f"{what}: URI {uri!r} has no absolute path")
         resolved = self._finish_path(path, what)
+        if directory and not (path.endswith("/") or resolved.is_dir()):  # a stem: files beside it
+            directory = False
         return resolved, self.guard(resolved if directory else resolved.parent)

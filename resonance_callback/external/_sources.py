@@ -13,9 +13,8 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import ExternalDataError, FrameShapeError
 from resonance_callback.external._common import (
     _as_count,
-    _format_template,
-    _join_inside,
     _NotReadyError,
+    sequence_file,
 )
 from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
@@ -92,7 +91,8 @@ def _load_jpeg(path: Path, guard: _FileGuard) -> np.ndarray:
 class _ImageSequenceSource:
     """Frames spread over numbered files in one directory (multipart/related).
 
-    ``parameters["template"]`` names file ``i``; each file holds
+    ``parameters["template"]`` names file ``i`` (inside the directory, or
+    appended to a file stem, as :func:`~._common.sequence_file` reads it); each file holds
     ``parameters["chunk_shape"][0]`` frames (default 1), as bluesky's
     consolidators define it.
     """
@@ -115,8 +115,8 @@ class _ImageSequenceSource:
 
     def _path(self, number: int) -> Path:
         where = f"{self._directory} template {self._template!r}"
-        name = _format_template(self._template, self._filename, number, where)
-        path = _join_inside(self._directory, name, where)
+        path = Path(sequence_file(str(self._directory), self._template, self._filename, number,
+                                  where))
         self._guard.check(path, where)
         return path
 

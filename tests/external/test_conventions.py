@@ -25,6 +25,7 @@ from ophyd.status import StatusBase
 
 from resonance_callback import RunWriterCallback, replay
 from resonance_callback.cli import main
+from resonance_callback.external import ExternalResolver
 
 from ..beamtime_dump import differences, dump_beamtime
 from ..conftest import Captured, sql
@@ -342,3 +343,20 @@ def test_a_file_of_another_dtype_than_declared_is_stored_as_it_is_and_check_repo
     assert "primary/d" in result.output and "declared <u2, stored <i4" in result.output
     shown = CliRunner().invoke(main, ["show", str(db), "-1"])
     assert "int32" in shown.output and "<u2" in shown.output
+
+
+def test_tiff_stream_resource_whose_uri_is_a_file_stem_reads_files_beside_it(tmp_path):
+    frames = np.arange(2 * H * W, dtype=np.uint16).reshape(2, H, W)
+    for index, frame in enumerate(frames):
+        tifffile.imwrite(tmp_path / f"scan7_{index}.tif", frame)
+    resolver = ExternalResolver()
+    resolver.add_stream_resource({
+        "uid": "s", "data_key": "img", "mimetype": "multipart/related;type=image/tiff",
+        "uri": f"file://localhost{tmp_path}/scan7",
+        "parameters": {"template": "_{:d}.tif", "chunk_shape": [1], "join_method": "stack"}})
+    got = resolver.read_stream_datum(
+        {"uid": "s/0", "stream_resource": "s", "descriptor": "d",
+         "indices": {"start": 0, "stop": 2}, "seq_nums": {"start": 1, "stop": 3}},
+        [H, W], wait=0)
+    assert got.array.dtype == np.uint16
+    np.testing.assert_array_equal(got.array, frames)
