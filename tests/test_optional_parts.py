@@ -193,4 +193,5 @@ def test_pandas_is_a_dependency_and_plot_and_jpeg_are_extras_the_test_extra_pull
     assert {"matplotlib", "pillow"}.isdisjoint(core)
     assert names(extras["plot"]) == {"matplotlib"}
     assert names(extras["jpeg"]) == {"pillow"}
-    assert "resonance-callback[plot,jpeg]" in extras["test"]
+    assert names(extras["handlers"]) == {"area-detector-handlers"}
+    assert "resonance-callback[plot,jpeg,handlers]" in extras["test"]

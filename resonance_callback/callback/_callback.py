@@ -93,9 +93,10 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
     zarr_store : path or zarr store, optional
         Where frames go instead of the default.
     handler_registry : mapping of str to handler class, optional
-        ``{spec: cls}`` for ophyd (v1) resources, added to or overriding the
-        built-in ``NPY_SEQ``, ``AD_HDF5`` and ``AD_TIFF`` handlers
-        (``cls(path, **resource_kwargs)(**datum_kwargs) -> array``).
+        ``{spec: cls}`` for ophyd (v1) resources, overriding the handlers
+        installed in the ``databroker.handlers`` entry-point group and ours
+        (``NPY_SEQ``, the HDF5 family, ``AD_TIFF``, ``AD_JPEG``);
+        ``cls(path, **resource_kwargs)(**datum_kwargs) -> array``.
     root_map : mapping of str to str, optional
         ``{old_prefix: new_prefix}`` for detector files that have moved.
     base_dir : path-like, optional
