@@ -110,7 +110,13 @@ class _Datums:
 
         def read() -> np.ndarray:
             handler = self._handler(resource)
-            return np.asarray(handler(**accepted(handler, kwargs)))
+            try:
+                return np.asarray(handler(**accepted(handler, kwargs)))
+            except ExternalDataError:
+                raise
+            except Exception:  # not readable yet: the next try builds the handler afresh
+                self._close_handler(resource.uid)  # (ecosystem handlers cache the file's length)
+                raise
 
         return _with_retry(what, read, budget, poll_interval)
 
@@ -123,10 +129,16 @@ class _Datums:
         resource = self._resources.pop(uid)
         for datum_id in resource.datum_ids:
             self._datums.pop(datum_id, None)
+        self._close_handler(uid)
+
+    def _close_handler(self, uid: str) -> None:
         handler = self._handlers.pop(uid, None)
         close = getattr(handler, "close", None)
         if callable(close):
-            close()
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - a handler failing to close costs nothing more
+                pass
 
     def close(self) -> None:
         """Drop everything, closing handlers that have ``close()``."""

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import bluesky.plans as bp
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from ophyd.sim import SynSignalWithRegistry
 
 from resonance_callback import RunWriterCallback
 from resonance_callback.cli import main
+from resonance_callback.errors import ExternalDataError
 from resonance_callback.external import ENTRY_POINT_GROUP, OURS_INSTEAD, ExternalResolver
 
 from ..conftest import Captured, sql
@@ -124,3 +126,28 @@ def test_ecosystem_handlers_we_read_better_are_left_out_and_the_others_used():
                            "resource_kwargs": {}})
     assert resolver.handler_registry["XSP3"].__module__.startswith(
         area_detector_handlers.__name__)
+
+
+def write_xspress3(path: Path, spectra: np.ndarray) -> None:
+    """An Xspress3 file as the area-detector plugin lays it out: (frame, channel, bin)."""
+    with h5py.File(path, "w") as f:
+        f["entry/instrument/detector/data"] = spectra
+
+
+def test_xsp3_is_read_by_area_detector_handlers_and_a_file_growing_is_read_again(tmp_path):
+    pytest.importorskip("area_detector_handlers")
+    spectra = np.arange(3 * 2 * 8, dtype=np.float32).reshape(3, 2, 8)
+    write_xspress3(tmp_path / "xs.h5", spectra[:1])
+    resolver = ExternalResolver()
+    resolver.add_resource({"uid": "x", "spec": "XSP3", "root": str(tmp_path),
+                           "resource_path": "xs.h5", "resource_kwargs": {}})
+    for frame in range(3):
+        resolver.add_datum({"datum_id": f"x/{frame}", "resource": "x",
+                            "datum_kwargs": {"frame": frame, "channel": 2}})
+    first = resolver.fill("x/0", wait=0, shape=[8])
+    assert first.dtype == np.float32 and first.tolist() == spectra[0, 1].tolist()
+    with pytest.raises(ExternalDataError, match="not readable"):
+        resolver.fill("x/2", wait=0)  # not written yet; the handler read the file at x/0
+    write_xspress3(tmp_path / "xs.h5", spectra)
+    np.testing.assert_array_equal(resolver.fill("x/2", wait=0, shape=[8]), spectra[2, 1])
+    assert resolver.handler_registry["XSP3"].__module__.startswith("area_detector_handlers")
