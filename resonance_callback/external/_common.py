@@ -48,8 +48,8 @@ def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interv
     """Call ``attempt`` until it succeeds or ``budget`` seconds have passed.
 
     ``ExternalDataError`` and ``FrameShapeError`` are permanent and raised at
-    once, and so is a missing optional package (as ``ExternalDataError`` naming
-    ``what`` and the extra);
+    once, and so is a missing package (ours: naming the extra; a handler's, e.g.
+    fabio for ``AD_CBF``), as ``ExternalDataError`` naming ``what``;
     any other exception means "not readable yet".
     """
     deadline = time.monotonic() + budget
@@ -58,8 +58,10 @@ def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interv
             return attempt()
         except (ExternalDataError, FrameShapeError):  # waiting changes neither
             raise
-        except MissingExtraError as exc:  # waiting does not install a package
-            raise ExternalDataError(f"{what}: {exc}") from exc
+        except ImportError as exc:  # waiting does not install a package (ours or a handler's)
+            shown = str(exc) if isinstance(exc, MissingExtraError) else (
+                f"{type(exc).__name__}: {exc}")
+            raise ExternalDataError(f"{what}: {shown}") from exc
         except Exception as exc:  # not readable yet: retry until the deadline
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -151,3 +152,21 @@ def test_xsp3_is_read_by_area_detector_handlers_and_a_file_growing_is_read_again
     write_xspress3(tmp_path / "xs.h5", spectra)
     np.testing.assert_array_equal(resolver.fill("x/2", wait=0, shape=[8]), spectra[2, 1])
     assert resolver.handler_registry["XSP3"].__module__.startswith("area_detector_handlers")
+
+
+def test_a_handler_missing_a_package_fails_at_once_naming_it(tmp_path):
+    class NeedsFabio:  # as area-detector-handlers' AD_CBF handler does without fabio
+        def __init__(self, path, **kwargs):
+            pass
+
+        def __call__(self, point_number):
+            raise ImportError("The AD_CBF handler requires fabio to be installed.")
+
+    resolver = ExternalResolver({"AD_CBF": NeedsFabio}, timeout=30)
+    resolver.add_resource({"uid": "c", "spec": "AD_CBF", "root": str(tmp_path),
+                           "resource_path": "", "resource_kwargs": {}})
+    resolver.add_datum({"datum_id": "c/0", "resource": "c", "datum_kwargs": {"point_number": 0}})
+    started = time.monotonic()
+    with pytest.raises(ExternalDataError, match="ImportError: .*requires fabio"):
+        resolver.fill("c/0")
+    assert time.monotonic() - started < 5  # not retried for the 30 s timeout
