@@ -29,7 +29,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,10 +38,17 @@ import event_model
 import numpy as np
 
 from resonance_callback.callback._external import ExternalRouting
-from resonance_callback.callback._external_refs import check_stream_datum
+from resonance_callback.callback._external_docs import DetectorDocuments
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._runs import OpenRuns, Run, check_page, require, require_str
+from resonance_callback.callback._runs import (
+    OpenRuns,
+    Run,
+    Unplaced,
+    check_page,
+    require,
+    require_str,
+)
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
@@ -51,9 +57,7 @@ from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
     EventRow,
-    ExternalRow,
     IdempotentRunWriter,
-    RunWriter,
     SampleMetadata,
     WriteCounts,
 )
@@ -63,7 +67,7 @@ __all__ = ["RunWriterCallback"]
 log = logging.getLogger("resonance_callback")
 
 
-class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
+class RunWriterCallback(CallbackLifetime, DetectorDocuments):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -89,9 +93,10 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
     zarr_store : path or zarr store, optional
         Where frames go instead of the default.
     handler_registry : mapping of str to handler class, optional
-        ``{spec: cls}`` for ophyd (v1) resources, added to or overriding the
-        built-in ``NPY_SEQ``, ``AD_HDF5`` and ``AD_TIFF`` handlers
-        (``cls(path, **resource_kwargs)(**datum_kwargs) -> array``).
+        ``{spec: cls}`` for ophyd (v1) resources, overriding the handlers
+        installed in the ``databroker.handlers`` entry-point group and ours
+        (``NPY_SEQ``, the HDF5 family, ``AD_TIFF``, ``AD_JPEG``);
+        ``cls(path, **resource_kwargs)(**datum_kwargs) -> array``.
     root_map : mapping of str to str, optional
         ``{old_prefix: new_prefix}`` for detector files that have moved.
     base_dir : path-like, optional
@@ -162,6 +167,7 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
             WriterThread(writer) if threaded else InlineWriter(writer)
         )
         self._runs = OpenRuns()
+        self._unplaced = Unplaced()
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
         atexit.register(close_at_exit, weakref.ref(self))
@@ -265,6 +271,8 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
                 return
         split = plan.split(data)
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
+            if self._unplaced.documents:  # resources without run_start this event uses
+                self._place_held(run, list(data.values()))
             external = self._external.event_job(plan, doc, split, run.uid)
             if external is not None:
                 self._submit(run, "event", doc, external)
@@ -312,43 +320,6 @@ class RunWriterCallback(CallbackLifetime, event_model.DocumentRouter):
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
         self._runs.stop(run)
         self._sink.drain()
-
-    def _keep_external(self, name: str, doc: dict[str, Any], uid_key: str, **extra: Any) -> None:
-        """Keep the document for provenance, then hand it to the external routing."""
-        run = self._runs.of(doc)
-        assert run is not None
-        if name in ("resource", "stream_resource"):
-            self._runs.add_resource(run, doc[uid_key])
-        route = getattr(self._external, name)
-
-        def keep(w: RunWriter) -> None:
-            w.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
-            route(w, doc, run.uid, **extra)
-
-        self._submit(run, name, doc, keep)
-
-    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a resource document; its datums' files are read into the store."""
-        require(doc, "uid", "spec")
-        self._keep_external("resource", doc, "uid")
-
-    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a datum document; events holding its id get its array as a frame."""
-        require(doc, "datum_id", "resource")
-        self._keep_external("datum", doc, "datum_id")
-
-    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a stream_resource document; its stream_datums are read into the store."""
-        require(doc, "uid", "run_start")
-        self._keep_external("stream_resource", doc, "uid")
-
-    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Keep a stream_datum document and read the events' data it refers to."""
-        require(doc, "uid", "stream_resource", "descriptor", "indices", "seq_nums")
-        run = self._runs.of({"stream_resource": doc["stream_resource"]})
-        assert run is not None
-        plan = check_stream_datum(doc, run.plans)
-        self._keep_external("stream_datum", doc, "uid", plan=plan, received=time.time())
 
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.

@@ -58,7 +58,12 @@ from resonance_callback.callback._external_refs import (
 )
 from resonance_callback.callback._plan import Split, StreamPlan
 from resonance_callback.callback._worker import reject
-from resonance_callback.errors import DocumentError, ExternalDataError, UnsafePathError
+from resonance_callback.errors import (
+    DocumentError,
+    ExternalDataError,
+    FrameShapeError,
+    UnsafePathError,
+)
 from resonance_callback.external import ExternalResolver
 from resonance_callback.store import EventRow, UnresolvedRow
 
@@ -111,12 +116,13 @@ class ExternalRouting:
 
         def write(w: RunWriter) -> None:
             with w.atomic():  # a reader sees the event with the frames read now, or neither
-                self._write_event(w, doc, split, refs, streamed, run_uid)
+                self._write_event(w, doc, split, refs, streamed, run_uid, plan)
 
         return write
 
     def _write_event(self, w: RunWriter, doc: dict[str, Any], split: Split,
-                     refs: dict[str, str], streamed: bool, run_uid: str) -> None:
+                     refs: dict[str, str], streamed: bool, run_uid: str,
+                     plan: StreamPlan) -> None:
         """The event row (or the derived row it takes over), its frames, its datums' frames."""
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
@@ -133,7 +139,7 @@ class ExternalRouting:
             for refusal in w.write_events([row]):
                 raise DocumentError(refusal.reason)
         if refs and not w.already_stored(uid):  # a replayed event has its frames
-            self.fill_event(w, run_uid, doc, refs)
+            self.fill_event(w, run_uid, doc, refs, plan)
 
     # -- documents (called on the writer thread) -------------------------------------
 
@@ -199,14 +205,21 @@ class ExternalRouting:
             self._offer(w, run_uid, item)
 
     def fill_event(self, w: RunWriter, run_uid: str, doc: dict[str, Any],
-                   refs: dict[str, str]) -> None:
-        """Read (or keep pending) the array of each datum id an event carries."""
+                   refs: dict[str, str], plan: StreamPlan | None = None) -> None:
+        """Read (or keep pending) the array of each datum id an event carries.
+
+        Each array is fitted to the per-event shape the descriptor declares for
+        its key (``plan``), never reshaped: one that does not fit is recorded in
+        ``unresolved_frames`` with both shapes.
+        """
         state = self._state(run_uid)
         stamps = doc.get("timestamps") or {}
         for key, datum_id in refs.items():
+            declared = (plan.data_keys.get(key) or {}) if plan is not None else {}
             item = Item(doc["descriptor"], key, datum_id,
                          range(doc["seq_num"], doc["seq_num"] + 1),
-                         event_uid=doc["uid"], timestamp=stamps.get(key))
+                         event_uid=doc["uid"], timestamp=stamps.get(key),
+                         shape=declared.get("shape") if isinstance(declared, dict) else None)
             reason = state.refused_datums.get(datum_id)
             if reason is not None:
                 self._unresolved(w, run_uid, item, reason)
@@ -235,10 +248,16 @@ class ExternalRouting:
     # -- reading --------------------------------------------------------------------
 
     def _offer(self, w: RunWriter, run_uid: str, item: Item) -> None:
+        """Store ``item`` now if it and every older pending one of its key can be read.
+
+        A key's frames are stored in the order their references arrived (seq_num
+        order, across files): while an older one is not readable yet, a newer
+        one waits behind it.
+        """
         queue = self._state(run_uid).pending[(item.stream_uid, item.key)]
         while queue and self._attempt(w, run_uid, queue[0], wait=0.0):
             queue.popleft()
-        if not self._attempt(w, run_uid, item, wait=0.0):
+        if queue or not self._attempt(w, run_uid, item, wait=0.0):
             queue.append(item)
 
     def _attempt(self, w: RunWriter, run_uid: str, item: Item, *, wait: float,
@@ -246,11 +265,11 @@ class ExternalRouting:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
             if item.doc is None:
-                array = self.resolver.fill(item.reference, wait=wait)
+                array = self.resolver.fill(item.reference, wait=wait, shape=item.shape)
             else:
                 assert item.shape is not None
                 array = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait).array
-        except UnsafePathError as exc:
+        except (UnsafePathError, FrameShapeError) as exc:  # waiting changes neither
             self._unresolved(w, run_uid, item, str(exc))
             return True
         except ExternalDataError as exc:
@@ -276,7 +295,16 @@ class ExternalRouting:
                 self._unresolved(w, run_uid, item, str(exc))
             return
         as_frames = array.ndim >= 3 or math.prod(array.shape[1:]) > self.inline_limit
+        placed = self._state(run_uid).placed
         for offset, (row, seq_num) in enumerate(zip(array, item.seq_nums, strict=True)):
+            here = _reference(item, offset)
+            first = placed.setdefault((item.stream_uid, item.key, seq_num), here)
+            if first != here:  # two stream_datums name this event: keep the first
+                self._unresolved(w, run_uid, item, (
+                    f"seq_num {seq_num} of key {item.key!r} already has its data from "
+                    f"{first}; {here} names the same event again (overlapping or "
+                    "contradictory stream_datum ranges); not stored"), only=offset)
+                continue
             try:
                 event_uid = w.event_at(item.stream_uid, seq_num, time=item.received)
                 if as_frames:
@@ -292,10 +320,14 @@ class ExternalRouting:
         log.warning("detector data %s of key %r not stored: %s", item.reference, item.key, reason)
         offsets = range(len(item.seq_nums)) if only is None else (only,)
         for offset in offsets:
-            reference = item.reference
-            if item.doc is not None:
-                index = item.doc["indices"]["start"] + offset
-                reference = f"{item.doc['stream_resource']}[{index}]"
+            reference = _reference(item, offset)
             w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
                                               stream_uid=item.stream_uid,
                                               seq_num=item.seq_nums[offset]))
+
+
+def _reference(item: Item, offset: int) -> str:
+    """The reference of one event of ``item``: a datum id, or ``{stream_resource}[{index}]``."""
+    if item.doc is None:
+        return item.reference
+    return f"{item.doc['stream_resource']}[{item.doc['indices']['start'] + offset}]"

@@ -91,6 +91,8 @@ class RunState:
     stream_keys: dict[str, str] = field(default_factory=dict)  # stream_resource uid -> data key
     pending: defaultdict[tuple[str, str], deque[Item]] = field(
         default_factory=lambda: defaultdict(deque))
+    # (stream uid, key, seq_num) -> the reference whose data that event got first
+    placed: dict[tuple[str, str, int], str] = field(default_factory=dict)
 
 
 

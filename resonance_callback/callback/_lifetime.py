@@ -12,11 +12,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from resonance_callback.callback._runs import OpenRuns
+from resonance_callback.callback._runs import OpenRuns, Unplaced
 from resonance_callback.callback._worker import InlineWriter, Job, WriterThread
 from resonance_callback.errors import StorageError
 from resonance_callback.index import RunIndexer
-from resonance_callback.store import WriteCounts
+from resonance_callback.store import ExternalRow, WriteCounts
 
 if TYPE_CHECKING:
     from resonance_callback.callback._external import ExternalRouting
@@ -33,6 +33,7 @@ class CallbackLifetime:
     db_path: Path
     _sink: WriterThread | InlineWriter
     _runs: OpenRuns
+    _unplaced: Unplaced
     _external: ExternalRouting
     _index: RunIndexer | None
     _closed: bool
@@ -73,6 +74,8 @@ class CallbackLifetime:
         Runs still open (no stop document yet) stay open in the database, with
         ``exit_status`` NULL, exactly as after a crash; their detector frames not
         read yet get one last bounded try, then go to ``unresolved_frames``.
+        Resources without ``run_start`` that no run used are kept in
+        ``external_documents`` without a run.
         """
         if self._closed:
             return
@@ -82,6 +85,10 @@ class CallbackLifetime:
                 for run in self._runs.runs.values():  # pending detector data of runs left open
                     self._submit(run, "close", {},
                                  lambda w, uid=run.uid: self._external.finish(w, uid))
+                for docs in self._unplaced.documents.values():  # no run ever used them
+                    for name, doc in docs:
+                        row = ExternalRow(name, doc.get("datum_id") or doc["uid"], None, doc)
+                        self._submit(None, name, doc, lambda w, row=row: w.record_external(row))
             finally:
                 self._sink.close()
             self._counts_at_close = self._sink.writer.write_counts()

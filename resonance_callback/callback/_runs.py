@@ -13,7 +13,7 @@ from typing import Any
 from resonance_callback.callback._plan import StreamPlan
 from resonance_callback.errors import DocumentError
 
-__all__ = ["OpenRuns", "Run", "check_page", "require", "require_str"]
+__all__ = ["OpenRuns", "Run", "Unplaced", "check_page", "require", "require_str"]
 
 
 def require(doc: dict[str, Any], *keys: str) -> None:
@@ -136,3 +136,38 @@ class OpenRuns:
             self.by_resource.pop(uid, None)
         self._finished.add(run.uid)
         self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
+
+
+class Unplaced:
+    """Resources without ``run_start`` received while several runs were open, and their datums.
+
+    They are held until an event (through a datum id) or a ``stream_datum``
+    uses them, and then belong to that event's run.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # resource -> docs
+        self._by_datum: dict[str, str] = {}  # datum id -> resource uid
+
+    def hold(self, name: str, doc: dict[str, Any], resource: str) -> None:
+        """Hold a (stream) resource, or a datum of a held resource."""
+        self.documents.setdefault(resource, []).append((name, doc))
+        if name == "datum":
+            self._by_datum[doc["datum_id"]] = resource
+
+    def holds(self, resource: Any) -> bool:
+        """True if ``resource`` (a uid) is held."""
+        return isinstance(resource, str) and resource in self.documents
+
+    def claim(self, references: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Release the documents of the held resources ``references`` name (datum ids or uids)."""
+        released: list[tuple[str, dict[str, Any]]] = []
+        for ref in references:
+            if not isinstance(ref, str):
+                continue
+            resource = self._by_datum.get(ref, ref)
+            for name, doc in self.documents.pop(resource, []):
+                if name == "datum":
+                    self._by_datum.pop(doc["datum_id"], None)
+                released.append((name, doc))
+        return released

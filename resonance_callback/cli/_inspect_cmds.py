@@ -146,9 +146,14 @@ def _run_lines(info: dict[str, Any]) -> list[str]:
 
 
 def _dtype(field: dict[str, Any]) -> str:
-    """The declared dtype, with the stored frames' numpy dtype when they are frames."""
+    """The declared dtype, with the stored frames' numpy dtype when they are frames.
+
+    Frames of another dtype than the declared ``dtype_numpy`` say so.
+    """
     declared = field["dtype"] or "-"
     actual = field.get("frame_dtype") or field.get("dtype_numpy")
+    if field.get("dtype_differs"):
+        actual = f"{actual}; declared {field['dtype_numpy']}"
     return f"{declared} ({actual})" if actual else declared
 
 

@@ -8,14 +8,20 @@ files that Bluesky documents point at:
   ``Handler(resolved_resource_path, **resource_kwargs)`` and called as
   ``handler(**datum_kwargs)``, returning an array. Built in: ``NPY_SEQ``
   (what :mod:`ophyd.sim` writes), ``AD_HDF5`` and ``AD_TIFF`` (the area-detector
-  file plugins). Callers add or override specs with a mapping
-  ``{spec: handler_class}``.
+  file plugins), the rest of the HDF5 family and ``AD_JPEG``, reading
+  TiledWriter's parameters. Handlers installed in the ``databroker.handlers``
+  entry-point group are found as databroker finds them (``_registry``);
+  callers add or override specs with a mapping ``{spec: handler_class}``.
 * ophyd-async ``stream_resource`` + ``stream_datum`` documents for the
   mimetypes ophyd-async emits: ``application/x-hdf5``,
   ``multipart/related;type=image/tiff`` and ``multipart/related;type=image/jpeg``.
+  A stream resource from before event-model 1.20 (``spec``, ``root``,
+  ``resource_path``, no ``uri``) is read as bluesky's TiledWriter converts it.
 
 Paths
 -----
+A ``resource_path`` under a ``root`` is read relative to that root, also
+when it starts with ``/`` (``root + "/dataset.h5"``, as TiledWriter joins them).
 ``root_map={old_prefix: new_prefix}`` is applied, longest matching prefix
 first and only at a path-component boundary, to the joined
 ``root/resource_path`` of a resource and to the path of a stream_resource URI
@@ -28,8 +34,6 @@ References are checked before anything is opened, and refused with
 
 * contain a ``..`` component (in ``root``, ``resource_path``, a URI path or a
   file name built from a template);
-* give an absolute ``resource_path`` under a non-empty ``root`` (it would
-  escape the root);
 * use a URI scheme other than ``file``, a host other than empty or
   ``localhost``, or carry a query or fragment;
 * lie outside ``allowed_roots``, when that option is given. The allowed
@@ -100,26 +104,33 @@ from resonance_callback.external._guard import (
 from resonance_callback.external._handlers import (
     DEFAULT_HANDLERS,
     AreaDetectorHDF5Handler,
+    AreaDetectorJpegHandler,
     AreaDetectorTiffHandler,
     NpySeqHandler,
 )
+from resonance_callback.external._registry import ENTRY_POINT_GROUP, OURS_INSTEAD
 from resonance_callback.external._resolver import ExternalResolver
+from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, checked_ranges
 
 __all__ = [
     "DEFAULT_HANDLERS",
     "DEFAULT_MAX_READ_BYTES",
+    "ENTRY_POINT_GROUP",
     "HDF5_MIMETYPE",
     "JPEG_MIMETYPE",
     "MAX_FRAME_INDEX",
     "MAX_STREAM_EVENTS",
+    "OURS_INSTEAD",
     "SUPPORTED_MIMETYPES",
     "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
+    "AreaDetectorJpegHandler",
     "AreaDetectorTiffHandler",
     "ExternalResolver",
     "HandlerClass",
     "NpySeqHandler",
     "StreamFrames",
     "checked_ranges",
+    "fit_declared",
 ]

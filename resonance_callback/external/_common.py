@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -10,7 +11,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, MissingExtraError, UnsafePathError
+from resonance_callback.errors import (
+    ExternalDataError,
+    FrameShapeError,
+    MissingExtraError,
+    UnsafePathError,
+)
 
 HandlerClass = Callable[..., Callable[..., Any]]
 """A handler class: ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``."""
@@ -41,18 +47,21 @@ class _NotReadyError(Exception):
 def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interval: float) -> _T:
     """Call ``attempt`` until it succeeds or ``budget`` seconds have passed.
 
-    ``ExternalDataError`` is permanent and raised at once, and so is a missing
-    optional package (as ``ExternalDataError`` naming ``what`` and the extra);
+    ``ExternalDataError`` and ``FrameShapeError`` are permanent and raised at
+    once, and so is a missing package (ours: naming the extra; a handler's, e.g.
+    fabio for ``AD_CBF``), as ``ExternalDataError`` naming ``what``;
     any other exception means "not readable yet".
     """
     deadline = time.monotonic() + budget
     while True:
         try:
             return attempt()
-        except ExternalDataError:
+        except (ExternalDataError, FrameShapeError):  # waiting changes neither
             raise
-        except MissingExtraError as exc:  # waiting does not install a package
-            raise ExternalDataError(f"{what}: {exc}") from exc
+        except ImportError as exc:  # waiting does not install a package (ours or a handler's)
+            shown = str(exc) if isinstance(exc, MissingExtraError) else (
+                f"{type(exc).__name__}: {exc}")
+            raise ExternalDataError(f"{what}: {shown}") from exc
         except Exception as exc:  # not readable yet: retry until the deadline
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -123,11 +132,29 @@ def _format_template(template: str, filename: str, index: int, where: str) -> st
         ) from exc
 
 
-def _join_inside(directory: Path, name: str, where: str) -> Path:
-    """Join a template-built file name to its directory, refusing any escape."""
-    _refuse_traversal(name, where)
-    if Path(name).is_absolute():
-        raise UnsafePathError(f"{where}: file name {name!r} is absolute; refused")
-    return directory / name
+def sequence_file(base: str, template: str, filename: str, number: int, where: str) -> str:
+    """The path of file ``number`` of an image or array sequence.
 
-
+    A printf-style template (area detector's ``"%s%s_%6.6d.tiff"``) is
+    formatted with ``base`` as the directory, ``filename`` and ``number``. A
+    new-style one (``"_{:d}.tif"``) is formatted with ``number`` and appended
+    to ``base`` as TiledWriter does: under it when ``base`` is a directory or
+    the name starts with ``/``, else after it (``base`` is then a file stem).
+    The name may not have a ``..`` component nor leave the directory.
+    """
+    base = os.path.normpath(base)
+    if "{" not in template:
+        directory = base
+        name = _format_template(template, filename, number, where)
+        path = os.path.join(directory, name)
+    else:
+        tail = _format_template(template, filename, number, where)
+        if tail.startswith("/") or os.path.isdir(base):
+            directory, path = base, os.path.join(base, tail.lstrip("/"))
+        else:
+            directory, path = os.path.dirname(base), base + tail
+    _refuse_traversal(path, where)
+    if not _is_within(Path(os.path.normpath(path)), Path(directory)):
+        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
+                              f"directory {directory!r}")
+    return path

@@ -10,9 +10,10 @@ import numpy as np
 from event_model import unpack_datum_page
 
 from resonance_callback.errors import ExternalDataError
-from resonance_callback.external._common import HandlerClass, _with_retry
+from resonance_callback.external._common import _with_retry
 from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._paths import _PathPolicy
+from resonance_callback.external._registry import HandlerLookup, accepted
 
 if TYPE_CHECKING:
     from event_model.documents import DatumPage
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 class _Resource:
     uid: str
     spec: str
+    handler_class: Callable[..., Any]
     path: str
     kwargs: dict[str, Any]
     run_start: str | None
@@ -34,14 +36,14 @@ class _Datums:
 
     Parameters
     ----------
-    handler_classes : dict of str to HandlerClass
-        The resolver's registry, shared (a handler registered later is seen here).
+    handlers : HandlerLookup
+        The resolver's handler lookup, shared (a handler registered later is seen here).
     paths : _PathPolicy
         Checks a resource's path when it is registered.
     """
 
-    def __init__(self, handler_classes: dict[str, HandlerClass], paths: _PathPolicy) -> None:
-        self._handler_classes = handler_classes
+    def __init__(self, handlers: HandlerLookup, paths: _PathPolicy) -> None:
+        self._lookup = handlers
         self._paths = paths
         self._resources: dict[str, _Resource] = {}
         self._datums: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -50,15 +52,12 @@ class _Datums:
     def add_resource(self, doc: Mapping[str, Any], run_start: str | None) -> None:
         """Check the spec and path of a ``resource`` document and remember it."""
         uid, spec = doc["uid"], doc["spec"]
-        if spec not in self._handler_classes:
-            raise ExternalDataError(
-                f"resource {uid}: no handler for spec {spec!r} "
-                f"(known: {', '.join(sorted(self._handler_classes))})"
-            )
+        handler_class = self._lookup.find(spec, f"resource {uid}")
         path, guard = self._paths.resource_path(doc)
         self._resources[uid] = _Resource(
             uid=uid,
             spec=spec,
+            handler_class=handler_class,
             path=str(path),
             kwargs=dict(doc.get("resource_kwargs") or {}),
             run_start=doc.get("run_start", run_start),
@@ -85,10 +84,16 @@ class _Datums:
 
     def _handler(self, resource: _Resource) -> Callable[..., Any]:
         if resource.uid not in self._handlers:
-            handler_class = self._handler_classes[resource.spec]
-            handler = handler_class(resource.path, **resource.kwargs)
+            handler_class = resource.handler_class
+            try:
+                handler = handler_class(resource.path, **accepted(handler_class, resource.kwargs))
+            except TypeError as exc:  # the resource lacks what the handler needs: permanent
+                raise ExternalDataError(
+                    f"resource {resource.uid}: spec {resource.spec!r} handler "
+                    f"{getattr(handler_class, '__qualname__', handler_class)} refuses its "
+                    f"resource_kwargs {sorted(resource.kwargs)}: {exc}") from exc
             if isinstance(getattr(handler, "guard", None), _FileGuard):  # a built-in's
-                handler.guard = resource.guard  # type: ignore[attr-defined]
+                handler.guard = resource.guard
             self._handlers[resource.uid] = handler
         return self._handlers[resource.uid]
 
@@ -102,9 +107,18 @@ class _Datums:
             f"datum {datum_id} (resource {resource_uid}, spec {resource.spec}, "
             f"path {resource.path})"
         )
-        return _with_retry(
-            what, lambda: np.asarray(self._handler(resource)(**kwargs)), budget, poll_interval
-        )
+
+        def read() -> np.ndarray:
+            handler = self._handler(resource)
+            try:
+                return np.asarray(handler(**accepted(handler, kwargs)))
+            except ExternalDataError:
+                raise
+            except Exception:  # not readable yet: the next try builds the handler afresh
+                self._close_handler(resource.uid)  # (ecosystem handlers cache the file's length)
+                raise
+
+        return _with_retry(what, read, budget, poll_interval)
 
     def forget_run(self, run_start_uid: str) -> None:
         """Drop the resources, datums and handlers of one run."""
@@ -115,10 +129,16 @@ class _Datums:
         resource = self._resources.pop(uid)
         for datum_id in resource.datum_ids:
             self._datums.pop(datum_id, None)
+        self._close_handler(uid)
+
+    def _close_handler(self, uid: str) -> None:
         handler = self._handlers.pop(uid, None)
         close = getattr(handler, "close", None)
         if callable(close):
-            close()
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - a handler failing to close costs nothing more
+                pass
 
     def close(self) -> None:
         """Drop everything, closing handlers that have ``close()``."""

@@ -1,4 +1,4 @@
-"""ophyd (v1) handlers ``NPY_SEQ``, ``AD_HDF5``, ``AD_TIFF``, in event-model's handler protocol."""
+"""Our ophyd (v1) handlers: ``NPY_SEQ``, the HDF5 family, ``AD_TIFF``, ``AD_JPEG``."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ from types import MappingProxyType
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError
 from resonance_callback.external._common import (
     _AD_HDF5_DATASET,
     HandlerClass,
     _as_count,
     _as_index,
     _frame_range,
-    _is_within,
     _NotReadyError,
-    _refuse_traversal,
+    sequence_file,
 )
 from resonance_callback.external._guard import _ANYWHERE, _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
-from resonance_callback.external._sources import _load_tiff
+from resonance_callback.external._sources import _load_jpeg, _load_tiff
 
 # Each built-in handler checks every file with its ``guard`` just before opening
 # it: the resolver sets the guard of the handler's resource (roots, byte bound);
@@ -36,35 +35,41 @@ class NpySeqHandler:
 
     ophyd.sim saves frame ``index`` of a resource at
     ``{root}/{resource_path}_{index}.npy`` (resource_kwargs empty, datum_kwargs
-    ``{"index": n}``).
+    ``{"index": n}``). A TiledWriter-style ``template`` (``"_{:d}.npy"``) names
+    the files instead when the resource gives one.
 
     Parameters
     ----------
     path : str
         The resolved ``root/resource_path`` stem.
+    template : str, optional
+        A new-style template appended to the stem (see :func:`sequence_file`).
     """
 
     specs = frozenset({"NPY_SEQ"})
     guard: _FileGuard = _ANYWHERE
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, template: str | None = None) -> None:
         self._stem = path
+        self._template = template if template and "{" in template else "_{:d}.npy"
 
-    def __call__(self, index: int) -> np.ndarray:
-        """Return the array saved for ``index``, dtype as stored.
+    def __call__(self, index: int | None = None, point_number: int | None = None,
+                 frame: int | None = None) -> np.ndarray:
+        """Return the array saved for the datum's ``index``, dtype as stored.
 
         Parameters
         ----------
-        index : int
-            The datum's ``index``.
+        index, point_number, frame : int
+            The datum's index (whichever of the three it gives).
 
         Returns
         -------
         numpy.ndarray
             The saved array.
         """
-        index = _as_index(index, "index", f"NPY_SEQ {self._stem}")
-        path = f"{self._stem}_{index}.npy"
+        where = f"NPY_SEQ {self._stem}"
+        number = datum_index(where, index=index, point_number=point_number, frame=frame)
+        path = sequence_file(self._stem, self._template, "", number, where)
         self.guard.check(path, "NPY_SEQ")
         try:
             return np.load(path, allow_pickle=False)
@@ -73,10 +78,13 @@ class NpySeqHandler:
 
 
 class AreaDetectorHDF5Handler:
-    """Read frames written by the area-detector HDF5 plugin (spec ``AD_HDF5``).
+    """Read frames of one HDF5 dataset: the area-detector HDF5 plugin and its kin.
 
-    Frames are in the dataset ``/entry/data/data``, one row per frame; point
-    ``n`` holds rows ``[n * frame_per_point, (n + 1) * frame_per_point)``.
+    Frames are the rows of the dataset (``/entry/data/data`` unless the
+    resource's or the datum's ``dataset`` names another); the datum's
+    ``point_number`` (or ``index``, or ``frame``) ``n`` holds rows
+    ``[n * frame_per_point, (n + 1) * frame_per_point)``. The file is opened
+    SWMR-read for each read and closed again.
 
     When ``frame_per_point == 1`` the frame axis is dropped and a single frame
     (e.g. ``(H, W)``) is returned, which is what ophyd v1 area detectors
@@ -89,107 +97,161 @@ class AreaDetectorHDF5Handler:
     path : str
         The resolved path of the HDF5 file.
     frame_per_point : int, optional
-        Frames per datum (resource_kwargs), default 1.
+        Frames per datum (resource_kwargs), default 1; ``multiplier`` (what
+        TiledWriter renames it to) is read the same way.
+    dataset : str, optional
+        The dataset (TiledWriter's parameter), default ``/entry/data/data``.
     """
 
-    specs = frozenset({"AD_HDF5"})
+    specs = frozenset({"AD_HDF5", "AD_HDF5_SWMR", "AD_HDF5_SWMR_STREAM", "AD_HDF5_SWMR_SLICE",
+                       "HDF5", "hdf5", "PIL100k_HDF5"})
     guard: _FileGuard = _ANYWHERE
 
-    def __init__(self, path: str, frame_per_point: int = 1) -> None:
+    def __init__(self, path: str, frame_per_point: int | None = None,
+                 dataset: str | None = None, multiplier: int | None = None) -> None:
         self._path = path
-        self._fpp = _as_count(frame_per_point, "frame_per_point", f"AD_HDF5 {path}")
+        per_point = frame_per_point if frame_per_point is not None else multiplier
+        self._fpp = _as_count(1 if per_point is None else per_point, "frame_per_point",
+                              f"HDF5 {path}")
+        self._dataset = str(dataset) if dataset else _AD_HDF5_DATASET
 
-    def __call__(self, point_number: int) -> np.ndarray:
-        """Return the frames of ``point_number``, dtype as stored.
+    def __call__(self, point_number: int | None = None, index: int | None = None,
+                 frame: int | None = None, dataset: str | None = None) -> np.ndarray:
+        """Return the frames of the datum's point, dtype as stored.
 
         Parameters
         ----------
-        point_number : int
-            The datum's ``point_number``.
+        point_number, index, frame : int
+            The datum's index (whichever of the three it gives).
+        dataset : str, optional
+            The dataset this datum's frames are in, over the resource's.
 
         Returns
         -------
         numpy.ndarray
             ``(H, W)`` when ``frame_per_point == 1``, else ``(fpp, H, W)``.
         """
-        where = f"AD_HDF5 {self._path}"
-        start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
+        name = str(dataset) if dataset else self._dataset
+        where = f"HDF5 {self._path} dataset {name}"
+        number = datum_index(where, index=index, point_number=point_number, frame=frame)
+        start, stop = _frame_range(number, self._fpp)
         with open_hdf5(self._path, self.guard, where) as file:
-            dataset = dataset_in(file, _AD_HDF5_DATASET, where)
-            if dataset.shape[0] < stop:
+            rows = dataset_in(file, name, where)
+            if rows.ndim == 0:
+                raise ExternalDataError(f"{where} is a scalar, not a sequence of frames")
+            if rows.shape[0] < stop:
                 raise _NotReadyError(
-                    f"{where}: {_AD_HDF5_DATASET} holds {dataset.shape[0]} frames, "
-                    f"point {point_number} needs {stop}"
+                    f"{where} holds {rows.shape[0]} frames, point {number} needs {stop}"
                 )
-            return read_rows(dataset, start, None if self._fpp == 1 else stop, self.guard, where)
+            return read_rows(rows, start, None if self._fpp == 1 else stop, self.guard, where)
 
 
 class AreaDetectorTiffHandler:
-    """Read frames written by the area-detector TIFF plugin (spec ``AD_TIFF``).
+    """Read frames of an image-file sequence: the area-detector TIFF (and JPEG) plugins.
 
-    Frame ``j`` is the file ``template % (directory + "/", filename, j)`` (the
-    plugin's ``FileTemplate``, e.g. ``"%s%s_%6.6d.tiff"``); point ``n`` holds
-    frames ``[n * frame_per_point, (n + 1) * frame_per_point)``. The result
-    has the same shape convention as :class:`AreaDetectorHDF5Handler`. A
-    template that would leave the resource directory is refused.
+    File ``j`` is named by ``template``: printf-style (the plugin's
+    ``FileTemplate``, ``"%s%s_%6.6d.tiff"``) formatted with the directory,
+    ``filename`` and ``j``; or new-style (TiledWriter's and ophyd-async's,
+    ``"_{:d}.tif"``) formatted with ``j`` and appended to the resource path
+    (:func:`sequence_file`). The datum's ``point_number`` (or ``index``, or
+    ``frame``) ``n`` holds files ``[n * frame_per_point, (n + 1) *
+    frame_per_point)``. One file is returned as it holds its image (a
+    multi-page file as a stack); several are stacked. A name that would leave
+    the resource's directory is refused.
 
     Parameters
     ----------
     path : str
-        The resolved directory the files are in.
+        The resolved directory the files are in, or the stem they extend.
     template : str
-        The printf-style file template.
-    filename : str
-        The file base name.
+        The file template.
+    filename : str, optional
+        The file base name of a printf-style template.
     frame_per_point : int, optional
-        Frames per datum, default 1.
+        Files per datum, default 1 (``multiplier`` is read the same way).
     """
 
     specs = frozenset({"AD_TIFF"})
     guard: _FileGuard = _ANYWHERE
+    _kind = "TIFF"
 
-    def __init__(self, path: str, template: str, filename: str, frame_per_point: int = 1) -> None:
+    def __init__(self, path: str, template: str, filename: str = "",
+                 frame_per_point: int | None = None, multiplier: int | None = None) -> None:
         self._directory = os.path.normpath(path)
         self._template = template
         self._filename = filename
-        self._fpp = _as_count(frame_per_point, "frame_per_point", f"AD_TIFF {path}")
+        per_point = frame_per_point if frame_per_point is not None else multiplier
+        self._fpp = _as_count(1 if per_point is None else per_point, "frame_per_point",
+                              f"AD_{self._kind} {path}")
+
+    def _load(self, path: str) -> np.ndarray:
+        return _load_tiff(path, self.guard)
 
     def _file(self, frame: int) -> str:
-        where = f"AD_TIFF {self._directory}"
-        try:
-            name = self._template % (self._directory + os.sep, self._filename, frame)
-        except (TypeError, ValueError) as exc:
-            raise ExternalDataError(f"{where}: bad template {self._template!r}: {exc}") from exc
-        _refuse_traversal(name, where)
-        if not _is_within(Path(os.path.normpath(name)), Path(self._directory)):
-            raise UnsafePathError(f"{where}: template gives {name!r}, outside the directory")
+        where = f"AD_{self._kind} {self._directory}"
+        name = sequence_file(self._directory, self._template, self._filename, frame, where)
         self.guard.check(name, where)
         return name
 
-    def __call__(self, point_number: int) -> np.ndarray:
-        """Return the frames of ``point_number``, dtype as stored.
+    def __call__(self, point_number: int | None = None, index: int | None = None,
+                 frame: int | None = None) -> np.ndarray:
+        """Return the frames of the datum's point, dtype as stored.
 
         Parameters
         ----------
-        point_number : int
-            The datum's ``point_number``.
+        point_number, index, frame : int
+            The datum's index (whichever of the three it gives).
 
         Returns
         -------
         numpy.ndarray
-            ``(H, W)`` when ``frame_per_point == 1``, else ``(fpp, H, W)``.
+            The file's image when ``frame_per_point == 1``, else the files' stacked.
         """
-        where = f"AD_TIFF {self._directory}"
-        start, stop = _frame_range(_as_index(point_number, "point_number", where), self._fpp)
-        frames = [_load_tiff(self._file(j), self.guard) for j in range(start, stop)]
+        where = f"AD_{self._kind} {self._directory}"
+        number = datum_index(where, index=index, point_number=point_number, frame=frame)
+        start, stop = _frame_range(number, self._fpp)
+        frames = [self._load(self._file(j)) for j in range(start, stop)]
         return frames[0] if self._fpp == 1 else np.stack(frames)
+
+
+class AreaDetectorJpegHandler(AreaDetectorTiffHandler):
+    """Read the JPEG sequence of the area-detector JPEG plugin (spec ``AD_JPEG``).
+
+    As :class:`AreaDetectorTiffHandler`, for JPEG files (needs the ``jpeg`` extra).
+    """
+
+    specs = frozenset({"AD_JPEG"})
+    _kind = "JPEG"
+
+    def _load(self, path: str) -> np.ndarray:
+        return _load_jpeg(Path(path), self.guard)
+
+
+def datum_index(where: str, **given: int | None) -> int:
+    """The one index a datum gives, as ``point_number``, ``index`` or ``frame``.
+
+    Raises
+    ------
+    ExternalDataError
+        None of them is given, they disagree, or the index is not a
+        non-negative integer within :data:`MAX_FRAME_INDEX`.
+    """
+    values = {name: value for name, value in given.items() if value is not None}
+    if not values:
+        raise ExternalDataError(f"{where}: the datum gives no point_number, index or frame")
+    checked = {_as_index(value, name, where) for name, value in values.items()}
+    if len(checked) > 1:
+        raise ExternalDataError(f"{where}: the datum's {values} name different frames")
+    return checked.pop()
 
 
 DEFAULT_HANDLERS: Mapping[str, HandlerClass] = MappingProxyType(
     {
         "NPY_SEQ": NpySeqHandler,
         "AD_HDF5": AreaDetectorHDF5Handler,
+        **dict.fromkeys(AreaDetectorHDF5Handler.specs, AreaDetectorHDF5Handler),
         "AD_TIFF": AreaDetectorTiffHandler,
+        "AD_JPEG": AreaDetectorJpegHandler,
     }
 )
 """The built-in handler registry, spec -> handler class."""

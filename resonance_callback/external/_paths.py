@@ -99,21 +99,21 @@ class _PathPolicy:
         self.check_allowed(resolved)
         return resolved
 
-    def resource_path(self, doc: Mapping[str, Any]) -> tuple[Path, _FileGuard]:
+    def resource_path(self, doc: Mapping[str, Any], what: str | None = None
+                      ) -> tuple[Path, _FileGuard]:
         """The checked path of a ``resource``'s ``root/resource_path``, and its guard.
 
         The resource's own directory is its (mapped) ``root``, or the directory
-        of the path when there is no root.
+        of the path when there is no root. A ``resource_path`` under a ``root``
+        is relative to it, also when it starts with ``/``.
         """
-        what = f"resource {doc['uid']}"
+        what = what or f"resource {doc['uid']}"
         root = str(doc.get("root") or "")
         resource_path = str(doc["resource_path"])
         _refuse_traversal(root, f"{what} root")
         _refuse_traversal(resource_path, f"{what} resource_path")
-        if root and os.path.isabs(resource_path):
-            raise UnsafePathError(
-                f"{what}: absolute resource_path {resource_path!r} would escape root {root!r}"
-            )
+        if root:  # a leading "/" under a root is relative to it (as TiledWriter joins them)
+            resource_path = resource_path.lstrip("/")
         joined = os.path.join(root, resource_path) if root else resource_path
         path = self._finish_path(joined, what)
         own = path.parent
@@ -142,4 +142,6 @@ class _PathPolicy:
         if not path.startswith("/"):
             raise UnsafePathError(f"{what}: URI {uri!r} has no absolute path")
         resolved = self._finish_path(path, what)
+        if directory and not (path.endswith("/") or resolved.is_dir()):  # a stem: files beside it
+            directory = False
         return resolved, self.guard(resolved if directory else resolved.parent)

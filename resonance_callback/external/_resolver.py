@@ -20,6 +20,8 @@ from resonance_callback.external._datums import _Datums
 from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES
 from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
+from resonance_callback.external._registry import HandlerLookup
+from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, _Streams
 
 
@@ -34,8 +36,9 @@ class ExternalResolver:
     Parameters
     ----------
     handler_registry : mapping of str to handler class, optional
-        Extra or overriding handlers, ``{spec: cls}``; merged over
-        :data:`DEFAULT_HANDLERS`.
+        Extra or overriding handlers, ``{spec: cls}``; they win over the
+        handlers installed in the ``databroker.handlers`` entry-point group,
+        which win over :data:`DEFAULT_HANDLERS` (see ``_registry``).
     root_map : mapping of str to str, optional
         ``{old_prefix: new_prefix}`` applied to resource paths and URI paths.
     base_dir : path-like, optional
@@ -77,10 +80,7 @@ class ExternalResolver:
             max_read_bytes < 1
         ):
             raise ValueError(f"max_read_bytes must be a positive int, got {max_read_bytes!r}")
-        self._handler_classes: dict[str, HandlerClass] = {
-            **DEFAULT_HANDLERS,
-            **(handler_registry or {}),
-        }
+        self._handlers = HandlerLookup(DEFAULT_HANDLERS, handler_registry)
         self._paths = _PathPolicy(
             root_map or {},
             Path(base_dir if base_dir is not None else Path.cwd()).absolute(),
@@ -89,7 +89,7 @@ class ExternalResolver:
         )
         self.timeout = float(timeout)
         self.poll_interval = float(poll_interval)
-        self._datums = _Datums(self._handler_classes, self._paths)
+        self._datums = _Datums(self._handlers, self._paths)
         self._streams = _Streams(self._paths)
 
     # ----------------------------------------------------------------- configuration
@@ -116,8 +116,8 @@ class ExternalResolver:
 
     @property
     def handler_registry(self) -> Mapping[str, HandlerClass]:
-        """The handler classes in use, spec -> class (read-only view)."""
-        return MappingProxyType(self._handler_classes)
+        """The handler classes at hand, spec -> class (installed ones once used)."""
+        return MappingProxyType(self._handlers.classes())
 
     def register_handler(self, spec: str, handler_class: HandlerClass) -> None:
         """Add or replace the handler class for ``spec``.
@@ -131,7 +131,7 @@ class ExternalResolver:
         handler_class : HandlerClass
             ``cls(resource_path, **resource_kwargs)(**datum_kwargs) -> array``.
         """
-        self._handler_classes[spec] = handler_class
+        self._handlers.register(spec, handler_class)
 
     def _budget(self, wait: float | None) -> float:
         """Seconds a read may wait: ``timeout`` unless ``wait`` is given."""
@@ -183,7 +183,8 @@ class ExternalResolver:
         """
         self._datums.add_datum_page(doc)
 
-    def fill(self, datum_id: str, *, wait: float | None = None) -> np.ndarray:
+    def fill(self, datum_id: str, *, wait: float | None = None,
+             shape: Sequence[int | None] | None = None) -> np.ndarray:
         """Return the array a datum id refers to.
 
         Parameters
@@ -193,6 +194,9 @@ class ExternalResolver:
         wait : float, optional
             Seconds to keep retrying an unreadable file; default ``timeout``,
             0 for a single attempt.
+        shape : sequence of int, optional
+            The per-event shape the descriptor declares for the datum's key:
+            the array is fitted to it (:func:`fit_declared`).
 
         Returns
         -------
@@ -203,8 +207,11 @@ class ExternalResolver:
         ------
         ExternalDataError
             Unknown datum, or the file is still unreadable after ``wait``.
+        FrameShapeError
+            The array does not fit the declared ``shape``.
         """
-        return self._datums.fill(datum_id, self._budget(wait), self.poll_interval)
+        array = self._datums.fill(datum_id, self._budget(wait), self.poll_interval)
+        return fit_declared(array, shape, f"datum {datum_id}")
 
     # ----------------------------------------------------------------- ophyd-async
 

@@ -10,12 +10,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from resonance_callback._extras import needs_extra
-from resonance_callback.errors import ExternalDataError
+from resonance_callback.errors import ExternalDataError, FrameShapeError
 from resonance_callback.external._common import (
     _as_count,
-    _format_template,
-    _join_inside,
     _NotReadyError,
+    sequence_file,
 )
 from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
@@ -92,7 +91,8 @@ def _load_jpeg(path: Path, guard: _FileGuard) -> np.ndarray:
 class _ImageSequenceSource:
     """Frames spread over numbered files in one directory (multipart/related).
 
-    ``parameters["template"]`` names file ``i``; each file holds
+    ``parameters["template"]`` names file ``i`` (inside the directory, or
+    appended to a file stem, as :func:`~._common.sequence_file` reads it); each file holds
     ``parameters["chunk_shape"][0]`` frames (default 1), as bluesky's
     consolidators define it.
     """
@@ -115,8 +115,8 @@ class _ImageSequenceSource:
 
     def _path(self, number: int) -> Path:
         where = f"{self._directory} template {self._template!r}"
-        name = _format_template(self._template, self._filename, number, where)
-        path = _join_inside(self._directory, name, where)
+        path = Path(sequence_file(str(self._directory), self._template, self._filename, number,
+                                  where))
         self._guard.check(path, where)
         return path
 
@@ -175,10 +175,50 @@ def _frames_per_event(shape: tuple[int, ...], frame_shape: tuple[int, ...], wher
         frame = frame[1:]
     lead = len(shape) - len(frame)
     if lead < 0 or shape[lead:] != frame or math.prod(shape[:lead]) < 1:
-        raise ExternalDataError(
+        raise FrameShapeError(
             f"{where}: declared per-event shape {list(shape)} does not match the file's "
             f"frame shape {list(frame_shape)}"
         )
     return math.prod(shape[:lead])
 
 
+
+
+def _without_leading_ones(shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def fit_declared(array: np.ndarray, declared: Sequence[int | None] | None, where: str
+                 ) -> np.ndarray:
+    """Return a datum's array in the per-event shape its descriptor declares, or refuse it.
+
+    Never reshapes data: an array is given the declared shape only when the
+    two differ in leading axes of length 1 (``(1, H, W)`` read, ``[H, W]``
+    declared, or the reverse). An array that holds several frames of the
+    declared shape (``(k, H, W)`` for ``[H, W]``: ``frame_per_point`` frames)
+    is kept as it is, as TiledWriter keeps them. A declaration with a
+    variable (None) size, or none at all, takes the array as it is.
+
+    Raises
+    ------
+    FrameShapeError
+        The array's frames are not of the declared shape (naming ``where``,
+        both shapes and the dtype).
+    """
+    if declared is None or any(not isinstance(size, int) for size in declared):
+        return array
+    shape = tuple(int(size) for size in declared)  # type: ignore[arg-type]
+    if array.shape == shape:
+        return array
+    frame = _without_leading_ones(shape)
+    if _without_leading_ones(array.shape) == frame:
+        return array.reshape(shape)
+    if array.shape[len(array.shape) - len(frame):] == frame and len(array.shape) > len(frame):
+        return array
+    raise FrameShapeError(
+        f"{where}: the file holds an array of shape {list(array.shape)} ({array.dtype}), "
+        f"the descriptor declares {list(shape)} per event; not stored (never reshaped)"
+    )

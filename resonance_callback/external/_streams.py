@@ -69,6 +69,31 @@ def _normalise_mimetype(mimetype: str) -> str:
     return ";".join(part.strip() for part in mimetype.split(";")).lower()
 
 
+#: The mimetype TiledWriter gives the specs of stream resources from before event-model 1.20.
+LEGACY_SPEC_MIMETYPES = {
+    **dict.fromkeys(["AD_HDF5", "AD_HDF5_SWMR", "AD_HDF5_SWMR_STREAM", "AD_HDF5_SWMR_SLICE",
+                     "AD_HDF5_SINGLE", "PIL100k_HDF5", "HDF5", "hdf5"], HDF5_MIMETYPE),
+    "AD_TIFF": TIFF_MIMETYPE,
+}
+
+
+def _legacy(doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The mimetype and parameters of a stream resource from before event-model 1.20.
+
+    Such a document has ``spec``, ``root``, ``resource_path`` and
+    ``resource_kwargs``; it is read as TiledWriter converts it: the mimetype
+    from the spec, the parameters from ``resource_kwargs`` (an HDF5 ``path``
+    is the ``dataset``, default ``/entry/data/data``).
+    """
+    spec = str(doc.get("spec"))
+    mimetype = LEGACY_SPEC_MIMETYPES.get(spec, f"(spec {spec})")
+    parameters = dict(doc.get("resource_kwargs") or {})
+    if mimetype == HDF5_MIMETYPE:
+        parameters["dataset"] = parameters.pop("path", None) or parameters.get(
+            "dataset") or "/entry/data/data"
+    return mimetype, parameters
+
+
 class _Streams:
     """The stream resources of every open run, and reading their frames.
 
@@ -86,26 +111,30 @@ class _Streams:
     def add_stream_resource(self, doc: Mapping[str, Any], run_start: str | None) -> None:
         """Check the mimetype, parameters and URI of a ``stream_resource`` and remember it."""
         uid = doc["uid"]
-        mimetype = _normalise_mimetype(str(doc["mimetype"]))
+        if "uri" not in doc and "resource_path" in doc:  # event-model < 1.20
+            mimetype, parameters = _legacy(doc)
+        else:
+            mimetype = _normalise_mimetype(str(doc.get("mimetype")))
+            parameters = dict(doc.get("parameters") or {})
         if mimetype not in SUPPORTED_MIMETYPES:
             raise ExternalDataError(
-                f"stream_resource {uid}: mimetype {doc['mimetype']!r} is not supported "
-                f"(supported: {', '.join(sorted(SUPPORTED_MIMETYPES))})"
+                f"stream_resource {uid}: mimetype {doc.get('mimetype', mimetype)!r} is not "
+                f"supported (supported: {', '.join(sorted(SUPPORTED_MIMETYPES))})"
             )
-        parameters = dict(doc.get("parameters") or {})
-        if "uri" not in doc:
-            raise ExternalDataError(
-                f"stream_resource {uid} has no 'uri' (documents from event-model < 1.20, "
-                "with root/resource_path, are not supported)"
-            )
+        if "uri" not in doc and "resource_path" not in doc:
+            raise ExternalDataError(f"stream_resource {uid} has no 'uri' (nor a "
+                                    "root/resource_path, as before event-model 1.20)")
         needed = "dataset" if mimetype == HDF5_MIMETYPE else "template"
         if needed not in parameters:
             raise ExternalDataError(
                 f"stream_resource {uid}: mimetype {mimetype} needs parameters.{needed}"
             )
-        path, guard = self._paths.uri_path(
-            str(doc["uri"]), f"stream_resource {uid}", directory=mimetype != HDF5_MIMETYPE
-        )
+        if "uri" in doc:
+            path, guard = self._paths.uri_path(
+                str(doc["uri"]), f"stream_resource {uid}", directory=mimetype != HDF5_MIMETYPE
+            )
+        else:
+            path, guard = self._paths.resource_path(doc, f"stream_resource {uid}")
         self._resources[uid] = _StreamResource(
             uid=uid,
             data_key=doc["data_key"],

@@ -10,7 +10,9 @@
 * detector frames that could not be read into the store (``unresolved_frames``);
 * runs left open (``exit_status`` NULL) by a writer that is gone, and runs marked
   ``interrupted`` by ``repair``;
-* documents kept in ``rejected_documents``.
+* documents kept in ``rejected_documents``;
+* frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares
+  (frames read from detector files are stored as the file holds them).
 
 Any of these is a problem; :attr:`CheckReport.ok` is True when there is none. A run
 still being written (its writer holds its lock) is listed in ``open_runs`` with
@@ -25,8 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
 
+from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
 from resonance_callback.store import BeamtimeReader, inspect_queries, writer_alive
 
@@ -57,6 +61,10 @@ class CheckReport:
         ``{"uid", "plan_name", "time_start", "reason"}`` of runs marked interrupted.
     rejected_documents : dict of str to int
         Rejected documents counted by document name.
+    declared_mismatches : list of dict
+        ``{"run_uid", "stream", "field", "zarr_path", "declared", "stored"}`` per
+        frame array whose dtype differs from the ``dtype_numpy`` its descriptor
+        declares (detector files are stored as they are, never cast).
     """
 
     db_path: str
@@ -68,6 +76,7 @@ class CheckReport:
     open_runs: list[dict[str, Any]] = field(default_factory=list)
     interrupted_runs: list[dict[str, Any]] = field(default_factory=list)
     rejected_documents: dict[str, int] = field(default_factory=dict)
+    declared_mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -87,6 +96,9 @@ class CheckReport:
             found.append(f"{len(self.interrupted_runs)} run(s) interrupted")
         if self.rejected_documents:
             found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
+        if self.declared_mismatches:
+            found.append(f"{len(self.declared_mismatches)} frame array(s) not of their "
+                         "declared dtype")
         return found
 
     @property
@@ -120,6 +132,9 @@ class CheckReport:
         counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
         out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
                    + (f" ({counts})" if counts else ""))
+        out.append(f"frame arrays not of their declared dtype: {len(self.declared_mismatches)}")
+        out += [f"  run {m['run_uid']} {m['stream']}/{m['field']} ({m['zarr_path']}): declared "
+                f"{m['declared']}, stored {m['stored']}" for m in self.declared_mismatches]
         out.append("OK: no problems found" if self.ok else "PROBLEMS: " + "; ".join(self.problems))
         return out
 
@@ -154,7 +169,8 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     store = Path(zarr_store) if zarr_store is not None else db_path.with_suffix(".zarr")
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
-        for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected):
+        for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
+                        _declared):
             try:
                 section(reader, store, report)
             except StorageError as exc:  # a damaged file: report it, check the rest
@@ -265,3 +281,21 @@ def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None
 
 def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
     report.rejected_documents = inspect_queries.rejected_counts(reader)
+
+
+def _declared(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    """Frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares."""
+    group = _open_group(store)
+    for run_uid, stream, name, path, data_keys in inspect_queries.framed_declarations(reader):
+        key = (jsoncodec.loads(data_keys) or {}).get(name)
+        declared = key.get("dtype_numpy") if isinstance(key, dict) else None
+        if not isinstance(declared, str) or group is None:
+            continue
+        try:
+            wanted, array = np.dtype(declared), group[path]
+        except (TypeError, ValueError, KeyError, OSError):  # not a dtype, or no array: reported
+            continue                                         # by the image_refs check
+        if isinstance(array, zarr.Array) and array.dtype != wanted:
+            report.declared_mismatches.append({
+                "run_uid": run_uid, "stream": stream, "field": name, "zarr_path": path,
+                "declared": declared, "stored": array.dtype.str})

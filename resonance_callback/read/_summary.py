@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
 
 from resonance_callback import jsoncodec
@@ -113,7 +114,8 @@ def describe_run(db_path: Path | str, uid: str | int, *,
         ``run`` (the runs row with the sample), ``start`` and ``stop`` (the
         documents), ``streams`` (per descriptor: name, uid, time, events,
         ``fields``: per data key its dtype, shape, source and where it is
-        stored), ``arrays`` (per Zarr array: field, frames referenced, shape,
+        stored; ``dtype_differs`` when its frames are not of the declared
+        ``dtype_numpy``), ``arrays`` (per Zarr array: field, frames referenced, shape,
         dtype, codec), ``rejected_documents`` and ``unresolved_frames``.
 
     Raises
@@ -159,11 +161,22 @@ def _streams(reader: BeamtimeReader, run_uid: str, arrays: dict[str, dict[str, A
             if key in framed:
                 array = arrays.get(framed[key], {})
                 field |= {"zarr_path": framed[key], "frame_dtype": array.get("dtype"),
-                          "frame_shape": array.get("frame_shape")}
+                          "frame_shape": array.get("frame_shape"),
+                          "dtype_differs": _differs(dk.get("dtype_numpy"), array.get("dtype"))}
             fields.append(field)
         streams.append({"name": name, "uid": uid, "time": time, "events": events,
                         "fields": fields})
     return streams
+
+
+def _differs(declared: Any, stored: str | None) -> bool:
+    """True if frames of numpy dtype ``stored`` are not of the ``dtype_numpy`` declared."""
+    if not isinstance(declared, str) or stored is None:
+        return False
+    try:
+        return bool(np.dtype(declared) != np.dtype(stored))
+    except TypeError:  # a declaration numpy cannot read differs from any dtype
+        return True
 
 
 def _arrays(reader: BeamtimeReader, run_uid: str, store: Path) -> dict[str, dict[str, Any]]:

@@ -50,6 +50,18 @@ def framed_fields(reader: BeamtimeReader, stream_uid: str) -> dict[str, str]:
         "ON e.uid = i.event_uid WHERE e.stream_uid = ? GROUP BY i.field_name", (stream_uid,))}
 
 
+def framed_declarations(reader: BeamtimeReader) -> list[Row]:
+    """Return ``(run_uid, stream, field, zarr_path, data_keys)`` per array of each descriptor.
+
+    ``data_keys`` is the descriptor's JSON, so the field's declaration can be
+    compared with the frames stored.
+    """
+    return reader.rows(
+        "SELECT s.run_uid, s.name, i.field_name, i.zarr_path, s.data_keys FROM image_refs i "
+        "JOIN events e ON e.uid = i.event_uid JOIN streams s ON s.uid = e.stream_uid "
+        "GROUP BY s.uid, i.field_name, i.zarr_path ORDER BY min(i.rowid)")
+
+
 def array_rows(reader: BeamtimeReader, run_uid: str) -> list[Row]:
     """Return ``(zarr_path, field, frames, codec)`` per Zarr array a run's rows point at."""
     return reader.rows(

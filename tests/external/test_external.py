@@ -33,7 +33,7 @@ from ophyd_async.core import (
 from ophyd_async.sim import SimBlobDetector
 from PIL import Image
 
-from resonance_callback.errors import ExternalDataError, UnsafePathError
+from resonance_callback.errors import ExternalDataError, FrameShapeError, UnsafePathError
 from resonance_callback.external import (
     DEFAULT_HANDLERS,
     ExternalResolver,
@@ -496,10 +496,20 @@ def test_hostile_dotdot_path_is_refused(root, resource_path):
         resolver.add_resource(resource_doc("evil", "NPY_SEQ", root, resource_path))
 
 
-def test_absolute_resource_path_under_a_root_is_refused(tmp_path):
+def test_resource_path_with_a_leading_slash_is_read_under_its_root(tmp_path):
+    (tmp_path / "etc").mkdir()
+    np.save(tmp_path / "etc" / "passwd_0.npy", np.arange(4, dtype=np.int16))
     resolver = ExternalResolver()
-    with pytest.raises(UnsafePathError, match="would escape root"):
-        resolver.add_resource(resource_doc("evil", "NPY_SEQ", str(tmp_path), "/etc/passwd"))
+    resolver.add_resource(resource_doc("r", "NPY_SEQ", str(tmp_path), "/etc/passwd"))
+    resolver.add_datum(datum_doc("r", 0, index=0))
+    got = resolver.fill("r/0", wait=0)
+    assert got.dtype == np.int16 and got.tolist() == [0, 1, 2, 3]
+
+
+def test_leading_slash_under_a_root_still_refuses_dotdot(tmp_path):
+    resolver = ExternalResolver()
+    with pytest.raises(UnsafePathError, match=r"'\.\.' component"):
+        resolver.add_resource(resource_doc("evil", "NPY_SEQ", str(tmp_path), "/../etc/passwd"))
 
 
 def test_absolute_path_outside_allowed_roots_is_refused(tmp_path):
@@ -677,7 +687,7 @@ def test_declared_shape_the_file_cannot_provide_is_refused(fly_docs):
     for doc in of(fly_docs, "stream_resource"):
         resolver.add_stream_resource(doc)
     datum = next(d for d in of(fly_docs, "stream_datum") if "det-sum" not in _key(fly_docs, d))
-    with pytest.raises(ExternalDataError, match=r"declared per-event shape \[1, 320, 240\]"):
+    with pytest.raises(FrameShapeError, match=r"declared per-event shape \[1, 320, 240\]"):
         resolver.read_stream_datum(datum, [1, 320, 240])
     with pytest.raises(ExternalDataError, match="variable-sized"):
         resolver.read_stream_datum(datum, [None, 240, 320])
@@ -959,8 +969,25 @@ def test_resolver_holds_no_open_hdf5_file_after_reads(tmp_path):
         assert f["/entry/data/data"].shape == (2, 4, 4)
 
 
-def test_stream_resource_without_uri_is_refused_naming_it(tmp_path):
-    legacy = stream_resource_doc("old", "") | {"root": str(tmp_path), "resource_path": "f.h5"}
+def test_stream_resource_from_before_event_model_1_20_is_read_as_tiledwriter_reads_it(
+    tmp_path,
+):
+    frames = ad_frames(3, shape=(4, 5))
+    write_ad_hdf5(tmp_path / "f.h5", frames)
+    legacy = {"uid": "old", "data_key": "det", "spec": "AD_HDF5_SWMR_SLICE",
+              "root": str(tmp_path), "resource_path": "/f.h5", "path_semantics": "posix",
+              "resource_kwargs": {"path": "/entry/data/data", "multiplier": 1}}
+    resolver = ExternalResolver()
+    resolver.add_stream_resource(legacy)
+    datum = {"uid": "old/0", "stream_resource": "old", "descriptor": "d",
+             "indices": {"start": 1, "stop": 3}, "seq_nums": {"start": 2, "stop": 4}}
+    got = resolver.read_stream_datum(datum, [1, 4, 5], wait=0)
+    assert got.array.dtype == frames.dtype and got.array.shape == (2, 1, 4, 5)
+    np.testing.assert_array_equal(got.array[:, 0], frames[1:3])
+
+
+def test_stream_resource_without_uri_or_resource_path_is_refused_naming_it(tmp_path):
+    legacy = stream_resource_doc("old", "")
     del legacy["uri"]
     resolver = ExternalResolver()
     with pytest.raises(ExternalDataError, match="stream_resource old has no 'uri'"):
