@@ -91,7 +91,7 @@ def select_runs(
     ValueError
         For a filter that cannot be used (:class:`FilterError`).
     """
-    clause, params = filters.clause(BEAMTIME_COLUMNS)
+    clause, params = filters.clause(reader.filter_columns)
     sql = f"{_SELECT}{clause} {_ORDER}"
     if limit is not None:
         sql += " LIMIT ?"
