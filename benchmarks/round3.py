@@ -133,3 +133,25 @@ def plot(report: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.round3 OUT.png REPORT.json...``: plot the curves of saved runs.
+
+    The cases of several reports (say one run ``--only scale`` and one with the
+    ``memory`` case) are drawn together; the tables are printed as markdown.
+    """
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    merged: dict[str, Any] = {"cases": []}
+    for name in args[1:]:
+        merged["cases"] += json.loads(Path(name).read_text())["cases"]
+    print(render_scale(merged))
+    print(plot(merged, Path(args[0])), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
