@@ -413,8 +413,11 @@ def render(report: dict[str, Any]) -> str:
     for t in report["targets"]:
         result = {True: "pass", False: "MISS", None: "skipped"}[t["pass"]]
         unit = t.get("unit", "x")
-        measured = (_fmt(t["measured"], ".3f") + unit if unit == "x" or t["measured"] is None
-                    else f"{t['measured']:.3g} {unit}")
+        if t["measured"] is None:
+            measured = "-"
+        else:
+            measured = (f"{t['measured']:.3f}x" if unit == "x"
+                        else f"{t['measured']:.3g} {unit}")
         lines.append(f"| {t['target']} | {measured} | {t['goal']} | {result} | {t['note']} |")
     codec = report.get("codec") or {}
     if codec:
