@@ -474,6 +474,10 @@ VARIANTS = {
 
 
 def main() -> None:
+    from .replay_cases import replay_loop
+    from .scale import scale_case
+
+    VARIANTS.update(replay_loop=replay_loop, scale=scale_case)
     variant, params = sys.argv[1], json.loads(sys.argv[2])
     with tempfile.TemporaryDirectory(prefix=f"rcbench-{variant}-",
                                      dir=params.get("tmpdir")) as tmp:

@@ -15,9 +15,10 @@ CASES = {
     "re_image": {"no subscriber", "callback"},
     "frames": {"callback zstd", "bulk zarr zstd", "callback blosc-lz4", "bulk zarr blosc-lz4",
                "callback blosc-zstd", "bulk zarr blosc-zstd", "raw file"},
-    "replay": {"callback", "parse only"},
+    "replay": {"callback", "hand-written loop", "parse only"},
     "reader": {"stream to DataFrame", "one frame (zarr)"},
     "memory": {"N=200", "N=1000"},
+    "scale": {"curves"},
 }
 
 
@@ -51,6 +52,7 @@ def test_quick_benchmark_writes_every_case(tmp_path: Path) -> None:
             assert summary["median_s"] > 0 and summary["rss_peak_mb"] > 0
 
     names = [t["target"] for t in report["targets"]]
-    for prefix in ("ingest", "RunEngine count", "frames", "memory", "default codec"):
+    for prefix in ("ingest", "RunEngine count", "frames", "memory", "default codec", "replay",
+                   "beamtime of", "index of", "index: live indexing", "one run: events/s"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
     assert report["codec"]["pick"] in ("zstd", "blosc-lz4", "blosc-zstd")

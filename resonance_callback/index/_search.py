@@ -42,7 +42,11 @@ INDEX_COLUMNS = FilterColumns(
     sample="r.sample_name", plan="r.plan_name", exit_status="r.exit_status",
     time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata", tiebreak="r.rowid",
     researcher="res.name",
-    tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})")
+    tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})",
+    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})")
+
+#: The index schema version that brought ``run_metadata`` (``sql/0002_*.sql``).
+_RUN_METADATA_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,10 +182,11 @@ def search(
     IndexEntryError
         If a time, an exit status or a ``where`` key cannot be read.
     """
+    filters = RunFilter(
+        sample=sample, plan=plan, researcher=researcher, since=since, until=until, tag=tag,
+        where=where, exit_status=exit_status, scan_id=scan_id)
     try:
-        clause, args = RunFilter(
-            sample=sample, plan=plan, researcher=researcher, since=since, until=until, tag=tag,
-            where=where, exit_status=exit_status, scan_id=scan_id).clause(INDEX_COLUMNS)
+        filters.clause(INDEX_COLUMNS)  # a filter that cannot be used fails before the file
     except FilterError as exc:
         raise IndexEntryError(str(exc)) from None
     sql = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
@@ -192,9 +197,14 @@ def search(
              FROM runs r
              JOIN beamtimes b ON b.id = r.beamtime_id
              JOIN researchers res ON res.id = b.researcher_id"""
-    sql += f"{clause} {newest_first(INDEX_COLUMNS)}"
     conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
+        columns = INDEX_COLUMNS
+        if conn.execute("PRAGMA user_version").fetchone()[0] < _RUN_METADATA_VERSION:
+            # an older index opened read-only (not migrated): no run_metadata to narrow by
+            columns = dataclasses.replace(INDEX_COLUMNS, metadata_index=None)
+        clause, args = filters.clause(columns)
+        sql += f"{clause} {newest_first(INDEX_COLUMNS)}"
         rows = conn.execute(sql, args).fetchall()
     finally:
         conn.close()

@@ -126,7 +126,7 @@ def run_overviews(reader: BeamtimeReader, filters: RunFilter = ALL_RUNS) -> list
     ValueError
         For a filter that cannot be used (:class:`FilterError`).
     """
-    clause, params = filters.clause(BEAMTIME_COLUMNS)
+    clause, params = filters.clause(reader.filter_columns)
     filtered = bool(clause)
     with reader.snapshot():
         rows = reader.rows(

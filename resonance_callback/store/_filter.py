@@ -73,6 +73,14 @@ class FilterColumns:
         An ``EXISTS (...)`` template with ``{match}`` where the condition on a
         tag goes (applied to ``t.tag``); None means tags are read from the
         start document's ``tags`` key.
+    metadata_index : str or None
+        A condition template with ``{match}`` where the condition on the
+        ``key`` and ``value`` columns of the table's ``run_metadata`` (the
+        start documents' leaves, filed by key name) goes, e.g.
+        ``r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})``;
+        ``where`` and ``tag`` narrow the runs through it before testing the
+        start document. None: no such table (a database of an older schema
+        opened read-only), every start document is tested.
     """
 
     sample: str
@@ -84,13 +92,15 @@ class FilterColumns:
     tiebreak: str
     researcher: str | None = None
     tag_exists: str | None = None
+    metadata_index: str | None = None
 
 
 #: Columns of a beamtime's ``runs r LEFT JOIN samples s ON s.id = r.sample_id``.
 BEAMTIME_COLUMNS = FilterColumns(
     sample="s.name", plan="r.plan_name", exit_status="r.exit_status",
     time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata",
-    tiebreak="r.rowid")
+    tiebreak="r.rowid",
+    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})")
 
 
 def newest_first(columns: FilterColumns) -> str:
@@ -164,15 +174,55 @@ def _scalar_clause(value: Any) -> tuple[str, list[Any]] | None:
     return None
 
 
-def _where_clause(metadata: str, key: str, value: Any) -> tuple[str, list[Any]]:
+def _leaf_values(value: Any) -> list[Any] | None:
+    """The ``run_metadata.value`` s a scalar filter value can match, or None if not a scalar.
+
+    ``None`` stands for SQL NULL (a JSON null); true and false are filed as 1 and 0.
+    """
+    if value is None or isinstance(value, bool):
+        return [None if value is None else int(value)]
+    if isinstance(value, int):
+        return [value] if abs(value) < 2**63 else None
+    if isinstance(value, float):
+        return [value] if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return [value]
+        if parsed is None or isinstance(parsed, bool | int | float):
+            more = _leaf_values(parsed)
+            return [value, *(more or [])]
+        return [value]
+    return None
+
+
+def _leaf_clause(template: str, key: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """Condition that a run files one of ``values`` under the key name ``key``."""
+    known = [v for v in values if v is not None]
+    tests = [f"m.value IN ({', '.join('?' * len(known))})"] if known else []
+    if len(known) < len(values):
+        tests.append("m.value IS NULL")
+    match = f"m.key = ? AND ({' OR '.join(tests)})"
+    return template.format(match=match), [key, *known]
+
+
+def _where_clause(columns: FilterColumns, key: str, value: Any) -> tuple[str, list[Any]]:
     """Condition that the start document holds ``value`` (or a list with it) at ``key``."""
+    metadata = columns.metadata
     path = _json_path(key)
     scalar = _scalar_clause(value)
     if scalar is not None:
         match, args = scalar
-        return (f"(json_type({metadata}, ?) IS NOT 'object' AND EXISTS ("
-                f"SELECT 1 FROM json_each({metadata}, ?) AS j WHERE {match}))",
-                [path, path, *args])
+        exact = (f"(json_type({metadata}, ?) IS NOT 'object' AND EXISTS ("
+                 f"SELECT 1 FROM json_each({metadata}, ?) AS j WHERE {match}))",
+                 [path, path, *args])
+        values = _leaf_values(value)
+        if columns.metadata_index is None or values is None:
+            return exact
+        # The side table narrows the runs (an index search); the start document decides.
+        narrow, narrow_args = _leaf_clause(columns.metadata_index, key.split(".")[-1], values)
+        return f"({narrow} AND {exact[0]})", [*narrow_args, *exact[1]]
     # lists, dicts and NaN / infinities (stored as {"$float": ...}) compare as JSON
     text = jsoncodec.dumps(value)
     return (f"(json_extract({metadata}, ?) = json(?) OR (json_type({metadata}, ?) = 'array' "
@@ -186,6 +236,10 @@ def _tag_clause(columns: FilterColumns, tag: str) -> tuple[str, list[Any]]:
         match, args = _pattern("t.tag", tag)
         return columns.tag_exists.format(match=match), args
     match, args = _pattern("t.value", tag)
+    if columns.metadata_index is not None and not _WILDCARDS & set(tag):
+        narrow, narrow_args = _leaf_clause(columns.metadata_index, "tags", [tag])
+        return (f"({narrow} AND EXISTS (SELECT 1 FROM json_each({columns.metadata}, '$.tags') "
+                f"AS t WHERE t.type = 'text' AND {match}))", [*narrow_args, *args])
     return (f"EXISTS (SELECT 1 FROM json_each({columns.metadata}, '$.tags') AS t "
             f"WHERE t.type = 'text' AND {match})", args)
 
@@ -270,7 +324,7 @@ class RunFilter:
         if self.tag is not None:
             add(_tag_clause(columns, str(self.tag)))
         for key, value in (self.where or {}).items():
-            add(_where_clause(columns.metadata, key, value))
+            add(_where_clause(columns, key, value))
         clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return clause, params
 

@@ -10,6 +10,7 @@ outside ``store`` writes SQL against the beamtime schema.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -20,8 +21,12 @@ from typing import Any
 
 from resonance_callback._sqlite import connect, transaction
 from resonance_callback.errors import StorageError
+from resonance_callback.store._filter import BEAMTIME_COLUMNS, FilterColumns
 
 __all__ = ["BeamtimeReader"]
+
+#: The schema version that brought the ``run_metadata`` table (``sql/0003_*.sql``).
+_RUN_METADATA_VERSION = 3
 
 
 class BeamtimeReader:
@@ -45,6 +50,12 @@ class BeamtimeReader:
         self.path = Path(db_path).expanduser().resolve()
         self._conn: sqlite3.Connection | None = connect(self.path, "beamtime", readonly=True)
         self._lock = threading.RLock()
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        #: The columns a run filter is written against: a database of schema 2 or
+        #: older opened read-only (not migrated) has no ``run_metadata`` to narrow by.
+        self.filter_columns: FilterColumns = (
+            BEAMTIME_COLUMNS if version >= _RUN_METADATA_VERSION
+            else dataclasses.replace(BEAMTIME_COLUMNS, metadata_index=None))
 
     @property
     def closed(self) -> bool:

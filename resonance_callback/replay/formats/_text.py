@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats._common import (
@@ -22,6 +25,8 @@ from resonance_callback.replay.formats._common import (
     _ReadError,
     _unterminated,
 )
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 # -- line-based text: jsonl-pairs, jsonl-objects, json-seq ---------------------
 
@@ -73,6 +78,15 @@ def _read_text(label: str, reader: io.BufferedReader, separated: bool) -> Iterat
 
 
 def _parse_record(label: str, number: int, data: bytes) -> Any:
+    # orjson first (3-5x faster than json). It reads integers beyond 64 bits as floats,
+    # so a record with a run of 19 digits takes the json path; so does what orjson
+    # refuses (NaN and Infinity literals, lone surrogates, deep nesting, bad UTF-8),
+    # with json's messages for what is really broken.
+    if not _LONG_DIGITS.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     text = _decode_utf8(data, label, number)
     try:
         return json.loads(text)

@@ -1,0 +1,49 @@
+-- Master index, schema version 2: searches by a start-document value read an index.
+-- The same side table as a beamtime's (store/sql/0003_run_queries.sql): every scalar
+-- of every run's start document, filed under the name of the key that holds it (a
+-- value in a dict under its own key, an element of a list under the list's key; lists
+-- of lists are not filed). `search(where=...)` narrows the runs through it with
+-- `key = ? AND value = ?`, then tests the candidates' start documents, so a leaf name
+-- shared by two paths never matches wrongly. Kept by triggers (run upserts, deletes,
+-- the cascade of a removed beamtime); filled here for the runs already indexed.
+
+CREATE TABLE run_metadata (
+    run_uid     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    value
+);
+CREATE INDEX run_metadata_key_value ON run_metadata(key, value);
+CREATE INDEX run_metadata_run ON run_metadata(run_uid);
+
+CREATE VIEW run_metadata_leaves AS
+SELECT DISTINCT r.uid AS run_uid,
+       CASE WHEN p.type = 'array' THEN p.key ELSE t.key END AS key,
+       t.atom AS value
+FROM runs AS r,
+     json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
+JOIN json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS p
+     ON p.id = t.parent
+WHERE t.type NOT IN ('object', 'array')
+  AND typeof(CASE WHEN p.type = 'array' THEN p.key ELSE t.key END) = 'text';
+
+CREATE TRIGGER run_metadata_insert AFTER INSERT ON runs BEGIN
+    INSERT INTO run_metadata (run_uid, key, value)
+    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
+END;
+
+CREATE TRIGGER run_metadata_update AFTER UPDATE OF uid, metadata ON runs BEGIN
+    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
+    INSERT INTO run_metadata (run_uid, key, value)
+    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
+END;
+
+CREATE TRIGGER run_metadata_delete AFTER DELETE ON runs BEGIN
+    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
+END;
+
+INSERT INTO run_metadata (run_uid, key, value)
+SELECT run_uid, key, value FROM run_metadata_leaves;
+
+-- search(scan_id=...); the newest-first order read from an index (see the beamtime's).
+CREATE INDEX runs_scan_id ON runs(scan_id);
+CREATE INDEX runs_newest ON runs(time_start IS NULL DESC, time_start);
