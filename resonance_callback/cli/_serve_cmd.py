@@ -55,6 +55,8 @@ def _logging(fmt: str) -> None:
               help="Only subjects matching PATTERN, e.g. 'bluesky.>' [default: all].")
 @click.option("--durable", default="resonance-callback", show_default=True,
               help="The durable consumer's name (its position survives restarts).")
+@click.option("--ack-wait", default=30.0, show_default=True,
+              help="Seconds before NATS redelivers a message not acknowledged.")
 @click.option("--sample", help="Sample of runs whose start document names none.")
 @click.option("--index", "index_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep this master index current (with --researcher).")
@@ -70,8 +72,8 @@ def _logging(fmt: str) -> None:
 @handle_errors
 def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, zmq_address: str | None, zmq_prefix: str,
-                  nats_url: str | None, stream: str | None, subject: str | None, durable: str,
-                  sample: str | None, index_path: Path | None, researcher: str | None,
+                  nats_url: str | None, stream: str | None, subject: str | None,
+                  durable: str, ack_wait: float, sample: str | None, index_path: Path | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
                   log_format: str) -> None:
     r"""Write every run from a message bus into its beamtime, until SIGTERM.
@@ -99,7 +101,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     _logging(log_format)
     data_root = (root or (Path.cwd() if db is None else db.absolute().parent)).absolute()
     source = make_source(zmq=zmq_address, nats=nats_url, stream=stream, subject=subject,
-                         durable=durable, zmq_prefix=zmq_prefix.encode())
+                         durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait)
 
     def make_callback(path: Path, **options: Any) -> RunWriterCallback:
         return RunWriterCallback(path, sample=sample, **options)

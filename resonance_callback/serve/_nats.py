@@ -84,7 +84,7 @@ class NatsSource:
 
     def __init__(self, url: str, stream: str, subject: str | None = None, *,
                  durable: str = "resonance-callback", batch: int = 256,
-                 max_ack_pending: int = 8192, ack_wait: float = 120.0) -> None:
+                 max_ack_pending: int = 8192, ack_wait: float = 30.0) -> None:
         self.url = url
         self.stream = stream
         self.subject = subject
@@ -96,6 +96,8 @@ class NatsSource:
         self._js: Any = None
         self._sub: Any = None
         self._fed = 0  # highest stream sequence fed to the writer this session
+        self._dseq = 0  # the consumer's last delivery sequence seen (0: not known)
+        self._closing = False
 
     def describe(self) -> str:
         """One line saying what is read."""
@@ -140,67 +142,83 @@ class NatsSource:
         log.warning("NATS %s: %s", self.url, exc)
 
     async def _on_disconnect(self) -> None:
-        log.warning("NATS %s: disconnected; reconnecting", self.url)
+        if not self._closing:
+            log.warning("NATS %s: disconnected; reconnecting", self.url)
 
     async def _on_reconnect(self) -> None:
         log.info("NATS %s: reconnected", self.url)
 
     async def recover(self, feed: Callable[[list[Delivery]], Awaitable[None]]) -> int:
-        """Feed again the documents of runs still open at the consumer's ack floor.
+        """Feed, in stream order, what a crash left half done, before consuming.
+
+        That is every document of the runs still open at the consumer's
+        acknowledgement floor (from each one's ``start``), and every message
+        delivered after the floor and not acknowledged (the server would
+        redeliver those only after ``ack_wait``, behind newer ones). Documents
+        already stored are skipped by the idempotent writer; the redeliveries
+        that follow are acknowledged without being fed again.
 
         Returns
         -------
         int
-            Documents fed again (each one already stored, so skipped by the writer).
+            Documents fed.
         """
         info = await self._js.consumer_info(self.stream, self.durable)
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
-        if not floor:
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        self._dseq = info.delivered.consumer_seq if info.delivered else 0
+        if not delivered:
             return 0
         open_runs: dict[str, int] = {}  # run uid -> sequence of its start
         owner: dict[str, str] = {}
-        async for delivery in self._scan(1, floor):
-            doc, run = delivery.doc, None
-            if not isinstance(doc, dict):
-                continue
-            if delivery.name == "start" and isinstance(doc.get("uid"), str):
-                open_runs[doc["uid"]] = delivery.seq
-                owner[doc["uid"]] = doc["uid"]
-                continue
-            run = next((owner[doc[k]] for k in _REFS if isinstance(doc.get(k), str)
-                        and doc[k] in owner), None)
-            if run is None:
-                continue
-            if delivery.name == "stop":
-                open_runs.pop(run, None)
-            elif delivery.name in ("descriptor", "resource", "stream_resource") and isinstance(
-                    doc.get("uid"), str):
-                owner[doc["uid"]] = run
-        if not open_runs:
-            self._fed = floor
-            return 0
-        log.info("recovering %d run(s) open at acknowledged message %d: %s",
-                 len(open_runs), floor, ", ".join(open_runs))
+        if floor:
+            async for delivery in self._scan(1, floor):
+                self._own(delivery, owner, open_runs)
+        first = min([*open_runs.values(), floor + 1])
+        if open_runs or delivered > floor:
+            log.info("recovering %d run(s) open at acknowledged message %d (%s) and %d "
+                     "message(s) delivered and not acknowledged", len(open_runs), floor,
+                     ", ".join(open_runs) or "-", delivered - floor)
         fed = 0
         batch: list[Delivery] = []
-        members = set(open_runs)
-        async for delivery in self._scan(min(open_runs.values()), floor):
-            doc = delivery.doc
-            if not isinstance(doc, dict):
-                continue
-            run = doc.get("uid") if delivery.name == "start" else next(
-                (owner.get(doc[k]) for k in _REFS if isinstance(doc.get(k), str)), None)
-            if run in members:
-                batch.append(delivery)
-                if len(batch) >= self.batch:
-                    await feed(batch)
-                    fed += len(batch)
-                    batch = []
+        if first <= delivered:
+            async for delivery in self._scan(first, delivered):
+                doc = delivery.doc
+                run = None
+                if isinstance(doc, dict):
+                    run = doc.get("uid") if delivery.name == "start" else next(
+                        (owner.get(doc[k]) for k in _REFS if isinstance(doc.get(k), str)), None)
+                if delivery.seq > floor or run in open_runs:
+                    batch.append(delivery)
+                    if len(batch) >= self.batch:
+                        await feed(batch)
+                        fed += len(batch)
+                        batch = []
         if batch:
             await feed(batch)
             fed += len(batch)
-        self._fed = floor
+        self._fed = delivered
         return fed
+
+    @staticmethod
+    def _own(delivery: Delivery, owner: dict[str, str], open_runs: dict[str, int]) -> None:
+        """Follow which run a document belongs to, and which runs are open."""
+        doc = delivery.doc
+        if not isinstance(doc, dict):
+            return
+        if delivery.name == "start" and isinstance(doc.get("uid"), str):
+            open_runs[doc["uid"]] = delivery.seq
+            owner[doc["uid"]] = doc["uid"]
+            return
+        run = next((owner[doc[k]] for k in _REFS if isinstance(doc.get(k), str)
+                    and doc[k] in owner), None)
+        if run is None:
+            return
+        if delivery.name == "stop":
+            open_runs.pop(run, None)
+        elif delivery.name in ("descriptor", "resource", "stream_resource") and isinstance(
+                doc.get("uid"), str):
+            owner[doc["uid"]] = run
 
     async def _scan(self, first: int, last: int) -> AsyncIterator[Delivery]:
         """Messages ``first..last`` of the stream (of the subject), via a temporary consumer."""
@@ -241,15 +259,29 @@ class NatsSource:
             log.debug("fetch from %s failed: %s", self.url, exc)
             await asyncio.sleep(0.2)  # the client reconnects in the background
             return [], []
-        new, again = [], []
+        new: list[Delivery] = []
+        again: list[Delivery] = []
         for msg in msgs:
-            if not msg.subject.startswith("$JS"):  # skip status messages
-                delivery = _delivery(msg)
-                if delivery.seq <= self._fed:
-                    again.append(delivery)
-                else:
-                    self._fed = delivery.seq
+            if msg.subject.startswith("$JS"):  # a status message, not a document
+                continue
+            seq = msg.metadata.sequence
+            if self._dseq and seq.consumer > self._dseq + 1 and seq.stream > self._fed:
+                # deliveries were lost on the way (a reconnect): read them from the
+                # stream, in order, before this one; their redeliveries come later
+                log.info("deliveries %d..%d lost in transit: reading messages %d..%d "
+                         "from the stream", self._dseq + 1, seq.consumer - 1, self._fed + 1,
+                         seq.stream)
+                async for delivery in self._scan(self._fed + 1, seq.stream):
                     new.append(delivery)
+                self._fed = seq.stream
+            self._dseq = seq.consumer
+            delivery = _delivery(msg)
+            if delivery.seq <= self._fed:
+                delivery.doc = None
+                again.append(delivery)
+            else:
+                self._fed = delivery.seq
+                new.append(delivery)
         return new, again
 
     async def ack(self, deliveries: list[Delivery]) -> None:
@@ -270,5 +302,6 @@ class NatsSource:
 
     async def close(self) -> None:
         """Close the connection (the durable consumer stays on the server)."""
+        self._closing = True
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()

@@ -18,7 +18,7 @@ log = logging.getLogger("resonance_callback.serve")
 
 def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str | None = None,
                 subject: str | None = None, durable: str = "resonance-callback",
-                zmq_prefix: bytes = b"") -> Source:
+                zmq_prefix: bytes = b"", ack_wait: float = 30.0) -> Source:
     """The source the command line names: a 0MQ proxy's out port, or a NATS stream.
 
     Raises
@@ -37,7 +37,7 @@ def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str 
         raise SourceError(f"--nats {nats} needs --stream NAME (the JetStream stream)")
     from resonance_callback.serve._nats import NatsSource
     assert nats is not None
-    return NatsSource(nats, stream, subject, durable=durable)
+    return NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
 
 
 def serve(source: Source, router: BeamtimeRouter, **options: Any) -> ServiceStats:
