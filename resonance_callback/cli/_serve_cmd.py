@@ -73,7 +73,8 @@ def _logging(fmt: str) -> None:
 def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, zmq_address: str | None, zmq_prefix: str,
                   nats_url: str | None, stream: str | None, subject: str | None,
-                  durable: str, ack_wait: float, sample: str | None, index_path: Path | None, researcher: str | None,
+                  durable: str, ack_wait: float, sample: str | None,
+                  index_path: Path | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
                   log_format: str) -> None:
     r"""Write every run from a message bus into its beamtime, until SIGTERM.
