@@ -304,4 +304,7 @@ class NatsSource:
         """Close the connection (the durable consumer stays on the server)."""
         self._closing = True
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
+            try:
+                await self._nc.close()
+            except Exception as exc:  # noqa: BLE001 - unacknowledged messages come again
+                log.warning("NATS %s: closing the connection failed: %s", self.url, exc)
