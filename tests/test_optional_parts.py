@@ -25,7 +25,7 @@ from resonance_callback._demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
-OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL"}  # extra -> the module it provides
+OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL", "serve": "nats"}  # extra -> a module it provides
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -193,4 +193,4 @@ def test_pandas_is_a_dependency_and_plot_and_jpeg_are_extras_the_test_extra_pull
     assert {"matplotlib", "pillow"}.isdisjoint(core)
     assert names(extras["plot"]) == {"matplotlib"}
     assert names(extras["jpeg"]) == {"pillow"}
-    assert "resonance-callback[plot,jpeg]" in extras["test"]
+    assert "resonance-callback[plot,jpeg,serve]" in extras["test"]

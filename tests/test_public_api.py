@@ -10,7 +10,7 @@ import pytest
 import resonance_callback
 from resonance_callback import errors
 
-FEATURE_PACKAGES = ("callback", "external", "index", "read", "replay", "store")
+FEATURE_PACKAGES = ("callback", "external", "index", "read", "replay", "serve", "store")
 PUBLIC_MODULES = {*FEATURE_PACKAGES, "cli", "errors", "jsoncodec"}
 
 

@@ -98,6 +98,7 @@ class NatsSource:
         self._fed = 0  # highest stream sequence fed to the writer this session
         self._dseq = 0  # the consumer's last delivery sequence seen (0: not known)
         self._closing = False
+        self.connect_timeout = 10.0
 
     def describe(self) -> str:
         """One line saying what is read."""
@@ -112,14 +113,16 @@ class NatsSource:
         SourceError
             The server cannot be reached, or the stream does not exist.
         """
-        try:
-            self._nc = await nats.connect(
+        try:  # the client retries forever once connected, but not the first connection
+            self._nc = await asyncio.wait_for(nats.connect(
                 self.url, connect_timeout=5, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5, allow_reconnect=True, name="resonance-callback serve",
                 error_cb=self._on_error, disconnected_cb=self._on_disconnect,
-                reconnected_cb=self._on_reconnect)
+                reconnected_cb=self._on_reconnect), self.connect_timeout)
         except Exception as exc:
-            raise SourceError(f"cannot connect to NATS server {self.url}: {exc}") from exc
+            reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or repr(exc)
+            raise SourceError(f"cannot connect to NATS server {self.url}: {reason} "
+                              f"within {self.connect_timeout:g} s") from exc
         self._js = self._nc.jetstream()
         try:
             await self._js.stream_info(self.stream)
