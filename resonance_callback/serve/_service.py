@@ -123,6 +123,7 @@ class Service:
         self._rejections = RejectionCounter()
         self.on_commit: Callable[[list[Delivery], float], None] | None = None
         self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
+        self._recent: list[float] = []  # latencies since the last status line
 
     async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -154,6 +155,7 @@ class Service:
         for delivery in pending:
             if delivery.sent is not None:
                 self.stats.latencies.append(committed - delivery.sent)
+                self._recent.append(committed - delivery.sent)
         if self.source.acknowledges:
             await self.source.ack(pending)
         self.stats.acknowledged += len(pending)
@@ -170,7 +172,8 @@ class Service:
     async def _status(self) -> None:
         lag = await self.source.lag()
         self.stats.rejected = self._rejections.count
-        fields = status_fields(self.stats, lag, self._rate())
+        recent, self._recent = self._recent, []
+        fields = status_fields(self.stats, lag, self._rate(), recent)
         log.info("%s", status_line(fields), extra={"status": fields})
 
     def _rate(self) -> float:

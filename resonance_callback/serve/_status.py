@@ -4,9 +4,12 @@ The status line (logged every ``--status-interval`` seconds on the
 ``resonance_callback.serve`` logger) reads::
 
     status runs_open=1 documents=12034 docs_per_s=812.4 lag=37 rejected=0 errors=0
+        acknowledged=12000 commit_p50_ms=310.2 commit_p99_ms=702.9
 
 ``lag`` is what the source holds for the service and it has not committed yet
-(NATS: not delivered plus delivered and not acknowledged; ``-`` for 0MQ). With
+(NATS: not delivered plus delivered and not acknowledged; ``-`` for 0MQ);
+``commit_p50_ms`` / ``commit_p99_ms`` are the publish-to-commit latencies of the
+documents committed since the previous line (NATS stamps the publish time). With
 ``--log-format json`` every log record is one JSON object per line, and the
 status record carries its fields as members.
 """
@@ -43,11 +46,19 @@ class RejectionCounter(logging.Handler):
         logging.getLogger("resonance_callback").removeHandler(self)
 
 
-def status_fields(stats: Any, lag: int | None, rate: float) -> dict[str, Any]:
-    """The status line's fields, from :class:`ServiceStats`."""
+def status_fields(stats: Any, lag: int | None, rate: float,
+                  latencies: list[float]) -> dict[str, Any]:
+    """The status line's fields, from :class:`ServiceStats` and the latest latencies."""
+    ordered = sorted(latencies)
+
+    def ms(q: float) -> float | None:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) \
+            if ordered else None
+
     return {"runs_open": stats.runs_open, "documents": stats.documents,
             "docs_per_s": round(rate, 1), "lag": lag, "rejected": stats.rejected,
-            "errors": stats.errors, "acknowledged": stats.acknowledged}
+            "errors": stats.errors, "acknowledged": stats.acknowledged,
+            "commit_p50_ms": ms(0.50), "commit_p99_ms": ms(0.99)}
 
 
 def status_line(fields: dict[str, Any]) -> str:
