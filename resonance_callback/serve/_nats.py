@@ -83,7 +83,7 @@ class NatsSource:
     acknowledges = True
 
     def __init__(self, url: str, stream: str, subject: str | None = None, *,
-                 durable: str = "resonance-callback", batch: int = 256,
+                 durable: str = "resonance-callback", batch: int = 512,
                  max_ack_pending: int = 8192, ack_wait: float = 30.0) -> None:
         self.url = url
         self.stream = stream
