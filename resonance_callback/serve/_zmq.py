@@ -120,6 +120,5 @@ class ZmqSource:
 
     async def close(self) -> None:
         """Close the socket."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._context.term()
+        if self._context is not None:
+            self._context.destroy(linger=0)  # closes the socket; never waits on the network
