@@ -1,12 +1,14 @@
 # Two commands for a fresh machine with Python 3.11+:
 #   make demo   - a simulated beamtime written to ./demo/demo.db + ./demo/demo.zarr/
+#   make serve-demo - a local nats-server (JetStream) on 127.0.0.1:4222 and `serve` into
+#                 ./serve-demo/beamtime.db, until Ctrl-C
 #   make lint   - ruff, the import-linter contracts (lint-imports) and mypy
 #   make test   - make lint, then the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint clean
+.PHONY: demo serve-demo test bench lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,9 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	$(BIN)/resonance-callback demo demo
+
+serve-demo: $(BIN)/.installed
+	$(BIN)/python examples/serve_local.py serve-demo --forever
 
 # Every linter runs and reports; lint fails if any of them found something.
 lint: $(BIN)/.installed
@@ -33,4 +38,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks --out benchmarks/results/results.json
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) demo serve-demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

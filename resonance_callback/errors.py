@@ -21,6 +21,8 @@ working::
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
     ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
     ├── FilterError (ValueError)                a run filter (time, status, where key) is not usable
+    ├── RoutingError (ValueError)               a run's start cannot be routed to a beamtime (serve)
+    ├── SourceError (ConnectionError)           a message source (0MQ, NATS) cannot be used (serve)
     └── MissingExtraError (ImportError)         an optional part needs a package not installed
 
 Messages always name the uid, key or path concerned.
@@ -46,8 +48,10 @@ __all__ = [
     "NotABeamtimeError",
     "ReplayError",
     "ResonanceError",
+    "RoutingError",
     "RunLookupError",
     "SchemaVersionError",
+    "SourceError",
     "StorageError",
     "UnsafePathError",
     "WriterStateError",
@@ -168,4 +172,21 @@ class FilterError(ResonanceError, ValueError):
 
     Raised for a ``since`` / ``until`` that is not a time, an unknown exit
     status, or a malformed ``where`` key; the message names the filter and value.
+    """
+
+
+class RoutingError(ResonanceError, ValueError):
+    """A run's start document cannot be routed to a beamtime by ``--db-template``.
+
+    Raised by the service (``resonance-callback serve``) when the template names a
+    key the start lacks, a value that is not a plain name, or a path that would
+    leave the data root. The message names the run uid and the key or path.
+    """
+
+
+class SourceError(ResonanceError, ConnectionError):
+    """A message source of the service (a 0MQ proxy, a NATS server) cannot be used.
+
+    Raised for an address that cannot be parsed, a server that cannot be reached
+    at start-up, or a JetStream stream that does not exist; the message names it.
     """

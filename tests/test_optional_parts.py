@@ -25,8 +25,8 @@ from resonance_callback._demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
-OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> the module it provides
-            "xarray": "xarray", "tiled": "tiled"}
+OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> a module it provides
+            "xarray": "xarray", "tiled": "tiled", "serve": "nats"}
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -201,7 +201,7 @@ def test_pandas_is_a_dependency_and_plot_and_jpeg_are_extras_the_test_extra_pull
     assert names(extras["plot"]) == {"matplotlib"}
     assert names(extras["jpeg"]) == {"pillow"}
     assert names(extras["handlers"]) == {"area-detector-handlers"}
-    assert {"plot", "jpeg", "handlers"} <= own_extras(extras["test"])
+    assert {"plot", "jpeg", "handlers", "serve"} <= own_extras(extras["test"])
 
 
 def test_serve_tiled_without_tiled_prints_one_line_naming_the_tiled_extra(

@@ -10,7 +10,8 @@ import pytest
 import resonance_callback
 from resonance_callback import errors
 
-FEATURE_PACKAGES = ("callback", "external", "index", "read", "replay", "store", "tiled_server")
+FEATURE_PACKAGES = ("callback", "external", "index", "read", "replay", "serve", "store",
+                    "tiled_server")
 PUBLIC_MODULES = {*FEATURE_PACKAGES, "cli", "errors", "jsoncodec"}
 
 

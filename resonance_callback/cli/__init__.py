@@ -3,10 +3,10 @@
 Each module registers its commands on :data:`main`: ``_demo_cmd`` (``demo``),
 ``_read_cmds`` (``export``, ``plot``), ``_check_cmd`` (``check``), ``_repair_cmd``
 (``repair``), ``_index_cmds``
-(``index ...``, ``reindex``, ``search``), ``_replay_cmd`` (``replay``) and
-``_inspect_cmds`` (``runs``, ``show``), ``_serve_tiled_cmd`` (``serve-tiled``).
-``_base`` holds the group, the error handling shared by every command (one
-line, exit 1; ``--debug`` for a traceback) and table output.
+(``index ...``, ``reindex``, ``search``), ``_replay_cmd`` (``replay``),
+``_serve_cmd`` (``serve``), ``_serve_tiled_cmd`` (``serve-tiled``) and ``_inspect_cmds``
+(``runs``, ``show``). ``_base`` holds the group, the error handling shared by every command
+(one line, exit 1; ``--debug`` for a traceback) and table output.
 """
 
 # Imported only for what they do on import: register their commands on ``main``.
@@ -18,6 +18,7 @@ from resonance_callback.cli import (  # noqa: F401
     _read_cmds,
     _repair_cmd,
     _replay_cmd,
+    _serve_cmd,
     _serve_tiled_cmd,
 )
 from resonance_callback.cli._base import main

@@ -1,0 +1,29 @@
+"""The writer as a service: bluesky documents from a 0MQ proxy or NATS JetStream into beamtimes.
+
+``resonance-callback serve`` runs :func:`serve`: a :class:`Service` reads one
+source (:class:`NatsSource`, a durable JetStream consumer acknowledged after
+commit; or :class:`ZmqSource`, bluesky's 0MQ proxy, at most once) and hands every
+document to a :class:`BeamtimeRouter`, which sends each run to the
+:class:`~resonance_callback.callback.RunWriterCallback` of its beamtime (one
+fixed database, or a :class:`DbTemplate` over the start document).
+
+The sources need the ``serve`` extra (nats-py, pyzmq); without it, using one
+raises :class:`~resonance_callback.errors.MissingExtraError` naming the extra.
+"""
+
+from resonance_callback.serve._route import BeamtimeRouter, DbTemplate
+from resonance_callback.serve._run import make_source, serve
+from resonance_callback.serve._service import Service, ServiceStats
+from resonance_callback.serve._status import JsonFormatter
+from resonance_callback.serve._wire import Delivery
+
+__all__ = [
+    "BeamtimeRouter",
+    "DbTemplate",
+    "Delivery",
+    "JsonFormatter",
+    "Service",
+    "ServiceStats",
+    "make_source",
+    "serve",
+]

