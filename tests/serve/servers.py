@@ -16,11 +16,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import nats
+from bluesky.callbacks.zmq import Publisher
 from nats.js import api
 
 BIN = Path(sys.executable).parent
@@ -182,6 +185,21 @@ class NatsPublisher:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+@contextmanager
+def zmq_publisher(address: str) -> Iterator[Publisher]:
+    """bluesky's 0MQ ``Publisher``, its context destroyed at the end without waiting.
+
+    ``Publisher.close()`` keeps 0MQ's default linger (wait forever for unsent messages):
+    once the proxy is gone that never returns, and a publisher left to the garbage
+    collector hangs whichever later test the collection happens to run in.
+    """
+    publisher = Publisher(address)
+    try:
+        yield publisher
+    finally:
+        publisher._context.destroy(linger=0)
 
 
 class ZmqProxy:

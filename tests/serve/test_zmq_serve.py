@@ -6,14 +6,13 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bluesky.callbacks.zmq import Publisher
 from bluesky.plans import count, scan
 
 from resonance_callback import RunWriterCallback
 
 from ..beamtime_dump import differences, dump_beamtime
 from .conftest import camera
-from .servers import ServeProcess, ZmqProxy
+from .servers import ServeProcess, ZmqProxy, zmq_publisher
 
 
 def _serve_zmq(tmp_path: Path, proxy: ZmqProxy) -> ServeProcess:
@@ -31,11 +30,12 @@ def test_served_from_the_0mq_proxy_equals_the_in_process_beamtime(tmp_path: Path
     try:
         local = RunWriterCallback(tmp_path / "local.db")
         RE.subscribe(local)
-        RE.subscribe(Publisher(f"127.0.0.1:{proxy.in_port}"))
-        RE(count([sim["det"], camera(), sim["img"]], num=5))
-        RE(scan([sim["det"]], sim["motor"], -1, 1, 5))
-        local.close()
-        service.wait_for("runs_open=0 documents=22 ", timeout=30)
+        with zmq_publisher(f"127.0.0.1:{proxy.in_port}") as publisher:
+            RE.subscribe(publisher)
+            RE(count([sim["det"], camera(), sim["img"]], num=5))
+            RE(scan([sim["det"]], sim["motor"], -1, 1, 5))
+            local.close()
+            service.wait_for("runs_open=0 documents=22 ", timeout=30)
         assert service.terminate() == 0
     finally:
         service.stop()
@@ -48,18 +48,18 @@ def test_a_run_whose_documents_stop_arriving_over_0mq_stays_open_not_half_writte
         tmp_path: Path, RE, sim) -> None:  # noqa: N803
     proxy = ZmqProxy()
     service = _serve_zmq(tmp_path, proxy)
-    publisher = Publisher(f"127.0.0.1:{proxy.in_port}")
     sent: list[str] = []
-
-    def until_the_third_event(name: str, doc: dict) -> None:
-        if name != "stop" and len(sent) < 5:  # start, descriptor, 3 events; then silence
-            sent.append(name)
-            publisher(name, doc)
-
     try:
-        RE.subscribe(until_the_third_event)
-        RE(count([sim["det"]], num=10))
-        service.wait_for("runs_open=1 documents=5 ", timeout=30)
+        with zmq_publisher(f"127.0.0.1:{proxy.in_port}") as publisher:
+
+            def until_the_third_event(name: str, doc: dict) -> None:
+                if name != "stop" and len(sent) < 5:  # start, descriptor, 3 events; silence
+                    sent.append(name)
+                    publisher(name, doc)
+
+            RE.subscribe(until_the_third_event)
+            RE(count([sim["det"]], num=10))
+            service.wait_for("runs_open=1 documents=5 ", timeout=30)
         assert service.terminate() == 0
     finally:
         service.stop()
