@@ -127,9 +127,11 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
         f"N={n}": ("memory_callback", {"n": n}) for n in mem_ns},
         max_repeats=None if quick else 3))  # 1M events: ~1 minute a run
     scale = ({"beamtime_sizes": [100, 1_000], "index_beamtimes": [2, 4],
-              "runs_per_beamtime": 100, "repeats": 3} if quick else
+              "runs_per_beamtime": 100, "repeats": 3, "table_sizes": [100, 1_000],
+              "frame_sizes": [10, 100]} if quick else
              {"beamtime_sizes": [100, 1_000, 10_000], "index_beamtimes": [10, 100, 1_000],
-              "runs_per_beamtime": 1_000, "repeats": 7})
+              "runs_per_beamtime": 1_000, "repeats": 7, "table_sizes": [10_000, 100_000,
+              1_000_000], "frame_sizes": [1_000, 10_000, 100_000], "run_repeats": 3})
     out.append(Comparison("scale", "beamtime runs; index runs", {"curves": ("scale", scale)},
                           max_repeats=1))
     return out
