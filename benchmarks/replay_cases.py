@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .cases import Timer, _result
+from .measure import Timer, _result
 
 _INSERT = ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
            "derived) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")

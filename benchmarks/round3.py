@@ -54,6 +54,10 @@ def scale_targets(curves: dict[str, Any]) -> list[dict[str, Any]]:
         ms = 1e3 * by[hi]
         rows.append(_row(f"index of {hi} runs: search by {query}", ms, f"<= {INDEX_MS:g} ms",
                          ms <= INDEX_MS, f"{1e3 * by[lo]:.2f} ms at {lo} runs", "ms"))
+    if "run" in curves:
+        from .scale_runs import run_targets
+
+        rows += run_targets(curves["run"], _row)
     return rows
 
 
@@ -82,6 +86,16 @@ def render_scale(report: dict[str, Any]) -> str:
             lines.append(f"| {query} | " + " | ".join(f"{1e3 * by[n]:.3g}" for n in sizes) + " |")
         lines.append("| (building the data, s) | " + " | ".join(
             f"{c['build_s'][n]:.1f}" for n in sizes) + " |")
+    if "run" in curves:
+        c = curves["run"]
+        lines += ["", "## Scale: ms against the size of one run (median of interleaved rounds)",
+                  "", "| query | sizes | ms | building the run, s |", "|---|---|---|---|"]
+        for query, by in c["seconds"].items():
+            kind = "table" if query == "table()" else "frames"
+            ns = sorted(by, key=int)
+            lines.append(f"| {query} | " + " / ".join(f"{int(n):,}" for n in ns) + " | "
+                         + " / ".join(f"{1e3 * by[n]:.3g}" for n in ns) + " | "
+                         + " / ".join(f"{c['build_s'][f'{kind} {n}']:.1f}" for n in ns) + " |")
     mem = next((c for c in report["cases"] if c["case"] == "memory"), None)
     if mem:
         lines += ["", "## Scale: one run of N scalar events through the callback", "",
@@ -101,7 +115,7 @@ def plot(report: dict[str, Any], path: Path) -> Path:
 
     curves = _curves(report)
     mem = next((c for c in report["cases"] if c["case"] == "memory"), None)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5))
     for ax, key, title, limit in ((axes[0], "beamtime", "beamtime: runs", BEAMTIME_MS),
                                   (axes[1], "index", "master index: runs", INDEX_MS)):
         if not curves:
@@ -128,6 +142,17 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         twin.set_ylim(bottom=0)
         ax.legend(loc="lower left", fontsize=7)
         twin.legend(loc="lower right", fontsize=7)
+    if curves and "run" in curves:
+        ax = axes[3]
+        for query, by in curves["run"]["seconds"].items():
+            ns = sorted(int(n) for n in by)
+            ax.plot(ns, [1e3 * by[str(n)] for n in ns], marker="o",
+                    label=f"{query} ({'events' if query == 'table()' else 'frames'})")
+            ax.plot(ns, [1e3 * by[str(ns[0])] * n / ns[0] for n in ns], linestyle=":",
+                    color="grey", linewidth=1)
+        ax.set(xscale="log", yscale="log", xlabel="events / frames in the run",
+               ylabel="ms", title="one run: table(), one frame (dotted: linear)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

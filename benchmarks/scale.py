@@ -275,12 +275,17 @@ def index_curve(work: Path, beamtimes: list[int], runs: int, repeats: int) -> di
 
 
 def scale_case(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """Both curves, as one variant of the runner (run once: it repeats inside)."""
+    """The curves, as one variant of the runner (run once: it repeats inside)."""
     t0 = time.perf_counter()
     (tmp / "site" / "live").mkdir(parents=True)
+    from .scale_runs import run_curve
+
     curves = {"beamtime": beamtime_curve(tmp, p["beamtime_sizes"], p["repeats"]),
               "index": index_curve(tmp, p["index_beamtimes"], p["runs_per_beamtime"],
                                    p["repeats"])}
+    if p.get("table_sizes"):
+        curves["run"] = run_curve(tmp, p["table_sizes"], p["frame_sizes"],
+                                  p.get("run_repeats", p["repeats"]))
     return {"seconds": time.perf_counter() - t0, "rss_before_mb": 0.0, "curves": curves}
 
 

@@ -53,6 +53,7 @@ def test_quick_benchmark_writes_every_case(tmp_path: Path) -> None:
 
     names = [t["target"] for t in report["targets"]]
     for prefix in ("ingest", "RunEngine count", "frames", "memory", "default codec", "replay",
-                   "beamtime of", "index of", "index: live indexing", "one run: events/s"):
+                   "beamtime of", "index of", "index: live indexing", "one run: events/s",
+                   "one run: table()", "one run: one frame"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
     assert report["codec"]["pick"] in ("zstd", "blosc-lz4", "blosc-zstd")

@@ -17,7 +17,12 @@ __all__ = ["ProgressLine", "replay_command"]
 
 
 class ProgressLine:
-    """One status line on a terminal, rewritten in place (``\\r``); silent elsewhere.
+    """Replay progress on a terminal, rewritten in place; silent elsewhere.
+
+    When the size of the files is known, a click progress bar of the bytes
+    read, with the documents read, their rate and the time left (ETA, from
+    the bytes read so far and the time they took); for standard input, one
+    line of documents, rate and runs.
 
     Parameters
     ----------
@@ -33,13 +38,18 @@ class ProgressLine:
         self.interval = interval
         self._width = 0
         self._next = 0.0
+        self._bar: Any = None  # click's ProgressBar of the replay being shown
+        self._shown: ReplaySummary | None = None  # that replay's summary
 
     def __call__(self, summary: ReplaySummary) -> None:
-        """Show the documents read so far, their rate and the runs."""
+        """Show the progress of the replay ``summary`` describes."""
         now = time.monotonic()
         if not self.enabled or now < self._next:
             return
         self._next = now + self.interval
+        if summary.bytes_total:
+            self._draw_bar(summary)
+            return
         rate = summary.documents / summary.seconds if summary.seconds > 0 else 0.0
         where = summary.files[-1] if summary.files else ""
         line = (f"{summary.documents} documents ({rate:.0f}/s), {summary.runs} runs"
@@ -48,12 +58,45 @@ class ProgressLine:
         self.stream.flush()
         self._width = len(line)
 
+    @staticmethod
+    def info(summary: ReplaySummary | None) -> str:
+        """Documents, their rate, bytes per second and the time left, e.g. ``ETA 0:01:05``."""
+        if summary is None or not summary.bytes_total:
+            return ""
+        seconds = max(summary.seconds, 1e-9)
+        done = summary.bytes_read / summary.bytes_total
+        eta = "--:--:--"
+        if done > 0:
+            left = int(round(seconds * (1 - done) / done))
+            eta = f"{left // 3600}:{left // 60 % 60:02}:{left % 60:02}"
+        return (f"{summary.documents} documents, {summary.documents / seconds:.0f}/s, "
+                f"{summary.bytes_read / seconds / 1e6:.1f} MB/s, ETA {eta}")
+
+    def _draw_bar(self, summary: ReplaySummary) -> None:
+        if self._shown is not summary:  # a new replay: a new bar
+            self.clear()
+            where = summary.files[-1] if summary.files else ""
+            self._bar = click.progressbar(
+                length=summary.bytes_total, file=self.stream, show_eta=False,
+                show_percent=True, item_show_func=self.info, width=24,
+                label=Path(where).name[-32:])
+            self._shown = summary
+        bar = self._bar
+        bar.current_item = summary
+        if summary.bytes_read > bar.pos:
+            bar.update(summary.bytes_read - bar.pos)
+        bar.render_progress()
+        self._width = max(self._width, bar.max_width or 0)
+
     def clear(self) -> None:
-        """Erase the line, if one was written."""
+        """Erase the line or bar, if one was drawn (and show the cursor the bar hid)."""
         if self.enabled and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
+            if self._bar is not None:
+                self.stream.write("\033[?25h")
             self.stream.flush()
             self._width = 0
+        self._bar = self._shown = None
 
 
 def _pairs(ctx: click.Context, param: click.Parameter,

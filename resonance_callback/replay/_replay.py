@@ -33,7 +33,7 @@ import numpy as np
 
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
-from resonance_callback.replay.formats import Source, iter_located
+from resonance_callback.replay.formats import ReadPosition, Source, iter_located
 
 __all__ = ["ReplaySummary", "replay"]
 
@@ -71,6 +71,9 @@ class ReplaySummary:
         Documents rejected (kept in ``rejected_documents`` with the reason).
     seconds : float
         Time taken.
+    bytes_read, bytes_total : int, int or None
+        Bytes of the source's files read so far, of their total size (None
+        when it is not known: standard input, a pipe).
     error : str or None
         The damage that stopped the replay, naming file and line.
     """
@@ -88,6 +91,8 @@ class ReplaySummary:
     already_stored: int = 0
     rejected: int = 0
     seconds: float = 0.0
+    bytes_read: int = 0
+    bytes_total: int | None = None
     error: str | None = None
 
     @property
@@ -177,6 +182,7 @@ def replay(
     summary.rejected = after.rejected
     summary.runs_open = feed.open_runs()
     summary.seconds = time.monotonic() - started
+    summary.bytes_read, summary.bytes_total = feed.position.bytes_read, feed.position.bytes_total
     if progress is not None:
         progress(summary)
     if error is not None:
@@ -198,12 +204,14 @@ class _Feed:
         self.starts: list[str] = []
         self.stopped: set[str] = set()
         self.array_types: dict[str, dict[str, np.dtype]] = {}  # descriptor -> key -> dtype
+        self.position = ReadPosition()
 
     def run(self, source: Source) -> ReplayError | None:
         summary, callback = self.summary, self.callback
         due = time.monotonic() + PROGRESS_INTERVAL
+        self.position = position = ReadPosition()
         try:
-            for located in iter_located(source):
+            for located in iter_located(source, position):
                 name, doc = located.name, located.doc
                 if not summary.files or summary.files[-1] != located.path:
                     summary.files.append(located.path)
@@ -223,6 +231,8 @@ class _Feed:
                 callback(name, doc)
                 if self.progress is not None and time.monotonic() >= due:
                     summary.seconds = time.monotonic() - self.started
+                    summary.bytes_read, summary.bytes_total = (position.bytes_read,
+                                                               position.bytes_total)
                     self.progress(summary)
                     due = time.monotonic() + PROGRESS_INTERVAL
         except ReplayError as exc:

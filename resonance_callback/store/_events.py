@@ -37,8 +37,32 @@ EVENT_COLUMNS = ("uid", "stream_uid", "seq_num", "time", "data", "timestamps", "
                  "derived")
 _WIDTH = len(EVENT_COLUMNS)
 
-#: Event rows per multi-row INSERT (8 parameters each; SQLite allows 32766 per statement).
-ROWS_PER_INSERT = 4000
+#: Most event rows per multi-row INSERT (8 parameters each; SQLite allows 32766 per
+#: statement). A chunk is cut into statements of power-of-two sizes up to this (or of
+#: ``commit_every`` rows, the usual full chunk, in one statement), so the connection's
+#: statement cache holds at most ~13 of them: one prepared statement per row count seen
+#: made SQLite's memory grow by ~30 MB over the first 100k events of a run (one large
+#: statement per queue length the writer happened to find), and RSS with it.
+ROWS_PER_INSERT = 2048
+
+
+def statement_parts(rows: int, whole: int) -> list[tuple[int, int]]:
+    """``(first row, row count)`` of the INSERT statements that write ``rows`` rows.
+
+    ``whole`` (the writer's ``commit_every``) rows go in one statement when they are
+    all there is and fit; otherwise parts of :data:`ROWS_PER_INSERT` rows, then the
+    remainder by its binary digits, largest first.
+    """
+    if rows == whole and rows * _WIDTH <= 32766:
+        return [(0, rows)]
+    parts, first = [], 0
+    size = ROWS_PER_INSERT
+    while first < rows:
+        while size > rows - first:
+            size //= 2
+        parts.append((first, size))
+        first += size
+    return parts
 
 
 @dataclass
@@ -195,11 +219,11 @@ class EventTable:
         """Multi-row INSERTs; rows whose uid is stored go to the conflict rule."""
         batch = self.batch
         conn = batch.conn
-        width = _WIDTH * ROWS_PER_INSERT
+        parts = statement_parts(len(rows), batch.commit_every)
         # A full chunk with nothing else pending and one statement is atomic by itself:
         # it runs as its own transaction, sparing a BEGIN and a COMMIT (each one more
         # wait for the GIL behind the RunEngine).
-        single = len(params) <= width  # one statement: atomic by itself, no savepoint
+        single = len(parts) == 1  # one statement: atomic by itself, no savepoint
         alone = (single and not batch.open and len(rows) == batch.commit_every
                  and not batch.frames.pending_frames())
         if not alone:
@@ -207,12 +231,11 @@ class EventTable:
         short: list[tuple[int, int, int]] = []  # (first row, rows inserted, last rowid)
         try:
             with contextlib.nullcontext(conn) if single else batch.unit():
-                for start in range(0, len(params), width):
-                    part = params[start:start + width]
-                    cursor = conn.execute(
-                        insert_sql("events", EVENT_COLUMNS, len(part) // _WIDTH), part)
-                    if cursor.rowcount != len(part) // _WIDTH:
-                        short.append((start // _WIDTH, cursor.rowcount, cursor.lastrowid or 0))
+                for first, count in parts:
+                    part = params[first * _WIDTH:(first + count) * _WIDTH]
+                    cursor = conn.execute(insert_sql("events", EVENT_COLUMNS, count), part)
+                    if cursor.rowcount != count:
+                        short.append((first, cursor.rowcount, cursor.lastrowid or 0))
         except (DocumentError, *REFUSED):  # a row the schema refuses: each alone says which
             return self._one_by_one(rows, refused)
         except sqlite3.Error as exc:
@@ -242,10 +265,9 @@ class EventTable:
         (SQLite gives a new row the largest rowid + 1, and this connection holds
         the write lock).
         """
-        per = ROWS_PER_INSERT
         partial = {first: (count, last) for first, count, last in short}
         inserted: Counter[str] = Counter()
-        for first in range(0, len(rows), per):
+        for first, per in statement_parts(len(rows), self.batch.commit_every):
             if first not in partial:
                 inserted.update(row.uid for _, row in rows[first:first + per])
                 continue

@@ -200,6 +200,36 @@ def test_a_chunk_longer_than_one_insert_stores_all_but_a_repeated_uid(tmp_path: 
     assert len(_rows(tmp_path / "w.db")) == (n - 1 if duplicate else n)
 
 
+def test_statements_cover_every_row_once_in_few_distinct_sizes() -> None:
+    from resonance_callback.store._events import ROWS_PER_INSERT, statement_parts
+
+    sizes = set()
+    for rows in [*range(1, 3000), 4500, 9999]:
+        parts = statement_parts(rows, 1000)
+        assert [first for first, _ in parts] == [sum(n for _, n in parts[:k])
+                                                 for k in range(len(parts))]
+        assert sum(n for _, n in parts) == rows
+        sizes |= {n for _, n in parts}
+    assert statement_parts(1000, 1000) == [(0, 1000)]  # a full chunk: one statement
+    assert sizes <= {1000} | {2**k for k in range(12)} and max(sizes) == ROWS_PER_INSERT
+
+
+@pytest.mark.parametrize("where", [0, 700, 1336])
+def test_a_repeated_uid_in_any_statement_of_a_chunk_is_refused_alone(tmp_path: Path,
+                                                                     where: int) -> None:
+    n = 1337  # 1024 + 256 + 32 + 16 + 8 + 1: six INSERTs
+    w, stream = _open(tmp_path / "w.db", commit_every=5000, commit_interval=3600)
+    w.write_events([EventRow("old", stream, 0, 0.0, {"x": 0.0}, {"x": 0.0})])
+    uids = [f"e{i}" for i in range(n)]
+    uids[where] = "old"
+    refused = w.write_events([EventRow(uid, stream, i + 1, float(i), {"x": float(i)},
+                                       {"x": 0.0}) for i, uid in enumerate(uids)])
+    assert [r.index for r in refused] == [where]
+    w.close()
+    stored = _rows(tmp_path / "w.db")
+    assert len(stored) == n and {r[0] for r in stored} == {"old", *uids}
+
+
 @pytest.mark.parametrize("codec", ["blosc-lz4", "blosc-zstd", "zstd", "none"])
 @pytest.mark.parametrize("dtype", ["<u2", ">u2", "u1", "<f8", "<i4"])
 def test_chunks_written_directly_are_the_bytes_zarr_itself_writes(tmp_path: Path, codec: str,

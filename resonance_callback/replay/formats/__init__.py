@@ -75,11 +75,13 @@ from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats._common import Located, _reason
 from resonance_callback.replay.formats._detect import _probe
 from resonance_callback.replay.formats._msgpack import _read_msgpack
+from resonance_callback.replay.formats._position import ReadPosition
 from resonance_callback.replay.formats._text import _read_array, _read_text
 
 __all__ = [
     "FORMATS",
     "Located",
+    "ReadPosition",
     "Source",
     "detect_format",
     "iter_documents",
@@ -115,7 +117,7 @@ def iter_documents(source: Source) -> Iterator[tuple[str, dict[str, Any]]]:
         yield located.name, located.doc
 
 
-def iter_located(source: Source) -> Iterator[Located]:
+def iter_located(source: Source, position: ReadPosition | None = None) -> Iterator[Located]:
     """Yield every document of a saved stream with the file and line it came from.
 
     Parameters
@@ -125,6 +127,9 @@ def iter_located(source: Source) -> Iterator[Located]:
         the other; ``"-"`` for the standard input's binary buffer (a file
         named ``-`` is ``./-``); or a file object opened in binary mode (it
         is read from its current position, and not closed).
+    position : ReadPosition, optional
+        Kept up to date with the bytes read of the source's size (for a
+        progress bar's ETA); its size stays unknown for standard input.
 
     Yields
     ------
@@ -141,14 +146,18 @@ def iter_located(source: Source) -> Iterator[Located]:
         When ``source`` is a file object opened in text mode.
     """
     if not isinstance(source, str | os.PathLike):
-        yield from _read_stream(_stream_label(source), source)
+        label = _stream_label(source)
+        if position is not None:
+            position._reading(source, sized=False)
+        yield from _read_stream(label, source)
     elif os.fspath(source) == "-":
         yield from _read_stream("<stdin>", sys.stdin.buffer)
-    elif Path(source).is_dir():
-        for path in stream_files(source):
-            yield from _read_file(path)
     else:
-        yield from _read_file(Path(source))
+        paths = stream_files(source) if Path(source).is_dir() else [Path(source)]
+        if position is not None:
+            position._sized(paths)
+        for path in paths:
+            yield from _read_file(path, position)
 
 
 def stream_files(directory: str | os.PathLike[str]) -> list[Path]:
@@ -232,9 +241,13 @@ def _open(path: Path) -> BinaryIO:
         raise ReplayError(f"{path}: cannot open ({_reason(exc)})") from exc
 
 
-def _read_file(path: Path) -> Iterator[Located]:
+def _read_file(path: Path, position: ReadPosition | None = None) -> Iterator[Located]:
     with _open(path) as raw:
+        if position is not None:
+            position._reading(raw)
         yield from _read_stream(str(path), raw)
+        if position is not None:
+            position._finished()
 
 
 def _read_stream(label: str, raw: BinaryIO) -> Iterator[Located]:
