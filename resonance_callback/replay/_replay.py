@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from resonance_callback._array_types import ArrayTypes
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats import ReadPosition, Source, iter_located
@@ -203,7 +202,7 @@ class _Feed:
         self.started = started
         self.starts: list[str] = []
         self.stopped: set[str] = set()
-        self.array_types: dict[str, dict[str, np.dtype]] = {}  # descriptor -> key -> dtype
+        self.array_types = ArrayTypes()  # lists from text formats get their dtype back
         self.position = ReadPosition()
 
     def run(self, source: Source) -> ReplayError | None:
@@ -216,8 +215,8 @@ class _Feed:
                 if not summary.files or summary.files[-1] != located.path:
                     summary.files.append(located.path)
                 summary.documents += 1
+                doc = self.array_types(name, doc)
                 if name in ("event", "event_page"):
-                    doc = self._typed(name, doc)
                     seq = doc.get("seq_num")
                     summary.events += len(seq) if name == "event_page" and isinstance(
                         seq, list) else 1
@@ -226,8 +225,6 @@ class _Feed:
                     self.starts.append(str(doc.get("uid")))
                 elif name == "stop":
                     self.stopped.add(str(doc.get("run_start")))
-                elif name == "descriptor":
-                    self._note_types(doc)
                 callback(name, doc)
                 if self.progress is not None and time.monotonic() >= due:
                     summary.seconds = time.monotonic() - self.started
@@ -241,48 +238,6 @@ class _Feed:
 
     def open_runs(self) -> list[str]:
         return [uid for uid in self.starts if uid not in self.stopped]
-
-    def _note_types(self, doc: dict[str, Any]) -> None:
-        """Remember the numpy dtypes the descriptor declares for its array keys."""
-        types = {}
-        data_keys = doc.get("data_keys")
-        for key, data_key in (data_keys.items() if isinstance(data_keys, dict) else ()):
-            declared = data_key.get("dtype_numpy") if isinstance(data_key, dict) else None
-            if isinstance(declared, str) and data_key.get("dtype") == "array":
-                try:
-                    types[key] = np.dtype(declared)
-                except Exception:  # noqa: BLE001 - not a dtype: the values stay as they came
-                    continue
-        if types and isinstance(doc.get("uid"), str):
-            self.array_types[doc["uid"]] = types
-
-    def _typed(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """Give arrays that text formats turned into lists back their declared dtype.
-
-        JSON keeps no dtype: a ``uint16`` frame comes back as a list of ints,
-        which numpy would store as ``int64``. Only keys whose descriptor
-        declares ``dtype_numpy`` are converted; the document is not modified.
-        """
-        descriptor = doc.get("descriptor")
-        types = self.array_types.get(descriptor) if isinstance(descriptor, str) else None
-        data = doc.get("data")
-        if not types or not isinstance(data, dict):
-            return doc
-        typed = dict(data)
-        for key, dtype in types.items():
-            value = data.get(key)
-            if name == "event" and isinstance(value, list):
-                typed[key] = _as_array(value, dtype)
-            elif name == "event_page" and isinstance(value, list):
-                typed[key] = [_as_array(v, dtype) if isinstance(v, list) else v for v in value]
-        return {**doc, "data": typed}
-
-
-def _as_array(value: list[Any], dtype: np.dtype) -> Any:
-    try:
-        return np.asarray(value, dtype=dtype)
-    except Exception:  # noqa: BLE001 - left to the callback, which says what is wrong
-        return value
 
 
 def _base_dir(source: Source) -> Path | None:

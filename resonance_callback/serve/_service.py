@@ -24,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from resonance_callback._array_types import ArrayTypes
 from resonance_callback.serve._route import BeamtimeRouter
 from resonance_callback.serve._status import RejectionCounter, status_fields, status_line
-from resonance_callback.serve._wire import ArrayTypes, Delivery
+from resonance_callback.serve._wire import Delivery
 
 __all__ = ["Service", "ServiceStats", "Source"]
 

@@ -8,9 +8,9 @@
   ``b"<prefix> <name> <serialized doc>"``, pickled by default.
 
 msgpack keeps no numpy dtype: a ``uint16`` frame arrives as a list of ints that
-numpy would store as ``int64``. :class:`ArrayTypes` gives arrays whose
-descriptor declares ``dtype_numpy`` their dtype back (as ``replay`` does for text
-formats), so the served beamtime holds what the in-process callback would.
+numpy would store as ``int64``. ``resonance_callback._array_types.ArrayTypes`` gives
+arrays whose descriptor declares ``dtype_numpy`` their dtype back (as ``replay`` does for
+text formats), so the served beamtime holds what the in-process callback would.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from resonance_callback.errors import DocumentError
 
-__all__ = ["DOCUMENT_NAMES", "ArrayTypes", "Delivery", "nats_document", "zmq_document"]
+__all__ = ["DOCUMENT_NAMES", "Delivery", "nats_document", "zmq_document"]
 
 #: The document names bluesky emits (the last token of a bluesky-nats subject).
 DOCUMENT_NAMES = frozenset({
@@ -105,61 +105,3 @@ def zmq_document(message: bytes, prefix: bytes = b"",
     except Exception as exc:
         raise DocumentError(f"0MQ {name} document cannot be read ({exc})") from exc
     return name, doc
-
-
-class ArrayTypes:
-    """Remember each descriptor's declared array dtypes; give event arrays them back."""
-
-    def __init__(self) -> None:
-        self._types: dict[str, dict[str, np.dtype[Any]]] = {}
-        self._of_run: dict[str, list[str]] = {}  # run uid -> its descriptors with types
-
-    def __call__(self, name: str, doc: Any) -> Any:
-        """The document with its arrays typed (a new dict; the original is not changed)."""
-        if not isinstance(doc, dict):
-            return doc
-        if name == "descriptor":
-            self._note(doc)
-        elif name in ("event", "event_page"):
-            return self._typed(name, doc)
-        elif name == "stop" and isinstance(doc.get("run_start"), str):
-            for descriptor in self._of_run.pop(doc["run_start"], []):
-                self._types.pop(descriptor, None)
-        return doc
-
-    def _note(self, doc: dict[str, Any]) -> None:
-        types = {}
-        data_keys = doc.get("data_keys")
-        for key, data_key in (data_keys.items() if isinstance(data_keys, dict) else ()):
-            declared = data_key.get("dtype_numpy") if isinstance(data_key, dict) else None
-            if isinstance(declared, str) and data_key.get("dtype") == "array":
-                try:
-                    types[key] = np.dtype(declared)
-                except Exception:  # noqa: BLE001,S112 - not a dtype: values stay as they came
-                    continue
-        if types and isinstance(doc.get("uid"), str):
-            self._types[doc["uid"]] = types
-            if isinstance(doc.get("run_start"), str):
-                self._of_run.setdefault(doc["run_start"], []).append(doc["uid"])
-
-    def _typed(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
-        descriptor = doc.get("descriptor")
-        types = self._types.get(descriptor) if isinstance(descriptor, str) else None
-        data = doc.get("data")
-        if not types or not isinstance(data, dict):
-            return doc
-        typed = dict(data)
-        for key, dtype in types.items():
-            value = data.get(key)
-            if name == "event" and isinstance(value, list):
-                typed[key] = _as_array(value, dtype)
-            elif name == "event_page" and isinstance(value, list):
-                typed[key] = [_as_array(v, dtype) if isinstance(v, list) else v for v in value]
-        return {**doc, "data": typed}
-
-
-def _as_array(value: list[Any], dtype: np.dtype[Any]) -> Any:
-    try:
-        return np.asarray(value, dtype=dtype)
-    except Exception:  # noqa: BLE001 - left to the callback, which says what is wrong
-        return value
