@@ -19,6 +19,7 @@ from typing import Any
 
 from .cases_re import frames_bulk, frames_callback, frames_raw, re_count, re_image
 from .cases_read import memory_callback, reader_frame, reader_table, replay_callback, replay_parse
+from .hand_loop import insert_documents, schema_sql
 from .measure import WARM_UP, Timer, _result, rss_peak_mb
 
 # -- 1. scalar ingest ------------------------------------------------------------------
@@ -48,54 +49,13 @@ def ingest_callback(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def ingest_sqlite(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """The hand-written baseline: the same tables, json.dumps + executemany per 1,000 rows."""
-    import resonance_callback
-
     from .data import scalar_docs
 
-    sql = (Path(resonance_callback.__file__).parent / "store" / "sql"
-           / "0001_initial.sql").read_text()
-    insert = ("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps, filled, "
-              "derived) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
-    dumps = json.dumps
-
-    def ingest(db: Path, docs: list[tuple[str, dict[str, Any]]]) -> None:
-        conn = sqlite3.connect(db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.executescript(sql)
-        rows: list[tuple[Any, ...]] = []
-        for name, doc in docs:
-            if name == "event":
-                rows.append((doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"],
-                             dumps(doc["data"]), dumps(doc["timestamps"]), None))
-                if len(rows) == 1000:
-                    conn.execute("BEGIN")
-                    conn.executemany(insert, rows)
-                    conn.execute("COMMIT")
-                    rows = []
-            elif name == "start":
-                conn.execute("INSERT INTO runs (uid, plan_name, time_start, metadata) "
-                             "VALUES (?, ?, ?, ?)",
-                             (doc["uid"], doc.get("plan_name"), doc["time"], dumps(doc)))
-            elif name == "descriptor":
-                conn.execute("INSERT INTO streams (uid, run_uid, name, time, data_keys, document)"
-                             " VALUES (?, ?, ?, ?, ?, ?)",
-                             (doc["uid"], doc["run_start"], doc["name"], doc["time"],
-                              dumps(doc["data_keys"]), dumps(doc)))
-            elif name == "stop":
-                conn.execute("BEGIN")
-                if rows:
-                    conn.executemany(insert, rows)
-                conn.execute("UPDATE runs SET time_stop = ?, exit_status = ?, stop_document = ?"
-                             " WHERE uid = ?",
-                             (doc["time"], "success", dumps(doc), doc["run_start"]))
-                conn.execute("COMMIT")
-        conn.close()
-
-    ingest(tmp / "warm.db", list(scalar_docs(WARM_UP)))
+    sql = schema_sql()
+    insert_documents(scalar_docs(WARM_UP), tmp / "warm.db", sql)
     docs = list(scalar_docs(p["n"]))
     with Timer() as t:
-        ingest(tmp / "plain.db", docs)
+        insert_documents(docs, tmp / "plain.db", sql)
     return _result(t, items=p["n"])
 
 
