@@ -189,13 +189,16 @@ class NatsPublisher:
 
 @contextmanager
 def zmq_publisher(address: str) -> Iterator[Publisher]:
-    """bluesky's 0MQ ``Publisher``, its context destroyed at the end without waiting.
+    """bluesky's 0MQ ``Publisher``, connected, its context destroyed at the end without waiting.
 
     ``Publisher.close()`` keeps 0MQ's default linger (wait forever for unsent messages):
     once the proxy is gone that never returns, and a publisher left to the garbage
     collector hangs whichever later test the collection happens to run in.
     """
     publisher = Publisher(address)
+    # 0MQ's slow joiner: a PUB socket drops what it sends until its connection to the
+    # proxy is up and the service's subscription has reached it; no event says when.
+    time.sleep(1.5)
     try:
         yield publisher
     finally:
