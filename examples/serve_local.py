@@ -135,6 +135,9 @@ def main() -> None:
             session(url)
             asyncio.run(wait_committed(url))
     finally:
+        if args.forever:  # a second Ctrl-C (or SIGTERM) must not cut the drain short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if service is not None:
             service.send_signal(signal.SIGTERM)  # drains what it received, exits 0
             service.wait(60)
