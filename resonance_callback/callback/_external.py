@@ -132,7 +132,8 @@ class ExternalRouting:
                 doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
                 data=split.inline, timestamps=inline_ts, filled=filled):
             for key, frame in split.frames.items():
-                w.write_image(uid, key, frame, timestamp=stamps.get(key))
+                w.write_image(uid, key, frame, timestamp=stamps.get(key),
+                              stream_uid=doc["descriptor"], seq_num=doc["seq_num"])
         else:  # the one write path of events: the row with its frames
             row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
                            split.inline, inline_ts, filled, split.frames, stamps)
@@ -290,7 +291,8 @@ class ExternalRouting:
         if item.doc is None:
             assert item.event_uid is not None
             try:
-                w.write_image(item.event_uid, item.key, array, timestamp=item.timestamp)
+                w.write_image(item.event_uid, item.key, array, timestamp=item.timestamp,
+                              stream_uid=item.stream_uid, seq_num=item.seq_nums[0])
             except DocumentError as exc:  # the array does not fit the field's array
                 self._unresolved(w, run_uid, item, str(exc))
             return
@@ -308,9 +310,11 @@ class ExternalRouting:
             try:
                 event_uid = w.event_at(item.stream_uid, seq_num, time=item.received)
                 if as_frames:
-                    w.write_image(event_uid, item.key, row)
+                    w.write_image(event_uid, item.key, row, stream_uid=item.stream_uid,
+                                  seq_num=seq_num)
                 else:
-                    w.merge_event_data(event_uid, {item.key: row.tolist()})
+                    w.merge_event_data(event_uid, {item.key: row.tolist()},
+                                       stream_uid=item.stream_uid, seq_num=seq_num)
             except DocumentError as exc:
                 self._unresolved(w, run_uid, item, str(exc), only=offset)
 

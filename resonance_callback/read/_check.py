@@ -11,6 +11,7 @@
 * runs left open (``exit_status`` NULL) by a writer that is gone, and runs marked
   ``interrupted`` by ``repair``;
 * documents kept in ``rejected_documents``;
+* event uids stored on more than one row (given to different events);
 * frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares
   (frames read from detector files are stored as the file holds them).
 
@@ -61,6 +62,8 @@ class CheckReport:
         ``{"uid", "plan_name", "time_start", "reason"}`` of runs marked interrupted.
     rejected_documents : dict of str to int
         Rejected documents counted by document name.
+    reused_event_uids : list of dict
+        ``{"uid", "rows", "streams"}`` per event uid stored on several rows.
     declared_mismatches : list of dict
         ``{"run_uid", "stream", "field", "zarr_path", "declared", "stored"}`` per
         frame array whose dtype differs from the ``dtype_numpy`` its descriptor
@@ -76,6 +79,7 @@ class CheckReport:
     open_runs: list[dict[str, Any]] = field(default_factory=list)
     interrupted_runs: list[dict[str, Any]] = field(default_factory=list)
     rejected_documents: dict[str, int] = field(default_factory=dict)
+    reused_event_uids: list[dict[str, Any]] = field(default_factory=list)
     declared_mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -96,6 +100,8 @@ class CheckReport:
             found.append(f"{len(self.interrupted_runs)} run(s) interrupted")
         if self.rejected_documents:
             found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
+        if self.reused_event_uids:
+            found.append(f"{len(self.reused_event_uids)} event uid(s) given to several events")
         if self.declared_mismatches:
             found.append(f"{len(self.declared_mismatches)} frame array(s) not of their "
                          "declared dtype")
@@ -132,6 +138,9 @@ class CheckReport:
         counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
         out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
                    + (f" ({counts})" if counts else ""))
+        out.append(f"event uids on several events: {len(self.reused_event_uids)}")
+        out += [f"  {r['uid']}: {r['rows']} rows (streams {r['streams']})"
+                for r in self.reused_event_uids]
         out.append(f"frame arrays not of their declared dtype: {len(self.declared_mismatches)}")
         out += [f"  run {m['run_uid']} {m['stream']}/{m['field']} ({m['zarr_path']}): declared "
                 f"{m['declared']}, stored {m['stored']}" for m in self.declared_mismatches]
@@ -170,7 +179,7 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
-                        _declared):
+                        _reused, _declared):
             try:
                 section(reader, store, report)
             except StorageError as exc:  # a damaged file: report it, check the rest
@@ -277,6 +286,11 @@ def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None
     report.interrupted_runs = [
         dict(zip(("uid", "plan_name", "time_start", "reason"), row, strict=True))
         for row in inspect_queries.interrupted_run_rows(reader)]
+
+
+def _reused(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    report.reused_event_uids = [{"uid": uid, "rows": rows, "streams": streams} for
+                                uid, rows, streams in inspect_queries.reused_event_uids(reader)]
 
 
 def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:

@@ -7,7 +7,8 @@ frames is one unit of work: its row, its frames appended to the
 :class:`FrameStore` and their ``image_refs`` rows, in one savepoint, so readers
 see an event and its frames together or not at all.
 
-A row whose uid is already stored is handed to the writer's conflict rule
+A row whose key is already stored (``(stream_uid, seq_num, uid)`` since schema 4:
+the same event document again) is handed to the writer's conflict rule
 (rejected, or skipped when identical to the stored one); a row the schema
 refuses or that cannot be encoded is refused alone. Refused rows are returned
 as :class:`Refusal`; the rest of the batch is stored.
@@ -154,7 +155,7 @@ class EventTable:
         ``stream(stream_uid)`` returns the open stream's state or raises
         :class:`WriterStateError` (or :class:`DocumentError` for a refused one).
     conflict : callable
-        The writer's rule for an event whose uid is already stored.
+        The writer's rule for an event whose key is already stored.
     """
 
     def __init__(self, batch: Batch, stream: Callable[[str], StreamState],
@@ -216,7 +217,7 @@ class EventTable:
 
     def _scalars(self, rows: list[tuple[int, EventRow]], params: list[Any],
                  refused: list[Refusal], since: float | None) -> int:
-        """Multi-row INSERTs; rows whose uid is stored go to the conflict rule."""
+        """Multi-row INSERTs; rows whose key is stored go to the conflict rule."""
         batch = self.batch
         conn = batch.conn
         parts = statement_parts(len(rows), batch.commit_every)

@@ -23,6 +23,7 @@ files need four things the spec's calls do not offer:
 
 from __future__ import annotations
 
+import sqlite3
 import time as _time
 import uuid
 from collections import Counter
@@ -94,6 +95,8 @@ class DerivedRowsMixin:
         def _require_stream(self, what: str, stream_uid: str | None = None
                             ) -> tuple[str, StreamState]: ...
         def _conflict(self, table: str, row: dict[str, Any]) -> None: ...
+        def _event_stream(self, event_uid: str, stream_uid: str | None = None,
+                          seq_num: int | None = None) -> str: ...
 
     def already_stored(self, uid: str) -> bool:
         """True if the last document with this uid was found already stored (never, here).
@@ -187,18 +190,26 @@ class DerivedRowsMixin:
         self._require_stream("write an event", stream_uid)
         batch = self._batch_of("write an event")
         row = batch.execute(
-            "SELECT uid, data, timestamps FROM events WHERE stream_uid = ? AND seq_num = ? "
-            "AND derived = 1 ORDER BY rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
+            "SELECT rowid, uid, data, timestamps FROM events WHERE stream_uid = ? AND "
+            "seq_num = ? AND derived = 1 ORDER BY rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
         if row is None:
             return False
-        merged = {**(jsoncodec.loads(row[1]) or {}), **data}
-        stamps = {**(jsoncodec.loads(row[2]) or {}), **(timestamps or {})}
-        batch.execute(
-            "UPDATE events SET uid = ?, time = ?, data = ?, timestamps = ?, filled = ?, "
-            "derived = 0 WHERE uid = ?",
-            (uid, time, jsoncodec.dumps(merged), jsoncodec.dumps(stamps),
-             None if filled is None else jsoncodec.dumps(filled), row[0]),
-        )
+        rowid, derived_uid, stored, stored_stamps = row
+        merged = {**(jsoncodec.loads(stored) or {}), **data}
+        stamps = {**(jsoncodec.loads(stored_stamps) or {}), **(timestamps or {})}
+        try:
+            with batch.unit():
+                batch.execute(
+                    "UPDATE events SET uid = ?, time = ?, data = ?, timestamps = ?, filled = ?, "
+                    "derived = 0 WHERE rowid = ?",
+                    (uid, time, jsoncodec.dumps(merged), jsoncodec.dumps(stamps),
+                     None if filled is None else jsoncodec.dumps(filled), rowid))
+                # image_refs follow the row's uid (no foreign key since schema 4)
+                batch.execute("UPDATE image_refs SET event_uid = ? WHERE event_uid = ?",
+                              (uid, derived_uid))
+        except sqlite3.IntegrityError as exc:
+            raise DocumentError(f"event {uid} (seq_num {seq_num} of stream {stream_uid}) "
+                                f"is already stored: {exc}") from exc
         assert self._events is not None
         self._events.last = (uid, stream_uid)
         batch.count()
@@ -209,6 +220,9 @@ class DerivedRowsMixin:
         event_uid: str,
         data: dict[str, Any],
         timestamps: dict[str, float] | None = None,
+        *,
+        stream_uid: str | None = None,
+        seq_num: int | None = None,
     ) -> None:
         """Add values to a stored event's ``data`` (and ``timestamps``).
 
@@ -220,6 +234,9 @@ class DerivedRowsMixin:
             Values to set, keyed by field; they replace values of the same key.
         timestamps : dict or None, optional
             Their timestamps.
+        stream_uid, seq_num : str and int, optional
+            Where the event is, when the caller knows it (one index lookup);
+            otherwise the event is searched for in the open streams.
 
         Raises
         ------
@@ -227,14 +244,23 @@ class DerivedRowsMixin:
             If there is no such event (:class:`DocumentError`).
         """
         batch = self._batch_of("update an event")
-        row = batch.execute("SELECT data, timestamps FROM events WHERE uid = ?",
-                            (event_uid,)).fetchone()
+        try:
+            if stream_uid is None or seq_num is None:
+                stream_uid = self._event_stream(event_uid)
+                seq_num = batch.execute("SELECT seq_num FROM events WHERE stream_uid = ? AND "
+                                        "uid = ?", (stream_uid, event_uid)).fetchone()[0]
+        except DocumentError:
+            row = None
+        else:
+            key = (stream_uid, seq_num, event_uid)
+            row = batch.execute("SELECT rowid, data, timestamps FROM events WHERE "
+                                "stream_uid = ? AND seq_num = ? AND uid = ?", key).fetchone()
         if row is None:
             raise DocumentError(f"cannot add {sorted(data)} to event {event_uid}: no such event")
-        merged = {**(jsoncodec.loads(row[0]) or {}), **data}
-        stamps = {**(jsoncodec.loads(row[1]) or {}), **(timestamps or {})}
-        batch.execute("UPDATE events SET data = ?, timestamps = ? WHERE uid = ?",
-                      (jsoncodec.dumps(merged), jsoncodec.dumps(stamps), event_uid))
+        merged = {**(jsoncodec.loads(row[1]) or {}), **data}
+        stamps = {**(jsoncodec.loads(row[2]) or {}), **(timestamps or {})}
+        batch.execute("UPDATE events SET data = ?, timestamps = ? WHERE rowid = ?",
+                      (jsoncodec.dumps(merged), jsoncodec.dumps(stamps), row[0]))
 
     def record_unresolved(self, row: UnresolvedRow) -> None:
         """Record a frame that could not be read into the store, with the reason.

@@ -14,7 +14,8 @@ beamtime that already holds some or all of its runs:
   of a run whose earlier replay was cut off, and its stop). Different, the
   start is rejected naming the uid, and so is every later document of that run.
 * In a resumed run, a descriptor, event, resource, datum, stream_resource or
-  stream_datum whose uid is stored is compared the same way (the row the writer
+  stream_datum whose key is stored (an event's: its stream, seq_num and uid) is
+  compared the same way (the row the writer
   would store against the stored row): identical, it is skipped, with its
   frames (no second ``image_refs`` row, nothing appended to Zarr, no detector
   file opened again); different, it is rejected naming the uid. An event row's
@@ -59,7 +60,7 @@ __all__ = ["IdempotentRunWriter"]
 _KEYS = {
     "runs": ("uid",),
     "streams": ("uid",),
-    "events": ("uid",),
+    "events": ("stream_uid", "seq_num", "uid"),  # the events table's key (schema 4)
     "external_documents": ("name", "uid"),
 }
 #: What each table's rows are, in messages.
@@ -174,7 +175,7 @@ class IdempotentRunWriter(RunWriter):
         """An event of a resumed run identical to the stored one: only its missing frames."""
         self._conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
         return {key: frame for key, frame in frames.items()
-                if not self._frame_stored(row.uid, key, frame)}
+                if not self._frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":
@@ -225,15 +226,19 @@ class IdempotentRunWriter(RunWriter):
     # -- frames of events already stored ------------------------------------------------
 
     def write_image(self, event_uid: str, field_name: str, image: np.ndarray, *,
-                    timestamp: float | None = None) -> None:
+                    timestamp: float | None = None, stream_uid: str | None = None,
+                    seq_num: int | None = None) -> None:
         """Store a frame as :meth:`RunWriter.write_image`, unless a resumed run already has it."""
-        if self._resumed and self._frame_stored(event_uid, field_name, image):
+        if self._resumed and self._frame_stored(event_uid, field_name, image,
+                                                stream_uid, seq_num):
             return
-        super().write_image(event_uid, field_name, image, timestamp=timestamp)
+        super().write_image(event_uid, field_name, image, timestamp=timestamp,
+                            stream_uid=stream_uid, seq_num=seq_num)
 
-    def _frame_stored(self, event_uid: str, field_name: str, image: np.ndarray) -> bool:
+    def _frame_stored(self, event_uid: str, field_name: str, image: np.ndarray,
+                      stream_uid: str | None = None, seq_num: int | None = None) -> bool:
         try:
-            stream_uid = self._event_stream(event_uid)
+            stream_uid = self._event_stream(event_uid, stream_uid, seq_num)
         except DocumentError:
             return False  # write_image says what is wrong
         state = self._streams.get(stream_uid)

@@ -12,8 +12,8 @@ from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["array_rows", "foreign_key_violations", "framed_fields", "image_ref_arrays",
            "image_ref_count", "image_refs_beyond", "integrity_messages", "open_run_rows",
-           "orphan_image_refs", "rejected_counts", "rejected_summaries", "run_detail",
-           "stream_details", "unresolved_rows"]
+           "orphan_image_refs", "rejected_counts", "rejected_summaries", "reused_event_uids",
+           "run_detail", "stream_details", "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -107,6 +107,16 @@ def orphan_image_refs(reader: BeamtimeReader) -> int:
     """Return how many ``image_refs`` rows point at no ``events`` row."""
     return int(reader.rows("SELECT count(*) FROM image_refs i LEFT JOIN events e "
                            "ON e.uid = i.event_uid WHERE e.uid IS NULL")[0][0])
+
+
+def reused_event_uids(reader: BeamtimeReader) -> list[Row]:
+    """Return ``(uid, rows, stream uids)`` of event uids stored in more than one row.
+
+    The same document stored twice is one row (the key is ``(stream_uid, seq_num,
+    uid)``); a uid on several rows was given to different events by their producer.
+    """
+    return reader.rows("SELECT uid, count(*), group_concat(DISTINCT stream_uid) FROM events "
+                       "GROUP BY uid HAVING count(*) > 1 ORDER BY min(rowid)")
 
 
 def image_ref_arrays(reader: BeamtimeReader) -> list[Row]:

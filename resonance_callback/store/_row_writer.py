@@ -195,7 +195,7 @@ class RowWriter(DerivedRowsMixin):
 
     def _event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
                         ) -> Mapping[str, np.ndarray]:
-        """An event whose uid is stored: returns the frames still to write, or raises."""
+        """An event whose key (stream, seq_num, uid) is stored: frames still to write, or raises."""
         self._conflict("events", {"uid": row.uid})
         return frames
 
@@ -302,7 +302,7 @@ class RowWriter(DerivedRowsMixin):
 
         Scalar events go in multi-row INSERTs; an event with frames is stored
         with its frames as one unit of work. Commits happen as for
-        :meth:`write_event`. A row the store refuses (its uid is stored, a value
+        :meth:`write_event`. A row the store refuses (the event is stored, a value
         cannot be encoded or stored, its stream is not open) is left out alone;
         the rest of the batch is stored.
 
@@ -334,12 +334,28 @@ class RowWriter(DerivedRowsMixin):
             self._seq_num = self._streams[self._stream_uid].seq_num
         return refused
 
-    def _event_stream(self, event_uid: str) -> str:
+    def _event_stream(self, event_uid: str, stream_uid: str | None = None,
+                      seq_num: int | None = None) -> str:
+        """The open stream of a stored event: found by its key when the caller knows it.
+
+        Events are keyed by ``(stream_uid, seq_num, uid)`` (schema 4): with the
+        stream and seq_num given, one index lookup; the event written last, none;
+        otherwise the open streams' part of the key is searched for the uid.
+        """
         assert self._events is not None and self._batch is not None
-        if self._events.last[0] == event_uid:
+        if stream_uid is not None and seq_num is not None:
+            found = self._batch.execute(
+                "SELECT stream_uid FROM events WHERE stream_uid = ? AND seq_num = ? AND uid = ?",
+                (stream_uid, seq_num, event_uid)).fetchone()
+        elif self._events.last[0] == event_uid:
             return self._events.last[1]
-        row = self._batch.execute("SELECT stream_uid FROM events WHERE uid = ?",
-                                  (event_uid,)).fetchone()
-        if row is None:
-            raise DocumentError(f"cannot write image: no event {event_uid} in {self._db_path}")
-        return str(row[0])
+        else:
+            streams = list(self._streams)
+            found = self._batch.execute(
+                f"SELECT stream_uid FROM events WHERE stream_uid IN "
+                f"({', '.join('?' * len(streams))}) AND uid = ? LIMIT 1",
+                (*streams, event_uid)).fetchone()
+        if found is None:
+            raise DocumentError(f"cannot write image: no event {event_uid} in an open stream "
+                                f"of {self._db_path}")
+        return str(found[0])

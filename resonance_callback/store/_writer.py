@@ -329,7 +329,8 @@ class RunWriter(RowWriter):
             If the writer is not open, no run has been opened, or no stream has
             been opened (:class:`WriterStateError`).
         ValueError
-            If an event with this uid is already stored (:class:`DocumentError`).
+            If this event (its stream, seq_num and uid) is already stored
+            (:class:`DocumentError`).
         """
         stream, state = self._require_stream("write an event", stream_uid)
         assert self._events is not None
@@ -348,6 +349,8 @@ class RunWriter(RowWriter):
         image: np.ndarray,
         *,
         timestamp: float | None = None,
+        stream_uid: str | None = None,
+        seq_num: int | None = None,
     ) -> None:
         """Append a 2-D image frame to the Zarr store and record a reference in SQLite.
 
@@ -363,6 +366,10 @@ class RunWriter(RowWriter):
             The dtype is kept.
         timestamp : float or None, optional
             The field's timestamp in the event.
+        stream_uid, seq_num : str and int, optional
+            Where the event is, when the caller knows it: the event is then found
+            by its key. Without them, the event written last is found at once and
+            any other is searched for in the open streams.
 
         Raises
         ------
@@ -389,7 +396,7 @@ class RunWriter(RowWriter):
         """
         # The event's stream, not the latest one: another run may have opened since.
         self._require_stream("write an image", next(iter(self._streams), None))
-        stream_uid = self._event_stream(event_uid)
+        stream_uid = self._event_stream(event_uid, stream_uid, seq_num)
         state = self._streams.get(stream_uid)
         if state is None:
             raise WriterStateError(f"cannot write image {field_name!r}: event {event_uid} "

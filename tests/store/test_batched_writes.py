@@ -65,9 +65,9 @@ def test_write_events_commits_every_commit_every_events(tmp_path: Path) -> None:
     assert len(_rows(tmp_path / "b.db")) == 25
 
 
-def test_a_stored_uid_in_a_batch_is_refused_alone_and_the_rest_stored(tmp_path: Path) -> None:
+def test_a_stored_event_in_a_batch_is_refused_alone_and_the_rest_stored(tmp_path: Path) -> None:
     w, stream = _open(tmp_path / "d.db", commit_every=2, commit_interval=3600)
-    w.write_event({"x": 0.0}, {}, uid="dup", time=0.5, seq_num=1)
+    w.write_event({"x": 0.0}, {}, uid="dup", time=0.5, seq_num=5)  # the batch's 4th event
     events = [EventRow(uid, stream, i + 2, float(i), {"x": float(i)}, {})
               for i, uid in enumerate(["a", "b", "c", "dup", "e"])]
     refused = w.write_events(events)
@@ -190,10 +190,11 @@ def test_a_chunk_longer_than_one_insert_stores_all_but_a_repeated_uid(tmp_path: 
     n = 4500  # more rows than one INSERT takes: two INSERTs in one transaction
     w, stream = _open(tmp_path / "w.db", commit_every=n, commit_interval=3600)
     uids = [f"e{i}" for i in range(n)]
-    if duplicate:
-        uids[-1] = uids[0]
-    events = [EventRow(uid, stream, i + 1, float(i), {"x": float(i)}, {"x": 0.0})
-              for i, uid in enumerate(uids)]
+    seq_nums = [i + 1 for i in range(n)]
+    if duplicate:  # the first event again (its key: stream, seq_num, uid), other values
+        uids[-1], seq_nums[-1] = uids[0], seq_nums[0]
+    events = [EventRow(uid, stream, seq_num, float(i), {"x": float(i)}, {"x": 0.0})
+              for i, (uid, seq_num) in enumerate(zip(uids, seq_nums, strict=True))]
     refused = w.write_events(events)
     assert [r.index for r in refused] == ([n - 1] if duplicate else [])
     w.close()
@@ -221,9 +222,10 @@ def test_a_repeated_uid_in_any_statement_of_a_chunk_is_refused_alone(tmp_path: P
     w, stream = _open(tmp_path / "w.db", commit_every=5000, commit_interval=3600)
     w.write_events([EventRow("old", stream, 0, 0.0, {"x": 0.0}, {"x": 0.0})])
     uids = [f"e{i}" for i in range(n)]
-    uids[where] = "old"
-    refused = w.write_events([EventRow(uid, stream, i + 1, float(i), {"x": float(i)},
-                                       {"x": 0.0}) for i, uid in enumerate(uids)])
+    uids[where] = "old"  # the stored event again: its key (stream, seq_num 0, uid)
+    refused = w.write_events([EventRow(uid, stream, 0 if uid == "old" else i + 1, float(i),
+                                       {"x": float(i)}, {"x": 0.0})
+                              for i, uid in enumerate(uids)])
     assert [r.index for r in refused] == [where]
     w.close()
     stored = _rows(tmp_path / "w.db")
