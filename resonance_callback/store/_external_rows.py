@@ -23,7 +23,6 @@ files need four things the spec's calls do not offer:
 
 from __future__ import annotations
 
-import sqlite3
 import time as _time
 import uuid
 from collections import Counter
@@ -207,9 +206,9 @@ class DerivedRowsMixin:
                 # image_refs follow the row's uid (no foreign key since schema 4)
                 batch.execute("UPDATE image_refs SET event_uid = ? WHERE event_uid = ?",
                               (uid, derived_uid))
-        except sqlite3.IntegrityError as exc:
-            raise DocumentError(f"event {uid} (seq_num {seq_num} of stream {stream_uid}) "
-                                f"is already stored: {exc}") from exc
+        except DocumentError as exc:  # this event is stored already (its key is taken)
+            raise DocumentError(f"event {uid} (seq_num {seq_num} of stream {stream_uid}): "
+                                f"{exc}") from exc
         assert self._events is not None
         self._events.last = (uid, stream_uid)
         batch.count()
