@@ -37,6 +37,7 @@ from typing import Any
 import event_model
 import numpy as np
 
+from resonance_callback.callback._copies import FrameCopies
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
@@ -167,6 +168,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
             WriterThread(writer) if threaded else InlineWriter(writer)
         )
         self._runs = OpenRuns()
+        self._copies = FrameCopies()  # frames copied on this thread, buffers reused
         self._unplaced = Unplaced()
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
@@ -236,7 +238,8 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
             raise DocumentError(f"data_keys is a {type(doc['data_keys']).__name__}, not a dict")
         run = self._runs.of({"run_start": doc["run_start"]})
         assert run is not None
-        self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit))
+        self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit,
+                                                            self._copies))
         row = stream_row(doc, run.uid)
         self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
 
@@ -320,6 +323,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
         self._runs.stop(run)
         self._sink.drain()
+        self._copies.clear()  # the run's frame buffers go with it
 
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from resonance_callback.callback._copies import FrameCopies, frozen
+
 __all__ = ["INLINE_LIMIT", "KeyPlan", "Split", "Storage", "StreamPlan", "frozen"]
 
 #: 1-D arrays with more elements than this are stored in Zarr, not in JSON.
@@ -39,18 +41,6 @@ def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
     if all(isinstance(n, int) and n > 0 for n in shape):
         return tuple(shape)
     return None
-
-
-def frozen(value: Any) -> np.ndarray:
-    """Return a private, read-only copy of a frame.
-
-    Made on the caller's thread, so the device may reuse its buffer at once;
-    read-only and owning its data, so the frame store writes it later without
-    copying it again.
-    """
-    frame = np.array(value, copy=True)
-    frame.flags.writeable = False
-    return frame
 
 
 def _more_elements(value: list[Any], limit: int) -> bool:
@@ -108,6 +98,8 @@ class StreamPlan:
         The descriptor's ``data_keys``.
     inline_limit : int, optional
         1-D arrays longer than this go to Zarr.
+    copies : FrameCopies, optional
+        Where frames are copied; by default each into fresh memory (:func:`frozen`).
 
     Attributes
     ----------
@@ -121,8 +113,10 @@ class StreamPlan:
         Whether any key is external (its data comes from detector files).
     """
 
-    def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT) -> None:
+    def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT,
+                 copies: FrameCopies | None = None) -> None:
         self.inline_limit = inline_limit
+        self._copy = frozen if copies is None else copies.copy
         self.data_keys = data_keys
         self.keys = {
             key: KeyPlan.from_data_key(key, dk if isinstance(dk, dict) else {}, inline_limit)
@@ -167,7 +161,7 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.storage is Storage.FRAME:
-                frame = frozen(value)
+                frame = self._copy(value)
                 if frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "

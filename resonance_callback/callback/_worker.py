@@ -14,10 +14,15 @@ callback's layer, so a row the store refuses is kept whole as rejected.
 Hand-off costs the producer next to nothing: jobs go on a :class:`collections.deque`,
 and the thread is woken only when it sleeps. Once woken by a scalar event it
 lingers up to :data:`LINGER` seconds (at most half of ``commit_interval``) to
-let a batch gather (less when a frame, a non-event document, a drain or a full
-batch arrives), so a scan pays a few wake-ups per second rather than one per
-event: each wake-up of a second Python thread takes the GIL from the RunEngine,
-which measured as the larger part of the callback's cost to a scan.
+let a batch gather (less when a non-event document, a drain or a full batch
+arrives), so a scan pays a few wake-ups per second rather than one per event:
+each wake-up of a second Python thread takes the GIL from the RunEngine, which
+measured as the larger part of the callback's cost to a scan. Events with
+frames linger too, for at most :data:`FRAME_LINGER` seconds or until
+:data:`FRAME_WAKE_BYTES` of frames are queued, so that compression starts soon
+while a detector's scan still pays one wake-up per several frames rather than
+one per frame (a wake-up per 512x512 frame was most of the callback's time on
+the RunEngine's thread).
 
 The queue is bounded, in jobs and in bytes of queued frames: a writer that
 falls far behind slows the producer down rather than growing memory without
@@ -68,6 +73,13 @@ WAKE_AT = 1000
 
 #: Most events stored by one ``executemany``.
 MAX_BATCH = 1000
+
+#: Seconds the writer thread waits, once woken with frames queued, for more to arrive.
+FRAME_LINGER = 0.05
+
+#: Bytes of queued frames that wake the writer thread at once (so a large frame, or a
+#: few, start compressing without waiting for :data:`FRAME_LINGER`).
+FRAME_WAKE_BYTES = 4 * 1024**2
 
 
 @dataclass
@@ -225,13 +237,17 @@ class WriterThread:
             if state == _IDLE and self._jobs:
                 self._state = _BUSY
                 return
-            if state == _LINGERING and (len(self._jobs) >= WAKE_AT
-                                        or type(self._jobs[-1]) is not EventJob
-                                        or self._jobs[-1].nbytes):
+            if state == _LINGERING and self._jobs and (
+                    len(self._jobs) >= WAKE_AT or type(self._jobs[-1]) is not EventJob
+                    or self._frame_bytes_waiting() >= FRAME_WAKE_BYTES):
                 self._state = _BUSY
                 return
             self._cond.wait(timeout)
             self._state = _BUSY
+
+    def _frame_bytes_waiting(self) -> int:
+        """Bytes of frames queued and not yet taken by the thread."""
+        return self._bytes_in - self._bytes_out
 
     def _loop(self) -> None:
         try:
@@ -243,14 +259,22 @@ class WriterThread:
         jobs = self._jobs
         writer = self.writer
         linger = min(LINGER, writer.commit_interval / 2)
+        polling = False  # frames came lately: look for more soon rather than be woken
         while True:
             if not jobs:
-                self._sleep(_IDLE, writer.seconds_until_due())
+                if polling:  # the producer wakes us only for a full load of frames
+                    due = writer.seconds_until_due()
+                    self._sleep(_LINGERING, FRAME_LINGER if due is None
+                                else min(due, FRAME_LINGER))
+                    polling = False  # until frames come again
+                else:
+                    self._sleep(_IDLE, writer.seconds_until_due())
+                    if jobs and type(jobs[0]) is EventJob:
+                        self._sleep(_LINGERING, min(linger, FRAME_LINGER)
+                                    if self._frame_bytes_waiting() else linger)
                 if not jobs:
                     self._guard(writer.commit_if_due)
                     continue
-                if type(jobs[0]) is EventJob:
-                    self._sleep(_LINGERING, linger)
             while jobs:
                 job = jobs.popleft()
                 kind = type(job)
@@ -261,7 +285,9 @@ class WriterThread:
                                and not jobs[0].nbytes):
                             batch.append(jobs.popleft())
                     self._guard(_execute_events, writer, batch, self._refused_starts)
-                    self._bytes_out += job.nbytes
+                    if job.nbytes:
+                        self._bytes_out += job.nbytes
+                        polling = True
                 elif kind is Job:
                     self._guard(_execute, writer, job, self._refused_starts)
                 elif job is _STOP:
@@ -317,9 +343,9 @@ class WriterThread:
         if self._stopped:
             raise RuntimeError("the resonance-callback writer thread has stopped")
         if type(job) is EventJob:
-            if job.nbytes:  # frames: compression starts at once
+            if job.nbytes:  # frames: the thread is woken when enough are queued
                 self._bytes_in += job.nbytes
-                self._put(job, True)
+                self._put(job, self._frame_bytes_waiting() >= FRAME_WAKE_BYTES)
             else:
                 self._put(job, False)
         else:

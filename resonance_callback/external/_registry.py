@@ -92,8 +92,19 @@ class HandlerLookup:
                  registry: Mapping[str, HandlerClass] | None = None) -> None:
         self._built_in = dict(built_in)
         self._registry = dict(registry or {})
-        self._installed = installed_handlers()
+        self._installed_now: dict[str, EntryPoint] | None = None  # read at first need
         self._loaded: dict[str, HandlerClass] = {}
+
+    @property
+    def _installed(self) -> dict[str, EntryPoint]:
+        """The installed entry points, looked up once, when a spec first needs them.
+
+        Looking them up reads every installed package's metadata (~20 ms), which
+        a callback whose runs name no detector file never needs.
+        """
+        if self._installed_now is None:
+            self._installed_now = installed_handlers()
+        return self._installed_now
 
     def register(self, spec: str, handler_class: HandlerClass) -> None:
         """Add or replace the caller's handler for ``spec``."""

@@ -64,11 +64,33 @@ def _open_or_create_group(store: Path | str | Any) -> zarr.Group:
     return zarr.open_group(str(store) if isinstance(store, Path) else store, mode="a")
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
 def _put(path: str, data: Any) -> None:
-    """Write one chunk file, making its directory first."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
+    """Write one chunk file, making its directory first.
+
+    A new 2-D frame's directory (``c/<index>/0``) and its parent never exist,
+    so both are made outright (two ``mkdir``) rather than looked for level by
+    level as ``os.makedirs`` does; and ``os`` calls rather than a file object:
+    each system call gives up the GIL and takes it back from the RunEngine.
+    """
+    directory = os.path.dirname(path)
+    try:
+        for made in (os.path.dirname(directory), directory):
+            try:
+                os.mkdir(made)
+            except FileExistsError:
+                pass
+    except FileNotFoundError:  # deeper frames, or the array's first chunk
+        os.makedirs(directory, exist_ok=True)
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 @dataclass
