@@ -186,8 +186,11 @@ class Beamtime:
         """
         found = select_runs(self._reader, RunFilter(
             sample=sample, plan=plan, exit_status=exit_status, since=since, until=until,
-            scan_id=scan_id, tag=tag, where=where))
-        return [self._run(stored) for stored in found]
+            scan_id=scan_id, tag=tag, where=where), documents=False)
+        # Each run reads its start document and sample when first asked for them:
+        # listing 10,000 runs parses and copies none of them.
+        reader, frames = self._reader, self.frames
+        return [Run(reader, frames, stored) for stored in found]
 
     def search(self, query: Any) -> RunCatalog:
         """Return the runs whose metadata match a Tiled query, newest first.
@@ -211,7 +214,7 @@ class Beamtime:
         ValueError
             For a query type that cannot be answered (:class:`FilterError`).
         """
-        runs = {run.uid: run for run in self.runs()}
+        runs = {stored.uid: self._run(stored) for stored in select_runs(self._reader)}
 
         def metadata(uid: str) -> dict[str, Any]:
             return runs[uid].metadata

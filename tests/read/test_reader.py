@@ -79,6 +79,23 @@ def test_runs_are_listed_newest_first_and_counted(beamtime: Path) -> None:
         assert uids(bt.runs()) == uids(list(bt))
 
 
+def test_a_listed_run_reads_the_same_start_sample_and_metadata_as_one_looked_up(
+        beamtime: Path) -> None:
+    with open_beamtime(beamtime) as bt:
+        listed = {run.uid: run for run in bt.runs()}
+        for uid in uids(bt.runs()):
+            looked_up = bt[uid]
+            run = listed[uid]
+            assert (run.plan_name, run.scan_id, run.time_start) == (
+                looked_up.plan_name, looked_up.scan_id, looked_up.time_start)
+            assert run.sample == looked_up.sample
+            assert run.start == looked_up.start
+            assert run.metadata == looked_up.metadata
+        assert listed["abc1-0000"].start["huge"] == 2**70
+        assert listed["abc1-0000"].sample.name == "silicon"
+        assert listed["c000-0000"].sample.name == "unknown"
+
+
 @pytest.mark.parametrize(("filters", "expected"), [
     ({"sample": "silicon"}, ["abc2-0000", "abc1-0000"]),
     ({"plan": "scan"}, ["abd0-0000", "abc2-0000"]),
