@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import math
 from pathlib import Path
@@ -94,6 +95,20 @@ def test_a_listed_run_reads_the_same_start_sample_and_metadata_as_one_looked_up(
         assert listed["abc1-0000"].start["huge"] == 2**70
         assert listed["abc1-0000"].sample.name == "silicon"
         assert listed["c000-0000"].sample.name == "unknown"
+
+
+def test_listing_runs_leaves_the_garbage_collector_as_it_found_it(beamtime: Path) -> None:
+    with open_beamtime(beamtime) as bt:
+        assert gc.isenabled()
+        assert len(bt.runs()) == 5 and gc.isenabled()
+        with pytest.raises(ValueError):
+            bt.runs(exit_status="sideways")
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert len(bt.runs()) == 5 and not gc.isenabled()
+        finally:
+            gc.enable()
 
 
 @pytest.mark.parametrize(("filters", "expected"), [
