@@ -202,7 +202,8 @@ def migrate(conn: sqlite3.Connection, kind: str, path: Path | str = "<memory>") 
     """Apply every migration of ``kind`` newer than the database's version.
 
     Each migration runs in its own transaction together with the bump of
-    ``PRAGMA user_version``, so a failure leaves the previous version intact.
+    ``PRAGMA user_version``, so a failure leaves the previous version intact;
+    a new (empty) database gets all of them in one transaction.
 
     Parameters
     ----------
@@ -226,9 +227,12 @@ def migrate(conn: sqlite3.Connection, kind: str, path: Path | str = "<memory>") 
         If the file's schema is newer than this library knows.
     """
     version = _check_kind(conn, Path(path), kind)
-    for number, _name, sql in _migrations(kind):
-        if number <= version:
-            continue
+    pending = [(number, sql) for number, _name, sql in _migrations(kind) if number > version]
+    if version == 0 and len(pending) > 1:
+        # A new file: every migration in one transaction (one commit instead of one
+        # each); a failure leaves it empty, as a failed first migration does.
+        pending = [(pending[-1][0], "\n".join(sql for _, sql in pending))]
+    for number, sql in pending:
         # executescript() commits any open transaction first, so the whole
         # migration, its version bump and its COMMIT go in one script.
         script = (
@@ -311,6 +315,9 @@ def connect(
         else:
             _check_kind(conn, path, kind)
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op unless the file is new
+            # Before the switch to WAL too: a new file's switch is written with the
+            # rollback journal, which FULL (the default) makes pay extra syncs for.
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
             mode = _enable_wal(conn)
             if mode.lower() != "wal":
                 raise StorageError(f"cannot put {path} in WAL mode (got {mode!r})")

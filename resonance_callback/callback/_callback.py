@@ -40,6 +40,7 @@ import numpy as np
 from resonance_callback.callback._copies import FrameCopies
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
+from resonance_callback.callback._inline import BatchingInlineWriter
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import (
@@ -90,7 +91,9 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         1-D arrays longer than this are stored in Zarr rather than in JSON.
     threaded : bool, optional
         Write on a background thread (default) so the scan does not wait on
-        disk and compression; ``False`` writes on the caller's thread.
+        disk and compression; ``False`` writes on the caller's thread
+        (consecutive scalar events in batches, stored before any other
+        document; what :func:`~resonance_callback.replay.replay` uses for files).
     zarr_store : path or zarr store, optional
         Where frames go instead of the default.
     handler_registry : mapping of str to handler class, optional
@@ -165,7 +168,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         writer.open()
         self.db_path = writer._db_path
         self._sink: WriterThread | InlineWriter = (
-            WriterThread(writer) if threaded else InlineWriter(writer)
+            WriterThread(writer) if threaded else BatchingInlineWriter(writer, commit_every)
         )
         self._runs = OpenRuns()
         self._copies = FrameCopies()  # frames copied on this thread, buffers reused

@@ -23,6 +23,7 @@ takes ``**kwargs``), so such a handler is called with what it understands.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -92,19 +93,14 @@ class HandlerLookup:
                  registry: Mapping[str, HandlerClass] | None = None) -> None:
         self._built_in = dict(built_in)
         self._registry = dict(registry or {})
-        self._installed_now: dict[str, EntryPoint] | None = None  # read at first need
         self._loaded: dict[str, HandlerClass] = {}
 
-    @property
+    @functools.cached_property
     def _installed(self) -> dict[str, EntryPoint]:
-        """The installed entry points, looked up once, when a spec first needs them.
-
-        Looking them up reads every installed package's metadata (~20 ms), which
-        a callback whose runs name no detector file never needs.
-        """
-        if self._installed_now is None:
-            self._installed_now = installed_handlers()
-        return self._installed_now
+        # Scanned at the first lookup, not at construction: reading every installed
+        # distribution's entry points costs ~10 ms, and a scalar-only session (or a
+        # replay of one) never looks a handler up.
+        return installed_handlers()
 
     def register(self, spec: str, handler_class: HandlerClass) -> None:
         """Add or replace the caller's handler for ``spec``."""

@@ -18,7 +18,13 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
-from resonance_callback.store import BeamtimeReader, SampleMetadata, StoredRun, run_queries
+from resonance_callback.store import (
+    BeamtimeReader,
+    SampleMetadata,
+    StoredRun,
+    find_run,
+    run_queries,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -75,10 +81,17 @@ class Run:
 
     # -- run-level metadata ------------------------------------------------------
 
+    def _row(self) -> StoredRun:
+        """The run's row with its start document and sample (read now if it was listed without)."""
+        stored = self._stored
+        if stored.metadata is None:  # listed by Beamtime.runs(): read the rest once, now
+            stored = self._stored = find_run(self._reader, self.uid)
+        return stored
+
     @cached_property
     def start(self) -> dict[str, Any]:
         """The start document, as stored."""
-        return jsoncodec.loads(self._stored.metadata) or {}
+        return jsoncodec.loads(self._row().metadata) or {}
 
     def _status(self) -> tuple[str | None, str | None]:
         return run_queries.run_status(self._reader, self.uid)
@@ -96,7 +109,7 @@ class Run:
     @cached_property
     def sample(self) -> SampleMetadata | None:
         """The sample the run was measured on (name and metadata), if any."""
-        stored = self._stored
+        stored = self._row()
         if stored.sample_name is None:
             return None
         meta = dict(jsoncodec.loads(stored.sample_metadata) or {})

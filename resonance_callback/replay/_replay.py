@@ -145,6 +145,11 @@ def replay(
         defaults to the directory of the file (or the directory) replayed, so
         relative detector-file roots resolve beside it; ``external_timeout``
         defaults to 0 (detector files of a saved run are not written late).
+        ``threaded`` defaults to False for a file or a directory (documents are
+        written on this thread, events in batches: no writer thread to share
+        the interpreter with) and to True for standard input and file objects
+        (a pipe may pause: the writer thread commits what came within
+        ``commit_interval``).
 
     Returns
     -------
@@ -160,7 +165,7 @@ def replay(
     OSError, sqlite3.DatabaseError
         When the database cannot be written (as the callback raises them).
     """
-    options = {"external_timeout": 0.0, **callback_options}
+    options = {"external_timeout": 0.0, "threaded": not _is_path(source), **callback_options}
     if options.get("base_dir") is None:
         options["base_dir"] = _base_dir(source)
     started = time.monotonic()
@@ -240,9 +245,14 @@ class _Feed:
         return [uid for uid in self.starts if uid not in self.stopped]
 
 
+def _is_path(source: Source) -> bool:
+    """Whether ``source`` names a file or directory (not standard input, not a file object)."""
+    return not hasattr(source, "read") and os.fspath(source) != "-"
+
+
 def _base_dir(source: Source) -> Path | None:
     """The directory relative detector-file roots resolve against: the source's own."""
-    if hasattr(source, "read") or os.fspath(source) == "-":
+    if hasattr(source, "read") or not _is_path(source):
         return None
     path = Path(source).absolute()
     return path if path.is_dir() else path.parent

@@ -27,6 +27,10 @@ __all__ = ["StoredRun", "count_runs", "find_run", "select_runs"]
 
 _SELECT = ("SELECT r.uid, r.plan_name, r.scan_id, r.time_start, r.metadata, s.id, s.name, "
            "s.metadata FROM runs r LEFT JOIN samples s ON s.id = r.sample_id")
+# Listing without the documents: no start document to copy out of every row, and no
+# sample columns (SQLite then leaves the join out unless a filter names the sample).
+_LISTED = ("SELECT r.uid, r.plan_name, r.scan_id, r.time_start, NULL, r.sample_id, NULL, "
+           "NULL FROM runs r LEFT JOIN samples s ON s.id = r.sample_id")
 _ORDER = newest_first(BEAMTIME_COLUMNS)
 _SHOWN = 20
 
@@ -47,8 +51,11 @@ class StoredRun(NamedTuple):
         The start document's ``scan_id``.
     time_start : float or None
         Unix time of the start.
-    metadata : str
-        The start document, as stored (JSON).
+    metadata : str or None
+        The start document, as stored (JSON); None when the run was listed
+        without it (``select_runs(..., documents=False)``): then the sample's
+        name and metadata are None too, and :func:`find_run` with the uid
+        reads them all.
     sample_id : int or None
         The sample's row.
     sample_name : str or None
@@ -61,7 +68,7 @@ class StoredRun(NamedTuple):
     plan_name: str | None
     scan_id: int | None
     time_start: float | None
-    metadata: str
+    metadata: str | None
     sample_id: int | None
     sample_name: str | None
     sample_metadata: str | None
@@ -72,6 +79,7 @@ def select_runs(
     filters: RunFilter = ALL_RUNS,
     *,
     limit: int | None = None,
+    documents: bool = True,
 ) -> list[StoredRun]:
     """Return the runs matching every filter given, newest first.
 
@@ -83,6 +91,11 @@ def select_runs(
         Which runs; default every run.
     limit : int, optional
         At most this many runs.
+    documents : bool, optional
+        Read each run's start document and sample too (default). ``False``
+        reads only the columns a listing shows (``metadata``,
+        ``sample_name`` and ``sample_metadata`` are None): listing 10,000
+        runs then copies ~1 MB rather than every start document.
 
     Returns
     -------
@@ -94,11 +107,11 @@ def select_runs(
         For a filter that cannot be used (:class:`FilterError`).
     """
     clause, params = filters.clause(reader.filter_columns)
-    sql = f"{_SELECT}{clause} {_ORDER}"
+    sql = f"{_SELECT if documents else _LISTED}{clause} {_ORDER}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [StoredRun(*row) for row in reader.rows(sql, params)]
+    return list(map(StoredRun._make, reader.rows(sql, params)))
 
 
 def count_runs(reader: BeamtimeReader) -> int:

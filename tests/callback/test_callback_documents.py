@@ -188,3 +188,43 @@ def test_callback_closed_twice_is_harmless(db_path: Path) -> None:
     cb.close()
     with pytest.raises(StorageError, match="closed"):
         cb("start", new_run()[0].start_doc)
+
+
+def scalar_run():
+    bundle = event_model.compose_run(metadata={"plan_name": "count"})
+    desc = bundle.compose_descriptor(data_keys={"det": KEYS["det"]}, name="primary")
+    return bundle, desc
+
+
+def test_inline_writer_with_commit_every_1_commits_each_scalar_event_as_it_comes(
+        db_path: Path) -> None:
+    bundle, desc = scalar_run()
+    seen = []
+    with RunWriterCallback(db_path, threaded=False, commit_every=1) as cb:
+        cb("start", bundle.start_doc)
+        cb("descriptor", desc.descriptor_doc)
+        for seq in (1, 2, 3):
+            cb("event", desc.compose_event(data={"det": seq}, timestamps={"det": 1.0},
+                                           seq_num=seq))
+            seen.append(sql(db_path, "SELECT count(*) FROM events")[0][0])
+        cb("stop", bundle.compose_stop())
+    assert seen == [1, 2, 3]
+
+
+def test_inline_writer_stores_held_events_before_the_next_document_and_at_flush(
+        db_path: Path) -> None:
+    bundle, desc = scalar_run()
+    with RunWriterCallback(db_path, threaded=False) as cb:
+        cb("start", bundle.start_doc)
+        cb("descriptor", desc.descriptor_doc)
+        for seq in (1, 2, 3):
+            cb("event", desc.compose_event(data={"det": seq}, timestamps={"det": 1.0},
+                                           seq_num=seq))
+        cb.flush()
+        assert sql(db_path, "SELECT seq_num FROM events ORDER BY seq_num") == [(1,), (2,), (3,)]
+        for seq in (4, 5):
+            cb("event", desc.compose_event(data={"det": seq}, timestamps={"det": 1.0},
+                                           seq_num=seq))
+        cb("stop", bundle.compose_stop())  # committed with the events before it
+        assert sql(db_path, "SELECT exit_status FROM runs") == [("success",)]
+        assert sql(db_path, "SELECT count(*) FROM events") == [(5,)]

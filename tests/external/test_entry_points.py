@@ -98,6 +98,25 @@ def test_handler_registry_overrides_an_installed_handler(tmp_path, installed):
     assert resolver.fill("r/0", wait=0).tolist() == [3, 3]
 
 
+def test_entry_points_are_read_at_the_first_lookup_not_when_the_resolver_is_made(
+        tmp_path, monkeypatch):
+    resolver = ExternalResolver()  # a callback's, made before the package is installed
+    site = tmp_path / "site-packages"
+    shutil.copytree(PACKAGE, site, ignore=shutil.ignore_patterns("pyproject.toml",
+                                                                  "__pycache__"))
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        frame = np.arange(20, dtype="<u2").reshape(4, 5)
+        frame.tofile(tmp_path / "f_7.raw")
+        resolver.add_resource({"uid": "r", "spec": "RC_RAW", "root": str(tmp_path),
+                               "resource_path": "f",
+                               "resource_kwargs": {"dtype": "<u2", "shape": [4, 5]}})
+        resolver.add_datum({"datum_id": "r/7", "resource": "r", "datum_kwargs": {"index": 7}})
+        assert np.array_equal(resolver.fill("r/7", wait=0), frame)
+    finally:
+        sys.modules.pop("rc_raw_handlers", None)
+
+
 def test_without_the_package_its_spec_is_recorded_and_reported_by_check(RE, tmp_path):
     assert not any(p.name == "RC_RAW" for p in entry_points(group=ENTRY_POINT_GROUP))
     files = tmp_path / "detector"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import math
 from pathlib import Path
@@ -77,6 +78,37 @@ def test_runs_are_listed_newest_first_and_counted(beamtime: Path) -> None:
         assert len(bt) == 5
         assert uids(list(bt)) == ["c000-0000", "b000-0000", "abd0-0000", "abc2-0000", "abc1-0000"]
         assert uids(bt.runs()) == uids(list(bt))
+
+
+def test_a_listed_run_reads_the_same_start_sample_and_metadata_as_one_looked_up(
+        beamtime: Path) -> None:
+    with open_beamtime(beamtime) as bt:
+        listed = {run.uid: run for run in bt.runs()}
+        for uid in uids(bt.runs()):
+            looked_up = bt[uid]
+            run = listed[uid]
+            assert (run.plan_name, run.scan_id, run.time_start) == (
+                looked_up.plan_name, looked_up.scan_id, looked_up.time_start)
+            assert run.sample == looked_up.sample
+            assert run.start == looked_up.start
+            assert run.metadata == looked_up.metadata
+        assert listed["abc1-0000"].start["huge"] == 2**70
+        assert listed["abc1-0000"].sample.name == "silicon"
+        assert listed["c000-0000"].sample.name == "unknown"
+
+
+def test_listing_runs_leaves_the_garbage_collector_as_it_found_it(beamtime: Path) -> None:
+    with open_beamtime(beamtime) as bt:
+        assert gc.isenabled()
+        assert len(bt.runs()) == 5 and gc.isenabled()
+        with pytest.raises(ValueError):
+            bt.runs(exit_status="sideways")
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert len(bt.runs()) == 5 and not gc.isenabled()
+        finally:
+            gc.enable()
 
 
 @pytest.mark.parametrize(("filters", "expected"), [

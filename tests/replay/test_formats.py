@@ -406,6 +406,21 @@ def test_huge_integers_keep_every_digit(
     assert start["negative"] == -(2**70)
 
 
+def test_long_runs_of_digits_that_are_not_huge_integers_read_the_same_as_with_json(
+    tmp_path: Path
+) -> None:
+    # 19 digits in a row that are no integer token: a fraction with leading zeros,
+    # an exponent's mantissa, a string; and huge integers next to them.
+    doc = {"uid": "u", "small": 0.0070162316995941755, "tiny": -1.0000000000000000002e-300,
+           "text": "id-12345678901234567890", "big_float": 12345678901234567890.5,
+           "huge": 12345678901234567890123, "negative": -(2**64), "int64_max": 2**63 - 1}
+    path = tmp_path / "digits.jsonl"
+    path.write_text(json.dumps(["start", doc]) + "\n" + json.dumps(["start", {"x": 1}]) + "\n")
+    [(_, read), _] = list(iter_documents(path))
+    assert read == json.loads(json.dumps(doc))
+    assert [type(read[k]) for k in ("huge", "negative", "int64_max")] == [int, int, int]
+
+
 def test_suitcase_msgpack_numpy_values_come_back_as_numpy(
     run_engine: RunEngine, tmp_path: Path
 ) -> None:

@@ -12,8 +12,10 @@ whole file afterwards completes it.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -292,3 +294,28 @@ def test_documents_read_back_by_the_reader_replay_into_an_identical_beamtime(
     summary = replay(write(BY_ID["json-seq"], docs, tmp_path / "saved"), tmp_path / "again.db")
     assert summary.ok and summary.runs_added == 11
     assert differences(dump_beamtime(tmp_path / "again.db"), kinds_dump) == {}
+
+
+def test_a_file_replays_on_the_callers_thread_and_standard_input_with_a_writer_thread(
+    kinds: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("resonance_callback.replay._replay"),
+                        "PROGRESS_INTERVAL", 0.0)
+    source = save("suitcase-jsonl", kinds.docs, tmp_path / "saved")
+
+    def writer_threads(target: list[bool]):
+        return lambda summary: target.append(any(
+            t.name == "resonance-writer" for t in threading.enumerate()))
+
+    from_file: list[bool] = []
+    replay(source, tmp_path / "file.db", progress=writer_threads(from_file))
+    from_stream: list[bool] = []
+    with open(source, "rb") as f:
+        stream = io.BytesIO(f.read())
+    replay(stream, tmp_path / "stream.db", progress=writer_threads(from_stream))
+    assert len(from_file) > 10 and not any(from_file)
+    assert any(from_stream[:-1])
+    assert differences(dump_beamtime(tmp_path / "file.db"),
+                       dump_beamtime(tmp_path / "stream.db")) == {}

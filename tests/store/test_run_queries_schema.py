@@ -178,3 +178,24 @@ def test_newest_first_is_read_from_an_index_without_sorting(beamtime: Path) -> N
     plan = plan_of(beamtime, RunFilter())
     assert "USING INDEX runs_newest" in plan
     assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize("kind", ["beamtime", "index"])
+def test_a_new_database_migrated_at_once_has_the_schema_of_one_migrated_step_by_step(
+        tmp_path: Path, kind: str) -> None:
+    stepwise = tmp_path / "stepwise.db"
+    database_at_version(stepwise, kind, 1).close()
+    schema.connect(stepwise, kind).close()  # the later migrations, one transaction each
+    new = tmp_path / "new.db"
+    schema.connect(new, kind).close()  # all of them in one transaction
+    listing = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    a, b = sqlite3.connect(stepwise), sqlite3.connect(new)
+    try:
+        for pragma in ("user_version", "application_id"):
+            assert (a.execute(f"PRAGMA {pragma}").fetchone()
+                    == b.execute(f"PRAGMA {pragma}").fetchone())
+        assert b.execute("PRAGMA user_version").fetchone()[0] == schema.latest_version(kind)
+        assert a.execute(listing).fetchall() == b.execute(listing).fetchall()
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,81 @@
+"""``threaded=False``: jobs run on the caller's thread, consecutive scalar events in batches.
+
+:class:`BatchingInlineWriter` is the :class:`~resonance_callback.callback._worker.InlineWriter`
+with the writer thread's batching: scalar events are held (up to ``commit_every``,
+at most :data:`~resonance_callback.callback._worker.MAX_BATCH`) and stored with one
+:meth:`RunWriter.write_events` call, not one call each. What is visible and durable
+does not change: held events are stored before any other job (a descriptor, a
+stop, an event with frames, a rejected document), at :meth:`drain` and
+:meth:`close`, as soon as ``commit_every`` of them are held, and at the first
+event that comes ``commit_interval`` seconds after the oldest held one; an event
+stored inline one by one was not committed before those points either (the
+store commits every ``commit_every`` events, or at the first call after
+``commit_interval``). ``commit_every=1`` still stores and commits every event as
+it comes.
+
+No second thread means no GIL hand-offs: what a file replay needs
+(:func:`resonance_callback.replay.replay` uses it for files), where nothing
+waits on the caller and the writer thread's only effect was the contention.
+"""
+
+from __future__ import annotations
+
+import time
+
+from resonance_callback.callback._worker import (
+    MAX_BATCH,
+    EventJob,
+    InlineWriter,
+    Job,
+    _execute_events,
+)
+from resonance_callback.store import RunWriter
+
+__all__ = ["BatchingInlineWriter"]
+
+
+class BatchingInlineWriter(InlineWriter):
+    """Run jobs on the caller's thread, storing consecutive scalar events in batches.
+
+    Parameters
+    ----------
+    writer : RunWriter
+        An open writer.
+    commit_every : int, optional
+        The writer's ``commit_every``: at most this many events are held.
+    """
+
+    def __init__(self, writer: RunWriter, commit_every: int = MAX_BATCH) -> None:
+        super().__init__(writer)
+        self._limit = max(1, min(commit_every, MAX_BATCH))
+        self._held: list[EventJob] = []
+
+    def submit(self, job: Job | EventJob) -> None:
+        """Hold a scalar event; store what is held, then run any other job now."""
+        held = self._held
+        if type(job) is EventJob and not job.nbytes:
+            if held and time.monotonic() - held[0].queued >= self.writer.commit_interval:
+                self._store_held()
+            held.append(job)
+            if len(held) >= self._limit:
+                self._store_held()
+            return
+        if held:
+            self._store_held()
+        super().submit(job)
+
+    def _store_held(self) -> None:
+        jobs, self._held = self._held, []
+        _execute_events(self.writer, jobs, self._refused_starts)
+
+    def drain(self) -> None:
+        """Store the events held, then commit what is pending."""
+        if self._held:
+            self._store_held()
+        super().drain()
+
+    def close(self) -> None:
+        """Store the events held, then commit what is pending."""
+        if self._held:
+            self._store_held()
+        super().close()
