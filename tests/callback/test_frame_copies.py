@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,18 @@ def stored_frames(db_path: Path) -> list[np.ndarray]:
     return [np.asarray(root[path][index]) for path, index in rows]
 
 
+def _count_frames(RE, db_path: Path, read: Callable[[], np.ndarray],  # noqa: N803
+                  num: int) -> list[np.ndarray]:
+    """``count`` a SynSignal reading ``read()`` through the callback; the frames stored."""
+    img = SynSignal(func=read, name="img", labels={"detectors"})
+    with RunWriterCallback(db_path) as callback:
+        RE.subscribe(callback)
+        RE(count([img], num=num))
+    stored = stored_frames(db_path)
+    assert len(stored) == num
+    return stored
+
+
 def test_a_device_reusing_its_buffer_has_every_frame_stored_as_it_was_read(
         RE, db_path: Path) -> None:  # noqa: N803
     buffer = np.zeros((64, 48), np.uint16)
@@ -34,12 +47,7 @@ def test_a_device_reusing_its_buffer_has_every_frame_stored_as_it_was_read(
         reads.append(buffer.copy())
         return buffer  # the same array every read, as a driver reusing its buffer would
 
-    img = SynSignal(func=fill_in_place, name="img", labels={"detectors"})
-    with RunWriterCallback(db_path) as callback:
-        RE.subscribe(callback)
-        RE(count([img], num=30))
-    stored = stored_frames(db_path)
-    assert len(stored) == 30
+    stored = _count_frames(RE, db_path, fill_in_place, 30)
     # The readings the events carried (the first read is the descriptor's configuration).
     expected = reads[-30:]
     for got, want in zip(stored, expected, strict=True):
@@ -56,12 +64,7 @@ def test_a_device_handing_over_fresh_arrays_has_every_frame_stored(RE, db_path: 
         reads.append(frame)
         return frame
 
-    img = SynSignal(func=fresh, name="img", labels={"detectors"})
-    with RunWriterCallback(db_path) as callback:
-        RE.subscribe(callback)
-        RE(count([img], num=40))
-    stored = stored_frames(db_path)
-    assert len(stored) == 40
+    stored = _count_frames(RE, db_path, fresh, 40)
     for got, want in zip(stored, reads[-40:], strict=True):
         np.testing.assert_array_equal(got, want)
 
