@@ -60,22 +60,21 @@ class BatchingInlineWriter(InlineWriter):
             if len(held) >= self._limit:
                 self._store_held()
             return
-        if held:
-            self._store_held()
+        self._store_held()
         super().submit(job)
 
     def _store_held(self) -> None:
-        jobs, self._held = self._held, []
-        _execute_events(self.writer, jobs, self._refused_starts)
+        """Store the events held, if any, in one batch."""
+        if self._held:
+            jobs, self._held = self._held, []
+            _execute_events(self.writer, jobs, self._refused_starts)
 
     def drain(self) -> None:
         """Store the events held, then commit what is pending."""
-        if self._held:
-            self._store_held()
+        self._store_held()
         super().drain()
 
     def close(self) -> None:
         """Store the events held, then commit what is pending."""
-        if self._held:
-            self._store_held()
+        self._store_held()
         super().close()

@@ -187,12 +187,11 @@ class Beamtime:
         """
         filters = RunFilter(sample=sample, plan=plan, exit_status=exit_status, since=since,
                             until=until, scan_id=scan_id, tag=tag, where=where)
-        reader, frames = self._reader, self.frames
         with _collector_paused():
             # Each run reads its start document and sample when first asked for them:
             # listing 10,000 runs parses and copies none of them.
-            found = select_runs(reader, filters, documents=False)
-            return [Run(reader, frames, stored) for stored in found]
+            found = select_runs(self._reader, filters, documents=False)
+            return [self._run(stored) for stored in found]
 
     def search(self, query: Any) -> RunCatalog:
         """Return the runs whose metadata match a Tiled query, newest first.

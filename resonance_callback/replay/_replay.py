@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from resonance_callback._array_types import ArrayTypes
 from resonance_callback.callback import RunWriterCallback
@@ -245,14 +245,14 @@ class _Feed:
         return [uid for uid in self.starts if uid not in self.stopped]
 
 
-def _is_path(source: Source) -> bool:
+def _is_path(source: Source) -> TypeGuard[str | os.PathLike[str]]:
     """Whether ``source`` names a file or directory (not standard input, not a file object)."""
     return not hasattr(source, "read") and os.fspath(source) != "-"
 
 
 def _base_dir(source: Source) -> Path | None:
     """The directory relative detector-file roots resolve against: the source's own."""
-    if hasattr(source, "read") or not _is_path(source):
+    if not _is_path(source):
         return None
     path = Path(source).absolute()
     return path if path.is_dir() else path.parent
