@@ -11,46 +11,73 @@ import numpy as np
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats._common import (
     _CHUNK,
-    _MSGPACK_MAX,
+    _EXCERPT,
+    DEFAULT_MAX_RECORD_BYTES,
+    Damaged,
     Located,
     _as_pair,
+    _damaged,
     _ReadError,
 )
 
 # -- msgpack -------------------------------------------------------------------
 
 
-def _read_msgpack(label: str, reader: io.BufferedReader) -> Iterator[Located]:
+def _read_msgpack(label: str, reader: io.BufferedReader,
+                  limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Located | Damaged]:
+    """Yield the stream's documents; a record that is no pair is damaged alone.
+
+    msgpack has no record separator to resynchronise on: bytes that do not
+    decode, a record over ``limit`` bytes or a cut stream are the last item,
+    with ``rest_lost`` and the byte offset of the record they hit.
+    """
     msgpack = _import_msgpack(label)
     unpacker = msgpack.Unpacker(
-        raw=False, strict_map_key=False, max_buffer_size=_MSGPACK_MAX, object_hook=_numpy_hook
+        raw=False, strict_map_key=False, max_buffer_size=limit + _CHUNK, object_hook=_numpy_hook
     )
     fed = record = start = 0
-    while True:
-        chunk, broken = _read_chunk(reader)
-        where = f"{label} record {record + 1} (byte {start})"
-        _unpacking(msgpack, where, unpacker.feed, chunk)
-        fed += len(chunk)
-        while (value := _unpacking(msgpack, where, next, unpacker, _END)) is not _END:
-            record += 1
-            yield Located(*_as_pair(value, where), label, record, "record")
-            start = unpacker.tell()
-            where = f"{label} record {record + 1} (byte {start})"
-        if broken is not None:
-            raise ReplayError(f"{where}: {broken}")
-        if not chunk:
-            break
-    if unpacker.tell() < fed:
-        raise ReplayError(f"{where}: incomplete msgpack record (truncated file?)")
+    where = f"{label} record 1 (byte 0)"
+    try:
+        while True:
+            chunk, broken = _read_chunk(reader)
+            _unpacking(msgpack, where, limit, unpacker.feed, chunk)
+            fed += len(chunk)
+            while (value := _unpacking(msgpack, where, limit, next, unpacker, _END)) is not _END:
+                record += 1
+                end = unpacker.tell()
+                try:
+                    yield Located(*_as_pair(value, where), label, record, "record")
+                except ReplayError as exc:
+                    yield _damaged(exc, label, record, start, end - start,
+                                   repr(value)[:_EXCERPT].encode(), unit="record")
+                start = end
+                where = f"{label} record {record + 1} (byte {start})"
+            if fed - start > limit:  # the record being read is over the limit already
+                raise ReplayError(f"{where}: {_too_long(limit)}")
+            if broken is not None:
+                raise ReplayError(f"{where}: {broken}")
+            if not chunk:
+                break
+        if unpacker.tell() < fed:
+            raise ReplayError(f"{where}: incomplete msgpack record (truncated file?)")
+    except ReplayError as exc:
+        yield _damaged(exc, label, record + 1, start, None, unit="record", rest_lost=True)
+
+
+def _too_long(limit: int) -> str:
+    return f"record longer than the limit of {limit} bytes (max_record_bytes)"
 
 
 _END = object()  # no complete msgpack value buffered
 
 
-def _unpacking(msgpack: Any, where: str, call: Callable[..., Any], *args: Any) -> Any:
+def _unpacking(msgpack: Any, where: str, limit: int, call: Callable[..., Any],
+               *args: Any) -> Any:
     """Call ``call(*args)``, turning msgpack decoding errors into ReplayError."""
     try:
         return call(*args)
+    except msgpack.BufferFull as exc:
+        raise ReplayError(f"{where}: {_too_long(limit)}") from exc
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise ReplayError(f"{where}: invalid msgpack ({exc})") from exc
 
