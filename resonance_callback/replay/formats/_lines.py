@@ -44,22 +44,36 @@ def _readline(label: str, number: int, reader: io.BufferedReader, size: int) -> 
 
 def _lines(label: str, reader: io.BufferedReader, limit: int,
            cursor: _Cursor) -> Iterator[_Record]:
-    """Yield the lines of the stream, a line longer than ``limit`` by its size only."""
+    """Yield the lines of the stream; one over ``limit`` bytes (newline included) by its size.
+
+    A line is read a piece of at most :data:`_CHUNK` bytes at a time, so one
+    over the limit is never held beyond ``limit`` plus one piece.
+    """
     while True:
-        line = _readline(label, cursor.number + 1, reader, limit + 1)
+        line = _readline(label, cursor.number + 1, reader, _CHUNK)
         if not line:
             return
         cursor.number += 1
         number, offset, size = cursor.number, cursor.offset, len(line)
-        if size > limit and not line.endswith(b"\n"):
-            head = line[:_EXCERPT]
-            del line  # skip the rest of the line a piece at a time, counting its bytes
+        if size == _CHUNK and not line.endswith(b"\n"):  # a long line: the rest, piece by piece
+            parts: list[bytes] | None = [line]
             while part := _readline(label, number, reader, _CHUNK):
                 size += len(part)
+                if parts is not None and size > limit:
+                    parts = None  # over the limit: from here on only counted
+                elif parts is not None:
+                    parts.append(part)
                 if part.endswith(b"\n"):
                     break
+            head = line[:_EXCERPT]
+            line = b"".join(parts) if parts is not None else b""
+            if parts is None:
+                cursor.offset += size
+                yield _Record(number, offset, head, size, too_long=True)
+                continue
+        elif size > limit:
             cursor.offset += size
-            yield _Record(number, offset, head, size, too_long=True)
+            yield _Record(number, offset, line[:_EXCERPT], size, too_long=True)
             continue
         cursor.offset += size
         if number == 1 and line.startswith(_BOM):
