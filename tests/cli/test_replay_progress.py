@@ -18,8 +18,10 @@ from pathlib import Path
 
 import event_model
 import pytest
+from click.testing import CliRunner
 
 from resonance_callback import replay
+from resonance_callback.cli import main
 from resonance_callback.cli._replay_cmd import ProgressLine
 from resonance_callback.replay import ReplaySummary
 from resonance_callback.replay.formats import ReadPosition, iter_located
@@ -196,3 +198,25 @@ def test_ctrl_c_stops_replay_with_summary_and_rerun_line_and_rerunning_finishes(
     assert stored_events(db) == n
     with closing(sqlite3.connect(db)) as con:
         assert con.execute("SELECT exit_status FROM runs").fetchall() == [("success",)]
+
+
+def test_replay_command_lists_damaged_lines_stores_the_rest_and_exits_1(tmp_path: Path) -> None:
+    source, run_uid = big_jsonl_run(tmp_path / "run.jsonl", 10)
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(b"".join([*lines[:4], b"\xff\xfe not json\n", *lines[4:],
+                                 b'["start", {"uid": "cut-off", "ti']))
+    db = tmp_path / "bt.db"
+    result = CliRunner().invoke(main, ["replay", str(source), "--db", str(db)])
+    assert result.exit_code == 1
+    offset = sum(map(len, lines[:4]))
+    assert "damaged records (skipped, kept in rejected_documents as 'damaged'): 2" in (
+        result.stdout)
+    assert f"{source} line 5: not UTF-8 text (byte 1 of the line) (byte {offset}, 12 bytes" in (
+        result.stdout)
+    assert f"{source} line {len(lines) + 2}: unterminated JSON (truncated file?)" in (
+        result.stdout)
+    assert "Error: 2 damaged record(s) skipped" in result.stderr
+    assert "events: 10 read, 10 added" in result.stdout  # the events after the damage too
+    with closing(sqlite3.connect(db)) as con:
+        assert con.execute("SELECT uid, exit_status FROM runs").fetchall() == [
+            (run_uid, "success")]
