@@ -37,7 +37,7 @@ from resonance_callback._array_types import ArrayTypes
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay._interrupt import InterruptGuard
-from resonance_callback.replay._summary import ReplaySummary, damage_report
+from resonance_callback.replay._summary import DAMAGED_KEPT, ReplaySummary, damage_report
 from resonance_callback.replay.formats import (
     DEFAULT_MAX_RECORD_BYTES,
     Damaged,
@@ -134,7 +134,7 @@ def replay(
     summary.frames_added = after.frames - before.frames
     summary.runs_resumed = after.resumed
     summary.already_stored = after.already_stored
-    summary.rejected = after.rejected - summary.damaged_count  # damage is kept there too
+    summary.rejected = after.rejected - feed.damage_rows  # damage is kept there too
     summary.runs_open = feed.open_runs()
     summary.seconds = time.monotonic() - started
     summary.bytes_read, summary.bytes_total = feed.position.bytes_read, feed.position.bytes_total
@@ -168,6 +168,7 @@ class _Feed:
         self.started = started
         self.guard = guard
         self.interrupted = False
+        self.damage_rows = 0  # rows of damage kept in rejected_documents
         self.starts: list[str] = []
         self.stopped: set[str] = set()
         self.array_types = ArrayTypes()  # lists from text formats get their dtype back
@@ -184,36 +185,25 @@ class _Feed:
             self.interrupted = True
         finally:
             guard.writing = True
+        unkept = self.summary.damaged_count - DAMAGED_KEPT
+        if unkept > 0:  # the beamtime keeps the first ones, then only how many more
+            self._keep(
+                {"files": sorted(set(self.summary.files)), "count": unkept},
+                f"{unkept} more damaged records, not kept one by one (the first "
+                f"{DAMAGED_KEPT} are)")
 
     def _read(self, source: Source, max_record_bytes: int) -> None:
-        summary, callback, guard = self.summary, self.callback, self.guard
+        summary, guard = self.summary, self.guard
         due = time.monotonic() + PROGRESS_INTERVAL
         self.position = position = ReadPosition()
         for located in iter_records(source, position, max_record_bytes):
             if not summary.files or summary.files[-1] != located.path:
                 summary.files.append(located.path)
+            guard.writing = True  # a Ctrl-C from here waits for the document to be handed over
             if isinstance(located, Damaged):
-                summary.add_damaged(located)
-                guard.writing = True
-                callback.record_rejected("damaged", located.as_row(), damage_report(located))
-                guard.writing = False
-                if guard.requested:
-                    raise KeyboardInterrupt
-                continue
-            name, doc = located.name, located.doc
-            summary.documents += 1
-            doc = self.array_types(name, doc)
-            if name in ("event", "event_page"):
-                seq = doc.get("seq_num")
-                summary.events += len(seq) if name == "event_page" and isinstance(
-                    seq, list) else 1
-            elif name == "start":
-                summary.runs += 1
-                self.starts.append(str(doc.get("uid")))
-            elif name == "stop":
-                self.stopped.add(str(doc.get("run_start")))
-            guard.writing = True
-            callback(name, doc)
+                self._damaged(located)
+            else:
+                self._document(located.name, located.doc)
             guard.writing = False
             if guard.requested:
                 raise KeyboardInterrupt
@@ -223,6 +213,30 @@ class _Feed:
                                                            position.bytes_total)
                 self.progress(summary)
                 due = time.monotonic() + PROGRESS_INTERVAL
+
+    def _document(self, name: str, doc: dict[str, Any]) -> None:
+        summary = self.summary
+        summary.documents += 1
+        doc = self.array_types(name, doc)
+        if name in ("event", "event_page"):
+            seq = doc.get("seq_num")
+            summary.events += len(seq) if name == "event_page" and isinstance(seq, list) else 1
+        elif name == "start":
+            summary.runs += 1
+            self.starts.append(str(doc.get("uid")))
+        elif name == "stop":
+            self.stopped.add(str(doc.get("run_start")))
+        self.callback(name, doc)
+
+    def _damaged(self, damaged: Damaged) -> None:
+        self.summary.add_damaged(damaged)
+        if self.summary.damaged_count <= DAMAGED_KEPT:
+            self._keep(damaged.as_row(), damage_report(damaged))
+
+    def _keep(self, content: dict[str, Any], reason: str) -> None:
+        """Keep damage in ``rejected_documents`` under the name ``damaged``."""
+        self.damage_rows += 1
+        self.callback.record_rejected("damaged", content, reason)
 
     def open_runs(self) -> list[str]:
         return [uid for uid in self.starts if uid not in self.stopped]

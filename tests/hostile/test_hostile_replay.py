@@ -28,6 +28,7 @@ import pytest
 
 from resonance_callback import jsoncodec, open_beamtime
 from resonance_callback.replay import ReplaySummary, replay
+from resonance_callback.replay._summary import DAMAGED_KEPT
 from tests.beamtime_dump import dump_beamtime
 from tests.hostile._stream import Doc, Stream, _plain, outcome, save_jsonl
 
@@ -224,3 +225,27 @@ def test_a_200_mb_line_without_newline_is_recorded_by_its_size_and_never_held(
     assert f"line {len(lines) + 1}: line of {size} bytes is longer than the limit" in reason
     assert row["excerpt"].startswith('["event", {"pad": "aaa') and len(row["excerpt"]) <= 80
     assert peak < 20 * MB and seconds < GENEROUS_SECONDS
+
+
+def test_a_flood_of_damaged_lines_is_counted_and_kept_in_the_beamtime_only_up_to_a_bound(
+    tmp_path: Path
+) -> None:
+    db = tmp_path / "bt.db"
+    earlier, before = store_earlier_run(db, tmp_path)
+    later = Stream()
+    path = tmp_path / "saved.jsonl"
+    lines = jsonl(later.documents([]))
+    path.write_bytes(b"".join([lines[0], b"x!\n" * 5_000, *lines[1:]]))
+
+    summary, peak, seconds = measured(lambda: replay(path, db, raise_on_damage=False))
+
+    assert_kept(before, db)
+    assert_run_complete(db, later)
+    assert summary.damaged_count == 5_000 and len(summary.damaged) == DAMAGED_KEPT
+    assert summary.rejected == 0  # the damage is not counted as rejected documents
+    rows = damaged_rows(db)
+    assert len(rows) == DAMAGED_KEPT + 1  # the first ones, then how many more
+    assert rows[-1][0].startswith(f"{5_000 - DAMAGED_KEPT} more damaged records")
+    assert rows[-1][1] == {"files": [str(path)], "count": 5_000 - DAMAGED_KEPT}
+    assert len(summary.lines()) < 40  # the terminal shows the first few
+    assert peak < 40 * MB and seconds < GENEROUS_SECONDS
