@@ -162,10 +162,10 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
 
     A damaged line (not JSON, cut, binary garbage, no [name, doc] pair,
     longer than --max-record-bytes) is skipped and replay goes on with the
-    next line (json-seq: the next record; msgpack, a broken JSON array,
-    corrupt gzip: the next file). Each is listed in the summary with its
-    file, line and byte offset, and kept in the beamtime's rejected_documents
-    as 'damaged'.
+    next line (json-seq: the next record; msgpack: the next place a record
+    starts; a broken JSON array, corrupt gzip: the next file). Each is listed
+    in the summary with its file, line and byte offset, and kept in the
+    beamtime's rejected_documents as 'damaged'.
 
     \b
     Exit codes:

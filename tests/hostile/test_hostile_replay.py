@@ -166,8 +166,10 @@ def test_damaged_json_seq_record_is_skipped_up_to_the_next_separator(tmp_path: P
     assert peak < 40 * MB and seconds < GENEROUS_SECONDS
 
 
-def test_garbage_in_a_msgpack_stream_loses_that_file_only_with_its_byte_offset(
-    tmp_path: Path
+@pytest.mark.parametrize("garbage", [b"\xc1" * 64, b"\xdb\xff\xff\xff\xf0" + b"x" * 64],
+                         ids=["bytes-that-never-decode", "string-header-longer-than-the-file"])
+def test_garbage_in_a_msgpack_stream_costs_the_bytes_up_to_the_next_record(
+    garbage: bytes, tmp_path: Path
 ) -> None:
     db = tmp_path / "bt.db"
     earlier, before = store_earlier_run(db, tmp_path)
@@ -175,7 +177,7 @@ def test_garbage_in_a_msgpack_stream_loses_that_file_only_with_its_byte_offset(
     (tmp_path / "saved").mkdir()
     packed = [msgpack.packb([name, doc], default=_plain) for name, doc in damaged.documents([])]
     first = tmp_path / "saved" / "01.msgpack"
-    first.write_bytes(b"".join([*packed[:3], b"\xc1" * 64, *packed[3:]]))  # 0xc1: never used
+    first.write_bytes(b"".join([*packed[:3], garbage, *packed[3:]]))
     second = tmp_path / "saved" / "02.msgpack"
     second.write_bytes(b"".join(msgpack.packb([name, doc], default=_plain)
                                 for name, doc in later.documents([])))
@@ -184,16 +186,16 @@ def test_garbage_in_a_msgpack_stream_loses_that_file_only_with_its_byte_offset(
         lambda: replay(tmp_path / "saved", db, raise_on_damage=False))
 
     assert_kept(before, db)
-    assert_run_complete(db, later)  # the next file is read
-    out = outcome(db, damaged.start["uid"])
-    assert out.event_uids == [damaged.first["uid"]] and out.exit_status is None  # left open
-    assert summary.damaged_count == 1 and summary.runs_open == [damaged.start["uid"]]
+    for stream in (earlier, damaged, later):
+        assert_run_complete(db, stream)
+    assert summary.damaged_count == 1 and summary.runs_added == 2
     where = summary.damaged[0]
-    assert (where.path, where.unit, where.line, where.offset, where.rest_lost) == (
-        str(first), "record", 4, sum(map(len, packed[:3])), True)
+    offset = sum(map(len, packed[:3]))
+    assert (where.path, where.unit, where.line, where.offset, where.length, where.rest_lost) == (
+        str(first), "record", 4, offset, len(garbage), False)
     [(reason, row)] = damaged_rows(db)
-    assert f"{first} record 4 (byte {where.offset}): invalid msgpack" in reason
-    assert row["record"] == 4 and row["rest_lost"] is True
+    assert reason.startswith(f"{first} record 4 (byte {offset}): ")
+    assert row["record"] == 4 and row["length"] == len(garbage)
     assert peak < 40 * MB and seconds < GENEROUS_SECONDS
 
 

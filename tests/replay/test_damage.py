@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from resonance_callback import ReplayError, replay
@@ -172,3 +173,20 @@ def test_ctrl_c_in_the_python_api_commits_what_was_read_and_raises_with_the_summ
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
     finished = replay(path, db)
     assert finished.ok and sql(db, "SELECT count(*) FROM events")[0][0] == len(events) + 2
+
+
+def test_msgpack_record_over_the_limit_costs_itself_and_a_cut_record_ends_the_file(
+    tmp_path: Path,
+) -> None:
+    stream = Stream()
+    packed = [msgpack.packb([n, d], default=_plain) for n, d in stream.documents([])]
+    big = msgpack.packb(["event", {"pad": "a" * 5_000}])
+    path = tmp_path / "run.msgpack"
+    path.write_bytes(b"".join([*packed[:3], big, *packed[3:], packed[0][:-5]]))
+    located, damaged = split(list(iter_records(path, max_record_bytes=2_000)))
+    assert len(located) == len(packed)
+    assert [(d.line, d.offset, d.length, d.rest_lost) for d in damaged] == [
+        (4, sum(map(len, packed[:3])), len(big), False),
+        (len(packed) + 2, sum(map(len, packed)) + len(big), len(packed[0]) - 5, True)]
+    assert "longer than the limit of 2000 bytes" in damaged[0].reason
+    assert "incomplete msgpack record (truncated file?)" in damaged[1].reason

@@ -54,12 +54,17 @@ that is not UTF-8, binary garbage, a cut last line, a value that is not a
 file, the line (text formats) or record (msgpack), its byte offset and size
 and its first bytes, then goes on with the next record. Line formats
 resynchronise at the next newline, ``json-seq`` at the next record
-separator; a JSON array at the next element when the element decoded but
-is no pair. Where no boundary is left to find, the damage is the last item
-of that file (``rest_lost``) and reading goes on with the next file: bytes
-that do not decode as msgpack (msgpack has no separator to search for; the
-byte offset of the record is reported), JSON that does not decode inside a
-JSON array, corrupt or cut gzip data, a file in no known format.
+separator, a JSON array at the next element when the element decoded but
+is no pair. msgpack has no separator: after bytes that do not decode, or a
+record over the limit, reading resumes at the next place where a record
+visibly starts (a two-item array or map whose first item is a document
+name, e.g. the bytes ``92 a5 "start"``); the damage spans the bytes from
+where its record started to there. Where no boundary is left to find, the
+damage is the last item of that file (``rest_lost``) and reading goes on
+with the next file: JSON that does not decode inside a JSON array, corrupt
+or cut gzip data, a msgpack stream with no record start after the damage, a
+file in no known format (its first bytes decide the format: a file whose
+very first record is damaged is in no known format).
 :func:`iter_located` is the strict reading: it raises
 :class:`~resonance_callback.errors.ReplayError` at the first damage, with a
 message naming the file and the line or record, for example ``run.jsonl

@@ -97,8 +97,9 @@ class Damaged(NamedTuple):
         ``run.jsonl line 42: unterminated JSON (truncated file?)``.
     rest_lost : bool
         True when the rest of the file could not be read (no record boundary
-        to resynchronise on: corrupt or cut compressed data, invalid msgpack,
-        a damaged JSON array, a file in no known format).
+        to resynchronise on: corrupt or cut compressed data, a damaged JSON
+        array, msgpack with no record start after the damage, a file in no
+        known format).
     """
 
     path: str
