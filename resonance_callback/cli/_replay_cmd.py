@@ -206,9 +206,8 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
     click.echo("\n".join(total.lines()))
     for error in errors:
         click.echo(f"Error: {error}", err=True)
-    if total.damaged_count:
-        click.echo(f"Error: {total.damaged_count} damaged record(s) skipped, kept in "
-                   f"rejected_documents as 'damaged'", err=True)
+    for line in total.damage_errors():
+        click.echo(f"Error: {line}", err=True)
     if total.rejected:
         click.echo(f"Error: {total.rejected} document(s) rejected, kept in rejected_documents "
                    f"('resonance-callback show {db} UID' lists a run's)", err=True)

@@ -106,6 +106,14 @@ class ReplaySummary:
         data["damaged"] = [item._asdict() for item in self.damaged]
         return {"ok": self.ok, **data}
 
+    def damage_errors(self) -> list[str]:
+        """The damage as error lines: each of the first few names file and line."""
+        out = [item.message for item in self.damaged[:DAMAGED_SHOWN]]
+        if self.damaged_count > DAMAGED_SHOWN:
+            out.append(f"{self.damaged_count - DAMAGED_SHOWN} more damaged record(s), kept in "
+                       f"rejected_documents as 'damaged'")
+        return out
+
     def lines(self) -> list[str]:
         """The summary as text lines for a terminal."""
         rate = self.documents / self.seconds if self.seconds > 0 else 0.0

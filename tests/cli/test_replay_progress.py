@@ -215,7 +215,9 @@ def test_replay_command_lists_damaged_lines_stores_the_rest_and_exits_1(tmp_path
         result.stdout)
     assert f"{source} line {len(lines) + 2}: unterminated JSON (truncated file?)" in (
         result.stdout)
-    assert "Error: 2 damaged record(s) skipped" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"Error: {source} line 5: not UTF-8 text (byte 1 of the line)",
+        f"Error: {source} line {len(lines) + 2}: unterminated JSON (truncated file?)"]
     assert "events: 10 read, 10 added" in result.stdout  # the events after the damage too
     with closing(sqlite3.connect(db)) as con:
         assert con.execute("SELECT uid, exit_status FROM runs").fetchall() == [
