@@ -45,6 +45,7 @@ from resonance_callback.replay.formats import (
     Source,
     iter_records,
 )
+from resonance_callback.store import WriteCounts
 
 __all__ = ["ReplaySummary", "replay"]
 
@@ -118,7 +119,9 @@ def replay(
     if options.get("base_dir") is None:
         options["base_dir"] = _base_dir(source)
     started = time.monotonic()
-    with InterruptGuard() as guard:  # opening the beamtime: a Ctrl-C waits for it
+    # A Ctrl-C while the beamtime opens, a document is handed over, the beamtime
+    # closes or the last progress is shown waits for it to finish.
+    with InterruptGuard() as guard:
         callback = RunWriterCallback(db_path, **options)
         summary = ReplaySummary(str(callback.db_path))
         feed = _Feed(callback, summary, progress, started, guard)
@@ -128,7 +131,23 @@ def replay(
         finally:
             guard.writing = True
             callback.close()
-    after = callback.write_counts()
+        _finish(summary, feed, before, callback.write_counts(), started)
+        if progress is not None:
+            progress(summary)
+    if summary.interrupted:
+        interrupt = KeyboardInterrupt(f"replay into {summary.db_path} interrupted")
+        setattr(interrupt, "summary", summary)  # noqa: B010 - KeyboardInterrupt declares none
+        raise interrupt
+    if summary.error is not None and raise_on_damage:
+        error = ReplayError(summary.error)
+        error.summary = summary
+        raise error
+    return summary
+
+
+def _finish(summary: ReplaySummary, feed: _Feed, before: WriteCounts, after: WriteCounts,
+            started: float) -> None:
+    """Fill in what the beamtime gained, and the first damage as the error."""
     summary.runs_added = after.runs - before.runs
     summary.events_added = after.events - before.events
     summary.frames_added = after.frames - before.frames
@@ -143,17 +162,6 @@ def replay(
         more = summary.damaged_count - 1
         summary.error = summary.damaged[0].message + (
             f" (and {more} more damaged record{'s' if more > 1 else ''})" if more else "")
-    if progress is not None:
-        progress(summary)
-    if summary.interrupted:
-        interrupt = KeyboardInterrupt(f"replay into {summary.db_path} interrupted")
-        setattr(interrupt, "summary", summary)  # noqa: B010 - KeyboardInterrupt declares none
-        raise interrupt
-    if summary.error is not None and raise_on_damage:
-        error = ReplayError(summary.error)
-        error.summary = summary
-        raise error
-    return summary
 
 
 class _Feed:
