@@ -117,8 +117,9 @@ class UnsafePathError(ExternalDataError, PermissionError):
 class ReplayError(ResonanceError, ValueError):
     """A saved document stream cannot be parsed; the message names file and line.
 
-    Raised by ``replay`` with what was stored before the damage in ``summary``
-    (a ``ReplaySummary``; None when raised by the format readers themselves).
+    Raised by ``replay`` once the whole source is read (damaged records are
+    skipped, every other one stored), with the ``ReplaySummary`` listing the
+    damage in ``summary``; None when raised by the format readers themselves.
     """
 
     summary: Any = None

@@ -210,6 +210,15 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
                 run_uid = None
         self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
 
+    def record_rejected(self, name: str, content: dict[str, Any], reason: str) -> None:
+        """Keep ``content`` in ``rejected_documents`` as ``name``, as a bad document is kept.
+
+        For input that never became a document, such as a damaged line of a
+        replayed file: stored in order with the documents, once across
+        sessions, and logged as one warning line.
+        """
+        self._reject(name, content, reason)
+
     def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
         self._sink.submit(Job(fn, name, doc, run.uid if run else None))
 

@@ -12,6 +12,7 @@ import click
 from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay import ReplaySummary, replay
+from resonance_callback.replay.formats import DEFAULT_MAX_RECORD_BYTES
 
 __all__ = ["ProgressLine", "replay_command"]
 
@@ -117,9 +118,16 @@ def _total(db: Path, parts: list[ReplaySummary]) -> ReplaySummary:
         total.files += part.files
         total.runs_open += part.runs_open
         for name in ("documents", "runs", "runs_added", "runs_resumed", "events",
-                     "events_added", "frames_added", "already_stored", "rejected", "seconds"):
+                     "events_added", "frames_added", "already_stored", "rejected", "seconds",
+                     "damaged_count"):
             setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.damaged += part.damaged
+        total.interrupted = total.interrupted or part.interrupted
     return total
+
+
+INTERRUPTED = ("interrupted: rerun the same command to finish "
+               "(already stored documents are skipped)")
 
 
 @main.command("replay")
@@ -135,10 +143,14 @@ def _total(db: Path, parts: list[ReplaySummary]) -> ReplaySummary:
 @click.option("--allowed-root", "allowed_roots", multiple=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Read detector files only under this directory. Repeatable.")
+@click.option("--max-record-bytes", type=click.IntRange(min=1),
+              default=DEFAULT_MAX_RECORD_BYTES, show_default=True,
+              help="Largest line (json-seq or msgpack record) read; a longer one is "
+                   "reported as damaged by its size and skipped, never held in memory.")
 @handle_errors
 def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
                    root_map: dict[str, str], base_dir: Path | None,
-                   allowed_roots: tuple[Path, ...]) -> None:
+                   allowed_roots: tuple[Path, ...], max_record_bytes: int) -> None:
     r"""Store the runs of saved document streams in beamtime DB, as if run again.
 
     PATH is a file, a directory (its files, sorted by name, as one stream) or
@@ -146,9 +158,22 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
     JSON lines, json-seq, a JSON array, suitcase-msgpack, each maybe
     gzipped). Documents already stored are skipped, so replaying twice
     changes nothing, and replaying the whole of a file cut off earlier
-    completes its runs. Exit code 1 if a file is damaged (everything before
-    the damage is stored; the run it cuts off stays open) or a document
-    is rejected.
+    completes its runs.
+
+    A damaged line (not JSON, cut, binary garbage, no [name, doc] pair,
+    longer than --max-record-bytes) is skipped and replay goes on with the
+    next line (json-seq: the next record; msgpack: the next place a record
+    starts; a broken JSON array, corrupt gzip: the next file). Each is listed
+    in the summary with its file, line and byte offset, and kept in the
+    beamtime's rejected_documents as 'damaged'.
+
+    \b
+    Exit codes:
+        0    everything stored
+        1    a record was damaged, a document rejected, or a PATH unusable
+             (the summary says what; everything else is stored)
+        130  interrupted (Ctrl-C): what was read is stored and committed;
+             rerun the same command to finish
 
     \b
     Examples:
@@ -156,13 +181,14 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
         zcat run.jsonl.gz | resonance-callback replay - --db beamtime.db --sample PS-1
         resonance-callback replay old/ --db beamtime.db --root-map /old/data=/archive/data
     """
-    options: dict[str, Any] = {"root_map": root_map or None, "base_dir": base_dir}
+    options: dict[str, Any] = {"root_map": root_map or None, "base_dir": base_dir,
+                               "max_record_bytes": max_record_bytes, "raise_on_damage": False}
     if sample is not None:
         options["sample"] = sample
     if allowed_roots:
         options["allowed_roots"] = list(allowed_roots)
     progress = ProgressLine(sys.stderr)
-    parts, errors = [], []
+    parts, errors, interrupted = [], [], False
     try:
         for path in paths:
             try:
@@ -170,14 +196,23 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
             except ReplayError as exc:
                 errors.append(str(exc))
                 parts.append(getattr(exc, "summary", None) or ReplaySummary(str(db)))
+            except KeyboardInterrupt as exc:
+                interrupted = True
+                parts.append(getattr(exc, "summary", None) or ReplaySummary(str(db)))
+                break
     finally:
         progress.clear()
     total = _total(db, parts)
     click.echo("\n".join(total.lines()))
     for error in errors:
         click.echo(f"Error: {error}", err=True)
+    for line in total.damage_errors():
+        click.echo(f"Error: {line}", err=True)
     if total.rejected:
         click.echo(f"Error: {total.rejected} document(s) rejected, kept in rejected_documents "
                    f"('resonance-callback show {db} UID' lists a run's)", err=True)
-    if errors or total.rejected:
+    if interrupted:
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
+    if errors or total.rejected or total.damaged_count:
         sys.exit(1)

@@ -8,14 +8,20 @@ import json
 import os
 import pty
 import select
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import event_model
 import pytest
+from click.testing import CliRunner
 
 from resonance_callback import replay
+from resonance_callback.cli import main
 from resonance_callback.cli._replay_cmd import ProgressLine
 from resonance_callback.replay import ReplaySummary
 from resonance_callback.replay.formats import ReadPosition, iter_located
@@ -129,3 +135,90 @@ def test_replay_command_draws_the_bar_on_a_pty_and_stays_plain_when_piped(
                            timeout=120)
     assert piped.returncode == 0 and piped.stderr == b""
     assert b"\r" not in piped.stdout and b"ETA" not in piped.stdout
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------
+
+
+def big_jsonl_run(path: Path, n: int) -> tuple[Path, str]:
+    """A suitcase-jsonl run of ``n`` scalar events, written fast; return it and its uid."""
+    start = {"uid": "run-interrupted", "time": 1.0, "plan_name": "count", "scan_id": 1}
+    desc = {"uid": "desc-1", "run_start": start["uid"], "name": "primary", "time": 1.0,
+            "data_keys": {"det": {"source": "sim", "dtype": "number", "shape": []}}}
+    stop = {"uid": "stop-1", "run_start": start["uid"], "time": 2.0, "exit_status": "success",
+            "reason": "", "num_events": {"primary": n}}
+    event = ('["event", {{"uid": "ev-{0}", "descriptor": "desc-1", "seq_num": {1}, '
+             '"time": {1}.5, "data": {{"det": {1}.25}}, "timestamps": {{"det": {1}.5}}}}]\n')
+    with path.open("w") as f:
+        f.write(json.dumps(["start", start]) + "\n" + json.dumps(["descriptor", desc]) + "\n")
+        f.writelines(event.format(i, i + 1) for i in range(n))
+        f.write(json.dumps(["stop", stop]) + "\n")
+    return path, start["uid"]
+
+
+def stored_events(db: Path) -> int:
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+            return con.execute("SELECT count(*) FROM events").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_ctrl_c_stops_replay_with_summary_and_rerun_line_and_rerunning_finishes(
+    tmp_path: Path,
+) -> None:
+    n = 400_000
+    source, run_uid = big_jsonl_run(tmp_path / "big.jsonl", n)
+    db = tmp_path / "bt.db"
+    command = [sys.executable, "-c", "from resonance_callback.cli import main; main()",
+               "replay", str(source), "--db", str(db)]
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while stored_events(db) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "replay ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    stdout, stderr = out.decode(), err.decode()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.strip().endswith(
+        "interrupted: rerun the same command to finish (already stored documents are skipped)")
+    stored = stored_events(db)
+    assert 0 < stored < n
+    assert "Replayed " in stdout and "events: " in stdout
+    assert f"runs left open (no stop in the stream): {run_uid}" in stdout
+    with closing(sqlite3.connect(db)) as con:  # committed and consistent
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute("SELECT exit_status FROM runs").fetchall() == [(None,)]
+
+    again = subprocess.run(command, capture_output=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert stored_events(db) == n
+    with closing(sqlite3.connect(db)) as con:
+        assert con.execute("SELECT exit_status FROM runs").fetchall() == [("success",)]
+
+
+def test_replay_command_lists_damaged_lines_stores_the_rest_and_exits_1(tmp_path: Path) -> None:
+    source, run_uid = big_jsonl_run(tmp_path / "run.jsonl", 10)
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(b"".join([*lines[:4], b"\xff\xfe not json\n", *lines[4:],
+                                 b'["start", {"uid": "cut-off", "ti']))
+    db = tmp_path / "bt.db"
+    result = CliRunner().invoke(main, ["replay", str(source), "--db", str(db)])
+    assert result.exit_code == 1
+    offset = sum(map(len, lines[:4]))
+    assert "damaged records (skipped, kept in rejected_documents as 'damaged'): 2" in (
+        result.stdout)
+    assert f"{source} line 5: not UTF-8 text (byte 1 of the line) (byte {offset}, 12 bytes" in (
+        result.stdout)
+    assert f"{source} line {len(lines) + 2}: unterminated JSON (truncated file?)" in (
+        result.stdout)
+    assert result.stderr.splitlines() == [
+        f"Error: {source} line 5: not UTF-8 text (byte 1 of the line)",
+        f"Error: {source} line {len(lines) + 2}: unterminated JSON (truncated file?)"]
+    assert "events: 10 read, 10 added" in result.stdout  # the events after the damage too
+    with closing(sqlite3.connect(db)) as con:
+        assert con.execute("SELECT uid, exit_status FROM runs").fetchall() == [
+            (run_uid, "success")]

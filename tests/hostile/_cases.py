@@ -104,7 +104,7 @@ CASES: list[Case] = [
          "already", earlier=True),
     Case("stop-of-earlier-run-again", "order", lambda s: [("stop", s.earlier.stop)],
          "already stopped", earlier=True),
-    # replay reads a record that is no [name, dict] pair as a damaged file (ReplayError)
+    # replay reads a record that is no [name, dict] pair as a damaged line (kept, skipped)
     Case("document-not-a-dict", "order", lambda s: [(E, [1, 2, 3])], "not a dict",
          replay=False),
     # -- identity: uids and references of the wrong kind ------------------------------

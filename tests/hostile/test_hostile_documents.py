@@ -78,7 +78,7 @@ def test_hostile_document_replayed_costs_only_itself(case: Case, tmp_path: Path)
     _assert_costs_only_itself(case, stream, tmp_path / "bt.db")
 
 
-def test_replay_of_a_record_that_is_no_name_doc_pair_stores_what_came_before(
+def test_replay_of_a_record_that_is_no_name_doc_pair_stores_what_came_before_and_after(
         tmp_path: Path) -> None:
     stream = Stream()
     path = save_jsonl(tmp_path / "s.jsonl", stream.documents([]))
@@ -87,7 +87,7 @@ def test_replay_of_a_record_that_is_no_name_doc_pair_stores_what_came_before(
     with pytest.raises(ReplayError, match=r"line 4: expected a string name and a dict"):
         replay(path, tmp_path / "bt.db")
     out = outcome(tmp_path / "bt.db", stream.start["uid"])
-    assert out.event_uids == [stream.first["uid"]] and out.frames == 1
+    assert out.event_uids == [stream.first["uid"], stream.last["uid"]] and out.frames == 2
 
 
 @pytest.mark.parametrize("how", ["live", "replay"])

@@ -135,7 +135,10 @@ def test_truncated_file_keeps_complete_runs_names_file_and_line_and_resumes(
     assert all(stored_events.get(uid, 0) == live_events.get(uid, 0) for uid in before)
 
     resumed = replay(full, db_path)
-    assert differences(dump_beamtime(db_path), kinds_dump) == {}
+    diff = differences(dump_beamtime(db_path), kinds_dump)
+    kept = diff.pop("rejected_documents")["only in got"]  # the damage, kept with its reason
+    assert diff == {} and [row[1:3] for row in kept] == [("damaged", None)]
+    assert f"{damaged} line {line}: unterminated JSON" in kept[0][3]
     assert resumed.runs_resumed == index + 1 and resumed.rejected == 0
 
 

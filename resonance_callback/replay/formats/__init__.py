@@ -47,19 +47,40 @@ event pages, datum pages and any document name pass through as written.
 Non-standard ``NaN``, ``Infinity`` and ``-Infinity`` JSON tokens are read as
 floats, and integers keep all their digits.
 
-When a file is truncated or corrupt, every document before the damage is
-yielded, then :class:`~resonance_callback.errors.ReplayError` is raised with
-a message naming the file and the line (text formats) or record (msgpack)
-where the damage is, for example ``run.jsonl line 42: unterminated JSON
-(truncated file?)``. A file cut inside a record is reported as truncated at
-the line where that record starts. Gzip data that is corrupt rather than cut
-short is different: deflate may decode damaged bytes to wrong text that only
-the checksum at the end of the gzip member exposes, so documents decoded
-from just before the damage can be wrong (they usually fail to parse first),
-and up to 64 KiB decoded before zlib notices the damage can be lost.
+Damage is met record by record. :func:`iter_records` yields a
+:class:`Damaged` item for a record that cannot be read - invalid JSON, text
+that is not UTF-8, binary garbage, a cut last line, a value that is not a
+``(name, doc)`` pair, a record longer than ``max_record_bytes`` - naming the
+file, the line (text formats) or record (msgpack), its byte offset and size
+and its first bytes, then goes on with the next record. Line formats
+resynchronise at the next newline, ``json-seq`` at the next record
+separator, a JSON array at the next element when the element decoded but
+is no pair. msgpack has no separator: after bytes that do not decode, or a
+record over the limit, reading resumes at the next place where a record
+visibly starts (a two-item array or map whose first item is a document
+name, e.g. the bytes ``92 a5 "start"``); the damage spans the bytes from
+where its record started to there. Where no boundary is left to find, the
+damage is the last item of that file (``rest_lost``) and reading goes on
+with the next file: JSON that does not decode inside a JSON array, corrupt
+or cut gzip data, a msgpack stream with no record start after the damage, a
+file in no known format (its first bytes decide the format: a file whose
+very first record is damaged is in no known format).
+:func:`iter_located` is the strict reading: it raises
+:class:`~resonance_callback.errors.ReplayError` at the first damage, with a
+message naming the file and the line or record, for example ``run.jsonl
+line 42: unterminated JSON (truncated file?)``. A file cut inside a record
+is reported as truncated at the line where that record starts. Gzip data
+that is corrupt rather than cut short is different: deflate may decode
+damaged bytes to wrong text that only the checksum at the end of the gzip
+member exposes, so documents decoded from just before the damage can be
+wrong (they usually fail to parse first), and up to 64 KiB decoded before
+zlib notices the damage can be lost. Byte offsets are those of the
+decompressed stream.
 
-Line-based formats and msgpack are streamed, holding one record at a time;
-the JSON array format holds the whole (decompressed) file in memory.
+Line-based formats and msgpack are streamed, holding one record at a time,
+and never more than ``max_record_bytes`` of it (a longer line is skipped a
+piece at a time and reported by its size); the JSON array format holds the
+whole (decompressed) file in memory.
 """
 
 from __future__ import annotations
@@ -72,20 +93,32 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from resonance_callback.errors import ReplayError
-from resonance_callback.replay.formats._common import Located, _reason
+from resonance_callback.replay.formats._common import (
+    DEFAULT_MAX_RECORD_BYTES,
+    Damaged,
+    Located,
+    _reason,
+)
 from resonance_callback.replay.formats._detect import _probe
-from resonance_callback.replay.formats._msgpack import _read_msgpack
 from resonance_callback.replay.formats._position import ReadPosition
-from resonance_callback.replay.formats._text import _read_array, _read_text
+from resonance_callback.replay.formats._sources import (
+    _open,
+    _read_file,
+    _read_stream,
+    _stream_label,
+)
 
 __all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
     "FORMATS",
+    "Damaged",
     "Located",
     "ReadPosition",
     "Source",
     "detect_format",
     "iter_documents",
     "iter_located",
+    "iter_records",
     "stream_files",
 ]
 
@@ -120,6 +153,9 @@ def iter_documents(source: Source) -> Iterator[tuple[str, dict[str, Any]]]:
 def iter_located(source: Source, position: ReadPosition | None = None) -> Iterator[Located]:
     """Yield every document of a saved stream with the file and line it came from.
 
+    Strict: the first damaged record ends the reading (:func:`iter_records`
+    reads on past damage).
+
     Parameters
     ----------
     source : str, os.PathLike or binary file object
@@ -145,19 +181,61 @@ def iter_located(source: Source, position: ReadPosition | None = None) -> Iterat
     TypeError
         When ``source`` is a file object opened in text mode.
     """
+    for item in iter_records(source, position):
+        if isinstance(item, Damaged):
+            raise ReplayError(item.message)
+        yield item
+
+
+def iter_records(
+    source: Source,
+    position: ReadPosition | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Iterator[Located | Damaged]:
+    """Yield every document of a saved stream, and every damaged record, in file order.
+
+    A damaged record is reported and reading goes on with the next record
+    (the next file where the format leaves no boundary to find; see the
+    module documentation).
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        As :func:`iter_located`.
+    position : ReadPosition, optional
+        As :func:`iter_located`.
+    max_record_bytes : int, optional
+        Largest record read (a line, a json-seq or msgpack record); a longer
+        one is a :class:`Damaged` item naming its size, never held whole.
+
+    Yields
+    ------
+    Located or Damaged
+        Each document with where it was read, or what is damaged and where.
+
+    Raises
+    ------
+    ReplayError
+        When the source itself cannot be used: a file or directory that
+        cannot be opened or listed.
+    TypeError
+        When ``source`` is a file object opened in text mode.
+    """
+    limit = max(1, int(max_record_bytes))
     if not isinstance(source, str | os.PathLike):
         label = _stream_label(source)
         if position is not None:
             position._reading(source, sized=False)
-        yield from _read_stream(label, source)
+        yield from _read_stream(label, source, limit)
     elif os.fspath(source) == "-":
-        yield from _read_stream("<stdin>", sys.stdin.buffer)
+        yield from _read_stream("<stdin>", sys.stdin.buffer, limit)
     else:
-        paths = stream_files(source) if Path(source).is_dir() else [Path(source)]
+        directory = Path(source).is_dir()
+        paths = stream_files(source) if directory else [Path(source)]
         if position is not None:
             position._sized(paths)
         for path in paths:
-            yield from _read_file(path, position)
+            yield from _read_file(path, position, limit, named=not directory)
 
 
 def stream_files(directory: str | os.PathLike[str]) -> list[Path]:
@@ -217,47 +295,3 @@ def detect_format(source: str | os.PathLike[str] | bytes) -> str:
     path = Path(source)
     with _open(path) as raw:
         return _probe(str(path), raw)[0]
-
-
-
-# -- sources -----------------------------------------------------------------
-
-
-def _stream_label(stream: object) -> str:
-    if isinstance(stream, io.TextIOBase):
-        raise TypeError("iter_located needs a binary file object; open the file with 'rb'")
-    if not hasattr(stream, "read"):
-        raise TypeError(f"expected a path or a binary file object, not {type(stream).__name__}")
-    name = getattr(stream, "name", None)
-    return name if isinstance(name, str) else "<stream>"
-
-
-
-
-def _open(path: Path) -> BinaryIO:
-    try:
-        return open(path, "rb")  # the caller closes it (with block)
-    except OSError as exc:
-        raise ReplayError(f"{path}: cannot open ({_reason(exc)})") from exc
-
-
-def _read_file(path: Path, position: ReadPosition | None = None) -> Iterator[Located]:
-    with _open(path) as raw:
-        if position is not None:
-            position._reading(raw)
-        yield from _read_stream(str(path), raw)
-        if position is not None:
-            position._finished()
-
-
-def _read_stream(label: str, raw: BinaryIO) -> Iterator[Located]:
-    name, reader = _probe(label, raw)
-    base = name.removesuffix("+gzip")
-    if base == "msgpack":
-        yield from _read_msgpack(label, reader)
-    elif base == "json-array":
-        yield from _read_array(label, reader)
-    elif base != "empty":
-        yield from _read_text(label, reader, separated=base == "json-seq")
-
-

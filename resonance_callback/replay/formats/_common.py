@@ -13,7 +13,11 @@ _HEAD_STEP = 4 * 1024  # read size while recognising
 _STEP = 64 * 1024  # largest single read from below (bounds what corrupt gzip data loses)
 _CHUNK = 1024 * 1024  # read size for msgpack and JSON arrays
 _BUFFER = 64 * 1024  # buffer of the line reader
-_MSGPACK_MAX = 2**32 - 1  # largest msgpack record accepted (bytes)
+_EXCERPT = 80  # bytes of a damaged record kept to show what it held
+
+#: Largest record (a line, a json-seq record, a msgpack record) read, in bytes, unless
+#: told otherwise: a longer one is recorded as damaged by its size and skipped, never held.
+DEFAULT_MAX_RECORD_BYTES = 64 * 1024**2
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
@@ -66,6 +70,62 @@ class Located(NamedTuple):
         """The location as used in error messages, e.g. ``run.jsonl line 42``."""
         return f"{self.path} {self.unit} {self.line}"
 
+
+
+class Damaged(NamedTuple):
+    """A record that could not be read as a ``(name, doc)`` pair, and where it is.
+
+    Attributes
+    ----------
+    path : str
+        The file, as :attr:`Located.path`.
+    line : int
+        1-based line (text formats) or record (msgpack) where the damage is.
+    unit : str
+        ``"line"`` or ``"record"``: what ``line`` counts.
+    offset : int
+        Byte offset of the damaged record in the (decompressed) stream; for
+        damage that ends the file, where reading stopped.
+    length : int or None
+        Its size in bytes, when known (None when the rest of the file is lost).
+    reason : str
+        What is wrong, e.g. ``invalid JSON (Expecting value, column 1)``.
+    excerpt : str
+        Its first bytes (at most 80, undecodable bytes escaped).
+    message : str
+        The whole report naming file and line, e.g.
+        ``run.jsonl line 42: unterminated JSON (truncated file?)``.
+    rest_lost : bool
+        True when the rest of the file could not be read (no record boundary
+        to resynchronise on: corrupt or cut compressed data, a damaged JSON
+        array, msgpack with no record start after the damage, a file in no
+        known format).
+    """
+
+    path: str
+    line: int
+    unit: str
+    offset: int
+    length: int | None
+    reason: str
+    excerpt: str
+    message: str
+    rest_lost: bool = False
+
+    def as_row(self) -> dict[str, Any]:
+        """Where and what, as JSON-able data (what the beamtime keeps of it)."""
+        return {"file": self.path, self.unit: self.line, "offset": self.offset,
+                "length": self.length, "excerpt": self.excerpt, "rest_lost": self.rest_lost}
+
+
+def _damaged(exc: ReplayError, path: str, line: int, offset: int, length: int | None,
+             data: bytes = b"", unit: str = "line", rest_lost: bool = False) -> Damaged:
+    """The damage ``exc`` reports, at the record of ``data`` starting at ``offset``."""
+    message = str(exc)
+    _, sep, reason = message.removeprefix(f"{path} ").partition(": ")
+    reason = reason if sep else message
+    excerpt = bytes(data[:_EXCERPT]).decode("utf-8", "backslashreplace")
+    return Damaged(path, line, unit, offset, length, reason, excerpt, message, rest_lost)
 
 
 class _ReadError(Exception):

@@ -16,15 +16,19 @@ from resonance_callback.replay.formats._common import (
     _CHUNK,
     _CUT_ARRAY,
     _CUT_JSON,
-    _RS,
+    _EXCERPT,
     _TEXT_WHITESPACE,
     _WHITESPACE,
+    DEFAULT_MAX_RECORD_BYTES,
+    Damaged,
     Located,
     _as_pair,
+    _damaged,
     _decode_utf8,
     _ReadError,
     _unterminated,
 )
+from resonance_callback.replay.formats._lines import _Cursor, _lines, _separated_records
 
 #: An integer token of 19 digits or more (orjson reads those beyond 64 bits as floats):
 #: not the fraction of a float (``0.0070162316995941755`` has a run of 19 digits too).
@@ -39,50 +43,41 @@ _RUN_OF_19 = b"0" * 19
 # -- line-based text: jsonl-pairs, jsonl-objects, json-seq ---------------------
 
 
-def _lines(label: str, reader: io.BufferedReader) -> Iterator[tuple[int, bytes]]:
-    number = 0
+def _read_text(label: str, reader: io.BufferedReader, separated: bool,
+               limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Located | Damaged]:
+    """Yield each record's document, or what is damaged about it, and go on with the next.
+
+    Damage that leaves no next record to find (the compressed data is corrupt
+    or cut, a read fails) is the last item, with ``rest_lost``.
+    """
+    cursor = _Cursor()
+    lines = _lines(label, reader, limit, cursor)
+    records = _separated_records(lines, limit) if separated else lines
     while True:
         try:
-            line = reader.readline()
-        except _ReadError as exc:
-            raise ReplayError(f"{label} line {number + 1}: {exc}") from exc
-        if not line:
+            record = next(records, None)
+        except ReplayError as exc:
+            yield _damaged(exc, label, cursor.number + 1, cursor.offset, None, rest_lost=True)
             return
-        number += 1
-        yield number, line.removeprefix(_BOM) if number == 1 else line
-
-
-def _separated_records(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    """Join RFC 7464 records: each starts at a record separator and may span lines."""
-    start, parts = 0, list[bytes]()
-    try:
-        for number, line in lines:
-            pieces = line.split(_RS)
-            if parts or pieces[0].strip(_WHITESPACE):
-                start = start if parts else number
-                parts.append(pieces[0])
-            for piece in pieces[1:]:
-                if parts:
-                    yield start, b"".join(parts)
-                start, parts = number, [piece]
-    except ReplayError:
-        # The stream broke while looking for the end of this record: it is
-        # complete if it parses, and the documents before the damage count.
-        if parts:
-            yield start, b"".join(parts)
-        raise
-    if parts:
-        yield start, b"".join(parts)
-
-
-def _read_text(label: str, reader: io.BufferedReader, separated: bool) -> Iterator[Located]:
-    lines = _lines(label, reader)
-    records = _separated_records(lines) if separated else lines
-    for number, data in records:
-        if not data.strip(_WHITESPACE):
+        if record is None:
+            return
+        number = record.number
+        if record.too_long:
+            what = "record" if separated else "line"
+            too_long = ReplayError(
+                f"{label} line {number}: {what} of {record.size} bytes is longer than the "
+                f"limit of {limit} bytes (max_record_bytes); skipped")
+            yield _damaged(too_long, label, number, record.offset, record.size, record.data)
             continue
-        value = _parse_record(label, number, data)
-        yield Located(*_as_pair(value, f"{label} line {number}"), label, number)
+        if not record.data.strip(_WHITESPACE):
+            continue
+        try:
+            value = _parse_record(label, number, record.data)
+            name, doc = _as_pair(value, f"{label} line {number}")
+        except ReplayError as exc:
+            yield _damaged(exc, label, number, record.offset, record.size, record.data)
+            continue
+        yield Located(name, doc, label, number)
 
 
 def _parse_record(label: str, number: int, data: bytes) -> Any:
@@ -141,30 +136,60 @@ def _read_all(reader: io.BufferedReader) -> tuple[bytes, _ReadError | None]:
     return b"".join(chunks), None
 
 
-def _read_array(label: str, reader: io.BufferedReader) -> Iterator[Located]:
+def _read_array(label: str, reader: io.BufferedReader) -> Iterator[Located | Damaged]:
+    """Yield the array's documents; an element that is no pair is damaged alone.
+
+    JSON that does not decode leaves no element boundary to find: it is the
+    last item, with ``rest_lost``.
+    """
     data, broken = _read_all(reader)
-    text, ending = _text_until_damage(data.removeprefix(_BOM), broken)
-    line_at = _LineCounter(text)
+    bom = len(_BOM) if data.startswith(_BOM) else 0
+    text, ending = _text_until_damage(data[bom:], broken)
+    del data
+    line_at, byte_at = _LineCounter(text), _ByteCounter(text, bom)
     decoder = json.JSONDecoder()
     pos = _skip_whitespace(text, 0) + 1  # past the "[" that detection saw
-    expect_value, first = True, True
-    while True:
-        pos = _skip_whitespace(text, pos)
-        line = line_at(pos)
-        where = f"{label} line {line}"
-        if pos == len(text):
-            raise ReplayError(f"{where}: {ending or _CUT_ARRAY}")
-        if text[pos] == "]" and (first or not expect_value):
-            break
-        if expect_value:
-            value, pos = _decode_element(decoder, text, pos, label, line, ending)
-            yield Located(*_as_pair(value, where), label, line)
-            expect_value, first = False, False
-        elif text[pos] == ",":
-            pos, expect_value = pos + 1, True
-        else:
-            raise ReplayError(f"{where}: invalid JSON array (expected ',' or ']')")
-    _check_array_end(label, text, pos + 1, line_at)
+    expect_value, first, line = True, True, 1
+    try:
+        while True:
+            pos = _skip_whitespace(text, pos)
+            line = line_at(pos)
+            where = f"{label} line {line}"
+            if pos == len(text):
+                raise ReplayError(f"{where}: {ending or _CUT_ARRAY}")
+            if text[pos] == "]" and (first or not expect_value):
+                break
+            if expect_value:
+                value, end = _decode_element(decoder, text, pos, label, line, ending)
+                try:
+                    yield Located(*_as_pair(value, where), label, line)
+                except ReplayError as exc:
+                    start = byte_at(pos)
+                    yield _damaged(exc, label, line, start, byte_at(end) - start,
+                                   text[pos:pos + _EXCERPT].encode())
+                pos, expect_value, first = end, False, False
+            elif text[pos] == ",":
+                pos, expect_value = pos + 1, True
+            else:
+                raise ReplayError(f"{where}: invalid JSON array (expected ',' or ']')")
+        _check_array_end(label, text, pos + 1, line_at)
+    except ReplayError as exc:
+        yield _damaged(exc, label, line, byte_at(pos), None, text[pos:pos + _EXCERPT].encode(),
+                       rest_lost=True)
+
+
+class _ByteCounter:
+    """UTF-8 byte offsets of increasing positions in a text, counted incrementally."""
+
+    def __init__(self, text: str, start: int = 0):
+        self._text, self._pos, self._bytes, self._start = text, 0, start, start
+
+    def __call__(self, pos: int) -> int:
+        if pos < self._pos:
+            self._pos, self._bytes = 0, self._start
+        self._bytes += len(self._text[self._pos:pos].encode("utf-8", "surrogatepass"))
+        self._pos = pos
+        return self._bytes
 
 
 def _text_until_damage(data: bytes, broken: _ReadError | None) -> tuple[str, str | None]:
