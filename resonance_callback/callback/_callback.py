@@ -41,6 +41,7 @@ from resonance_callback.callback._copies import FrameCopies
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
 from resonance_callback.callback._inline import BatchingInlineWriter
+from resonance_callback.callback._left_out import open_run, open_stream
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
 from resonance_callback.callback._runs import (
@@ -225,7 +226,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         row = run_row(doc, sample)
-        self._submit(run, "start", doc, lambda w: w.write_run(row))
+        self._submit(run, "start", doc, lambda w: open_run(w, row, doc))
         if self._index is not None:
             index = self._index
             self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
@@ -244,7 +245,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit,
                                                             self._copies))
         row = stream_row(doc, run.uid)
-        self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
+        self._submit(run, "descriptor", doc, lambda w: open_stream(w, row, doc))
 
     def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Store one event's values inline and its frames in Zarr."""
