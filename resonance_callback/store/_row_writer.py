@@ -109,6 +109,14 @@ class RowWriter(DerivedRowsMixin):
         assert self._batch is not None
         self._batch.commit()
 
+    def storage_problem(self) -> str | None:
+        """Why the database or Zarr store can no longer be written to, or None if it can.
+
+        Deleted or replaced behind the writer's back, or read-only now; None
+        also when the writer is not open. Only looks: safe from any thread.
+        """
+        return None if self._batch is None else self._batch.storage_problem()
+
     def commit_if_due(self) -> bool:
         """Commit if the open transaction is older than ``commit_interval``.
 
