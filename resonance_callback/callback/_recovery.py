@@ -154,10 +154,11 @@ class StorageRecovery:
                 tried.append(problem)
                 continue
             self._sink, self.db_path, self._failure = sink, sink.writer._db_path, None
-            where = ("a new beamtime beside it, " if path == beside
-                     else "the beamtime at " if existed else "a new beamtime at ")
+            where = (f"a new beamtime beside it, {self.db_path} ({'; '.join(tried)})"
+                     if path == beside else
+                     f"{'the' if existed else 'a new'} beamtime at {self.db_path}")
             log.warning("%s", f"storage of {old} failed ({why}); reopened: run {run_uid} and "
-                              f"later runs are stored in {where}{self.db_path}")
+                              f"later runs are stored in {where}")
             return
         raise StorageError(f"cannot store run {run_uid}: storage of {old} failed ({why}) and "
                            f"no beamtime can be opened ({'; '.join(tried)}); the next run "
