@@ -188,7 +188,7 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
         if name == "start":
             self._storage_at_start(doc)  # after a storage failure: reopen the beamtime
-        elif (self._failure is not None or self._lost) and self._dropped(name, doc):
+        elif (self._gone or self._lost) and self._dropped(name, doc):
             return name, doc  # of a run lost at a storage failure, reported then
         try:
             self._sink.raise_pending()

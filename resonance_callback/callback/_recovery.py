@@ -6,9 +6,11 @@ callback, or the disk may fill up. Then:
 
 * The failure surfaces as one :class:`~resonance_callback.errors.StorageError`
   naming the path, raised into the scan in flight (at its next document, or at
-  its ``stop``), and one error line is logged naming the runs in flight: they
-  are partial, holding what was committed before the failure (in the file that
-  was there). Their later documents are dropped: there is nowhere to keep them.
+  its ``stop``), and one error line is logged naming the runs in flight. If the
+  storage is gone (deleted, replaced, read-only), they are partial, holding what
+  was committed before the failure (in the file that was there), and their later
+  documents are dropped: there is nowhere to keep them. Otherwise (a full disk,
+  one frame that could not be written) their later documents are still tried.
 * At the next ``start`` (also when the failure happened while no run was open:
   each start looks whether the database and Zarr store are still the ones opened
   and writable, a few ``stat`` calls) the beamtime is reopened: at its path (a
@@ -68,6 +70,7 @@ class StorageRecovery:
         self._zarr_store = zarr_store  # the Zarr store asked for, kept while at the first path
         self._failure: str | None = None  # why the storage failed, until it is reopened
         self._lost: set[str] = set()  # runs in flight at a failure: their documents dropped
+        self._gone = False  # the storage failed is gone (deleted, replaced, read-only)
 
     def _new_sink(self, db_path: Path, zarr_store: Any) -> WriterThread | InlineWriter:
         options = self._options
@@ -91,9 +94,18 @@ class StorageRecovery:
             current = self._runs.uid_of(doc) if isinstance(doc, dict) else None
         except Exception:  # noqa: BLE001 - a document too odd to place
             current = None
-        self._lose_runs_in_flight(self._failure, current)
+        if self._sink.writer.storage_problem() is not None:  # gone: nothing more can be stored
+            self._gone = True
+            self._lose_runs_in_flight(self._failure, current)
+            return
+        in_flight = [*self._runs.runs, *([current] if current else [])]
+        log.error("%s", f"storage of {self.db_path} failed ({self._failure}): run(s) "
+                        f"{', '.join(dict.fromkeys(in_flight)) or '(none)'} in flight may be "
+                        "partial; their later documents are still tried, and the next run "
+                        "reopens the beamtime")
 
-    def _lose_runs_in_flight(self, why: str, current: str | None = None) -> None:
+    def _lose_runs_in_flight(self, why: str, current: str | None = None,
+                             report: bool = True) -> None:
         in_flight = list(self._runs.runs.values())
         for run in in_flight:
             self._runs.stop(run)
@@ -101,7 +113,7 @@ class StorageRecovery:
         if current is not None and current not in lost:
             lost.append(current)
         self._lost.update(lost)
-        if lost:
+        if lost and report:
             log.error("%s", f"storage of {self.db_path} failed ({why}): run(s) "
                             f"{', '.join(lost)} in flight are partial, holding what was "
                             "committed before the failure; the next run is stored in a "
@@ -109,7 +121,7 @@ class StorageRecovery:
 
     def _dropped(self, name: str, doc: Any) -> bool:
         """Whether a document is of a run lost at a failure, or comes while storage is gone."""
-        if self._failure is not None:
+        if self._gone:
             return True  # nowhere to keep it; the failure was reported
         try:
             uid = self._runs.uid_of(doc) if isinstance(doc, dict) else None
@@ -122,16 +134,23 @@ class StorageRecovery:
     def _storage_at_start(self, doc: Any) -> None:
         """Before a run opens: reopen the beamtime if its storage failed or is gone."""
         if self._failure is None:
+            try:  # a failure the writer thread met since the last document
+                self._sink.raise_pending()
+            except (StorageError, BeamtimeDatabaseError) as exc:
+                self._storage_failed(exc, None)
+        if self._failure is None:
             problem = self._sink.writer.storage_problem()
             if problem is None:
                 return
-            self._failure = problem
+            self._failure, self._gone = problem, True
             self._lose_runs_in_flight(problem)
         uid = doc.get("uid") if isinstance(doc, dict) else None
         self._reopen(self._failure, uid if isinstance(uid, str) else "(no uid)")
 
     def _reopen(self, why: str, run_uid: str) -> None:
         old = self.db_path
+        if self._runs.runs:  # runs still open go with the failed storage (reported at it)
+            self._lose_runs_in_flight(why, report=False)
         self._discard_sink()
         stamp = time.strftime("%Y%m%dT%H%M%S")
         beside = self._first_path.with_name(f"{self._first_path.stem}.recovered-{stamp}.db")
@@ -153,7 +172,8 @@ class StorageRecovery:
                 self._close_quietly(sink)
                 tried.append(problem)
                 continue
-            self._sink, self.db_path, self._failure = sink, sink.writer._db_path, None
+            self._sink, self.db_path = sink, sink.writer._db_path
+            self._failure, self._gone = None, False
             where = (f"a new beamtime beside it, {self.db_path} ({'; '.join(tried)})"
                      if path == beside else
                      f"{'the' if existed else 'a new'} beamtime at {self.db_path}")
