@@ -39,12 +39,10 @@ class CallbackLifetime:
     _closed: bool
     _counts_at_close: WriteCounts | None
 
-    _failure: str | None
-
     if TYPE_CHECKING:  # provided by RunWriterCallback
         def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None: ...
 
-        def _discard_sink(self) -> None: ...
+        def _closed_if_gone(self) -> bool: ...
 
     def flush(self) -> None:
         """Wait until everything received so far is written and committed."""
@@ -79,14 +77,13 @@ class CallbackLifetime:
         ``exit_status`` NULL, exactly as after a crash; their detector frames not
         read yet get one last bounded try, then go to ``unresolved_frames``.
         Resources without ``run_start`` that no run used are kept in
-        ``external_documents`` without a run. After a storage failure not yet
-        recovered from (reported when it happened), nothing more is written.
+        ``external_documents`` without a run. After a storage failure that left
+        nothing to write to (reported when it happened), nothing more is written.
         """
         if self._closed:
             return
         self._closed = True
-        if self._failure is not None:  # the storage failed and was reported: nothing to write
-            self._discard_sink()
+        if self._closed_if_gone():  # nothing left to write to (reported once, not raised)
             if self._index is not None:
                 self._index.close()
             return

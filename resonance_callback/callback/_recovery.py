@@ -129,6 +129,17 @@ class StorageRecovery:
             return False
         return uid in self._lost
 
+    def _closed_if_gone(self) -> bool:
+        """At close: if the storage is gone, report the runs in flight and stop, quietly."""
+        if not self._gone:
+            problem = self._sink.writer.storage_problem()
+            if problem is None:
+                return False
+            self._failure, self._gone = self._failure or problem, True
+            self._lose_runs_in_flight(problem)
+        self._discard_sink()
+        return True
+
     # -- the next start ------------------------------------------------------------------
 
     def _storage_at_start(self, doc: Any) -> None:

@@ -240,3 +240,27 @@ def test_full_disk_fails_the_scans_until_space_is_freed_then_the_next_scan_is_st
         assert _stored(db, uid) == ("success", 2) and _stored(db, later) == ("success", 1)
         assert _stored(db, kept) == ("success", 2)
     assert len(_warnings(caplog, "reopened")) == 1
+
+
+def test_database_deleted_under_an_open_run_then_closed_reports_the_run_partial_once(
+        RE: RunEngine, devices: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "bt.db"
+    callback = RunWriterCallback(db)
+    RE.subscribe(callback)
+    RE(count([devices.det], 2))
+
+    @bpp.run_decorator()
+    def left_open() -> Any:  # the session ends with this run open: close() comes first
+        yield from bps.trigger_and_read([devices.det])
+        db.unlink()
+        with caplog.at_level(logging.WARNING, logger="resonance_callback"):
+            callback.close()  # no exception: there is nothing left to write to
+        yield from bps.null()
+
+    starts: list[str] = []
+    RE.subscribe(lambda name, doc: starts.append(doc["uid"]), "start")
+    with pytest.raises(StorageError, match="closed"):  # its stop comes to a closed callback
+        RE(left_open())
+    errors = [r.getMessage() for r in caplog.records
+              if r.name == "resonance_callback" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and f"run(s) {starts[-1]} in flight are partial" in errors[0]
