@@ -192,20 +192,17 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
             return name, doc  # of a run lost at a storage failure, reported then
         try:
             self._sink.raise_pending()
-            return self._route(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError) as exc:
             self._storage_failed(exc, doc)
             raise
-
-    def _route(self, name: str, doc: dict[str, Any], validate: bool
-               ) -> tuple[str, dict[str, Any]]:
         try:
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
             if not isinstance(doc, dict):
                 raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             return super().__call__(name, doc, validate)
-        except (StorageError, BeamtimeDatabaseError):
+        except (StorageError, BeamtimeDatabaseError) as exc:
+            self._storage_failed(exc, doc)
             raise
         except Exception as exc:  # a bad document: keep it, never raise into the scan
             self._reject(name, doc, _reason(exc))

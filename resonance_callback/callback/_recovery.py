@@ -127,7 +127,11 @@ class StorageRecovery:
             uid = self._runs.uid_of(doc) if isinstance(doc, dict) else None
         except Exception:  # noqa: BLE001 - a document too odd to place is routed as usual
             return False
-        return uid in self._lost
+        if uid not in self._lost:
+            return False
+        if name == "stop":  # the lost run's last document: its later ones are routed as usual
+            self._lost.discard(uid)
+        return True
 
     def _closed_if_gone(self) -> bool:
         """At close: if the storage is gone, report the runs in flight and stop, quietly."""
