@@ -17,7 +17,9 @@ also on the writer thread.
 A document that cannot be stored as it came never raises into the scan: it is
 kept in ``rejected_documents`` with the reason and logged as one warning line,
 alone (the rest of its batch and its run go on). Storage failures (disk full,
-unwritable path, corrupt database) do raise, with the path in the message.
+unwritable path, corrupt database, the database or Zarr store deleted) do raise
+into the scan in flight, with the path in the message; the next ``start`` reopens
+the beamtime, at its path or beside it (:mod:`~resonance_callback.callback._recovery`).
 
 Documents of a run an earlier session already stored (a saved stream replayed
 again) are compared with the stored rows: identical ones are skipped, different
@@ -40,9 +42,10 @@ import numpy as np
 from resonance_callback.callback._copies import FrameCopies
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
-from resonance_callback.callback._inline import BatchingInlineWriter
+from resonance_callback.callback._left_out import open_run, open_stream
 from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
 from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
+from resonance_callback.callback._recovery import StorageRecovery
 from resonance_callback.callback._runs import (
     OpenRuns,
     Run,
@@ -52,14 +55,13 @@ from resonance_callback.callback._runs import (
     require_str,
 )
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
-from resonance_callback.callback._worker import EventJob, InlineWriter, Job, WriterThread, reject
+from resonance_callback.callback._worker import EventJob, Job, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import DEFAULT_MAX_READ_BYTES, ExternalResolver, HandlerClass
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
     EventRow,
-    IdempotentRunWriter,
     SampleMetadata,
     WriteCounts,
 )
@@ -69,7 +71,7 @@ __all__ = ["RunWriterCallback"]
 log = logging.getLogger("resonance_callback")
 
 
-class RunWriterCallback(CallbackLifetime, DetectorDocuments):
+class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -162,14 +164,9 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
             handler_registry, root_map=root_map, base_dir=base_dir,
             allowed_roots=allowed_roots, timeout=external_timeout,
             max_read_bytes=external_max_bytes), inline_limit=inline_limit)
-        writer = IdempotentRunWriter(db_path, sample, commit_every=commit_every,
-                                     commit_interval=commit_interval, codec=codec,
-                                     zarr_store=zarr_store)
-        writer.open()
-        self.db_path = writer._db_path
-        self._sink: WriterThread | InlineWriter = (
-            WriterThread(writer) if threaded else BatchingInlineWriter(writer, commit_every)
-        )
+        self._open_storage(db_path, sample=sample, commit_every=commit_every,
+                           commit_interval=commit_interval, codec=codec, zarr_store=zarr_store,
+                           threaded=threaded)
         self._runs = OpenRuns()
         self._copies = FrameCopies()  # frames copied on this thread, buffers reused
         self._unplaced = Unplaced()
@@ -189,14 +186,23 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         """
         if self._closed:
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
-        self._sink.raise_pending()
+        if name == "start":
+            self._storage_at_start(doc)  # after a storage failure: reopen the beamtime
+        elif (self._gone or self._lost) and self._dropped(name, doc):
+            return name, doc  # of a run lost at a storage failure, reported then
+        try:
+            self._sink.raise_pending()
+        except (StorageError, BeamtimeDatabaseError) as exc:
+            self._storage_failed(exc, doc)
+            raise
         try:
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
             if not isinstance(doc, dict):
                 raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
             return super().__call__(name, doc, validate)
-        except (StorageError, BeamtimeDatabaseError):
+        except (StorageError, BeamtimeDatabaseError) as exc:
+            self._storage_failed(exc, doc)
             raise
         except Exception as exc:  # a bad document: keep it, never raise into the scan
             self._reject(name, doc, _reason(exc))
@@ -234,7 +240,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         run = self._runs.start(doc)
         sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         row = run_row(doc, sample)
-        self._submit(run, "start", doc, lambda w: w.write_run(row))
+        self._submit(run, "start", doc, lambda w: open_run(w, row, doc))
         if self._index is not None:
             index = self._index
             self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
@@ -253,7 +259,7 @@ class RunWriterCallback(CallbackLifetime, DetectorDocuments):
         self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit,
                                                             self._copies))
         row = stream_row(doc, run.uid)
-        self._submit(run, "descriptor", doc, lambda w: w.write_stream(row))
+        self._submit(run, "descriptor", doc, lambda w: open_stream(w, row, doc))
 
     def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Store one event's values inline and its frames in Zarr."""

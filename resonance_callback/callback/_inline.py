@@ -74,6 +74,10 @@ class BatchingInlineWriter(InlineWriter):
         self._store_held()
         super().drain()
 
+    def discard(self) -> None:
+        """Drop the events held (their storage failed)."""
+        self._held = []
+
     def close(self) -> None:
         """Store the events held, then commit what is pending."""
         self._store_held()

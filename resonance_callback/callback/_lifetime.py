@@ -42,6 +42,8 @@ class CallbackLifetime:
     if TYPE_CHECKING:  # provided by RunWriterCallback
         def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None: ...
 
+        def _closed_if_gone(self) -> bool: ...
+
     def flush(self) -> None:
         """Wait until everything received so far is written and committed."""
         self._sink.drain()
@@ -75,11 +77,16 @@ class CallbackLifetime:
         ``exit_status`` NULL, exactly as after a crash; their detector frames not
         read yet get one last bounded try, then go to ``unresolved_frames``.
         Resources without ``run_start`` that no run used are kept in
-        ``external_documents`` without a run.
+        ``external_documents`` without a run. After a storage failure that left
+        nothing to write to (reported when it happened), nothing more is written.
         """
         if self._closed:
             return
         self._closed = True
+        if self._closed_if_gone():  # nothing left to write to (reported once, not raised)
+            if self._index is not None:
+                self._index.close()
+            return
         try:
             try:
                 for run in self._runs.runs.values():  # pending detector data of runs left open

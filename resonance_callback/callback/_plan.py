@@ -128,7 +128,10 @@ class StreamPlan:
         self.has_external = any(p.storage is Storage.EXTERNAL for p in self.keys.values())
 
     def _decide(self, plan: KeyPlan, value: Any) -> None:
-        arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
+        try:
+            arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
+        except ValueError:  # ragged lists: no array, stored inline as they came
+            arr = None
         if arr is not None and arr.dtype != object and (
             arr.ndim >= 2 or (arr.ndim == 1 and arr.size > self.inline_limit)
         ):
@@ -161,7 +164,11 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.storage is Storage.FRAME:
-                frame = self._copy(value)
+                try:
+                    frame = self._copy(value)
+                except (ValueError, TypeError) as exc:  # ragged lists: this frame alone
+                    problems.append(f"key {key!r}: value is no array ({exc}); left out")
+                    continue
                 if frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "

@@ -191,6 +191,9 @@ class InlineWriter:
         """Commit what is pending."""
         self.writer.commit()
 
+    def discard(self) -> None:
+        """Nothing is ever queued."""
+
 
 _STOP = object()
 
@@ -225,6 +228,7 @@ class WriterThread:
         self._error: BaseException | None = None
         self._stopped = False  # set by the thread as it ends, however it ends
         self._refused_starts: set[str] = set()  # runs whose start the store refused
+        self._failed = False  # a failure was logged
         self._thread = threading.Thread(target=self._loop, name="resonance-writer", daemon=True)
         self._thread.start()
 
@@ -304,7 +308,9 @@ class WriterThread:
         try:
             func(*args)
         except BaseException as exc:  # kept and raised to the producer
-            log.error("writer failed: %s", exc)
+            if not self._failed:  # the first failure is logged; the callback reports the rest
+                self._failed = True
+                log.error("writer failed: %s", exc)
             if self._error is None:
                 self._error = exc
 
@@ -367,3 +373,14 @@ class WriterThread:
             if self._thread.is_alive():
                 self._put(_STOP, True)
                 self._thread.join()
+
+    def discard(self) -> None:
+        """Drop the jobs queued, stop the thread and forget its error (its storage failed)."""
+        self._failed = True  # what fails from now on was reported already
+        with self._cond:
+            self._jobs.clear()
+            self._bytes_out = self._bytes_in
+        if self._thread.is_alive():
+            self._put(_STOP, True)
+            self._thread.join()
+        self._error = None

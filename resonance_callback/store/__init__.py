@@ -18,6 +18,7 @@ from resonance_callback.store._filter import (
 )
 from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._idempotent import IdempotentRunWriter
+from resonance_callback.store._left_out import leave_out_unencodable
 from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
 from resonance_callback.store._metadata_query import matches as metadata_matches
@@ -82,6 +83,7 @@ __all__ = [
     "find_run",
     "frame_counts",
     "inspect_queries",
+    "leave_out_unencodable",
     "metadata_matches",
     "newest_first",
     "repair_beamtime",

@@ -144,6 +144,21 @@ class Batch:
                     f"{path} was {what} while the writer had it open; this writer cannot "
                     f"go on (what it committed before is in the original file)")
 
+    def storage_problem(self) -> str | None:
+        """Why the database or Zarr store opened can no longer be written to, or None.
+
+        Deleted, replaced by another file, or on a file system that is now
+        read-only. Only looks (``stat``, ``access``): safe from any thread, and
+        changes nothing.
+        """
+        for (path, marker), known in zip(self._watched, self._identity, strict=True):
+            now = _identity(path, marker)
+            if now != known:
+                return f"{path} was {'deleted' if now is None else 'replaced by another file'}"
+            if not os.access(path, os.W_OK):
+                return f"{path} is not writable"
+        return None
+
     def _abandon(self) -> None:
         """Roll the batch back and fold the WAL into the file opened, not the one there now."""
         batch, self._batch = self._batch, None

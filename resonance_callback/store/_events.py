@@ -12,6 +12,13 @@ the same event document again) is handed to the writer's conflict rule
 (rejected, or skipped when identical to the stored one); a row the schema
 refuses or that cannot be encoded is refused alone. Refused rows are returned
 as :class:`Refusal`; the rest of the batch is stored.
+
+One value costs only itself: a frame that does not fit its field's array (another
+shape, a dtype the array cannot hold without loss, elements that are not numbers)
+is left out and the rest of its event (its row, its other frames) is stored; the
+:class:`Refusal` says which frame and why, with ``stored`` set. The frame never
+goes to a second array of its own dtype: a field's frames stay one array, which
+readers stack.
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ from typing import Any
 import numpy as np
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, StorageError, WriterStateError
+from resonance_callback.errors import (
+    DocumentError,
+    FrameShapeError,
+    StorageError,
+    WriterStateError,
+)
 from resonance_callback.store._batch import REFUSED, Batch, insert_sql
 from resonance_callback.store._rows import EventRow, Refusal
 
@@ -137,6 +149,15 @@ def _culprit(row: EventRow) -> str:
             except Exception:  # noqa: BLE001 - this is the one
                 return f"{part} key {key!r} (a {type(value).__name__})"
     return "its values"
+
+
+def _finite(value: Any) -> float | None:
+    """A frame's timestamp as a finite float; None for anything else (the row keeps it)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 #: The writer's rule for a row whose key is stored: return the frames still to
@@ -285,8 +306,12 @@ class EventTable:
         for i, row in rows:
             try:
                 with self.batch.unit():
-                    self._framed(row)
+                    left_out = self._framed(row, strict=False)
                 stored += 1
+                if left_out:
+                    refused.append(Refusal(
+                        i, f"event {row.uid}: {'; '.join(left_out)}; the frame is left out, "
+                           "the rest of the event is stored", stored=True))
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
             except (StorageError, WriterStateError):
@@ -296,8 +321,13 @@ class EventTable:
                                           f"{type(exc).__name__}: {exc}"))
         return stored
 
-    def _framed(self, row: EventRow, derived: bool = False) -> None:
-        """One event with its frames, inside the caller's unit of work."""
+    def _framed(self, row: EventRow, derived: bool = False, strict: bool = True) -> list[str]:
+        """One event with its frames, inside the caller's unit of work.
+
+        With ``strict`` False, a frame its array refuses (:class:`FrameShapeError`:
+        nothing written) is left out and named in the list returned; the row
+        and the other frames are stored.
+        """
         columns = event_columns(row, derived)
         given = row.frames or {}
         if self.batch.insert("events", dict(zip(EVENT_COLUMNS, columns, strict=True))):
@@ -305,8 +335,15 @@ class EventTable:
         else:
             frames = self.conflict(row, dict(given))
         stamps = row.frame_timestamps or {}
+        left_out: list[str] = []
         for key, frame in frames.items():
-            self.frame(row.uid, self.stream(row.stream_uid), key, frame, stamps.get(key))
+            try:
+                self.frame(row.uid, self.stream(row.stream_uid), key, frame, stamps.get(key))
+            except FrameShapeError as exc:
+                if strict:
+                    raise
+                left_out.append(f"key {key!r}: {exc}")
+        return left_out
 
     def insert_one(self, row: EventRow, *, derived: bool = False) -> None:
         """Store one event and its frames as one unit of work; raise what refuses it."""
@@ -326,8 +363,7 @@ class EventTable:
         frame = np.asarray(frame)
         path = state.arrays.get(key) or self._choose_array(state, key, frame)
         index, codec = frames.append(path, frame)
-        if timestamp is not None and not np.isfinite(timestamp):
-            timestamp = None
+        timestamp = _finite(timestamp)
         self.batch.execute(
             "INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
             "compression_codec, timestamp) VALUES (?, ?, ?, ?, ?, ?)",

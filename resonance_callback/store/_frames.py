@@ -49,6 +49,10 @@ WRITE_THREADS = min(2, os.cpu_count() or 1)
 #: :meth:`FrameStore.append` waits for the oldest writes to end.
 INFLIGHT_BYTES = 64 * 1024**2
 
+#: ``numpy.dtype.kind`` of the frames stored: booleans and numbers. Anything else
+#: (``object`` from elements of mixed types, strings, structured records) is refused.
+FRAME_KINDS = frozenset("biufc")
+
 def _open_or_create_group(store: Path | str | Any) -> zarr.Group:
     """Open the group at ``store``, creating it if needed.
 
@@ -190,12 +194,17 @@ class FrameStore:
         Raises
         ------
         FrameShapeError
-            If the frame's shape differs from the array's, or its dtype cannot
-            be stored in the array's dtype without loss.
+            If the frame's shape differs from the array's, its dtype cannot
+            be stored in the array's dtype without loss, or it holds no numbers
+            (see :data:`FRAME_KINDS`); nothing is written then.
         StorageError
             If an earlier frame could not be written.
         """
         frame = np.asarray(frame)
+        if frame.dtype.kind not in FRAME_KINDS:
+            raise FrameShapeError(
+                f"frame of dtype {frame.dtype} is not numbers (elements of mixed or "
+                f"non-numeric types?): only numeric and boolean frames are stored in {path}")
         entry = self._open(path, frame)
         if frame.shape != entry.frame_shape:
             raise FrameShapeError(

@@ -109,6 +109,14 @@ class RowWriter(DerivedRowsMixin):
         assert self._batch is not None
         self._batch.commit()
 
+    def storage_problem(self) -> str | None:
+        """Why the database or Zarr store can no longer be written to, or None if it can.
+
+        Deleted or replaced behind the writer's back, or read-only now; None
+        also when the writer is not open. Only looks: safe from any thread.
+        """
+        return None if self._batch is None else self._batch.storage_problem()
+
     def commit_if_due(self) -> bool:
         """Commit if the open transaction is older than ``commit_interval``.
 
@@ -216,7 +224,7 @@ class RowWriter(DerivedRowsMixin):
         scan_id = row.metadata.get("scan_id")
         try:
             metadata = jsoncodec.dumps(row.metadata)
-        except (RecursionError, ValueError, TypeError) as exc:
+        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
             raise DocumentError(f"start {row.uid}: cannot encode its metadata: "
                                 f"{type(exc).__name__}: {exc}") from exc
         columns = {"uid": row.uid, "sample_id": sample_id, "plan_name": row.plan_name,
@@ -280,10 +288,14 @@ class RowWriter(DerivedRowsMixin):
         """
         run = self._require_run("open a stream", row.run_uid)
         batch = self._batch_of("open a stream")
-        columns = {"uid": row.uid, "run_uid": run, "name": row.name, "time": row.time,
-                   "data_keys": jsoncodec.dumps(row.data_keys),
-                   "configuration": jsoncodec.dumps(row.configuration),
-                   "document": jsoncodec.dumps(row.document)}
+        try:
+            columns = {"uid": row.uid, "run_uid": run, "name": row.name, "time": row.time,
+                       "data_keys": jsoncodec.dumps(row.data_keys),
+                       "configuration": jsoncodec.dumps(row.configuration),
+                       "document": jsoncodec.dumps(row.document)}
+        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
+            raise DocumentError(f"descriptor {row.uid}: cannot encode it: "
+                                f"{type(exc).__name__}: {exc}") from exc
         with batch.unit():
             if not batch.insert("streams", columns):
                 self._conflict("streams", columns)

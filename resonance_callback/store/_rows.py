@@ -217,7 +217,7 @@ class StopRow:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A row of a batch the store did not write, and why (see :meth:`RunWriter.write_events`).
+    """A row of a batch the store did not write whole, and why (see :meth:`RunWriter.write_events`).
 
     Attributes
     ----------
@@ -225,7 +225,11 @@ class Refusal:
         Its position in the batch.
     reason : str
         Why it was refused, naming its uid.
+    stored : bool
+        True when the row is stored without the values ``reason`` names (a frame
+        that does not fit its array is left out, the rest of its event is stored).
     """
 
     index: int
     reason: str
+    stored: bool = False

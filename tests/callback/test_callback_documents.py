@@ -137,6 +137,41 @@ def test_frame_whose_shape_changes_midrun_is_rejected_not_reshaped(
     assert np.asarray(kept["data"]["img"]).shape == (5, 5)
 
 
+def test_frame_of_another_dtype_is_left_out_and_the_rest_of_its_event_stored(
+    callback, db_path: Path
+) -> None:
+    bundle, desc = new_run()
+    callback("start", bundle.start_doc)
+    callback("descriptor", desc.descriptor_doc)
+    callback("event", event(desc, 1))
+    callback("event", event(desc, 2, det=2.5, img=np.full((3, 4), 0.5)))  # float64, not uint16
+    callback("event", event(desc, 3))
+    callback("stop", bundle.compose_stop())
+    # The event's scalar value is stored; its frame is not, and the event is kept with the reason.
+    assert sql(db_path, "SELECT json_extract(data, '$.det') FROM events ORDER BY seq_num") == [
+        (1.0,), (2.5,), (1.0,)]
+    assert sql(db_path, "SELECT frame_index FROM image_refs ORDER BY frame_index") == [(0,), (1,)]
+    [(name, reason)] = rejected(db_path)
+    assert name == "event" and "'img'" in reason and "float64" in reason and "uint16" in reason
+    assert "the rest of the event is stored" in reason
+
+
+def test_start_whose_metadata_cannot_be_encoded_opens_its_run_without_that_part(
+    callback, db_path: Path
+) -> None:
+    bundle, desc = new_run({"plan_name": "count", "calib": {"gain": 2}})
+    start = dict(bundle.start_doc, calib={"gain": 2, (1, 2): "tuple key"})
+    callback("start", start)
+    callback("descriptor", desc.descriptor_doc)
+    callback("event", event(desc, 1))
+    callback("stop", bundle.compose_stop())
+    assert sql(db_path, "SELECT json_extract(metadata, '$.calib'), exit_status FROM runs") == [
+        ('{"gain":2}', "success")]
+    assert sql(db_path, "SELECT count(*) FROM events") == [(1,)]
+    [(name, reason)] = rejected(db_path)
+    assert name == "start" and "calib[<tuple key>]" in reason and "left out" in reason
+
+
 def test_bluesky_exit_statuses_map_to_the_spec(callback, db_path: Path) -> None:
     for status in ("success", "abort", "fail"):
         bundle, _ = new_run()

@@ -1,0 +1,213 @@
+"""After a storage failure the next run is stored: the beamtime is reopened, at its path or beside.
+
+A mixin of :class:`~resonance_callback.callback.RunWriterCallback`. The database or
+the Zarr store may be deleted, replaced or made read-only under a long-lived
+callback, or the disk may fill up. Then:
+
+* The failure surfaces as one :class:`~resonance_callback.errors.StorageError`
+  naming the path, raised into the scan in flight (at its next document, or at
+  its ``stop``), and one error line is logged naming the runs in flight. If the
+  storage is gone (deleted, replaced, read-only), they are partial, holding what
+  was committed before the failure (in the file that was there), and their later
+  documents are dropped: there is nowhere to keep them. Otherwise (a full disk,
+  one frame that could not be written) their later documents are still tried.
+* At the next ``start`` (also when the failure happened while no run was open:
+  each start looks whether the database and Zarr store are still the ones opened
+  and writable, a few ``stat`` calls) the beamtime is reopened: at its path (a
+  new database there if it was deleted, the file there if it is a beamtime), or,
+  if that cannot be written, in a new beamtime beside it,
+  ``{stem}.recovered-{YYYYmmddTHHMMSS}.db`` with its ``.zarr``. One warning
+  line says where the runs go from now on, and the run is stored.
+* If no beamtime can be opened (the directory is gone or read-only), that start
+  raises one :class:`StorageError` naming the paths tried; the next start tries
+  again, so once the storage is back, scans are stored without a new callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resonance_callback.callback._inline import BatchingInlineWriter
+from resonance_callback.callback._runs import OpenRuns
+from resonance_callback.callback._worker import InlineWriter, WriterThread
+from resonance_callback.errors import BeamtimeDatabaseError, StorageError
+from resonance_callback.store import IdempotentRunWriter, SampleMetadata
+
+if TYPE_CHECKING:
+    from resonance_callback.index import RunIndexer
+
+__all__ = ["StorageRecovery"]
+
+log = logging.getLogger("resonance_callback")
+
+#: What opening a beamtime may raise when its location cannot be used.
+_CANNOT_OPEN = (StorageError, BeamtimeDatabaseError, OSError, sqlite3.Error)
+
+
+class StorageRecovery:
+    """The callback's writer and sink, reopened at the first start after a storage failure."""
+
+    db_path: Path
+    _sink: WriterThread | InlineWriter
+    _runs: OpenRuns
+    _index: RunIndexer | None
+
+    def _open_storage(self, db_path: Path | str, *, sample: SampleMetadata | None,
+                      commit_every: int, commit_interval: float, codec: str, zarr_store: Any,
+                      threaded: bool) -> None:
+        """Open the beamtime (raising what :class:`RunWriter` raises) and remember how."""
+        self._options: dict[str, Any] = {
+            "sample": sample, "commit_every": commit_every, "commit_interval": commit_interval,
+            "codec": codec, "threaded": threaded}
+        self._sink = self._new_sink(Path(db_path), zarr_store)
+        self.db_path = self._sink.writer._db_path
+        self._first_path = self.db_path  # where a new beamtime goes beside
+        self._zarr_store = zarr_store  # the Zarr store asked for, kept while at the first path
+        self._failure: str | None = None  # why the storage failed, until it is reopened
+        self._lost: set[str] = set()  # runs in flight at a failure: their documents dropped
+        self._gone = False  # the storage failed is gone (deleted, replaced, read-only)
+
+    def _new_sink(self, db_path: Path, zarr_store: Any) -> WriterThread | InlineWriter:
+        options = self._options
+        writer = IdempotentRunWriter(db_path, options["sample"],
+                                     commit_every=options["commit_every"],
+                                     commit_interval=options["commit_interval"],
+                                     codec=options["codec"], zarr_store=zarr_store)
+        writer.open()
+        if options["threaded"]:
+            return WriterThread(writer)
+        return BatchingInlineWriter(writer, options["commit_every"])
+
+    # -- a failure ---------------------------------------------------------------------
+
+    def _storage_failed(self, exc: BaseException, doc: Any) -> None:
+        """Note a storage failure met at ``doc``; the runs in flight are partial (logged once)."""
+        if self._failure is not None:
+            return
+        self._failure = str(exc)
+        try:  # the document's run, if it was stopping: its stop is not stored either
+            current = self._runs.uid_of(doc) if isinstance(doc, dict) else None
+        except Exception:  # noqa: BLE001 - a document too odd to place
+            current = None
+        if self._sink.writer.storage_problem() is not None:  # gone: nothing more can be stored
+            self._gone = True
+            self._lose_runs_in_flight(self._failure, current)
+            return
+        in_flight = [*self._runs.runs, *([current] if current else [])]
+        log.error("%s", f"storage of {self.db_path} failed ({self._failure}): run(s) "
+                        f"{', '.join(dict.fromkeys(in_flight)) or '(none)'} in flight may be "
+                        "partial; their later documents are still tried, and the next run "
+                        "reopens the beamtime")
+
+    def _lose_runs_in_flight(self, why: str, current: str | None = None,
+                             report: bool = True) -> None:
+        in_flight = list(self._runs.runs.values())
+        for run in in_flight:
+            self._runs.stop(run)
+        lost = [run.uid for run in in_flight]
+        if current is not None and current not in lost:
+            lost.append(current)
+        self._lost.update(lost)
+        if lost and report:
+            log.error("%s", f"storage of {self.db_path} failed ({why}): run(s) "
+                            f"{', '.join(lost)} in flight are partial, holding what was "
+                            "committed before the failure; the next run is stored in a "
+                            "reopened beamtime")
+
+    def _dropped(self, name: str, doc: Any) -> bool:
+        """Whether a document is of a run lost at a failure, or comes while storage is gone."""
+        if self._gone:
+            return True  # nowhere to keep it; the failure was reported
+        try:
+            uid = self._runs.uid_of(doc) if isinstance(doc, dict) else None
+        except Exception:  # noqa: BLE001 - a document too odd to place is routed as usual
+            return False
+        if uid not in self._lost:
+            return False
+        if name == "stop":  # the lost run's last document: its later ones are routed as usual
+            self._lost.discard(uid)
+        return True
+
+    def _closed_if_gone(self) -> bool:
+        """At close: if the storage is gone, report the runs in flight and stop, quietly."""
+        if not self._gone:
+            problem = self._sink.writer.storage_problem()
+            if problem is None:
+                return False
+            self._failure, self._gone = self._failure or problem, True
+            self._lose_runs_in_flight(problem)
+        self._discard_sink()
+        return True
+
+    # -- the next start ------------------------------------------------------------------
+
+    def _storage_at_start(self, doc: Any) -> None:
+        """Before a run opens: reopen the beamtime if its storage failed or is gone."""
+        if self._failure is None:
+            try:  # a failure the writer thread met since the last document
+                self._sink.raise_pending()
+            except (StorageError, BeamtimeDatabaseError) as exc:
+                self._storage_failed(exc, None)
+        if self._failure is None:
+            problem = self._sink.writer.storage_problem()
+            if problem is None:
+                return
+            self._failure, self._gone = problem, True
+            self._lose_runs_in_flight(problem)
+        uid = doc.get("uid") if isinstance(doc, dict) else None
+        self._reopen(self._failure, uid if isinstance(uid, str) else "(no uid)")
+
+    def _reopen(self, why: str, run_uid: str) -> None:
+        old = self.db_path
+        if self._runs.runs:  # runs still open go with the failed storage (reported at it)
+            self._lose_runs_in_flight(why, report=False)
+        self._discard_sink()
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        beside = self._first_path.with_name(f"{self._first_path.stem}.recovered-{stamp}.db")
+        n = 1
+        while beside.exists():
+            n += 1
+            beside = beside.with_name(f"{self._first_path.stem}.recovered-{stamp}-{n}.db")
+        tried = []
+        existed = old.exists()
+        for path, zarr_store in ((old, self._zarr_store if old == self._first_path else None),
+                                 (beside, None)):
+            try:
+                sink = self._new_sink(path, zarr_store)
+            except _CANNOT_OPEN as exc:
+                tried.append(f"{path}: {exc}")
+                continue
+            problem = sink.writer.storage_problem()
+            if problem is not None:
+                self._close_quietly(sink)
+                tried.append(problem)
+                continue
+            self._sink, self.db_path = sink, sink.writer._db_path
+            self._failure, self._gone = None, False
+            where = (f"a new beamtime beside it, {self.db_path} ({'; '.join(tried)})"
+                     if path == beside else
+                     f"{'the' if existed else 'a new'} beamtime at {self.db_path}")
+            log.warning("%s", f"storage of {old} failed ({why}); reopened: run {run_uid} and "
+                              f"later runs are stored in {where}")
+            return
+        raise StorageError(f"cannot store run {run_uid}: storage of {old} failed ({why}) and "
+                           f"no beamtime can be opened ({'; '.join(tried)}); the next run "
+                           "tries again")
+
+    def _discard_sink(self) -> None:
+        """Stop the failed sink and close its writer, quietly: the failure was reported."""
+        sink = self._sink
+        sink.discard()
+        self._close_quietly(sink)
+
+    @staticmethod
+    def _close_quietly(sink: WriterThread | InlineWriter) -> None:
+        with contextlib.suppress(Exception):
+            sink.discard()
+        with contextlib.suppress(Exception):
+            sink.writer.close()
