@@ -70,6 +70,6 @@ def test_an_index_made_with_the_quadratic_view_is_given_the_linear_one_and_keeps
         assert rows(conn, "run_metadata") == before
         view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'run_metadata_leaves'"
                             ).fetchone()[0]
-        assert "json_tree" in view and " JOIN " not in view.upper()
+        assert "json_tree" in view and "JOIN" not in view.upper()
     finally:
         conn.close()

@@ -201,7 +201,7 @@ def test_a_beamtime_made_with_the_quadratic_view_is_given_the_linear_one_and_kee
         assert rows(conn, "run_metadata") == before
         view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'run_metadata_leaves'"
                             ).fetchone()[0]
-        assert "json_tree" in view and " JOIN " not in view.upper()
+        assert "json_tree" in view and "JOIN" not in view.upper()
     finally:
         conn.close()
     uid, _peak = run_bounded(store_start, str(db), 100_000, seconds=BOUND_S)
