@@ -3,8 +3,8 @@
 -- 0002_run_queries.sql) through a view joining two json_trees of the document on
 -- `p.id = t.parent`: SQLite cannot index a table-valued function, so the join was a
 -- nested loop over every pair of nodes. A start holding a list of 20,000 numbers (a
--- list_scan's positions) took ~25 s to store, 50 MB of metadata never finished, and the
--- RunEngine waited at its stop.
+-- list_scan's positions) took ~25 s to index, 50 MB of metadata never finished, and a
+-- live indexer held the index's write lock all that time.
 -- Now one pass of json_tree files the same rows: a value whose key is text (inside a
 -- dict) is filed under its own key; an element of a list (integer key) under the key
 -- of the list, read by a window over the list and its elements (partitioned by the
@@ -15,7 +15,7 @@
 -- The triggers of 0002 read the view by name, so replacing the view is all it takes;
 -- the rows already filed are the same and are kept.
 
-DROP VIEW run_metadata_leaves;
+DROP VIEW IF EXISTS run_metadata_leaves;
 CREATE VIEW run_metadata_leaves AS
 SELECT run_uid, key, value FROM (
     SELECT run_uid, key, value,

@@ -15,7 +15,7 @@
 -- The triggers of 0003 read the view by name, so replacing the view is all it takes;
 -- the rows already filed are the same and are kept.
 
-DROP VIEW run_metadata_leaves;
+DROP VIEW IF EXISTS run_metadata_leaves;
 CREATE VIEW run_metadata_leaves AS
 SELECT run_uid, key, value FROM (
     SELECT run_uid, key, value,
