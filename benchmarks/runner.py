@@ -78,6 +78,7 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
     out.append(Comparison("memory", "callback, documents made on the fly", {
         f"N={n}": ("memory_callback", {"n": n}) for n in mem_ns},
         max_repeats=None if quick else 3))  # 1M events: ~1 minute a run
+    out.append(metadata_comparison(quick))
     scale = ({"beamtime_sizes": [100, 1_000], "index_beamtimes": [2, 4],
               "runs_per_beamtime": 100, "repeats": 3, "table_sizes": [100, 1_000],
               "frame_sizes": [10, 100]} if quick else
@@ -87,6 +88,22 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
     out.append(Comparison("scale", "beamtime runs; index runs", {"curves": ("scale", scale)},
                           max_repeats=1))
     return out
+
+
+def metadata_comparison(quick: bool) -> Comparison:
+    """Storing a start with an N-element list, and upgrading a schema-2 file holding one.
+
+    The schema-3 view ("before", quadratic) is measured at the smaller sizes only: at
+    100k elements it would take about half an hour.
+    """
+    ns = [100, 1_000] if quick else [1_000, 10_000, 100_000]
+    before = ns[:1] if quick else ns[:2]
+    variants = {f"store N={n}": ("metadata_store", {"n": n}) for n in ns}
+    variants.update({f"store N={n} schema-3 view": ("metadata_store", {"n": n, "view": "schema3"})
+                     for n in before})
+    variants.update({f"upgrade N={n}": ("metadata_upgrade", {"n": n}) for n in ns})
+    return Comparison("metadata", "start with an N-element list", variants,
+                      min_repeats=1 if quick else 3)
 
 
 # -- fixtures made once in this process -----------------------------------------------------
@@ -194,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeats of every variant (default 5; 1 with --quick)")
     parser.add_argument("--only", default=None,
                         help="comma-separated cases to run (ingest, re_overhead, re_image, "
-                             "frames, replay, reader, memory, scale)")
+                             "frames, replay, reader, memory, metadata, scale)")
     parser.add_argument("--tiled-max", type=int, default=10_000,
                         help="largest N for TiledWriter (default 10000; 100000 adds ~8 minutes)")
     parser.add_argument("--plot", type=Path, default=None,

@@ -83,6 +83,10 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
             if speed:
                 add(f"replay {comp.label}: callback vs hand-written parse-and-insert loop "
                     "(speed)", speed, ">= 1x", speed >= 1.0)
+        elif comp.case == "metadata":
+            from .metadata_targets import metadata_targets
+
+            rows.extend(metadata_targets(comp))
         elif comp.case == "scale":
             s = comp.summary("curves")
             if s:

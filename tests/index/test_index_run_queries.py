@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from resonance_callback import IndexWriter, jsoncodec, search
+from resonance_callback._sqlite import latest_version
 from resonance_callback.index._model import RunSummary
 
 from ..store.test_run_queries_schema import START_METADATA, database_at_version, start_documents
@@ -36,7 +37,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_searches_the_same(tmp_path: 
         writer.ensure_schema()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version("index")
         assert conn.execute("SELECT count(*) FROM run_metadata WHERE key = 'operator'"
                             ).fetchone()[0] == 4
         plan = "\n".join(r[-1] for r in conn.execute(

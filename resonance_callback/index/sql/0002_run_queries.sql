@@ -15,16 +15,26 @@ CREATE TABLE run_metadata (
 CREATE INDEX run_metadata_key_value ON run_metadata(key, value);
 CREATE INDEX run_metadata_run ON run_metadata(run_uid);
 
+-- The leaves, in one pass of json_tree (linear in the document; see
+-- 0003_linear_run_metadata.sql, which gave indexes made by earlier releases this
+-- definition in place of a quadratic self-join of json_tree with the same rows).
 CREATE VIEW run_metadata_leaves AS
-SELECT DISTINCT r.uid AS run_uid,
-       CASE WHEN p.type = 'array' THEN p.key ELSE t.key END AS key,
-       t.atom AS value
-FROM runs AS r,
-     json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
-JOIN json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS p
-     ON p.id = t.parent
-WHERE t.type NOT IN ('object', 'array')
-  AND typeof(CASE WHEN p.type = 'array' THEN p.key ELSE t.key END) = 'text';
+SELECT run_uid, key, value FROM (
+    SELECT run_uid, key, value,
+           row_number() OVER (PARTITION BY run_uid, key, value ORDER BY id) AS nth
+    FROM (
+        SELECT r.uid AS run_uid, t.id AS id, t.type AS type, t.atom AS value,
+               CASE WHEN typeof(t.key) = 'integer'
+                    THEN max(CASE WHEN t.type = 'array' THEN t.key END) OVER (
+                         PARTITION BY r.uid,
+                                      CASE WHEN t.type = 'array' THEN t.id ELSE t.parent END)
+                    ELSE t.key END AS key
+        FROM runs AS r,
+             json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
+    )
+    WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text'
+)
+WHERE nth = 1;
 
 CREATE TRIGGER run_metadata_insert AFTER INSERT ON runs BEGIN
     INSERT INTO run_metadata (run_uid, key, value)

@@ -33,16 +33,27 @@ CREATE INDEX run_metadata_run ON run_metadata(run_uid);
 
 -- The leaves of every run's start document, as filed above (one definition, used by
 -- the triggers and the backfill; a start document that is not JSON files nothing).
+-- One pass of json_tree, in time linear in the document (see 0005_linear_run_metadata.sql,
+-- which gave files made by earlier releases this definition): releases before schema 5
+-- shipped a self-join of two json_trees here, quadratic in the document's size, for the
+-- same rows; a file upgraded from schema 2 is filled by this one.
 CREATE VIEW run_metadata_leaves AS
-SELECT DISTINCT r.uid AS run_uid,
-       CASE WHEN p.type = 'array' THEN p.key ELSE t.key END AS key,
-       t.atom AS value
-FROM runs AS r,
-     json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
-JOIN json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS p
-     ON p.id = t.parent
-WHERE t.type NOT IN ('object', 'array')
-  AND typeof(CASE WHEN p.type = 'array' THEN p.key ELSE t.key END) = 'text';
+SELECT run_uid, key, value FROM (
+    SELECT run_uid, key, value,
+           row_number() OVER (PARTITION BY run_uid, key, value ORDER BY id) AS nth
+    FROM (
+        SELECT r.uid AS run_uid, t.id AS id, t.type AS type, t.atom AS value,
+               CASE WHEN typeof(t.key) = 'integer'
+                    THEN max(CASE WHEN t.type = 'array' THEN t.key END) OVER (
+                         PARTITION BY r.uid,
+                                      CASE WHEN t.type = 'array' THEN t.id ELSE t.parent END)
+                    ELSE t.key END AS key
+        FROM runs AS r,
+             json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
+    )
+    WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text'
+)
+WHERE nth = 1;
 
 CREATE TRIGGER run_metadata_insert AFTER INSERT ON runs BEGIN
     INSERT INTO run_metadata (run_uid, key, value)
