@@ -16,18 +16,33 @@ lay it out: ``start.plan_name``, ``start.sample``, ``stop.exit_status``,
 missing key matches nothing (except ``NotEq``, ``NotIn`` and
 ``KeyPresent(exists=False)``, which match it, as in Tiled's in-memory
 containers).
+
+Time is bounded by the size of what is searched: ``Regex`` and ``Like`` run
+on RE2 (``google-re2``, the ``tiled`` extra), whose matching is linear in the
+text, so no pattern backtracks (``(a+)+$`` is as fast as ``a``). RE2 has no
+backreferences or lookaround: such a pattern is refused
+(:class:`~resonance_callback.errors.FilterError`, naming it), as is one too
+large to compile. :func:`matcher` checks and compiles a query once for many
+runs.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import FilterError
 
-__all__ = ["matches"]
+__all__ = ["QUERY_KINDS", "matcher", "matches"]
+
+#: The query types (class names) :func:`matches` answers.
+QUERY_KINDS = frozenset({"Eq", "NotEq", "Comparison", "Contains", "In", "NotIn", "Regex",
+                         "Like", "KeyPresent", "FullText"})
+#: The longest ``Regex`` / ``Like`` pattern compiled (characters).
+MAX_PATTERN = 10_000
 
 _MISSING = object()
 _TOP = ("start", "stop", "summary")
@@ -57,9 +72,77 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _like(pattern: str) -> re.Pattern[str]:
-    out = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile(out, re.DOTALL)
+@functools.lru_cache(maxsize=128)
+def _compile(pattern: str, case_sensitive: bool, kind: str) -> Any:
+    """Compile a pattern with RE2 (linear-time matching), or raise FilterError naming it."""
+    with needs_extra("tiled", "google-re2", f"a {kind} query"):
+        import re2
+    options = re2.Options()
+    options.case_sensitive = case_sensitive
+    options.dot_nl = True
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise FilterError(f"{kind} pattern {pattern[:80]!r} refused: {reason} (RE2 syntax: "
+                          "no backreferences or lookaround)") from None
+
+
+def _like(pattern: str) -> Any:
+    with needs_extra("tiled", "google-re2", "a Like query"):
+        import re2
+    out = "".join(".*" if c == "%" else "." if c == "_" else re2.escape(c) for c in pattern)
+    return _compile(out, True, "Like")
+
+
+def _pattern(query: Any, kind: str) -> str:
+    pattern = getattr(query, "pattern", None)
+    if not isinstance(pattern, str):
+        raise FilterError(f"{kind} pattern {pattern!r} on key {query.key!r} is not a string")
+    if len(pattern) > MAX_PATTERN:
+        raise FilterError(f"{kind} pattern of {len(pattern)} characters on key {query.key!r} "
+                          f"refused (at most {MAX_PATTERN})")
+    return pattern
+
+
+def matcher(query: Any) -> Callable[[Mapping[str, Any]], bool]:
+    """Check one Tiled query and return its test of a run's metadata, compiled once.
+
+    Parameters
+    ----------
+    query : tiled.queries query
+        One of :data:`QUERY_KINDS`.
+
+    Returns
+    -------
+    callable
+        ``test(metadata) -> bool``, as :func:`matches` answers.
+
+    Raises
+    ------
+    ValueError
+        For a query type this cannot answer, an unknown comparison, or a
+        pattern RE2 refuses (:class:`FilterError`, naming it).
+    """
+    kind = type(query).__name__
+    if kind == "Regex":
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind)
+        key = query.key
+        return lambda md: isinstance(t := _lookup(md, key), str) and (
+            compiled.search(t) is not None)
+    if kind == "Like":
+        compiled = _like(_pattern(query, kind))
+        key = query.key
+        return lambda md: isinstance(t := _lookup(md, key), str) and (
+            compiled.fullmatch(t) is not None)
+    if kind == "Comparison" and str(getattr(query.operator, "value", query.operator)) not in (
+            _COMPARE):
+        raise FilterError(f"unknown comparison {query.operator!r} on key {query.key!r}")
+    if kind not in QUERY_KINDS or (kind != "FullText" and not isinstance(
+            getattr(query, "key", None), str)):
+        raise FilterError(f"cannot search runs with the query {query!r}")
+    return functools.partial(matches, query)
 
 
 def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
@@ -108,10 +191,10 @@ def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
     if kind == "Contains":
         return isinstance(term, list | tuple | Mapping) and query.value in term
     if kind == "Regex":
-        flags = 0 if query.case_sensitive else re.IGNORECASE
-        return isinstance(term, str) and re.search(query.pattern, term, flags) is not None
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind)
+        return isinstance(term, str) and compiled.search(term) is not None
     if kind == "Like":
-        return isinstance(term, str) and _like(query.pattern).fullmatch(term) is not None
+        return isinstance(term, str) and _like(_pattern(query, kind)).fullmatch(term) is not None
     if kind == "Comparison":
         op = _COMPARE.get(str(getattr(query.operator, "value", query.operator)))
         if op is None:

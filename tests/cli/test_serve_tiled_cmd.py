@@ -34,6 +34,6 @@ def test_an_api_key_with_other_than_letters_and_digits_is_a_usage_error(tmp_path
 def test_a_file_that_is_no_beamtime_is_one_error_line_naming_it(tmp_path: Path) -> None:
     bad = tmp_path / "notes.db"
     bad.write_text("not sqlite")
-    result = CliRunner().invoke(main, ["serve-tiled", str(bad), "--port", "0"])
+    result = CliRunner().invoke(main, ["serve-tiled", str(bad), "--port", "0", "--public"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and str(bad) in result.output
