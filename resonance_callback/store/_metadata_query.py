@@ -73,7 +73,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 @functools.lru_cache(maxsize=128)
-def _compile(pattern: str, case_sensitive: bool, kind: str) -> Any:
+def _compile(pattern: str, case_sensitive: bool, kind: str, key: str) -> Any:
     """Compile a pattern with RE2 (linear-time matching), or raise FilterError naming it."""
     with needs_extra("tiled", "google-re2", f"a {kind} query"):
         import re2
@@ -85,15 +85,15 @@ def _compile(pattern: str, case_sensitive: bool, kind: str) -> Any:
         return re2.compile(pattern, options)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        raise FilterError(f"{kind} pattern {pattern[:80]!r} refused: {reason} (RE2 syntax: "
-                          "no backreferences or lookaround)") from None
+        raise FilterError(f"{kind} pattern {pattern[:80]!r} on key {key!r} refused: {reason} "
+                          "(RE2 syntax: no backreferences or lookaround)") from None
 
 
-def _like(pattern: str) -> Any:
+def _like(pattern: str, key: str) -> Any:
     with needs_extra("tiled", "google-re2", "a Like query"):
         import re2
     out = "".join(".*" if c == "%" else "." if c == "_" else re2.escape(c) for c in pattern)
-    return _compile(out, True, "Like")
+    return _compile(out, True, "Like", key)
 
 
 def _pattern(query: Any, kind: str) -> str:
@@ -127,13 +127,13 @@ def matcher(query: Any) -> Callable[[Mapping[str, Any]], bool]:
     """
     kind = type(query).__name__
     if kind == "Regex":
-        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind)
         key = query.key
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
         return lambda md: isinstance(t := _lookup(md, key), str) and (
             compiled.search(t) is not None)
     if kind == "Like":
-        compiled = _like(_pattern(query, kind))
         key = query.key
+        compiled = _like(_pattern(query, kind), key)
         return lambda md: isinstance(t := _lookup(md, key), str) and (
             compiled.fullmatch(t) is not None)
     if kind == "Comparison" and str(getattr(query.operator, "value", query.operator)) not in (
@@ -191,10 +191,11 @@ def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
     if kind == "Contains":
         return isinstance(term, list | tuple | Mapping) and query.value in term
     if kind == "Regex":
-        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind)
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
         return isinstance(term, str) and compiled.search(term) is not None
     if kind == "Like":
-        return isinstance(term, str) and _like(_pattern(query, kind)).fullmatch(term) is not None
+        like = _like(_pattern(query, kind), key)
+        return isinstance(term, str) and like.fullmatch(term) is not None
     if kind == "Comparison":
         op = _COMPARE.get(str(getattr(query.operator, "value", query.operator)))
         if op is None:

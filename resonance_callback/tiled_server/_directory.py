@@ -53,6 +53,7 @@ class Beamtimes:
     def __init__(self) -> None:
         self._open: dict[Path, Beamtime] = {}
         self._broken: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._told: set[tuple[Path, str]] = set()
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> Beamtime:
@@ -63,7 +64,20 @@ class Beamtimes:
             return self._open[path]
 
     def refusal(self, path: Path, top: Path) -> str | None:
-        """Return why ``path`` cannot be served as a beamtime below ``top``, or None."""
+        """Return why ``path`` cannot be served as a beamtime below ``top``, or None.
+
+        Each file refused is logged once (again if its reason changes).
+        """
+        reason = self._reason(path, top)
+        if reason is not None:
+            with self._lock:
+                first = (path, reason) not in self._told
+                self._told.add((path, reason))
+            if first:
+                logger.warning("serve-tiled: skipping %s: %s", path, reason)
+        return reason
+
+    def _reason(self, path: Path, top: Path) -> str | None:
         real = path.resolve()
         if top not in real.parents:
             return "leads out of the served directory"
@@ -79,10 +93,9 @@ class Beamtimes:
             reason = self._try_open(real)
             if reason is None:
                 self._broken.pop(real, None)
-                return None
-            self._broken[real] = (signature, reason)
-        logger.warning("serve-tiled: skipping %s: %s", path, reason)
-        return reason
+            else:
+                self._broken[real] = (signature, reason)
+            return reason
 
     def _try_open(self, real: Path) -> str | None:
         if is_index(real):
@@ -153,7 +166,7 @@ def _scan(root: Path, top: Path, beamtimes: Beamtimes,
             skipped[f"{sub.name}/"] = f"a beamtime of the same name ({sub.name}.db) is here"
         else:
             found[sub.name] = sub
-    return found, skipped
+    return dict(sorted(found.items())), skipped
 
 
 def directory_node(root: Path, beamtimes: Beamtimes, *, top: Path | None = None,
