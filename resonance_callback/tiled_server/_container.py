@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from resonance_callback._extras import needs_extra
-from resonance_callback.errors import FilterError
+from resonance_callback.errors import FilterError, MissingExtraError
 from resonance_callback.store import METADATA_QUERY_KINDS, metadata_matcher
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
@@ -135,7 +135,7 @@ class LiveContainer(MapAdapter):
             return super().search(query)
         try:
             test = metadata_matcher(query)
-        except FilterError as exc:
+        except (FilterError, MissingExtraError) as exc:
             raise QueryValueError(str(exc)) from None
         mapping = self._mapping
 
