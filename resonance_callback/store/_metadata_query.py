@@ -62,14 +62,27 @@ def _lookup(metadata: Mapping[str, Any], key: str) -> Any:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    """Every string in ``value``, however deeply nested (no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+
+
+def _found(compiled: Any, text: Any, whole: bool) -> bool:
+    """Whether RE2 finds the pattern in ``text`` (all of it if ``whole``); False for no string."""
+    if not isinstance(text, str):
+        return False
+    try:
+        return (compiled.fullmatch(text) if whole else compiled.search(text)) is not None
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): RE2 takes UTF-8 only
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        return (compiled.fullmatch(text) if whole else compiled.search(text)) is not None
 
 
 @functools.lru_cache(maxsize=128)
@@ -83,7 +96,7 @@ def _compile(pattern: str, case_sensitive: bool, kind: str, key: str) -> Any:
     options.log_errors = False
     try:
         return re2.compile(pattern, options)
-    except re2.error as exc:
+    except (re2.error, UnicodeEncodeError) as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise FilterError(f"{kind} pattern {pattern[:80]!r} on key {key!r} refused: {reason} "
                           "(RE2 syntax: no backreferences or lookaround)") from None
@@ -129,13 +142,11 @@ def matcher(query: Any) -> Callable[[Mapping[str, Any]], bool]:
     if kind == "Regex":
         key = query.key
         compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
-        return lambda md: isinstance(t := _lookup(md, key), str) and (
-            compiled.search(t) is not None)
+        return lambda md: _found(compiled, _lookup(md, key), whole=False)
     if kind == "Like":
         key = query.key
         compiled = _like(_pattern(query, kind), key)
-        return lambda md: isinstance(t := _lookup(md, key), str) and (
-            compiled.fullmatch(t) is not None)
+        return lambda md: _found(compiled, _lookup(md, key), whole=True)
     if kind == "Comparison" and str(getattr(query.operator, "value", query.operator)) not in (
             _COMPARE):
         raise FilterError(f"unknown comparison {query.operator!r} on key {query.key!r}")
@@ -192,10 +203,10 @@ def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
         return isinstance(term, list | tuple | Mapping) and query.value in term
     if kind == "Regex":
         compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
-        return isinstance(term, str) and compiled.search(term) is not None
+        return _found(compiled, term, whole=False)
     if kind == "Like":
         like = _like(_pattern(query, kind), key)
-        return isinstance(term, str) and like.fullmatch(term) is not None
+        return _found(like, term, whole=True)
     if kind == "Comparison":
         op = _COMPARE.get(str(getattr(query.operator, "value", query.operator)))
         if op is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 
 import httpx
 import pytest
-from tiled.queries import Like, Regex
+from tiled.queries import FullText, Like, Regex
 
 from resonance_callback import open_beamtime
+from resonance_callback.store import metadata_matches
 
 from .conftest import API_KEY
 
@@ -65,3 +67,18 @@ def test_a_search_in_python_with_a_backtracking_regex_returns_at_once(site) -> N
 def test_a_regex_refused_by_the_evaluator_raises_one_error_naming_the_key(site, query) -> None:
     with open_beamtime(site.good) as bt, pytest.raises(ValueError, match="note"):
         bt.search(query)
+
+
+def test_a_value_with_a_lone_surrogate_is_searched_not_raised() -> None:
+    metadata = {"start": {"note": "x\ud800a"}}
+    assert metadata_matches(Regex("note", "a$"), metadata)
+    assert metadata_matches(Like("note", "x%a"), metadata)
+    with pytest.raises(ValueError, match="note"):
+        metadata_matches(Regex("note", "\ud800"), metadata)
+
+
+def test_full_text_finds_a_word_nested_deeper_than_the_recursion_limit() -> None:
+    deep: object = "gold"
+    for _ in range(sys.getrecursionlimit() + 100):
+        deep = [deep]
+    assert metadata_matches(FullText("gold"), {"start": {"deep": deep}})
