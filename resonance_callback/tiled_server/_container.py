@@ -110,7 +110,10 @@ class LiveContainer(MapAdapter):
     def __init__(self, mapping: Mapping[str, Any], *,
                  lazy_metadata: Callable[[], dict[str, Any]] | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(mapping, **kwargs)
+        # Tiled's MapAdapter lists the keys when it is made; ours are listed on
+        # request (structure()), so that making a node (a search's result) lists nothing.
+        super().__init__({}, **kwargs)
+        self._mapping = mapping
         self._lazy_metadata = lazy_metadata
 
     def structure(self) -> ContainerStructure:
