@@ -17,8 +17,9 @@ __all__ = ["serve_tiled"]
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on.")
-@click.option("--api-key", help="The key clients must give (letters and digits); every route "
-              "but /healthz answers 401 without it. This or --public is needed.")
+@click.option("--api-key", help="The key clients must give (letters and digits); without it "
+              "every route answers 401 but /healthz and /api/v1/ (the server's description). "
+              "This or --public is needed.")
 @click.option("--public", is_flag=True, help="Let anyone who reaches the port read every run "
               "and frame, without a key.")
 @handle_errors
