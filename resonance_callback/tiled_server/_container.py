@@ -96,6 +96,21 @@ class Found(Mapping[str, Any]):
         return len(self._keys())
 
 
+class _SortKey:
+    """Orders any metadata values: missing ones last, values of different types by type name."""
+
+    __slots__ = ("rank",)
+
+    def __init__(self, value: Any) -> None:
+        self.rank: tuple[Any, ...] = (1,) if value is None else (0, type(value).__name__, value)
+
+    def __lt__(self, other: _SortKey) -> bool:
+        try:
+            return bool(self.rank < other.rank)
+        except TypeError:  # same type name, not ordered (dicts): keep their order
+            return False
+
+
 class LiveContainer(MapAdapter):
     """A Tiled container over a live mapping, searched with our query semantics.
 
@@ -149,6 +164,28 @@ class LiveContainer(MapAdapter):
             return bool(test(mapping[key].metadata()))
 
         return self.new_variation(mapping=Found(select, mapping.__getitem__, keep_one))
+
+    def sort(self, sorting: Any) -> Any:
+        """Return the children in ``sorting``'s order, worked out on first use.
+
+        ``sorting`` is Tiled's: ``(key, direction)`` pairs, the first one
+        deciding; ``_`` is the given order, another key a top-level key of
+        each child's metadata (children without it last, as Tiled's
+        in-memory containers sort).
+        """
+        mapping = self._mapping
+
+        def select() -> list[str]:
+            keys = list(mapping)
+            for key, direction in reversed(list(sorting)):
+                if key != "_":
+                    values = {k: mapping[k].metadata().get(key) for k in keys}
+                    keys.sort(key=lambda k: _SortKey(values[k]))
+                if direction < 0:
+                    keys.reverse()
+            return keys
+
+        return self.new_variation(mapping=Found(select, mapping.__getitem__), sorting=sorting)
 
     def search_deep(self, max_depth: int | None = None) -> Any:
         """Refuse a deep search: it would walk every beamtime, run and stream at once."""
