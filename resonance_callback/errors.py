@@ -21,6 +21,7 @@ working::
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
     ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
     ├── FilterError (ValueError)                a run filter (time, status, where key) is not usable
+    ├── ServerConfigError (ValueError)          serve-tiled asked without --api-key or --public
     ├── RoutingError (ValueError)               a run's start cannot be routed to a beamtime (serve)
     ├── SourceError (ConnectionError)           a message source (0MQ, NATS) cannot be used (serve)
     └── MissingExtraError (ImportError)         an optional part needs a package not installed
@@ -51,6 +52,7 @@ __all__ = [
     "RoutingError",
     "RunLookupError",
     "SchemaVersionError",
+    "ServerConfigError",
     "SourceError",
     "StorageError",
     "UnsafePathError",
@@ -173,6 +175,13 @@ class FilterError(ResonanceError, ValueError):
 
     Raised for a ``since`` / ``until`` that is not a time, an unknown exit
     status, or a malformed ``where`` key; the message names the filter and value.
+    """
+
+
+class ServerConfigError(ResonanceError, ValueError):
+    """A server cannot start as asked: ``serve-tiled`` without ``--api-key`` or ``--public``.
+
+    The message says what to give instead.
     """
 
 

@@ -211,7 +211,7 @@ def test_serve_tiled_without_tiled_prints_one_line_naming_the_tiled_extra(
         f"""
         from resonance_callback.cli import main
 
-        main(["serve-tiled", {demo["db"]!r}])
+        main(["serve-tiled", {demo["db"]!r}, "--public"])
         """,
         blocked=("tiled",),
     )

@@ -17,8 +17,11 @@ __all__ = ["serve_tiled"]
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on.")
-@click.option("--api-key", help="The key clients must give (letters and digits).")
-@click.option("--public", is_flag=True, help="Let anyone read, without a key.")
+@click.option("--api-key", help="The key clients must give (letters and digits); without it "
+              "every route answers 401 but /healthz and /api/v1/ (the server's description). "
+              "This or --public is needed.")
+@click.option("--public", is_flag=True, help="Let anyone who reaches the port read every run "
+              "and frame, without a key.")
 @handle_errors
 def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: bool) -> None:
     r"""Serve PATH read-only over Tiled: a beamtime .db, a directory of them, or a master index.
@@ -26,6 +29,8 @@ def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: b
     Runs appear in TiledWriter's layout (BlueskyRun, its BlueskyEventStreams),
     so tiled.client.from_uri with bluesky-tiled-plugins reads them; runs
     written while the server runs appear. Needs the tiled extra.
+
+    Give --api-key KEY (clients must give it) or --public (anyone may read).
 
     \b
     Example:
@@ -37,6 +42,9 @@ def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: b
     """
     if api_key is not None and public:
         raise click.UsageError("give --api-key or --public, not both")
+    if api_key is None and not public:
+        raise click.UsageError("give --api-key KEY (clients must give it) or --public "
+                               "(anyone may read)")
     if api_key is not None and not re.fullmatch(r"[A-Za-z0-9]+", api_key):
         raise click.UsageError("--api-key must be letters and digits only")
     from resonance_callback.tiled_server import build_app, run_app

@@ -21,6 +21,8 @@ from resonance_callback.store._idempotent import IdempotentRunWriter
 from resonance_callback.store._left_out import leave_out_unencodable
 from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
+from resonance_callback.store._metadata_query import QUERY_KINDS as METADATA_QUERY_KINDS
+from resonance_callback.store._metadata_query import matcher as metadata_matcher
 from resonance_callback.store._metadata_query import matches as metadata_matches
 from resonance_callback.store._queries import RunDocumentRows
 from resonance_callback.store._reader import BeamtimeReader
@@ -60,6 +62,7 @@ __all__ = [
     "EventRow",
     "ExternalRow",
     "FilterColumns",
+    "METADATA_QUERY_KINDS",
     "FrameStore",
     "IdempotentRunWriter",
     "Refusal",
@@ -84,6 +87,7 @@ __all__ = [
     "frame_counts",
     "inspect_queries",
     "leave_out_unencodable",
+    "metadata_matcher",
     "metadata_matches",
     "newest_first",
     "repair_beamtime",

@@ -16,18 +16,33 @@ lay it out: ``start.plan_name``, ``start.sample``, ``stop.exit_status``,
 missing key matches nothing (except ``NotEq``, ``NotIn`` and
 ``KeyPresent(exists=False)``, which match it, as in Tiled's in-memory
 containers).
+
+Time is bounded by the size of what is searched: ``Regex`` and ``Like`` run
+on RE2 (``google-re2``, the ``tiled`` extra), whose matching is linear in the
+text, so no pattern backtracks (``(a+)+$`` is as fast as ``a``). RE2 has no
+backreferences or lookaround: such a pattern is refused
+(:class:`~resonance_callback.errors.FilterError`, naming it), as is one too
+large to compile. :func:`matcher` checks and compiles a query once for many
+runs.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import FilterError
 
-__all__ = ["matches"]
+__all__ = ["QUERY_KINDS", "matcher", "matches"]
+
+#: The query types (class names) :func:`matches` answers.
+QUERY_KINDS = frozenset({"Eq", "NotEq", "Comparison", "Contains", "In", "NotIn", "Regex",
+                         "Like", "KeyPresent", "FullText"})
+#: The longest ``Regex`` / ``Like`` pattern compiled (characters).
+MAX_PATTERN = 10_000
 
 _MISSING = object()
 _TOP = ("start", "stop", "summary")
@@ -47,19 +62,98 @@ def _lookup(metadata: Mapping[str, Any], key: str) -> Any:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    """Every string in ``value``, however deeply nested (no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
 
 
-def _like(pattern: str) -> re.Pattern[str]:
-    out = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile(out, re.DOTALL)
+def _found(compiled: Any, text: Any, whole: bool) -> bool:
+    """Whether RE2 finds the pattern in ``text`` (all of it if ``whole``); False for no string."""
+    if not isinstance(text, str):
+        return False
+    try:
+        return (compiled.fullmatch(text) if whole else compiled.search(text)) is not None
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): RE2 takes UTF-8 only
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        return (compiled.fullmatch(text) if whole else compiled.search(text)) is not None
+
+
+@functools.lru_cache(maxsize=128)
+def _compile(pattern: str, case_sensitive: bool, kind: str, key: str) -> Any:
+    """Compile a pattern with RE2 (linear-time matching), or raise FilterError naming it."""
+    with needs_extra("tiled", "google-re2", f"a {kind} query"):
+        import re2
+    options = re2.Options()
+    options.case_sensitive = case_sensitive
+    options.dot_nl = True
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except (re2.error, UnicodeEncodeError) as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise FilterError(f"{kind} pattern {pattern[:80]!r} on key {key!r} refused: {reason} "
+                          "(RE2 syntax: no backreferences or lookaround)") from None
+
+
+def _like(pattern: str, key: str) -> Any:
+    with needs_extra("tiled", "google-re2", "a Like query"):
+        import re2
+    out = "".join(".*" if c == "%" else "." if c == "_" else re2.escape(c) for c in pattern)
+    return _compile(out, True, "Like", key)
+
+
+def _pattern(query: Any, kind: str) -> str:
+    pattern = getattr(query, "pattern", None)
+    if not isinstance(pattern, str):
+        raise FilterError(f"{kind} pattern {pattern!r} on key {query.key!r} is not a string")
+    if len(pattern) > MAX_PATTERN:
+        raise FilterError(f"{kind} pattern of {len(pattern)} characters on key {query.key!r} "
+                          f"refused (at most {MAX_PATTERN})")
+    return pattern
+
+
+def matcher(query: Any) -> Callable[[Mapping[str, Any]], bool]:
+    """Check one Tiled query and return its test of a run's metadata, compiled once.
+
+    Parameters
+    ----------
+    query : tiled.queries query
+        One of :data:`QUERY_KINDS`.
+
+    Returns
+    -------
+    callable
+        ``test(metadata) -> bool``, as :func:`matches` answers.
+
+    Raises
+    ------
+    ValueError
+        For a query type this cannot answer, an unknown comparison, or a
+        pattern RE2 refuses (:class:`FilterError`, naming it).
+    """
+    kind = type(query).__name__
+    if kind == "Regex":
+        key = query.key
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
+        return lambda md: _found(compiled, _lookup(md, key), whole=False)
+    if kind == "Like":
+        key = query.key
+        compiled = _like(_pattern(query, kind), key)
+        return lambda md: _found(compiled, _lookup(md, key), whole=True)
+    if kind == "Comparison" and str(getattr(query.operator, "value", query.operator)) not in (
+            _COMPARE):
+        raise FilterError(f"unknown comparison {query.operator!r} on key {query.key!r}")
+    if kind not in QUERY_KINDS or (kind != "FullText" and not isinstance(
+            getattr(query, "key", None), str)):
+        raise FilterError(f"cannot search runs with the query {query!r}")
+    return functools.partial(matches, query)
 
 
 def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
@@ -108,10 +202,11 @@ def matches(query: Any, metadata: Mapping[str, Any]) -> bool:
     if kind == "Contains":
         return isinstance(term, list | tuple | Mapping) and query.value in term
     if kind == "Regex":
-        flags = 0 if query.case_sensitive else re.IGNORECASE
-        return isinstance(term, str) and re.search(query.pattern, term, flags) is not None
+        compiled = _compile(_pattern(query, kind), bool(query.case_sensitive), kind, key)
+        return _found(compiled, term, whole=False)
     if kind == "Like":
-        return isinstance(term, str) and _like(query.pattern).fullmatch(term) is not None
+        like = _like(_pattern(query, kind), key)
+        return _found(like, term, whole=True)
     if kind == "Comparison":
         op = _COMPARE.get(str(getattr(query.operator, "value", query.operator)))
         if op is None:

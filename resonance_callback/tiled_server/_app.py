@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from resonance_callback._extras import needs_extra
+from resonance_callback.errors import ServerConfigError
+from resonance_callback.tiled_server._auth import RequireApiKey
 from resonance_callback.tiled_server._tree import build_tree
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
@@ -26,9 +28,12 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
         beamtimes (one container per ``.db``) or a master index (every run).
     api_key : str, optional
         The key clients must give (``from_uri(url, api_key=...)``); letters and
-        digits. Without it and without ``public``, Tiled makes one up at start.
+        digits. Every route answers 401 without it, except ``/healthz`` and
+        ``/api/v1/`` (the server's description): a check stands in front of
+        Tiled's app, which checks the key too.
     public : bool, optional
-        Let anyone read without a key (anonymous access).
+        Let anyone read without a key (anonymous access). One of ``api_key``
+        and ``public`` is needed.
 
     Returns
     -------
@@ -37,15 +42,26 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
 
     Raises
     ------
+    ValueError
+        With neither or both of ``api_key`` and ``public``, or a key that is
+        not letters and digits (:class:`ServerConfigError`).
     OSError
         If there is nothing to serve at ``path`` (:class:`StorageError`).
     ImportError
         Without the ``tiled`` extra (:class:`MissingExtraError`).
     """
+    if (api_key is None) == (not public):
+        raise ServerConfigError("serving needs an API key (--api-key KEY) or --public, "
+                                "and not both")
+    if api_key is not None and not (api_key.isascii() and api_key.isalnum()):
+        raise ServerConfigError("the API key must be letters and digits only")
     tree = build_tree(path)
     auth = Authentication(single_user_api_key=api_key,
                           allow_anonymous_access=True if public else None)
-    return _tiled_app(tree, authentication=auth)
+    app = _tiled_app(tree, authentication=auth)
+    if api_key is not None:
+        app.add_middleware(RequireApiKey, key=api_key)
+    return app
 
 
 def run_app(app: Any, *, host: str = "127.0.0.1", port: int = 8000) -> None:

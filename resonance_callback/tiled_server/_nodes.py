@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
-from resonance_callback.errors import FilterError
 from resonance_callback.read import Beamtime, Run, Stream
-from resonance_callback.store import metadata_matches
+from resonance_callback.tiled_server._container import Lazy, LiveContainer
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.adapters.array import ArrayAdapter
-    from tiled.adapters.mapping import MapAdapter
     from tiled.adapters.table import TableAdapter
-    from tiled.structures.container import ContainerStructure
     from tiled.structures.core import Spec
 
 __all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "beamtime_node", "exact_run", "json_safe",
@@ -44,71 +40,6 @@ CATALOG_SPEC = Spec("CatalogOfBlueskyRuns", version="3.0")
 def json_safe(value: Any) -> Any:
     """Return ``value`` as plain JSON builtins (numpy values, NaN as our codec writes them)."""
     return jsoncodec.loads(jsoncodec.dumps(value))
-
-
-class LiveContainer(MapAdapter):
-    """A Tiled container over a live mapping, searched with our query semantics.
-
-    Its keys and length are read from the mapping on each request (new runs
-    appear); its metadata may be computed on request; ``search`` answers
-    Tiled's metadata queries as :func:`resonance_callback.store.metadata_matches`
-    does (the same meaning as ``bt.search``), other query types as Tiled's
-    in-memory containers do.
-    """
-
-    def __init__(self, mapping: Mapping[str, Any], *,
-                 lazy_metadata: Callable[[], dict[str, Any]] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(mapping, **kwargs)
-        self._lazy_metadata = lazy_metadata
-
-    def structure(self) -> ContainerStructure:
-        """Return the container's structure, with its current keys."""
-        return ContainerStructure(keys=list(self._mapping.keys()))
-
-    def metadata(self) -> Any:
-        """Return the metadata, computed now when it is lazy."""
-        if self._lazy_metadata is not None:
-            return self._lazy_metadata()
-        return self._metadata
-
-    def new_variation(self, *args: Any, **kwargs: Any) -> LiveContainer:
-        """Return a narrowed copy that keeps the lazy metadata."""
-        out = super().new_variation(*args, **kwargs)
-        out._lazy_metadata = self._lazy_metadata
-        return out
-
-    def search(self, query: Any) -> Any:
-        """Return the children whose metadata match ``query``."""
-        try:
-            kept = {key: child for key, child in self._mapping.items()
-                    if metadata_matches(query, child.metadata())}
-        except FilterError:
-            return super().search(query)
-        return self.new_variation(mapping=kept)
-
-
-class Lazy(Mapping[str, Any]):
-    """A mapping whose keys come from one call and values from another, each on request.
-
-    ``get`` raises :class:`KeyError` for a key that is not there; the keys
-    are listed only to iterate and count.
-    """
-
-    def __init__(self, keys: Callable[[], list[str]], get: Callable[[str], Any]) -> None:
-        self._keys, self._get = keys, get
-
-    def __getitem__(self, key: str) -> Any:
-        return self._get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys())
-
-    def __len__(self) -> int:
-        return len(self._keys())
 
 
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:

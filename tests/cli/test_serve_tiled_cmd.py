@@ -34,6 +34,13 @@ def test_an_api_key_with_other_than_letters_and_digits_is_a_usage_error(tmp_path
 def test_a_file_that_is_no_beamtime_is_one_error_line_naming_it(tmp_path: Path) -> None:
     bad = tmp_path / "notes.db"
     bad.write_text("not sqlite")
-    result = CliRunner().invoke(main, ["serve-tiled", str(bad), "--port", "0"])
+    result = CliRunner().invoke(main, ["serve-tiled", str(bad), "--port", "0", "--public"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and str(bad) in result.output
+
+
+def test_neither_api_key_nor_public_is_one_usage_line_naming_both(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve-tiled", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 2
+    assert "give --api-key KEY (clients must give it) or --public (anyone may read)" in (
+        result.output)

@@ -14,6 +14,7 @@ from tiled.server.simple import ThreadedServer
 from resonance_callback.tiled_server import build_app
 
 from ..rich_beamtime import RichBeamtime, build_rich_beamtime
+from ._site import Site, build_site
 
 API_KEY = "secret123"
 
@@ -42,3 +43,15 @@ def served(rich: RichBeamtime) -> Iterator[str]:
 @pytest.fixture
 def client(served: str):
     return from_uri(served, api_key=API_KEY)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """A directory of beamtimes (one nested) beside files that are no beamtime."""
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="session")
+def site_url(site: Site) -> Iterator[str]:
+    with serving(site.root) as url:
+        yield url

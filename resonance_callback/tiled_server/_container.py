@@ -1,0 +1,216 @@
+"""The container every node of our tree is: live keys, searched off the event loop.
+
+Tiled's server calls an adapter's ``search`` (and ``[key]``) on its event
+loop, so a search worked out there stalls every other client for as long as
+it takes. Ours only records the query (checked and compiled at once, a bad
+one answering 400): the runs that match are worked out on first use, when
+Tiled counts them (``lbound_len`` / ``exact_len``, in a worker thread) or
+looks one up (``lookup_adapter``, in a worker thread too).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from resonance_callback._extras import needs_extra
+from resonance_callback.errors import FilterError, MissingExtraError
+from resonance_callback.store import METADATA_QUERY_KINDS, metadata_matcher
+
+with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    import anyio.to_thread
+    from tiled.adapters.mapping import MapAdapter
+    from tiled.queries import QueryValueError
+    from tiled.server.core import NoEntry
+    from tiled.structures.container import ContainerStructure
+
+__all__ = ["Found", "Lazy", "LiveContainer"]
+
+
+class Lazy(Mapping[str, Any]):
+    """A mapping whose keys come from one call and values from another, each on request.
+
+    ``get`` raises :class:`KeyError` for a key that is not there; the keys
+    are listed only to iterate and count.
+    """
+
+    def __init__(self, keys: Callable[[], list[str]], get: Callable[[str], Any]) -> None:
+        self._keys, self._get = keys, get
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+class Found(Mapping[str, Any]):
+    """The children a search keeps, worked out once, on first use.
+
+    Parameters
+    ----------
+    select : callable
+        Returns the kept keys, in order (the whole search).
+    get : callable
+        Returns the child at a key (:class:`KeyError` if there is none).
+    keep_one : callable, optional
+        Whether one key is kept, without working out the others (a lookup
+        before the search has run).
+    """
+
+    def __init__(self, select: Callable[[], list[str]], get: Callable[[str], Any],
+                 keep_one: Callable[[str], bool] | None = None) -> None:
+        self._select, self._get, self._keep_one = select, get, keep_one
+        self._kept: list[str] | None = None
+        self._kept_set: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def _keys(self) -> list[str]:
+        with self._lock:
+            if self._kept is None:
+                self._kept = list(self._select())
+                self._kept_set = frozenset(self._kept)
+            return self._kept
+
+    def __getitem__(self, key: str) -> Any:
+        if self._kept is None and self._keep_one is not None:
+            if not self._keep_one(key):
+                raise KeyError(key)
+        else:
+            self._keys()
+            if key not in self._kept_set:
+                raise KeyError(key)
+        return self._get(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+class _SortKey:
+    """Orders any metadata values: missing ones last, values of different types by type name."""
+
+    __slots__ = ("rank",)
+
+    def __init__(self, value: Any) -> None:
+        self.rank: tuple[Any, ...] = (1,) if value is None else (0, type(value).__name__, value)
+
+    def __lt__(self, other: _SortKey) -> bool:
+        try:
+            return bool(self.rank < other.rank)
+        except TypeError:  # same type name, not ordered (dicts): keep their order
+            return False
+
+
+class LiveContainer(MapAdapter):
+    """A Tiled container over a live mapping, searched with our query semantics.
+
+    Its keys and length are read from the mapping on each request (new runs
+    appear); its metadata may be computed on request; ``search`` answers
+    Tiled's metadata queries as :func:`resonance_callback.store.metadata_matches`
+    does (the same meaning as ``bt.search``), Tiled's structural queries
+    (specs, structure family, keys) as its in-memory containers do, and
+    refuses deep search (a walk of every node, on the event loop).
+    """
+
+    def __init__(self, mapping: Mapping[str, Any], *,
+                 lazy_metadata: Callable[[], dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
+        # Tiled's MapAdapter lists the keys when it is made; ours are listed on
+        # request (structure()), so that making a node (a search's result) lists nothing.
+        super().__init__({}, **kwargs)
+        self._mapping = mapping
+        self._lazy_metadata = lazy_metadata
+
+    def structure(self) -> ContainerStructure:
+        """Return the container's structure, with its current keys."""
+        return ContainerStructure(keys=list(self._mapping.keys()))
+
+    def metadata(self) -> Any:
+        """Return the metadata, computed now when it is lazy."""
+        if self._lazy_metadata is not None:
+            return self._lazy_metadata()
+        return self._metadata
+
+    def new_variation(self, *args: Any, **kwargs: Any) -> LiveContainer:
+        """Return a narrowed copy that keeps the lazy metadata."""
+        out = super().new_variation(*args, **kwargs)
+        out._lazy_metadata = self._lazy_metadata
+        return out
+
+    def search(self, query: Any) -> Any:
+        """Return the children whose metadata match ``query``, worked out on first use."""
+        if type(query).__name__ not in METADATA_QUERY_KINDS:
+            return super().search(query)
+        try:
+            test = metadata_matcher(query)
+        except (FilterError, MissingExtraError) as exc:
+            raise QueryValueError(str(exc)) from None
+        mapping = self._mapping
+
+        def select() -> list[str]:
+            return [key for key, child in mapping.items() if test(child.metadata())]
+
+        def keep_one(key: str) -> bool:
+            return bool(test(mapping[key].metadata()))
+
+        return self.new_variation(mapping=Found(select, mapping.__getitem__, keep_one))
+
+    def sort(self, sorting: Any) -> Any:
+        """Return the children in ``sorting``'s order, worked out on first use.
+
+        ``sorting`` is Tiled's: ``(key, direction)`` pairs, the first one
+        deciding; ``_`` is the given order, another key a top-level key of
+        each child's metadata (children without it last, as Tiled's
+        in-memory containers sort).
+        """
+        mapping = self._mapping
+
+        def select() -> list[str]:
+            keys = list(mapping)
+            for key, direction in reversed(list(sorting)):
+                if key != "_":
+                    values = {k: mapping[k].metadata().get(key) for k in keys}
+                    keys.sort(key=lambda k: _SortKey(values[k]))
+                if direction < 0:
+                    keys.reverse()
+            return keys
+
+        return self.new_variation(mapping=Found(select, mapping.__getitem__), sorting=sorting)
+
+    def search_deep(self, max_depth: int | None = None) -> Any:
+        """Refuse a deep search: it would walk every beamtime, run and stream at once."""
+        raise NotImplementedError("deep search is not offered here: search a beamtime's runs")
+
+    async def lbound_len(self, threshold: int) -> int:
+        """Return the number of children, counted in a worker thread (an exact count)."""
+        return int(await anyio.to_thread.run_sync(len, self._mapping))
+
+    async def exact_len(self) -> int:
+        """Return the number of children, counted in a worker thread."""
+        return int(await anyio.to_thread.run_sync(len, self._mapping))
+
+    async def lookup_adapter(self, segments: list[str]) -> Any:
+        """Return the node at ``segments`` below this one, looked up in a worker thread."""
+        node: Any = self
+        for i, segment in enumerate(segments):
+            if isinstance(node, LiveContainer):
+                try:
+                    node = await anyio.to_thread.run_sync(node._mapping.__getitem__, segment)
+                except KeyError:
+                    raise NoEntry(segments[:i + 1]) from None
+            else:
+                try:
+                    node = node[segment]
+                except (KeyError, TypeError):
+                    raise NoEntry(segments[:i + 1]) from None
+        return node
