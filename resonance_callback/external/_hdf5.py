@@ -103,4 +103,6 @@ def read_rows(dataset: Any, start: int, stop: int | None, guard: _FileGuard, wha
     for size in dataset.shape[1:]:
         row_bytes *= int(size)
     guard.check_bytes(rows * row_bytes, f"{what} ({Path(dataset.file.filename).name})")
-    return dataset[start] if stop is None else dataset[start:stop]
+    read = dataset[start] if stop is None else dataset[start:stop]
+    guard.count(rows * row_bytes)
+    return read
