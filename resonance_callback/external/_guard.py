@@ -80,8 +80,11 @@ class _FileGuard:
     max_total: int = DEFAULT_MAX_RESOURCE_BYTES
     tally: _Tally = field(default_factory=_Tally, compare=False, repr=False)
 
-    def check(self, path: str | os.PathLike[str], what: str) -> None:
+    def check(self, path: str | os.PathLike[str], what: str, *, whole: bool = True) -> None:
         """Refuse ``path`` unless it is a regular file within the roots and the byte bound.
+
+        ``whole=False`` for a container read in slices (HDF5): its size is not
+        what is read, each slice is checked with :meth:`check_bytes` instead.
 
         Raises
         ------
@@ -105,7 +108,7 @@ class _FileGuard:
                 f"{what}: {str(path)!r} is a {_kind(status.st_mode)}, not a regular file; "
                 "refused before opening"
             )
-        if status.st_size > self.max_bytes:
+        if whole and status.st_size > self.max_bytes:
             raise UnsafePathError(
                 f"{what}: {str(path)!r} is {status.st_size} bytes, over the read bound of "
                 f"{self.max_bytes} bytes (external_max_bytes); refused before opening"

@@ -30,7 +30,7 @@ def open_hdf5(path: str | os.PathLike[str], guard: _FileGuard, what: str) -> h5p
     """Open ``path`` SWMR-read after the guard's checks, refusing a file cut short."""
     import h5py  # a dependency, imported when an HDF5 file is read
 
-    guard.check(path, what)
+    guard.check(path, what, whole=False)  # its slices are bounded as they are read
     file = h5py.File(path, "r", swmr=True)
     try:
         recorded, actual = file.id.get_filesize(), os.path.getsize(path)

@@ -76,6 +76,8 @@ def _printf_conversions(template: str, where: str) -> int:
     taken = 0
     for match in _PRINTF.finditer(template):
         conv = match["conv"]
+        if not conv:
+            raise _refuse(where, template, "ends in an unfinished '%' conversion")
         if conv not in _PRINTF_CONVERSIONS:
             raise _refuse(where, template, f"has the conversion %{conv!s} (not a number or "
                                            "string conversion)")
