@@ -181,6 +181,9 @@ CASES = [
     Case("dtype-numpy-subarray-declared-gigabytes",
          lambda d: dtype_run(["<f8", [10000, 10000]], [3], [1, 2, 3]), "rejected_documents",
          ("'img'", "2400000000 bytes per event"), check=_x_kept),
+    Case("dtype-numpy-structured-subarray-field",
+         lambda d: dtype_run([["a", "<i4"], ["b", "<f8", [10000, 10000]]], [2], [1, 2]),
+         "rejected_documents", ("'img'", "1600000008 bytes per event"), check=_x_kept),
 ]
 
 
