@@ -3,8 +3,12 @@
 JSON and msgpack keep no numpy dtype: a ``uint16`` frame comes back as a list of ints,
 which numpy would store as ``int64``. Only keys whose descriptor declares ``dtype_numpy``
 (area detectors and ophyd-async do) are converted; a value that does not convert is left
-as it came, for the callback to say what is wrong. Used by ``replay`` (saved streams) and
-``serve`` (bluesky-nats messages), which must store what the in-process callback would.
+as it came, for the callback to say what is wrong. Only plain dtypes are given back
+(numbers and bools, strings of at most 256 characters): never a subarray or structured
+dtype, which would turn each number that arrived into an array of the declared size, so
+a conversion costs at most a small constant times the bytes that arrived. Used by
+``replay`` (saved streams) and ``serve`` (bluesky-nats messages), which must store what the
+in-process callback would.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ class ArrayTypes:
             declared = data_key.get("dtype_numpy") if isinstance(data_key, dict) else None
             if isinstance(declared, str) and data_key.get("dtype") == "array":
                 try:
-                    types[key] = np.dtype(declared)
+                    dtype = np.dtype(declared)
                 except Exception:  # noqa: BLE001,S112 - not a dtype: values stay as they came
                     continue
+                if _plain(dtype):
+                    types[key] = dtype
         if types and isinstance(doc.get("uid"), str):
             self._types[doc["uid"]] = types
             if isinstance(doc.get("run_start"), str):
@@ -76,3 +82,10 @@ def _as_array(value: list[Any], dtype: np.dtype[Any]) -> Any:
         return np.asarray(value, dtype=dtype)
     except Exception:  # noqa: BLE001 - left to the callback, which says what is wrong
         return value
+
+
+def _plain(dtype: np.dtype[Any]) -> bool:
+    """A dtype whose conversion costs a few bytes per value that arrived."""
+    if dtype.subdtype is not None or dtype.names is not None:
+        return False
+    return dtype.kind in "biufc" or (dtype.kind in "SU" and dtype.itemsize <= 4 * 256)

@@ -14,7 +14,8 @@ working::
     ├── DocumentError (ValueError)              a document is malformed or out of order
     │   └── FrameShapeError                     a frame does not match its array's shape or dtype
     ├── ExternalDataError (OSError)             a detector file cannot be resolved or read
-    │   └── UnsafePathError (PermissionError)   a reference points outside the allowed roots
+    │   ├── UnsafePathError (PermissionError)   a reference points outside the allowed roots
+    │   └── MalformedReferenceError             a reference's parameter is unusable (no wait)
     ├── ReplayError (ValueError)                a saved document stream cannot be parsed
     ├── RunLookupError (KeyError)               no run, or more than one run, matches a uid prefix
     ├── IndexEntryError (ValueError)            a value given to the master index is not acceptable
@@ -45,6 +46,7 @@ __all__ = [
     "FrameShapeError",
     "IndexEntryError",
     "IndexLookupError",
+    "MalformedReferenceError",
     "MissingExtraError",
     "NotABeamtimeError",
     "ReplayError",
@@ -114,6 +116,16 @@ class ExternalDataError(ResonanceError, OSError):
 
 class UnsafePathError(ExternalDataError, PermissionError):
     """A resource points outside the allowed roots (``..``, foreign host or scheme)."""
+
+
+class MalformedReferenceError(ExternalDataError):
+    """A detector-file reference has a parameter no wait can make usable.
+
+    A template with an oversized field width or attribute access, a bad
+    ``chunk_shape``, ``frame_per_point`` or ``join_method``, an index or range
+    out of bounds, or a resource that read more than its byte bound: refused at
+    once, never retried as a file not written yet.
+    """
 
 
 class ReplayError(ResonanceError, ValueError):

@@ -57,7 +57,11 @@ from resonance_callback.callback._runs import (
 from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, Job, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
-from resonance_callback.external import DEFAULT_MAX_READ_BYTES, ExternalResolver, HandlerClass
+from resonance_callback.external import (
+    DEFAULT_MAX_RESOURCE_BYTES,
+    ExternalResolver,
+    HandlerClass,
+)
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
@@ -115,8 +119,9 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
         Seconds the ``stop`` of a run may wait, in all, for detector files not
         readable yet (on the writer thread; default 5).
     external_max_bytes : int, optional
-        The bound on one detector-file read (a file, or an HDF5 slice);
-        larger ones are refused (default 1 GiB).
+        The bound on the bytes read for one resource or stream_resource in
+        total (default 64 GiB); one read (a datum's frames, a stream_datum's
+        events) is at most this and at most 1 GiB. Reads over either are refused.
     index : RunIndexer or None, optional
         Index each run in a master index as it starts and stops (on the writer
         thread, after the run is safe in the beamtime database). An index
@@ -151,7 +156,7 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
         base_dir: str | os.PathLike[str] | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         external_timeout: float = 5.0,
-        external_max_bytes: int = DEFAULT_MAX_READ_BYTES,
+        external_max_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
         index: RunIndexer | None = None,
     ) -> None:
         super().__init__()

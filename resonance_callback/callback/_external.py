@@ -33,7 +33,8 @@ one deadline of ``timeout`` seconds, so a stop never waits much longer than
 that. A reference still unreadable then, a refused one (``..``, a foreign
 scheme or host, outside ``allowed_roots``, no handler for its spec; at read
 time a real path outside the roots, a special file, an HDF5 external link or
-virtual dataset, more bytes than the read bound), or one
+virtual dataset, more bytes than the read bound or than its resource may read in
+total; a malformed template, ``chunk_shape``, ``frame_per_point`` or index), or one
 whose array does not fit the field's array is recorded in
 ``unresolved_frames`` with the reason; nothing is dropped silently. A refused
 ``resource``/``stream_resource`` is also kept in ``rejected_documents``.
@@ -62,6 +63,7 @@ from resonance_callback.errors import (
     DocumentError,
     ExternalDataError,
     FrameShapeError,
+    MalformedReferenceError,
     UnsafePathError,
 )
 from resonance_callback.external import ExternalResolver
@@ -270,7 +272,7 @@ class ExternalRouting:
             else:
                 assert item.shape is not None
                 array = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait).array
-        except (UnsafePathError, FrameShapeError) as exc:  # waiting changes neither
+        except (UnsafePathError, FrameShapeError, MalformedReferenceError) as exc:  # no wait helps
             self._unresolved(w, run_uid, item, str(exc))
             return True
         except ExternalDataError as exc:

@@ -7,6 +7,12 @@
   datum id) or nothing at all (ophyd-async ``STREAM:`` keys).
 
 A key declared as an array with no usable shape is decided by its first value.
+
+Nothing is allocated from a declaration. A key whose declared shape and
+``dtype_numpy`` (its full itemsize, subarrays and structured fields included)
+make more than :data:`MAX_DECLARED_BYTES` per event is refused at the
+descriptor: each event's value for it is left out and recorded with the reason,
+the rest of the event is stored.
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ from typing import Any
 import numpy as np
 
 from resonance_callback.callback._copies import FrameCopies, frozen
+from resonance_callback.external import DEFAULT_MAX_READ_BYTES
 
-__all__ = ["INLINE_LIMIT", "KeyPlan", "Split", "Storage", "StreamPlan", "frozen"]
+__all__ = ["INLINE_LIMIT", "MAX_DECLARED_BYTES", "KeyPlan", "Split", "Storage", "StreamPlan",
+           "frozen"]
 
 #: 1-D arrays with more elements than this are stored in Zarr, not in JSON.
 INLINE_LIMIT = 1024
+
+#: The most bytes one event's value of a (non-external) key may be declared to hold.
+MAX_DECLARED_BYTES = DEFAULT_MAX_READ_BYTES
 
 
 class Storage(enum.Enum):
@@ -41,6 +52,36 @@ def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
     if all(isinstance(n, int) and n > 0 for n in shape):
         return tuple(shape)
     return None
+
+
+def declared_dtype(value: Any) -> np.dtype[Any] | None:
+    """The numpy dtype a ``dtype_numpy`` declares (a string or a list of fields), or None."""
+    if isinstance(value, str) and len(value) <= 1000:
+        spec: Any = value
+    elif isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and (
+            isinstance(value[1], list)):  # a subarray: ["<f8", [n, m]]
+        spec = (value[0], tuple(value[1]))
+    elif isinstance(value, list) and len(value) <= 1000 and all(
+            isinstance(f, list | tuple) and 2 <= len(f) <= 3 for f in value):
+        spec = [tuple(f) for f in value]
+    else:
+        return None
+    try:
+        return np.dtype(spec)
+    except Exception:  # noqa: BLE001 - not a dtype numpy reads: nothing declared
+        return None
+
+
+def _declared_bytes(data_key: dict[str, Any]) -> int:
+    """The bytes one value of the key holds as declared (0 when nothing usable is declared)."""
+    dtype = declared_dtype(data_key.get("dtype_numpy"))
+    if dtype is None:
+        return 0
+    shape = data_key.get("shape")
+    sizes = shape if isinstance(shape, list | tuple) else ()
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sizes):
+        sizes = ()
+    return math.prod(sizes) * dtype.itemsize  # itemsize counts subarrays and fields
 
 
 def _more_elements(value: list[Any], limit: int) -> bool:
@@ -64,12 +105,19 @@ class KeyPlan:
     key: str
     storage: Storage | None  # None: decided by the first value
     shape: tuple[int, ...] | None  # the frame shape every value must have
+    refused: str | None = None  # why every value of the key is left out
 
     @classmethod
     def from_data_key(cls, key: str, data_key: dict[str, Any], inline_limit: int) -> KeyPlan:
         """Decide storage for ``key`` from its descriptor entry."""
         if data_key.get("external"):
             return cls(key, Storage.EXTERNAL, _declared_shape(data_key))
+        declared = _declared_bytes(data_key)
+        if declared > MAX_DECLARED_BYTES:
+            return cls(key, Storage.INLINE, None, refused=(
+                f"key {key!r}: the descriptor declares shape {data_key.get('shape')} of "
+                f"dtype_numpy {str(data_key.get('dtype_numpy'))[:200]!r}, {declared} bytes per "
+                f"event, over {MAX_DECLARED_BYTES}; its values are not stored"))
         shape = _declared_shape(data_key)
         if data_key.get("dtype") != "array":
             return cls(key, Storage.INLINE, None)
@@ -123,7 +171,8 @@ class StreamPlan:
             for key, dk in data_keys.items()
         }
         #: Every key inline (the common scalar stream): split() only looks for arrays.
-        self.all_inline = all(p.storage is Storage.INLINE for p in self.keys.values())
+        self.all_inline = all(p.storage is Storage.INLINE and p.refused is None
+                              for p in self.keys.values())
         #: Whether any key is external (detector files, ophyd-async ``STREAM:`` keys).
         self.has_external = any(p.storage is Storage.EXTERNAL for p in self.keys.values())
 
@@ -160,6 +209,9 @@ class StreamPlan:
             plan = self.keys.get(key)
             if plan is None:
                 inline[key] = value
+                continue
+            if plan.refused is not None:
+                problems.append(plan.refused)
                 continue
             if plan.storage is None:
                 self._decide(plan, value)

@@ -55,11 +55,27 @@ refused with :class:`~resonance_callback.errors.UnsafePathError` when
   stream_resource's HDF5 file, or the directory an image-sequence URI names);
 * it is not a regular file (a FIFO, device, socket or directory), checked with
   ``os.stat`` so a read never blocks on one;
-* it is larger than ``max_read_bytes`` (a ``.npy``, TIFF or JPEG file), or the
-  image a TIFF or JPEG declares is, or the HDF5 slice asked for is
-  (:data:`DEFAULT_MAX_READ_BYTES`, 1 GiB);
+* one read (a datum's frames, the events of a ``stream_datum``: all their files
+  together, or the HDF5 slice) would be larger than ``max_read_bytes`` or
+  :data:`DEFAULT_MAX_READ_BYTES` (1 GiB), whichever is smaller: a ``.npy``,
+  TIFF or JPEG file is measured by its size, or the image it declares;
+* its resource has read ``max_read_bytes`` bytes in total
+  (:data:`DEFAULT_MAX_RESOURCE_BYTES`, 64 GiB): a template naming one file for
+  every index, or datums repeating one point, cannot read without end;
 * the HDF5 dataset is reached through an external link, is virtual, or keeps
   its data in external raw files (``_hdf5``): the other file is never opened.
+
+Parameters are checked when a ``resource`` or ``stream_resource`` is
+registered, before anything is built from them (``_templates``): a
+``template`` is parsed (field widths and precisions at most
+:data:`MAX_FIELD_WIDTH`, no ``*``, no ``%(key)``, no ``%c``; new-style only
+``{}``/``{0}``, never attribute or index access such as ``{0.__class__}``),
+each name built from it is at most :data:`PATH_MAX` bytes with components of at
+most :data:`NAME_MAX`; ``frame_per_point``/``multiplier`` is from 1 to
+:data:`MAX_FRAMES_PER_POINT`; ``chunk_shape`` a list of positive sizes (and
+at most one dimension more than the declared per-event shape); ``join_method``
+one of :data:`JOIN_METHODS`. A parameter that fails raises
+:class:`~resonance_callback.errors.MalformedReferenceError` at once.
 
 An HDF5 file shorter than the size it records (cut short), and a ``.npy``
 file that ends early, are "not readable yet". Index ranges are checked before
@@ -74,7 +90,7 @@ read polls (every ``poll_interval`` seconds) until it succeeds or ``wait``
 seconds (default: the resolver's ``timeout``) have passed, then raises
 :class:`~resonance_callback.errors.ExternalDataError` naming the file and the
 last reason. Errors that waiting cannot fix (unsafe path, unknown spec or
-mimetype, shape mismatch) are raised at once. A handler signals such a
+mimetype, shape mismatch, a malformed parameter) are raised at once. A handler signals such a
 permanent error by raising ``ExternalDataError``; any other exception it
 raises is treated as "not readable yet" and retried.
 
@@ -98,6 +114,7 @@ from resonance_callback.external._common import (
 )
 from resonance_callback.external._guard import (
     DEFAULT_MAX_READ_BYTES,
+    DEFAULT_MAX_RESOURCE_BYTES,
     MAX_FRAME_INDEX,
     MAX_STREAM_EVENTS,
 )
@@ -112,16 +129,30 @@ from resonance_callback.external._registry import ENTRY_POINT_GROUP, OURS_INSTEA
 from resonance_callback.external._resolver import ExternalResolver
 from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, checked_ranges
+from resonance_callback.external._templates import (
+    JOIN_METHODS,
+    MAX_FIELD_WIDTH,
+    MAX_FRAMES_PER_POINT,
+    NAME_MAX,
+    PATH_MAX,
+    check_template,
+)
 
 __all__ = [
     "DEFAULT_HANDLERS",
     "DEFAULT_MAX_READ_BYTES",
+    "DEFAULT_MAX_RESOURCE_BYTES",
     "ENTRY_POINT_GROUP",
     "HDF5_MIMETYPE",
+    "JOIN_METHODS",
     "JPEG_MIMETYPE",
+    "MAX_FIELD_WIDTH",
+    "MAX_FRAMES_PER_POINT",
     "MAX_FRAME_INDEX",
     "MAX_STREAM_EVENTS",
+    "NAME_MAX",
     "OURS_INSTEAD",
+    "PATH_MAX",
     "SUPPORTED_MIMETYPES",
     "TIFF_MIMETYPE",
     "AreaDetectorHDF5Handler",
@@ -131,6 +162,7 @@ __all__ = [
     "HandlerClass",
     "NpySeqHandler",
     "StreamFrames",
+    "check_template",
     "checked_ranges",
     "fit_declared",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import numpy as np
 from resonance_callback.errors import (
     ExternalDataError,
     FrameShapeError,
+    MalformedReferenceError,
     MissingExtraError,
     UnsafePathError,
 )
@@ -89,9 +89,9 @@ def _is_within(path: Path, root: Path) -> bool:
 def _as_index(value: Any, name: str, where: str) -> int:
     """Validate a datum kwarg that must be a non-negative integer (a file/frame index)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ExternalDataError(f"{where}: {name}={value!r} is not a non-negative integer")
+        raise MalformedReferenceError(f"{where}: {name}={value!r} is not a non-negative integer")
     if value > MAX_FRAME_INDEX:
-        raise ExternalDataError(f"{where}: {name}={value!r} is beyond the largest index "
+        raise MalformedReferenceError(f"{where}: {name}={value!r} is beyond the largest index "
                                 f"{MAX_FRAME_INDEX}")
     return int(value)
 
@@ -100,61 +100,15 @@ def _as_count(value: Any, name: str, where: str) -> int:
     """Validate a count that must be a positive integer (frames per point or file)."""
     count = _as_index(value, name, where)
     if count == 0:
-        raise ExternalDataError(f"{where}: {name}=0; at least one frame is needed")
+        raise MalformedReferenceError(f"{where}: {name}=0; at least one frame is needed")
     return count
 
 
 def _frame_range(point_number: int, frame_per_point: int) -> tuple[int, int]:
     start, stop = point_number * frame_per_point, (point_number + 1) * frame_per_point
     if stop > MAX_FRAME_INDEX + 1:
-        raise ExternalDataError(
+        raise MalformedReferenceError(
             f"point_number={point_number} with frame_per_point={frame_per_point} reaches "
             f"frame {stop - 1}, beyond the largest index {MAX_FRAME_INDEX}"
         )
     return start, stop
-
-
-def _format_template(template: str, filename: str, index: int, where: str) -> str:
-    """Build one file name from an image-sequence template.
-
-    New-style templates (``"blob_{:06d}.tiff"``, what ophyd-async emits) are
-    formatted with the index; printf-style ones (area-detector's
-    ``"%s%s_%6.6d.tiff"``) get an empty directory, ``filename`` and the index.
-    """
-    try:
-        if "{" in template:
-            return template.format(index)
-        args = {2: ("", filename, index), 1: (filename, index), 0: (index,)}
-        return template % args[min(template.count("%s"), 2)]
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
-        raise ExternalDataError(
-            f"{where}: cannot build a file name from template {template!r}: {exc}"
-        ) from exc
-
-
-def sequence_file(base: str, template: str, filename: str, number: int, where: str) -> str:
-    """The path of file ``number`` of an image or array sequence.
-
-    A printf-style template (area detector's ``"%s%s_%6.6d.tiff"``) is
-    formatted with ``base`` as the directory, ``filename`` and ``number``. A
-    new-style one (``"_{:d}.tif"``) is formatted with ``number`` and appended
-    to ``base`` as TiledWriter does: under it when ``base`` is a directory or
-    the name starts with ``/``, else after it (``base`` is then a file stem).
-    The name may not have a ``..`` component nor leave the directory.
-    """
-    base = os.path.normpath(base)
-    if "{" not in template:
-        directory = base
-        name = _format_template(template, filename, number, where)
-        path = os.path.join(directory, name)
-    else:
-        tail = _format_template(template, filename, number, where)
-        if tail.startswith("/") or os.path.isdir(base):
-            directory, path = base, os.path.join(base, tail.lstrip("/"))
-        else:
-            directory, path = os.path.dirname(base), base + tail
-    _refuse_traversal(path, where)
-    if not _is_within(Path(os.path.normpath(path)), Path(directory)):
-        raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
-                              f"directory {directory!r}")
-    return path

@@ -14,6 +14,7 @@ from resonance_callback.external._common import _with_retry
 from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._registry import HandlerLookup, accepted
+from resonance_callback.external._templates import check_parameters
 
 if TYPE_CHECKING:
     from event_model.documents import DatumPage
@@ -50,8 +51,10 @@ class _Datums:
         self._handlers: dict[str, Callable[..., Any]] = {}
 
     def add_resource(self, doc: Mapping[str, Any], run_start: str | None) -> None:
-        """Check the spec and path of a ``resource`` document and remember it."""
+        """Check the parameters, spec and path of a ``resource`` document and remember it."""
         uid, spec = doc["uid"], doc["spec"]
+        kwargs = dict(doc.get("resource_kwargs") or {})
+        check_parameters(kwargs, f"resource {uid} (spec {spec})")
         handler_class = self._lookup.find(spec, f"resource {uid}")
         path, guard = self._paths.resource_path(doc)
         self._resources[uid] = _Resource(
@@ -59,7 +62,7 @@ class _Datums:
             spec=spec,
             handler_class=handler_class,
             path=str(path),
-            kwargs=dict(doc.get("resource_kwargs") or {}),
+            kwargs=kwargs,
             run_start=doc.get("run_start", run_start),
             guard=guard,
         )

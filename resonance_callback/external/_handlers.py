@@ -17,11 +17,11 @@ from resonance_callback.external._common import (
     _as_index,
     _frame_range,
     _NotReadyError,
-    sequence_file,
 )
 from resonance_callback.external._guard import _ANYWHERE, _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
 from resonance_callback.external._sources import _load_jpeg, _load_tiff
+from resonance_callback.external._templates import sequence_file
 
 # Each built-in handler checks every file with its ``guard`` just before opening
 # it: the resolver sets the guard of the handler's resource (roots, byte bound);
@@ -72,9 +72,13 @@ class NpySeqHandler:
         path = sequence_file(self._stem, self._template, "", number, where)
         self.guard.check(path, "NPY_SEQ")
         try:
-            return np.load(path, allow_pickle=False)
+            nbytes = os.stat(path).st_size
+            self.guard.check_bytes(nbytes, f"NPY_SEQ {path}")
+            array = np.load(path, allow_pickle=False)
         except ValueError as exc:  # cut short, or not fully written yet
             raise _NotReadyError(f"NPY_SEQ {path}: {exc}") from exc
+        self.guard.count(nbytes)
+        return array
 
 
 class AreaDetectorHDF5Handler:
@@ -184,8 +188,8 @@ class AreaDetectorTiffHandler:
         self._fpp = _as_count(1 if per_point is None else per_point, "frame_per_point",
                               f"AD_{self._kind} {path}")
 
-    def _load(self, path: str) -> np.ndarray:
-        return _load_tiff(path, self.guard)
+    def _load(self, path: str, already: int) -> np.ndarray:
+        return _load_tiff(path, self.guard, already)
 
     def _file(self, frame: int) -> str:
         where = f"AD_{self._kind} {self._directory}"
@@ -210,7 +214,10 @@ class AreaDetectorTiffHandler:
         where = f"AD_{self._kind} {self._directory}"
         number = datum_index(where, index=index, point_number=point_number, frame=frame)
         start, stop = _frame_range(number, self._fpp)
-        frames = [self._load(self._file(j)) for j in range(start, stop)]
+        frames, already = [], 0
+        for j in range(start, stop):  # one read: all the point's files within the bound
+            frames.append(self._load(self._file(j), already))
+            already += frames[-1].nbytes
         return frames[0] if self._fpp == 1 else np.stack(frames)
 
 
@@ -223,8 +230,8 @@ class AreaDetectorJpegHandler(AreaDetectorTiffHandler):
     specs = frozenset({"AD_JPEG"})
     _kind = "JPEG"
 
-    def _load(self, path: str) -> np.ndarray:
-        return _load_jpeg(Path(path), self.guard)
+    def _load(self, path: str, already: int) -> np.ndarray:
+        return _load_jpeg(Path(path), self.guard, already)
 
 
 def datum_index(where: str, **given: int | None) -> int:

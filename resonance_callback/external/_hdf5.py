@@ -30,7 +30,7 @@ def open_hdf5(path: str | os.PathLike[str], guard: _FileGuard, what: str) -> h5p
     """Open ``path`` SWMR-read after the guard's checks, refusing a file cut short."""
     import h5py  # a dependency, imported when an HDF5 file is read
 
-    guard.check(path, what)
+    guard.check(path, what, whole=False)  # its slices are bounded as they are read
     file = h5py.File(path, "r", swmr=True)
     try:
         recorded, actual = file.id.get_filesize(), os.path.getsize(path)
@@ -103,4 +103,6 @@ def read_rows(dataset: Any, start: int, stop: int | None, guard: _FileGuard, wha
     for size in dataset.shape[1:]:
         row_bytes *= int(size)
     guard.check_bytes(rows * row_bytes, f"{what} ({Path(dataset.file.filename).name})")
-    return dataset[start] if stop is None else dataset[start:stop]
+    read = dataset[start] if stop is None else dataset[start:stop]
+    guard.count(rows * row_bytes)
+    return read

@@ -14,7 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 from resonance_callback.errors import UnsafePathError
 from resonance_callback.external._common import _is_within, _refuse_traversal
-from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES, _FileGuard
+from resonance_callback.external._guard import (
+    DEFAULT_MAX_READ_BYTES,
+    DEFAULT_MAX_RESOURCE_BYTES,
+    _FileGuard,
+)
+from resonance_callback.external._templates import check_path_length
 
 
 def _map_prefix(path: str, root_map: Mapping[str, str]) -> str:
@@ -48,7 +53,9 @@ class _PathPolicy:
         the path a document names, and limits the real path of each file
         (symlinks resolved) to its own resource's directory instead.
     max_bytes : int, optional
-        The bound on one read (see :class:`~._guard._FileGuard`).
+        The bound on the bytes read for one resource in total; one read is
+        bounded by it too, and by :data:`~._guard.DEFAULT_MAX_READ_BYTES`
+        (see :class:`~._guard._FileGuard`).
     """
 
     def __init__(
@@ -56,7 +63,7 @@ class _PathPolicy:
         root_map: Mapping[str, str],
         base_dir: Path,
         allowed_roots: Iterable[str | os.PathLike[str]] | None,
-        max_bytes: int = DEFAULT_MAX_READ_BYTES,
+        max_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
     ) -> None:
         self.root_map: dict[str, str] = dict(root_map)
         self.base_dir = base_dir
@@ -89,13 +96,14 @@ class _PathPolicy:
         roots = self.allowed_roots
         if roots is None:
             roots = (Path(os.path.realpath(own_root)),)
-        return _FileGuard(roots, self.max_bytes)
+        return _FileGuard(roots, min(self.max_bytes, DEFAULT_MAX_READ_BYTES), self.max_bytes)
 
     def _finish_path(self, path: str, what: str) -> Path:
         """Map, anchor at ``base_dir``, normalise and containment-check a raw path."""
         mapped = _map_prefix(path, self.root_map)
         _refuse_traversal(mapped, f"{what} (after root_map)")
         resolved = Path(os.path.normpath(self.base_dir / mapped))
+        check_path_length(str(resolved), what)
         self.check_allowed(resolved)
         return resolved
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from resonance_callback.external._common import HandlerClass
 from resonance_callback.external._datums import _Datums
-from resonance_callback.external._guard import DEFAULT_MAX_READ_BYTES
+from resonance_callback.external._guard import DEFAULT_MAX_RESOURCE_BYTES
 from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._registry import HandlerLookup
@@ -51,10 +51,12 @@ class ExternalResolver:
         (symlinks resolved) must then lie under its own resource's directory.
         Traversal, scheme and host checks always apply.
     max_read_bytes : int, optional
-        The bound on one read: a file of a single-file format (``.npy``,
-        TIFF, JPEG) larger than this, or an HDF5 slice (one datum, or the
-        events of one stream_datum) of more bytes, is refused before it is
-        read. Default :data:`DEFAULT_MAX_READ_BYTES` (1 GiB).
+        The bound on the bytes read for one resource (or stream_resource) in
+        total, default :data:`DEFAULT_MAX_RESOURCE_BYTES` (64 GiB). One read
+        (a datum's frames, the events of one stream_datum: all their files
+        together, or one HDF5 slice) is bounded by it and by
+        :data:`DEFAULT_MAX_READ_BYTES` (1 GiB), whichever is smaller. A read
+        over either is refused before it is made.
     timeout : float, optional
         Default seconds a read waits for a file to become readable (5.0).
     poll_interval : float, optional
@@ -70,7 +72,7 @@ class ExternalResolver:
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         timeout: float = 5.0,
         poll_interval: float = 0.05,
-        max_read_bytes: int = DEFAULT_MAX_READ_BYTES,
+        max_read_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
     ) -> None:
         if timeout < 0 or poll_interval <= 0:
             raise ValueError(
@@ -111,7 +113,7 @@ class ExternalResolver:
 
     @property
     def max_read_bytes(self) -> int:
-        """The bound on the bytes of one read."""
+        """The bound on the bytes read for one resource in total."""
         return self._paths.max_bytes
 
     @property

@@ -14,10 +14,10 @@ from resonance_callback.errors import ExternalDataError, FrameShapeError
 from resonance_callback.external._common import (
     _as_count,
     _NotReadyError,
-    sequence_file,
 )
 from resonance_callback.external._guard import _FileGuard
 from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
+from resonance_callback.external._templates import sequence_file
 
 # --------------------------------------------------------------------------- stream sources
 
@@ -65,27 +65,35 @@ class _HDF5Source:
         self._file.close()
 
 
-def _load_tiff(path: str | Path, guard: _FileGuard) -> np.ndarray:
-    """Read a TIFF file's first series, refusing one that declares more bytes than the bound."""
+def _load_tiff(path: str | Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
+    """Read a TIFF file's first series, refusing one that declares more bytes than the bound.
+
+    ``already`` is what the same read took before this file (see ``_FileGuard.check_bytes``).
+    """
     import tifffile  # a dependency, imported when a TIFF file is read
 
     with tifffile.TiffFile(path) as tiff:
         series = tiff.series[0]
-        guard.check_bytes(math.prod(series.shape) * np.dtype(series.dtype).itemsize,
-                          f"TIFF {path}")
-        return tiff.asarray()
+        nbytes = math.prod(series.shape) * np.dtype(series.dtype).itemsize
+        guard.check_bytes(nbytes, f"TIFF {path}", already)
+        array = tiff.asarray()
+    guard.count(nbytes)
+    return array
 
 
-def _load_jpeg(path: Path, guard: _FileGuard) -> np.ndarray:
+def _load_jpeg(path: Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
     """Read a JPEG file, refusing one that declares more pixels than the bound allows."""
     with needs_extra("jpeg", "Pillow", "reading JPEG files"):
         from PIL import Image
 
     with Image.open(path) as image:
         width, height = image.size
-        guard.check_bytes(width * height * len(image.getbands()), f"JPEG {path}")
+        nbytes = width * height * len(image.getbands())
+        guard.check_bytes(nbytes, f"JPEG {path}", already)
         image.load()
-        return np.asarray(image)
+        array = np.asarray(image)
+    guard.count(nbytes)
+    return array
 
 
 class _ImageSequenceSource:
@@ -101,7 +109,7 @@ class _ImageSequenceSource:
         self,
         directory: Path,
         parameters: Mapping[str, Any],
-        load: Callable[[Path, _FileGuard], np.ndarray],
+        load: Callable[[Path, _FileGuard, int], np.ndarray],
         guard: _FileGuard,
     ) -> None:
         self._directory = directory
@@ -112,6 +120,7 @@ class _ImageSequenceSource:
         self._load = load
         self._guard = guard
         self._files: dict[int, np.ndarray] = {}
+        self._loaded = 0  # bytes of the files in _files: one read, bounded as one
 
     def _path(self, number: int) -> Path:
         where = f"{self._directory} template {self._template!r}"
@@ -123,7 +132,8 @@ class _ImageSequenceSource:
     def _frames_of_file(self, number: int) -> np.ndarray:
         if number not in self._files:
             path = self._path(number)
-            array = np.asarray(self._load(path, self._guard))
+            array = np.asarray(self._load(path, self._guard, self._loaded))
+            self._loaded += array.nbytes
             if self._per_file == 1:
                 array = array[np.newaxis]
             elif array.ndim == 0 or array.shape[0] != self._per_file:
@@ -147,6 +157,7 @@ class _ImageSequenceSource:
 
     def close(self) -> None:
         self._files.clear()
+        self._loaded = 0
 
 
 def _fixed_shape(declared: Sequence[int | None], where: str) -> tuple[int, ...]:

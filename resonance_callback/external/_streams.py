@@ -9,7 +9,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError
+from resonance_callback.errors import ExternalDataError, MalformedReferenceError
 from resonance_callback.external._common import (
     HDF5_MIMETYPE,
     SUPPORTED_MIMETYPES,
@@ -27,6 +27,7 @@ from resonance_callback.external._sources import (
     _load_jpeg,
     _load_tiff,
 )
+from resonance_callback.external._templates import check_parameters
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class _Streams:
             raise ExternalDataError(
                 f"stream_resource {uid}: mimetype {mimetype} needs parameters.{needed}"
             )
+        check_parameters(parameters, f"stream_resource {uid}")
         if "uri" in doc:
             path, guard = self._paths.uri_path(
                 str(doc["uri"]), f"stream_resource {uid}", directory=mimetype != HDF5_MIMETYPE
@@ -160,6 +162,10 @@ class _Streams:
         try:
             frame_shape, _ = source.frame_info(events.start)
             per_event = _frames_per_event(per_event_shape, frame_shape, where)
+            if events.stop * per_event > MAX_FRAME_INDEX + 1:
+                raise MalformedReferenceError(
+                    f"{where}: events {events.start} to {events.stop - 1} of "
+                    f"{per_event} frames each reach beyond the largest index {MAX_FRAME_INDEX}")
             frames = source.read(events.start * per_event, events.stop * per_event)
         finally:
             source.close()
@@ -180,6 +186,7 @@ class _Streams:
                 f"{doc['stream_resource']}"
             )
         indices, seq_nums = checked_ranges(doc)
+        _check_chunk_length(resource, shape)
         what = f"stream_datum {doc['uid']} ({resource.mimetype} at {resource.path})"
         array = _with_retry(
             what, lambda: self._read_events(resource, shape, indices), budget, poll_interval
@@ -200,6 +207,15 @@ class _Streams:
     def clear(self) -> None:
         """Drop every stream resource."""
         self._resources.clear()
+
+
+def _check_chunk_length(resource: _StreamResource, shape: Sequence[int | None]) -> None:
+    """Refuse a ``chunk_shape`` with more dimensions than the data (rows and per-event shape)."""
+    chunk_shape = resource.parameters.get("chunk_shape") or ()
+    if len(chunk_shape) > 1 + len(shape):
+        raise MalformedReferenceError(
+            f"stream_resource {resource.uid}: chunk_shape {list(chunk_shape)} has more "
+            f"dimensions than the data (rows of the declared shape {list(shape)}); refused")
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -23,7 +23,14 @@ from resonance_callback.external import MAX_FRAME_INDEX, MAX_STREAM_EVENTS, Exte
 
 from ..conftest import sql
 from .test_confinement import DATASET, assert_refused, blob_run, img_run, store_both_ways
-from .test_detector_files import ad_run, assert_same, exit_status, feed, stored_frames
+from .test_detector_files import (
+    ad_run,
+    assert_same,
+    exit_status,
+    feed,
+    stored_frames,
+    unresolved,
+)
 from .test_external import stream_datum_doc, stream_resource_doc, write_ad_tiffs
 
 # --------------------------------------------------------------------------- index ranges
@@ -86,14 +93,30 @@ def test_datum_index_out_of_bounds_is_unresolved(RE, tmp_path, index, reason):
         assert_same(stored_frames(db, uid, "img"), expected)
 
 
-def test_frame_per_point_reaching_beyond_the_largest_index_is_unresolved(tmp_path):
+def test_frame_per_point_beyond_its_bound_refuses_the_resource_at_once(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     with h5py.File(data / "cam.h5", "w") as f:
         f.create_dataset(DATASET, data=np.ones((2, 8, 9), np.uint16))
     docs = ad_run("AD_HDF5", data, "cam.h5", 2, (8, 9), frame_per_point=2**40)
     for db in store_both_ways(docs, tmp_path, [data]):
-        assert_refused(db, "cam_image", [1, 2], "beyond the largest index")
+        assert_refused(db, "cam_image", [1, 2], "frame_per_point=1099511627776",
+                       "not an integer from 1 to 1000000")
+        [(name,)] = sql(db, "SELECT name FROM rejected_documents")
+        assert name == "resource"
+
+
+def test_point_reaching_beyond_the_largest_index_is_unresolved(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with h5py.File(data / "cam.h5", "w") as f:
+        f.create_dataset(DATASET, data=np.ones((2, 8, 9), np.uint16))
+    docs = ad_run("AD_HDF5", data, "cam.h5", 2, (8, 9), frame_per_point=1_000_000)
+    docs.of("datum")[1]["datum_kwargs"]["point_number"] = 5000
+    for db in store_both_ways(docs, tmp_path, [data]):
+        assert_refused(db, "cam_image", [1, 2])
+        [(_, _, _, first), (_, _, _, second)] = unresolved(db)
+        assert "holds 2 frames" in first and "beyond the largest index" in second
 
 
 # --------------------------------------------------------------------------- files cut short
