@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from resonance_callback._sqlite import connect, transaction
-from resonance_callback.errors import StorageError
+from resonance_callback._sqlite import APPLICATION_IDS, connect, transaction
+from resonance_callback.errors import NotABeamtimeError, StorageError
 from resonance_callback.store._liveness import LockDir, WriterLock, token_refusal
 from resonance_callback.store._repair_report import RepairReport
 from resonance_callback.store._trim import trim_arrays
@@ -98,21 +98,40 @@ def mark_interrupted(conn: sqlite3.Connection, locks: LockDir, report: RepairRep
 
 
 def _require_beamtime(db_path: Path) -> None:
-    """Refuse, before anything is written, a path that is not already a beamtime."""
+    """Refuse, before anything is written or made beside it, a path that is not a beamtime.
+
+    The SQLite header is read first, so another application's database is refused
+    without SQLite opening it (which would leave ``-wal`` / ``-shm`` files beside a
+    database in WAL mode); a file that may be a beamtime is then opened read-only,
+    so an empty, foreign or newer one is refused with nothing written to it.
+    """
     try:
-        st = os.stat(db_path)  # a link to a beamtime is fine; to anything else, refused
+        fd = os.open(db_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise StorageError(f"no beamtime database at {db_path}") from None
+    except IsADirectoryError:
+        raise StorageError(f"{db_path} is a directory, not a beamtime database") from None
     except OSError as exc:
         raise StorageError(f"cannot use {db_path}: {exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise StorageError(f"{db_path} is a directory, not a beamtime database")
-    if not stat.S_ISREG(st.st_mode):
-        raise StorageError(f"{db_path} is not a regular file, not a beamtime database")
-    if st.st_size == 0 and not Path(f"{db_path}-wal").exists():
+    try:
+        st = os.fstat(fd)  # a link to a beamtime is fine; to anything else, refused
+        if stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"{db_path} is a directory, not a beamtime database")
+        if not stat.S_ISREG(st.st_mode):
+            raise StorageError(f"{db_path} is not a regular file, not a beamtime database")
+        header = os.read(fd, 100)
+    finally:
+        os.close(fd)
+    wal = Path(f"{db_path}-wal").exists()  # a crashed writer's header may be in its WAL
+    if not header and not wal:
         raise StorageError(f"{db_path} is empty (0 bytes), not a beamtime database; "
                            "repair only repairs an existing beamtime")
-    # Read-only: an empty, foreign or newer file is refused with nothing written to it.
+    if header and (len(header) < 100 or not header.startswith(b"SQLite format 3\0")):
+        raise NotABeamtimeError(f"{db_path} is not an SQLite database, not a beamtime")
+    app_id = int.from_bytes(header[68:72], "big") if header else 0
+    if app_id != APPLICATION_IDS["beamtime"] and (app_id or not wal):
+        raise NotABeamtimeError(f"{db_path} is an SQLite database of another application "
+                                "(or an empty one), not a beamtime database")
     connect(db_path, "beamtime", readonly=True).close()
 
 
