@@ -104,7 +104,7 @@ def add_writer_row(db_path: Path, token: str, run: str | None = None) -> None:
 
 def token_relative(db: Path, outside: Path) -> str:
     (outside / "victim.lock").write_text("not the beamtime's")
-    (db.parent / "bt.db.writers").mkdir()  # a writer's folder, as while one writes
+    (db.parent / "bt.db.writers").mkdir(exist_ok=True)  # a writer's folder, as while one writes
     add_writer_row(db, "../outside/victim")
     return "'../outside/victim' is not one a writer makes"
 
@@ -117,7 +117,7 @@ def token_absolute(db: Path, outside: Path) -> str:
 
 def token_with_a_newline(db: Path, outside: Path) -> str:
     (outside / "victim.lock").write_text("not the beamtime's")
-    (db.parent / "bt.db.writers").mkdir()
+    (db.parent / "bt.db.writers").mkdir(exist_ok=True)
     add_writer_row(db, f"{TOKEN}\n/../../outside/victim")
     return "\\n/../../outside/victim' is not one a writer makes"
 
@@ -131,14 +131,14 @@ def writers_folder_is_a_link(db: Path, outside: Path) -> str:
 
 def lock_file_is_a_link(db: Path, outside: Path) -> str:
     (outside / "held").write_text("a lock held by someone else")
-    (db.parent / "bt.db.writers").mkdir()
+    (db.parent / "bt.db.writers").mkdir(exist_ok=True)
     (db.parent / "bt.db.writers" / f"{TOKEN}.lock").symlink_to(outside / "held")
     add_writer_row(db, TOKEN, run="open")  # left open: nobody can tell if it is live
     return f"{TOKEN}.lock is a symbolic link"
 
 
 def lock_file_is_a_fifo(db: Path, outside: Path) -> str:
-    (db.parent / "bt.db.writers").mkdir()
+    (db.parent / "bt.db.writers").mkdir(exist_ok=True)
     os.mkfifo(db.parent / "bt.db.writers" / f"{TOKEN}.lock")
     add_writer_row(db, TOKEN, run="open")
     return f"{TOKEN}.lock is not a regular file"
