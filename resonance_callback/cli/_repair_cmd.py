@@ -22,8 +22,9 @@ def repair(db: Path, zarr_store: Path | None, as_json: bool) -> None:
     Marks every run left open by a writer that is no longer running as
     interrupted (a run still being written is left alone), trims the Zarr
     arrays of those runs to the frames their committed rows point at, and
-    removes the chunk files written after the last commit. A writer opening
-    the beamtime marks interrupted runs the same way.
+    removes the chunk files written after the last commit (only while no
+    writer is running: else the trimming waits for a later repair). A writer
+    opening the beamtime marks interrupted runs the same way.
 
     Only the beamtime's own files are touched: DB must already be a beamtime
     (an empty or foreign file is refused, never overwritten), and a symbolic

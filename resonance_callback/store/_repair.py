@@ -13,6 +13,9 @@ It touches only the beamtime's own files: a file that is not already a beamtime 
 refused before anything is written (never turned into one), the ``.writers`` folder is
 held exclusively while it works (two repairs, or a repair and a writer opening, take
 turns), and nothing is reached through a link or a writer token that is not one.
+Frames are removed only while no writer is alive (none can be appending to an array,
+a run resumed by a replay included); with one alive the runs are marked and the
+trimming waits for a later repair (``RepairReport.trim_deferred`` says so).
 """
 
 from __future__ import annotations
@@ -90,6 +93,10 @@ def mark_interrupted(conn: sqlite3.Connection, locks: LockDir, report: RepairRep
                          "WHERE uid = ? AND exit_status IS NULL", (INTERRUPTED, reason, uid))
             marked.append(uid)
         gone = [token for token in writers if state(token) in ("gone", "bad token")]
+        live = sum(state(token) in ("alive", "bad lock") for token in writers)
+        if live:
+            report.trim_deferred = (f"{live} writer(s) may be writing; frames are only "
+                                    "removed while none is: run repair again then")
         conn.executemany("DELETE FROM writers WHERE token = ?", [(t,) for t in gone])
     for token in gone:
         if states[token] == "gone":
@@ -168,7 +175,8 @@ def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
         conn = connect(db_path, "beamtime")
         try:
             report.interrupted = mark_interrupted(conn, locks, report)
-            trim_arrays(conn, store, report)
+            if not report.trim_deferred:
+                trim_arrays(conn, store, report)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot repair {db_path}: {exc}") from exc
         finally:
@@ -211,7 +219,8 @@ def register_writer(conn: sqlite3.Connection, db_path: Path, frames: Any) -> Wri
     report = RepairReport(str(db_path), str(location))
     locks = LockDir.open(db_path, create=True, lock=fcntl.LOCK_EX)
     try:
-        if mark_interrupted(conn, locks, report) and location is not None:
+        marked = mark_interrupted(conn, locks, report)
+        if marked and location is not None and not report.trim_deferred:
             trim_arrays(conn, Path(location), report)
         return WriterLock(conn, db_path, locks)
     finally:

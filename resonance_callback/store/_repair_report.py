@@ -39,6 +39,9 @@ class RepairReport:
         ``{"zarr_path", "from", "to"}`` per array cut back to its committed frames.
     orphan_chunks : int
         Chunk files removed (frames written after the last commit).
+    trim_deferred : str
+        Why no array was trimmed this time (a writer is alive: frames are only
+        removed while no writer holds the beamtime); empty when they were.
     refused : list of dict
         ``{"path", "reason"}`` per thing left alone because following it could
         leave the beamtime: a writer token that is not one, a symbolic link, a
@@ -50,6 +53,7 @@ class RepairReport:
     interrupted: list[str] = field(default_factory=list)
     trimmed: list[dict[str, Any]] = field(default_factory=list)
     orphan_chunks: int = 0
+    trim_deferred: str = ""
     refused: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -75,6 +79,8 @@ class RepairReport:
         out.append(f"arrays trimmed to their committed frames: {len(self.trimmed)}")
         out += [f"  {t['zarr_path']}: {t['from']} -> {t['to']} frame(s)" for t in self.trimmed]
         out.append(f"orphan chunk files removed: {self.orphan_chunks}")
+        if self.trim_deferred:
+            out.append(f"arrays not trimmed: {self.trim_deferred}")
         if self.refused:
             out.append(f"refused (left alone): {len(self.refused)}")
             out += [f"  {r['path']}: {r['reason']}" for r in self.refused]

@@ -208,3 +208,24 @@ def test_repair_error_is_one_line_through_click(tmp_path, kind):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
     assert str(path) in result.output
+
+
+def test_repair_removes_no_frame_while_a_writer_is_alive(tmp_path):
+    from .workers import hold_run_open
+
+    db_path = tmp_path / "bt.db"
+    ready, done = CTX.Event(), CTX.Event()
+    process = CTX.Process(target=hold_run_open, args=(db_path, ready, done))
+    process.start()
+    try:
+        assert ready.wait(60)
+        killed_with_orphans(db_path, uncommitted=4)
+        report = repair_beamtime(db_path)
+        assert report.interrupted == ["cut"] and report.orphan_chunks == 0
+        assert "1 writer(s) may be writing" in report.trim_deferred
+        assert chunk_names(db_path) == [str(i) for i in range(7)]
+    finally:
+        done.set()
+        process.join(60)
+    again = repair_beamtime(db_path)  # the writer is gone: now the frames go
+    assert again.orphan_chunks == 4 and chunk_names(db_path) == ["0", "1", "2"]
