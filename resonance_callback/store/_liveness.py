@@ -18,9 +18,8 @@ in a folder being removed. Nothing here follows a link: the folder is opened wit
 their names, and a token is used as a name only if it is one a writer makes
 (:data:`TOKEN`, 32 hex digits).
 
-flock locks belong to an open file description, not to a process, so a check from
-the writer's own process still sees its lock held. They are not reliable on some
-network file systems; a beamtime on one should be written by one host at a time.
+flock locks belong to an open file description, not to a process (a check from the
+writer's own process sees its lock held); on a network file system they may not hold.
 """
 
 from __future__ import annotations
@@ -126,7 +125,7 @@ class LockDir:
         raise StorageError(f"cannot lock the writer lock folder {path}: it keeps changing")
 
     @staticmethod
-    def _refusal(path: Path, exc: OSError) -> str:
+    def _refusal(path: Path, exc: OSError) -> str:  # why the folder cannot be opened
         if os.path.islink(path):
             return f"{path} {link_refusal(path)}: a beamtime's writer locks need a real folder"
         if exc.errno == errno.ENOTDIR:
@@ -218,8 +217,8 @@ def writer_alive(db_path: Path | str, token: str | None) -> bool:
     Returns
     -------
     bool
-        True while the writer's process holds the lock; False also for a token or
-        lock file that is refused (never followed: see :meth:`LockDir.probe`).
+        True while the writer's process holds the lock; False also for a refused
+        token or lock file (never followed: see :meth:`LockDir.probe`).
     """
     if not token:
         return False
