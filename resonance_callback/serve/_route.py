@@ -2,104 +2,74 @@
 
 :class:`BeamtimeRouter` is a ``(name, doc)`` callable that hands every document
 to the :class:`~resonance_callback.callback.RunWriterCallback` of its run's
-beamtime (one callback per database, opened at the first run that goes there
-and kept for the life of the service). There is no second write path: rows,
-frames and rejected documents are exactly what the in-process callback writes.
+beamtime. There is no second write path: rows, frames and rejected documents are
+exactly what the in-process callback writes.
 
 With a fixed ``--db`` every document goes to the one callback, which places it
 in its run itself. With ``--db-template`` the router follows each document to
 its run (``run_start``, ``descriptor``, ``resource``, ``stream_resource``), the
 way event-model's ``RunRouter`` does, and forgets a run at its ``stop``.
 
-A run whose start cannot be routed (a key missing, a value that is not a plain
-name, a path that would leave the data root) is not dropped: it is stored
-whole in the ``unrouted`` beamtime and one error line names the uid and the
-key (:class:`~resonance_callback.errors.RoutingError`).
+Nothing a message holds ends the service. A run whose start cannot be routed (a
+key missing, a value that is not a plain name or is too long, a path that would
+leave the data root) or whose beamtime cannot be opened or written (a directory
+or another application's SQLite file where the beamtime should be, a read-only
+disk, a storage failure mid-run) is stored whole in the ``unrouted`` beamtime,
+and the reason is kept there as a rejected document (``rejected_documents``,
+name ``route``) beside one error line. Messages the service could not read are
+kept there too (:meth:`BeamtimeRouter.record`).
+
+Beamtimes open at once are bounded (:class:`~._beamtimes.OpenBeamtimes`): a run
+whose beamtime was closed while it was in flight (to make room, or after a
+failure) goes on when its next document comes: the router feeds the new
+callback the run's ``start``, descriptors and resources again (identical rows
+are skipped by the idempotent writer), then the document.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import string
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
+from resonance_callback.serve._beamtimes import (
+    DEFAULT_MAX_OPEN,
+    OpenBeamtimes,
+    ServiceCallback,
+    record_into,
+)
+from resonance_callback.serve._template import DbTemplate
 
 __all__ = ["BeamtimeRouter", "DbTemplate"]
 
 log = logging.getLogger("resonance_callback.serve")
 
-#: A value put into a path by the template: a plain name, no separators, not hidden.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$")
-
-#: Keys a document names its run by, and the table each looks in.
+#: Keys a document names its owner by.
 _OWNERS = ("run_start", "descriptor", "resource", "stream_resource")
 
+#: Documents a run needs again when its beamtime is reopened mid-run.
+_HEADERS = ("descriptor", "resource", "stream_resource")
 
-class DbTemplate:
-    """A beamtime path made from a start document: ``"{beamline}/{proposal_id}.db"``.
 
-    Parameters
-    ----------
-    template : str
-        A :meth:`str.format` template naming top-level keys of the start document.
-    root : path-like
-        The data root; every path made lies under it.
+@dataclass
+class _Run:
+    """A run in flight: its beamtime, and what to feed again if that is reopened."""
 
-    Raises
-    ------
-    ValueError
-        If the template names no key, or uses attribute, index or conversion syntax
-        (:class:`~resonance_callback.errors.RoutingError`).
-    """
+    uid: str
+    path: Path
+    headers: list[tuple[str, Any]] = field(default_factory=list)
+    live: bool = True  # False: its beamtime was closed since; feed the headers first
 
-    def __init__(self, template: str, root: str | Path) -> None:
-        self.template = template
-        self.root = Path(root).absolute()
-        try:
-            fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-        except ValueError as exc:
-            raise RoutingError(f"db template {template!r}: {exc}") from exc
-        if not fields:
-            raise RoutingError(f"db template {template!r} names no key of the start document")
-        for name in fields:
-            if not name.isidentifier():
-                raise RoutingError(f"db template {template!r}: {{{name}}} is not a plain key "
-                                   "of the start document")
-        if not template.endswith(".db"):
-            raise RoutingError(f"db template {template!r} does not end in .db")
-        self.keys = fields
 
-    def path(self, start: dict[str, Any]) -> Path:
-        """The beamtime database of the run ``start`` opens.
-
-        Raises
-        ------
-        RoutingError
-            A key is missing, its value is not a plain name, or the path leaves the root.
-        """
-        uid = start.get("uid")
-        values = {}
-        for key in self.keys:
-            if key not in start:
-                raise RoutingError(f"run {uid}: db template {self.template!r} needs key "
-                                   f"{key!r}, missing from its start document")
-            value = start[key]
-            text = str(value) if type(value) in (str, int) else None
-            if text is None or not _NAME.match(text) or text in (".", ".."):
-                raise RoutingError(f"run {uid}: key {key!r} = {value!r} cannot name a path "
-                                   f"in db template {self.template!r}")
-            values[key] = text
-        path = (self.root / self.template.format_map(values)).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise RoutingError(f"run {uid}: db template {self.template!r} gives {path}, "
-                               f"outside the data root {self.root}")
-        return path
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 2000 else text[:2000] + "..."
 
 
 class BeamtimeRouter:
@@ -112,109 +82,203 @@ class BeamtimeRouter:
     template : DbTemplate or None
         Make the beamtime path from each start document.
     unrouted : path-like or None
-        Where runs the template cannot place go (default ``{root}/unrouted.db``).
+        Where runs the template cannot place go, and where messages the service
+        could not read are recorded (default ``{root}/unrouted.db``, or ``db``).
     make_callback : callable, optional
-        ``make_callback(db_path) -> RunWriterCallback``; by default one with
-        the callback's defaults (and ``indexer`` if given).
+        ``make_callback(db_path) -> RunWriterCallback``; by default a
+        :class:`ServiceCallback` with the callback's defaults (and ``indexer`` if given).
     indexer : callable, optional
         ``indexer(db_path) -> RunIndexer``: keep the master index current.
+    max_open : int, optional
+        Beamtimes open at once at most (least recently used ones are closed).
+
+    Raises
+    ------
+    ValueError
+        Neither or both of ``db`` and ``template`` (:class:`RoutingError`).
+    OSError, sqlite3.DatabaseError
+        The fixed ``db`` cannot be opened.
     """
 
     def __init__(self, db: str | Path | None = None, *, template: DbTemplate | None = None,
                  unrouted: str | Path | None = None,
                  make_callback: Callable[..., RunWriterCallback] | None = None,
-                 indexer: Callable[[Path], RunIndexer] | None = None) -> None:
+                 indexer: Callable[[Path], RunIndexer] | None = None,
+                 max_open: int = DEFAULT_MAX_OPEN) -> None:
         if (db is None) == (template is None):
             raise RoutingError("give one of a fixed beamtime database or a db template")
         self._fixed = None if db is None else Path(db).absolute()
         self._template = template
         if unrouted is None and template is not None:
             unrouted = template.root / "unrouted.db"
-        self._unrouted = None if unrouted is None else Path(unrouted).absolute()
-        self._make = make_callback or RunWriterCallback
+        self._unrouted = Path(unrouted).absolute() if unrouted is not None else self._fixed
+        self._make = make_callback or ServiceCallback
         self._indexer = indexer
-        self.callbacks: dict[Path, RunWriterCallback] = {}
-        self._owner: dict[str, RunWriterCallback] = {}  # run/descriptor/resource uid -> cb
-        self._runs_of: dict[str, list[str]] = {}  # run uid -> uids that point at it
+        self._beamtimes = OpenBeamtimes(self._open, max_open, busy=self._busy,
+                                        on_close=self._set_aside)
+        self._runs: dict[str, _Run] = {}
+        self._owner: dict[str, str] = {}  # run/descriptor/resource uid -> run uid
+        self._in_flight: Counter[Path] = Counter()
         self.routing_errors = 0
+        self.failures = 0  # beamtimes that could not be opened or written
         if self._fixed is not None:
-            self._open(self._fixed)
+            self._beamtimes.get(self._fixed)
+
+    @property
+    def beamtimes(self) -> OpenBeamtimes:
+        """The beamtimes open now (bounded, least recently used closed first)."""
+        return self._beamtimes
 
     def _open(self, path: Path) -> RunWriterCallback:
-        callback = self.callbacks.get(path)
-        if callback is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self._indexer is None:
-                callback = self._make(path)
-            else:
-                callback = self._make(path, index=self._indexer(path))
-            self.callbacks[path] = callback
-            log.info("beamtime %s opened", path)
-        return callback
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self._indexer is None:
+            return self._make(path)
+        return self._make(path, index=self._indexer(path))
 
-    def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        """Hand ``(name, doc)`` to the callback of its run's beamtime."""
-        self.callback_for(name, doc)(name, doc)
+    def _busy(self, path: Path) -> bool:
+        return self._in_flight[path] > 0
 
-    def callback_for(self, name: str, doc: Any) -> RunWriterCallback:
-        """The callback ``(name, doc)`` goes to (a start opens its run here)."""
-        if self._fixed is not None:
-            return self.callbacks[self._fixed]
-        if not isinstance(doc, dict):
-            return self._open(self._unrouted_path())
+    def _set_aside(self, path: Path) -> None:
+        """``path`` was closed: its runs in flight get their headers again when they go on."""
+        for run in self._runs.values():
+            if run.path == path:
+                run.live = False
+
+    # -- documents --------------------------------------------------------------
+
+    def __call__(self, name: str, doc: Any) -> None:
+        """Hand ``(name, doc)`` to the callback of its run's beamtime; never raises for it."""
+        run = self._run_of(name, doc)
+        self._deliver(run, name, doc)
+        if run is None or not isinstance(doc, dict):
+            return
+        uid = doc.get("uid")
+        if name == "start" and not run.headers:
+            run.headers.append((name, doc))
+        elif name in _HEADERS and isinstance(uid, str):
+            run.headers.append((name, doc))
+            self._owner[uid] = run.uid
+        elif name == "stop":
+            self._end(run)
+
+    def _run_of(self, name: str, doc: Any) -> _Run | None:
+        """The run ``doc`` belongs to (a start opens one here); None: not known to us."""
+        if self._fixed is not None or not isinstance(doc, dict):
+            return None
         if name == "start":
             return self._start(doc)
-        owner = None
         for key in _OWNERS:
             ref = doc.get(key)
             if isinstance(ref, str) and ref in self._owner:
-                owner = self._owner[ref]
-                break
-        if owner is None:  # unknown to us: the callback keeps it as rejected, saying why
-            return self._open(self._unrouted_path())
-        uid = doc.get("uid")
-        if name in ("descriptor", "resource", "stream_resource") and isinstance(uid, str):
-            self._owner[uid] = owner
-            run = doc.get("run_start")
-            if isinstance(run, str):
-                self._runs_of.setdefault(run, []).append(uid)
-        elif name == "stop" and isinstance(doc.get("run_start"), str):
-            run = doc["run_start"]
-            for ref in self._runs_of.pop(run, []):
-                self._owner.pop(ref, None)
-            self._owner.pop(run, None)
-        return owner
+                return self._runs.get(self._owner[ref])
+        return None  # the record beamtime's callback keeps it as rejected, saying why
 
-    def _start(self, doc: dict[str, Any]) -> RunWriterCallback:
-        assert self._template is not None
+    def _start(self, doc: dict[str, Any]) -> _Run | None:
+        assert self._template is not None and self._unrouted is not None
+        uid = doc.get("uid")
         try:
-            callback = self._open(self._template.path(doc))
+            path = self._template.path(doc)
         except RoutingError as exc:
             self.routing_errors += 1
-            log.error("%s; stored in %s", exc, self._unrouted_path())
-            callback = self._open(self._unrouted_path())
-        uid = doc.get("uid")
-        if isinstance(uid, str):
-            self._owner[uid] = callback
-            self._runs_of.setdefault(uid, [])
-        return callback
+            path = self._unrouted
+            self._note(f"{exc}; stored in {path}", uid)
+        if not isinstance(uid, str):
+            return None  # the record beamtime's callback rejects it: no uid
+        if uid in self._runs:
+            return self._runs[uid]  # a second start: its beamtime's callback says so
+        run = _Run(uid, path)
+        self._runs[uid] = run
+        self._owner[uid] = uid
+        self._in_flight[path] += 1
+        return run
 
-    def _unrouted_path(self) -> Path:
+    def _end(self, run: _Run) -> None:
+        self._runs.pop(run.uid, None)
+        for _, doc in run.headers:
+            self._owner.pop(doc.get("uid"), None)
+        self._owner.pop(run.uid, None)
+        self._in_flight[run.path] -= 1
+        if self._in_flight[run.path] <= 0:
+            del self._in_flight[run.path]
+
+    def _deliver(self, run: _Run | None, name: str, doc: Any) -> None:
+        """Feed the document; on a failure, record it and try the unrouted beamtime once."""
+        path = run.path if run is not None else self._record_path()
+        for _attempt in range(2):
+            try:
+                callback = self._beamtimes.get(path)
+                if run is not None and not run.live:
+                    for header in run.headers:
+                        callback(*header)
+                    run.live = True
+                callback(name, doc)
+                return
+            except Exception as exc:  # noqa: BLE001 - a message never ends the service
+                self._failed(path, exc, run)
+                if run is None or path == self._record_path():
+                    break
+                self._move(run, self._record_path())
+                path = run.path
+        log.error("%s %s could not be stored anywhere (beamtime %s); it is lost",
+                  name, doc.get("uid") if isinstance(doc, dict) else "", path)
+
+    def _move(self, run: _Run, path: Path) -> None:
+        """The run goes on in ``path``: its headers are fed there first."""
+        self._in_flight[run.path] -= 1
+        if self._in_flight[run.path] <= 0:
+            del self._in_flight[run.path]
+        run.path, run.live = path, False
+        self._in_flight[path] += 1
+
+    def _failed(self, path: Path, exc: Exception, run: _Run | None) -> None:
+        """Record that ``path`` could not be opened or written, and close it."""
+        self.failures += 1
+        self._beamtimes.discard(path)
+        self._set_aside(path)
+        goes = (f"its run {run.uid} goes to {self._record_path()}"
+                if run is not None and path != self._record_path() else "")
+        self._note(f"beamtime {path} cannot be opened or written: {_reason(exc)}"
+                   f"{'; ' + goes if goes else ''}", run.uid if run else None, path)
+
+    def _note(self, reason: str, run_uid: Any, failed: Path | None = None) -> None:
+        """One error line, and a ``route`` record in the unrouted beamtime."""
+        log.error("%s", reason)
+        if failed is not None and failed == self._record_path():
+            return  # it is the one that failed: the log line is the record
+        self.record("route", {"run_uid": run_uid if isinstance(run_uid, str) else None,
+                              "reason": reason}, reason,
+                    run_uid if isinstance(run_uid, str) else None)
+
+    def record(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
+        """Keep what the service refused (``doc``, small) with ``reason`` in the unrouted beamtime.
+
+        Never raises: if that beamtime cannot be written either, the log line is the record.
+        """
+        path = self._record_path()
+        try:
+            record_into(self._beamtimes.get(path), name, doc, reason, run_uid)
+        except Exception as exc:  # noqa: BLE001 - never ends the service
+            self.failures += 1
+            self._beamtimes.discard(path)
+            log.error("cannot record in %s (%s): %s: %s", path, _reason(exc), name, reason)
+
+    def _record_path(self) -> Path:
         assert self._unrouted is not None
         return self._unrouted
 
+    # -- the whole ----------------------------------------------------------------
+
     def flush(self) -> None:
-        """Wait until everything handed over so far is written and committed."""
-        for callback in list(self.callbacks.values()):
-            callback.flush()
+        """Wait until everything handed over so far is written and committed.
+
+        A beamtime that fails to commit is recorded and closed (its runs in flight
+        go on when their next document comes); this never raises.
+        """
+        for path, exc in self._beamtimes.flush():
+            self._failed(path, exc, None)
 
     def close(self) -> None:
         """Write everything received, then close every beamtime (open runs stay open)."""
-        errors = []
-        for callback in self.callbacks.values():
-            try:
-                callback.close()
-            except Exception as exc:  # noqa: BLE001 - close the others, then raise
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        for path, exc in self._beamtimes.close_all():
+            self.failures += 1
+            log.error("beamtime %s: closing failed: %s", path, _reason(exc))
