@@ -244,17 +244,25 @@ class ZmqProxy:
 class ServeProcess:
     """``resonance-callback serve ...`` as its own process, its log in ``log``."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None,
+                 nofile: int | None = None) -> None:
         self.args = args
         self.log = log
         self.env = env
+        self.nofile = nofile  # a lower RLIMIT_NOFILE for the service
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _limits(self) -> None:
+        if self.nofile is not None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, wait: bool = True) -> ServeProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "resonance-callback"), "serve", *self.args],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})},
+                preexec_fn=self._limits if self.nofile is not None else None)
         if wait:
             self.wait_for("serving ")
         return self
