@@ -74,18 +74,19 @@ class OpenBeamtimes:
     busy : callable, optional
         ``busy(path) -> bool``: the beamtime has runs in flight (closed last).
     on_close : callable, optional
-        ``on_close(path)``: called once a beamtime is closed to make room.
+        ``on_close(path, exc)``: called once a beamtime is closed to make room
+        (``exc``: what closing it raised, or None).
     """
 
     def __init__(self, make: Callable[[Path], RunWriterCallback], max_open: int = DEFAULT_MAX_OPEN,
                  busy: Callable[[Path], bool] | None = None,
-                 on_close: Callable[[Path], None] | None = None) -> None:
+                 on_close: Callable[[Path, Exception | None], None] | None = None) -> None:
         if max_open < 1:
             raise ValueError(f"max_open is {max_open}, not a positive number of beamtimes")
         self._make = make
         self.max_open = max_open
         self._busy = busy or (lambda path: False)
-        self._on_close = on_close or (lambda path: None)
+        self._on_close = on_close or (lambda path, exc: None)
         self._open: OrderedDict[Path, RunWriterCallback] = OrderedDict()
         self.opened = 0
         self.closed = 0
@@ -127,8 +128,12 @@ class OpenBeamtimes:
             log.warning("beamtime %s closed with runs in flight: more than %d beamtimes have "
                         "runs in flight (--max-open-beamtimes); they go on when it reopens",
                         victim, self.max_open)
-        self.close(victim)
-        self._on_close(victim)
+        try:
+            self.close(victim)
+        except Exception as exc:  # noqa: BLE001 - the owner records it; room is made anyway
+            self._on_close(victim, exc)
+        else:
+            self._on_close(victim, None)
 
     def close(self, path: Path) -> None:
         """Close ``path``'s beamtime, committing what it holds; raises what closing raised."""

@@ -29,9 +29,7 @@ are skipped by the idempotent writer), then the document.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,27 +42,15 @@ from resonance_callback.serve._beamtimes import (
     ServiceCallback,
     record_into,
 )
+from resonance_callback.serve._runbook import Run, RunBook
 from resonance_callback.serve._template import DbTemplate
 
 __all__ = ["BeamtimeRouter", "DbTemplate"]
 
 log = logging.getLogger("resonance_callback.serve")
 
-#: Keys a document names its owner by.
-_OWNERS = ("run_start", "descriptor", "resource", "stream_resource")
-
-#: Documents a run needs again when its beamtime is reopened mid-run.
-_HEADERS = ("descriptor", "resource", "stream_resource")
-
-
-@dataclass
-class _Run:
-    """A run in flight: its beamtime, and what to feed again if that is reopened."""
-
-    uid: str
-    path: Path
-    headers: list[tuple[str, Any]] = field(default_factory=list)
-    live: bool = True  # False: its beamtime was closed since; feed the headers first
+#: A document handed to a beamtime and not committed yet: (its run, name, document).
+_Entry = tuple[Run | None, str, Any]
 
 
 def _reason(exc: BaseException) -> str:
@@ -114,11 +100,11 @@ class BeamtimeRouter:
         self._unrouted = Path(unrouted).absolute() if unrouted is not None else self._fixed
         self._make = make_callback or ServiceCallback
         self._indexer = indexer
-        self._beamtimes = OpenBeamtimes(self._open, max_open, busy=self._busy,
-                                        on_close=self._set_aside)
-        self._runs: dict[str, _Run] = {}
-        self._owner: dict[str, str] = {}  # run/descriptor/resource uid -> run uid
-        self._in_flight: Counter[Path] = Counter()
+        self._book = RunBook()
+        self._beamtimes = OpenBeamtimes(self._open, max_open, busy=self._book.busy,
+                                        on_close=self._closed)
+        self._uncommitted: dict[Path, list[_Entry]] = {}
+        self._broken: list[tuple[Path, Exception]] = []  # failed while closed to make room
         self.routing_errors = 0
         self.failures = 0  # beamtimes that could not be opened or written
         if self._fixed is not None:
@@ -135,14 +121,17 @@ class BeamtimeRouter:
             return self._make(path)
         return self._make(path, index=self._indexer(path))
 
-    def _busy(self, path: Path) -> bool:
-        return self._in_flight[path] > 0
+    def _committed(self, path: Path) -> None:
+        self._uncommitted.pop(path, None)
+        self._book.committed(path)
 
-    def _set_aside(self, path: Path) -> None:
-        """``path`` was closed: its runs in flight get their headers again when they go on."""
-        for run in self._runs.values():
-            if run.path == path:
-                run.live = False
+    def _closed(self, path: Path, exc: Exception | None) -> None:
+        """``path`` was closed to make room (``exc``: closing it failed)."""
+        self._book.set_aside(path)
+        if exc is None:
+            self._committed(path)
+        else:
+            self._broken.append((path, exc))  # handled (recorded, replayed) at the next flush
 
     # -- documents --------------------------------------------------------------
 
@@ -150,95 +139,89 @@ class BeamtimeRouter:
         """Hand ``(name, doc)`` to the callback of its run's beamtime; never raises for it."""
         run = self._run_of(name, doc)
         self._deliver(run, name, doc)
-        if run is None or not isinstance(doc, dict):
-            return
-        uid = doc.get("uid")
-        if name == "start" and not run.headers:
-            run.headers.append((name, doc))
-        elif name in _HEADERS and isinstance(uid, str):
-            run.headers.append((name, doc))
-            self._owner[uid] = run.uid
-        elif name == "stop":
-            self._end(run)
+        if run is not None and isinstance(doc, dict):
+            self._book.handed(run, name, doc)
 
-    def _run_of(self, name: str, doc: Any) -> _Run | None:
+    def _run_of(self, name: str, doc: Any) -> Run | None:
         """The run ``doc`` belongs to (a start opens one here); None: not known to us."""
-        if self._fixed is not None or not isinstance(doc, dict):
+        if not isinstance(doc, dict):
             return None
         if name == "start":
             return self._start(doc)
-        for key in _OWNERS:
-            ref = doc.get(key)
-            if isinstance(ref, str) and ref in self._owner:
-                return self._runs.get(self._owner[ref])
-        return None  # the record beamtime's callback keeps it as rejected, saying why
+        return self._book.of(doc)  # None: the record beamtime's callback rejects it, saying why
 
-    def _start(self, doc: dict[str, Any]) -> _Run | None:
-        assert self._template is not None and self._unrouted is not None
+    def _start(self, doc: dict[str, Any]) -> Run | None:
+        assert self._unrouted is not None
         uid = doc.get("uid")
-        try:
-            path = self._template.path(doc)
-        except RoutingError as exc:
-            self.routing_errors += 1
-            path = self._unrouted
-            self._note(f"{exc}; stored in {path}", uid)
+        if self._fixed is not None:
+            path = self._fixed
+        else:
+            assert self._template is not None
+            try:
+                path = self._template.path(doc)
+            except RoutingError as exc:
+                self.routing_errors += 1
+                path = self._unrouted
+                self._note(f"{exc}; stored in {path}", uid)
         if not isinstance(uid, str):
             return None  # the record beamtime's callback rejects it: no uid
-        if uid in self._runs:
-            return self._runs[uid]  # a second start: its beamtime's callback says so
-        run = _Run(uid, path)
-        self._runs[uid] = run
-        self._owner[uid] = uid
-        self._in_flight[path] += 1
-        return run
+        return self._book.start(uid, path)
 
-    def _end(self, run: _Run) -> None:
-        self._runs.pop(run.uid, None)
-        for _, doc in run.headers:
-            self._owner.pop(doc.get("uid"), None)
-        self._owner.pop(run.uid, None)
-        self._in_flight[run.path] -= 1
-        if self._in_flight[run.path] <= 0:
-            del self._in_flight[run.path]
+    def _deliver(self, run: Run | None, name: str, doc: Any) -> None:
+        """Feed the document; on a failure, record it and go on in the unrouted beamtime.
 
-    def _deliver(self, run: _Run | None, name: str, doc: Any) -> None:
-        """Feed the document; on a failure, record it and try the unrouted beamtime once."""
+        What the failed beamtime held uncommitted is fed again first, where its
+        runs go on (the beamtime reopened, or the unrouted one), so a failure
+        costs no document of a run in flight.
+        """
         path = run.path if run is not None else self._record_path()
         for _attempt in range(2):
             try:
                 callback = self._beamtimes.get(path)
                 if run is not None and not run.live:
                     for header in run.headers:
-                        callback(*header)
+                        if id(header[1]) not in run.skip:
+                            callback(*header)
                     run.live = True
                 callback(name, doc)
+                self._uncommitted.setdefault(path, []).append((run, name, doc))
                 return
             except Exception as exc:  # noqa: BLE001 - a message never ends the service
-                self._failed(path, exc, run)
-                if run is None or path == self._record_path():
-                    break
-                self._move(run, self._record_path())
-                path = run.path
+                lost = self._failed(path, exc, run)
+                if run is not None and path != self._record_path():
+                    self._book.move(run, self._record_path())
+                    path = run.path
+                self._replay(lost)
         log.error("%s %s could not be stored anywhere (beamtime %s); it is lost",
                   name, doc.get("uid") if isinstance(doc, dict) else "", path)
 
-    def _move(self, run: _Run, path: Path) -> None:
-        """The run goes on in ``path``: its headers are fed there first."""
-        self._in_flight[run.path] -= 1
-        if self._in_flight[run.path] <= 0:
-            del self._in_flight[run.path]
-        run.path, run.live = path, False
-        self._in_flight[path] += 1
+    def _replay(self, entries: list[_Entry]) -> None:
+        """Feed again what a failed beamtime held uncommitted, in order, where it goes now."""
+        if not entries:
+            return
+        fed = {id(doc) for _, _, doc in entries}
+        runs = {id(r): r for r, _, _ in entries if r is not None}
+        for run in runs.values():
+            run.live = False
+            run.skip = fed  # headers among the entries come with them, in order
+        try:
+            for owner, name, doc in entries:
+                self._deliver(owner, name, doc)
+        finally:
+            for run in runs.values():
+                run.skip = set()
 
-    def _failed(self, path: Path, exc: Exception, run: _Run | None) -> None:
-        """Record that ``path`` could not be opened or written, and close it."""
+    def _failed(self, path: Path, exc: Exception, run: Run | None) -> list[_Entry]:
+        """Record that ``path`` could not be opened or written, close it; what it held."""
         self.failures += 1
         self._beamtimes.discard(path)
-        self._set_aside(path)
+        self._book.set_aside(path)
+        lost = self._uncommitted.pop(path, [])
         goes = (f"its run {run.uid} goes to {self._record_path()}"
                 if run is not None and path != self._record_path() else "")
         self._note(f"beamtime {path} cannot be opened or written: {_reason(exc)}"
                    f"{'; ' + goes if goes else ''}", run.uid if run else None, path)
+        return lost
 
     def _note(self, reason: str, run_uid: Any, failed: Path | None = None) -> None:
         """One error line, and a ``route`` record in the unrouted beamtime."""
@@ -274,8 +257,18 @@ class BeamtimeRouter:
         A beamtime that fails to commit is recorded and closed (its runs in flight
         go on when their next document comes); this never raises.
         """
-        for path, exc in self._beamtimes.flush():
-            self._failed(path, exc, None)
+        for _round in range(2):
+            failed, self._broken = self._broken, []
+            failed += self._beamtimes.flush()
+            for path in self._beamtimes.paths():
+                if path not in dict(failed):
+                    self._committed(path)
+            if not failed:
+                return
+            for path, exc in failed:  # fed again where their runs go on, then committed
+                self._replay(self._failed(path, exc, None))
+        for path, exc in self._beamtimes.flush() + self._broken:
+            self._replay(self._failed(path, exc, None))
 
     def close(self) -> None:
         """Write everything received, then close every beamtime (open runs stay open)."""
