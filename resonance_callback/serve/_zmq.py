@@ -38,9 +38,10 @@ log = logging.getLogger("resonance_callback.serve")
 #: The default bound on one 0MQ message (``--zmq-max-bytes``).
 DEFAULT_MAX_BYTES = 64 * 1024**2
 
-#: Messages 0MQ queues for the service before it drops newer ones (``zmq.RCVHWM``):
-#: with :data:`DEFAULT_MAX_BYTES` that bounds what waits in memory.
-RECEIVE_QUEUE = 16
+#: Messages 0MQ queues for the service before it drops newer ones (``zmq.RCVHWM``,
+#: 0MQ's default): with ``max_bytes`` that bounds what waits in memory; fewer would
+#: drop documents of a fast scan while the service writes.
+RECEIVE_QUEUE = 1000
 
 #: What a message that cannot be read keeps of its payload, for the record.
 HEAD_BYTES = 256
