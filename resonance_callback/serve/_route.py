@@ -49,6 +49,9 @@ __all__ = ["BeamtimeRouter", "DbTemplate"]
 
 log = logging.getLogger("resonance_callback.serve")
 
+#: Documents held for a beamtime between two commits at most (then it is committed).
+MAX_UNCOMMITTED = 10_000
+
 #: A document handed to a beamtime and not committed yet: (its run, name, document).
 _Entry = tuple[Run | None, str, Any]
 
@@ -184,7 +187,10 @@ class BeamtimeRouter:
                             callback(*header)
                     run.live = True
                 callback(name, doc)
-                self._uncommitted.setdefault(path, []).append((run, name, doc))
+                held = self._uncommitted.setdefault(path, [])
+                held.append((run, name, doc))
+                if len(held) >= MAX_UNCOMMITTED:  # a caller that never flushes: bounded anyway
+                    self.flush()
                 return
             except Exception as exc:  # noqa: BLE001 - a message never ends the service
                 lost = self._failed(path, exc, run)
