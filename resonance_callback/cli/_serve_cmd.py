@@ -9,14 +9,16 @@ from typing import Any
 
 import click
 
-from resonance_callback.callback import RunWriterCallback
 from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
 from resonance_callback.serve import (
+    DEFAULT_MAX_OPEN,
+    FORMATS,
     BeamtimeRouter,
     DbTemplate,
     JsonFormatter,
+    ServiceCallback,
     make_source,
     serve,
 )
@@ -45,10 +47,26 @@ def _logging(fmt: str) -> None:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               help="The data root --db-template paths lie under [default: .].")
 @click.option("--unrouted", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where runs --db-template cannot place go [default: ROOT/unrouted.db].")
+              help="Where runs --db-template cannot place go, and where what the service "
+                   "refused is recorded with its reason [default: ROOT/unrouted.db; with "
+                   "--db: DB].")
+@click.option("--max-open-beamtimes", default=DEFAULT_MAX_OPEN, show_default=True,
+              type=click.IntRange(min=1),
+              help="Beamtimes open at once at most; the least recently used are closed "
+                   "(and reopened when a run goes there again).")
 @click.option("--zmq", "zmq_address", metavar="HOST:PORT",
               help="A bluesky 0MQ proxy's out port (at most once).")
 @click.option("--zmq-prefix", default="", help="The 0MQ publisher's prefix.")
+@click.option("--zmq-format", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="How 0MQ payloads are read (the Publisher's serializer): auto reads msgpack "
+                   "(msgpack-numpy arrays included) or JSON, per message. 'pickle' is UNSAFE: "
+                   "unpickling executes code sent over the network, so anyone who can publish "
+                   "to the proxy runs code as this service; use it only on a bus nobody else "
+                   "can reach. Without it a pickled message is refused and recorded.")
+@click.option("--zmq-max-bytes", type=click.IntRange(min=1), default=64 * 1024**2,
+              show_default=True,
+              help="The largest 0MQ message read; a larger one is refused unread (0MQ drops "
+                   "the connection, the service records it and reconnects).")
 @click.option("--nats", "nats_url", metavar="URL", help="A NATS server, e.g. nats://host:4222.")
 @click.option("--stream", help="The JetStream stream bluesky-nats publishes to.")
 @click.option("--subject", metavar="PATTERN",
@@ -71,7 +89,8 @@ def _logging(fmt: str) -> None:
               show_default=True, help="Log lines as text, or one JSON object per line.")
 @handle_errors
 def serve_command(db: Path | None, db_template: str | None, root: Path | None,
-                  unrouted: Path | None, zmq_address: str | None, zmq_prefix: str,
+                  unrouted: Path | None, max_open_beamtimes: int, zmq_address: str | None,
+                  zmq_prefix: str, zmq_format: str, zmq_max_bytes: int,
                   nats_url: str | None, stream: str | None, subject: str | None,
                   durable: str, ack_wait: float, sample: str | None,
                   index_path: Path | None, researcher: str | None,
@@ -88,6 +107,11 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     start document. SIGTERM or SIGINT drains what was received and exits 0.
     A status line is logged every --status-interval seconds.
 
+    No message ends the service: a run that cannot be routed, or whose beamtime
+    cannot be opened or written, goes to --unrouted; a message that cannot be
+    read (a pickle without --zmq-format pickle, one over --zmq-max-bytes) is
+    recorded there with its reason (rejected_documents); both are acknowledged.
+
     \b
     Examples:
         resonance-callback serve --db beamtime.db --nats nats://127.0.0.1:4222 --stream bluesky
@@ -102,10 +126,11 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     _logging(log_format)
     data_root = (root or (Path.cwd() if db is None else db.absolute().parent)).absolute()
     source = make_source(zmq=zmq_address, nats=nats_url, stream=stream, subject=subject,
-                         durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait)
+                         durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait,
+                         zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes)
 
-    def make_callback(path: Path, **options: Any) -> RunWriterCallback:
-        return RunWriterCallback(path, sample=sample, **options)
+    def make_callback(path: Path, **options: Any) -> ServiceCallback:
+        return ServiceCallback(path, sample=sample, **options)
 
     indexer = None
     if index_path is not None:
@@ -121,7 +146,8 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     except RoutingError as exc:
         raise click.UsageError(str(exc)) from exc
     router = BeamtimeRouter(db, template=template, unrouted=unrouted,
-                            make_callback=make_callback, indexer=indexer)
+                            make_callback=make_callback, indexer=indexer,
+                            max_open=max_open_beamtimes)
     stats = serve(source, router, ack_every=ack_every, ack_interval=ack_interval,
                   status_interval=status_interval)
     click.echo(f"served {stats.documents} documents ({stats.recovered} recovered, "

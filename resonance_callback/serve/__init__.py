@@ -7,22 +7,32 @@ document to a :class:`BeamtimeRouter`, which sends each run to the
 :class:`~resonance_callback.callback.RunWriterCallback` of its beamtime (one
 fixed database, or a :class:`DbTemplate` over the start document).
 
+Nothing a message holds ends the service: what cannot be routed, read or
+stored is recorded with its reason in the unrouted beamtime (``--unrouted``,
+default ``ROOT/unrouted.db``; the ``--db`` beamtime with ``--db``), in its
+``rejected_documents``. 0MQ payloads are msgpack or JSON; pickle only when
+asked for (it runs code sent over the network).
+
 The sources need the ``serve`` extra (nats-py, pyzmq); without it, using one
 raises :class:`~resonance_callback.errors.MissingExtraError` naming the extra.
 """
 
+from resonance_callback.serve._beamtimes import DEFAULT_MAX_OPEN, ServiceCallback
 from resonance_callback.serve._route import BeamtimeRouter, DbTemplate
 from resonance_callback.serve._run import make_source, serve
 from resonance_callback.serve._service import Service, ServiceStats
 from resonance_callback.serve._status import JsonFormatter
-from resonance_callback.serve._wire import Delivery
+from resonance_callback.serve._wire import FORMATS, Delivery
 
 __all__ = [
+    "DEFAULT_MAX_OPEN",
+    "FORMATS",
     "BeamtimeRouter",
     "DbTemplate",
     "Delivery",
     "JsonFormatter",
     "Service",
+    "ServiceCallback",
     "ServiceStats",
     "make_source",
     "serve",

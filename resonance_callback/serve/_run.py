@@ -18,21 +18,28 @@ log = logging.getLogger("resonance_callback.serve")
 
 def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str | None = None,
                 subject: str | None = None, durable: str = "resonance-callback",
-                zmq_prefix: bytes = b"", ack_wait: float = 30.0) -> Source:
+                zmq_prefix: bytes = b"", ack_wait: float = 30.0, zmq_format: str = "auto",
+                zmq_max_bytes: int | None = None) -> Source:
     """The source the command line names: a 0MQ proxy's out port, or a NATS stream.
+
+    ``zmq_format`` is how 0MQ payloads are read (``auto``: msgpack or JSON;
+    ``pickle`` runs code sent over the network), ``zmq_max_bytes`` the largest 0MQ
+    message read (default :data:`~._zmq.DEFAULT_MAX_BYTES`).
 
     Raises
     ------
     SourceError
-        Neither or both are given, or NATS without a stream.
+        Neither or both are given, NATS without a stream, or a 0MQ format or bound
+        that is not one.
     MissingExtraError
         The ``serve`` extra (nats-py, pyzmq) is not installed.
     """
     if (zmq is None) == (nats is None):
         raise SourceError("give one source: --zmq HOST:PORT or --nats URL --stream NAME")
     if zmq is not None:
-        from resonance_callback.serve._zmq import ZmqSource
-        return ZmqSource(zmq, prefix=zmq_prefix)
+        from resonance_callback.serve._zmq import DEFAULT_MAX_BYTES, ZmqSource
+        return ZmqSource(zmq, prefix=zmq_prefix, fmt=zmq_format,
+                         max_bytes=DEFAULT_MAX_BYTES if zmq_max_bytes is None else zmq_max_bytes)
     if not stream:
         raise SourceError(f"--nats {nats} needs --stream NAME (the JetStream stream)")
     from resonance_callback.serve._nats import NatsSource

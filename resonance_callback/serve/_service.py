@@ -68,7 +68,7 @@ class ServiceStats:
     rejected : int
         Documents the callbacks kept as rejected.
     errors : int
-        Storage failures and unreadable messages.
+        Messages that could not be read, and documents that could not be handed over.
     latencies : deque of float
         Seconds from publish (as the source stamps it) to commit, per document
         (the most recent 200,000).
@@ -130,19 +130,34 @@ class Service:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
 
     def _feed(self, deliveries: list[Delivery]) -> None:
-        """Hand documents to the router, in order (on the worker thread)."""
+        """Hand documents to the router, in order (on the worker thread); never raises.
+
+        A message that could not be read is recorded with its reason (in the
+        unrouted beamtime, or the one ``--db``); so is any failure of one document.
+        """
         types, router, stats = self._types, self.router, self.stats
         for delivery in deliveries:
             name, doc = delivery.name, delivery.doc
-            if isinstance(doc, dict):
-                doc = types(name, doc)
-                if name == "start":
-                    stats.runs_open += 1
-                elif name == "stop":
-                    stats.runs_open = max(0, stats.runs_open - 1)
-            else:
+            if delivery.reason is not None:
                 stats.errors += 1
-            router(name, doc)
+                router.record(name, doc, delivery.reason)
+                continue
+            try:
+                if isinstance(doc, dict):
+                    doc = types(name, doc)
+                    if name == "start":
+                        stats.runs_open += 1
+                    elif name == "stop":
+                        stats.runs_open = max(0, stats.runs_open - 1)
+                else:
+                    stats.errors += 1
+                router(name, doc)
+            except Exception as exc:  # noqa: BLE001 - one document costs only itself
+                stats.errors += 1
+                reason = f"{name} could not be handed to its beamtime: {type(exc).__name__}: {exc}"
+                log.error("%s", reason)
+                router.record(name, {"uid": doc.get("uid") if isinstance(doc, dict) else None,
+                                     "reason": reason}, reason)
 
     async def _recover_batch(self, deliveries: list[Delivery]) -> None:
         await self._in_worker(self._feed, deliveries)
@@ -186,11 +201,14 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then drain what was received, commit, acknowledge.
 
+        No message ends it: a document that cannot be routed, read or stored, and
+        a beamtime that cannot be opened or written, are recorded (:class:`BeamtimeRouter`),
+        acknowledged, and the service goes on.
+
         Raises
         ------
-        OSError, sqlite3.DatabaseError
-            A beamtime cannot be written (:class:`StorageError`): what was fed
-            and not committed is not acknowledged, and is delivered again.
+        SourceError
+            The source cannot be opened.
         """
         self._rejections.install()
         self._rate_mark = (time.monotonic(), 0)

@@ -58,12 +58,13 @@ def served(tmp_path: Path, nats_server: NatsServer) -> Iterator[Any]:
     """Start ``serve --nats`` processes on demand; all are killed at the end."""
     procs: list[ServeProcess] = []
 
-    def start(*extra: str, db: Path | None = None, wait: bool = True) -> ServeProcess:
+    def start(*extra: str, db: Path | None = None, wait: bool = True,
+              nofile: int | None = None) -> ServeProcess:
         args = ["--nats", nats_server.url, "--stream", "bluesky", "--status-interval", "1",
                 "--ack-wait", "2",
                 *(["--db", str(db or tmp_path / "served.db")] if "--db-template" not in extra
                   else []), *extra]
-        proc = ServeProcess(args, tmp_path / f"serve-{len(procs)}.log")
+        proc = ServeProcess(args, tmp_path / f"serve-{len(procs)}.log", nofile=nofile)
         procs.append(proc)
         return proc.start(wait=wait)
 

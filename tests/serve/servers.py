@@ -187,15 +187,35 @@ class NatsPublisher:
         self.runtime.close()
 
 
+def msgpack_serializer(doc: dict[str, Any]) -> bytes:
+    """msgpack with numpy arrays as msgpack-numpy packs them (as bluesky-kafka does)."""
+    import msgpack
+    import msgpack_numpy
+
+    return msgpack.packb(doc, default=msgpack_numpy.encode)
+
+
+def json_serializer(doc: dict[str, Any]) -> bytes:
+    """JSON, numpy arrays as lists (event-model's encoder)."""
+    import json
+
+    from event_model import NumpyEncoder
+
+    return json.dumps(doc, cls=NumpyEncoder).encode()
+
+
 @contextmanager
-def zmq_publisher(address: str) -> Iterator[Publisher]:
+def zmq_publisher(address: str, serializer: Any = msgpack_serializer) -> Iterator[Publisher]:
     """bluesky's 0MQ ``Publisher``, connected, its context destroyed at the end without waiting.
+
+    It packs documents with ``serializer`` (msgpack by default; bluesky's own default,
+    pickle, is read by ``serve`` only with ``--zmq-format pickle``).
 
     ``Publisher.close()`` keeps 0MQ's default linger (wait forever for unsent messages):
     once the proxy is gone that never returns, and a publisher left to the garbage
     collector hangs whichever later test the collection happens to run in.
     """
-    publisher = Publisher(address)
+    publisher = Publisher(address, serializer=serializer)
     # 0MQ's slow joiner: a PUB socket drops what it sends until its connection to the
     # proxy is up and the service's subscription has reached it; no event says when.
     time.sleep(1.5)
@@ -224,17 +244,25 @@ class ZmqProxy:
 class ServeProcess:
     """``resonance-callback serve ...`` as its own process, its log in ``log``."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None,
+                 nofile: int | None = None) -> None:
         self.args = args
         self.log = log
         self.env = env
+        self.nofile = nofile  # a lower RLIMIT_NOFILE for the service
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _limits(self) -> None:
+        if self.nofile is not None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, wait: bool = True) -> ServeProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "resonance-callback"), "serve", *self.args],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})},
+                preexec_fn=self._limits if self.nofile is not None else None)
         if wait:
             self.wait_for("serving ")
         return self

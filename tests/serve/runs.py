@@ -1,0 +1,63 @@
+"""Runs composed with event-model and published as they are, and what a served beamtime holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from event_model import compose_run
+
+Publish = Callable[[str, dict[str, Any]], Any]
+
+
+def publish_run(publish: Publish, events: int = 3, **metadata: Any) -> str:
+    """Publish start, descriptor, ``events`` events and stop of one run; its uid."""
+    bundle = compose_run(metadata=metadata)
+    publish("start", bundle.start_doc)
+    desc = bundle.compose_descriptor(name="primary", data_keys={
+        "x": {"source": "sim", "dtype": "number", "shape": []}})
+    publish("descriptor", desc.descriptor_doc)
+    for i in range(events):
+        publish("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0}))
+    publish("stop", bundle.compose_stop())
+    return bundle.start_doc["uid"]
+
+
+def runs_in(db: Path) -> dict[str, tuple[str | None, int]]:
+    """``{run uid: (exit_status, events)}`` of a beamtime."""
+    with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT r.uid, r.exit_status, (SELECT count(*) FROM events e JOIN streams s "
+            "ON e.stream_uid = s.uid WHERE s.run_uid = r.uid) FROM runs r").fetchall()
+    return {uid: (status, n) for uid, status, n in rows}
+
+
+def rejected_in(db: Path) -> list[tuple[str, str | None, str]]:
+    """``(name, run_uid, reason)`` of every rejected document of a beamtime."""
+    with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT name, run_uid, reason FROM rejected_documents "
+                            "ORDER BY id").fetchall()
+
+
+def kept(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What of ``before`` (a beamtime dump) is not in ``after``: empty when nothing changed."""
+    lost: dict[str, Any] = {}
+    for table, rows in before.items():
+        later = after.get(table)
+        if isinstance(rows, dict):
+            gone = {k: v for k, v in rows.items() if later.get(k) != v}
+        else:
+            gone = [r for r in rows if r not in later]
+        if gone:
+            lost[table] = gone
+    return lost
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The peak resident memory of a running process (``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
