@@ -189,6 +189,8 @@ class StorageRecovery:
                 continue
             self._sink, self.db_path = sink, sink.writer._db_path
             self._failure, self._gone = None, False
+            if self._index is not None:  # the index names the database that holds each run
+                self._index.beamtime_moved(self.db_path)
             where = (f"a new beamtime beside it, {self.db_path} ({'; '.join(tried)})"
                      if path == beside else
                      f"{'the' if existed else 'a new'} beamtime at {self.db_path}")

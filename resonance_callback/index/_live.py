@@ -21,6 +21,7 @@ import logging
 import os
 import shlex
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from resonance_callback.index._model import RunSummary
@@ -94,6 +95,28 @@ class RunIndexer:
     def close(self) -> None:
         """Close the connection to the index (it reopens at the next run)."""
         self._writer.close()
+
+    def beamtime_moved(self, beamtime_db_path: str | os.PathLike[str]) -> None:
+        """Index the runs from now on as runs of another beamtime database.
+
+        The callback calls this when it stores its runs in a new beamtime beside
+        its own after a storage failure (``{stem}.recovered-{time}.db``): that file
+        is registered as a beamtime of its own, labelled ``"{label} (recovered)"``,
+        at the next run, so the index names the database that holds each run.
+
+        Parameters
+        ----------
+        beamtime_db_path : str or PathLike
+            The beamtime database later runs are written to (under the
+            researcher's root).
+        """
+        label, db_path = self._beamtime
+        if Path(beamtime_db_path).resolve() == Path(db_path).resolve():
+            return
+        if not label.endswith(" (recovered)"):
+            label = f"{label} (recovered)"
+        self._beamtime = (label, beamtime_db_path)
+        self._beamtime_id = None
 
     def run_started(self, start_doc: Mapping[str, Any], sample_name: str | None = None) -> bool:
         """Index a run that has just started; never raises.

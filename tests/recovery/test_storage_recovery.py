@@ -264,3 +264,22 @@ def test_database_deleted_under_an_open_run_then_closed_reports_the_run_partial_
     errors = [r.getMessage() for r in caplog.records
               if r.name == "resonance_callback" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and f"run(s) {starts[-1]} in flight are partial" in errors[0]
+
+
+def test_runs_stored_in_a_beamtime_beside_are_indexed_there(
+        RE: RunEngine, devices: Any, tmp_path: Path) -> None:
+    from resonance_callback import RunIndexer, search
+
+    db, index_path = tmp_path / "bt.db", tmp_path / "index.db"
+    indexer = RunIndexer(index_path, "Alice", tmp_path, "2026-11", db)
+    with RunWriterCallback(db, index=indexer) as callback:
+        RE.subscribe(callback)
+        (first,) = RE(count([devices.det], 2))
+        db.unlink()
+        db.mkdir()  # the path can no longer be a beamtime: later runs go beside it
+        (uid,) = RE(count([devices.det], 3))
+        recovered = callback.db_path
+    by_uid = {r.uid: r for r in search(index_path)}
+    assert by_uid[first].db_path == db.resolve()
+    assert by_uid[uid].db_path == recovered.resolve() != db.resolve()
+    assert by_uid[uid].num_events == {"primary": 3} and by_uid[uid].exit_status == "success"
