@@ -19,7 +19,7 @@ import pytest
 
 from tools.conformance.run import REPO, ConformanceError, conftest_addition, prepare
 from tools.conformance.suites import SUITES, Suite, classify
-from tools.conformance.table import merge, normalize, render_markdown, totals
+from tools.conformance.table import causes, merge, normalize, render_markdown, totals
 
 SUITE = Suite(
     name="example-suite", version="1.0", files=("tests/test_x.py",),
@@ -98,6 +98,24 @@ def test_markdown_table_has_totals_and_one_escaped_row_per_test() -> None:
     assert ("| `tests/test_x.py::test_a[x\\|y]` | pass | **FAIL** | client-visible |"
             " ValueError: a\\|b — callback: rejected event e1: ragged |") in page
     assert "| `tests/test_x.py::test_b` | pass | pass | client-visible |  |" in page
+
+
+def test_failures_against_us_group_by_cause_whatever_uid_or_path_they_name() -> None:
+    rows = merge(SUITE, {
+        "tests/test_x.py::test_a": result("passed"),
+        "tests/test_x.py::test_b": result("passed"),
+        "tests/test_x.py::test_c": result("passed"),
+        "tests/test_x.py::test_d": result("failed"),
+    }, {
+        "tests/test_x.py::test_a": result("failed", "KeyError: 'd1b7f3c2e4a5b6c7d8' in /tmp/b.h5"),
+        "tests/test_x.py::test_b": result("failed", "KeyError: 'aa11bb22cc33dd44ee' in /tmp/c.h5"),
+        "tests/test_x.py::test_c": result("failed", "406: application/json-seq"),
+        "tests/test_x.py::test_d": result("failed", "fails upstream too"),
+    })
+    assert [(cause, [r.test for r in members]) for cause, members in causes(rows)] == [
+        ("KeyError: '…' in …", ["tests/test_x.py::test_a", "tests/test_x.py::test_b"]),
+        ("406: application/json-seq", ["tests/test_x.py::test_c"]),
+    ]
 
 
 def fake_sdist(root: Path, *, with_config: bool) -> Path:

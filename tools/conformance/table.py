@@ -9,11 +9,15 @@ from typing import Any
 
 from tools.conformance.suites import Suite, classify
 
-__all__ = ["Row", "merge", "render_markdown", "to_json", "totals"]
+__all__ = ["Row", "causes", "merge", "render_markdown", "to_json", "totals"]
 
 # The backend parameter of databroker's broker fixtures: one name per run, "db" in the table.
 _BACKEND = re.compile(r"(?<=[\[-])(sqlite-tiled|resonance)(?=[\]-])")
 _CLASSES = ("client-visible", "writer-internal", "no-server")
+# Uids, hex ids, paths and numbers vary from test to test; a cause is the rest of the line.
+_VARYING = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27,}|[0-9a-f]{16,}|(?<![\w/])(/[\w.@-]+)+"
+                      r"|\b\d+\.\d+\b|\b\d{5,}\b")
+_CAUSE_LENGTH = 160
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,24 @@ def totals(rows: list[Row]) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+def cause_of(row: Row) -> str:
+    """A failure's first line with what varies between tests (uids, paths, numbers) masked."""
+    return _VARYING.sub("…", row.message)[:_CAUSE_LENGTH] or f"({row.ours}, no message)"
+
+
+def causes(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """Client-visible tests that pass against TiledWriter but not against us, by cause.
+
+    Most frequent cause first.
+    """
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        if (row.cls == "client-visible" and row.tiledwriter == "passed"
+                and row.ours not in ("passed", "absent")):
+            groups.setdefault(cause_of(row), []).append(row)
+    return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
@@ -91,6 +113,16 @@ def render_markdown(suites: list[tuple[Suite, list[Row]]], *, header: str) -> st
             lines.append(f"| {suite.slug} | {cls} | {t['tests']['count']} | "
                          f"{t['tiledwriter'].get('passed', 0)} | {t['ours'].get('passed', 0)} |"
                          f" {t['both_pass']['count']} |")
+    for suite, rows in suites:
+        grouped = causes(rows)
+        lines += ["", f"## {suite.slug}: client-visible failures against us, by first line",
+                  ""]
+        if not grouped:
+            lines.append("None: every client-visible test that passes against TiledWriter"
+                         " passes against us.")
+        for cause, members in grouped:
+            names = sorted({m.test.split("::")[-1].split("[")[0] for m in members})
+            lines.append(f"- {len(members)} × `{_cell(cause)}` ({', '.join(names)})")
     for suite, rows in suites:
         lines += ["", f"## {suite.slug}", "",
                   "| test | TiledWriter | ours | class | why (first line of the failure"
