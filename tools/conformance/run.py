@@ -102,7 +102,7 @@ def prepare(suite: Suite, source: Path, cache: Path, mode: str) -> Path:
     return target
 
 
-def run_suite(suite: Suite, cache: Path, mode: str, *, timeout: float = 120.0,
+def run_suite(suite: Suite, cache: Path, mode: str, *, timeout: float = 60.0,
               select: str | None = None) -> dict[str, Any]:
     """Run the suite's test files in one mode; return ``{test id: result}``.
 
