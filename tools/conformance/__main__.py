@@ -37,8 +37,8 @@ of us), **no-server** (neither writer nor server: the same code both times).
 Each test is bounded to {timeout:g} s (pytest-timeout). One deviation from upstream's
 `filterwarnings = error`, in both runs: an exception in the thread of a Tiled websocket
 subscription at its end (anyio's `ClosedResourceError` with this tiled) is not turned into
-a failure; it failed every streaming test against TiledWriter too. Environment: Python {python}, tiled {tiled},
-bluesky {bluesky}, event-model {event_model}.
+a failure; it failed every streaming test against TiledWriter too.
+Environment: Python {python}, tiled {tiled}, bluesky {bluesky}, event-model {event_model}.
 """
 
 
