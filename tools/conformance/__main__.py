@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         "tiled": version("tiled"), "bluesky": version("bluesky"),
         "event_model": version("event-model"),
     }
-    header = _HEADER.format(
-        pins=", ".join(f"{s.name} {s.version}" for s in chosen), **meta)
+    header = _HEADER.format(**{
+        **meta, "pins": ", ".join(f"{s.name} {s.version}" for s in chosen)})
     args.markdown.write_text(render_markdown(results, header=header))
     args.json.write_text(json.dumps(to_json(results, meta=meta), indent=1) + "\n")
     for suite, rows in results:
