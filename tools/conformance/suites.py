@@ -85,6 +85,8 @@ _BTP_INTERNAL = {
         "TiledWriter's split of a large internal table into nodes",
     "test_tiled_writer_stop_closes_run_stream_and_table_subscriptions":
         "TiledWriter's own stop handling of its subscriptions",
+    "test_zero_gets": "TiledWriter's own HTTP requests (no GET while writing; it turns on"
+                      " include_data_sources on its client)",
     "test_validator.py": "validates and repairs TiledWriter's stored data sources (writes)",
     "test_conditional_backup.py": "TiledWriter's backup sink",
 }
