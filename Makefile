@@ -4,11 +4,14 @@
 #                 ./serve-demo/beamtime.db, until Ctrl-C
 #   make lint   - ruff, the import-linter contracts (lint-imports) and mypy
 #   make test   - make lint, then the whole test suite
+#   make conformance - bluesky-tiled-plugins' and databroker's own tests, against TiledWriter
+#                 and against us (their sdists downloaded once into .conformance/; slow, not
+#                 part of make test); writes docs/conformance.md and docs/conformance.json
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo serve-demo test bench lint clean
+.PHONY: demo serve-demo test bench lint clean conformance
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +40,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e ".[bench]" || echo "TiledWriter extras did not install: that case is reported as skipped"
 	$(BIN)/python -m benchmarks --out benchmarks/results/results.json
 
+conformance: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -e ".[conformance]"
+	$(BIN)/python -m tools.conformance
+
 clean:
-	rm -rf $(VENV) demo serve-demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) demo serve-demo .conformance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
