@@ -16,7 +16,9 @@ stays readable (the reader sees committed rows only).
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import uuid
 from typing import Any
 
 from resonance_callback import jsoncodec
@@ -29,12 +31,21 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
 
-__all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "beamtime_node", "exact_run", "json_safe",
-           "run_node", "stream_node"]
+__all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
+           "json_safe", "run_node", "run_specs", "stream_node"]
+
+logger = logging.getLogger("resonance_callback.tiled_server")
 
 RUN_SPEC = Spec("BlueskyRun", version="3.0")
 STREAM_SPECS = [Spec("BlueskyEventStream", version="3.0"), Spec("composite")]
 CATALOG_SPEC = Spec("CatalogOfBlueskyRuns", version="3.0")
+
+#: Start-document keys TiledWriter takes out of the start it keeps (it makes
+#: them the run's specs and access tags): served without them, as TiledWriter's.
+WRITER_KEYS = ("tiled_specs", "tiled_access_tags")
+#: Most specs a node has in Tiled (``tiled.server.schemas.MAX_ALLOWED_SPECS``).
+MAX_SPECS = 20
+_MAX_SPEC_TEXT = 255
 
 
 def json_safe(value: Any) -> Any:
@@ -74,15 +85,86 @@ def stream_node(stream: Stream) -> LiveContainer:
                          specs=list(STREAM_SPECS))
 
 
-def run_node(run: Run) -> LiveContainer:
-    """Return the Tiled node of one run (``BlueskyRun`` 3.0)."""
+def _spec(entry: Any) -> Spec | None:
+    """One ``tiled_specs`` entry as TiledWriter reads it (a name, or name and version), or None."""
+    if isinstance(entry, str):
+        name, version = entry, None
+    elif isinstance(entry, dict) and set(entry) <= {"name", "version"} and "name" in entry:
+        name, version = entry["name"], entry.get("version")
+    else:
+        return None
+    if not isinstance(name, str) or not 0 < len(name) <= _MAX_SPEC_TEXT:
+        return None
+    if version is not None and not (isinstance(version, str) and len(version) <= _MAX_SPEC_TEXT):
+        return None
+    return Spec(name, version=version)
+
+
+def run_specs(start: dict[str, Any]) -> list[Spec]:
+    """Return a run's specs: its start's ``tiled_specs`` first, then ``BlueskyRun`` 3.0.
+
+    As TiledWriter makes them: each entry a spec name or ``{"name", "version"}``.
+    An entry Tiled could not serve (not a name, a name or version longer than
+    255 characters, a repeat, ``BlueskyRun`` itself, past Tiled's 20 specs) is
+    left out and logged with the run's uid; the run is served all the same.
+    """
+    given = start.get("tiled_specs")
+    if not given:
+        return [RUN_SPEC]
+    entries = given if isinstance(given, list) else [given]
+    out: list[Spec] = []
+    for entry in entries:
+        spec = _spec(entry)
+        if spec is None or spec in out or spec.name == RUN_SPEC.name or len(out) >= MAX_SPECS - 1:
+            logger.warning("serve-tiled: run %s: tiled_specs entry %.200r not applied (not a "
+                           "spec name or {name, version}, a repeat, or past %d specs)",
+                           start.get("uid"), entry, MAX_SPECS)
+            continue
+        out.append(spec)
+    return [*out, RUN_SPEC]
+
+
+class RunContainer(LiveContainer):
+    """The node of one run; keeps the :class:`~resonance_callback.read.Run` it serves.
+
+    Its documents are served as ``application/json-seq`` (:mod:`._export`).
+    """
+
+    run: Run
+
+    def new_variation(self, *args: Any, **kwargs: Any) -> RunContainer:
+        """Return a narrowed copy that keeps the run."""
+        out = super().new_variation(*args, **kwargs)
+        assert isinstance(out, RunContainer)
+        out.run = self.run
+        return out
+
+    def __dask_tokenize__(self) -> str:
+        # Tiled makes an export's ETag from its payload (this node): a fresh one
+        # each time, as a run's documents change while it is written (and so
+        # that the token is not sought by pickling the run).
+        return uuid.uuid4().hex
+
+
+def _run_metadata(run: Run) -> dict[str, Any]:
+    metadata = run.metadata
+    start = metadata.get("start")
+    if isinstance(start, dict) and any(key in start for key in WRITER_KEYS):
+        metadata = {**metadata, "start": {k: v for k, v in start.items() if k not in WRITER_KEYS}}
+    return json_safe(metadata)
+
+
+def run_node(run: Run) -> RunContainer:
+    """Return the Tiled node of one run (``BlueskyRun`` 3.0, after its ``tiled_specs``)."""
     def get(name: str) -> LiveContainer:
         if name not in run.streams:
             raise KeyError(name)
         return stream_node(run[name])
 
-    return LiveContainer(Lazy(lambda: run.streams, get),
-                         lazy_metadata=lambda: json_safe(run.metadata), specs=[RUN_SPEC])
+    node = RunContainer(Lazy(lambda: run.streams, get), lazy_metadata=lambda: _run_metadata(run),
+                        specs=run_specs(run.start))
+    node.run = run
+    return node
 
 
 def exact_run(beamtime: Beamtime, uid: str) -> Run:
