@@ -36,7 +36,10 @@ def as_served(name: str, doc: dict[str, Any]) -> tuple[str, Any]:
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory):
-    """Runs written by the callback while every document is captured; yields (url, captures)."""
+    """Runs written by the callback while every document is captured.
+
+    Yields the URL of the served beamtime, the captures by run, and the directory.
+    """
     base = tmp_path_factory.mktemp("documents")
     RE = RunEngine({}, context_managers=[])
     callback = RunWriterCallback(base / "bt.db")
@@ -52,34 +55,33 @@ def emitted(tmp_path_factory: pytest.TempPathFactory):
     finally:
         callback.close()
     with serving(base / "bt.db") as url:
-        yield url, runs
+        yield url, runs, base
 
 
 @pytest.mark.parametrize("which", ["scan", "files", "fly"])
 def test_run_documents_over_http_are_the_documents_the_run_engine_emitted(
         emitted, which) -> None:
-    url, runs = emitted
+    url, runs, _ = emitted
     captured = runs[which]
     uid = captured.of("start")[0]["uid"]
     got = [(name, plain(doc)) for name, doc in from_uri(url, api_key=API_KEY)[uid].documents()]
     assert got == [as_served(name, doc) for name, doc in captured]
 
 
-def test_v2_and_v1_clients_read_the_same_documents(emitted) -> None:
-    url, runs = emitted
-    uid = runs["scan"].of("start")[0]["uid"]
-    run = from_uri(url, api_key=API_KEY)[uid]
-    expected = [(name, plain(doc)) for name, doc in run.documents()]
-    assert [(name, plain(doc)) for name, doc in run.v2.documents()] == expected
-    events = [doc for name, doc in expected if name == "event"]
-    assert [e["seq_num"] for e in events if e["descriptor"] == events[-1]["descriptor"]] == [
-        1, 2, 3]
+def test_documents_of_a_run_in_a_served_directory(emitted) -> None:
+    _, runs, base = emitted
+    captured = runs["files"]
+    uid = captured.of("start")[0]["uid"]
+    with serving(base) as url:
+        run = from_uri(url, api_key=API_KEY)["bt"][uid]
+        got = [(name, plain(doc)) for name, doc in run.documents()]
+    assert got == [as_served(name, doc) for name, doc in captured]
 
 
 def test_documents_are_refused_without_the_api_key(emitted) -> None:
     import httpx
 
-    url, runs = emitted
+    url, runs, _ = emitted
     uid = runs["scan"].of("start")[0]["uid"]
     answer = httpx.get(f"{url.rstrip('/')}/api/v1/container/full/{uid}",
                        headers={"Accept": "application/json-seq"})
@@ -94,7 +96,7 @@ def test_documents_are_refused_without_the_api_key(emitted) -> None:
 def test_a_stream_is_not_exported_as_documents(emitted) -> None:
     import httpx
 
-    url, runs = emitted
+    url, runs, _ = emitted
     uid = runs["scan"].of("start")[0]["uid"]
     answer = httpx.get(f"{url.rstrip('/')}/api/v1/container/full/{uid}/primary",
                        headers={"Accept": "application/json-seq",
