@@ -23,10 +23,12 @@ from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
+from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
@@ -53,11 +55,39 @@ def json_safe(value: Any) -> Any:
     return jsoncodec.loads(jsoncodec.dumps(value))
 
 
+class FrameNode(ArrayAdapter):
+    """A field's frames; one that cannot be read answers 424 Failed Dependency, and why.
+
+    A frame cannot be read when the writer could not store it (its detector
+    file unreadable: ``check`` lists it as unresolved) or its Zarr chunk is
+    damaged (``check`` lists the reference).
+
+    TiledWriter's catalog answers 500 for a file it cannot read, which Tiled's
+    client retries for up to 45 s; such a frame will not come later, so the
+    answer says so at once (the client raises ``ClientError`` with the
+    message). Not 410, which the client reads as a broken link (``KeyError``).
+    """
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        """Return the frames asked for (424 if one cannot be read)."""
+        try:
+            return super().read(*args, **kwargs)
+        except StorageError as exc:
+            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
+
+    def read_block(self, *args: Any, **kwargs: Any) -> Any:
+        """Return one chunk of frames (424 if one cannot be read)."""
+        try:
+            return super().read_block(*args, **kwargs)
+        except StorageError as exc:
+            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
+
+
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
-    return ArrayAdapter.from_array(values, dims=dims, metadata=json_safe(metadata))
+    return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
 
 
 def stream_node(stream: Stream) -> LiveContainer:
