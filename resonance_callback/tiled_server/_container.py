@@ -18,6 +18,7 @@ from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import FilterError, MissingExtraError
 from resonance_callback.store import METADATA_QUERY_KINDS, metadata_matcher
+from resonance_callback.tiled_server._live import NoLiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import anyio.to_thread
@@ -133,7 +134,7 @@ class _SortKey:
             return False
 
 
-class LiveContainer(MapAdapter):
+class LiveContainer(NoLiveStream, MapAdapter):
     """A Tiled container over a live mapping, searched with our query semantics.
 
     Its keys and length are read from the mapping on each request (new runs

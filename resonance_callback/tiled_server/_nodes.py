@@ -26,6 +26,7 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
+from resonance_callback.tiled_server._live import NoLiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from fastapi import HTTPException
@@ -55,7 +56,7 @@ def json_safe(value: Any) -> Any:
     return jsoncodec.loads(jsoncodec.dumps(value))
 
 
-class FrameNode(ArrayAdapter):
+class FrameNode(NoLiveStream, ArrayAdapter):
     """A field's frames; one that cannot be read answers 424 Failed Dependency, and why.
 
     A frame cannot be read when the writer could not store it (its detector
@@ -83,6 +84,10 @@ class FrameNode(ArrayAdapter):
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
 
+class Table(NoLiveStream, TableAdapter):
+    """A stream's event table (``internal``)."""
+
+
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
@@ -105,7 +110,7 @@ def stream_node(stream: Stream) -> LiveContainer:
         if key == "internal" and stream.has_events():
             table = stream.internal_table()
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
-            return TableAdapter.from_pandas(table, metadata=json_safe(described),
+            return Table.from_pandas(table, metadata=json_safe(described),
                                             npartitions=max(1, math.ceil(len(table) / 100_000)))
         if key not in array_dims() or not servable(key):
             raise KeyError(key)
