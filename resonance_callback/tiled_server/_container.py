@@ -224,9 +224,13 @@ class LiveContainer(NoLiveStream, MapAdapter):
         data = super().get_distinct([], structure_families, specs, counts)
         if metadata:
             runs = any(spec.name == _RUN_CATALOG for spec in self.specs)
-            children = [child.metadata() for child in self._mapping.values()]
+            children = self.children_metadata()
             data["metadata"] = {key: _distinct(children, key, runs, counts) for key in metadata}
         return data
+
+    def children_metadata(self) -> list[Any]:
+        """Return every child's metadata (what ``get_distinct`` counts), in order."""
+        return [child.metadata() for child in self._mapping.values()]
 
     def search_deep(self, max_depth: int | None = None) -> Any:
         """Refuse a deep search: it would walk every beamtime, run and stream at once."""

@@ -37,3 +37,14 @@ def test_distinct_counts_list_values_and_keeps_the_key_as_asked(client, rich) ->
          {"value": None, "count": 1}], key=str)
     assert sum(item["count"] for item in got["summary.plan_name"]) == 3
     assert {"scan", "count"} <= {item["value"] for item in got["summary.plan_name"]}
+
+
+def test_distinct_over_the_master_index_counts_what_its_search_finds(shared_site) -> None:
+    from tiled.queries import Key
+
+    with serving(shared_site.index) as url:
+        client = from_uri(url, api_key=API_KEY)
+        got = client.distinct("plan_name", counts=True)["metadata"]["plan_name"]
+        assert sum(item["count"] for item in got) == len(client) == 8
+        for item in got:
+            assert len(client.search(Key("plan_name") == item["value"])) == item["count"]
