@@ -10,7 +10,7 @@ of frames addressed through ``image_refs`` that reads only the frames indexed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,11 @@ class FrameArray:
         ``(zarr_path, frame_index)`` of each frame, in event order.
     name : str, optional
         What the frames are, for messages and ``repr``.
+    missing : mapping of int to str, optional
+        Positions of frames that were never stored (``refs`` holds None
+        there), each with why; reading one raises :class:`StorageError` with it.
+    declared : (shape, dtype), optional
+        The frame shape and dtype to report when no frame at all was stored.
 
     Attributes
     ----------
@@ -126,29 +131,42 @@ class FrameArray:
     """
 
     def __init__(
-        self, reader: FrameReader, refs: Sequence[tuple[str, int]], name: str = ""
+        self, reader: FrameReader, refs: Sequence[tuple[str, int] | None], name: str = "", *,
+        missing: Mapping[int, str] | None = None,
+        declared: tuple[tuple[int, ...], np.dtype] | None = None,
     ) -> None:
         self._reader = reader
-        self._refs = [(str(p), int(i)) for p, i in refs]
+        self._refs = [None if r is None else (str(r[0]), int(r[1])) for r in refs]
+        self._missing = dict(missing or {})
         self.name = name
-        paths = sorted({p for p, _ in self._refs})
-        layouts = {p: reader.array(p, 1 + max(i for q, i in self._refs if q == p)) for p in paths}
+        stored = [r for r in self._refs if r is not None]
+        paths = sorted({p for p, _ in stored})
+        layouts = {p: reader.array(p, 1 + max(i for q, i in stored if q == p)) for p in paths}
         shapes = {tuple(a.shape[1:]) for a in layouts.values()}
-        self.frame_shape: tuple[int, ...] | None = shapes.pop() if len(shapes) == 1 else None
         dtypes = [np.dtype(a.dtype) for a in layouts.values()]
+        if not layouts and declared is not None:
+            shapes, dtypes = {tuple(declared[0])}, [np.dtype(declared[1])]
+        self.frame_shape: tuple[int, ...] | None = shapes.pop() if len(shapes) == 1 else None
         self.dtype: np.dtype = np.result_type(*dtypes) if dtypes else np.dtype("float64")
         n = len(self._refs)
         self.shape: tuple[int, ...] = (n, *(self.frame_shape or ()))
         self._contiguous: tuple[str, int] | None = None
-        if len(paths) == 1:
-            first = self._refs[0][1]
-            if all(i == first + k for k, (_, i) in enumerate(self._refs)):
+        if len(paths) == 1 and len(stored) == n:
+            first = stored[0][1]
+            if all(i == first + k for k, (_, i) in enumerate(stored)):
                 self._contiguous = (paths[0], first)
+
+    def _read(self, position: int) -> np.ndarray:
+        ref = self._refs[position]
+        if ref is None:
+            raise StorageError(f"frame {position} of {self.name} was not stored: "
+                               f"{self._missing.get(position, 'no frame')}")
+        return self._reader.read(*ref)
 
     @property
     def paths(self) -> list[str]:
         """The Zarr array paths the frames live in."""
-        return sorted({p for p, _ in self._refs})
+        return sorted({r[0] for r in self._refs if r is not None})
 
     @property
     def ndim(self) -> int:
@@ -195,7 +213,7 @@ class FrameArray:
             return self._read_contiguous(key if isinstance(key, slice) else int(key), rest)
         where = self._positions(key)
         if isinstance(where, int):
-            frame = self._reader.read(*self._refs[where])
+            frame = self._read(where)
             return frame[rest] if rest else frame
         if self.frame_shape is None:
             raise FrameShapeError(
@@ -203,7 +221,7 @@ class FrameArray:
             )
         out = np.empty((len(where), *self.frame_shape), dtype=self.dtype)
         for j, pos in enumerate(where):
-            out[j] = self._reader.read(*self._refs[pos])
+            out[j] = self._read(pos)
         return out[(slice(None), *rest)] if rest else out
 
     def _read_contiguous(self, key: int | slice, rest: tuple[Any, ...]) -> np.ndarray:

@@ -18,6 +18,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
     BeamtimeReader,
     SampleMetadata,
@@ -180,6 +181,19 @@ class Run:
     def image_fields(self, stream: str = "primary") -> list[str]:
         """Return the fields of ``stream`` with frames in the Zarr store."""
         return run_queries.image_fields(self._reader, self.uid, stream)
+
+    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]:
+        """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""
+        return unresolved_fields(self._reader, self.uid, stream)
+
+    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
+                      unresolved: dict[int, str]) -> FrameArray:
+        """Return a field's frames with a gap that raises where one was never stored."""
+        data_key: dict[str, Any] = next(
+            (d["data_keys"][field] for d in self.descriptors(stream)
+             if field in (d.get("data_keys") or {})), {})
+        return stream_frames(self._reader, self._frames, self.uid, stream, field, data_key,
+                             seq_nums, unresolved)
 
     # -- data --------------------------------------------------------------------
 

@@ -101,6 +101,11 @@ class _Run(Protocol):
 
     def images(self, field: str, stream: str = "primary") -> FrameArray: ...
 
+    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
+
+    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
+                      unresolved: dict[int, str]) -> FrameArray: ...
+
     def table(self, stream: str = "primary", *, timestamps: bool = False
               ) -> pandas.DataFrame: ...
 
@@ -182,13 +187,30 @@ class Stream:
         return meta
 
     @cached_property
+    def _unresolved(self) -> dict[str, dict[int, str]]:
+        return self._run.unresolved_frames(self.name)
+
+    @cached_property
     def frame_fields(self) -> list[str]:
-        """The fields whose values are frames in the Zarr store, in the descriptor's order."""
-        stored = set(self._run.image_fields(self.name))
+        """The fields whose values are frames in the Zarr store, in the descriptor's order.
+
+        A field whose frames were referenced but never stored (``check`` lists
+        them as unresolved) is one too: its frames are read as gaps that raise.
+        """
+        stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
 
     def frames(self, field: str) -> FrameArray:
-        """Return the frames of ``field``, lazily (see :meth:`Run.images`)."""
+        """Return the frames of ``field``, lazily (see :meth:`Run.images`).
+
+        Where a frame was never stored, reading it raises
+        :class:`~resonance_callback.errors.StorageError` naming the reference
+        and why, as reading a file TiledWriter's catalog cannot open raises.
+        """
+        gaps = self._unresolved.get(field)
+        if gaps:
+            seq_nums = [int(s) for s in self._full_table["seq_num"]]
+            return self._run.stream_frames(field, self.name, seq_nums, gaps)
         return self._run.images(field, self.name)
 
     @cached_property

@@ -13,7 +13,8 @@ from typing import Any
 from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "image_fields", "image_rows",
-           "rejected_rows", "run_status", "stream_names", "stream_rows"]
+           "image_rows_by_seq", "rejected_rows", "run_status", "stream_names", "stream_rows",
+           "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -98,6 +99,26 @@ def stream_rows(reader: BeamtimeReader, run_uid: str, stream: str, *,
 def image_rows(reader: BeamtimeReader, run_uid: str, stream: str, field: str) -> list[Row]:
     """Return ``(zarr_path, frame_index)`` of one field's frames, in the stream's row order."""
     return reader.rows(_IMAGE_ROWS, (run_uid, stream, field))
+
+
+def image_rows_by_seq(reader: BeamtimeReader, run_uid: str, stream: str,
+                      field: str) -> list[Row]:
+    """Return ``(seq_num, zarr_path, frame_index)`` of one field's frames, in row order."""
+    return reader.rows(_IMAGE_ROWS.replace("SELECT ", "SELECT e.seq_num, ", 1),
+                       (run_uid, stream, field))
+
+
+def unresolved_rows(reader: BeamtimeReader, run_uid: str, stream: str) -> list[Row]:
+    """Return ``(field, seq_num, reference, reason)`` of a stream's frames never stored.
+
+    The frames of the stream's events that could not be read into the store
+    (``unresolved_frames``), in the order they were recorded.
+    """
+    return reader.rows(
+        "SELECT u.field_name, u.seq_num, u.reference, u.reason FROM unresolved_frames u "
+        "JOIN streams s ON s.uid = u.stream_uid WHERE s.run_uid = ? AND s.name = ? "
+        "AND u.field_name IS NOT NULL AND u.seq_num IS NOT NULL ORDER BY u.id",
+        (run_uid, stream))
 
 
 def rejected_rows(reader: BeamtimeReader, run_uid: str) -> list[Row]:

@@ -8,6 +8,7 @@ from typing import Any
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import ServerConfigError
 from resonance_callback.tiled_server._auth import RequireApiKey
+from resonance_callback.tiled_server._export import serialization_registry
 from resonance_callback.tiled_server._tree import build_tree
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
@@ -58,7 +59,7 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     tree = build_tree(path)
     auth = Authentication(single_user_api_key=api_key,
                           allow_anonymous_access=True if public else None)
-    app = _tiled_app(tree, authentication=auth)
+    app = _tiled_app(tree, authentication=auth, serialization_registry=serialization_registry())
     if api_key is not None:
         app.add_middleware(RequireApiKey, key=api_key)
     return app

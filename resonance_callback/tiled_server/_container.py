@@ -14,9 +14,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import FilterError, MissingExtraError
 from resonance_callback.store import METADATA_QUERY_KINDS, metadata_matcher
+from resonance_callback.tiled_server._live import NoLiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import anyio.to_thread
@@ -26,6 +28,10 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.structures.container import ContainerStructure
 
 __all__ = ["Found", "Lazy", "LiveContainer"]
+
+_RUN_CATALOG = "CatalogOfBlueskyRuns"
+_RUN_TOP = ("start", "stop", "summary")  # a run's metadata; another key is a key of the start
+_MISSING = object()
 
 
 class Lazy(Mapping[str, Any]):
@@ -96,6 +102,23 @@ class Found(Mapping[str, Any]):
         return len(self._keys())
 
 
+def _distinct(children: list[Any], key: str, runs: bool, counts: bool) -> list[dict[str, Any]]:
+    path = key.split(".")
+    if runs and path[0] not in _RUN_TOP:
+        path.insert(0, "start")
+    found: dict[str, list[Any]] = {}  # the value's JSON -> [value, count]
+    for term in children:
+        for part in path:
+            term = term.get(part, _MISSING) if isinstance(term, Mapping) else _MISSING
+        if term is _MISSING:
+            term = None  # as Tiled's SQL catalog (TiledWriter's) counts a missing key
+        seen = found.setdefault(jsoncodec.dumps(term), [term, 0])
+        seen[1] += 1
+    if counts:
+        return [{"value": value, "count": n} for value, n in found.values()]
+    return [{"value": value} for value, _ in found.values()]
+
+
 class _SortKey:
     """Orders any metadata values: missing ones last, values of different types by type name."""
 
@@ -111,7 +134,7 @@ class _SortKey:
             return False
 
 
-class LiveContainer(MapAdapter):
+class LiveContainer(NoLiveStream, MapAdapter):
     """A Tiled container over a live mapping, searched with our query semantics.
 
     Its keys and length are read from the mapping on each request (new runs
@@ -186,6 +209,28 @@ class LiveContainer(MapAdapter):
             return keys
 
         return self.new_variation(mapping=Found(select, mapping.__getitem__), sorting=sorting)
+
+    def get_distinct(self, metadata: list[str], structure_families: bool, specs: bool,
+                     counts: bool) -> dict[str, Any]:
+        """Return the distinct values (and counts) of metadata keys among the children.
+
+        Tiled calls it in a worker thread. In a catalog of runs a key is read
+        as ``search`` reads it: a key starting with none of ``start.``,
+        ``stop.``, ``summary.`` is a key of the start document (``"sample"``
+        is ``"start.sample"``); the answer keeps the key as asked. Values may
+        be lists or dicts. Children without the key are counted under the
+        value ``None``, as Tiled's SQL catalog (TiledWriter's) counts them.
+        """
+        data = super().get_distinct([], structure_families, specs, counts)
+        if metadata:
+            runs = any(spec.name == _RUN_CATALOG for spec in self.specs)
+            children = self.children_metadata()
+            data["metadata"] = {key: _distinct(children, key, runs, counts) for key in metadata}
+        return data
+
+    def children_metadata(self) -> list[Any]:
+        """Return every child's metadata (what ``get_distinct`` counts), in order."""
+        return [child.metadata() for child in self._mapping.values()]
 
     def search_deep(self, max_depth: int | None = None) -> Any:
         """Refuse a deep search: it would walk every beamtime, run and stream at once."""

@@ -16,25 +16,39 @@ stays readable (the reader sees committed rows only).
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import uuid
 from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
+from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
+from resonance_callback.tiled_server._live import NoLiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
 
-__all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "beamtime_node", "exact_run", "json_safe",
-           "run_node", "stream_node"]
+__all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
+           "json_safe", "run_node", "run_specs", "stream_node"]
+
+logger = logging.getLogger("resonance_callback.tiled_server")
 
 RUN_SPEC = Spec("BlueskyRun", version="3.0")
 STREAM_SPECS = [Spec("BlueskyEventStream", version="3.0"), Spec("composite")]
 CATALOG_SPEC = Spec("CatalogOfBlueskyRuns", version="3.0")
+
+#: Start-document keys TiledWriter takes out of the start it keeps (it makes
+#: them the run's specs and access tags): served without them, as TiledWriter's.
+WRITER_KEYS = ("tiled_specs", "tiled_access_tags")
+#: Most specs a node has in Tiled (``tiled.server.schemas.MAX_ALLOWED_SPECS``).
+MAX_SPECS = 20
+_MAX_SPEC_TEXT = 255
 
 
 def json_safe(value: Any) -> Any:
@@ -42,11 +56,43 @@ def json_safe(value: Any) -> Any:
     return jsoncodec.loads(jsoncodec.dumps(value))
 
 
+class FrameNode(NoLiveStream, ArrayAdapter):
+    """A field's frames; one that cannot be read answers 424 Failed Dependency, and why.
+
+    A frame cannot be read when the writer could not store it (its detector
+    file unreadable: ``check`` lists it as unresolved) or its Zarr chunk is
+    damaged (``check`` lists the reference).
+
+    TiledWriter's catalog answers 500 for a file it cannot read, which Tiled's
+    client retries for up to 45 s; such a frame will not come later, so the
+    answer says so at once (the client raises ``ClientError`` with the
+    message). Not 410, which the client reads as a broken link (``KeyError``).
+    """
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        """Return the frames asked for (424 if one cannot be read)."""
+        try:
+            return super().read(*args, **kwargs)
+        except StorageError as exc:
+            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
+
+    def read_block(self, *args: Any, **kwargs: Any) -> Any:
+        """Return one chunk of frames (424 if one cannot be read)."""
+        try:
+            return super().read_block(*args, **kwargs)
+        except StorageError as exc:
+            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
+
+
+class Table(NoLiveStream, TableAdapter):
+    """A stream's event table (``internal``)."""
+
+
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
-    return ArrayAdapter.from_array(values, dims=dims, metadata=json_safe(metadata))
+    return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
 
 
 def stream_node(stream: Stream) -> LiveContainer:
@@ -64,7 +110,7 @@ def stream_node(stream: Stream) -> LiveContainer:
         if key == "internal" and stream.has_events():
             table = stream.internal_table()
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
-            return TableAdapter.from_pandas(table, metadata=json_safe(described),
+            return Table.from_pandas(table, metadata=json_safe(described),
                                             npartitions=max(1, math.ceil(len(table) / 100_000)))
         if key not in array_dims() or not servable(key):
             raise KeyError(key)
@@ -74,15 +120,86 @@ def stream_node(stream: Stream) -> LiveContainer:
                          specs=list(STREAM_SPECS))
 
 
-def run_node(run: Run) -> LiveContainer:
-    """Return the Tiled node of one run (``BlueskyRun`` 3.0)."""
+def _spec(entry: Any) -> Spec | None:
+    """One ``tiled_specs`` entry as TiledWriter reads it (a name, or name and version), or None."""
+    if isinstance(entry, str):
+        name, version = entry, None
+    elif isinstance(entry, dict) and set(entry) <= {"name", "version"} and "name" in entry:
+        name, version = entry["name"], entry.get("version")
+    else:
+        return None
+    if not isinstance(name, str) or not 0 < len(name) <= _MAX_SPEC_TEXT:
+        return None
+    if version is not None and not (isinstance(version, str) and len(version) <= _MAX_SPEC_TEXT):
+        return None
+    return Spec(name, version=version)
+
+
+def run_specs(start: dict[str, Any]) -> list[Spec]:
+    """Return a run's specs: its start's ``tiled_specs`` first, then ``BlueskyRun`` 3.0.
+
+    As TiledWriter makes them: each entry a spec name or ``{"name", "version"}``.
+    An entry Tiled could not serve (not a name, a name or version longer than
+    255 characters, a repeat, ``BlueskyRun`` itself, past Tiled's 20 specs) is
+    left out and logged with the run's uid; the run is served all the same.
+    """
+    given = start.get("tiled_specs")
+    if not given:
+        return [RUN_SPEC]
+    entries = given if isinstance(given, list) else [given]
+    out: list[Spec] = []
+    for entry in entries:
+        spec = _spec(entry)
+        if spec is None or spec in out or spec.name == RUN_SPEC.name or len(out) >= MAX_SPECS - 1:
+            logger.warning("serve-tiled: run %s: tiled_specs entry %.200r not applied (not a "
+                           "spec name or {name, version}, a repeat, or past %d specs)",
+                           start.get("uid"), entry, MAX_SPECS)
+            continue
+        out.append(spec)
+    return [*out, RUN_SPEC]
+
+
+class RunContainer(LiveContainer):
+    """The node of one run; keeps the :class:`~resonance_callback.read.Run` it serves.
+
+    Its documents are served as ``application/json-seq`` (:mod:`._export`).
+    """
+
+    run: Run
+
+    def new_variation(self, *args: Any, **kwargs: Any) -> RunContainer:
+        """Return a narrowed copy that keeps the run."""
+        out = super().new_variation(*args, **kwargs)
+        assert isinstance(out, RunContainer)
+        out.run = self.run
+        return out
+
+    def __dask_tokenize__(self) -> str:
+        # Tiled makes an export's ETag from its payload (this node): a fresh one
+        # each time, as a run's documents change while it is written (and so
+        # that the token is not sought by pickling the run).
+        return uuid.uuid4().hex
+
+
+def _run_metadata(run: Run) -> dict[str, Any]:
+    metadata = run.metadata
+    start = metadata.get("start")
+    if isinstance(start, dict) and any(key in start for key in WRITER_KEYS):
+        metadata = {**metadata, "start": {k: v for k, v in start.items() if k not in WRITER_KEYS}}
+    return json_safe(metadata)
+
+
+def run_node(run: Run) -> RunContainer:
+    """Return the Tiled node of one run (``BlueskyRun`` 3.0, after its ``tiled_specs``)."""
     def get(name: str) -> LiveContainer:
         if name not in run.streams:
             raise KeyError(name)
         return stream_node(run[name])
 
-    return LiveContainer(Lazy(lambda: run.streams, get),
-                         lazy_metadata=lambda: json_safe(run.metadata), specs=[RUN_SPEC])
+    node = RunContainer(Lazy(lambda: run.streams, get), lazy_metadata=lambda: _run_metadata(run),
+                        specs=run_specs(run.start))
+    node.run = run
+    return node
 
 
 def exact_run(beamtime: Beamtime, uid: str) -> Run:

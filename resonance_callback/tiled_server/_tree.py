@@ -50,6 +50,11 @@ def _index_node(index: Path, beamtimes: Beamtimes) -> LiveContainer:
 
             return self.new_variation(mapping=Found(select, mapping.__getitem__))
 
+        def children_metadata(self) -> list[Any]:
+            # distinct is counted on the index's own metadata, as search is: no beamtime opened.
+            catalog = IndexCatalog(index)
+            return [catalog.metadata_of(uid) for uid in self._mapping if uid in catalog]
+
     return IndexContainer(Lazy(uids, get), metadata={"index": str(index)},
                           specs=[CATALOG_SPEC])
 

@@ -29,6 +29,31 @@ def serving(path: Path, *, api_key: str | None = API_KEY, public: bool = False,
         yield url
 
 
+@contextlib.contextmanager
+def tiledwriter_catalog(directory: Path, readable: list[Path]) -> Iterator[str]:
+    """Serve Tiled's own SQL catalog (what TiledWriter writes into), with the exports
+    bluesky-tiled-plugins registers (a run's ``application/json-seq``); yield the URL."""
+    import copy
+
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
+    from tiled.catalog import from_uri as catalog_from_uri
+    from tiled.config import Authentication
+    from tiled.media_type_registration import default_serialization_registry
+    from tiled.server.app import build_app as tiled_app
+
+    (directory / "data").mkdir(parents=True)
+    catalog = catalog_from_uri(directory / "catalog.db", init_if_not_exists=True,
+                               writable_storage=[directory / "data",
+                                                 f"duckdb:///{directory / 'tables.duckdb'}"],
+                               readable_storage=readable)
+    registry = copy.deepcopy(default_serialization_registry)
+    registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
+    app = tiled_app(catalog, authentication=Authentication(single_user_api_key=API_KEY),
+                    serialization_registry=registry)
+    with serving(directory, app=app) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def rich(tmp_path_factory: pytest.TempPathFactory) -> RichBeamtime:
     return build_rich_beamtime(tmp_path_factory.mktemp("rich-served"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import xarray
 from bluesky import RunEngine
@@ -10,13 +12,12 @@ from bluesky.preprocessors import SupplementalData
 from bluesky_tiled_plugins import TiledWriter
 from ophyd.sim import det, det1, det4, direct_img, motor
 from tiled.client import from_uri
-from tiled.server import SimpleTiledServer
 
 from resonance_callback import RunWriterCallback
 
 from ..external.test_detector_files import blob_in
 from ..external.test_external import fly_plan
-from .conftest import serving
+from .conftest import API_KEY, serving, tiledwriter_catalog
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,8 @@ def both(tmp_path_factory: pytest.TempPathFactory):
     """Runs written at once by TiledWriter and by the callback; yields both clients and uids."""
     base = tmp_path_factory.mktemp("side-by-side")
     files = base / "fly"
-    theirs = SimpleTiledServer(base / "tiled", readable_storage=[files])
-    try:
-        tiled_client = from_uri(theirs.uri)
+    with tiledwriter_catalog(base / "tiled", [files]) as their_url:
+        tiled_client = from_uri(their_url, api_key=API_KEY)
         callback = RunWriterCallback(base / "ours.db")
         RE = RunEngine({}, context_managers=[])
         RE.subscribe(TiledWriter(tiled_client))
@@ -39,13 +39,13 @@ def both(tmp_path_factory: pytest.TempPathFactory):
             RE.preprocessors.remove(baseline)
             (uids["count"],) = RE(count([det4, det], 4), operator="ana")
             (uids["fly"],) = RE(fly_plan(blob_in(files), 3, 1))
+            (uids["specs"],) = RE(count([det], 2), sample="Cu", tiled_specs=[
+                "XASRun", {"name": "Custom", "version": "1.0"}])
         finally:
             callback.close()
         # Tiled's authentication settings are global to the process: both servers share a key.
-        with serving(base / "ours.db", api_key=theirs.api_key) as url:
-            yield tiled_client, from_uri(url, api_key=theirs.api_key), uids
-    finally:
-        theirs.close()
+        with serving(base / "ours.db") as url:
+            yield tiled_client, from_uri(url, api_key=API_KEY), uids
 
 
 @pytest.mark.parametrize(("run", "stream"), [
@@ -91,3 +91,55 @@ def test_the_same_search_results(both) -> None:
         assert list(ours.search(query)) == list(theirs.search(query))
 
 
+def test_tiled_specs_in_the_start_are_the_runs_specs_as_tiledwriter_makes_them(both) -> None:
+    theirs, ours, uids = both
+    uid = uids["specs"]
+    assert [s.name for s in theirs[uid].specs] == ["XASRun", "Custom", "BlueskyRun"]
+    assert ours[uid].specs == theirs[uid].specs
+    assert "tiled_specs" not in theirs[uid].metadata["start"]
+    assert ours[uid].metadata["start"] == theirs[uid].metadata["start"]
+    assert ours[uid]["primary"].read().equals(theirs[uid]["primary"].read())
+
+
+def test_distinct_of_a_bare_key_counts_the_start_key_as_tiledwriters_catalog(both) -> None:
+    theirs, ours, uids = both
+
+    def values(client, key):
+        return sorted(client.distinct(key, counts=True)["metadata"][key],
+                      key=lambda item: json.dumps(item, sort_keys=True))
+
+    expected = values(theirs, "start.sample")
+    assert {item["value"] for item in expected} == {"Si", "Cu", None}
+    assert values(ours, "sample") == expected
+    assert values(ours, "start.sample") == expected
+    assert values(ours, "plan_name") == values(theirs, "start.plan_name")
+    assert values(ours, "stop.exit_status") == values(theirs, "stop.exit_status")
+
+
+@pytest.mark.parametrize("run", ["scan", "count"])
+def test_documents_hold_the_same_start_stop_and_event_values_as_tiledwriters(both, run) -> None:
+    theirs, ours, uids = both
+    expected = list(theirs[uids[run]].documents())
+    got = list(ours[uids[run]].documents())
+    for name in ("start", "stop"):
+        assert [d for n, d in got if n == name] == [d for n, d in expected if n == name]
+
+    def events(docs):
+        streams = {d["uid"]: d["name"] for n, d in docs if n == "descriptor"}
+        return {(streams[d["descriptor"]], d["seq_num"]): (d["time"], json.dumps(d["data"]))
+                for n, d in docs if n == "event"}
+
+    assert events(got) == events(expected)
+    descriptors = {d["name"]: d for n, d in expected if n == "descriptor"}
+    for n, d in got:
+        if n == "descriptor":
+            # TiledWriter adds the dtype_numpy it worked out; ours are the descriptors emitted.
+            assert d["data_keys"] == without_dtype_numpy(descriptors[d["name"]]["data_keys"])
+            assert d["configuration"] == without_dtype_numpy(
+                descriptors[d["name"]]["configuration"])
+
+
+def without_dtype_numpy(value):
+    if isinstance(value, dict):
+        return {k: without_dtype_numpy(v) for k, v in value.items() if k != "dtype_numpy"}
+    return value
