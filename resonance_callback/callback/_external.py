@@ -66,7 +66,7 @@ from resonance_callback.errors import (
     MalformedReferenceError,
     UnsafePathError,
 )
-from resonance_callback.external import ExternalResolver
+from resonance_callback.external import OCTET_MIMETYPE, ExternalResolver
 from resonance_callback.store import EventRow, UnresolvedRow
 
 if TYPE_CHECKING:
@@ -267,11 +267,13 @@ class ExternalRouting:
                  final: bool = False) -> bool:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
+            as_frames = False
             if item.doc is None:
                 array = self.resolver.fill(item.reference, wait=wait, shape=item.shape)
             else:
                 assert item.shape is not None
-                array = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait).array
+                read = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait)
+                array, as_frames = read.array, read.mimetype == OCTET_MIMETYPE
         except (UnsafePathError, FrameShapeError, MalformedReferenceError) as exc:  # no wait helps
             self._unresolved(w, run_uid, item, str(exc))
             return True
@@ -283,10 +285,12 @@ class ExternalRouting:
                              f"not readable by the end of the run (waited up to {timeout:g} s): "
                              f"{exc}")
             return True
-        self._store(w, run_uid, item, np.asarray(array))
+        self._store(w, run_uid, item, np.asarray(array), as_frames=as_frames)
         return True
 
-    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray) -> None:
+    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray, *,
+               as_frames: bool = False) -> None:
+        """Store what ``item`` read; bytes (``as_frames``) always as frames, keeping uint8."""
         if array.dtype.hasobject:
             self._unresolved(w, run_uid, item, f"read {array.dtype} data, not numbers")
             return
@@ -298,7 +302,8 @@ class ExternalRouting:
             except DocumentError as exc:  # the array does not fit the field's array
                 self._unresolved(w, run_uid, item, str(exc))
             return
-        as_frames = array.ndim >= 3 or math.prod(array.shape[1:]) > self.inline_limit
+        as_frames = as_frames or array.ndim >= 3 or (
+            math.prod(array.shape[1:]) > self.inline_limit)
         placed = self._state(run_uid).placed
         for offset, (row, seq_num) in enumerate(zip(array, item.seq_nums, strict=True)):
             here = _reference(item, offset)

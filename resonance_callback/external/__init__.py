@@ -108,6 +108,8 @@ raises ``ExternalDataError`` at once, naming the file and
 from resonance_callback.external._common import (
     HDF5_MIMETYPE,
     JPEG_MIMETYPE,
+    NPY_MIMETYPE,
+    OCTET_MIMETYPE,
     SUPPORTED_MIMETYPES,
     TIFF_MIMETYPE,
     HandlerClass,
@@ -151,6 +153,8 @@ __all__ = [
     "MAX_FRAME_INDEX",
     "MAX_STREAM_EVENTS",
     "NAME_MAX",
+    "NPY_MIMETYPE",
+    "OCTET_MIMETYPE",
     "OURS_INSTEAD",
     "PATH_MAX",
     "SUPPORTED_MIMETYPES",

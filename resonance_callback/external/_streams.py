@@ -56,7 +56,12 @@ class StreamFrames:
     indices : range
         The event indices within the stream resource (``stream_datum["indices"]``).
     array : numpy.ndarray
-        ``(len(seq_nums), *declared_per_event_shape)``, dtype as in the file.
+        ``(len(seq_nums), *per_event_shape)``, dtype as in the file: the
+        declared shape as TiledWriter reads it with the stream resource's
+        parameters (``multiplier``, ``join_method``, ...); for
+        ``application/octet-stream``, each event's file as ``uint8`` bytes.
+    mimetype : str
+        The stream resource's mimetype (normalised).
     """
 
     data_key: str
@@ -64,6 +69,7 @@ class StreamFrames:
     seq_nums: range
     indices: range
     array: np.ndarray
+    mimetype: str = ""
 
 
 @dataclass
@@ -242,6 +248,7 @@ class _Streams:
             seq_nums=seq_nums,
             indices=indices,
             array=array,
+            mimetype=resource.mimetype,
         )
 
     def forget_run(self, run_start_uid: str) -> None:
