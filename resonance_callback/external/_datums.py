@@ -123,6 +123,12 @@ class _Datums:
 
         return _with_retry(what, read, budget, poll_interval)
 
+    def parameters_of(self, datum_id: str) -> dict[str, Any]:
+        """The ``resource_kwargs`` of a datum's resource (empty for an unknown datum)."""
+        entry = self._datums.get(datum_id)
+        resource = self._resources.get(entry[0]) if entry is not None else None
+        return dict(resource.kwargs) if resource is not None else {}
+
     def forget_run(self, run_start_uid: str) -> None:
         """Drop the resources, datums and handlers of one run."""
         for uid in [u for u, r in self._resources.items() if r.run_start == run_start_uid]:
