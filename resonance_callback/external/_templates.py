@@ -270,6 +270,7 @@ def sequence_file(base: str, template: str, filename: str, number: int, where: s
             # as area detector writes it: template % (directory + "/", filename, n); a
             # leading "/" ("/%s%s_%5.5d.tif") then only doubles a separator
             path = template % (os.path.join(directory, ""), filename, number)
+            _refuse_traversal(path, where)
             path = os.path.normpath(path)
             path = "/" + path.lstrip("/") if path.startswith("/") else path
         else:

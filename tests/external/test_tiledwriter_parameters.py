@@ -295,3 +295,95 @@ def test_unreadable_frame_is_recorded_and_listed_by_check(tmp_path):
         report = check_beamtime(db)
         assert {u["seq_num"] for u in report.unresolved_frames} == {2, 3}
         assert "unresolved detector frames: 2" in report.lines()
+
+
+# --------------------------------------------------------------------------- ophyd (v1) resources
+
+
+def v1_run(spec: str, root: Path, resource_path: str, shape: list[int], dtype_numpy: str,
+           resource_kwargs: dict[str, Any], datum_kwargs: list[dict[str, Any]]) -> Captured:
+    """A resource, one datum per event, as an ophyd (v1) detector with a file plugin emits."""
+    run = event_model.compose_run()
+    key = {"dtype": "array", "shape": shape, "dtype_numpy": dtype_numpy, "source": "PV:cam",
+           "external": "FILESTORE:"}
+    desc = run.compose_descriptor(data_keys={"cam": key}, name="primary")
+    resource = run.compose_resource(spec=spec, root=str(root), resource_path=resource_path,
+                                    resource_kwargs=resource_kwargs)
+    docs = Captured([("start", run.start_doc), ("descriptor", desc.descriptor_doc),
+                     ("resource", resource.resource_doc)])
+    for seq, kwargs in enumerate(datum_kwargs, start=1):
+        datum = resource.compose_datum(datum_kwargs=kwargs)
+        docs.append(("datum", datum))
+        docs.append(("event", desc.compose_event(data={"cam": datum["datum_id"]},
+                                                 timestamps={"cam": float(seq)},
+                                                 filled={"cam": False}, seq_num=seq)))
+    docs.append(("stop", run.compose_stop()))
+    return docs
+
+
+def leading_slash_tiff_run(tmp: Path, filename: str = "img") -> tuple[Captured, np.ndarray]:
+    """bluesky-tiled-plugins' shared-resource example: AD_TIFF, template '/%s%s_%5.5d.tif'."""
+    directory = tmp / "tiff_files"
+    directory.mkdir(parents=True, exist_ok=True)
+    data = frames(3, (10, 15), np.uint8)
+    for number, frame in enumerate(data):  # as area detector writes them
+        tifffile.imwrite("/%s%s_%5.5d.tif" % (f"{directory}/", "img", number), frame)  # noqa: UP031
+    docs = v1_run("AD_TIFF", tmp, "/tiff_files/", [1, 10, 15], "|u1",
+                  {"template": "/%s%s_%5.5d.tif", "filename": filename, "frame_per_point": 1,
+                   "join_method": "stack"}, [{"point_number": n} for n in range(3)])
+    return docs, data
+
+
+def test_area_detector_template_with_a_leading_slash_is_read_live_and_replayed(tmp_path):
+    docs, data = leading_slash_tiff_run(tmp_path)
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path]):
+        assert unresolved(db) == []
+        assert_events_hold(stored_frames(db, uid, "cam"), by_seq(data[:, np.newaxis]))
+
+
+@pytest.mark.parametrize("hostile", ["outside-allowed-roots", "dotdot-filename"])
+def test_area_detector_template_with_a_leading_slash_stays_confined(tmp_path, hostile):
+    data_dir = tmp_path / "data"
+    docs, _ = leading_slash_tiff_run(
+        data_dir, filename="../../img" if hostile == "dotdot-filename" else "img")
+    uid = docs.of("start")[0]["uid"]
+    roots = [tmp_path / "elsewhere"] if hostile == "outside-allowed-roots" else [data_dir]
+    (tmp_path / "elsewhere").mkdir()
+    for db in store_both_ways(docs, tmp_path, roots)[1:]:  # replayed: allowed_roots apply
+        rows = unresolved(db)
+        assert [seq for _, seq, _, _ in rows] == [1, 2, 3]
+        rule = "outside the allowed roots" if hostile == "outside-allowed-roots" else "'..'"
+        assert all(rule in reason for _, _, _, reason in rows), rows
+        assert stored_frames(db, uid, "cam") == {}
+
+
+def test_legacy_resource_with_join_method_concat_gives_rows_live_and_replayed(tmp_path):
+    """bluesky-tiled-plugins' legacy example: AD_HDF5_SWMR_STREAM, concat, [1, 13, 17]."""
+    data = frames(3, (13, 17)).astype("<i8")
+    write_h5(tmp_path / "dataset.h5", "/entry/data/data_2", data)
+    docs = v1_run("AD_HDF5_SWMR_STREAM", tmp_path, "/dataset.h5", [1, 13, 17], "<i8",
+                  {"chunk_shape": [100, 13, 17], "frame_per_point": 1, "join_method": "concat"},
+                  [{"dataset": "/entry/data/data_2", "frame": n} for n in range(3)])
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path]):
+        assert unresolved(db) == []
+        assert_events_hold(stored_frames(db, uid, "cam"), by_seq(data))
+
+
+def test_legacy_multipart_hdf5_resource_is_read_file_by_file(tmp_path):
+    """bluesky-tiled-plugins' multipart example: AD_HDF5 with template '%s%s_%6.6d.h5'."""
+    directory = tmp_path / "multipart_hdf5"
+    directory.mkdir()
+    data = frames(3, (13, 17)).astype("<f8")
+    for number in range(3):
+        write_h5(directory / f"dataset_part_{number:06d}.h5", "/entry/data/data",
+                 data[number:number + 1])
+    docs = v1_run("AD_HDF5", tmp_path, "/multipart_hdf5/", [1, 13, 17], "<f8",
+                  {"chunk_shape": [1, 13, 17], "template": "%s%s_%6.6d.h5",
+                   "filename": "/dataset_part", "frame_per_point": 1, "join_method": "concat",
+                   "dataset": "/entry/data/data"}, [{"point_number": n} for n in range(3)])
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path]):
+        assert unresolved(db) == []
+        assert_events_hold(stored_frames(db, uid, "cam"), by_seq(data))
