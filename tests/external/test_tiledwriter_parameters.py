@@ -13,6 +13,7 @@ frame is recorded and listed by ``check``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+import xarray
 from event_model.documents.stream_datum import StreamRange
 
 from resonance_callback.read import check_beamtime, open_beamtime
@@ -387,3 +389,73 @@ def test_legacy_multipart_hdf5_resource_is_read_file_by_file(tmp_path):
     for db in store_both_ways(docs, tmp_path, [tmp_path]):
         assert unresolved(db) == []
         assert_events_hold(stored_frames(db, uid, "cam"), by_seq(data))
+
+
+# --------------------------------------------------------------------------- next to TiledWriter
+
+
+SIDE_BY_SIDE = [name for name in CASES if name != "jpeg"] + ["jpeg", "v1-leading-slash",
+                                                            "v1-concat"]
+
+
+@pytest.fixture(scope="module")
+def both_ways(tmp_path_factory: pytest.TempPathFactory):
+    """Every case written by TiledWriter into a local Tiled server and by the callback.
+
+    Yields ``(theirs, ours, uids)``: two clients (TiledWriter's catalog, our
+    ``serve-tiled`` app) and the run uid of each case.
+    """
+    from bluesky_tiled_plugins import TiledWriter
+    from tiled.client import from_uri
+    from tiled.server import SimpleTiledServer
+
+    from resonance_callback import RunWriterCallback
+
+    from ..tiled_server.conftest import serving
+
+    base = tmp_path_factory.mktemp("tw-parameters")
+    files = base / "files"
+    files.mkdir()
+    theirs = SimpleTiledServer(base / "tiled", readable_storage=[files])
+    try:
+        writer = TiledWriter(from_uri(theirs.uri))
+        uids = {}
+        with RunWriterCallback(base / "ours.db", external_timeout=0.3) as callback:
+            for name in SIDE_BY_SIDE:
+                directory = files / name
+                directory.mkdir()
+                if name == "v1-leading-slash":
+                    docs, _ = leading_slash_tiff_run(directory)
+                elif name == "v1-concat":
+                    data = frames(3, (13, 17)).astype("<i8")
+                    write_h5(directory / "dataset.h5", "/entry/data/data_2", data)
+                    docs = v1_run("AD_HDF5_SWMR_STREAM", directory, "/dataset.h5", [1, 13, 17],
+                                  "<i8", {"chunk_shape": [100, 13, 17], "frame_per_point": 1,
+                                          "join_method": "concat"},
+                                  [{"dataset": "/entry/data/data_2", "frame": n}
+                                   for n in range(3)])
+                else:
+                    docs = CASES[name](directory).docs
+                uids[name] = docs.of("start")[0]["uid"]
+                for doc_name, doc in docs:
+                    callback(doc_name, doc)
+                    writer(doc_name, copy.deepcopy(doc))
+        with serving(base / "ours.db", api_key=theirs.api_key) as url:
+            yield from_uri(theirs.uri), from_uri(url, api_key=theirs.api_key), uids
+    finally:
+        theirs.close()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("name", SIDE_BY_SIDE)
+def test_read_through_tiled_equals_tiledwriters(both_ways, name):
+    theirs, ours, uids = both_ways
+    expected = theirs[uids[name]]["primary"].read()
+    got = ours[uids[name]]["primary"].read()
+    if "time" not in expected.variables:  # no events: TiledWriter has no time coordinate
+        got = got.drop_vars("time")
+    assert set(got.data_vars) == set(expected.data_vars)
+    for variable in expected.variables:
+        assert got[variable].shape == expected[variable].shape, variable
+        assert got[variable].dtype == expected[variable].dtype, variable
+    xarray.testing.assert_equal(got, expected)
