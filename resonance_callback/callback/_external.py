@@ -15,7 +15,10 @@ Where the data goes
   goes to ``runs/{run}/{stream}/{field}`` with an ``image_refs`` row for the
   event, whatever its shape.
 * ophyd-async: each event of a ``stream_datum`` range gets the per-event array
-  in the shape its descriptor declares (``[1, H, W]`` stays ``[1, H, W]``).
+  in the shape its descriptor declares, as TiledWriter reads it with the stream
+  resource's parameters (``[1, H, W]`` stays ``[1, H, W]``; with
+  ``multiplier=m`` it is ``[m, H, W]``; with ``join_method="concat"`` ``[H, W]``).
+  ``application/octet-stream`` bytes always go to Zarr as ``uint8``.
   Arrays of two or more dimensions, or longer than ``inline_limit``, go to
   Zarr with an ``image_refs`` row; smaller ones (``det-sum``) go into
   ``events.data``. The events row of each ``seq_num`` is found, or created
@@ -34,7 +37,8 @@ that. A reference still unreadable then, a refused one (``..``, a foreign
 scheme or host, outside ``allowed_roots``, no handler for its spec; at read
 time a real path outside the roots, a special file, an HDF5 external link or
 virtual dataset, more bytes than the read bound or than its resource may read in
-total; a malformed template, ``chunk_shape``, ``frame_per_point`` or index), or one
+total; a malformed template, ``chunk_shape``, ``frame_per_point``, ``slice`` or
+index; a parameter TiledWriter does not read, named), or one
 whose array does not fit the field's array is recorded in
 ``unresolved_frames`` with the reason; nothing is dropped silently. A refused
 ``resource``/``stream_resource`` is also kept in ``rejected_documents``.
