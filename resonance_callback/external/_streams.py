@@ -145,6 +145,8 @@ class _Streams:
                                     "root/resource_path, as before event-model 1.20)")
         where = f"stream_resource {uid}"
         check_known(parameters, where)
+        if mimetype == HDF5_MIMETYPE and "path" in parameters:  # TiledWriter: path wins
+            parameters["dataset"] = parameters.pop("path")
         if mimetype == NPY_MIMETYPE:  # TiledWriter's NPY consolidator sets the template
             parameters["template"] = f"{parameters.get('filename') or ''}_{{:d}}.npy"
         needed = {HDF5_MIMETYPE: "dataset", TIFF_MIMETYPE: "template",

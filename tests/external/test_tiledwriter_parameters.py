@@ -259,6 +259,26 @@ def test_octet_stream_events_hold_their_files_bytes_live_and_replayed(tmp_path):
         assert_events_hold(stored_frames(db, case.uid, case.key), case.expected)
 
 
+def test_octet_stream_without_template_gives_its_one_file_to_the_event(tmp_path):
+    blob = b"\x00\x01\x02opaque-blob\xff"
+    (tmp_path / "blob.bin").write_bytes(blob)
+    docs = compose("blob", {"shape": [1], "dtype_numpy": "|u1"}, OCTET,
+                   f"file://localhost{tmp_path}/blob.bin", {}, [(0, 1)])
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path]):
+        assert unresolved(db) == []
+        assert_events_hold(stored_frames(db, uid, "blob"), {1: np.frombuffer(blob, np.uint8)})
+
+
+def test_hdf5_path_parameter_names_the_dataset_as_tiledwriter_renames_it(tmp_path):
+    case = concat_case(tmp_path)
+    parameters = case.docs.of("stream_resource")[0]["parameters"]
+    parameters["path"] = parameters.pop("dataset")
+    for db in store_both_ways(case.docs, tmp_path, [tmp_path]):
+        assert unresolved(db) == []
+        assert_events_hold(stored_frames(db, case.uid, case.key), case.expected)
+
+
 def test_unknown_parameter_is_recorded_unresolved_by_name_and_listed_by_check(tmp_path):
     case = concat_case(tmp_path)
     case.docs.of("stream_resource")[0]["parameters"]["transpose"] = True
