@@ -479,3 +479,17 @@ def test_read_through_tiled_equals_tiledwriters(both_ways, name):
         assert got[variable].shape == expected[variable].shape, variable
         assert got[variable].dtype == expected[variable].dtype, variable
     xarray.testing.assert_equal(got, expected)
+
+
+@pytest.mark.parametrize(("parameter", "value"), [("slice", ":,:5,:"), ("squeeze", True),
+                                                  ("binning", 2)])
+def test_resource_parameter_a_builtin_handler_would_not_read_is_recorded_by_name(
+        tmp_path, parameter, value):
+    docs, _ = leading_slash_tiff_run(tmp_path)
+    docs.of("resource")[0]["resource_kwargs"][parameter] = value
+    uid = docs.of("start")[0]["uid"]
+    for db in store_both_ways(docs, tmp_path, [tmp_path]):
+        rows = unresolved(db)
+        assert [seq for _, seq, _, _ in rows] == [1, 2, 3]
+        assert all(f"'{parameter}'" in reason for _, _, _, reason in rows), rows
+        assert stored_frames(db, uid, "cam") == {}
