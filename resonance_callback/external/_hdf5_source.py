@@ -114,6 +114,13 @@ class _HDF5Source:
         self._guard.count(nbytes)
         return np.squeeze(array, axis=self._drop) if self._drop else array
 
+    def read_all(self, already: int = 0) -> np.ndarray:
+        """All the frames (one file of a multipart sequence), ``already`` read before it."""
+        nbytes = math.prod(self._selected) * self._dataset.dtype.itemsize
+        self._guard.check_bytes(nbytes, f"{self._where} ({Path(self._file.filename).name})",
+                                already)
+        return self._read_whole() if self._rows is None else self.read(0, len(self._rows))
+
     def close(self) -> None:
         self._file.close()
 
@@ -128,11 +135,7 @@ def hdf5_file_loader(parameters: Mapping[str, Any]) -> Any:
     def load(path: Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
         source = _HDF5Source(Path(path), parameters, guard)
         try:
-            shape = tuple(int(size) for size in source._selected)
-            nbytes = math.prod(shape) * source._dataset.dtype.itemsize
-            guard.check_bytes(nbytes, f"HDF5 {path}", already)
-            return source.read(0, len(source._rows)) if source._rows is not None else (
-                source._read_whole())
+            return source.read_all(already)
         finally:
             source.close()
 

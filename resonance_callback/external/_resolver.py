@@ -199,10 +199,8 @@ class ExternalResolver:
             0 for a single attempt.
         shape : sequence of int, optional
             The per-event shape the descriptor declares for the datum's key:
-            the array is fitted to it (:func:`fit_declared`) as TiledWriter
-            reads it with the resource's ``frame_per_point`` (``multiplier``)
-            and ``join_method``: ``[H, W]`` with ``frame_per_point=1`` is
-            ``[1, H, W]``; ``[1, H, W]`` with ``join_method="concat"`` is ``[H, W]``.
+            the array is fitted to it (:func:`fit_declared`), with the resource's
+            ``frame_per_point`` and ``join_method`` as TiledWriter reads them.
 
         Returns
         -------
