@@ -15,7 +15,10 @@ Where the data goes
   goes to ``runs/{run}/{stream}/{field}`` with an ``image_refs`` row for the
   event, whatever its shape.
 * ophyd-async: each event of a ``stream_datum`` range gets the per-event array
-  in the shape its descriptor declares (``[1, H, W]`` stays ``[1, H, W]``).
+  in the shape its descriptor declares, as TiledWriter reads it with the stream
+  resource's parameters (``[1, H, W]`` stays ``[1, H, W]``; with
+  ``multiplier=m`` it is ``[m, H, W]``; with ``join_method="concat"`` ``[H, W]``).
+  ``application/octet-stream`` bytes always go to Zarr as ``uint8``.
   Arrays of two or more dimensions, or longer than ``inline_limit``, go to
   Zarr with an ``image_refs`` row; smaller ones (``det-sum``) go into
   ``events.data``. The events row of each ``seq_num`` is found, or created
@@ -34,7 +37,8 @@ that. A reference still unreadable then, a refused one (``..``, a foreign
 scheme or host, outside ``allowed_roots``, no handler for its spec; at read
 time a real path outside the roots, a special file, an HDF5 external link or
 virtual dataset, more bytes than the read bound or than its resource may read in
-total; a malformed template, ``chunk_shape``, ``frame_per_point`` or index), or one
+total; a malformed template, ``chunk_shape``, ``frame_per_point``, ``slice`` or
+index; a parameter TiledWriter does not read, named), or one
 whose array does not fit the field's array is recorded in
 ``unresolved_frames`` with the reason; nothing is dropped silently. A refused
 ``resource``/``stream_resource`` is also kept in ``rejected_documents``.
@@ -66,7 +70,7 @@ from resonance_callback.errors import (
     MalformedReferenceError,
     UnsafePathError,
 )
-from resonance_callback.external import ExternalResolver
+from resonance_callback.external import OCTET_MIMETYPE, ExternalResolver
 from resonance_callback.store import EventRow, UnresolvedRow
 
 if TYPE_CHECKING:
@@ -267,11 +271,13 @@ class ExternalRouting:
                  final: bool = False) -> bool:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
+            as_frames = False
             if item.doc is None:
                 array = self.resolver.fill(item.reference, wait=wait, shape=item.shape)
             else:
                 assert item.shape is not None
-                array = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait).array
+                read = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait)
+                array, as_frames = read.array, read.mimetype == OCTET_MIMETYPE
         except (UnsafePathError, FrameShapeError, MalformedReferenceError) as exc:  # no wait helps
             self._unresolved(w, run_uid, item, str(exc))
             return True
@@ -283,10 +289,12 @@ class ExternalRouting:
                              f"not readable by the end of the run (waited up to {timeout:g} s): "
                              f"{exc}")
             return True
-        self._store(w, run_uid, item, np.asarray(array))
+        self._store(w, run_uid, item, np.asarray(array), as_frames=as_frames)
         return True
 
-    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray) -> None:
+    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray, *,
+               as_frames: bool = False) -> None:
+        """Store what ``item`` read; bytes (``as_frames``) always as frames, keeping uint8."""
         if array.dtype.hasobject:
             self._unresolved(w, run_uid, item, f"read {array.dtype} data, not numbers")
             return
@@ -298,7 +306,8 @@ class ExternalRouting:
             except DocumentError as exc:  # the array does not fit the field's array
                 self._unresolved(w, run_uid, item, str(exc))
             return
-        as_frames = array.ndim >= 3 or math.prod(array.shape[1:]) > self.inline_limit
+        as_frames = as_frames or array.ndim >= 3 or (
+            math.prod(array.shape[1:]) > self.inline_limit)
         placed = self._state(run_uid).placed
         for offset, (row, seq_num) in enumerate(zip(array, item.seq_nums, strict=True)):
             here = _reference(item, offset)

@@ -13,15 +13,39 @@ files that Bluesky documents point at:
   entry-point group are found as databroker finds them (``_registry``);
   callers add or override specs with a mapping ``{spec: handler_class}``.
 * ophyd-async ``stream_resource`` + ``stream_datum`` documents for the
-  mimetypes ophyd-async emits: ``application/x-hdf5``,
-  ``multipart/related;type=image/tiff`` and ``multipart/related;type=image/jpeg``.
-  A stream resource from before event-model 1.20 (``spec``, ``root``,
-  ``resource_path``, no ``uri``) is read as bluesky's TiledWriter converts it.
+  mimetypes TiledWriter reads: ``application/x-hdf5`` (one file, or a
+  multipart sequence with a ``template``), ``multipart/related;type=image/tiff``,
+  ``multipart/related;type=image/jpeg``,
+  ``multipart/related;type=application/x-npy`` (``{uri}_{n}.npy``) and
+  ``application/octet-stream`` (each event holds its file's bytes as ``uint8``:
+  file ``n`` of a ``template``, else the URI's one file). A stream resource
+  from before event-model 1.20 (``spec``, ``root``, ``resource_path``, no
+  ``uri``) is read as bluesky's TiledWriter converts it.
+
+Parameters, as TiledWriter reads them
+-------------------------------------
+Each event holds what bluesky-tiled-plugins' consolidators and Tiled's
+adapters give that event (``_shapes``): ``multiplier`` (or ``frame_per_point``)
+``m`` makes each event ``m`` frames (``[H, W]`` and ``[1, H, W]`` become
+``[m, H, W]``; ``frame_per_point=1`` over ``[H, W]`` is ``[1, H, W]``);
+``join_method="concat"`` makes a ``[1, H, W]`` event an ``[H, W]`` row;
+``slice`` (a numpy index as text, ``":,5,:"``, parsed, never evaluated) and
+``squeeze`` apply to the HDF5 dataset as a whole before events take their rows;
+``chunk_shape`` and ``files_per_datum`` say how many frames each file of a
+sequence holds; ``dataset``, ``template``/``filename``, ``swmr`` and
+``locking`` say where and how the file is opened. The same shapes apply to
+an ophyd (v1) resource's ``frame_per_point`` and ``join_method``. A parameter
+name outside :data:`KNOWN_PARAMETERS` is refused by name: the stream
+resource's frames are recorded as unresolved, never read with it ignored.
 
 Paths
 -----
 A ``resource_path`` under a ``root`` is read relative to that root, also
 when it starts with ``/`` (``root + "/dataset.h5"``, as TiledWriter joins them).
+An area-detector template is formatted as area detector formats it,
+``template % (directory + "/", filename, n)``: a leading ``/``
+(``"/%s%s_%5.5d.tif"``) only doubles a separator, and the name must still lie
+in the resource's directory (and the allowed roots).
 ``root_map={old_prefix: new_prefix}`` is applied, longest matching prefix
 first and only at a path-component boundary, to the joined
 ``root/resource_path`` of a resource and to the path of a stream_resource URI
@@ -108,6 +132,8 @@ raises ``ExternalDataError`` at once, naming the file and
 from resonance_callback.external._common import (
     HDF5_MIMETYPE,
     JPEG_MIMETYPE,
+    NPY_MIMETYPE,
+    OCTET_MIMETYPE,
     SUPPORTED_MIMETYPES,
     TIFF_MIMETYPE,
     HandlerClass,
@@ -127,6 +153,7 @@ from resonance_callback.external._handlers import (
 )
 from resonance_callback.external._registry import ENTRY_POINT_GROUP, OURS_INSTEAD
 from resonance_callback.external._resolver import ExternalResolver
+from resonance_callback.external._shapes import KNOWN_PARAMETERS, event_shape
 from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, checked_ranges
 from resonance_callback.external._templates import (
@@ -146,11 +173,14 @@ __all__ = [
     "HDF5_MIMETYPE",
     "JOIN_METHODS",
     "JPEG_MIMETYPE",
+    "KNOWN_PARAMETERS",
     "MAX_FIELD_WIDTH",
     "MAX_FRAMES_PER_POINT",
     "MAX_FRAME_INDEX",
     "MAX_STREAM_EVENTS",
     "NAME_MAX",
+    "NPY_MIMETYPE",
+    "OCTET_MIMETYPE",
     "OURS_INSTEAD",
     "PATH_MAX",
     "SUPPORTED_MIMETYPES",
@@ -164,5 +194,6 @@ __all__ = [
     "StreamFrames",
     "check_template",
     "checked_ranges",
+    "event_shape",
     "fit_declared",
 ]

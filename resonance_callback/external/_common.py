@@ -26,8 +26,11 @@ _T = TypeVar("_T")
 HDF5_MIMETYPE = "application/x-hdf5"
 TIFF_MIMETYPE = "multipart/related;type=image/tiff"
 JPEG_MIMETYPE = "multipart/related;type=image/jpeg"
+NPY_MIMETYPE = "multipart/related;type=application/x-npy"
+OCTET_MIMETYPE = "application/octet-stream"
 
-SUPPORTED_MIMETYPES = frozenset({HDF5_MIMETYPE, TIFF_MIMETYPE, JPEG_MIMETYPE})
+SUPPORTED_MIMETYPES = frozenset({HDF5_MIMETYPE, TIFF_MIMETYPE, JPEG_MIMETYPE, NPY_MIMETYPE,
+                                 OCTET_MIMETYPE})
 """The stream_resource mimetypes :class:`ExternalResolver` reads."""
 
 MAX_FRAME_INDEX = (1 << 31) - 1

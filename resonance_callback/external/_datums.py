@@ -12,12 +12,38 @@ from event_model import unpack_datum_page
 from resonance_callback.errors import ExternalDataError
 from resonance_callback.external._common import _with_retry
 from resonance_callback.external._guard import _FileGuard
+from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._registry import HandlerLookup, accepted
 from resonance_callback.external._templates import check_parameters
 
 if TYPE_CHECKING:
     from event_model.documents import DatumPage
+
+
+#: TiledWriter's parameters a built-in handler need not take: they shape each event
+#: (``ExternalResolver.fill``) or do not change what is read.
+_SHAPING = frozenset({"chunk_shape", "join_method", "join_chunks", "spec", "multiplier",
+                      "frame_per_point", "files_per_datum", "swmr", "locking"})
+
+
+def _refuse_unread(handler_class: Callable[..., Any], kwargs: dict[str, Any],
+                   where: str) -> None:
+    """Refuse resource_kwargs a built-in handler would not read, naming them.
+
+    A parameter that changes what is read (``slice``, ``squeeze``) or one
+    nobody knows is never dropped silently: the resource's frames are
+    recorded unresolved instead.
+    """
+    taken = set(accepted(handler_class, kwargs))
+    unread = sorted(str(name)[:100] for name, value in kwargs.items()
+                    if name not in taken and name not in _SHAPING
+                    and not (name in ("slice", "squeeze") and value in (None, False, "")))
+    if unread:
+        raise ExternalDataError(
+            f"{where}: parameter(s) {', '.join(map(repr, unread))} not read by the built-in "
+            f"handler {getattr(handler_class, '__name__', handler_class)}; its frames are not "
+            "read rather than read with them ignored")
 
 
 @dataclass
@@ -56,6 +82,8 @@ class _Datums:
         kwargs = dict(doc.get("resource_kwargs") or {})
         check_parameters(kwargs, f"resource {uid} (spec {spec})")
         handler_class = self._lookup.find(spec, f"resource {uid}")
+        if handler_class in DEFAULT_HANDLERS.values():
+            _refuse_unread(handler_class, kwargs, f"resource {uid} (spec {spec})")
         path, guard = self._paths.resource_path(doc)
         self._resources[uid] = _Resource(
             uid=uid,
@@ -122,6 +150,12 @@ class _Datums:
                 raise
 
         return _with_retry(what, read, budget, poll_interval)
+
+    def parameters_of(self, datum_id: str) -> dict[str, Any]:
+        """The ``resource_kwargs`` of a datum's resource (empty for an unknown datum)."""
+        entry = self._datums.get(datum_id)
+        resource = self._resources.get(entry[0]) if entry is not None else None
+        return dict(resource.kwargs) if resource is not None else {}
 
     def forget_run(self, run_start_uid: str) -> None:
         """Drop the resources, datums and handlers of one run."""

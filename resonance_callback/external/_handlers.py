@@ -105,6 +105,10 @@ class AreaDetectorHDF5Handler:
         TiledWriter renames it to) is read the same way.
     dataset : str, optional
         The dataset (TiledWriter's parameter), default ``/entry/data/data``.
+    template, filename : str, optional
+        A multipart sequence (one file per frame, named as
+        :class:`AreaDetectorTiffHandler` names them): point ``n`` is the rows
+        of files ``[n * frame_per_point, (n + 1) * frame_per_point)``, joined.
     """
 
     specs = frozenset({"AD_HDF5", "AD_HDF5_SWMR", "AD_HDF5_SWMR_STREAM", "AD_HDF5_SWMR_SLICE",
@@ -112,12 +116,30 @@ class AreaDetectorHDF5Handler:
     guard: _FileGuard = _ANYWHERE
 
     def __init__(self, path: str, frame_per_point: int | None = None,
-                 dataset: str | None = None, multiplier: int | None = None) -> None:
+                 dataset: str | None = None, multiplier: int | None = None,
+                 template: str | None = None, filename: str = "") -> None:
         self._path = path
         per_point = frame_per_point if frame_per_point is not None else multiplier
         self._fpp = _as_count(1 if per_point is None else per_point, "frame_per_point",
                               f"HDF5 {path}")
         self._dataset = str(dataset) if dataset else _AD_HDF5_DATASET
+        self._template, self._filename = template, filename
+
+    def _parts(self, name: str, number: int, where: str) -> np.ndarray:
+        """A multipart point (``template``): files ``[n * fpp, (n + 1) * fpp)``, rows joined."""
+        start, stop = _frame_range(number, self._fpp)
+        parts, already = [], 0
+        for j in range(start, stop):
+            part = sequence_file(os.path.normpath(self._path), str(self._template),
+                                 self._filename, j, where)
+            with open_hdf5(part, self.guard, where) as file:
+                rows = dataset_in(file, name, where)
+                nbytes = rows.size * rows.dtype.itemsize
+                self.guard.check_bytes(nbytes, f"{where} ({part})", already)
+                parts.append(np.asarray(rows[()]))
+                self.guard.count(nbytes)
+                already += nbytes
+        return np.concatenate([p if p.ndim else p[np.newaxis] for p in parts])
 
     def __call__(self, point_number: int | None = None, index: int | None = None,
                  frame: int | None = None, dataset: str | None = None) -> np.ndarray:
@@ -138,6 +160,8 @@ class AreaDetectorHDF5Handler:
         name = str(dataset) if dataset else self._dataset
         where = f"HDF5 {self._path} dataset {name}"
         number = datum_index(where, index=index, point_number=point_number, frame=frame)
+        if self._template:
+            return self._parts(name, number, where)
         start, stop = _frame_range(number, self._fpp)
         with open_hdf5(self._path, self.guard, where) as file:
             rows = dataset_in(file, name, where)

@@ -26,12 +26,17 @@ if TYPE_CHECKING:
 _MAX_LINK_HOPS = 32
 
 
-def open_hdf5(path: str | os.PathLike[str], guard: _FileGuard, what: str) -> h5py.File:
-    """Open ``path`` SWMR-read after the guard's checks, refusing a file cut short."""
+def open_hdf5(path: str | os.PathLike[str], guard: _FileGuard, what: str, *,
+              swmr: bool = True, locking: bool | str | None = None) -> h5py.File:
+    """Open ``path`` read-only (SWMR-read unless ``swmr=False``) after the guard's checks.
+
+    ``locking`` is h5py's (None: HDF5's default). A file cut short is refused.
+    """
     import h5py  # a dependency, imported when an HDF5 file is read
 
     guard.check(path, what, whole=False)  # its slices are bounded as they are read
-    file = h5py.File(path, "r", swmr=True)
+    options: dict[str, Any] = {} if locking is None else {"locking": locking}
+    file = h5py.File(path, "r", swmr=swmr, **options)
     try:
         recorded, actual = file.id.get_filesize(), os.path.getsize(path)
         if actual < recorded:

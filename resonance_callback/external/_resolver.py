@@ -21,6 +21,7 @@ from resonance_callback.external._guard import DEFAULT_MAX_RESOURCE_BYTES
 from resonance_callback.external._handlers import DEFAULT_HANDLERS
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._registry import HandlerLookup
+from resonance_callback.external._shapes import event_shape
 from resonance_callback.external._sources import fit_declared
 from resonance_callback.external._streams import StreamFrames, _Streams
 
@@ -198,7 +199,8 @@ class ExternalResolver:
             0 for a single attempt.
         shape : sequence of int, optional
             The per-event shape the descriptor declares for the datum's key:
-            the array is fitted to it (:func:`fit_declared`).
+            the array is fitted to it (:func:`fit_declared`), with the resource's
+            ``frame_per_point`` and ``join_method`` as TiledWriter reads them.
 
         Returns
         -------
@@ -213,6 +215,10 @@ class ExternalResolver:
             The array does not fit the declared ``shape``.
         """
         array = self._datums.fill(datum_id, self._budget(wait), self.poll_interval)
+        if shape is not None and all(isinstance(size, int) for size in shape):
+            # as TiledWriter reads the resource: frame_per_point, join_method
+            shape = event_shape([int(size) for size in shape],  # type: ignore[arg-type]
+                                self._datums.parameters_of(datum_id))
         return fit_declared(array, shape, f"datum {datum_id}")
 
     # ----------------------------------------------------------------- ophyd-async

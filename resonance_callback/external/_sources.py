@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,6 @@ from resonance_callback.external._common import (
     _NotReadyError,
 )
 from resonance_callback.external._guard import _FileGuard
-from resonance_callback.external._hdf5 import dataset_in, open_hdf5, read_rows
 from resonance_callback.external._templates import sequence_file
 
 # --------------------------------------------------------------------------- stream sources
@@ -35,36 +35,6 @@ class _FrameSource(Protocol):
         """Release any open file."""
 
 
-class _HDF5Source:
-    """Frames are the rows of one HDF5 dataset, opened SWMR-read for one read."""
-
-    def __init__(self, path: Path, parameters: Mapping[str, Any], guard: _FileGuard) -> None:
-        self._name = str(parameters["dataset"])
-        self._where = f"{path} dataset {self._name}"
-        self._guard = guard
-        self._file = open_hdf5(path, guard, self._where)
-        try:
-            self._dataset = dataset_in(self._file, self._name, self._where)
-            if self._dataset.ndim == 0:
-                raise ExternalDataError(f"{self._where} is a scalar, not a sequence of frames")
-        except BaseException:
-            self._file.close()
-            raise
-
-    def frame_info(self, hint: int) -> tuple[tuple[int, ...], np.dtype]:
-        return tuple(self._dataset.shape[1:]), self._dataset.dtype
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        if self._dataset.shape[0] < stop:
-            raise _NotReadyError(
-                f"{self._where} holds {self._dataset.shape[0]} frames, {stop} needed"
-            )
-        return read_rows(self._dataset, start, stop, self._guard, self._where)
-
-    def close(self) -> None:
-        self._file.close()
-
-
 def _load_tiff(path: str | Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
     """Read a TIFF file's first series, refusing one that declares more bytes than the bound.
 
@@ -79,6 +49,30 @@ def _load_tiff(path: str | Path, guard: _FileGuard, already: int = 0) -> np.ndar
         array = tiff.asarray()
     guard.count(nbytes)
     return array
+
+
+def _load_npy(path: Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
+    """Read a ``.npy`` file (never a pickle), measured by its size; one that ends early waits."""
+    nbytes = os.stat(path).st_size
+    guard.check_bytes(nbytes, f"NPY {path}", already)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # cut short, or not fully written yet
+        raise _NotReadyError(f"NPY {path}: {exc}") from exc
+    guard.count(nbytes)
+    return np.asarray(array)
+
+
+def _load_bytes(path: Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
+    """Read a file's bytes (``application/octet-stream``) as a 1-D ``uint8`` array."""
+    nbytes = os.stat(path).st_size
+    guard.check_bytes(nbytes, f"octet-stream {path}", already)
+    with open(path, "rb") as file:
+        data = file.read(nbytes + 1)
+    if len(data) != nbytes:
+        raise _NotReadyError(f"octet-stream {path}: its size changed while it was read")
+    guard.count(nbytes)
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def _load_jpeg(path: Path, guard: _FileGuard, already: int = 0) -> np.ndarray:
@@ -111,12 +105,13 @@ class _ImageSequenceSource:
         parameters: Mapping[str, Any],
         load: Callable[[Path, _FileGuard, int], np.ndarray],
         guard: _FileGuard,
+        per_file: int | None = None,
     ) -> None:
         self._directory = directory
         self._template = str(parameters["template"])
         self._filename = str(parameters.get("filename", ""))
         chunk_shape = parameters.get("chunk_shape") or (1,)
-        self._per_file = _as_count(chunk_shape[0], "chunk_shape[0]", str(directory))
+        self._per_file = per_file or _as_count(chunk_shape[0], "chunk_shape[0]", str(directory))
         self._load = load
         self._guard = guard
         self._files: dict[int, np.ndarray] = {}
@@ -170,28 +165,6 @@ def _fixed_shape(declared: Sequence[int | None], where: str) -> tuple[int, ...]:
             )
         shape.append(int(size))
     return tuple(shape)
-
-
-def _frames_per_event(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: str) -> int:
-    """Return how many file frames make one event of the declared shape.
-
-    The declared per-event shape must end with the frame shape (leading 1s of
-    the frame shape ignored); the product of the remaining leading dimensions
-    is the number of frames per event. So ``[1, H, W]`` and ``[H, W]`` over
-    ``(H, W)`` frames give 1, ``[2, H, W]`` gives 2, and ``[]`` or ``[1]`` over
-    scalar rows give 1.
-    """
-    frame = frame_shape
-    while frame and frame[0] == 1:
-        frame = frame[1:]
-    lead = len(shape) - len(frame)
-    if lead < 0 or shape[lead:] != frame or math.prod(shape[:lead]) < 1:
-        raise FrameShapeError(
-            f"{where}: declared per-event shape {list(shape)} does not match the file's "
-            f"frame shape {list(frame_shape)}"
-        )
-    return math.prod(shape[:lead])
-
 
 
 

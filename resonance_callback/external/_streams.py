@@ -9,25 +9,37 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from resonance_callback.errors import ExternalDataError, MalformedReferenceError
+from resonance_callback.errors import ExternalDataError, FrameShapeError, MalformedReferenceError
 from resonance_callback.external._common import (
     HDF5_MIMETYPE,
+    JPEG_MIMETYPE,
+    NPY_MIMETYPE,
+    OCTET_MIMETYPE,
     SUPPORTED_MIMETYPES,
     TIFF_MIMETYPE,
     _with_retry,
 )
 from resonance_callback.external._guard import MAX_FRAME_INDEX, MAX_STREAM_EVENTS, _FileGuard
+from resonance_callback.external._hdf5_source import _HDF5Source, hdf5_file_loader
+from resonance_callback.external._mimetypes import _legacy, _normalise_mimetype
 from resonance_callback.external._paths import _PathPolicy
+from resonance_callback.external._shapes import (
+    check_flags,
+    check_known,
+    event_shape,
+    frames_per_file,
+    rows_per_event,
+)
 from resonance_callback.external._sources import (
     _fixed_shape,
-    _frames_per_event,
     _FrameSource,
-    _HDF5Source,
     _ImageSequenceSource,
+    _load_bytes,
     _load_jpeg,
+    _load_npy,
     _load_tiff,
 )
-from resonance_callback.external._templates import check_parameters
+from resonance_callback.external._templates import check_parameters, sequence_file
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,12 @@ class StreamFrames:
     indices : range
         The event indices within the stream resource (``stream_datum["indices"]``).
     array : numpy.ndarray
-        ``(len(seq_nums), *declared_per_event_shape)``, dtype as in the file.
+        ``(len(seq_nums), *per_event_shape)``, dtype as in the file: the
+        declared shape as TiledWriter reads it with the stream resource's
+        parameters (``multiplier``, ``join_method``, ...); for
+        ``application/octet-stream``, each event's file as ``uint8`` bytes.
+    mimetype : str
+        The stream resource's mimetype (normalised).
     """
 
     data_key: str
@@ -53,6 +70,7 @@ class StreamFrames:
     seq_nums: range
     indices: range
     array: np.ndarray
+    mimetype: str = ""
 
 
 @dataclass
@@ -64,35 +82,6 @@ class _StreamResource:
     parameters: dict[str, Any]
     run_start: str | None
     guard: _FileGuard
-
-
-def _normalise_mimetype(mimetype: str) -> str:
-    return ";".join(part.strip() for part in mimetype.split(";")).lower()
-
-
-#: The mimetype TiledWriter gives the specs of stream resources from before event-model 1.20.
-LEGACY_SPEC_MIMETYPES = {
-    **dict.fromkeys(["AD_HDF5", "AD_HDF5_SWMR", "AD_HDF5_SWMR_STREAM", "AD_HDF5_SWMR_SLICE",
-                     "AD_HDF5_SINGLE", "PIL100k_HDF5", "HDF5", "hdf5"], HDF5_MIMETYPE),
-    "AD_TIFF": TIFF_MIMETYPE,
-}
-
-
-def _legacy(doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The mimetype and parameters of a stream resource from before event-model 1.20.
-
-    Such a document has ``spec``, ``root``, ``resource_path`` and
-    ``resource_kwargs``; it is read as TiledWriter converts it: the mimetype
-    from the spec, the parameters from ``resource_kwargs`` (an HDF5 ``path``
-    is the ``dataset``, default ``/entry/data/data``).
-    """
-    spec = str(doc.get("spec"))
-    mimetype = LEGACY_SPEC_MIMETYPES.get(spec, f"(spec {spec})")
-    parameters = dict(doc.get("resource_kwargs") or {})
-    if mimetype == HDF5_MIMETYPE:
-        parameters["dataset"] = parameters.pop("path", None) or parameters.get(
-            "dataset") or "/entry/data/data"
-    return mimetype, parameters
 
 
 class _Streams:
@@ -125,16 +114,22 @@ class _Streams:
         if "uri" not in doc and "resource_path" not in doc:
             raise ExternalDataError(f"stream_resource {uid} has no 'uri' (nor a "
                                     "root/resource_path, as before event-model 1.20)")
-        needed = "dataset" if mimetype == HDF5_MIMETYPE else "template"
-        if needed not in parameters:
-            raise ExternalDataError(
-                f"stream_resource {uid}: mimetype {mimetype} needs parameters.{needed}"
-            )
-        check_parameters(parameters, f"stream_resource {uid}")
+        where = f"stream_resource {uid}"
+        check_known(parameters, where)
+        if mimetype == HDF5_MIMETYPE and "path" in parameters:  # TiledWriter: path wins
+            parameters["dataset"] = parameters.pop("path")
+        if mimetype == NPY_MIMETYPE:  # TiledWriter's NPY consolidator sets the template
+            parameters["template"] = f"{parameters.get('filename') or ''}_{{:d}}.npy"
+        needed = {HDF5_MIMETYPE: "dataset", TIFF_MIMETYPE: "template",
+                  JPEG_MIMETYPE: "template"}.get(mimetype)
+        if needed is not None and needed not in parameters:
+            raise ExternalDataError(f"{where}: mimetype {mimetype} needs parameters.{needed}")
+        check_parameters(parameters, where)
+        check_flags(parameters, where)
         if "uri" in doc:
-            path, guard = self._paths.uri_path(
-                str(doc["uri"]), f"stream_resource {uid}", directory=mimetype != HDF5_MIMETYPE
-            )
+            single = mimetype == HDF5_MIMETYPE or (mimetype == OCTET_MIMETYPE
+                                                   and "template" not in parameters)
+            path, guard = self._paths.uri_path(str(doc["uri"]), where, directory=not single)
         else:
             path, guard = self._paths.resource_path(doc, f"stream_resource {uid}")
         self._resources[uid] = _StreamResource(
@@ -147,21 +142,50 @@ class _Streams:
             guard=guard,
         )
 
-    def _open_source(self, resource: _StreamResource) -> _FrameSource:
-        if resource.mimetype == HDF5_MIMETYPE:
-            return _HDF5Source(resource.path, resource.parameters, resource.guard)
-        load = _load_tiff if resource.mimetype == TIFF_MIMETYPE else _load_jpeg
-        return _ImageSequenceSource(resource.path, resource.parameters, load, resource.guard)
+    def _open_source(self, resource: _StreamResource, declared: tuple[int, ...]
+                     ) -> _FrameSource:
+        parameters = resource.parameters
+        if resource.mimetype == HDF5_MIMETYPE and "template" not in parameters:
+            return _HDF5Source(resource.path, parameters, resource.guard)
+        load = {TIFF_MIMETYPE: _load_tiff, JPEG_MIMETYPE: _load_jpeg,
+                NPY_MIMETYPE: _load_npy}.get(resource.mimetype) or hdf5_file_loader(parameters)
+        return _ImageSequenceSource(resource.path, parameters, load, resource.guard,
+                                    frames_per_file(declared, parameters))
+
+    def _read_bytes(self, resource: _StreamResource, events: range) -> np.ndarray:
+        """The bytes of each event's file (``application/octet-stream``), one row per event.
+
+        With a ``template`` event ``i`` is file ``i``; without one, every event
+        of the stream resource is its one file.
+        """
+        where = f"stream_resource {resource.uid} data_key {resource.data_key!r}"
+        template = resource.parameters.get("template")
+        rows, already = [], 0
+        for index in events:
+            path = resource.path if not template else Path(sequence_file(
+                str(resource.path), str(template), str(resource.parameters.get("filename") or ""),
+                index, where))
+            resource.guard.check(path, where)
+            rows.append(_load_bytes(path, resource.guard, already))
+            already += rows[-1].nbytes
+        if len({row.size for row in rows}) > 1:
+            raise FrameShapeError(f"{where}: events {events.start} to {events.stop - 1} have "
+                                  f"files of different sizes {[row.size for row in rows]}; "
+                                  "read one stream_datum per size")
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.uint8)
 
     def _read_events(
         self, resource: _StreamResource, shape: Sequence[int | None], events: range
     ) -> np.ndarray:
+        if resource.mimetype == OCTET_MIMETYPE:
+            return self._read_bytes(resource, events)
         where = f"stream_resource {resource.uid} data_key {resource.data_key!r}"
-        per_event_shape = _fixed_shape(shape, where)
-        source = self._open_source(resource)
+        declared = _fixed_shape(shape, where)
+        per_event_shape = event_shape(declared, resource.parameters)
+        source = self._open_source(resource, declared)
         try:
             frame_shape, _ = source.frame_info(events.start)
-            per_event = _frames_per_event(per_event_shape, frame_shape, where)
+            per_event = rows_per_event(per_event_shape, frame_shape, where)
             if events.stop * per_event > MAX_FRAME_INDEX + 1:
                 raise MalformedReferenceError(
                     f"{where}: events {events.start} to {events.stop - 1} of "
@@ -197,6 +221,7 @@ class _Streams:
             seq_nums=seq_nums,
             indices=indices,
             array=array,
+            mimetype=resource.mimetype,
         )
 
     def forget_run(self, run_start_uid: str) -> None:

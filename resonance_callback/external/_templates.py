@@ -252,7 +252,10 @@ def sequence_file(base: str, template: str, filename: str, number: int, where: s
     """The path of file ``number`` of an image or array sequence.
 
     A printf-style template (area detector's ``"%s%s_%6.6d.tiff"``) is
-    formatted with ``base`` as the directory, ``filename`` and ``number``. A
+    formatted as area detector formats it, ``template % (base + "/", filename,
+    number)``, so a leading ``/`` (``"/%s%s_%5.5d.tif"``) or a ``filename``
+    starting with ``/`` only doubles a separator; with one ``%s`` it is
+    ``template % (filename, number)`` under ``base``. A
     new-style one (``"_{:d}.tif"``) is formatted with ``number`` and appended
     to ``base`` as TiledWriter does: under it when ``base`` is a directory or
     the name starts with ``/``, else after it (``base`` is then a file stem).
@@ -263,7 +266,15 @@ def sequence_file(base: str, template: str, filename: str, number: int, where: s
     if "{" not in template:
         directory = base
         name = _format_template(template, filename, number, where)
-        path = os.path.join(directory, name)
+        if len(printf_arguments(template, filename, number)) == 3:
+            # as area detector writes it: template % (directory + "/", filename, n); a
+            # leading "/" ("/%s%s_%5.5d.tif") then only doubles a separator
+            path = template % (os.path.join(directory, ""), filename, number)
+            _refuse_traversal(path, where)
+            path = os.path.normpath(path)
+            path = "/" + path.lstrip("/") if path.startswith("/") else path
+        else:
+            path = os.path.join(directory, name.lstrip("/"))
     else:
         tail = _format_template(template, filename, number, where)
         if tail.startswith("/") or os.path.isdir(base):

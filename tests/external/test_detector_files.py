@@ -516,8 +516,9 @@ def test_ad_hdf5_frames_are_copied_per_point(callback, db_path, tmp_path, frame_
     docs = ad_run("AD_HDF5", tmp_path, "cam_000.h5", 4, (8, 9), frame_per_point=frame_per_point)
     feed(callback, docs)
     (tmp_path / "cam_000.h5").unlink()
+    # frame_per_point frames per event, [1, 8, 9] for one: as TiledWriter reads the resource
     blocks = frames.reshape(4, frame_per_point, 8, 9)
-    expected = {p + 1: blocks[p, 0] if frame_per_point == 1 else blocks[p] for p in range(4)}
+    expected = {p + 1: blocks[p] for p in range(4)}
     assert_same(stored_frames(db_path, docs.of("start")[0]["uid"], "cam_image"), expected)
     stamps = sql(db_path, "SELECT timestamp FROM image_refs ORDER BY frame_index")
     assert stamps == [(0.0,), (1.0,), (2.0,), (3.0,)]
@@ -529,7 +530,7 @@ def test_ad_tiff_frames_are_copied_per_point(callback, db_path, tmp_path):
     docs = ad_run("AD_TIFF", tmp_path, "", 3, (5, 7), template=template, filename="cam",
                   frame_per_point=1)
     feed(callback, docs)
-    expected = {p + 1: frames[p] for p in range(3)}
+    expected = {p + 1: frames[p:p + 1] for p in range(3)}  # frame_per_point=1: [1, 5, 7]
     assert_same(stored_frames(db_path, docs.of("start")[0]["uid"], "cam_image"), expected)
 
 

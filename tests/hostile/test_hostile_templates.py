@@ -57,7 +57,8 @@ def good_run(directory: Path, filename: str, base: int) -> tuple[Captured, dict[
     write_tiffs(directory, filename, frames)
     docs = ad_run("AD_TIFF", directory, "", 3, SHAPE, template=TEMPLATE, filename=filename,
                   frame_per_point=1)
-    return docs, {p + 1: frames[p] for p in range(3)}
+    # frame_per_point=1 over [H, W]: [1, H, W] per event, as TiledWriter reads it (issue 22)
+    return docs, {p + 1: frames[p:p + 1] for p in range(3)}
 
 
 def tiff_run(directory: Path, points: int = 2, **resource_kwargs: Any) -> Captured:
