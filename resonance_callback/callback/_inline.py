@@ -52,12 +52,12 @@ class BatchingInlineWriter(InlineWriter):
 
     def submit(self, job: Job | EventJob) -> None:
         """Hold a scalar event; store what is held, then run any other job now."""
-        held = self._held
         if type(job) is EventJob and not job.nbytes:
+            held = self._held
             if held and time.monotonic() - held[0].queued >= self.writer.commit_interval:
-                self._store_held()
-            held.append(job)
-            if len(held) >= self._limit:
+                self._store_held()  # takes the held list: the job goes into the new one
+            self._held.append(job)
+            if len(self._held) >= self._limit:
                 self._store_held()
             return
         self._store_held()

@@ -54,3 +54,27 @@ def test_frames_past_the_wake_threshold_and_below_are_all_stored_in_order(
     rows = sql(db_path, "SELECT e.seq_num, r.frame_index FROM image_refs r "
                         "JOIN events e ON e.uid = r.event_uid ORDER BY e.seq_num")
     assert rows == [(i + 1, i) for i in range(20)]
+
+
+def test_inline_writer_keeps_an_event_that_comes_after_the_commit_interval(
+        db_path: Path) -> None:
+    """threaded=False: the event that finds the held batch too old is stored with the next one.
+
+    Holding the events of a slow scan, the inline writer stores them once the oldest is
+    ``commit_interval`` old; the event that set that off used to be added to the batch
+    just stored, and was lost without a word (a monitored count lost its last reading).
+    """
+    bundle = event_model.compose_run(time=1.0)
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"x": {"dtype": "number", "shape": [], "source": "s"}},
+        time=1.0)
+    with RunWriterCallback(db_path, threaded=False, commit_interval=0.05) as callback:
+        callback("start", bundle.start_doc)
+        callback("descriptor", desc.descriptor_doc)
+        for i in range(1, 6):
+            callback("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0},
+                                                 seq_num=i, time=1.0 + i))
+            time.sleep(0.06)  # each event finds the one before it older than the interval
+        callback("stop", bundle.compose_stop(time=9.0))
+    assert sql(db_path, "SELECT seq_num FROM events ORDER BY seq_num") == [(i,) for i in
+                                                                         range(1, 6)]
