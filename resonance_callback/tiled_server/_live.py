@@ -81,7 +81,14 @@ async def _poll(root: Any, segments: list[str], feed: Feed) -> tuple[list[Any], 
 
 
 class LiveStream:
-    """Mixed into our Tiled adapters: a websocket subscription to one is served by polling."""
+    """Mixed into our Tiled adapters: a websocket subscription to one is served by polling.
+
+    Every node also lists its access tags, none (``[]``), as a node of
+    TiledWriter's catalog does: Tiled's client reads them, and a node
+    without the list (``null``) fails ``metadata_copy()``.
+    """
+
+    access_tags: frozenset[str] = frozenset()
 
     def make_ws_handler(self, websocket: Any, formatter: Any, uri: str) -> Any:
         """Return the handler Tiled runs for a subscription to this node."""

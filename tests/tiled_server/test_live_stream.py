@@ -172,6 +172,14 @@ def test_subscriptions_past_the_limit_are_refused_and_a_closed_one_frees_its_pla
             assert from_uri(url, api_key=API_KEY) is not None
 
 
+def test_a_run_s_metadata_copy_works_over_http_its_access_tags_listed_as_none(
+        live: Live) -> None:
+    live.scan_in_thread(num=1, delay=0).join(timeout=60)
+    (run,) = open_beamtime(live.base / "bt.db").runs()
+    metadata, specs, access_tags = from_uri(live.url, api_key=API_KEY)[run.uid].metadata_copy()
+    assert (metadata["start"]["uid"], access_tags) == (run.uid, [])
+
+
 def test_a_subscription_without_the_key_is_refused_401(live: Live) -> None:
     with pytest.raises(InvalidStatus) as refused:
         connect(live.ws(""), open_timeout=30).close()
