@@ -31,6 +31,8 @@ from ..external.test_detector_files import img_in
 from .conftest import API_KEY, serving
 
 KEY = {"Authorization": f"Apikey {API_KEY}"}
+# A server that does not stream leaves Tiled's client waiting to connect: fail, not hang.
+pytestmark = pytest.mark.timeout(180)
 
 
 class Live:
