@@ -3,10 +3,12 @@
 ``build_app(path)`` is a Tiled app (the ``tiled`` package's own server, its
 auth settings) over a beamtime, a directory of beamtimes or a master index;
 ``tiled.client.from_uri`` with bluesky-tiled-plugins reads its runs as it
-reads a TiledWriter-fed catalog. Needs the ``tiled`` extra.
+reads a TiledWriter-fed catalog, and subscribes to runs being written
+(Tiled's live streaming, served by polling; ``LiveLimits`` bounds it). Needs the ``tiled`` extra.
 """
 
 from resonance_callback.tiled_server._app import build_app, run_app, serve
+from resonance_callback.tiled_server._live import LiveLimits
 from resonance_callback.tiled_server._tree import build_tree
 
-__all__ = ["build_app", "build_tree", "run_app", "serve"]
+__all__ = ["LiveLimits", "build_app", "build_tree", "run_app", "serve"]

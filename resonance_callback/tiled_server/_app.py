@@ -9,6 +9,7 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import ServerConfigError
 from resonance_callback.tiled_server._auth import RequireApiKey
 from resonance_callback.tiled_server._export import serialization_registry
+from resonance_callback.tiled_server._live import LiveLimits, install_limits
 from resonance_callback.tiled_server._tree import build_tree
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
@@ -19,7 +20,8 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
 __all__ = ["build_app", "run_app", "serve"]
 
 
-def build_app(path: str | Path, *, api_key: str | None = None, public: bool = False) -> Any:
+def build_app(path: str | Path, *, api_key: str | None = None, public: bool = False,
+              live: LiveLimits | None = None) -> Any:
     """Return the Tiled (ASGI) app serving a beamtime, a directory of them or a master index.
 
     Parameters
@@ -35,6 +37,10 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     public : bool, optional
         Let anyone read without a key (anonymous access). One of ``api_key``
         and ``public`` is needed.
+    live : LiveLimits, optional
+        How often live subscriptions (Tiled's websocket streaming) poll the
+        beamtime and how many the server holds at once (default: every
+        0.25 s, at most 64).
 
     Returns
     -------
@@ -60,6 +66,7 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     auth = Authentication(single_user_api_key=api_key,
                           allow_anonymous_access=True if public else None)
     app = _tiled_app(tree, authentication=auth, serialization_registry=serialization_registry())
+    install_limits(app, live if live is not None else LiveLimits())
     if api_key is not None:
         app.add_middleware(RequireApiKey, key=api_key)
     return app

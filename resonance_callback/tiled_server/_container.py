@@ -18,7 +18,7 @@ from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import FilterError, MissingExtraError
 from resonance_callback.store import METADATA_QUERY_KINDS, metadata_matcher
-from resonance_callback.tiled_server._live import NoLiveStream
+from resonance_callback.tiled_server._live import LiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import anyio.to_thread
@@ -134,7 +134,7 @@ class _SortKey:
             return False
 
 
-class LiveContainer(NoLiveStream, MapAdapter):
+class LiveContainer(LiveStream, MapAdapter):
     """A Tiled container over a live mapping, searched with our query semantics.
 
     Its keys and length are read from the mapping on each request (new runs
@@ -157,6 +157,14 @@ class LiveContainer(NoLiveStream, MapAdapter):
     def structure(self) -> ContainerStructure:
         """Return the container's structure, with its current keys."""
         return ContainerStructure(keys=list(self._mapping.keys()))
+
+    def child_keys(self) -> list[str]:
+        """Return the children's keys, listed now (what a live subscription polls)."""
+        return list(self._mapping.keys())
+
+    def child(self, key: str) -> Any:
+        """Return the child at ``key``, made now (:class:`KeyError` if there is none)."""
+        return self._mapping[key]
 
     def metadata(self) -> Any:
         """Return the metadata, computed now when it is lazy."""

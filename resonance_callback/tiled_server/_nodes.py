@@ -26,7 +26,7 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
-from resonance_callback.tiled_server._live import NoLiveStream
+from resonance_callback.tiled_server._live import LiveStream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from fastapi import HTTPException
@@ -56,7 +56,7 @@ def json_safe(value: Any) -> Any:
     return jsoncodec.loads(jsoncodec.dumps(value))
 
 
-class FrameNode(NoLiveStream, ArrayAdapter):
+class FrameNode(LiveStream, ArrayAdapter):
     """A field's frames; one that cannot be read answers 424 Failed Dependency, and why.
 
     A frame cannot be read when the writer could not store it (its detector
@@ -84,7 +84,7 @@ class FrameNode(NoLiveStream, ArrayAdapter):
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
 
-class Table(NoLiveStream, TableAdapter):
+class Table(LiveStream, TableAdapter):
     """A stream's event table (``internal``)."""
 
 

@@ -60,21 +60,30 @@ def served_for(client: Any) -> ServedBeamtime:
 class CallbackAsTiledWriter:
     """Stands in for ``TiledWriter(client, **options)``: documents go to our callback.
 
-    TiledWriter's options (``batch_size``, ``max_array_size``, ``validate``,
-    ``patches``, backups, ...) are TiledWriter's own and are ignored.
+    What is written is committed when TiledWriter would have written it (so a
+    live subscription sees it then): every document at once, events every
+    ``batch_size`` (TiledWriter's default 10000) and at the stop. TiledWriter's
+    other options (``max_array_size``, ``validate``, ``patches``, backups, ...)
+    are its own and are ignored.
     """
 
     def __init__(self, client: Any, *args: Any, **options: Any) -> None:
         self.client = client
         self.options = options
         self._served = served_for(client)
+        self._batch = max(1, int(options.get("batch_size", 10_000)))
+        self._held = 0
 
     def __call__(self, name: str, doc: dict[str, Any], *args: Any, **kwargs: Any
                  ) -> tuple[str, dict[str, Any]]:
         """Hand one document to the callback (rejections are logged by it)."""
         self._served.callback(name, doc)
-        if name == "stop":
-            self._served.callback.flush()
+        if name in ("event", "event_page"):
+            self._held += 1
+            if self._held < self._batch:
+                return name, doc
+        self._held = 0
+        self._served.callback.flush()
         return name, doc
 
     @classmethod
