@@ -103,8 +103,9 @@ def _declared_bytes(data_key: dict[str, Any]) -> int:
 def _more_elements(value: list[Any], limit: int) -> bool:
     """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``).
 
-    Lists count too once there are more than ``limit`` of them, so a list that
-    holds itself (or a chain of empty lists) ends the count rather than looping.
+    Lists count too once there are more than ``16 * limit`` of them, so a list
+    that holds itself (or a chain of empty lists) ends the count rather than looping
+    (nesting the encoder cannot take is left to it: it names the key).
     """
     count, lists, todo = 0, 0, [value]
     while todo:
@@ -114,7 +115,7 @@ def _more_elements(value: list[Any], limit: int) -> bool:
                 lists += 1
             else:
                 count += 1
-            if count > limit or lists > limit:
+            if count > limit or lists > 16 * limit:
                 return True
     return False
 
@@ -270,8 +271,9 @@ class StreamPlan:
                 _more_elements(value, self.inline_limit)
             ):
                 problems.append(
-                    f"key {key!r}: list of more than {self.inline_limit} elements (or nested "
-                    "lists) where the descriptor declares a scalar or short array"
+                    f"key {key!r}: list of more than {self.inline_limit} elements (or "
+                    f"{16 * self.inline_limit} lists) where the descriptor declares a scalar or "
+                    "short array"
                 )
             else:
                 inline[key] = value

@@ -34,7 +34,7 @@ KEY = {"dtype": "array", "shape": [1, 3, 2], "source": "sim", "external": "STREA
 
 
 def hdf5_run(path: Path, frames: np.ndarray, *, sres_uid: str = "sres-shared") -> Docs:
-    """One ophyd-async style run reading ``frames`` from ``path``, with a fixed stream_resource uid."""
+    """An ophyd-async style run reading ``frames`` from ``path``; its stream_resource uid fixed."""
     with h5py.File(path, "w") as f:
         f["/data"] = frames
     run = event_model.compose_run()
