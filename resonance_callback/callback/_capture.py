@@ -35,11 +35,12 @@ def _copy(value: Any) -> Any:
     if kind in IMMUTABLE:
         return value
     if kind is dict:
-        return {key: _copy(item) for key, item in value.items()}
+        return {key: item if type(item) in IMMUTABLE else _copy(item)
+                for key, item in value.items()}
     if kind is list:
-        return [_copy(item) for item in value]
+        return [item if type(item) in IMMUTABLE else _copy(item) for item in value]
     if kind is tuple:
-        return tuple(_copy(item) for item in value)
+        return tuple([item if type(item) in IMMUTABLE else _copy(item) for item in value])
     if kind is np.ndarray:
         return value.copy()
     try:
@@ -90,7 +91,17 @@ def own_values(values: dict[str, Any]) -> dict[str, Any]:
         ``values`` itself.
     """
     for key, value in values.items():
-        if type(value) not in IMMUTABLE:
+        kind = type(value)
+        if kind in IMMUTABLE:
+            continue
+        if kind is list:  # the common case: a short list of numbers
+            own = value.copy()
+            for item in own:
+                if type(item) not in IMMUTABLE:
+                    own = capture(value)
+                    break
+            values[key] = own
+        else:
             values[key] = capture(value)
     return values
 
