@@ -39,6 +39,13 @@ from typing import Any
 import event_model
 import numpy as np
 
+from resonance_callback.callback._capture import (
+    IMMUTABLE,
+    capture,
+    capture_event,
+    own_data,
+    own_values,
+)
 from resonance_callback.callback._copies import FrameCopies
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
@@ -205,6 +212,8 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
                 raise DocumentError(f"unknown document name {name!r}")
             if not isinstance(doc, dict):
                 raise DocumentError(f"document is a {type(doc).__name__}, not a dict")
+            if name != "event" and name != "event_page":  # events: captured in event()
+                doc = capture(doc)  # what was emitted now, whatever a later subscriber does
             return super().__call__(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError) as exc:
             self._storage_failed(exc, doc)
@@ -286,16 +295,26 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
         if type(stamps) is not dict:
             raise DocumentError(f"timestamps is a {type(stamps).__name__}, not a dict")
         if plan.all_inline:  # a scalar stream: nothing to split unless an array came
+            mutable = False
             for value in data.values():
+                if type(value) in IMMUTABLE:
+                    continue
                 if isinstance(value, np.ndarray) or (type(value) is list and value and (
                         len(value) > self._inline_limit or type(value[0]) is list)):
                     break
+                mutable = True
             else:
+                # Captured now (a later subscriber may change the dicts in place).
+                values = own_values(dict(data)) if mutable else dict(data)
+                doc = capture_event(doc, values, stamps)
                 self._sink.submit(EventJob(EventRow(
-                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], dict(data),
-                    dict(stamps), doc.get("filled") or None), doc, run.uid))
+                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], values,
+                    doc.get("timestamps") or {}, doc.get("filled") or None), doc, run.uid))
                 return
         split = plan.split(data)
+        own_values(split.inline)  # frames are copies already
+        doc = capture_event(doc, own_data(data, {**split.inline, **split.frames}), stamps)
+        stamps = doc.get("timestamps") or {}
         if plan.has_external:  # datum ids to read, or rows made from stream_datum
             if self._unplaced.documents:  # resources without run_start this event uses
                 self._place_held(run, list(data.values()))

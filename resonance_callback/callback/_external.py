@@ -144,7 +144,9 @@ class ExternalRouting:
             row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
                            split.inline, inline_ts, filled, split.frames, stamps)
             for refusal in w.write_events([row]):
-                raise DocumentError(refusal.reason)
+                if not refusal.stored:
+                    raise DocumentError(refusal.reason)
+                reject(w, "event", doc, refusal.reason, run_uid)  # stored without a value
         if refs and not w.already_stored(uid):  # a replayed event has its frames
             self.fill_event(w, run_uid, doc, refs, plan)
 

@@ -7,6 +7,10 @@
   datum id) or nothing at all (ophyd-async ``STREAM:`` keys).
 
 A key declared as an array with no usable shape is decided by its first value.
+A key whose declared shape has a dimension of unknown size (``None``: ``[2, null]``,
+a ragged or variable-length array, as TiledWriter reads it) is stored inline, each
+value as it came (nested lists), whatever shape each event's value has; one of more
+than :data:`MAX_RAGGED_ELEMENTS` elements is left out and recorded with the reason.
 
 Nothing is allocated from a declaration. A key whose declared shape and
 ``dtype_numpy`` (its full itemsize, subarrays and structured fields included)
@@ -27,14 +31,18 @@ import numpy as np
 from resonance_callback.callback._copies import FrameCopies, frozen
 from resonance_callback.external import DEFAULT_MAX_READ_BYTES
 
-__all__ = ["INLINE_LIMIT", "MAX_DECLARED_BYTES", "KeyPlan", "Split", "Storage", "StreamPlan",
-           "frozen"]
+__all__ = ["INLINE_LIMIT", "MAX_DECLARED_BYTES", "MAX_RAGGED_ELEMENTS", "KeyPlan", "Split",
+           "Storage", "StreamPlan", "frozen"]
 
 #: 1-D arrays with more elements than this are stored in Zarr, not in JSON.
 INLINE_LIMIT = 1024
 
 #: The most bytes one event's value of a (non-external) key may be declared to hold.
 MAX_DECLARED_BYTES = DEFAULT_MAX_READ_BYTES
+
+#: The most elements one event's value of a ragged key (a ``None`` in its declared
+#: shape) may hold; it is stored inline as JSON.
+MAX_RAGGED_ELEMENTS = 1_000_000
 
 
 class Storage(enum.Enum):
@@ -52,6 +60,14 @@ def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
     if all(isinstance(n, int) and n > 0 for n in shape):
         return tuple(shape)
     return None
+
+
+def _declared_ragged(data_key: dict[str, Any]) -> bool:
+    """Whether the key declares an array with a dimension of unknown size (``None``)."""
+    shape = data_key.get("shape")
+    return (data_key.get("dtype") == "array" and isinstance(shape, list | tuple)
+            and any(n is None for n in shape)
+            and all(n is None or (type(n) is int and n >= 0) for n in shape))
 
 
 def declared_dtype(value: Any) -> np.dtype[Any] | None:
@@ -85,15 +101,21 @@ def _declared_bytes(data_key: dict[str, Any]) -> int:
 
 
 def _more_elements(value: list[Any], limit: int) -> bool:
-    """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``)."""
-    count, todo = 0, [value]
+    """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``).
+
+    Lists count too once there are more than ``16 * limit`` of them, so a list
+    that holds itself (or a chain of empty lists) ends the count rather than looping
+    (nesting the encoder cannot take is left to it: it names the key).
+    """
+    count, lists, todo = 0, 0, [value]
     while todo:
         for item in todo.pop():
             if type(item) is list:
                 todo.append(item)
+                lists += 1
             else:
                 count += 1
-            if count > limit or len(todo) > limit:
+            if count > limit or lists > 16 * limit:
                 return True
     return False
 
@@ -106,6 +128,7 @@ class KeyPlan:
     storage: Storage | None  # None: decided by the first value
     shape: tuple[int, ...] | None  # the frame shape every value must have
     refused: str | None = None  # why every value of the key is left out
+    ragged: bool = False  # a None in the declared shape: inline, each value as it came
 
     @classmethod
     def from_data_key(cls, key: str, data_key: dict[str, Any], inline_limit: int) -> KeyPlan:
@@ -121,6 +144,8 @@ class KeyPlan:
         shape = _declared_shape(data_key)
         if data_key.get("dtype") != "array":
             return cls(key, Storage.INLINE, None)
+        if _declared_ragged(data_key):
+            return cls(key, Storage.INLINE, None, ragged=True)
         if shape is None:
             return cls(key, None, None)
         if len(shape) >= 2 or math.prod(shape) > inline_limit:
@@ -215,7 +240,14 @@ class StreamPlan:
                 continue
             if plan.storage is None:
                 self._decide(plan, value)
-            if plan.storage is Storage.FRAME:
+            if plan.ragged:  # any shape, as it came; bounded in elements
+                if (type(value) is list and _more_elements(value, MAX_RAGGED_ELEMENTS)) or (
+                        isinstance(value, np.ndarray) and value.size > MAX_RAGGED_ELEMENTS):
+                    problems.append(f"key {key!r}: ragged value of more than "
+                                    f"{MAX_RAGGED_ELEMENTS} elements; left out")
+                else:
+                    inline[key] = value
+            elif plan.storage is Storage.FRAME:
                 try:
                     frame = self._copy(value)
                 except (ValueError, TypeError) as exc:  # ragged lists: this frame alone
@@ -239,8 +271,9 @@ class StreamPlan:
                 _more_elements(value, self.inline_limit)
             ):
                 problems.append(
-                    f"key {key!r}: list of more than {self.inline_limit} elements where "
-                    "the descriptor declares a scalar or short array"
+                    f"key {key!r}: list of more than {self.inline_limit} elements (or "
+                    f"{16 * self.inline_limit} lists) where the descriptor declares a scalar or "
+                    "short array"
                 )
             else:
                 inline[key] = value

@@ -90,7 +90,11 @@ class OpenRuns:
         self.by_descriptor[uid] = run
 
     def add_resource(self, run: Run, uid: str) -> None:
-        """Give ``run`` a resource or stream_resource."""
+        """Give ``run`` a resource or stream_resource.
+
+        Resource uids are scoped per run (as TiledWriter's ``RunRouter`` scopes
+        them): a uid an earlier run used is this run's from now on.
+        """
         run.resources.add(uid)
         self.by_resource[uid] = run
 
@@ -132,8 +136,9 @@ class OpenRuns:
         del self.runs[run.uid]
         for uid in run.plans:
             self.by_descriptor.pop(uid, None)
-        for uid in run.resources:
-            self.by_resource.pop(uid, None)
+        for uid in run.resources:  # a uid another open run reused stays that run's
+            if self.by_resource.get(uid) is run:
+                del self.by_resource[uid]
         self._finished.add(run.uid)
         self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
 

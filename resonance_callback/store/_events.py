@@ -42,6 +42,7 @@ from resonance_callback.errors import (
 )
 from resonance_callback.store._batch import REFUSED, Batch, insert_sql
 from resonance_callback.store._rows import EventRow, Refusal
+from resonance_callback.store._unstorable import MAX_DATA_BYTES, OversizedError, without_unstorable
 
 __all__ = ["EVENT_COLUMNS", "EventTable", "StreamState", "array_key", "event_columns"]
 
@@ -88,9 +89,6 @@ class StreamState:
     arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
 
 
-#: Bytes of one event's encoded ``data`` beyond which the row is refused (a value far
-#: larger than its declaration said; arrays declared as such go to Zarr).
-MAX_DATA_BYTES = 16 * 1024**2
 
 #: Characters escaped in a Zarr path component besides ``%``: the separator, and
 #: control characters (NUL among them) no file name should hold.
@@ -133,8 +131,8 @@ def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
     dumps = jsoncodec.dumps
     data = dumps(row.data)
     if len(data) > MAX_DATA_BYTES:
-        raise DocumentError(f"its data is {len(data)} bytes as JSON, more than "
-                            f"{MAX_DATA_BYTES} (a value far larger than declared?)")
+        raise OversizedError(f"its data is {len(data)} bytes as JSON, more than "
+                              f"{MAX_DATA_BYTES} (a value far larger than declared?)")
     return (row.uid, row.stream_uid, row.seq_num, row.time, data,
             dumps(row.timestamps) if row.timestamps else "{}",
             None if row.filled is None else dumps(row.filled), int(derived))
@@ -159,6 +157,13 @@ def _finite(value: Any) -> float | None:
         return None
     return number if math.isfinite(number) else None
 
+
+def _not_a_value(exc: BaseException) -> bool:
+    """Whether ``exc`` is about the store or the row as a whole, not one of its values."""
+    if isinstance(exc, OversizedError):
+        return False
+    return isinstance(exc, StorageError | WriterStateError | DocumentError | FrameShapeError
+                      | sqlite3.Error)
 
 #: The writer's rule for a row whose key is stored: return the frames still to
 #: write (the row is identical: skipped), or raise DocumentError naming the uid.
@@ -209,6 +214,7 @@ class EventTable:
         params: list[Any] = []
         scalar: list[tuple[int, EventRow]] = []
         framed: list[tuple[int, EventRow]] = []
+        notes: dict[int, str] = {}  # rows stored without a value they held, and why
         last: tuple[str, StreamState] | None = None  # the stream of the row before
         for i, row in enumerate(chunk, start=offset):
             try:
@@ -221,7 +227,16 @@ class EventTable:
                 if row.frames:
                     framed.append((i, row))
                     continue
-                params += event_columns(row)
+                try:
+                    columns = event_columns(row)
+                except Exception:  # a value the encoder refuses, or too large
+                    fixed = without_unstorable(row)
+                    if fixed is None:
+                        raise
+                    row, note = fixed
+                    columns = event_columns(row)
+                    notes[i] = f"event {row.uid}: {note}; left out, the rest of the event is stored"
+                params += columns
             except (DocumentError, WriterStateError) as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
                 continue
@@ -232,6 +247,10 @@ class EventTable:
             scalar.append((i, row))
         stored = self._scalars(scalar, params, refused, since) if scalar else 0
         stored += self._one_by_one(framed, refused)
+        if notes:  # rows stored without a value: say which, unless refused after all
+            gone = {refusal.index for refusal in refused}
+            refused += [Refusal(i, note, stored=True) for i, note in notes.items()
+                        if i not in gone]
         if chunk:
             self.last = (chunk[-1].uid, chunk[-1].stream_uid)
         return stored
@@ -305,13 +324,25 @@ class EventTable:
         stored = 0
         for i, row in rows:
             try:
-                with self.batch.unit():
-                    left_out = self._framed(row, strict=False)
+                note = None
+                try:
+                    with self.batch.unit():
+                        left_out = self._framed(row, strict=False)
+                except Exception as exc:
+                    fixed = None if _not_a_value(exc) else without_unstorable(row)
+                    if fixed is None:
+                        raise
+                    row, note = fixed
+                    with self.batch.unit():
+                        left_out = self._framed(row, strict=False)
                 stored += 1
-                if left_out:
+                if left_out or note:
+                    said = [f"{note}; left out"] if note else []
+                    if left_out:
+                        said.append(f"{'; '.join(left_out)}; the frame is left out")
                     refused.append(Refusal(
-                        i, f"event {row.uid}: {'; '.join(left_out)}; the frame is left out, "
-                           "the rest of the event is stored", stored=True))
+                        i, f"event {row.uid}: {'; '.join(said)}, the rest of the event is stored",
+                        stored=True))
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
             except (StorageError, WriterStateError):

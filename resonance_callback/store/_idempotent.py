@@ -61,7 +61,7 @@ _KEYS = {
     "runs": ("uid",),
     "streams": ("uid",),
     "events": ("stream_uid", "seq_num", "uid"),  # the events table's key (schema 4)
-    "external_documents": ("name", "uid"),
+    "external_documents": ("run_uid", "name", "uid"),  # per run since schema 6
 }
 #: What each table's rows are, in messages.
 _NAMES = {"runs": "start", "streams": "descriptor", "events": "event"}
@@ -150,8 +150,8 @@ class IdempotentRunWriter(RunWriter):
         run = self._run_of_row(table, row)
         keys = _KEYS[table]
         stored = self._batch_of("compare").execute(
-            f"SELECT {', '.join(row)} FROM {table} WHERE "
-            + " AND ".join(f"{key} = ?" for key in keys), [row[key] for key in keys]).fetchone()
+            f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
+            + " AND ".join(f"{key} IS ?" for key in keys), [row[key] for key in keys]).fetchone()
         if stored is None:
             super()._conflict(table, row)
         differ = _differences(row, dict(zip(row, stored, strict=True)))

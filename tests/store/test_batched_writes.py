@@ -76,7 +76,7 @@ def test_a_stored_event_in_a_batch_is_refused_alone_and_the_rest_stored(tmp_path
     assert {r[0] for r in _rows(tmp_path / "d.db")} == {"dup", "a", "b", "c", "e"}
 
 
-def test_a_value_the_store_cannot_take_is_refused_alone_mid_batch(tmp_path: Path) -> None:
+def test_a_value_the_store_cannot_take_costs_only_itself_mid_batch(tmp_path: Path) -> None:
     w, stream = _open(tmp_path / "v.db", commit_interval=3600)
     circular: dict = {}
     circular["self"] = circular
@@ -85,10 +85,11 @@ def test_a_value_the_store_cannot_take_is_refused_alone_mid_batch(tmp_path: Path
               EventRow("c", stream, 3, [3.0], {"x": 3.0}, {}),  # type: ignore[arg-type]
               EventRow("d", stream, 4, 4.0, {"x": 4.0}, {})]
     refused = w.write_events(events)
-    assert [r.index for r in refused] == [1, 2]
-    assert "event b" in refused[0].reason and "event c" in refused[1].reason
+    assert [(r.index, r.stored) for r in refused] == [(1, True), (2, False)]
+    assert "event b" in refused[0].reason and "data key 'x'" in refused[0].reason
+    assert "event c" in refused[1].reason
     w.close()
-    assert [r[0] for r in _rows(tmp_path / "v.db")] == ["a", "d"]
+    assert [r[0] for r in _rows(tmp_path / "v.db")] == ["a", "b", "d"]  # b without x
 
 
 def _docs(n: int, dup: int | None = None) -> list[tuple[str, dict]]:
@@ -128,12 +129,12 @@ def test_an_event_the_store_refuses_mid_batch_is_rejected_alone(tmp_path: Path,
     docs = _docs(600)
     start, descriptor, *events, stop = docs
     events[100][1]["time"] = [1.0]  # SQLite cannot bind a list
-    events[200][1]["data"] = {"x": circular}  # no encoder takes it
+    events[200][1]["data"] = {"x": circular}  # no encoder takes it: stored without it
     with RunWriterCallback(db, threaded=threaded) as cb:
         for name, doc in docs:
             cb(name, doc)
         counts = cb.write_counts()
-    assert counts.events == 598 and counts.rejected == counts.rejected_documents == 2
+    assert counts.events == 599 and counts.rejected == counts.rejected_documents == 2
     conn = sqlite3.connect(db)
     rejected = conn.execute("SELECT name, uid, reason FROM rejected_documents "
                             "ORDER BY id").fetchall()
