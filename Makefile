@@ -6,7 +6,9 @@
 #   make test   - make lint, then the whole test suite
 #   make conformance - bluesky-tiled-plugins' and databroker's own tests, against TiledWriter
 #                 and against us (their sdists downloaded once into .conformance/; slow, not
-#                 part of make test); writes docs/conformance.md and docs/conformance.json
+#                 part of make test); writes docs/conformance.md and docs/conformance.json,
+#                 then read() of upstream's example documents both ways:
+#                 docs/conformance-examples.md
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -43,6 +45,7 @@ bench: $(BIN)/.installed
 conformance: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e ".[conformance]"
 	$(BIN)/python -m tools.conformance
+	$(BIN)/python -m tools.conformance.examples
 
 clean:
 	rm -rf $(VENV) demo serve-demo .conformance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

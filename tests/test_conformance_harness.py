@@ -211,3 +211,36 @@ def test_stand_in_writer_stores_through_our_callback_and_the_served_client_reads
         assert (tmp_path / "beamtime" / "beamtime.db").is_file()
     finally:
         served.close()
+
+
+def _dataset(values: object, dims: tuple[str, ...], **extra: object) -> object:
+    import xarray
+
+    return xarray.Dataset({"x": (dims, values), **extra}, coords={"time": [1.0, 2.0]})
+
+
+def test_comparing_read_datasets_finds_dims_dtype_values_and_missing_variables() -> None:
+    import numpy as np
+
+    from tools.conformance.compare import compare_datasets
+
+    theirs = _dataset(np.array([[1.0, np.nan], [3.0, 4.0]]), ("time", "dim_int_1"),
+                      y=(("time",), np.array(["a", "b"])))
+    same = compare_datasets(theirs, _dataset(np.array([[1.0, np.nan], [3.0, 4.0]]),
+                                             ("time", "dim_int_1"),
+                                             y=(("time",), np.array(["a", "b"]))))
+    assert {r.variable: r.status for r in same} == {"x": "equal", "y": "equal", "time": "equal"}
+    ours = _dataset(np.array([[1, 0], [3, 5]]), ("time", "dim_int_2"),
+                    z=(("time",), np.array([0, 1])))
+    rows = {r.variable: r for r in compare_datasets(theirs, ours)}
+    assert rows["x"].what == ("dims", "dtype", "values")
+    assert "float64 vs int64" in rows["x"].detail
+    assert rows["y"].what == ("missing",) and rows["z"].what == ("extra",)
+    assert rows["time"].status == "equal"
+
+
+def test_timestamps_a_fraction_of_a_second_apart_are_not_equal() -> None:
+    from tools.conformance.compare import values_equal
+
+    assert values_equal([1745338531.00165], [1745338531.215753])[0] is False
+    assert values_equal([1745338531.00165], [1745338531.00165]) == (True, "")

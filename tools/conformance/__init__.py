@@ -14,6 +14,9 @@ runs their tests with pytest twice:
   ``client`` is a Tiled client of our ``serve-tiled`` app over that beamtime.
 
 The result is a per-test table (``docs/conformance.md``) and a JSON file
-beside it. Needs the ``conformance`` extra and network access to PyPI (once;
+beside it. ``python -m tools.conformance.examples`` (also run by ``make
+conformance``) writes upstream's example documents both ways and compares
+``read()`` per variable (``docs/conformance-examples.md``). Needs the
+``conformance`` extra and network access to PyPI (once;
 the sdists stay in the cache).
 """
