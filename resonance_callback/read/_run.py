@@ -211,7 +211,9 @@ class Run:
         -------
         pandas.DataFrame
             Columns ``seq_num``, ``time``, then one per inline field in the
-            descriptors' order; rows ordered by ``seq_num`` (then time). Fields
+            descriptors' order (a data key named ``seq_num`` or ``time`` is the
+            column ``seq_num_`` or ``time_``, as TiledWriter renames it); rows
+            ordered by ``seq_num`` (then time). Fields
             stored as frames have no column (use :meth:`images`); fields
             holding external references show the reference (datum id). Rows
             the writer derived with no event document are included.
@@ -234,8 +236,8 @@ class Run:
             extra = dict.fromkeys(k for data in datas for k in data if k not in fields)
             fields += list(extra)
         columns: dict[str, Any] = {"seq_num": [r[0] for r in rows], "time": [r[1] for r in rows]}
-        for key in fields:
-            columns[key] = [data.get(key) for data in datas]
+        for key in fields:  # a data key named seq_num or time is shown as TiledWriter shows it
+            columns[f"{key}_" if key in columns else key] = [data.get(key) for data in datas]
         if timestamps:
             stamps = jsoncodec.loads("[" + ",".join(r[3] for r in rows) + "]")
             for key in fields:

@@ -322,3 +322,31 @@ def test_a_closed_beamtime_refuses_queries(beamtime: Path) -> None:
     with pytest.raises(StorageError, match="closed"):
         run.table()
     bt.close()  # twice is fine
+
+
+def test_a_data_key_named_time_is_the_column_time_and_the_event_times_stay(
+        tmp_path: Path) -> None:
+    """TiledWriter's rule: data keys ``time``, ``seq_num`` are shown as ``time_``, ``seq_num_``."""
+    import event_model
+
+    from resonance_callback import RunWriterCallback, open_beamtime
+
+    bundle = event_model.compose_run(time=1.0)
+    desc = bundle.compose_descriptor(
+        name="primary", time=1.0,
+        data_keys={k: {"dtype": "number", "shape": [], "source": "s"} for k in ("time", "x")})
+    with RunWriterCallback(tmp_path / "bt.db") as callback:
+        callback("start", bundle.start_doc)
+        callback("descriptor", desc.descriptor_doc)
+        for i in (1, 2):
+            callback("event", desc.compose_event(data={"time": 100.0 + i, "x": float(i)},
+                                                 timestamps={"time": 1.0, "x": 1.0},
+                                                 seq_num=i, time=10.0 + i))
+        callback("stop", bundle.compose_stop(time=20.0))
+    with open_beamtime(tmp_path / "bt.db") as bt:
+        table = bt[-1].table()
+        assert table["time"].tolist() == [11.0, 12.0]
+        assert table["time_"].tolist() == [101.0, 102.0] and table["x"].tolist() == [1.0, 2.0]
+        dataset = bt[-1]["primary"].read()
+        assert dataset["time"].values.tolist() == [11.0, 12.0]
+        assert dataset["time_"].values.tolist() == [101.0, 102.0]
