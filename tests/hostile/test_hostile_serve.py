@@ -25,6 +25,7 @@ import msgpack
 import pytest
 
 from tests.beamtime_dump import dump_beamtime
+from tests.mounts import mount
 from tests.serve.conftest import nats_server, publisher, served  # noqa: F401 - fixtures
 from tests.serve.runs import kept, peak_rss_bytes, publish_run, rejected_in, runs_in
 from tests.serve.servers import (
@@ -70,9 +71,7 @@ def _parent_is_a_file(root: Path) -> list[Path]:
 
 def _read_only(root: Path) -> list[Path]:
     (root / "ro").mkdir(parents=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(root / "ro")],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs here")
+    mount(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(root / "ro")], root / "ro")
     return []
 
 

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from resonance_callback.read import check_beamtime
 from resonance_callback.store import RunWriter
 
 from ..conftest import sql
+from ..mounts import mounted
 from .workers import DATA_KEYS, write_frames
 
 
@@ -72,22 +72,6 @@ def test_zarr_store_deleted_under_a_writer_fails_the_next_commit_naming_it(tmp_p
         writer.commit()
     abandon(writer)
     assert sql(db_path, "SELECT uid FROM runs ORDER BY time_start") == [("kept",), ("cut",)]
-
-
-@contextlib.contextmanager
-def mounted(*commands: list[str], target: Path) -> Iterator[Path]:
-    """Run mount commands (root only), unmounting ``target`` afterwards."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a file system needs root and mount(8)")
-    for command in commands:
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            subprocess.run(["umount", str(target)], capture_output=True)
-            pytest.skip(f"cannot mount here ({' '.join(command)}): {done.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=True)
 
 
 def test_full_disk_raises_one_storage_error_naming_the_path_and_keeps_what_was_committed(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from resonance_callback import RunWriterCallback, open_beamtime
 from resonance_callback.errors import StorageError
 
 from ..conftest import sql
+from ..mounts import mounted
 
 
 @pytest.fixture
@@ -160,22 +160,6 @@ def test_zarr_store_deleted_the_next_scan_stores_its_frames_in_the_beamtime_at_i
     assert "bt.zarr was deleted" in warning and f"the beamtime at {db}" in warning
 
 
-@contextlib.contextmanager
-def _mounted(*commands: list[str], target: Path) -> Iterator[Path]:
-    """Run mount commands (root only), unmounting ``target`` afterwards."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a file system needs root and mount(8)")
-    for command in commands:
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            subprocess.run(["umount", str(target)], capture_output=True)
-            pytest.skip(f"cannot mount here ({' '.join(command)}): {done.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=True)
-
-
 def test_zarr_store_made_read_only_mid_scan_the_next_scan_goes_to_a_new_beamtime_beside_it(
         RE: RunEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     real, view = tmp_path / "real", tmp_path / "view"
@@ -195,7 +179,7 @@ def test_zarr_store_made_read_only_mid_scan_the_next_scan_goes_to_a_new_beamtime
         for _ in range(3):
             yield from bps.trigger_and_read([img])
 
-    with _mounted(["mount", "--bind", str(real), str(view)], target=view):
+    with mounted(["mount", "--bind", str(real), str(view)], target=view):
         with RunWriterCallback(db, zarr_store=view / "bt.zarr") as callback:
             RE.subscribe(callback)
             with caplog.at_level(logging.WARNING, logger="resonance_callback"):
@@ -219,7 +203,7 @@ def test_full_disk_fails_the_scans_until_space_is_freed_then_the_next_scan_is_st
     db = disk / "bt.db"
     img = Signal(name="img", value=np.random.default_rng(0).integers(0, 2**16, (64, 64),
                                                                      dtype=np.uint16))
-    with _mounted(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], target=disk):
+    with mounted(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], target=disk):
         with RunWriterCallback(db, codec="none") as callback:
             RE.subscribe(callback)
             (kept,) = RE(_image_scan(img, 2))
