@@ -20,20 +20,10 @@ from typing import Any
 
 from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
-from resonance_callback.index._search import INDEX_COLUMNS, IndexedRun
+from resonance_callback.index._search import INDEX_COLUMNS, RUN_SELECT, IndexedRun, indexed_run
 from resonance_callback.store import metadata_matches, newest_first
 
 __all__ = ["IndexCatalog"]
-
-_ROWS = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
-                  r.exit_status, res.name, b.label, res.root_path, b.db_path,
-                  (SELECT json_group_array(tag) FROM
-                      (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
-                  r.num_events, r.metadata
-           FROM runs r
-           JOIN beamtimes b ON b.id = r.beamtime_id
-           JOIN researchers res ON res.id = b.researcher_id """
-
 
 def _metadata(run: IndexedRun, start: dict[str, Any]) -> dict[str, Any]:
     stopped = run.exit_status is not None
@@ -72,16 +62,13 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         if _runs is None:
             conn = schema.connect(self.index_path, "index", readonly=True)
             try:
-                rows = conn.execute(_ROWS + newest_first(INDEX_COLUMNS)).fetchall()
+                rows = conn.execute(f"{RUN_SELECT} {newest_first(INDEX_COLUMNS)}").fetchall()
             finally:
                 conn.close()
             _runs = {}
-            for (uid, plan, sample, scan_id, t0, t1, status, researcher, label, root, db_path,
-                 tags, num_events, start) in rows:
-                run = IndexedRun(uid, plan, sample, scan_id, t0, t1, status, researcher, label,
-                                 root, db_path, tags=tuple(jsoncodec.loads(tags)),
-                                 num_events=jsoncodec.loads(num_events) or {})
-                _runs[uid] = (run, _metadata(run, jsoncodec.loads(start) or {}))
+            for row in rows:
+                run = indexed_run(row)
+                _runs[run.uid] = (run, _metadata(run, jsoncodec.loads(row[13]) or {}))
         self._runs = _runs
 
     def metadata_of(self, uid: str) -> dict[str, Any]:
