@@ -9,7 +9,9 @@ document), ``stop`` (``exit_status``, ``time``, ``num_events``; None while
 open) and ``summary`` (``uid``, ``scan_id``, ``plan_name``, ``sample``,
 ``timestamp``, ``exit_status``, ``duration``, ``stream_names``, plus
 ``researcher`` and ``beamtime``). Queries mean what they mean for
-``bt.search`` (:func:`resonance_callback.store.metadata_matches`).
+``bt.search``: the store's one query engine translates them into SQL over the
+index's runs (:class:`~resonance_callback.store.RunFilter` ``queries``), and
+Python tests what SQL cannot say (``summary`` keys, ``Regex``, ...).
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from typing import Any
 
 from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
-from resonance_callback.index._search import INDEX_COLUMNS, RUN_SELECT, IndexedRun, indexed_run
-from resonance_callback.store import metadata_matches, newest_first
+from resonance_callback.index._search import (
+    INDEX_COLUMNS,
+    RUN_SELECT,
+    IndexedRun,
+    index_columns,
+    indexed_run,
+)
+from resonance_callback.store import RunFilter, newest_first
 
 __all__ = ["IndexCatalog"]
 
@@ -83,8 +91,19 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         ValueError
             For a query type that cannot be answered (:class:`FilterError`).
         """
+        filters = RunFilter(queries=(query,))
+        test = filters.residual(INDEX_COLUMNS)
+        found: set[str] | None = None
+        conn = schema.connect(self.index_path, "index", readonly=True)
+        try:
+            clause, args = filters.clause(index_columns(conn))
+            if clause:
+                found = {row[0] for row in conn.execute(
+                    f"SELECT r.uid FROM ({RUN_SELECT}{clause}) AS r", args)}
+        finally:
+            conn.close()
         kept = {uid: entry for uid, entry in self._runs.items()
-                if metadata_matches(query, entry[1])}
+                if (found is None or uid in found) and (test is None or test(entry[1]))}
         return IndexCatalog(self.index_path, _runs=kept)
 
     def __getitem__(self, uid: str) -> IndexedRun:

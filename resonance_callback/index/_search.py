@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,10 @@ INDEX_COLUMNS = FilterColumns(
     time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata", tiebreak="r.rowid",
     researcher="res.name",
     tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})",
-    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})")
+    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})",
+    # the ``stop`` metadata IndexCatalog gives a stopped run (None while open)
+    stop="(CASE WHEN r.exit_status IS NOT NULL THEN json_object('exit_status', r.exit_status, "
+         "'time', r.time_stop, 'num_events', json(r.num_events)) END)")
 
 #: The one SELECT of the index's runs (``search``, :class:`IndexCatalog`, the
 #: served index): the columns :func:`indexed_run` reads, then the start document.
@@ -126,6 +130,14 @@ class IndexedRun:
         out["tags"] = list(self.tags)
         out["db_path"] = str(self.db_path)
         return out
+
+
+def index_columns(conn: sqlite3.Connection) -> FilterColumns:
+    """The columns a filter is written against in this index (its schema's)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] < _RUN_METADATA_VERSION:
+        # an older index opened read-only (not migrated): no run_metadata to narrow by
+        return dataclasses.replace(INDEX_COLUMNS, metadata_index=None)
+    return INDEX_COLUMNS
 
 
 def indexed_run(row: tuple[Any, ...]) -> IndexedRun:
@@ -212,11 +224,7 @@ def search(
         raise IndexEntryError(str(exc)) from None
     conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
-        columns = INDEX_COLUMNS
-        if conn.execute("PRAGMA user_version").fetchone()[0] < _RUN_METADATA_VERSION:
-            # an older index opened read-only (not migrated): no run_metadata to narrow by
-            columns = dataclasses.replace(INDEX_COLUMNS, metadata_index=None)
-        clause, args = filters.clause(columns)
+        clause, args = filters.clause(index_columns(conn))
         rows = conn.execute(f"{RUN_SELECT}{clause} {newest_first(INDEX_COLUMNS)}",
                             args).fetchall()
     finally:
