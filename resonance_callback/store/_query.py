@@ -25,7 +25,12 @@ on each candidate's metadata, because SQL cannot say the same thing:
 - a list, dict, NaN or a value too large for 64 bits: Python's equality of
   these (``1 == 1.0`` inside lists, dicts in any key order) is not SQLite's
   JSON text equality;
-- a key with an empty part or a quote, which SQLite's JSON paths cannot name.
+- a key with an empty part or a quote, which SQLite's JSON paths cannot name,
+  or a part starting with ``$`` (and ``Contains`` of such a string): a dict
+  of one ``$`` member is stored escaped (:mod:`resonance_callback.jsoncodec`).
+  The other tagged values compare in SQL as in Python: an infinity, stored
+  as ``{"$float": "Infinity"}``, is translated for ``Comparison``; NaN,
+  bytes and those dicts equal no scalar and order against none.
 """
 
 from __future__ import annotations
@@ -72,8 +77,9 @@ def _document(columns: FilterColumns, key: str) -> tuple[str, str, str] | None:
         parts.insert(0, "start")
     column = {"start": columns.metadata, "stop": columns.stop}.get(parts[0])
     rest = parts[1:]
-    if column is None or not rest or any(not p or '"' in p or "\\" in p for p in rest):
-        return None
+    if column is None or not rest or any(
+            not p or '"' in p or "\\" in p or p.startswith("$") for p in rest):
+        return None  # "$": a dict of one "$" member is stored escaped (jsoncodec's tags)
     return column, "$" + "".join(f'."{p}"' for p in rest), rest[-1]
 
 
@@ -125,9 +131,15 @@ def _sql(query: Any, kind: str, columns: FilterColumns) -> tuple[str, list[Any]]
         scalar = sql_scalar(query.value)
         if scalar is None or scalar[0] == "null":
             return None
-        op = _COMPARE[str(getattr(query.operator, "value", query.operator))]
-        types = "= 'text'" if scalar[0] == "text" else "IN ('integer', 'real', 'true', 'false')"
-        return f"({type_sql} {types} AND {value_sql} {op} ?)", [path, path, scalar[1]]
+        name = str(getattr(query.operator, "value", query.operator))
+        op = _COMPARE[name]
+        if scalar[0] == "text":
+            return f"({type_sql} = 'text' AND {value_sql} {op} ?)", [path, path, scalar[1]]
+        # an infinity is stored as {"$float": "Infinity"} (jsoncodec) and compares as one
+        infinity = "Infinity" if name in ("gt", "ge") else "-Infinity"
+        return (f"(({type_sql} IN ('integer', 'real', 'true', 'false') AND {value_sql} {op} ?) "
+                f"OR ({type_sql} = 'object' AND json_extract({column}, ?) = ?))",
+                [path, path, scalar[1], path, f'{path}."$float"', infinity])
     if kind == "Contains":
         element = equal_scalar("j.type", "j.value", query.value)
         if element is None:
@@ -135,6 +147,8 @@ def _sql(query: Any, kind: str, columns: FilterColumns) -> tuple[str, list[Any]]
         sql = (f"({type_sql} = 'array' AND EXISTS (SELECT 1 FROM json_each({column}, ?) AS j "
                f"WHERE {element[0]}))")
         args = [path, path, *element[1]]
+        if isinstance(query.value, str) and query.value.startswith("$"):
+            return None  # a dict of one "$" member is stored escaped: Python reads it back
         if isinstance(query.value, str):  # a string is in a dict when it is one of its keys
             sql = (f"({sql} OR ({type_sql} = 'object' AND EXISTS (SELECT 1 FROM "
                    f"json_each({column}, ?) AS j WHERE j.key = ?)))")

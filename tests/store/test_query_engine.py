@@ -46,10 +46,12 @@ STARTS = [
     {"operator": "Ana", "n": 3, "f": -1e300, "flag": None, "tags": "a", "big": 2**62,
      "list": [[1, 2], [3]], "uni": "日本"},
     {"n": 1.0, "f": True, "sample": {"formula": "Au"}, "tags": ["a"], "d": {"b": 2}},
-    {"operator": "cat", "n": 10**20, "nan": math.nan, "inf": math.inf, "d": [{"a": 1}]},
+    {"operator": "cat", "n": 10**20, "nan": math.nan, "inf": math.inf, "d": [{"a": 1}],
+     "ninf": -math.inf, "raw": b"ab", "dollar": {"$x": 1}, "money": {"$x": 1, "y": 2}},
+    {"inf": 5, "ninf": 5, "dollar": {"a": 1}, "raw": "ab"},
 ]
 #: How each run ends (None: still open).
-STOPS = ["success", "abort", None, "fail", "success", None]
+STOPS = ["success", "abort", None, "fail", "success", None, "success"]
 
 QUERIES = [
     Key("operator") == "ana", Key("start.operator") == "ana", Key("operator") != "ana",
@@ -76,6 +78,11 @@ QUERIES = [
     Regex("operator", "^[Aa]na$"), Regex("text", "gold", case_sensitive=False),
     Like("operator", "a%"), FullText("gold"), FullText("SiO2"),
     Key("nan") == math.nan, Key("inf") == math.inf, Key("a..b") == 1,
+    Comparison("gt", "inf", 1), Comparison("lt", "inf", 1), Comparison("ge", "ninf", 0),
+    Comparison("le", "ninf", 0), Comparison("gt", "nan", 0), Comparison("lt", "nan", 0),
+    Key("raw") == "ab", Comparison("gt", "raw", "a"), Contains("dollar", "$x"),
+    Contains("dollar", "a"), Key("dollar.$x") == 1, KeyPresent("dollar.$x", True),
+    Contains("money", "$x"), Key("money.y") == 2, Key("money.$x") == 1,
 ]
 
 
