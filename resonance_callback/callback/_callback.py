@@ -61,7 +61,6 @@ from resonance_callback.callback._runs import (
     require,
     require_str,
 )
-from resonance_callback.callback._translate import run_row, stop_row, stream_row
 from resonance_callback.callback._worker import EventJob, Job, reject
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import (
@@ -72,9 +71,12 @@ from resonance_callback.external import (
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
     DEFAULT_CODEC,
-    EventRow,
     SampleMetadata,
     WriteCounts,
+    event_row,
+    run_row,
+    stop_row,
+    stream_row,
 )
 
 __all__ = ["RunWriterCallback"]
@@ -307,9 +309,8 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
                 # Captured now (a later subscriber may change the dicts in place).
                 values = own_values(dict(data)) if mutable else dict(data)
                 doc = capture_event(doc, values, stamps)
-                self._sink.submit(EventJob(EventRow(
-                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], values,
-                    doc.get("timestamps") or {}, doc.get("filled") or None), doc, run.uid))
+                self._sink.submit(EventJob(event_row(
+                    doc, values, doc.get("timestamps") or {}), doc, run.uid))
                 return
         split = plan.split(data)
         own_values(split.inline)  # frames are copies already
@@ -329,9 +330,8 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
         else:
             inline_ts = dict(stamps)
         # Plain data, no closure: the writer thread batches consecutive events.
-        self._sink.submit(EventJob(EventRow(
-            doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], split.inline, inline_ts,
-            doc.get("filled") or None, split.frames, stamps), doc, run.uid))
+        self._sink.submit(EventJob(event_row(
+            doc, split.inline, inline_ts, split.frames, stamps), doc, run.uid))
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 

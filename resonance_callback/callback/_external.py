@@ -71,7 +71,7 @@ from resonance_callback.errors import (
     UnsafePathError,
 )
 from resonance_callback.external import OCTET_MIMETYPE, ExternalResolver
-from resonance_callback.store import EventRow, UnresolvedRow
+from resonance_callback.store import UnresolvedRow, event_row
 
 if TYPE_CHECKING:
     from resonance_callback.store import RunWriter
@@ -141,8 +141,7 @@ class ExternalRouting:
                 w.write_image(uid, key, frame, timestamp=stamps.get(key),
                               stream_uid=doc["descriptor"], seq_num=doc["seq_num"])
         else:  # the one write path of events: the row with its frames
-            row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
-                           split.inline, inline_ts, filled, split.frames, stamps)
+            row = event_row(doc, split.inline, inline_ts, split.frames, stamps)
             for refusal in w.write_events([row]):
                 if not refusal.stored:
                     raise DocumentError(refusal.reason)

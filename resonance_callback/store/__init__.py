@@ -38,6 +38,8 @@ from resonance_callback.store._rows import (
     UnresolvedRow,
 )
 from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store._translate import event_row, run_row, stop_row, stream_row
+from resonance_callback.store._translate import scan_id as start_scan_id
 from resonance_callback.store._vocabulary import (
     BLUESKY_EXIT_STATUSES,
     EXIT_STATUSES,
@@ -82,6 +84,7 @@ __all__ = [
     "codec_name",
     "count_runs",
     "event_counts",
+    "event_row",
     "exit_status_from_stop",
     "find_run",
     "frame_counts",
@@ -93,8 +96,12 @@ __all__ = [
     "repair_beamtime",
     "run_overviews",
     "run_queries",
+    "run_row",
     "select_runs",
+    "start_scan_id",
     "status_filter",
+    "stop_row",
+    "stream_row",
     "time_bound",
     "writer_alive",
 ]
