@@ -23,7 +23,7 @@ the beamtime, at its path or beside it (:mod:`~resonance_callback.callback._reco
 
 Documents of a run an earlier session already stored (a saved stream replayed
 again) are compared with the stored rows: identical ones are skipped, different
-ones rejected (:class:`~resonance_callback.store.IdempotentRunWriter`).
+ones rejected (:class:`~resonance_callback.store.IdempotentConflicts`).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ from resonance_callback.external import OCTET_MIMETYPE, ExternalResolver
 from resonance_callback.store import EventRow, UnresolvedRow
 
 if TYPE_CHECKING:
-    from resonance_callback.store import RunWriter
+    from resonance_callback.store import RowWriter
 
 __all__ = ["ExternalRouting"]
 
@@ -107,7 +107,7 @@ class ExternalRouting:
     # -- events (built on the caller's thread, run on the writer thread) ---------------
 
     def event_job(self, plan: StreamPlan, doc: dict[str, Any], split: Split,
-                  run_uid: str) -> Callable[[RunWriter], None] | None:
+                  run_uid: str) -> Callable[[RowWriter], None] | None:
         """Return the job writing an event with detector-file data, or None if it has none.
 
         Called on the caller's thread; touches no state of its own. The job
@@ -120,13 +120,13 @@ class ExternalRouting:
         if not refs and not streamed:
             return None
 
-        def write(w: RunWriter) -> None:
+        def write(w: RowWriter) -> None:
             with w.atomic():  # a reader sees the event with the frames read now, or neither
                 self._write_event(w, doc, split, refs, streamed, run_uid, plan)
 
         return write
 
-    def _write_event(self, w: RunWriter, doc: dict[str, Any], split: Split,
+    def _write_event(self, w: RowWriter, doc: dict[str, Any], split: Split,
                      refs: dict[str, str], streamed: bool, run_uid: str,
                      plan: StreamPlan) -> None:
         """The event row (or the derived row it takes over), its frames, its datums' frames."""
@@ -134,7 +134,7 @@ class ExternalRouting:
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
         filled = doc.get("filled") or None
         uid = doc["uid"]
-        if streamed and w.claim_derived_event(
+        if streamed and w.derived.claim_derived_event(
                 doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
                 data=split.inline, timestamps=inline_ts, filled=filled):
             for key, frame in split.frames.items():
@@ -152,14 +152,14 @@ class ExternalRouting:
 
     # -- documents (called on the writer thread) -------------------------------------
 
-    def resource(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def resource(self, w: RowWriter, doc: dict[str, Any], run_uid: str) -> None:
         """Register a resource; a refused one is kept in ``rejected_documents``."""
         try:
             self.resolver.add_resource(doc, run_start=run_uid)
         except _MALFORMED as exc:
             self._refuse(w, "resource", doc, run_uid, describe(exc))
 
-    def datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def datum(self, w: RowWriter, doc: dict[str, Any], run_uid: str) -> None:
         """Register a datum (its resource's refusal, if any, carries over)."""
         state = self._state(run_uid)
         refused = state.refused.get(doc["resource"])
@@ -173,7 +173,7 @@ class ExternalRouting:
                 reason = describe(exc)
         state.refused_datums[doc["datum_id"]] = reason
 
-    def stream_resource(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def stream_resource(self, w: RowWriter, doc: dict[str, Any], run_uid: str) -> None:
         """Register a stream resource; a refused one is kept in ``rejected_documents``."""
         self._state(run_uid).stream_keys[doc["uid"]] = str(doc.get("data_key"))
         try:
@@ -181,12 +181,12 @@ class ExternalRouting:
         except _MALFORMED as exc:
             self._refuse(w, "stream_resource", doc, run_uid, describe(exc))
 
-    def _refuse(self, w: RunWriter, name: str, doc: dict[str, Any], run_uid: str,
+    def _refuse(self, w: RowWriter, name: str, doc: dict[str, Any], run_uid: str,
                 reason: str) -> None:
         self._state(run_uid).refused[doc["uid"]] = reason
         reject(w, name, doc, f"refused: {reason}", run_uid)
 
-    def stream_datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str, *,
+    def stream_datum(self, w: RowWriter, doc: dict[str, Any], run_uid: str, *,
                      plan: StreamPlan, received: float) -> None:
         """Make sure each event of the range has a row, then read (or keep pending) its data."""
         if w.already_stored(doc["uid"]):  # replayed: its rows and frames are stored
@@ -202,7 +202,7 @@ class ExternalRouting:
                      doc=doc, received=received,
                      shape=data_key.get("shape") if isinstance(data_key, dict) else None)
         for seq_num in item.seq_nums:
-            w.event_at(item.stream_uid, seq_num, time=received)
+            w.derived.event_at(item.stream_uid, seq_num, time=received)
         reason = state.refused.get(doc["stream_resource"])
         if reason is not None:
             reason = f"stream_resource {doc['stream_resource']} was refused: {reason}"
@@ -213,7 +213,7 @@ class ExternalRouting:
         else:
             self._offer(w, run_uid, item)
 
-    def fill_event(self, w: RunWriter, run_uid: str, doc: dict[str, Any],
+    def fill_event(self, w: RowWriter, run_uid: str, doc: dict[str, Any],
                    refs: dict[str, str], plan: StreamPlan | None = None) -> None:
         """Read (or keep pending) the array of each datum id an event carries.
 
@@ -235,7 +235,7 @@ class ExternalRouting:
             else:
                 self._offer(w, run_uid, item)
 
-    def finish(self, w: RunWriter, run_uid: str) -> None:
+    def finish(self, w: RowWriter, run_uid: str) -> None:
         """Retry every pending reference of a run within one shared deadline, then forget it.
 
         Called before the run is closed; a reference still unreadable is
@@ -256,7 +256,7 @@ class ExternalRouting:
 
     # -- reading --------------------------------------------------------------------
 
-    def _offer(self, w: RunWriter, run_uid: str, item: Item) -> None:
+    def _offer(self, w: RowWriter, run_uid: str, item: Item) -> None:
         """Store ``item`` now if it and every older pending one of its key can be read.
 
         A key's frames are stored in the order their references arrived (seq_num
@@ -269,7 +269,7 @@ class ExternalRouting:
         if queue or not self._attempt(w, run_uid, item, wait=0.0):
             queue.append(item)
 
-    def _attempt(self, w: RunWriter, run_uid: str, item: Item, *, wait: float,
+    def _attempt(self, w: RowWriter, run_uid: str, item: Item, *, wait: float,
                  final: bool = False) -> bool:
         """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
         try:
@@ -294,7 +294,7 @@ class ExternalRouting:
         self._store(w, run_uid, item, np.asarray(array), as_frames=as_frames)
         return True
 
-    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray, *,
+    def _store(self, w: RowWriter, run_uid: str, item: Item, array: np.ndarray, *,
                as_frames: bool = False) -> None:
         """Store what ``item`` read; bytes (``as_frames``) always as frames, keeping uint8."""
         if array.dtype.hasobject:
@@ -321,24 +321,24 @@ class ExternalRouting:
                     "contradictory stream_datum ranges); not stored"), only=offset)
                 continue
             try:
-                event_uid = w.event_at(item.stream_uid, seq_num, time=item.received)
+                event_uid = w.derived.event_at(item.stream_uid, seq_num, time=item.received)
                 if as_frames:
                     w.write_image(event_uid, item.key, row, stream_uid=item.stream_uid,
                                   seq_num=seq_num)
                 else:
-                    w.merge_event_data(event_uid, {item.key: row.tolist()},
+                    w.derived.merge_event_data(event_uid, {item.key: row.tolist()},
                                        stream_uid=item.stream_uid, seq_num=seq_num)
             except DocumentError as exc:
                 self._unresolved(w, run_uid, item, str(exc), only=offset)
 
-    def _unresolved(self, w: RunWriter, run_uid: str, item: Item, reason: str,
+    def _unresolved(self, w: RowWriter, run_uid: str, item: Item, reason: str,
                     only: int | None = None) -> None:
         """Record the item's frames (or only its ``only``-th) in ``unresolved_frames``."""
         log.warning("detector data %s of key %r not stored: %s", item.reference, item.key, reason)
         offsets = range(len(item.seq_nums)) if only is None else (only,)
         for offset in offsets:
             reference = _reference(item, offset)
-            w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
+            w.records.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
                                               stream_uid=item.stream_uid,
                                               seq_num=item.seq_nums[offset]))
 

@@ -26,7 +26,7 @@ from resonance_callback.store import ExternalRow
 
 if TYPE_CHECKING:
     from resonance_callback.callback._external import ExternalRouting
-    from resonance_callback.store import RunWriter
+    from resonance_callback.store import RowWriter
 
 __all__ = ["DetectorDocuments"]
 
@@ -50,8 +50,8 @@ class DetectorDocuments(event_model.DocumentRouter):
             self._runs.add_resource(run, doc[uid_key])
         route = getattr(self._external, name)
 
-        def keep(w: RunWriter) -> None:
-            w.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
+        def keep(w: RowWriter) -> None:
+            w.records.record_external(ExternalRow(name, doc[uid_key], run.uid, doc))
             route(w, doc, run.uid, **extra)
 
         self._submit(run, name, doc, keep)

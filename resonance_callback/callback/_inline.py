@@ -3,7 +3,7 @@
 :class:`BatchingInlineWriter` is the :class:`~resonance_callback.callback._worker.InlineWriter`
 with the writer thread's batching: scalar events are held (up to ``commit_every``,
 at most :data:`~resonance_callback.callback._worker.MAX_BATCH`) and stored with one
-:meth:`RunWriter.write_events` call, not one call each. What is visible and durable
+:meth:`RowWriter.write_events` call, not one call each. What is visible and durable
 does not change: held events are stored before any other job (a descriptor, a
 stop, an event with frames, a rejected document), at :meth:`drain` and
 :meth:`close`, as soon as ``commit_every`` of them are held, and at the first
@@ -29,7 +29,7 @@ from resonance_callback.callback._worker import (
     Job,
     _execute_events,
 )
-from resonance_callback.store import RunWriter
+from resonance_callback.store import RowWriter
 
 __all__ = ["BatchingInlineWriter"]
 
@@ -39,13 +39,13 @@ class BatchingInlineWriter(InlineWriter):
 
     Parameters
     ----------
-    writer : RunWriter
+    writer : RowWriter
         An open writer.
     commit_every : int, optional
         The writer's ``commit_every``: at most this many events are held.
     """
 
-    def __init__(self, writer: RunWriter, commit_every: int = MAX_BATCH) -> None:
+    def __init__(self, writer: RowWriter, commit_every: int = MAX_BATCH) -> None:
         super().__init__(writer)
         self._limit = max(1, min(commit_every, MAX_BATCH))
         self._held: list[EventJob] = []

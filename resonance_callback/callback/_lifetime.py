@@ -95,7 +95,8 @@ class CallbackLifetime:
                 for docs in self._unplaced.documents.values():  # no run ever used them
                     for name, doc in docs:
                         row = ExternalRow(name, doc.get("datum_id") or doc["uid"], None, doc)
-                        self._submit(None, name, doc, lambda w, row=row: w.record_external(row))
+                        self._submit(None, name, doc,
+                                     lambda w, row=row: w.records.record_external(row))
             finally:
                 self._sink.close()
             self._counts_at_close = self._sink.writer.write_counts()

@@ -36,7 +36,7 @@ from resonance_callback.callback._inline import BatchingInlineWriter
 from resonance_callback.callback._runs import OpenRuns
 from resonance_callback.callback._worker import InlineWriter, WriterThread
 from resonance_callback.errors import BeamtimeDatabaseError, StorageError
-from resonance_callback.store import IdempotentRunWriter, SampleMetadata
+from resonance_callback.store import IdempotentConflicts, RowWriter, SampleMetadata
 
 if TYPE_CHECKING:
     from resonance_callback.index import RunIndexer
@@ -60,12 +60,12 @@ class StorageRecovery:
     def _open_storage(self, db_path: Path | str, *, sample: SampleMetadata | None,
                       commit_every: int, commit_interval: float, codec: str, zarr_store: Any,
                       threaded: bool) -> None:
-        """Open the beamtime (raising what :class:`RunWriter` raises) and remember how."""
+        """Open the beamtime (raising what :class:`RowWriter` raises) and remember how."""
         self._options: dict[str, Any] = {
             "sample": sample, "commit_every": commit_every, "commit_interval": commit_interval,
             "codec": codec, "threaded": threaded}
         self._sink = self._new_sink(Path(db_path), zarr_store)
-        self.db_path = self._sink.writer._db_path
+        self.db_path = self._sink.writer.db_path
         self._first_path = self.db_path  # where a new beamtime goes beside
         self._zarr_store = zarr_store  # the Zarr store asked for, kept while at the first path
         self._failure: str | None = None  # why the storage failed, until it is reopened
@@ -74,7 +74,7 @@ class StorageRecovery:
 
     def _new_sink(self, db_path: Path, zarr_store: Any) -> WriterThread | InlineWriter:
         options = self._options
-        writer = IdempotentRunWriter(db_path, options["sample"],
+        writer = RowWriter(db_path, options["sample"], conflicts=IdempotentConflicts(),
                                      commit_every=options["commit_every"],
                                      commit_interval=options["commit_interval"],
                                      codec=options["codec"], zarr_store=zarr_store)
@@ -187,7 +187,7 @@ class StorageRecovery:
                 self._close_quietly(sink)
                 tried.append(problem)
                 continue
-            self._sink, self.db_path = sink, sink.writer._db_path
+            self._sink, self.db_path = sink, sink.writer.db_path
             self._failure, self._gone = None, False
             if self._index is not None:  # the index names the database that holds each run
                 self._index.beamtime_moved(self.db_path)

@@ -4,10 +4,10 @@ The callback translates documents into rows on the RunEngine's thread and hands
 each resulting unit of work to a :class:`WriterThread`, which runs them one by
 one on its own thread, so compression and disk waits do not hold up the scan.
 Most units are a :class:`Job` (a function of the
-:class:`~resonance_callback.store.RunWriter`, writing a row); events are an
+:class:`~resonance_callback.store.RowWriter`, writing a row); events are an
 :class:`EventJob` (an :class:`~resonance_callback.store.EventRow`, no closure),
 and the thread stores each run of consecutive scalar events with one
-:meth:`RunWriter.write_events` call (multi-row INSERTs); an event with frames
+:meth:`RowWriter.write_events` call (multi-row INSERTs); an event with frames
 goes through the same call, alone. The document stays with its job, in the
 callback's layer, so a row the store refuses is kept whole as rejected.
 
@@ -57,7 +57,7 @@ from resonance_callback.errors import (
     StorageError,
     WriterStateError,
 )
-from resonance_callback.store import EventRow, RejectedRow, RunWriter
+from resonance_callback.store import EventRow, RejectedRow, RowWriter
 
 __all__ = ["EventJob", "InlineWriter", "Job", "WriterThread"]
 
@@ -86,7 +86,7 @@ FRAME_WAKE_BYTES = 4 * 1024**2
 class Job:
     """One unit of work, with the document it came from for error reports."""
 
-    run: Callable[[RunWriter], Any]
+    run: Callable[[RowWriter], Any]
     name: str
     doc: dict[str, Any]
     run_uid: str | None = None
@@ -117,7 +117,7 @@ class EventJob:
         self.queued = time.monotonic()
 
 
-def _execute(writer: RunWriter, job: Job, refused_starts: set[str]) -> None:
+def _execute(writer: RowWriter, job: Job, refused_starts: set[str]) -> None:
     """Run a job; a document the store refuses is kept with the reason, never raised.
 
     A run whose start the store refused is not open in the store: its later
@@ -138,13 +138,13 @@ def _execute(writer: RunWriter, job: Job, refused_starts: set[str]) -> None:
         _refused(writer, job, f"{type(exc).__name__}: {exc}", refused_starts)
 
 
-def _refused(writer: RunWriter, job: Job, reason: str, refused_starts: set[str]) -> None:
+def _refused(writer: RowWriter, job: Job, reason: str, refused_starts: set[str]) -> None:
     if job.name == "start" and job.run_uid is not None:
         refused_starts.add(job.run_uid)
     reject(writer, job.name, job.doc, reason, job.run_uid)
 
 
-def _execute_events(writer: RunWriter, jobs: list[EventJob], refused_starts: set[str]) -> None:
+def _execute_events(writer: RowWriter, jobs: list[EventJob], refused_starts: set[str]) -> None:
     """Store a batch of events, frames or not, with one store call; keep those refused."""
     refused = writer.write_events([job.row for job in jobs], since=jobs[0].queued)
     for refusal in refused:
@@ -155,21 +155,22 @@ def _execute_events(writer: RunWriter, jobs: list[EventJob], refused_starts: set
         reject(writer, "event", job.doc, reason, job.run_uid)
 
 
-def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
+def reject(writer: RowWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
     """Keep a rejected document with its reason and log one warning line."""
     uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
     if uid is not None and type(uid) is not str:
         uid = repr(uid)
     log.warning("%s", f"rejected {name} {uid or '(no uid)'}: {reason}".encode(
         "utf-8", "backslashreplace").decode("utf-8"))  # a lone surrogate cannot be printed
-    writer.record_rejected(RejectedRow(name, None if uid is None else str(uid), run_uid, reason,
-                                       doc if isinstance(doc, dict) else {"value": repr(doc)}))
+    writer.records.record_rejected(RejectedRow(
+        name, None if uid is None else str(uid), run_uid, reason,
+        doc if isinstance(doc, dict) else {"value": repr(doc)}))
 
 
 class InlineWriter:
     """Run jobs immediately on the caller's thread (``threaded=False``)."""
 
-    def __init__(self, writer: RunWriter) -> None:
+    def __init__(self, writer: RowWriter) -> None:
         self.writer = writer
         self._refused_starts: set[str] = set()
 
@@ -206,7 +207,7 @@ class WriterThread:
 
     Parameters
     ----------
-    writer : RunWriter
+    writer : RowWriter
         An open writer, used only by the background thread from now on.
     maxsize : int, optional
         Jobs that may wait in the queue before :meth:`submit` blocks.
@@ -214,7 +215,7 @@ class WriterThread:
         Bytes of queued frames beyond which :meth:`submit` blocks.
     """
 
-    def __init__(self, writer: RunWriter, *, maxsize: int = 2048,
+    def __init__(self, writer: RowWriter, *, maxsize: int = 2048,
                  max_bytes: int = 256 * 1024**2) -> None:
         self.writer = writer
         self._maxsize = maxsize
