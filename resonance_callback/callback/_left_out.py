@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from resonance_callback.callback._worker import reject
+from resonance_callback.callback._jobs import reject
 from resonance_callback.errors import DocumentError
 from resonance_callback.store import RowWriter, RunRow, StreamRow, leave_out_unencodable
 

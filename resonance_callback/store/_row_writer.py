@@ -150,7 +150,7 @@ class RowWriter:
         self._open(what)
         return self.runs.require_run(what, run_uid)
 
-    # -- the unit of work: the Batch's ----------------------------------------
+    # -- the unit of work: the Batch's (when rows commit: :mod:`._batch`) -------------
 
     @property
     def commit_interval(self) -> float:
