@@ -261,8 +261,9 @@ class BeamtimeRouter:
         """Wait until everything handed over so far is written and committed.
 
         Each open beamtime's ``RunWriterCallback.flush``; what that guarantees:
-        :mod:`resonance_callback.store._batch`. A beamtime that fails to commit is recorded and closed (its runs in flight
-        go on when their next document comes); this never raises.
+        :mod:`resonance_callback.store._batch`. A beamtime that fails to commit is
+        recorded and closed (its runs in flight go on when their next document
+        comes); this never raises.
         """
         for _round in range(2):
             failed, self._broken = self._broken, []

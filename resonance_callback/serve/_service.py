@@ -11,8 +11,9 @@ waiting), and nothing is dropped.
 
 Acknowledgement after commit: documents fed are acknowledged in groups, once
 :meth:`BeamtimeRouter.flush` has returned (every row they produced is
-committed, frames first: :mod:`resonance_callback.store._batch`): after ``ack_every`` documents, ``ack_interval``
-seconds, ``max_pending_bytes`` of payload, or when the source goes quiet.
+committed, frames first: :mod:`resonance_callback.store._batch`): after
+``ack_every`` documents, ``ack_interval`` seconds, ``max_pending_bytes`` of
+payload, or when the source goes quiet.
 """
 
 from __future__ import annotations
