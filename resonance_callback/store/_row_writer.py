@@ -13,6 +13,8 @@ Who owns what, while the writer is open:
   writer lock, the :class:`~resonance_callback.store.FrameStore` and the
   :class:`~resonance_callback.store._batch.Batch`, the one owner of the unit of
   work (when rows commit and what a commit guarantees: see its module);
+* :class:`~resonance_callback.store._run_rows.RunRows`: runs and streams opened
+  and closed (the run boundaries);
 * :class:`~resonance_callback.store._events.EventTable`: events and their frames;
 * :class:`~resonance_callback.store._external_rows.DerivedRows`: events rows of
   detector documents; :class:`~resonance_callback.store._records.Records`:
@@ -26,7 +28,6 @@ Who owns what, while the writer is open:
 from __future__ import annotations
 
 import contextlib
-import time as _time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,12 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, WriterStateError
+from resonance_callback.errors import WriterStateError
 from resonance_callback.store._batch import Batch
 from resonance_callback.store._codecs import DEFAULT_CODEC
 from resonance_callback.store._conflicts import ConflictPolicy, StrictConflicts, WriterParts
-from resonance_callback.store._event_columns import array_key
 from resonance_callback.store._events import EventTable
 from resonance_callback.store._external_rows import DerivedRows
 from resonance_callback.store._records import Records
@@ -50,11 +49,10 @@ from resonance_callback.store._rows import (
     StopRow,
     StreamRow,
 )
+from resonance_callback.store._run_rows import RunRows
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._storage import Storage
-from resonance_callback.store._vocabulary import EXIT_STATUSES
 from resonance_callback.store._write_counts import WriteCounts, write_counts
-from resonance_callback.store._write_samples import sample_id
 from resonance_callback.store._writer_runs import WriterRuns
 
 __all__ = ["RowWriter"]
@@ -63,10 +61,10 @@ __all__ = ["RowWriter"]
 class RowWriter:
     """Writes typed rows to a beamtime database; see the module documentation.
 
-    Parameters are those of :class:`~resonance_callback.store.RunWriter`, and:
-
     Parameters
     ----------
+    db_path, sample, commit_every, commit_interval, codec, zarr_store, synchronous
+        As for :class:`~resonance_callback.store.RunWriter`.
     conflicts : ConflictPolicy, optional
         What a row whose key is stored does; :class:`StrictConflicts` (refused) if None.
 
@@ -93,9 +91,10 @@ class RowWriter:
         self.conflicts: ConflictPolicy = conflicts if conflicts is not None else StrictConflicts()
         self.runs = WriterRuns(self.db_path, self.conflicts.refusal)
         self.counts: Counter[str] = Counter()
-        self._sample_ids: dict[str, int] = {}
         self._storage: Storage | None = None
         self._parts: WriterParts | None = None
+        #: Runs and streams opened and closed (:class:`RunRows`).
+        self.run_rows = RunRows(self.parts, self.conflicts, self.sample)
         #: Events rows of detector documents (:class:`DerivedRows`).
         self.derived = DerivedRows(self.parts)
         #: Rejected and external documents, unresolved frames (:class:`Records`).
@@ -118,7 +117,7 @@ class RowWriter:
         parts = WriterParts(batch, self.runs, events, self.counts)
         self._storage, self._parts = storage, parts
         self.conflicts.attach(parts)
-        self.sample.id = sample_id(batch, self.sample, self._sample_ids)
+        self.sample.id = self.run_rows.sample_id(batch, self.sample)
         self.commit()
 
     def close(self) -> None:
@@ -147,8 +146,7 @@ class RowWriter:
 
     def require_run(self, what: str, run_uid: str | None = None) -> str:
         """The open run ``run_uid`` (or the current one); :class:`WriterStateError` if none."""
-        self._open(what)
-        return self.runs.require_run(what, run_uid)
+        return self.parts(what).runs.require_run(what, run_uid)
 
     # -- the unit of work: the Batch's (when rows commit: :mod:`._batch`) -------------
 
@@ -190,74 +188,53 @@ class RowWriter:
         """Rows the beamtime holds now (pending ones included) and what this session did."""
         return write_counts(self._batch("count rows"), self.counts)
 
-    # -- runs and streams ----------------------------------------------------------
+    # -- runs and streams: :class:`RunRows`' -----------------------------------------
 
     def write_run(self, row: RunRow) -> str:
-        """Open the run of ``row`` (a start's columns), commit, return its uid."""
-        batch = self._batch("open a run")
-        sample = sample_id(batch, row.sample if row.sample is not None else self.sample,
-                           self._sample_ids)
-        scan_id = row.metadata.get("scan_id")
-        try:
-            metadata = jsoncodec.dumps(row.metadata)
-        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
-            raise DocumentError(f"start {row.uid}: cannot encode its metadata: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        columns = {"uid": row.uid, "sample_id": sample, "plan_name": row.plan_name,
-                   "scan_id": scan_id if type(scan_id) is int and -(2**63) <= scan_id < 2**63
-                   else None, "time_start": row.time, "metadata": metadata}
-        with batch.unit():
-            if not batch.insert("runs", columns):
-                self.conflicts.conflict("runs", columns)
-        batch.commit()
-        self.runs.opened_run(row.uid, sample)
-        return row.uid
-
-    def write_stop(self, row: StopRow) -> None:
-        """Close the run of ``row`` (a stop's columns) and commit."""
-        run_uid = self.require_run("close a run", row.run_uid)
-        if row.exit_status not in EXIT_STATUSES:
-            raise DocumentError(
-                f"exit_status {row.exit_status!r} for run {run_uid} is not one of {EXIT_STATUSES}"
-            )
-        self.conflicts.stopping(row)
-        batch = self._batch("close a run")
-        with batch.unit():
-            batch.execute(
-                "UPDATE runs SET time_stop = ?, exit_status = ?, reason = ?, stop_document = ? "
-                "WHERE uid = ?",
-                (_time.time() if row.time is None else row.time, row.exit_status, row.reason,
-                 None if row.document is None else jsoncodec.dumps(row.document), run_uid),
-            )
-        batch.commit()
-        batch.frames.forget(f"runs/{array_key(run_uid)}/")
-        self.runs.closed_run(run_uid)
+        """Open the run of ``row`` and return its uid (:meth:`RunRows.write_run`)."""
+        return self.run_rows.write_run(row)
 
     def write_stream(self, row: StreamRow) -> str:
-        """Open the stream of ``row`` (a descriptor's columns), commit, return its uid."""
-        self.conflicts.stream_opening(row)
-        run = self.require_run("open a stream", row.run_uid)
-        batch = self._batch("open a stream")
-        try:
-            columns = {"uid": row.uid, "run_uid": run, "name": row.name, "time": row.time,
-                       "data_keys": jsoncodec.dumps(row.data_keys),
-                       "configuration": jsoncodec.dumps(row.configuration),
-                       "document": jsoncodec.dumps(row.document)}
-        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
-            raise DocumentError(f"descriptor {row.uid}: cannot encode it: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        with batch.unit():
-            if not batch.insert("streams", columns):
-                self.conflicts.conflict("streams", columns)
-        batch.commit()
-        self.runs.opened_stream(row.uid, run, row.name)
-        return row.uid
+        """Open the stream of ``row`` and return its uid (:meth:`RunRows.write_stream`)."""
+        return self.run_rows.write_stream(row)
+
+    def write_stop(self, row: StopRow) -> None:
+        """Close the run of ``row`` and commit (:meth:`RunRows.write_stop`)."""
+        self.run_rows.write_stop(row)
 
     # -- events and frames ------------------------------------------------------------
 
     def write_events(self, rows: Sequence[EventRow], *,
                      since: float | None = None) -> list[Refusal]:
-        """Store events with their frames; the rows refused (see :meth:`RunWriter.write_events`)."""
+        """Store a batch of events, each with its frames; return the rows refused.
+
+        Scalar events go in multi-row INSERTs; an event with frames is stored
+        with its frames as one unit of work. Commits happen as for
+        :meth:`write_event`. A row the store refuses (the event is stored, a value
+        cannot be encoded or stored, its stream is not open) is left out alone;
+        the rest of the batch is stored.
+
+        Parameters
+        ----------
+        rows : sequence of EventRow
+            The events, in order.
+        since : float or None, optional
+            :func:`time.monotonic` when the oldest of these events was handed
+            over; if a transaction starts here, ``commit_interval`` counts from
+            then, so queueing does not widen the window of uncommitted rows.
+
+        Returns
+        -------
+        list of Refusal
+            The position of each row refused in ``rows``, with the reason.
+
+        Raises
+        ------
+        RuntimeError
+            If the writer is not open (:class:`WriterStateError`).
+        OSError
+            If the rows or frames cannot be written (:class:`StorageError`).
+        """
         return self.parts("write events").events.write(rows, since=since)
 
     def write_event(self, row: EventRow, *, derived: bool = False) -> str:

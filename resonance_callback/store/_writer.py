@@ -23,6 +23,7 @@ from resonance_callback.store._external_rows import DerivedRows
 from resonance_callback.store._forward import forward
 from resonance_callback.store._records import Records
 from resonance_callback.store._row_writer import RowWriter
+from resonance_callback.store._run_rows import RunRows
 from resonance_callback.store._sample import SampleMetadata
 
 __all__ = ["RunWriter"]
@@ -120,10 +121,10 @@ class RunWriter:
     atomic = forward(RowWriter.atomic)
     storage_problem = forward(RowWriter.storage_problem)
     write_counts = forward(RowWriter.write_counts)
-    write_run = forward(RowWriter.write_run)
-    write_stream = forward(RowWriter.write_stream)
+    write_run = forward(RunRows.write_run, "run_rows")
+    write_stream = forward(RunRows.write_stream, "run_rows")
     write_events = forward(RowWriter.write_events)
-    write_stop = forward(RowWriter.write_stop)
+    write_stop = forward(RunRows.write_stop, "run_rows")
     already_stored = forward(RowWriter.already_stored)
     event_at = forward(DerivedRows.event_at, "derived")
     claim_derived_event = forward(DerivedRows.claim_derived_event, "derived")
