@@ -22,9 +22,20 @@ import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import event_model
+from event_model.documents import (
+    Datum,
+    Event,
+    EventDescriptor,
+    EventPage,
+    Resource,
+    RunStart,
+    RunStop,
+    StreamDatum,
+    StreamResource,
+)
 
 from resonance_callback.callback._capture import capture
 from resonance_callback.callback._documents import RunDocuments, reason
@@ -154,13 +165,21 @@ class RunWriterCallback(event_model.DocumentRouter):
         """The beamtime the runs go to now (beside the first one after a storage failure)."""
         return self._storage.db_path
 
+    @overload
     def __call__(self, name: str, doc: dict[str, Any], validate: bool = False
-                 ) -> tuple[str, dict[str, Any]]:
+                 ) -> tuple[str, dict[str, Any]]: ...
+
+    @overload
+    def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]: ...
+
+    def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]:
         """Route one document; never raises for a bad document, only for storage failures.
 
         :class:`event_model.DocumentRouter` dispatches to the method named after
         the document and unpacks ``event_page`` and ``datum_page`` into
-        :meth:`event` and :meth:`datum` calls.
+        :meth:`event` and :meth:`datum` calls. ``doc`` is whatever arrived (a
+        service hands on what it decoded): anything but a dict is rejected and
+        handed back as it came.
         """
         storage = self._storage
         if self._closed:
@@ -189,7 +208,7 @@ class RunWriterCallback(event_model.DocumentRouter):
             self.record_rejected(name, doc, reason(exc))
         return name, doc
 
-    def record_rejected(self, name: str, content: Any, reason: str,
+    def record_rejected(self, name: str, content: object, reason: str,
                         run_uid: str | None = None) -> None:
         """Keep ``content`` in ``rejected_documents`` as ``name``, as a bad document is kept.
 
@@ -201,7 +220,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         ----------
         name : str
             What it is (a document name, ``"damaged"``, ``"message"``, ...).
-        content : Any
+        content : object
             What is kept of it: a dict, kept whole; anything else as its ``repr``.
         reason : str
             Why it was not stored as it came.
@@ -211,40 +230,46 @@ class RunWriterCallback(event_model.DocumentRouter):
         self._storage.reject(name, content, reason, run_uid)
 
     # -- documents: each to its collaborator (DocumentRouter dispatches by name) ------
+    # Typed as event-model's documents, as DocumentRouter's methods are; what reaches
+    # them is what __call__ received, unvalidated: the collaborators check the keys
+    # they read (``require``) and a document that fails is kept as rejected.
 
-    def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def start(self, doc: RunStart) -> None:
         """Open a run: plan name, the whole start document, its uid, time and sample."""
         self._documents.start(doc)
 
-    def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def descriptor(self, doc: EventDescriptor) -> None:
         """Open a stream; decide storage for each data key."""
         self._documents.descriptor(doc)
 
-    def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Store one event's values inline and its frames in Zarr."""
+    def event(self, doc: Event) -> Event:
+        """Store one event's values inline and its frames in Zarr; pass it on as it came."""
         self._documents.event(doc)
+        return doc
 
-    def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    def event_page(self, doc: EventPage) -> EventPage:
         """Store each event of a page (one of unequal columns is rejected whole)."""
-        return self._documents.event_page(doc)
+        self._documents.event_page(doc)
+        return doc
 
-    def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stop(self, doc: RunStop) -> None:
         """Close the run with the mapped exit status, keep the stop document, and drain."""
         self._documents.stop(doc)
 
-    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def resource(self, doc: Resource) -> None:
         """Keep a resource document; its datums' files are read into the store."""
         self._detector.resource(doc)
 
-    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def datum(self, doc: Datum) -> Datum:
         """Keep a datum document; events holding its id get its array as a frame."""
         self._detector.datum(doc)
+        return doc
 
-    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stream_resource(self, doc: StreamResource) -> None:
         """Keep a stream_resource document; its stream_datums are read into the store."""
         self._detector.stream_resource(doc)
 
-    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stream_datum(self, doc: StreamDatum) -> None:
         """Keep a stream_datum document and read the events' data it refers to."""
         self._detector.stream_datum(doc)
 

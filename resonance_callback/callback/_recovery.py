@@ -91,7 +91,7 @@ class BeamtimeStorage:
         """Hand ``job`` to the sink (raising an earlier failure of the writer thread)."""
         self.sink.submit(job)
 
-    def reject(self, name: str, content: Any, reason: str, run_uid: str | None = None) -> None:
+    def reject(self, name: str, content: object, reason: str, run_uid: str | None = None) -> None:
         """Keep ``content`` as rejected (see ``RunWriterCallback.record_rejected``)."""
         if run_uid is None and isinstance(content, dict):
             try:
@@ -119,7 +119,7 @@ class BeamtimeStorage:
 
     # -- a failure ---------------------------------------------------------------------
 
-    def failed(self, exc: BaseException, doc: Any) -> None:
+    def failed(self, exc: BaseException, doc: object) -> None:
         """Note a storage failure met at ``doc``; the runs in flight are partial (logged once)."""
         if self._failure is not None:
             return
@@ -153,7 +153,7 @@ class BeamtimeStorage:
                             "committed before the failure; the next run is stored in a "
                             "reopened beamtime")
 
-    def dropped(self, name: str, doc: Any) -> bool:
+    def dropped(self, name: str, doc: object) -> bool:
         """Whether a document is of a run lost at a failure, or comes while storage is gone."""
         if self._gone:
             return True  # nowhere to keep it; the failure was reported
@@ -180,7 +180,7 @@ class BeamtimeStorage:
 
     # -- the next start ------------------------------------------------------------------
 
-    def at_start(self, doc: Any) -> None:
+    def at_start(self, doc: object) -> None:
         """Before a run opens: reopen the beamtime if its storage failed or is gone."""
         if self._failure is None:
             try:  # a failure the writer thread met since the last document
