@@ -83,9 +83,10 @@ def declared_dtype(value: Any) -> np.dtype[Any] | None:
     else:
         return None
     try:
-        return np.dtype(spec)
+        dtype: np.dtype[Any] = np.dtype(spec)
     except Exception:  # noqa: BLE001 - not a dtype numpy reads: nothing declared
         return None
+    return dtype
 
 
 def _declared_bytes(data_key: dict[str, Any]) -> int:

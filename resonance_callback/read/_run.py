@@ -100,7 +100,8 @@ class Run:
     @property
     def stop(self) -> dict[str, Any] | None:
         """The stop document, or None while the run is open (read afresh each time)."""
-        return jsoncodec.loads(self._status()[1])
+        stop: dict[str, Any] | None = jsoncodec.loads(self._status()[1])  # stored as an object
+        return stop
 
     @property
     def exit_status(self) -> str | None:

@@ -81,7 +81,7 @@ def _dtype(declared: Any) -> np.dtype[Any]:
     if isinstance(declared, list):  # a structured dtype's descr: lists where numpy wants tuples
         declared = [tuple(x.decode() if isinstance(x, bytes) else x for x in field)
                     for field in declared]
-    dtype = np.dtype(declared)
+    dtype: np.dtype[Any] = np.dtype(declared)
     if dtype.hasobject or dtype.subdtype is not None or any(
             dtype[n].subdtype is not None for n in (dtype.names or ())):
         raise DocumentError(f"array dtype {dtype} is refused (objects or subarrays)")
