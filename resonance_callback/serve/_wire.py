@@ -58,7 +58,7 @@ class Delivery:
     """
 
     name: str
-    doc: Any
+    doc: object  # what the message held: a dict when it could be read, not validated
     nbytes: int
     sent: float | None = None
     token: Any = None
@@ -168,7 +168,7 @@ def decode_payload(payload: bytes, fmt: str) -> Any:
         raise DocumentError(f"payload is not {fmt} ({type(exc).__name__}: {exc})") from exc
 
 
-def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, Any]]:
+def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, object]]:
     """``(name, doc)`` of one bluesky-nats message.
 
     Raises
@@ -190,7 +190,7 @@ def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, Any]]:
 
 
 def zmq_document(message: bytes, prefix: bytes = b"", fmt: str = "auto"
-                 ) -> tuple[str, dict[str, Any]] | None:
+                 ) -> tuple[str, dict[str, object]] | None:
     """``(name, doc)`` of one message of bluesky's 0MQ publisher; None if another prefix's.
 
     Parameters
