@@ -166,8 +166,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         return self._storage.db_path
 
     @overload
-    def __call__(self, name: str, doc: dict[str, Any], validate: bool = False
-                 ) -> tuple[str, dict[str, Any]]: ...
+    def __call__(self, name: str, doc: dict[str, object], validate: bool = False
+                 ) -> tuple[str, dict[str, object]]: ...
 
     @overload
     def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]: ...
