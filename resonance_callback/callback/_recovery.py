@@ -32,21 +32,31 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from resonance_callback.callback._inline import InlineWriter
 from resonance_callback.callback._jobs import EventJob, Job, reject
 from resonance_callback.callback._runs import OpenRuns
 from resonance_callback.callback._worker import WriterThread
 from resonance_callback.errors import BeamtimeDatabaseError, StorageError
-from resonance_callback.store import IdempotentConflicts, RowWriter
+from resonance_callback.store import IdempotentConflicts, RowWriter, SampleMetadata
 
 if TYPE_CHECKING:
     from resonance_callback.index import RunIndexer
 
-__all__ = ["BeamtimeStorage"]
+__all__ = ["BeamtimeStorage", "StorageOptions"]
 
 log = logging.getLogger("resonance_callback")
+
+class StorageOptions(TypedDict):
+    """How the callback's writer is made (its options; see ``RunWriterCallback``)."""
+
+    sample: SampleMetadata | None
+    commit_every: int
+    commit_interval: float
+    codec: str
+    threaded: bool
+
 
 #: What opening a beamtime may raise when its location cannot be used.
 _CANNOT_OPEN = (StorageError, BeamtimeDatabaseError, OSError, sqlite3.Error)
@@ -63,7 +73,7 @@ class BeamtimeStorage:
         The callback's open runs (those in flight at a failure are lost).
     index : RunIndexer or None
         Told where runs go after a reopen.
-    options : dict
+    options : StorageOptions
         ``sample``, ``commit_every``, ``commit_interval``, ``codec``, ``threaded``.
     zarr_store : path or zarr store, optional
         The Zarr store asked for (kept while the beamtime is at its first path).
@@ -75,7 +85,7 @@ class BeamtimeStorage:
     """
 
     def __init__(self, db_path: Path | str, *, runs: OpenRuns, index: RunIndexer | None,
-                 options: dict[str, Any], zarr_store: Any = None) -> None:
+                 options: StorageOptions, zarr_store: Any = None) -> None:
         self._runs = runs
         self._index = index
         self._options = options
