@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import xarray
 
     from resonance_callback.read._frames import FrameArray
+    from resonance_callback.read._sources import StreamResourceRef
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
@@ -102,6 +103,9 @@ class _Run(Protocol):
     def images(self, field: str, stream: str = "primary") -> FrameArray: ...
 
     def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
+
+    def stream_resources(self, stream: str = "primary"
+                         ) -> dict[str, list[StreamResourceRef]]: ...
 
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray: ...
@@ -199,6 +203,11 @@ class Stream:
         """
         stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
+
+    @cached_property
+    def stream_resources(self) -> dict[str, list[StreamResourceRef]]:
+        """Per field, the stream resources (with their stream datums) its frames were read from."""
+        return self._run.stream_resources(self.name)
 
     def frames(self, field: str) -> FrameArray:
         """Return the frames of ``field``, lazily (see :meth:`Run.images`).

@@ -27,6 +27,7 @@ from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
 from resonance_callback.tiled_server._live import LiveStream
+from resonance_callback.tiled_server._sources import field_data_sources
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from fastapi import HTTPException
@@ -67,7 +68,21 @@ class FrameNode(LiveStream, ArrayAdapter):
     client retries for up to 45 s; such a frame will not come later, so the
     answer says so at once (the client raises ``ClientError`` with the
     message). Not 410, which the client reads as a broken link (``KeyError``).
+
+    Its ``data_sources`` (asked for with ``include_data_sources``) are the
+    detector files its frames came from (:mod:`._sources`), None for a field
+    that came in the events.
     """
+
+    _stream: Stream | None = None
+    _field: str = ""
+
+    @property
+    def data_sources(self) -> Any:
+        """The detector files of the field, as TiledWriter's node lists them (or None)."""
+        if self._stream is None:
+            return None
+        return field_data_sources(self._stream, self._field, self.structure())
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         """Return the frames asked for (424 if one cannot be read)."""
@@ -92,7 +107,9 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
-    return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
+    node = FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
+    node._stream, node._field = stream, field
+    return node
 
 
 def stream_node(stream: Stream) -> LiveContainer:
