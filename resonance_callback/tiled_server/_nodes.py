@@ -21,6 +21,8 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
+
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
@@ -30,10 +32,14 @@ from resonance_callback.tiled_server._live import LiveStream
 from resonance_callback.tiled_server._sources import field_data_sources
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    import dask
+    import dask.dataframe
+    import pyarrow
     from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
+    from tiled.structures.table import TableStructure
 
 __all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
            "json_safe", "run_node", "run_specs", "stream_node"]
@@ -49,6 +55,8 @@ CATALOG_SPEC = Spec("CatalogOfBlueskyRuns", version="3.0")
 WRITER_KEYS = ("tiled_specs", "tiled_access_tags")
 #: Most specs a node has in Tiled (``tiled.server.schemas.MAX_ALLOWED_SPECS``).
 MAX_SPECS = 20
+#: Most elements of an array of the events TiledWriter keeps in its table (its ``MAX_ARRAY_SIZE``).
+MAX_TABLE_ARRAY_SIZE = 16
 _MAX_SPEC_TEXT = 255
 
 
@@ -112,6 +120,49 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     return node
 
 
+def _in_table(stream: Stream, field: str) -> bool:
+    """Whether an array field stays in the ``internal`` table, by TiledWriter's rule.
+
+    TiledWriter keeps an array of the events (no ``external``, ``dtype`` array)
+    in its table when its declared shape is fixed, of at most
+    :data:`MAX_TABLE_ARRAY_SIZE` elements and its ``dtype_numpy`` not a string or
+    object; every other array field is a node of its own. Here also only when
+    every event has it, in the declared shape.
+    """
+    key = stream.data_keys.get(field) or {}
+    shape = key.get("shape")
+    if "external" in key or key.get("dtype") != "array" or not isinstance(shape, list):
+        return False
+    if not all(isinstance(size, int) and size >= 0 for size in shape):
+        return False
+    if math.prod(shape) > MAX_TABLE_ARRAY_SIZE:
+        return False
+    try:
+        if np.dtype(key.get("dtype_numpy") or "f8").kind in "USO":
+            return False
+    except TypeError:
+        return False
+    values = stream.array(field)
+    return tuple(values.shape) == (len(stream.internal_table()), *shape)
+
+
+def _table_with_lists(table: Any, lists: list[str], npartitions: int,
+                      metadata: dict[str, Any]) -> Table:
+    """The ``internal`` table with array fields kept in it, each value a nested list.
+
+    Their Arrow types are those of their whole columns (an empty column's is
+    ``null``, and dask would make lists text).
+    """
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = dask.dataframe.from_pandas(table, npartitions=npartitions)
+    schema = TableStructure.from_dask_dataframe(frame).arrow_schema_decoded
+    for field in lists:
+        column = pyarrow.array(table[field].tolist())
+        schema = schema.set(schema.get_field_index(field), pyarrow.field(field, column.type))
+    structure = TableStructure.from_arrow_table(schema.empty_table(), frame.npartitions)
+    return Table(frame.partitions, structure, metadata=metadata, specs=[Spec("dataframe")])
+
+
 def stream_node(stream: Stream) -> LiveContainer:
     """Return the Tiled node of one stream (``BlueskyEventStream`` 3.0, composite)."""
     array_dims = functools.cache(stream.dims)
@@ -119,17 +170,24 @@ def stream_node(stream: Stream) -> LiveContainer:
     def servable(field: str) -> bool:
         return field not in stream.frame_fields or stream.frames(field).frame_shape is not None
 
+    @functools.cache
+    def in_table() -> list[str]:
+        return [f for f in array_dims() if servable(f) and _in_table(stream, f)]
+
     def keys() -> list[str]:
         parts = ["internal"] if stream.has_events() else []
-        return parts + [f for f in array_dims() if servable(f)]
+        return parts + [f for f in array_dims() if servable(f) and f not in in_table()]
 
     def get(key: str) -> Any:
         if key == "internal" and stream.has_events():
-            table = stream.internal_table()
+            table = stream.internal_table(keep=in_table())
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
-            return Table.from_pandas(table, metadata=json_safe(described),
-                                            npartitions=max(1, math.ceil(len(table) / 100_000)))
-        if key not in array_dims() or not servable(key):
+            npartitions = max(1, math.ceil(len(table) / 100_000))
+            if not in_table():
+                return Table.from_pandas(table, metadata=json_safe(described),
+                                         npartitions=npartitions)
+            return _table_with_lists(table, in_table(), npartitions, json_safe(described))
+        if key not in array_dims() or not servable(key) or key in in_table():
             raise KeyError(key)
         return _array_node(stream, key, array_dims()[key])
 
