@@ -34,7 +34,7 @@ from resonance_callback.tiled_server._sources import field_data_sources
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import dask
     import dask.dataframe
-    import pyarrow
+    import pyarrow  # type: ignore[import-untyped]
     from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.table import TableAdapter
