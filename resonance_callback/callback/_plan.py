@@ -11,6 +11,8 @@ A key whose declared shape has a dimension of unknown size (``None``: ``[2, null
 a ragged or variable-length array, as TiledWriter reads it) is stored inline, each
 value as it came (nested lists), whatever shape each event's value has; one of more
 than :data:`MAX_RAGGED_ELEMENTS` elements is left out and recorded with the reason.
+So is an array of strings (``dtype_numpy`` ``<U``/``S``, or values of text): it
+reads back as strings (TiledWriter keeps them too), where Zarr frames hold numbers.
 
 Nothing is allocated from a declaration. A key whose declared shape and
 ``dtype_numpy`` (its full itemsize, subarrays and structured fields included)
@@ -68,6 +70,12 @@ def _declared_ragged(data_key: dict[str, Any]) -> bool:
     return (data_key.get("dtype") == "array" and isinstance(shape, list | tuple)
             and any(n is None for n in shape)
             and all(n is None or (type(n) is int and n >= 0) for n in shape))
+
+
+def _declared_text(data_key: dict[str, Any]) -> bool:
+    """Whether the key declares an array of strings (``dtype_numpy`` of kind ``U`` or ``S``)."""
+    dtype = declared_dtype(data_key.get("dtype_numpy"))
+    return dtype is not None and dtype.kind in "US"
 
 
 def declared_dtype(value: Any) -> np.dtype[Any] | None:
@@ -128,7 +136,7 @@ class KeyPlan:
     storage: Storage | None  # None: decided by the first value
     shape: tuple[int, ...] | None  # the frame shape every value must have
     refused: str | None = None  # why every value of the key is left out
-    ragged: bool = False  # a None in the declared shape: inline, each value as it came
+    ragged: bool = False  # a None in the declared shape, or text: inline, each value as it came
 
     @classmethod
     def from_data_key(cls, key: str, data_key: dict[str, Any], inline_limit: int) -> KeyPlan:
@@ -144,7 +152,7 @@ class KeyPlan:
         shape = _declared_shape(data_key)
         if data_key.get("dtype") != "array":
             return cls(key, Storage.INLINE, None)
-        if _declared_ragged(data_key):
+        if _declared_ragged(data_key) or _declared_text(data_key):
             return cls(key, Storage.INLINE, None, ragged=True)
         if shape is None:
             return cls(key, None, None)
@@ -206,7 +214,9 @@ class StreamPlan:
             arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
         except ValueError:  # ragged lists: no array, stored inline as they came
             arr = None
-        if arr is not None and arr.dtype != object and (
+        if arr is not None and arr.dtype.kind in "US" and arr.ndim >= 1:
+            plan.storage, plan.ragged = Storage.INLINE, True  # text: inline, as it came
+        elif arr is not None and arr.dtype != object and (
             arr.ndim >= 2 or (arr.ndim == 1 and arr.size > self.inline_limit)
         ):
             plan.storage, plan.shape = Storage.FRAME, arr.shape
@@ -253,7 +263,9 @@ class StreamPlan:
                 except (ValueError, TypeError) as exc:  # ragged lists: this frame alone
                     problems.append(f"key {key!r}: value is no array ({exc}); left out")
                     continue
-                if frame.shape != plan.shape:
+                if frame.dtype.kind in "US":  # text where frames were declared: as it came
+                    inline[key] = value
+                elif frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "
                         f"the shape {list(plan.shape or ())} decided at the descriptor"
