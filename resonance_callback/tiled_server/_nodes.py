@@ -21,25 +21,29 @@ import math
 import uuid
 from typing import Any
 
-import numpy as np
-
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
+from resonance_callback.tiled_server._kinds import (
+    BytesNode,
+    Table,
+    bytes_fields,
+    ragged_fields,
+    ragged_node,
+    table_with_lists,
+)
+from resonance_callback.tiled_server._kinds import (
+    in_table as kept_in_table,
+)
 from resonance_callback.tiled_server._live import LiveStream
 from resonance_callback.tiled_server._sources import field_data_sources
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
-    import dask
-    import dask.dataframe
-    import pyarrow  # type: ignore[import-untyped]
     from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
-    from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
-    from tiled.structures.table import TableStructure
 
 __all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
            "json_safe", "run_node", "run_specs", "stream_node"]
@@ -55,8 +59,6 @@ CATALOG_SPEC = Spec("CatalogOfBlueskyRuns", version="3.0")
 WRITER_KEYS = ("tiled_specs", "tiled_access_tags")
 #: Most specs a node has in Tiled (``tiled.server.schemas.MAX_ALLOWED_SPECS``).
 MAX_SPECS = 20
-#: Most elements of an array of the events TiledWriter keeps in its table (its ``MAX_ARRAY_SIZE``).
-MAX_TABLE_ARRAY_SIZE = 16
 _MAX_SPEC_TEXT = 255
 
 
@@ -107,10 +109,6 @@ class FrameNode(LiveStream, ArrayAdapter):
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
 
-class Table(LiveStream, TableAdapter):
-    """A stream's event table (``internal``)."""
-
-
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
@@ -118,49 +116,6 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     node = FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
     node._stream, node._field = stream, field
     return node
-
-
-def _in_table(stream: Stream, field: str) -> bool:
-    """Whether an array field stays in the ``internal`` table, by TiledWriter's rule.
-
-    TiledWriter keeps an array of the events (no ``external``, ``dtype`` array)
-    in its table when its declared shape is fixed, of at most
-    :data:`MAX_TABLE_ARRAY_SIZE` elements and its ``dtype_numpy`` not a string or
-    object; every other array field is a node of its own. Here also only when
-    every event has it, in the declared shape.
-    """
-    key = stream.data_keys.get(field) or {}
-    shape = key.get("shape")
-    if "external" in key or key.get("dtype") != "array" or not isinstance(shape, list):
-        return False
-    if not all(isinstance(size, int) and size >= 0 for size in shape):
-        return False
-    if math.prod(shape) > MAX_TABLE_ARRAY_SIZE:
-        return False
-    try:
-        if np.dtype(key.get("dtype_numpy") or "f8").kind in "USO":
-            return False
-    except TypeError:
-        return False
-    values = stream.array(field)
-    return tuple(values.shape) == (len(stream.internal_table()), *shape)
-
-
-def _table_with_lists(table: Any, lists: list[str], npartitions: int,
-                      metadata: dict[str, Any]) -> Table:
-    """The ``internal`` table with array fields kept in it, each value a nested list.
-
-    Their Arrow types are those of their whole columns (an empty column's is
-    ``null``, and dask would make lists text).
-    """
-    with dask.config.set({"dataframe.convert-string": False}):
-        frame = dask.dataframe.from_pandas(table, npartitions=npartitions)
-    schema = TableStructure.from_dask_dataframe(frame).arrow_schema_decoded
-    for field in lists:
-        column = pyarrow.array(table[field].tolist())
-        schema = schema.set(schema.get_field_index(field), pyarrow.field(field, column.type))
-    structure = TableStructure.from_arrow_table(schema.empty_table(), frame.npartitions)
-    return Table(frame.partitions, structure, metadata=metadata, specs=[Spec("dataframe")])
 
 
 def stream_node(stream: Stream) -> LiveContainer:
@@ -172,23 +127,37 @@ def stream_node(stream: Stream) -> LiveContainer:
 
     @functools.cache
     def in_table() -> list[str]:
-        return [f for f in array_dims() if servable(f) and _in_table(stream, f)]
+        return [f for f in array_dims() if servable(f) and kept_in_table(stream, f)]
+
+    @functools.cache
+    def raggeds() -> dict[str, Any]:
+        table = stream.internal_table()
+        nodes = {f: ragged_node(stream, f, table[f].tolist(), json_safe(stream.data_keys[f]))
+                 for f in ragged_fields(stream, list(table.columns))}
+        return {f: node for f, node in nodes.items() if node is not None}
 
     def keys() -> list[str]:
         parts = ["internal"] if stream.has_events() else []
-        return parts + [f for f in array_dims() if servable(f) and f not in in_table()]
+        arrays = [f for f in array_dims() if servable(f) and f not in in_table()]
+        return parts + arrays + [f for f in raggeds() if f not in arrays]
 
     def get(key: str) -> Any:
+        if key in raggeds():
+            return raggeds()[key]
         if key == "internal" and stream.has_events():
             table = stream.internal_table(keep=in_table())
+            table = table.drop(columns=[c for c in table.columns
+                                        if c in raggeds() or c.removeprefix("ts_") in raggeds()])
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
             npartitions = max(1, math.ceil(len(table) / 100_000))
             if not in_table():
                 return Table.from_pandas(table, metadata=json_safe(described),
                                          npartitions=npartitions)
-            return _table_with_lists(table, in_table(), npartitions, json_safe(described))
+            return table_with_lists(table, in_table(), npartitions, json_safe(described))
         if key not in array_dims() or not servable(key) or key in in_table():
             raise KeyError(key)
+        if key in bytes_fields(stream):
+            return BytesNode(stream, key, json_safe(stream.data_keys.get(key, {})))
         return _array_node(stream, key, array_dims()[key])
 
     return LiveContainer(Lazy(keys, get), metadata=json_safe(stream.metadata),
