@@ -30,6 +30,7 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import dask
     import dask.dataframe
     import pyarrow  # type: ignore[import-untyped]
+    from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.bytes import BytesAdapter
     from tiled.adapters.table import TableAdapter
     from tiled.structures.bytes import BytesStructure
@@ -42,7 +43,7 @@ try:  # imported once, with the server (awkward takes seconds to import)
 except ImportError:  # without ragged and awkward: ragged fields stay in the table
     RaggedAdapter = None
 
-__all__ = ["MAX_TABLE_ARRAY_SIZE", "BytesNode", "Table", "bytes_fields", "in_table",
+__all__ = ["MAX_TABLE_ARRAY_SIZE", "BytesNode", "ListTable", "Table", "bytes_fields", "in_table",
            "ragged_fields", "ragged_node", "table_with_lists"]
 
 logger = logging.getLogger("resonance_callback.tiled_server")
@@ -95,7 +96,25 @@ def table_with_lists(table: Any, lists: list[str], npartitions: int,
         column = pyarrow.array(table[field].tolist())
         schema = schema.set(schema.get_field_index(field), pyarrow.field(field, column.type))
     structure = TableStructure.from_arrow_table(schema.empty_table(), frame.npartitions)
-    return Table(frame.partitions, structure, metadata=metadata, specs=[Spec("dataframe")])
+    out = ListTable(frame.partitions, structure, metadata=metadata, specs=[Spec("dataframe")])
+    out.lists = list(lists)
+    return out
+
+
+class ListTable(Table):
+    """An ``internal`` table with arrays kept in it: such a column read alone is its array.
+
+    ``stream["long"]`` (Tiled's composite client reads a column as ``internal/long``)
+    has the shape ``(events, *shape)``, as TiledWriter's table column has.
+    """
+
+    lists: list[str]
+
+    def __getitem__(self, key: str) -> Any:
+        """Return one column as an array (a kept array column: ``(events, *shape)``)."""
+        if key not in self.lists:
+            return super().__getitem__(key)
+        return ArrayAdapter.from_array(np.asarray(self.read([key])[key].tolist()))
 
 
 

@@ -46,8 +46,8 @@ def _served_sources(tmp_path: Path, docs: list[tuple[str, dict[str, Any]]], key:
         for name, doc in docs:
             callback(name, doc)
     with serving(db) as url:
-        node = from_uri(url, api_key=API_KEY)[docs[0][1]["uid"]]["primary"][key]
-        return node.data_sources(), node.read()
+        node = from_uri(url, api_key=API_KEY)[docs[0][1]["uid"]]["primary"].base[key]
+        return node.data_sources(), node.read() if node.structure_family == "array" else None
 
 
 def test_tiff_frames_list_each_file_of_their_sequence_as_an_asset(tmp_path):

@@ -50,3 +50,6 @@ def test_small_numeric_array_of_the_events_stays_in_the_internal_table(tmp_path)
         assert [np.stack(list(v)).tolist() for v in table["small"]] == [small] * 2
         assert [np.stack(list(v)).tolist() for v in dataset["small"].values] == [small] * 2
         np.testing.assert_array_equal(stream.base["large"].read(), np.stack([large, large]))
+        column = stream["small"]  # the column alone, as Tiled's composite client reads it
+        assert column.shape == (2, 2, 3)
+        np.testing.assert_array_equal(column.read(), np.array([small, small]))
