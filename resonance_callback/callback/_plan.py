@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from resonance_callback.callback._copies import FrameCopies, frozen
+from resonance_callback.callback._leaves import is_text, more_elements
 from resonance_callback.external import DEFAULT_MAX_READ_BYTES
 
 __all__ = ["INLINE_LIMIT", "MAX_DECLARED_BYTES", "MAX_RAGGED_ELEMENTS", "KeyPlan", "Split",
@@ -106,26 +107,6 @@ def _declared_bytes(data_key: dict[str, Any]) -> int:
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sizes):
         sizes = ()
     return math.prod(sizes) * dtype.itemsize  # itemsize counts subarrays and fields
-
-
-def _more_elements(value: list[Any], limit: int) -> bool:
-    """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``).
-
-    Lists count too once there are more than ``16 * limit`` of them, so a list
-    that holds itself (or a chain of empty lists) ends the count rather than looping
-    (nesting the encoder cannot take is left to it: it names the key).
-    """
-    count, lists, todo = 0, 0, [value]
-    while todo:
-        for item in todo.pop():
-            if type(item) is list:
-                todo.append(item)
-                lists += 1
-            else:
-                count += 1
-            if count > limit or lists > 16 * limit:
-                return True
-    return False
 
 
 @dataclass
@@ -214,7 +195,7 @@ class StreamPlan:
             arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
         except ValueError:  # ragged lists: no array, stored inline as they came
             arr = None
-        if arr is not None and arr.dtype.kind in "US" and arr.ndim >= 1:
+        if arr is not None and arr.dtype.kind in "US" and arr.ndim >= 1 and is_text(value):
             plan.storage, plan.ragged = Storage.INLINE, True  # text: inline, as it came
         elif arr is not None and arr.dtype != object and (
             arr.ndim >= 2 or (arr.ndim == 1 and arr.size > self.inline_limit)
@@ -251,7 +232,7 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.ragged:  # any shape, as it came; bounded in elements
-                if (type(value) is list and _more_elements(value, MAX_RAGGED_ELEMENTS)) or (
+                if (type(value) is list and more_elements(value, MAX_RAGGED_ELEMENTS)) or (
                         isinstance(value, np.ndarray) and value.size > MAX_RAGGED_ELEMENTS):
                     problems.append(f"key {key!r}: ragged value of more than "
                                     f"{MAX_RAGGED_ELEMENTS} elements; left out")
@@ -263,8 +244,8 @@ class StreamPlan:
                 except (ValueError, TypeError) as exc:  # ragged lists: this frame alone
                     problems.append(f"key {key!r}: value is no array ({exc}); left out")
                     continue
-                if frame.dtype.kind in "US":  # text where frames were declared: as it came
-                    inline[key] = value
+                if frame.dtype.kind in "US" and frame.shape == plan.shape and is_text(value):
+                    inline[key] = value  # text where frames were declared: as it came
                 elif frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "
@@ -280,7 +261,7 @@ class StreamPlan:
                     "declares a scalar or short array"
                 )
             elif plan.storage is Storage.INLINE and type(value) is list and (
-                _more_elements(value, self.inline_limit)
+                more_elements(value, self.inline_limit)
             ):
                 problems.append(
                     f"key {key!r}: list of more than {self.inline_limit} elements (or "
