@@ -18,6 +18,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
     BeamtimeReader,
@@ -185,6 +186,11 @@ class Run:
     def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]:
         """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""
         return unresolved_fields(self._reader, self.uid, stream)
+
+    def stream_resources(self, stream: str = "primary") -> dict[str, list[StreamResourceRef]]:
+        """Return, per field, the stream resources (with their datums) ``stream`` was read from."""
+        uids = {str(d.get("uid")) for d in self.descriptors(stream)}
+        return stream_resources(self._reader, self.uid, uids)
 
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray:

@@ -21,7 +21,7 @@ Tiled server and of a TiledWriter-fed catalog:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import xarray
 
     from resonance_callback.read._frames import FrameArray
+    from resonance_callback.read._sources import StreamResourceRef
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
@@ -102,6 +103,9 @@ class _Run(Protocol):
     def images(self, field: str, stream: str = "primary") -> FrameArray: ...
 
     def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
+
+    def stream_resources(self, stream: str = "primary"
+                         ) -> dict[str, list[StreamResourceRef]]: ...
 
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray: ...
@@ -200,6 +204,11 @@ class Stream:
         stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
 
+    @cached_property
+    def stream_resources(self) -> dict[str, list[StreamResourceRef]]:
+        """Per field, the stream resources (with their stream datums) its frames were read from."""
+        return self._run.stream_resources(self.name)
+
     def frames(self, field: str) -> FrameArray:
         """Return the frames of ``field``, lazily (see :meth:`Run.images`).
 
@@ -291,17 +300,23 @@ class Stream:
         """Return whether the stream has any stored event row."""
         return bool(len(self._full_table))
 
-    def internal_table(self) -> pandas.DataFrame:
+    def internal_table(self, keep: Collection[str] = ()) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.
 
         Columns ``seq_num``, ``time``, every field that is not an array field
         (see :meth:`dims`), then ``ts_{field}`` for each; one row per stored event.
+        The array fields in ``keep`` stay in the table, each value a nested list
+        (as TiledWriter keeps a small array of the events in its table).
         """
         table = self._full_table
-        arrays = set(self.frame_fields) | set(self._array_columns)
+        arrays = (set(self.frame_fields) | set(self._array_columns)) - set(keep)
         drop = [c for c in table.columns
                 if c in arrays or (c.startswith("ts_") and c[3:] in arrays)]
-        return table.drop(columns=drop)
+        out = table.drop(columns=drop)
+        for field in keep:
+            if field not in self._array_columns:
+                out[field] = [value.tolist() for value in np.asarray(self.array(field))]
+        return out
 
     def read(self) -> xarray.Dataset:
         """Return the stream as an :class:`xarray.Dataset`.

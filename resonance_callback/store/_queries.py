@@ -13,8 +13,8 @@ from typing import Any
 from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "image_fields", "image_rows",
-           "image_rows_by_seq", "rejected_rows", "run_status", "stream_names", "stream_rows",
-           "unresolved_rows"]
+           "image_rows_by_seq", "rejected_rows", "run_status", "stream_documents",
+           "stream_names", "stream_rows", "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -119,6 +119,13 @@ def unresolved_rows(reader: BeamtimeReader, run_uid: str, stream: str) -> list[R
         "JOIN streams s ON s.uid = u.stream_uid WHERE s.run_uid = ? AND s.name = ? "
         "AND u.field_name IS NOT NULL AND u.seq_num IS NOT NULL ORDER BY u.id",
         (run_uid, stream))
+
+
+def stream_documents(reader: BeamtimeReader, run_uid: str) -> list[Row]:
+    """Return ``(name, document)`` of a run's stream_resource and stream_datum documents."""
+    return reader.rows(
+        "SELECT name, document FROM external_documents WHERE run_uid = ? "
+        "AND name IN ('stream_resource', 'stream_datum') ORDER BY ordinal", (run_uid,))
 
 
 def rejected_rows(reader: BeamtimeReader, run_uid: str) -> list[Row]:
