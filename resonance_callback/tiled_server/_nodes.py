@@ -92,6 +92,7 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
+    metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
     return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
 
 
