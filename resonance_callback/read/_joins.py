@@ -26,7 +26,8 @@ from resonance_callback import jsoncodec
 from resonance_callback._datum_shape import datum_shape, multiplier_of
 from resonance_callback.store import BeamtimeReader, run_queries
 
-__all__ = ["MAX_CHUNK_BYTES", "field_parameters", "joined_rows", "node_metadata", "tiled_chunks"]
+__all__ = ["MAX_CHUNK_BYTES", "MIN_BLOCK_LIMIT", "field_parameters", "joined_rows",
+           "node_metadata", "tiled_chunks"]
 
 
 def _decoded(text: str) -> dict[str, Any]:
@@ -144,6 +145,10 @@ MAX_CHUNK_BYTES = 64 * 2**20
 """The largest block :func:`tiled_chunks` makes (bytes); past it, a frame is a block."""
 
 
+MIN_BLOCK_LIMIT = 10_000
+""":func:`tiled_chunks` makes at most this many blocks, or one per event if there are more."""
+
+
 def _summands(total: int, part: int, repeat: int = 1) -> tuple[int, ...]:
     """bluesky-tiled-plugins' ``list_summands``: ``total`` in pieces of ``part``, repeated."""
     pieces = [part] * (total // part) + ([total % part] if total % part else [])
@@ -170,8 +175,10 @@ def tiled_chunks(shape: tuple[int, ...], itemsize: int, parameters: Mapping[str,
     tuple or None
         Dask-style chunks (``chunk_shape[i]`` along the leading axes, whole
         along the others; with ``concat`` and ``join_chunks=false`` each event's
-        rows chunked apart), or None without a usable ``chunk_shape`` or when
-        a block would exceed :data:`MAX_CHUNK_BYTES`.
+        rows chunked apart), or None (one frame a block, as stored) without a
+        usable ``chunk_shape``, when a block would exceed :data:`MAX_CHUNK_BYTES`,
+        or when there would be more blocks than events and :data:`MIN_BLOCK_LIMIT`
+        (a ``chunk_shape`` of 1s over large frames).
     """
     chunk_shape = parameters.get("chunk_shape")
     if not isinstance(chunk_shape, (list, tuple)) or not chunk_shape or len(chunk_shape) > len(
@@ -180,6 +187,12 @@ def tiled_chunks(shape: tuple[int, ...], itemsize: int, parameters: Mapping[str,
         return None
     block = [min(c, size) for c, size in zip(chunk_shape, shape, strict=False)]
     if itemsize * math.prod(block) * math.prod(shape[len(chunk_shape):]) > MAX_CHUNK_BYTES:
+        return None
+    events = shape[0] // rows if rows else shape[0]
+    pieces = [-(-size // c) for size, c in zip(shape, chunk_shape, strict=False)]
+    if rows and parameters.get("join_chunks") is False:
+        pieces[0] = events * -(-rows // chunk_shape[0])
+    if math.prod(pieces) > max(events, MIN_BLOCK_LIMIT):  # never a graph past one per event
         return None
     leading = [_summands(size, c) for size, c in zip(shape, chunk_shape, strict=False)]
     if rows and parameters.get("join_chunks") is False:

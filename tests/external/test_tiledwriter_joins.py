@@ -68,3 +68,13 @@ def test_multiplier_is_the_fields_frame_per_point_live_and_replayed(tmp_path: Pa
         stream = open_beamtime(db)[docs.of("start")[0]["uid"]]["primary"]
         assert stream.field_metadata("cam") == {"frame_per_point": 2}
         assert stream.array("cam").shape == (2, 2, 4, 5)
+
+
+def test_chunk_shape_of_ones_over_large_frames_keeps_one_block_per_frame(tmp_path: Path) -> None:
+    data = frames(4, (200, 300))  # chunk_shape [1, 1, 1]: 240 000 blocks; kept at 4
+    uri = write_h5(tmp_path / "ones.h5", "/entry/data/data", data)
+    docs = compose("cam", {"shape": [200, 300], "dtype_numpy": "<u2"}, HDF5, uri,
+                   {"dataset": "/entry/data/data", "chunk_shape": [1, 1, 1]}, [(0, 4)])
+    (db, _) = store_both_ways(docs, tmp_path, [tmp_path])
+    values = open_beamtime(db)[docs.of("start")[0]["uid"]]["primary"].array("cam")
+    assert values.chunks == ((1, 1, 1, 1), (200,), (300,))
