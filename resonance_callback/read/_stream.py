@@ -17,8 +17,9 @@ Tiled server and of a TiledWriter-fed catalog:
   in the stream (TiledWriter's rule for arrays that came in the events);
 - a value from a detector file declared a scalar (``dtype`` number, integer,
   boolean or string) with shape ``[1]`` is one scalar per event;
-- every ophyd-async (``STREAM:``) field is an array field, a scalar per event
-  too (TiledWriter makes every detector-file field an array node);
+- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean
+  scalar per event too (TiledWriter makes every detector-file field an array node;
+  text values stay columns of the event table);
 - a field whose stream resource has ``join_method="concat"`` and ``n > 1``
   rows per event is served joined, ``N * n`` rows (:mod:`._joins`).
 """
@@ -191,7 +192,7 @@ class Stream:
             if values.ndim > 1 and values.shape[1:] == (1,) and self.data_keys.get(
                     column, {}).get("dtype") in SCALAR_DTYPES:
                 out[column] = values[:, 0]  # a scalar declared with shape [1]
-            elif values.ndim > 1 or (column in self._streamed and values.dtype.kind != "O"):
+            elif values.ndim > 1 or (column in self._streamed and values.dtype.kind in "biuf"):
                 out[column] = values
         return out
 
