@@ -87,6 +87,8 @@ def field_parameters(reader: BeamtimeReader, run_uid: str,
             key = doc.get("data_key")
             if isinstance(key, str) and key in wanted and key not in out:
                 out[key] = _as_stream_resource(doc)
+                if len(out) == len(wanted):
+                    break
     for field, datum_id in datum_ids.items():
         if field in out:
             continue
