@@ -93,7 +93,9 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
     metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
-    return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
+    # A scalar per event with no dims declared has none, as TiledWriter's.
+    served = None if len(dims) == 1 and not metadata.get("dims") else dims
+    return FrameNode.from_array(values, dims=served, metadata=json_safe(metadata))
 
 
 def stream_node(stream: Stream) -> LiveContainer:

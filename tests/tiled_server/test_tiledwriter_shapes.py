@@ -200,3 +200,9 @@ def test_chunks_follow_the_chunk_shape_parameter_as_in_tiledwriter(both, run) ->
     got = ours[uids[run]]["primary"]["det-rows"]
     expected = theirs[uids[run]]["primary"]["det-rows"]
     assert got.chunks == expected.chunks == ((got.shape[0],), *((size,) for size in ROWS[1:]))
+
+
+def test_scalar_node_without_declared_dims_has_none_as_in_tiledwriter(both) -> None:
+    theirs, ours, uids = both
+    got = ours[uids["count"]]["primary"]["det-sum"].structure().dims
+    assert got == theirs[uids["count"]]["primary"]["det-sum"].structure().dims is None
