@@ -136,7 +136,9 @@ def both(tmp_path_factory: pytest.TempPathFactory):
     with tiledwriter_catalog(base / "tiled", [files]) as their_url:
         tiled_client = from_uri(their_url, api_key=API_KEY)
         writer = TiledWriter(tiled_client)
-        callback = RunWriterCallback(base / "ours.db")
+        # Not threaded: the detector appends to its HDF5 file while a writer thread could
+        # still hold it open for reading (HDF5 refuses that within one process).
+        callback = RunWriterCallback(base / "ours.db", threaded=False)
         RE = RunEngine({}, context_managers=[])
         RE.subscribe(writer)
         RE.subscribe(callback)
