@@ -18,6 +18,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.read._joins import field_parameters
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
@@ -200,6 +201,11 @@ class Run:
              if field in (d.get("data_keys") or {})), {})
         return stream_frames(self._reader, self._frames, self.uid, stream, field, data_key,
                              seq_nums, unresolved)
+
+    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
+                            ) -> dict[str, dict[str, Any]]:
+        """Return detector-file fields' (stream) resource parameters (see ``read._joins``)."""
+        return field_parameters(self._reader, self.uid, streamed, datum_ids)
 
     # -- data --------------------------------------------------------------------
 

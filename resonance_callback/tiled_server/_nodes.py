@@ -113,7 +113,10 @@ def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapt
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
-    node = FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
+    metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
+    # A scalar per event with no dims declared has none, as TiledWriter's.
+    served = None if len(dims) == 1 and not metadata.get("dims") else dims
+    node = FrameNode.from_array(values, dims=served, metadata=json_safe(metadata))
     node._stream, node._field = stream, field
     return node
 
