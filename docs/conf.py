@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the package as it is in this tree, not an installed copy
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 project = "resonance-callback"
 author = "resonance-callback contributors"
@@ -17,11 +18,12 @@ extensions = [
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
+    "public_names",  # docs/_ext: the constants of each __all__; every public name documented
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "conformance.json"]
+exclude_patterns = ["_build", "_ext", "conformance.json"]
 
 # MyST: heading anchors, so that [text](page.md#a-heading) links resolve (and are checked).
 myst_heading_anchors = 4
