@@ -3,7 +3,8 @@
 #   make serve-demo - a local nats-server (JetStream) on 127.0.0.1:4222 and `serve` into
 #                 ./serve-demo/beamtime.db, until Ctrl-C
 #   make lint   - ruff, the import-linter contracts (lint-imports) and mypy
-#   make test   - make lint, then the whole test suite
+#   make docs   - the documentation site, docs/ -> docs/_build/html/ (warnings are errors)
+#   make test   - make lint, make docs, then the whole test suite
 #   make conformance - bluesky-tiled-plugins' and databroker's own tests, against TiledWriter
 #                 and against us (their sdists downloaded once into .conformance/; slow, not
 #                 part of make test); writes docs/conformance.md and docs/conformance.json,
@@ -13,7 +14,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo serve-demo test bench lint clean conformance
+.PHONY: demo serve-demo test bench lint docs clean conformance
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +36,10 @@ lint: $(BIN)/.installed
 	echo "$(BIN)/mypy"; $(BIN)/mypy || status=1; \
 	exit $$status
 
-test: lint
+docs: $(BIN)/.installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+test: lint docs
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed
@@ -48,4 +52,4 @@ conformance: $(BIN)/.installed
 	$(BIN)/python -m tools.conformance.examples
 
 clean:
-	rm -rf $(VENV) demo serve-demo .conformance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) demo serve-demo docs/_build .conformance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -7,7 +7,7 @@ from typing import Any
 
 from .comparison import Comparison
 
-#: How the default codec is picked from the frames results (see README).
+#: How the default codec is picked from the frames results (see benchmarks/README.md).
 CODEC_RULE = ("fastest through the callback at 512x512 (median MB/s of raw frames), unless its "
               "stored size is more than 1.25x the smallest; then the fastest of those within it")
 

@@ -6,7 +6,7 @@ with its store in DIR/jetstream, creates the stream ``bluesky`` (subjects
 Then, by default, a RunEngine session publishes two runs with bluesky-nats, the
 service stores them, and everything stops. With ``--forever`` (``make
 serve-demo``) both servers keep running on 127.0.0.1:4222 for your own
-session (README, "Running as a service") until Ctrl-C.
+session (docs/service.md, "Running as a service") until Ctrl-C.
 
 Run: python examples/serve_local.py [DIR] [--forever] [--port PORT]
 """
@@ -77,7 +77,7 @@ async def wait_committed(url: str, timeout: float = 60.0) -> None:
 
 
 def session(url: str) -> None:
-    """What the README shows: a RunEngine publishing with bluesky-nats."""
+    """What docs/service.md shows: a RunEngine publishing with bluesky-nats."""
     from bluesky import RunEngine
     from bluesky.plans import count, scan
     from bluesky_nats.nats_publisher import NATSPublisher
@@ -124,7 +124,7 @@ def main() -> None:
         if args.forever:
             print(f"nats-server with JetStream on {url} (stream 'bluesky', subjects "
                   f"'bluesky.>'); serve writes {db}. Publish from a RunEngine session as the "
-                  "README shows; Ctrl-C stops both.", flush=True)
+                  "docs/service.md shows; Ctrl-C stops both.", flush=True)
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 while service.poll() is None:

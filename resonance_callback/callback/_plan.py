@@ -11,6 +11,8 @@ A key whose declared shape has a dimension of unknown size (``None``: ``[2, null
 a ragged or variable-length array, as TiledWriter reads it) is stored inline, each
 value as it came (nested lists), whatever shape each event's value has; one of more
 than :data:`MAX_RAGGED_ELEMENTS` elements is left out and recorded with the reason.
+So is an array of strings (``dtype_numpy`` ``<U``/``S``, or values of text): it
+reads back as strings (TiledWriter keeps them too), where Zarr frames hold numbers.
 
 Nothing is allocated from a declaration. A key whose declared shape and
 ``dtype_numpy`` (its full itemsize, subarrays and structured fields included)
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from resonance_callback.callback._copies import FrameCopies, frozen
+from resonance_callback.callback._leaves import is_text, more_elements
 from resonance_callback.external import DEFAULT_MAX_READ_BYTES
 
 __all__ = ["INLINE_LIMIT", "MAX_DECLARED_BYTES", "MAX_RAGGED_ELEMENTS", "KeyPlan", "Split",
@@ -71,6 +74,12 @@ def _declared_ragged(data_key: Mapping[str, object]) -> bool:
             and all(n is None or (type(n) is int and n >= 0) for n in shape))
 
 
+def _declared_text(data_key: Mapping[str, object]) -> bool:
+    """Whether the key declares an array of strings (``dtype_numpy`` of kind ``U`` or ``S``)."""
+    dtype = declared_dtype(data_key.get("dtype_numpy"))
+    return dtype is not None and dtype.kind in "US"
+
+
 def declared_dtype(value: Any) -> np.dtype[Any] | None:
     """The numpy dtype a ``dtype_numpy`` declares (a string or a list of fields), or None."""
     if isinstance(value, str) and len(value) <= 1000:
@@ -102,26 +111,6 @@ def _declared_bytes(data_key: Mapping[str, object]) -> int:
     return math.prod(sizes) * dtype.itemsize  # itemsize counts subarrays and fields
 
 
-def _more_elements(value: list[Any], limit: int) -> bool:
-    """Whether nested lists hold more than ``limit`` elements (counted up to ``limit + 1``).
-
-    Lists count too once there are more than ``16 * limit`` of them, so a list
-    that holds itself (or a chain of empty lists) ends the count rather than looping
-    (nesting the encoder cannot take is left to it: it names the key).
-    """
-    count, lists, todo = 0, 0, [value]
-    while todo:
-        for item in todo.pop():
-            if type(item) is list:
-                todo.append(item)
-                lists += 1
-            else:
-                count += 1
-            if count > limit or lists > 16 * limit:
-                return True
-    return False
-
-
 @dataclass
 class KeyPlan:
     """The storage decision for one data key of one descriptor."""
@@ -130,7 +119,7 @@ class KeyPlan:
     storage: Storage | None  # None: decided by the first value
     shape: tuple[int, ...] | None  # the frame shape every value must have
     refused: str | None = None  # why every value of the key is left out
-    ragged: bool = False  # a None in the declared shape: inline, each value as it came
+    ragged: bool = False  # a None in the declared shape, or text: inline, each value as it came
 
     @classmethod
     def from_data_key(cls, key: str, data_key: Mapping[str, object], inline_limit: int
@@ -147,7 +136,7 @@ class KeyPlan:
         shape = _declared_shape(data_key)
         if data_key.get("dtype") != "array":
             return cls(key, Storage.INLINE, None)
-        if _declared_ragged(data_key):
+        if _declared_ragged(data_key) or _declared_text(data_key):
             return cls(key, Storage.INLINE, None, ragged=True)
         if shape is None:
             return cls(key, None, None)
@@ -210,7 +199,9 @@ class StreamPlan:
             arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
         except ValueError:  # ragged lists: no array, stored inline as they came
             arr = None
-        if arr is not None and arr.dtype != object and (
+        if arr is not None and arr.dtype.kind in "US" and arr.ndim >= 1 and is_text(value):
+            plan.storage, plan.ragged = Storage.INLINE, True  # text: inline, as it came
+        elif arr is not None and arr.dtype != object and (
             arr.ndim >= 2 or (arr.ndim == 1 and arr.size > self.inline_limit)
         ):
             plan.storage, plan.shape = Storage.FRAME, arr.shape
@@ -245,7 +236,7 @@ class StreamPlan:
             if plan.storage is None:
                 self._decide(plan, value)
             if plan.ragged:  # any shape, as it came; bounded in elements
-                if (type(value) is list and _more_elements(value, MAX_RAGGED_ELEMENTS)) or (
+                if (type(value) is list and more_elements(value, MAX_RAGGED_ELEMENTS)) or (
                         isinstance(value, np.ndarray) and value.size > MAX_RAGGED_ELEMENTS):
                     problems.append(f"key {key!r}: ragged value of more than "
                                     f"{MAX_RAGGED_ELEMENTS} elements; left out")
@@ -257,7 +248,9 @@ class StreamPlan:
                 except (ValueError, TypeError) as exc:  # ragged lists: this frame alone
                     problems.append(f"key {key!r}: value is no array ({exc}); left out")
                     continue
-                if frame.shape != plan.shape:
+                if frame.dtype.kind in "US" and frame.shape == plan.shape and is_text(value):
+                    inline[key] = value  # text where frames were declared: as it came
+                elif frame.shape != plan.shape:
                     problems.append(
                         f"key {key!r}: value of shape {frame.shape} does not match "
                         f"the shape {list(plan.shape or ())} decided at the descriptor"
@@ -272,7 +265,7 @@ class StreamPlan:
                     "declares a scalar or short array"
                 )
             elif plan.storage is Storage.INLINE and type(value) is list and (
-                _more_elements(value, self.inline_limit)
+                more_elements(value, self.inline_limit)
             ):
                 problems.append(
                     f"key {key!r}: list of more than {self.inline_limit} elements (or "

@@ -129,6 +129,7 @@ raises ``ExternalDataError`` at once, naming the file and
 ``pip install 'resonance-callback[jpeg]'``.
 """
 
+from resonance_callback.external._assets import stream_datum_uris
 from resonance_callback.external._common import (
     HDF5_MIMETYPE,
     JPEG_MIMETYPE,
@@ -196,4 +197,5 @@ __all__ = [
     "checked_ranges",
     "event_shape",
     "fit_declared",
+    "stream_datum_uris",
 ]

@@ -22,10 +22,15 @@ HandlerClass = Callable[..., Callable[..., Any]]
 
 _T = TypeVar("_T")
 
+#: A stream resource's mimetype for one HDF5 file (or a ``template`` sequence of them).
 HDF5_MIMETYPE = "application/x-hdf5"
+#: A stream resource's mimetype for a sequence of TIFF files.
 TIFF_MIMETYPE = "multipart/related;type=image/tiff"
+#: A stream resource's mimetype for a sequence of JPEG files (the ``jpeg`` extra).
 JPEG_MIMETYPE = "multipart/related;type=image/jpeg"
+#: A stream resource's mimetype for a sequence of ``.npy`` files.
 NPY_MIMETYPE = "multipart/related;type=application/x-npy"
+#: A stream resource's mimetype for a file read as its bytes (``uint8``).
 OCTET_MIMETYPE = "application/octet-stream"
 
 SUPPORTED_MIMETYPES = frozenset({HDF5_MIMETYPE, TIFF_MIMETYPE, JPEG_MIMETYPE, NPY_MIMETYPE,

@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from resonance_callback._datum_shape import datum_shape as _datum_shape
+from resonance_callback._datum_shape import multiplier_of
 from resonance_callback.errors import ExternalDataError, FrameShapeError, MalformedReferenceError
 
 KNOWN_PARAMETERS = frozenset({
@@ -143,31 +145,6 @@ def parse_slice(value: Any, where: str) -> tuple[Any, ...]:
     if out.count(Ellipsis) > 1:
         raise MalformedReferenceError(f"{where}: slice {value[:50]!r} has more than one '...'")
     return tuple(out)
-
-
-def multiplier_of(parameters: Mapping[str, Any]) -> int | None:
-    """``multiplier``, or ``frame_per_point`` as TiledWriter renames it (checked earlier)."""
-    value = parameters.get("frame_per_point") or parameters.get("multiplier")
-    return int(value) if value else None
-
-
-def _datum_shape(declared: Sequence[int], parameters: Mapping[str, Any], *,
-                 collapse: bool = True) -> tuple[int, ...]:
-    """TiledWriter's ``datum_shape``: the declared shape, ``join_method`` and ``multiplier``.
-
-    ``collapse=False`` keeps a declared ``[1]`` under ``stack`` (TiledWriter's
-    scalar): the read side serves it as a scalar per event, as TiledWriter does.
-    """
-    join = parameters.get("join_method") or "stack"
-    shape = tuple(int(size) for size in declared)
-    if shape == (1,) and join == "stack" and collapse:
-        shape = ()
-    multiplier = multiplier_of(parameters)
-    if multiplier:
-        shape = shape or (multiplier,)
-        if shape[0] != multiplier:
-            shape = (multiplier, *shape[1:]) if shape[0] == 1 else (multiplier, *shape)
-    return shape
 
 
 def frames_per_file(declared: Sequence[int], parameters: Mapping[str, Any]) -> int:

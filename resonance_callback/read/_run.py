@@ -18,6 +18,8 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.read._joins import field_parameters
+from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
     BeamtimeReader,
@@ -187,6 +189,11 @@ class Run:
         """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""
         return unresolved_fields(self._reader, self.uid, stream)
 
+    def stream_resources(self, stream: str = "primary") -> dict[str, list[StreamResourceRef]]:
+        """Return, per field, the stream resources (with their datums) ``stream`` was read from."""
+        uids = {str(d.get("uid")) for d in self.descriptors(stream)}
+        return stream_resources(self._reader, self.uid, uids)
+
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray:
         """Return a field's frames with a gap that raises where one was never stored."""
@@ -195,6 +202,11 @@ class Run:
              if field in (d.get("data_keys") or {})), {})
         return stream_frames(self._reader, self._frames, self.uid, stream, field, data_key,
                              seq_nums, unresolved)
+
+    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
+                            ) -> dict[str, dict[str, Any]]:
+        """Return detector-file fields' (stream) resource parameters (see ``read._joins``)."""
+        return field_parameters(self._reader, self.uid, streamed, datum_ids)
 
     # -- data --------------------------------------------------------------------
 

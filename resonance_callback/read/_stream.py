@@ -16,12 +16,17 @@ Tiled server and of a TiledWriter-fed catalog:
   declared), else ``dim_int_{n}`` named by size, one name per distinct size
   in the stream (TiledWriter's rule for arrays that came in the events);
 - a value from a detector file declared a scalar (``dtype`` number, integer,
-  boolean or string) with shape ``[1]`` is one scalar per event.
+  boolean or string) with shape ``[1]`` is one scalar per event;
+- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean
+  scalar per event too (TiledWriter makes every detector-file field an array node;
+  text values stay columns of the event table);
+- a field whose stream resource has ``join_method="concat"`` and ``n > 1``
+  rows per event is served joined, ``N * n`` rows (:mod:`._joins`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,65 +34,17 @@ import numpy as np
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, FrameShapeError
+from resonance_callback.read._columns import SCALAR_DTYPES, ConfigReading, column_array, frame_dims
+from resonance_callback.read._joins import joined_rows, node_metadata, tiled_chunks
 
 if TYPE_CHECKING:
     import pandas
     import xarray
 
     from resonance_callback.read._frames import FrameArray
+    from resonance_callback.read._sources import StreamResourceRef
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
-
-#: Declared dtypes of a scalar: a detector-file value of shape [1] with one of
-#: them reads as a scalar per event, as TiledWriter reads it (ophyd-async's ``det-sum``).
-_SCALAR_DTYPES = ("number", "integer", "boolean", "string")
-
-
-def frame_dims(stream_fields: Mapping[str, tuple[dict[str, Any], tuple[int, ...]]],
-               ) -> dict[str, tuple[str, ...]]:
-    """Name the dimensions of a stream's frame fields as TiledWriter does.
-
-    Parameters
-    ----------
-    stream_fields : mapping
-        ``{field: (data_key, frame_shape)}`` in the order of the descriptor.
-
-    Returns
-    -------
-    dict
-        ``{field: dims}``, each starting with ``"time"``.
-    """
-    by_size: dict[int, str] = {}
-    out: dict[str, tuple[str, ...]] = {}
-    for field, (data_key, shape) in stream_fields.items():
-        if "external" in data_key:
-            declared = list(data_key.get("dims") or ())
-            if len(declared) == len(shape):
-                out[field] = ("time", *declared)
-            else:
-                out[field] = ("time", *(f"{field}_dim{i}" for i in range(1, len(shape) + 1)))
-            continue
-        dims = ["time"]
-        for size in shape:
-            dims.append(by_size.setdefault(size, f"dim_int_{len(by_size) + 1}"))
-        out[field] = tuple(dims)
-    return out
-
-
-def column_array(values: list[Any]) -> np.ndarray:
-    """Turn one table column into the numpy array Tiled's client gives for it.
-
-    Numbers, booleans and strings become a plain array (strings ``<U``);
-    lists of equal length a 2-D array; anything else an object array.
-    """
-    try:
-        out = np.asarray(values)
-    except ValueError:  # ragged lists
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-    if out.dtype.kind == "O" and all(isinstance(v, str) for v in values):
-        out = out.astype("U")
-    return out
 
 
 class _Run(Protocol):
@@ -103,35 +60,17 @@ class _Run(Protocol):
 
     def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
 
+    def stream_resources(self, stream: str = "primary"
+                         ) -> dict[str, list[StreamResourceRef]]: ...
+
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray: ...
 
     def table(self, stream: str = "primary", *, timestamps: bool = False
               ) -> pandas.DataFrame: ...
 
-
-class ConfigReading:
-    """One device's configuration readings in a stream, one row per descriptor.
-
-    ``stream.config["det"].read()`` is an :class:`xarray.Dataset` with
-    dimension ``time`` (the descriptors' times), as in databroker 2.
-    """
-
-    def __init__(self, device: str, rows: list[tuple[float, dict[str, Any]]]) -> None:
-        self.device = device
-        self._rows = rows
-
-    def __repr__(self) -> str:
-        return f"<ConfigReading {self.device} ({len(self._rows)} descriptors)>"
-
-    def read(self) -> xarray.Dataset:
-        """Return the readings as a Dataset, one variable per configuration field."""
-        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
-            import xarray
-        keys = list(dict.fromkeys(k for _, data in self._rows for k in data))
-        variables = {k: ("time", column_array([data.get(k) for _, data in self._rows]))
-                     for k in keys}
-        return xarray.Dataset(variables, coords={"time": [t for t, _ in self._rows]})
+    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
+                            ) -> dict[str, dict[str, Any]]: ...
 
 
 class Stream:
@@ -200,6 +139,11 @@ class Stream:
         stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
 
+    @cached_property
+    def stream_resources(self) -> dict[str, list[StreamResourceRef]]:
+        """Per field, the stream resources (with their stream datums) its frames were read from."""
+        return self._run.stream_resources(self.name)
+
     def frames(self, field: str) -> FrameArray:
         """Return the frames of ``field``, lazily (see :meth:`Run.images`).
 
@@ -218,8 +162,37 @@ class Stream:
         return self._run.table(self.name, timestamps=True)
 
     @cached_property
+    def _streamed(self) -> list[str]:
+        """The ophyd-async fields: their data came in stream_datum documents."""
+        return [k for k, dk in self.data_keys.items()
+                if isinstance(dk, dict) and str(dk.get("external", "")).startswith("STREAM:")]
+
+    @cached_property
+    def _parameters(self) -> dict[str, dict[str, Any]]:
+        """Each detector-file field's (stream) resource parameters, as TiledWriter reads them."""
+        table, datum_ids = self._full_table, {}
+        for field in self.frame_fields:
+            if field in table.columns:  # an ophyd (v1) field: the events hold datum ids
+                first = next((v for v in table[field] if isinstance(v, str)), None)
+                if first is not None:
+                    datum_ids[field] = first
+        return self._run.resource_parameters(self._streamed, datum_ids)
+
+    def field_metadata(self, field: str) -> dict[str, Any]:
+        """What TiledWriter adds to the metadata of a detector-file field's array node.
+
+        ``spec`` and ``frame_per_point`` (the ``multiplier``) of its (stream)
+        resource, when set; ``{}`` for any other field.
+        """
+        return node_metadata(self._parameters.get(field, {}))
+
+    def _joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
+        declared = self.data_keys.get(field, {}).get("shape")
+        return joined_rows(declared, self._parameters.get(field, {}), frame_shape)
+
+    @cached_property
     def _array_columns(self) -> dict[str, np.ndarray]:
-        """Inline fields whose values are arrays of one shape (``det-sum`` of shape [1])."""
+        """Inline fields whose values are arrays of one shape, and ophyd-async scalars."""
         frames = set(self.frame_fields)
         out = {}
         for column in self._full_table.columns:
@@ -227,9 +200,9 @@ class Stream:
                 continue
             values = column_array(self._full_table[column].tolist())
             if values.ndim > 1 and values.shape[1:] == (1,) and self.data_keys.get(
-                    column, {}).get("dtype") in _SCALAR_DTYPES:
+                    column, {}).get("dtype") in SCALAR_DTYPES:
                 out[column] = values[:, 0]  # a scalar declared with shape [1]
-            elif values.ndim > 1:
+            elif values.ndim > 1 or (column in self._streamed and values.dtype.kind in "biuf"):
                 out[column] = values
         return out
 
@@ -244,9 +217,12 @@ class Stream:
         for field in self.data_keys:
             if field in self._array_columns:
                 shape = tuple(self._array_columns[field].shape[1:])
-                fields[field] = (self.data_keys[field], shape)
             elif field in self.frame_fields:
-                fields[field] = (self.data_keys[field], tuple(self.frames(field).shape[1:]))
+                shape = tuple(self.frames(field).shape[1:])
+            else:
+                continue
+            fields[field] = (self.data_keys[field], shape[1:] if self._joined(field, shape)
+                             else shape)
         for field in self.frame_fields:  # frames of a field no descriptor declares
             if field not in fields:
                 fields[field] = ({}, tuple(self.frames(field).shape[1:]))
@@ -261,7 +237,7 @@ class Stream:
             If ``field`` is not an array field of the stream (:class:`DataLookupError`).
         """
         if field in self._array_columns:
-            return self._array_columns[field]
+            return self._joined_rows(field, self._array_columns[field])
         if field not in self.frame_fields:
             raise DataLookupError(f"stream {self.name!r} of run {self._run.uid} has no array "
                                   f"field {field!r}; its array fields are {list(self.dims())}")
@@ -271,9 +247,18 @@ class Stream:
         if frames.frame_shape is None:
             raise FrameShapeError(f"frames of {frames.name} have different shapes; read them "
                                   f"one at a time with run.images({field!r})")
-        return dask.array.from_array(
+        return self._joined_rows(field, dask.array.from_array(
             frames, chunks=(1, *frames.frame_shape), asarray=True, fancy=False,
-            name=f"{self._run.uid}-{self.name}-{field}-{len(frames)}")
+            name=f"{self._run.uid}-{self.name}-{field}-{len(frames)}"))
+
+    def _joined_rows(self, field: str, values: Any) -> Any:
+        """``values`` as TiledWriter serves them: rows joined (``concat``), its chunks."""
+        rows = self._joined(field, tuple(values.shape[1:]))
+        if rows:
+            values = values.reshape((values.shape[0] * values.shape[1], *values.shape[2:]))
+        chunks = tiled_chunks(tuple(values.shape), values.dtype.itemsize,
+                              self._parameters.get(field, {}), rows)
+        return values.rechunk(chunks) if chunks and hasattr(values, "rechunk") else values
 
     @property
     def config(self) -> dict[str, ConfigReading]:
@@ -291,17 +276,23 @@ class Stream:
         """Return whether the stream has any stored event row."""
         return bool(len(self._full_table))
 
-    def internal_table(self) -> pandas.DataFrame:
+    def internal_table(self, keep: Collection[str] = ()) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.
 
         Columns ``seq_num``, ``time``, every field that is not an array field
         (see :meth:`dims`), then ``ts_{field}`` for each; one row per stored event.
+        The array fields in ``keep`` stay in the table, each value a nested list
+        (as TiledWriter keeps a small array of the events in its table).
         """
         table = self._full_table
-        arrays = set(self.frame_fields) | set(self._array_columns)
+        arrays = (set(self.frame_fields) | set(self._array_columns)) - set(keep)
         drop = [c for c in table.columns
                 if c in arrays or (c.startswith("ts_") and c[3:] in arrays)]
-        return table.drop(columns=drop)
+        out = table.drop(columns=drop)
+        for field in keep:
+            if field not in self._array_columns:
+                out[field] = [value.tolist() for value in np.asarray(self.array(field))]
+        return out
 
     def read(self) -> xarray.Dataset:
         """Return the stream as an :class:`xarray.Dataset`.

@@ -20,7 +20,7 @@ from zarr.types import AnyArray
 
 __all__ = ["ARRAY_CONFIG", "DEFAULT_CODEC", "chunk_encoder", "codec_name", "make_codec"]
 
-#: The codec new arrays get unless told otherwise (chosen by benchmark; see README).
+#: The codec new arrays get unless told otherwise (chosen by benchmark: benchmarks/README.md).
 DEFAULT_CODEC = "blosc-lz4"
 
 #: Runtime settings of the arrays the store writes: every chunk is a real frame, so

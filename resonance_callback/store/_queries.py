@@ -12,9 +12,9 @@ from typing import Any
 
 from resonance_callback.store._reader import BeamtimeReader
 
-__all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "image_fields", "image_rows",
-           "image_rows_by_seq", "rejected_rows", "run_status", "stream_names", "stream_rows",
-           "unresolved_rows"]
+__all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "external_documents",
+           "image_fields", "image_rows", "image_rows_by_seq", "rejected_rows", "run_status",
+           "stream_documents", "stream_names", "stream_rows", "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -121,6 +121,13 @@ def unresolved_rows(reader: BeamtimeReader, run_uid: str, stream: str) -> list[R
         (run_uid, stream))
 
 
+def stream_documents(reader: BeamtimeReader, run_uid: str) -> list[Row]:
+    """Return ``(name, document)`` of a run's stream_resource and stream_datum documents."""
+    return reader.rows(
+        "SELECT name, document FROM external_documents WHERE run_uid = ? "
+        "AND name IN ('stream_resource', 'stream_datum') ORDER BY ordinal", (run_uid,))
+
+
 def rejected_rows(reader: BeamtimeReader, run_uid: str) -> list[Row]:
     """Return ``(name, uid, reason, document, time)`` of a run's rejected documents, in order."""
     return reader.rows(
@@ -170,3 +177,21 @@ def document_rows(reader: BeamtimeReader, run_uid: str) -> RunDocumentRows:
             reader.rows(_REFS, (run_uid,)),
             reader.rows("SELECT name, uid, ordinal, document FROM external_documents "
                         "WHERE run_uid = ? ORDER BY ordinal", (run_uid,)))
+
+
+def external_documents(reader: BeamtimeReader, run_uid: str, name: str,
+                       uid: str | None = None) -> list[str]:
+    """The JSON text of a run's external documents called ``name``, in arrival order.
+
+    ``uid`` keeps only that document, looked for among the run's and then among
+    those kept without a run (a resource naming no ``run_start``).
+    """
+    args: tuple[str, ...]
+    if uid is None:
+        where, args = "run_uid = ? AND name = ?", (run_uid, name)
+    else:
+        where, args = "(run_uid = ? OR run_uid IS NULL) AND name = ? AND uid = ?", (
+            run_uid, name, uid)
+    rows = reader.rows(f"SELECT document FROM external_documents WHERE {where} "
+                       "ORDER BY run_uid IS NULL, ordinal", args)
+    return [row[0] for row in rows]

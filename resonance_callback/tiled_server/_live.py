@@ -6,7 +6,12 @@ beamtime is written by another process, so :class:`LiveStream` (mixed into
 our adapters) answers with a handler that, every ``poll_seconds``, looks the
 subscribed node up again (read-only, through the read layer, in a worker
 thread) and sends what appeared since, in the catalog's messages
-(:mod:`._live_feed`). A run's subscriptions end once its stop is stored.
+(:mod:`._live_feed`). A run's subscriptions end once its stop is stored; a
+container's (a run's, a stream's) ends :data:`CONTAINER_GRACE_POLLS` polls
+later, so that the subscriptions a client opened on the nodes inside it (each
+polling on its own clock) have sent their last rows before it hears that the
+run is over, the order TiledWriter's catalog gives, which publishes each row
+as it is written.
 
 Bounds: at most ``max_subscriptions`` sockets at once per app (one more is
 refused: 503 before the socket opens, else close code 1013); one poll per
@@ -26,7 +31,7 @@ from typing import Any
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError
-from resonance_callback.tiled_server._live_feed import Feed, schema_message
+from resonance_callback.tiled_server._live_feed import Feed, schema_message, structure_family
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import anyio.to_thread
@@ -38,6 +43,9 @@ logger = logging.getLogger("resonance_callback.tiled_server")
 
 #: Why a subscription is refused when the server has as many as it allows.
 TOO_MANY = "too many live subscriptions on this server: try again later"
+
+#: Polls a container's subscription goes on after its run's stop is seen.
+CONTAINER_GRACE_POLLS = 2
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ async def _serve(websocket: Any, formatter: Any, node: Any, uri: str, start: int
     root = websocket.app.state.root_tree
     feed = Feed(start=start, uri=uri)
     gone = asyncio.Event()
+    grace = CONTAINER_GRACE_POLLS if structure_family(node) == "container" else 0
 
     async def watch() -> None:
         try:
@@ -153,9 +162,10 @@ async def _serve(websocket: Any, formatter: Any, node: Any, uri: str, start: int
                 return
             for metadata, payload in messages:
                 await formatter(websocket, metadata, payload)
-            if done:
+            if done and grace <= 0:
                 await websocket.close(code=1000, reason="Producer ended stream")
                 return
+            grace -= done
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(gone.wait(), limits.poll_seconds)
     except Exception as exc:  # a send to a socket the client left, or a read that failed

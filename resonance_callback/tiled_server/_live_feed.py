@@ -33,7 +33,8 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.serialization.table import serialize_arrow
     from tiled.utils import APACHE_ARROW_FILE_MIME_TYPE, safe_json_dump
 
-__all__ = ["MAX_CHILDREN_PER_POLL", "MAX_ROWS_PER_MESSAGE", "Feed", "schema_message"]
+__all__ = ["MAX_CHILDREN_PER_POLL", "MAX_ROWS_PER_MESSAGE", "Feed", "schema_message",
+           "structure_family"]
 
 #: Most ``container-child-created`` messages one poll sends (the rest on the next).
 MAX_CHILDREN_PER_POLL = 100
@@ -53,13 +54,14 @@ def _now() -> str:
     return datetime.now().isoformat()
 
 
-def _family(node: Any) -> str:
+def structure_family(node: Any) -> str:
+    """The node's structure family, as the text Tiled's messages carry."""
     return str(getattr(node.structure_family, "value", node.structure_family))
 
 
 def schema_message(node: Any) -> dict[str, Any]:
     """Return the first message of a subscription to ``node``, as the catalog's."""
-    family = _family(node)
+    family = structure_family(node)
     if family == "table":
         return {"type": "table-schema", "version": 1,
                 "arrow_schema": node.structure().arrow_schema}
@@ -77,7 +79,7 @@ def _data_source(child: Any, family: str) -> dict[str, Any]:
 
 
 def _child_created(sequence: int, key: str, child: Any) -> dict[str, Any]:
-    family = _family(child)
+    family = structure_family(child)
     sources = [] if family == "container" else [_data_source(child, family)]
     return _plain({"type": "container-child-created", "sequence": sequence,
                    "timestamp": _now(), "key": key, "structure_family": family,
@@ -106,7 +108,7 @@ class Feed:
 
     def poll(self, node: Any) -> list[Message]:
         """Return the messages for what ``node`` (read now) holds that was not sent yet."""
-        family = _family(node)
+        family = structure_family(node)
         if family == "container":
             return self._children(node)
         if family == "table":

@@ -26,12 +26,23 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Found, Lazy, LiveContainer
+from resonance_callback.tiled_server._kinds import (
+    BytesNode,
+    Table,
+    bytes_fields,
+    ragged_fields,
+    ragged_node,
+    table_with_lists,
+)
+from resonance_callback.tiled_server._kinds import (
+    in_table as kept_in_table,
+)
 from resonance_callback.tiled_server._live import LiveStream
+from resonance_callback.tiled_server._sources import field_data_sources
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from fastapi import HTTPException
     from tiled.adapters.array import ArrayAdapter
-    from tiled.adapters.table import TableAdapter
     from tiled.structures.core import Spec
 
 __all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
@@ -67,7 +78,21 @@ class FrameNode(LiveStream, ArrayAdapter):
     client retries for up to 45 s; such a frame will not come later, so the
     answer says so at once (the client raises ``ClientError`` with the
     message). Not 410, which the client reads as a broken link (``KeyError``).
+
+    Its ``data_sources`` (asked for with ``include_data_sources``) are the
+    detector files its frames came from (:mod:`._sources`), None for a field
+    that came in the events.
     """
+
+    _stream: Stream | None = None
+    _field: str = ""
+
+    @property
+    def data_sources(self) -> Any:
+        """The detector files of the field, as TiledWriter's node lists them (or None)."""
+        if self._stream is None:
+            return None
+        return field_data_sources(self._stream, self._field, self.structure())
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         """Return the frames asked for (424 if one cannot be read)."""
@@ -84,15 +109,16 @@ class FrameNode(LiveStream, ArrayAdapter):
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
 
-class Table(LiveStream, TableAdapter):
-    """A stream's event table (``internal``)."""
-
-
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
     values = stream.array(field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
-    return FrameNode.from_array(values, dims=dims, metadata=json_safe(metadata))
+    metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
+    # A scalar per event with no dims declared has none, as TiledWriter's.
+    served = None if len(dims) == 1 and not metadata.get("dims") else dims
+    node = FrameNode.from_array(values, dims=served, metadata=json_safe(metadata))
+    node._stream, node._field = stream, field
+    return node
 
 
 def stream_node(stream: Stream) -> LiveContainer:
@@ -102,18 +128,39 @@ def stream_node(stream: Stream) -> LiveContainer:
     def servable(field: str) -> bool:
         return field not in stream.frame_fields or stream.frames(field).frame_shape is not None
 
+    @functools.cache
+    def in_table() -> list[str]:
+        return [f for f in array_dims() if servable(f) and kept_in_table(stream, f)]
+
+    @functools.cache
+    def raggeds() -> dict[str, Any]:
+        table = stream.internal_table()
+        nodes = {f: ragged_node(stream, f, table[f].tolist(), json_safe(stream.data_keys[f]))
+                 for f in ragged_fields(stream, list(table.columns))}
+        return {f: node for f, node in nodes.items() if node is not None}
+
     def keys() -> list[str]:
         parts = ["internal"] if stream.has_events() else []
-        return parts + [f for f in array_dims() if servable(f)]
+        arrays = [f for f in array_dims() if servable(f) and f not in in_table()]
+        return parts + arrays + [f for f in raggeds() if f not in arrays]
 
     def get(key: str) -> Any:
+        if key in raggeds():
+            return raggeds()[key]
         if key == "internal" and stream.has_events():
-            table = stream.internal_table()
+            table = stream.internal_table(keep=in_table())
+            table = table.drop(columns=[c for c in table.columns
+                                        if c in raggeds() or c.removeprefix("ts_") in raggeds()])
             described = {c: stream.data_keys[c] for c in table.columns if c in stream.data_keys}
-            return Table.from_pandas(table, metadata=json_safe(described),
-                                            npartitions=max(1, math.ceil(len(table) / 100_000)))
-        if key not in array_dims() or not servable(key):
+            npartitions = max(1, math.ceil(len(table) / 100_000))
+            if not in_table():
+                return Table.from_pandas(table, metadata=json_safe(described),
+                                         npartitions=npartitions)
+            return table_with_lists(table, in_table(), npartitions, json_safe(described))
+        if key not in array_dims() or not servable(key) or key in in_table():
             raise KeyError(key)
+        if key in bytes_fields(stream):
+            return BytesNode(stream, key, json_safe(stream.data_keys.get(key, {})))
         return _array_node(stream, key, array_dims()[key])
 
     return LiveContainer(Lazy(keys, get), metadata=json_safe(stream.metadata),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,3 +188,39 @@ def test_a_subscription_without_the_key_is_refused_401(live: Live) -> None:
     with pytest.raises(InvalidStatus) as refused:
         connect(live.ws(""), open_timeout=30).close()
     assert refused.value.response.status_code == 401
+
+
+
+def test_a_run_subscription_closes_only_after_its_streams_delivered_their_last_rows(
+        live: Live) -> None:
+    # The order TiledWriter's catalog gives (each row published as it is written): when
+    # a client hears that the run is over, the rows are in its hands, even those of an
+    # event written just before the stop, on a stream subscription made just before.
+    got: queue.Queue[BlueskyStreamUpdate] = queue.Queue()
+    closed = threading.Event()
+    client = from_uri(live.url, api_key=API_KEY)
+    now, run_uid, desc_uid = time.time(), uuid.uuid4().hex, uuid.uuid4().hex
+    with subscribe_to_streams(client, got.put, streams={"baseline": None}):
+        live.callback("start", {"uid": run_uid, "time": now})
+        live.callback("descriptor", {
+            "uid": desc_uid, "run_start": run_uid, "name": "baseline", "time": now,
+            "data_keys": {"x": {"dtype": "number", "shape": [], "source": "sim"}},
+            "object_keys": {}, "configuration": {}, "hints": {}})
+        live.callback("event", {"uid": uuid.uuid4().hex, "descriptor": desc_uid,
+                                "seq_num": 1, "time": now, "data": {"x": 1.0},
+                                "timestamps": {"x": now}, "filled": {}})
+        run_sub = client[run_uid].subscribe()
+        on_closed = lambda _sub: closed.set()  # noqa: E731  (kept referenced: weak callbacks)
+        run_sub.stream_closed.add_callback(on_closed)
+        run_sub.start_in_thread(0)
+        live.callback("stop", {"uid": uuid.uuid4().hex, "run_start": run_uid, "time": now,
+                               "exit_status": "success", "num_events": {"baseline": 1}})
+        assert closed.wait(timeout=60)
+        delivered = []
+        while True:
+            try:
+                delivered.append(got.get_nowait())
+            except queue.Empty:
+                break
+        run_sub.disconnect()
+    assert [update.data().to_dict(orient="list") for update in delivered] == [{"x": [1.0]}]

@@ -1,0 +1,86 @@
+"""An array node read from detector files lists those files as its data sources, as
+TiledWriter's does (``node.data_sources()``): mimetype, parameters, one asset per file."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+from tiled.client import from_uri
+
+from resonance_callback import RunWriterCallback
+
+from .conftest import API_KEY, serving
+
+
+def _documents(tmp_path: Path, key: str, shape: list[int], resource: dict[str, Any],
+               ranges: list[tuple[int, int]]) -> list[tuple[str, dict[str, Any]]]:
+    run, desc = uuid.uuid4().hex, uuid.uuid4().hex
+    docs: list[tuple[str, dict[str, Any]]] = [
+        ("start", {"uid": run, "time": 0.0}),
+        ("descriptor", {"uid": desc, "run_start": run, "time": 0.0, "name": "primary",
+                        "data_keys": {key: {"source": "file", "dtype": "array",
+                                            "dtype_numpy": "|u1" if "octet" in resource[
+                                                "mimetype"] else "<u2",
+                                            "shape": shape, "external": "STREAM:"}},
+                        "object_keys": {}, "configuration": {}, "hints": {}}),
+        ("stream_resource", {"uid": f"{run}-sres", "run_start": run, "data_key": key,
+                             **resource}),
+    ]
+    for n, (start, stop) in enumerate(ranges):
+        docs.append(("stream_datum", {"uid": f"{run}-sres/{n}", "stream_resource": f"{run}-sres",
+                                      "descriptor": desc, "indices": {"start": start, "stop": stop},
+                                      "seq_nums": {"start": start + 1, "stop": stop + 1}}))
+    docs.append(("stop", {"uid": uuid.uuid4().hex, "run_start": run, "time": 1.0,
+                          "exit_status": "success", "num_events": {"primary": ranges[-1][1]}}))
+    return docs
+
+
+def _served_sources(tmp_path: Path, docs: list[tuple[str, dict[str, Any]]], key: str) -> Any:
+    db = tmp_path / "beamtime.db"
+    with RunWriterCallback(db, threaded=False) as callback:
+        for name, doc in docs:
+            callback(name, doc)
+    with serving(db) as url:
+        node = from_uri(url, api_key=API_KEY)[docs[0][1]["uid"]]["primary"].base[key]
+        return node.data_sources(), node.read() if node.structure_family == "array" else None
+
+
+def test_tiff_frames_list_each_file_of_their_sequence_as_an_asset(tmp_path):
+    frames = np.arange(2 * 3 * 5 * 7, dtype=np.uint16).reshape(6, 5, 7)
+    for n, frame in enumerate(frames):
+        tifffile.imwrite(tmp_path / f"{n}.tif", frame, photometric="minisblack")
+    parameters = {"template": "{:d}.tif", "chunk_shape": [1, 5, 7]}
+    docs = _documents(tmp_path, "image", [3, 5, 7], {
+        "mimetype": "multipart/related;type=image/tiff", "uri": f"{tmp_path.as_uri()}/",
+        "parameters": parameters}, [(0, 1), (1, 2)])
+    sources, values = _served_sources(tmp_path, docs, "image")
+    (source,) = sources
+    assert source.structure_family == "array"
+    assert source.mimetype == "multipart/related;type=image/tiff"
+    assert source.parameters == parameters
+    assert [a.data_uri for a in source.assets] == [f"{tmp_path.as_uri()}/{n}.tif"
+                                                   for n in range(6)]
+    np.testing.assert_array_equal(values, frames.reshape(2, 3, 5, 7))
+
+
+@pytest.mark.parametrize("template", [None, "blob_{:05d}.bin"])
+def test_octet_stream_frames_list_their_files_as_a_bytes_data_source(tmp_path, template):
+    (tmp_path / "blob.bin").write_bytes(b"0123456789")
+    for n in range(2):
+        (tmp_path / f"blob_{n:05d}.bin").write_bytes(bytes(range(n, n + 10)))
+    uri = f"{tmp_path.as_uri()}/" + ("" if template else "blob.bin")
+    docs = _documents(tmp_path, "blob", [1], {
+        "mimetype": "application/octet-stream", "uri": uri,
+        "parameters": {"template": template} if template else {}},
+        [(0, 2)] if template else [(0, 1)])
+    (source,), _ = _served_sources(tmp_path, docs, "blob")
+    assert source.structure_family == "bytes"
+    assert source.mimetype == "application/octet-stream"
+    expected = [uri + f"blob_{n:05d}.bin" for n in range(2)] if template else [uri]
+    assert [a.data_uri for a in source.assets] == expected
+
