@@ -6,6 +6,19 @@ master index, ``index/sql/NNNN_name.sql``). Each kind stamps ``PRAGMA applicatio
 the wrong kind is recognised, and ``PRAGMA user_version`` holds the number of
 the last migration applied. A migration and its version bump commit together.
 
+Definitions both kinds share (the ``run_metadata`` side table that indexes start
+documents: its table, its view of a document's leaves, its triggers) are written
+once, in ``resonance_callback/sql/run_metadata.sql``, as named fragments. A
+migration includes one with a line ``-- @include run_metadata.sql NAME``, which is
+replaced by the fragment's text when the migration is read (:func:`render`), so
+the SQL a database runs is exactly the SQL each migration shipped with: a file
+made by an older release and a new one replay the same statements, and
+``tests/store/test_schema_fragments.py`` pins every migration's rendered bytes.
+We chose includes over a runner that generates the DDL from Python: the
+migrations stay plain SQL files one can read and run in ``sqlite3``, each
+version's file says which definition it brings, and the one definition is SQL
+too (the view cannot be written in anything else).
+
 Connections run in autocommit mode (``isolation_level=None``); units of work
 are explicit :func:`transaction` blocks, which nest as savepoints.
 """
@@ -22,7 +35,8 @@ from pathlib import Path
 
 from resonance_callback.errors import NotABeamtimeError, SchemaVersionError, StorageError
 
-__all__ = ["APPLICATION_IDS", "connect", "is_busy", "latest_version", "migrate", "transaction"]
+__all__ = ["APPLICATION_IDS", "connect", "is_busy", "latest_version", "migrate", "render",
+           "transaction"]
 
 #: ``PRAGMA application_id`` of each kind of database ("RCbt", "RCix").
 APPLICATION_IDS = {
@@ -42,6 +56,60 @@ BUSY_TIMEOUT = 60.0
 PAGE_SIZE = 16384
 
 
+#: The package whose ``sql/`` folder holds the fragments migrations include.
+_FRAGMENT_PACKAGE = "resonance_callback"
+_INCLUDE = "-- @include "
+_FRAGMENT = "-- @fragment "
+
+
+@functools.cache
+def _fragments(filename: str) -> dict[str, str]:
+    """The named fragments of one shared SQL file (``-- @fragment NAME`` sections)."""
+    text = (resources.files(_FRAGMENT_PACKAGE) / "sql" / filename).read_text(encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith(_FRAGMENT):
+            current = found.setdefault(line[len(_FRAGMENT):].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return {name: "".join(lines).rstrip() + "\n" for name, lines in found.items()}
+
+
+def render(sql: str) -> str:
+    """Return a migration's SQL with each ``-- @include FILE NAME`` line replaced by the fragment.
+
+    Parameters
+    ----------
+    sql : str
+        The text of a migration file.
+
+    Returns
+    -------
+    str
+        The SQL the migration runs.
+
+    Raises
+    ------
+    KeyError
+        If a fragment named is not in its file (a packaging mistake, found by the tests).
+    """
+    if _INCLUDE not in sql:
+        return sql
+    out = []
+    for line in sql.splitlines(keepends=True):
+        if line.startswith(_INCLUDE):
+            filename, name = line[len(_INCLUDE):].split()
+            fragments = _fragments(filename)
+            if name not in fragments:
+                raise KeyError(f"migration includes {filename} {name}, which has no such "
+                               "fragment")
+            out.append(fragments[name])
+        else:
+            out.append(line)
+    return "".join(out)
+
+
 @functools.cache
 def _migrations(kind: str) -> tuple[tuple[int, str, str], ...]:
     # Read once per process: every connect() asks three times, and the package's
@@ -51,7 +119,7 @@ def _migrations(kind: str) -> tuple[tuple[int, str, str], ...]:
     for entry in folder.iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+            found.append((int(name[:4]), name, render(entry.read_text(encoding="utf-8"))))
     return tuple(sorted(found))
 
 

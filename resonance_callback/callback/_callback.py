@@ -1,68 +1,39 @@
 """``RunWriterCallback``: Bluesky documents in, typed rows for the beamtime store out.
 
-:class:`event_model.DocumentRouter` dispatches each document to the method
-named after it (unpacking event and datum pages). Each method translates its
-document into a row of :mod:`resonance_callback.store` (``RunRow``,
-``StreamRow``, ``EventRow``, ``StopRow``, ...) on the caller's thread (the
-RunEngine's); the writer stores the rows in order on a background
-:class:`~resonance_callback.callback._worker.WriterThread`. Per-run state lives
-in a :class:`~resonance_callback.callback._runs.Run`, created at ``start`` and
-dropped at ``stop``; the storage plan of each descriptor is decided once
-(:mod:`~resonance_callback.callback._plan`).
+:class:`event_model.DocumentRouter` dispatches each document to the method named
+after it; each hands it to a collaborator, :class:`~._documents.RunDocuments` or
+:class:`~._external_docs.DetectorDocuments`, which translate it into rows on the
+caller's thread and hand them as jobs to the :class:`~._recovery.BeamtimeStorage`
+(the writer, on a :class:`~._worker.WriterThread` or at once). When rows commit
+and what :meth:`RunWriterCallback.flush` guarantees: :mod:`resonance_callback.store._batch`.
 
-Detector files (``resource``/``datum``, ``stream_resource``/``stream_datum``)
-are read into the Zarr store by :mod:`~resonance_callback.callback._external`,
-also on the writer thread.
-
-A document that cannot be stored as it came never raises into the scan: it is
-kept in ``rejected_documents`` with the reason and logged as one warning line,
-alone (the rest of its batch and its run go on). Storage failures (disk full,
-unwritable path, corrupt database, the database or Zarr store deleted) do raise
-into the scan in flight, with the path in the message; the next ``start`` reopens
-the beamtime, at its path or beside it (:mod:`~resonance_callback.callback._recovery`).
-
-Documents of a run an earlier session already stored (a saved stream replayed
-again) are compared with the stored rows: identical ones are skipped, different
-ones rejected (:class:`~resonance_callback.store.IdempotentRunWriter`).
+A bad document never raises into the scan: it is kept in ``rejected_documents``
+with the reason (one warning line). Storage failures raise, naming the path; the
+next ``start`` reopens the beamtime (:mod:`~._recovery`). Documents of a run
+already stored are compared with the stored rows
+(:class:`~resonance_callback.store.IdempotentConflicts`).
 """
 
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import event_model
-import numpy as np
 
-from resonance_callback.callback._capture import (
-    IMMUTABLE,
-    capture,
-    capture_event,
-    own_data,
-    own_values,
-)
-from resonance_callback.callback._copies import FrameCopies
+from resonance_callback.callback._capture import capture
+from resonance_callback.callback._documents import RunDocuments, reason
 from resonance_callback.callback._external import ExternalRouting
 from resonance_callback.callback._external_docs import DetectorDocuments
-from resonance_callback.callback._left_out import open_run, open_stream
-from resonance_callback.callback._lifetime import CallbackLifetime, close_at_exit
-from resonance_callback.callback._plan import INLINE_LIMIT, StreamPlan
-from resonance_callback.callback._recovery import StorageRecovery
-from resonance_callback.callback._runs import (
-    OpenRuns,
-    Run,
-    Unplaced,
-    check_page,
-    require,
-    require_str,
-)
-from resonance_callback.callback._translate import run_row, stop_row, stream_row
-from resonance_callback.callback._worker import EventJob, Job, reject
+from resonance_callback.callback._lifetime import close_at_exit, close_storage, write_counts
+from resonance_callback.callback._plan import INLINE_LIMIT
+from resonance_callback.callback._recovery import BeamtimeStorage
+from resonance_callback.callback._runs import OpenRuns, Unplaced
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.external import (
     DEFAULT_MAX_RESOURCE_BYTES,
@@ -70,19 +41,18 @@ from resonance_callback.external import (
     HandlerClass,
 )
 from resonance_callback.index import RunIndexer
-from resonance_callback.store import (
-    DEFAULT_CODEC,
-    EventRow,
-    SampleMetadata,
-    WriteCounts,
-)
+from resonance_callback.store import DEFAULT_CODEC, SampleMetadata, WriteCounts
 
 __all__ = ["RunWriterCallback"]
 
-log = logging.getLogger("resonance_callback")
+#: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
+_HANDLED = frozenset({
+    "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
+    "datum_page", "stream_resource", "stream_datum",
+})
 
 
-class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
+class RunWriterCallback(event_model.DocumentRouter):
     """Store every run a RunEngine emits in a beamtime database: ``RE.subscribe(cb)``.
 
     Parameters
@@ -148,45 +118,41 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
     """
 
     def __init__(
-        self,
-        db_path: Path | str,
-        *,
-        sample: SampleMetadata | str | None = None,
-        commit_every: int = 1000,
-        commit_interval: float = 0.5,
-        codec: str = DEFAULT_CODEC,
-        inline_limit: int = INLINE_LIMIT,
-        threaded: bool = True,
-        zarr_store: Any = None,
+        self, db_path: Path | str, *, sample: SampleMetadata | str | None = None,
+        commit_every: int = 1000, commit_interval: float = 0.5, codec: str = DEFAULT_CODEC,
+        inline_limit: int = INLINE_LIMIT, threaded: bool = True, zarr_store: Any = None,
         handler_registry: Mapping[str, HandlerClass] | None = None,
         root_map: Mapping[str, str] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
-        external_timeout: float = 5.0,
-        external_max_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
+        external_timeout: float = 5.0, external_max_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
         index: RunIndexer | None = None,
     ) -> None:
         super().__init__()
         if isinstance(sample, str):
             sample = SampleMetadata(sample)
-        self._default_sample = sample
-        self._inline_limit = inline_limit
         self._index = index
+        self._runs = OpenRuns()
         self._external = ExternalRouting(ExternalResolver(
             handler_registry, root_map=root_map, base_dir=base_dir,
             allowed_roots=allowed_roots, timeout=external_timeout,
             max_read_bytes=external_max_bytes), inline_limit=inline_limit)
-        self._open_storage(db_path, sample=sample, commit_every=commit_every,
-                           commit_interval=commit_interval, codec=codec, zarr_store=zarr_store,
-                           threaded=threaded)
-        self._runs = OpenRuns()
-        self._copies = FrameCopies()  # frames copied on this thread, buffers reused
-        self._unplaced = Unplaced()
+        self._storage = BeamtimeStorage(
+            db_path, runs=self._runs, index=index, zarr_store=zarr_store,
+            options={"sample": sample, "commit_every": commit_every,
+                     "commit_interval": commit_interval, "codec": codec, "threaded": threaded})
+        self._detector = DetectorDocuments(self._runs, Unplaced(), self._external, self._storage)
+        self._documents = RunDocuments(
+            self._runs, self._storage, self._detector, self._external,
+            inline_limit=inline_limit, default_sample=sample, index=index)
         self._closed = False
         self._counts_at_close: WriteCounts | None = None
         atexit.register(close_at_exit, weakref.ref(self))
 
-    # -- the document entry point ---------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        """The beamtime the runs go to now (beside the first one after a storage failure)."""
+        return self._storage.db_path
 
     def __call__(self, name: str, doc: dict[str, Any], validate: bool = False
                  ) -> tuple[str, dict[str, Any]]:
@@ -196,16 +162,17 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
         the document and unpacks ``event_page`` and ``datum_page`` into
         :meth:`event` and :meth:`datum` calls.
         """
+        storage = self._storage
         if self._closed:
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
         if name == "start":
-            self._storage_at_start(doc)  # after a storage failure: reopen the beamtime
-        elif (self._gone or self._lost) and self._dropped(name, doc):
+            storage.at_start(doc)  # after a storage failure: reopen the beamtime
+        elif storage.dropping and storage.dropped(name, doc):
             return name, doc  # of a run lost at a storage failure, reported then
         try:
-            self._sink.raise_pending()
+            storage.sink.raise_pending()
         except (StorageError, BeamtimeDatabaseError) as exc:
-            self._storage_failed(exc, doc)
+            storage.failed(exc, doc)
             raise
         try:
             if name not in _HANDLED:
@@ -216,164 +183,117 @@ class RunWriterCallback(StorageRecovery, CallbackLifetime, DetectorDocuments):
                 doc = capture(doc)  # what was emitted now, whatever a later subscriber does
             return super().__call__(name, doc, validate)
         except (StorageError, BeamtimeDatabaseError) as exc:
-            self._storage_failed(exc, doc)
+            storage.failed(exc, doc)
             raise
         except Exception as exc:  # a bad document: keep it, never raise into the scan
-            self._reject(name, doc, _reason(exc))
+            self.record_rejected(name, doc, reason(exc))
         return name, doc
 
-    def _reject(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
-        if run_uid is None and isinstance(doc, dict):
-            try:
-                run_uid = self._runs.uid_of(doc)
-            except Exception:  # noqa: BLE001 - a document too odd to place: kept without a run
-                run_uid = None
-        self._sink.submit(Job(lambda w: reject(w, name, doc, reason, run_uid), name, doc, run_uid))
-
-    def record_rejected(self, name: str, content: dict[str, Any], reason: str) -> None:
+    def record_rejected(self, name: str, content: Any, reason: str,
+                        run_uid: str | None = None) -> None:
         """Keep ``content`` in ``rejected_documents`` as ``name``, as a bad document is kept.
 
-        For input that never became a document, such as a damaged line of a
-        replayed file: stored in order with the documents, once across
-        sessions, and logged as one warning line.
+        For what never became a stored document: a damaged line of a replayed
+        file, a message a service could not read or route. Stored in order with
+        the documents, once across sessions, and logged as one warning line.
+
+        Parameters
+        ----------
+        name : str
+            What it is (a document name, ``"damaged"``, ``"message"``, ...).
+        content : Any
+            What is kept of it: a dict, kept whole; anything else as its ``repr``.
+        reason : str
+            Why it was not stored as it came.
+        run_uid : str or None, optional
+            Its run, if known; else found from the document's references.
         """
-        self._reject(name, content, reason)
+        self._storage.reject(name, content, reason, run_uid)
 
-    def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None:
-        self._sink.submit(Job(fn, name, doc, run.uid if run else None))
-
-    # -- documents ----------------------------------------------------------------
-    # DocumentRouter types each method with event-model's TypedDicts; documents
-    # arrive here unvalidated (a malformed one is rejected, never raised), so they
-    # are plain dicts, and each method checks the keys it reads.
+    # -- documents: each to its collaborator (DocumentRouter dispatches by name) ------
 
     def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a run: plan name, the whole start document, its uid, time and sample."""
-        require_str(doc, "uid")
-        require(doc, "time")
-        run = self._runs.start(doc)
-        sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
-        row = run_row(doc, sample)
-        self._submit(run, "start", doc, lambda w: open_run(w, row, doc))
-        if self._index is not None:
-            index = self._index
-            self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
-        self._runs.add(run)
+        self._documents.start(doc)
 
     def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Open a stream; decide storage for each data key."""
-        require_str(doc, "uid", "run_start")
-        require(doc, "data_keys")
-        if type(doc.get("name", "")) is not str:
-            raise DocumentError(f"name is a {type(doc['name']).__name__}, not a string")
-        if type(doc["data_keys"]) is not dict:
-            raise DocumentError(f"data_keys is a {type(doc['data_keys']).__name__}, not a dict")
-        run = self._runs.of({"run_start": doc["run_start"]})
-        assert run is not None
-        self._runs.add_stream(run, doc["uid"], StreamPlan(doc["data_keys"], self._inline_limit,
-                                                            self._copies))
-        row = stream_row(doc, run.uid)
-        self._submit(run, "descriptor", doc, lambda w: open_stream(w, row, doc))
+        self._documents.descriptor(doc)
 
     def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Store one event's values inline and its frames in Zarr."""
-        if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
-                and "seq_num" in doc):
-            require(doc, "uid", "descriptor", "data", "time", "seq_num")
-        try:
-            run = self._runs.by_descriptor.get(doc["descriptor"])
-        except TypeError:  # not a string: of() says so
-            run = None
-        if run is None:
-            run = self._runs.of({"descriptor": doc["descriptor"]})
-            assert run is not None
-        plan = run.plans[doc["descriptor"]]
-        data = doc["data"]
-        if type(data) is not dict:
-            raise DocumentError(f"data is a {type(data).__name__}, not a dict")
-        stamps = doc.get("timestamps") or {}
-        if type(stamps) is not dict:
-            raise DocumentError(f"timestamps is a {type(stamps).__name__}, not a dict")
-        if plan.all_inline:  # a scalar stream: nothing to split unless an array came
-            mutable = False
-            for value in data.values():
-                if type(value) in IMMUTABLE:
-                    continue
-                if isinstance(value, np.ndarray) or (type(value) is list and value and (
-                        len(value) > self._inline_limit or type(value[0]) is list)):
-                    break
-                mutable = True
-            else:
-                # Captured now (a later subscriber may change the dicts in place).
-                values = own_values(dict(data)) if mutable else dict(data)
-                doc = capture_event(doc, values, stamps)
-                self._sink.submit(EventJob(EventRow(
-                    doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], values,
-                    doc.get("timestamps") or {}, doc.get("filled") or None), doc, run.uid))
-                return
-        split = plan.split(data)
-        own_values(split.inline)  # frames are copies already
-        doc = capture_event(doc, own_data(data, {**split.inline, **split.frames}), stamps)
-        stamps = doc.get("timestamps") or {}
-        if plan.has_external:  # datum ids to read, or rows made from stream_datum
-            if self._unplaced.documents:  # resources without run_start this event uses
-                self._place_held(run, list(data.values()))
-            external = self._external.event_job(plan, doc, split, run.uid)
-            if external is not None:
-                self._submit(run, "event", doc, external)
-                if split.problems:
-                    self._reject("event", doc, "; ".join(split.problems), run.uid)
-                return
-        if split.frames:
-            inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
-        else:
-            inline_ts = dict(stamps)
-        # Plain data, no closure: the writer thread batches consecutive events.
-        self._sink.submit(EventJob(EventRow(
-            doc["uid"], doc["descriptor"], doc["seq_num"], doc["time"], split.inline, inline_ts,
-            doc.get("filled") or None, split.frames, stamps), doc, run.uid))
-        if split.problems:
-            self._reject("event", doc, "; ".join(split.problems), run.uid)
+        self._documents.event(doc)
 
     def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
-        """Check the page's columns, then store each of its events as :meth:`event` does.
-
-        A page whose columns differ in length is rejected whole; an event of a
-        good page that cannot be stored is rejected alone.
-        """
-        check_page(doc)
-        for event in event_model.unpack_event_page(doc):  # type: ignore[arg-type]
-            try:
-                self.event(event)
-            except (StorageError, BeamtimeDatabaseError):
-                raise
-            except Exception as exc:  # that event alone is kept as rejected
-                self._reject("event", event, _reason(exc))
-        return doc
+        """Store each event of a page (one of unequal columns is rejected whole)."""
+        return self._documents.event_page(doc)
 
     def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
         """Close the run with the mapped exit status, keep the stop document, and drain."""
-        require(doc, "uid")
-        require_str(doc, "run_start")
-        run = self._runs.of({"run_start": doc["run_start"]})
-        assert run is not None
-        row = stop_row(doc, run.uid)
-        self._submit(run, "stop", doc, lambda w: self._external.finish(w, run.uid))
-        self._submit(run, "stop", doc, lambda w: w.write_stop(row))
-        if self._index is not None:
-            index = self._index
-            self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
-        self._runs.stop(run)
-        self._sink.drain()
-        self._copies.clear()  # the run's frame buffers go with it
+        self._documents.stop(doc)
 
+    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+        """Keep a resource document; its datums' files are read into the store."""
+        self._detector.resource(doc)
 
-#: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
-_HANDLED = frozenset({
-    "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
-    "datum_page", "stream_resource", "stream_datum",
-})
+    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+        """Keep a datum document; events holding its id get its array as a frame."""
+        self._detector.datum(doc)
 
+    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+        """Keep a stream_resource document; its stream_datums are read into the store."""
+        self._detector.stream_resource(doc)
 
-def _reason(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, DocumentError) else f"{type(exc).__name__}: {exc}"
+    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+        """Keep a stream_datum document and read the events' data it refers to."""
+        self._detector.stream_datum(doc)
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wait until everything received so far is written and committed.
+
+        What that guarantees: :mod:`resonance_callback.store._batch`.
+        """
+        self._storage.sink.drain()
+
+    def write_counts(self) -> WriteCounts:
+        """What the beamtime holds, and what this callback skipped and rejected.
+
+        Waits until everything received so far is written. After :meth:`close`,
+        the counts as they were at close.
+
+        Returns
+        -------
+        WriteCounts
+            The database's rows; runs resumed, documents found already
+            stored, and documents rejected by this callback.
+        """
+        if self._closed:
+            if self._counts_at_close is None:
+                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
+            return self._counts_at_close
+        return write_counts(self._storage)
+
+    def close(self) -> None:
+        """Write everything received, then close the database. Safe to call twice.
+
+        Runs still open (no stop document yet) stay open in the database, with
+        ``exit_status`` NULL, exactly as after a crash; their detector frames not
+        read yet get one last bounded try, then go to ``unresolved_frames``.
+        Resources without ``run_start`` that no run used are kept in
+        ``external_documents`` without a run. After a storage failure that left
+        nothing to write to (reported when it happened), nothing more is written.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._counts_at_close = close_storage(self._storage, self._runs, self._detector.unplaced,
+                                              self._external, self._index)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -47,34 +47,29 @@ whose array does not fit the field's array is recorded in
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from resonance_callback.callback._external_read import ReferenceReader
 from resonance_callback.callback._external_refs import (
     Item,
-    RunState,
     describe,
     external_refs,
     has_stream_keys,
 )
+from resonance_callback.callback._jobs import reject
 from resonance_callback.callback._plan import Split, StreamPlan
-from resonance_callback.callback._worker import reject
 from resonance_callback.errors import (
     DocumentError,
     ExternalDataError,
-    FrameShapeError,
-    MalformedReferenceError,
-    UnsafePathError,
 )
-from resonance_callback.external import OCTET_MIMETYPE, ExternalResolver
-from resonance_callback.store import EventRow, UnresolvedRow
+from resonance_callback.external import ExternalResolver
+from resonance_callback.store import event_row
 
 if TYPE_CHECKING:
-    from resonance_callback.store import RunWriter
+    from resonance_callback.callback._runs import Run
+    from resonance_callback.store import RowWriter
 
 __all__ = ["ExternalRouting"]
 
@@ -99,15 +94,12 @@ class ExternalRouting:
     def __init__(self, resolver: ExternalResolver, *, inline_limit: int = 1024) -> None:
         self.resolver = resolver
         self.inline_limit = inline_limit
-        self._runs: dict[str, RunState] = {}
-
-    def _state(self, run_uid: str) -> RunState:
-        return self._runs.setdefault(run_uid, RunState())
+        self.reader = ReferenceReader(resolver, inline_limit)
 
     # -- events (built on the caller's thread, run on the writer thread) ---------------
 
     def event_job(self, plan: StreamPlan, doc: dict[str, Any], split: Split,
-                  run_uid: str) -> Callable[[RunWriter], None] | None:
+                  run: Run) -> Callable[[RowWriter], None] | None:
         """Return the job writing an event with detector-file data, or None if it has none.
 
         Called on the caller's thread; touches no state of its own. The job
@@ -120,48 +112,46 @@ class ExternalRouting:
         if not refs and not streamed:
             return None
 
-        def write(w: RunWriter) -> None:
+        def write(w: RowWriter) -> None:
             with w.atomic():  # a reader sees the event with the frames read now, or neither
-                self._write_event(w, doc, split, refs, streamed, run_uid, plan)
+                self._write_event(w, doc, split, refs, streamed, run, plan)
 
         return write
 
-    def _write_event(self, w: RunWriter, doc: dict[str, Any], split: Split,
-                     refs: dict[str, str], streamed: bool, run_uid: str,
+    def _write_event(self, w: RowWriter, doc: dict[str, Any], split: Split,
+                     refs: dict[str, str], streamed: bool, run: Run,
                      plan: StreamPlan) -> None:
         """The event row (or the derived row it takes over), its frames, its datums' frames."""
         stamps = doc.get("timestamps") or {}
         inline_ts = {k: v for k, v in stamps.items() if k not in split.frames}
-        filled = doc.get("filled") or None
         uid = doc["uid"]
-        if streamed and w.claim_derived_event(
+        if streamed and w.derived.claim_derived_event(
                 doc["descriptor"], doc["seq_num"], uid=uid, time=doc["time"],
-                data=split.inline, timestamps=inline_ts, filled=filled):
+                data=split.inline, timestamps=inline_ts, filled=doc.get("filled") or None):
             for key, frame in split.frames.items():
                 w.write_image(uid, key, frame, timestamp=stamps.get(key),
                               stream_uid=doc["descriptor"], seq_num=doc["seq_num"])
         else:  # the one write path of events: the row with its frames
-            row = EventRow(uid, doc["descriptor"], doc["seq_num"], doc["time"],
-                           split.inline, inline_ts, filled, split.frames, stamps)
+            row = event_row(doc, split.inline, inline_ts, split.frames, stamps)
             for refusal in w.write_events([row]):
                 if not refusal.stored:
                     raise DocumentError(refusal.reason)
-                reject(w, "event", doc, refusal.reason, run_uid)  # stored without a value
+                reject(w, "event", doc, refusal.reason, run.uid)  # stored without a value
         if refs and not w.already_stored(uid):  # a replayed event has its frames
-            self.fill_event(w, run_uid, doc, refs, plan)
+            self.fill_event(w, run, doc, refs, plan)
 
     # -- documents (called on the writer thread) -------------------------------------
 
-    def resource(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def resource(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
         """Register a resource; a refused one is kept in ``rejected_documents``."""
         try:
-            self.resolver.add_resource(doc, run_start=run_uid)
+            self.resolver.add_resource(doc, run_start=run.uid)
         except _MALFORMED as exc:
-            self._refuse(w, "resource", doc, run_uid, describe(exc))
+            self._refuse(w, "resource", doc, run, describe(exc))
 
-    def datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def datum(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
         """Register a datum (its resource's refusal, if any, carries over)."""
-        state = self._state(run_uid)
+        state = run.external
         refused = state.refused.get(doc["resource"])
         if refused is not None:
             reason = f"resource {doc['resource']} was refused: {refused}"
@@ -173,25 +163,25 @@ class ExternalRouting:
                 reason = describe(exc)
         state.refused_datums[doc["datum_id"]] = reason
 
-    def stream_resource(self, w: RunWriter, doc: dict[str, Any], run_uid: str) -> None:
+    def stream_resource(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
         """Register a stream resource; a refused one is kept in ``rejected_documents``."""
-        self._state(run_uid).stream_keys[doc["uid"]] = str(doc.get("data_key"))
+        run.external.stream_keys[doc["uid"]] = str(doc.get("data_key"))
         try:
-            self.resolver.add_stream_resource(doc, run_start=run_uid)
+            self.resolver.add_stream_resource(doc, run_start=run.uid)
         except _MALFORMED as exc:
-            self._refuse(w, "stream_resource", doc, run_uid, describe(exc))
+            self._refuse(w, "stream_resource", doc, run, describe(exc))
 
-    def _refuse(self, w: RunWriter, name: str, doc: dict[str, Any], run_uid: str,
+    def _refuse(self, w: RowWriter, name: str, doc: dict[str, Any], run: Run,
                 reason: str) -> None:
-        self._state(run_uid).refused[doc["uid"]] = reason
-        reject(w, name, doc, f"refused: {reason}", run_uid)
+        run.external.refused[doc["uid"]] = reason
+        reject(w, name, doc, f"refused: {reason}", run.uid)
 
-    def stream_datum(self, w: RunWriter, doc: dict[str, Any], run_uid: str, *,
+    def stream_datum(self, w: RowWriter, doc: dict[str, Any], run: Run, *,
                      plan: StreamPlan, received: float) -> None:
         """Make sure each event of the range has a row, then read (or keep pending) its data."""
         if w.already_stored(doc["uid"]):  # replayed: its rows and frames are stored
             return
-        state = self._state(run_uid)
+        state = run.external
         key = state.stream_keys.get(doc["stream_resource"])
         if key is None:
             raise DocumentError(f"stream_datum {doc['uid']}: stream_resource "
@@ -202,18 +192,18 @@ class ExternalRouting:
                      doc=doc, received=received,
                      shape=data_key.get("shape") if isinstance(data_key, dict) else None)
         for seq_num in item.seq_nums:
-            w.event_at(item.stream_uid, seq_num, time=received)
+            w.derived.event_at(item.stream_uid, seq_num, time=received)
         reason = state.refused.get(doc["stream_resource"])
         if reason is not None:
             reason = f"stream_resource {doc['stream_resource']} was refused: {reason}"
         elif item.shape is None:
             reason = f"descriptor {item.stream_uid} declares no shape for key {key!r}"
         if reason is not None:
-            self._unresolved(w, run_uid, item, reason)
+            self.reader.unresolved(w, run, item, reason)
         else:
-            self._offer(w, run_uid, item)
+            self.reader.offer(w, run, item)
 
-    def fill_event(self, w: RunWriter, run_uid: str, doc: dict[str, Any],
+    def fill_event(self, w: RowWriter, run: Run, doc: dict[str, Any],
                    refs: dict[str, str], plan: StreamPlan | None = None) -> None:
         """Read (or keep pending) the array of each datum id an event carries.
 
@@ -221,7 +211,7 @@ class ExternalRouting:
         its key (``plan``), never reshaped: one that does not fit is recorded in
         ``unresolved_frames`` with both shapes.
         """
-        state = self._state(run_uid)
+        state = run.external
         stamps = doc.get("timestamps") or {}
         for key, datum_id in refs.items():
             declared = (plan.data_keys.get(key) or {}) if plan is not None else {}
@@ -231,120 +221,23 @@ class ExternalRouting:
                          shape=declared.get("shape") if isinstance(declared, dict) else None)
             reason = state.refused_datums.get(datum_id)
             if reason is not None:
-                self._unresolved(w, run_uid, item, reason)
+                self.reader.unresolved(w, run, item, reason)
             else:
-                self._offer(w, run_uid, item)
+                self.reader.offer(w, run, item)
 
-    def finish(self, w: RunWriter, run_uid: str) -> None:
+    def finish(self, w: RowWriter, run: Run) -> None:
         """Retry every pending reference of a run within one shared deadline, then forget it.
 
         Called before the run is closed; a reference still unreadable is
         recorded in ``unresolved_frames``.
         """
-        state = self._runs.pop(run_uid, None)
+        state = run.external
         try:
-            if state is None:
-                return
             deadline = time.monotonic() + self.resolver.timeout
             for queue in state.pending.values():
                 while queue:
                     item = queue.popleft()
                     wait = max(0.0, deadline - time.monotonic())
-                    self._attempt(w, run_uid, item, wait=wait, final=True)
+                    self.reader.attempt(w, run, item, wait=wait, final=True)
         finally:
-            self.resolver.forget_run(run_uid)
-
-    # -- reading --------------------------------------------------------------------
-
-    def _offer(self, w: RunWriter, run_uid: str, item: Item) -> None:
-        """Store ``item`` now if it and every older pending one of its key can be read.
-
-        A key's frames are stored in the order their references arrived (seq_num
-        order, across files): while an older one is not readable yet, a newer
-        one waits behind it.
-        """
-        queue = self._state(run_uid).pending[(item.stream_uid, item.key)]
-        while queue and self._attempt(w, run_uid, queue[0], wait=0.0):
-            queue.popleft()
-        if queue or not self._attempt(w, run_uid, item, wait=0.0):
-            queue.append(item)
-
-    def _attempt(self, w: RunWriter, run_uid: str, item: Item, *, wait: float,
-                 final: bool = False) -> bool:
-        """Read and store ``item``; False if it is not readable yet (and not ``final``)."""
-        try:
-            as_frames = False
-            if item.doc is None:
-                array = self.resolver.fill(item.reference, wait=wait, shape=item.shape)
-            else:
-                assert item.shape is not None
-                read = self.resolver.read_stream_datum(item.doc, item.shape, wait=wait)
-                array, as_frames = read.array, read.mimetype == OCTET_MIMETYPE
-        except (UnsafePathError, FrameShapeError, MalformedReferenceError) as exc:  # no wait helps
-            self._unresolved(w, run_uid, item, str(exc))
-            return True
-        except ExternalDataError as exc:
-            if not final:
-                return False
-            timeout = self.resolver.timeout
-            self._unresolved(w, run_uid, item,
-                             f"not readable by the end of the run (waited up to {timeout:g} s): "
-                             f"{exc}")
-            return True
-        self._store(w, run_uid, item, np.asarray(array), as_frames=as_frames)
-        return True
-
-    def _store(self, w: RunWriter, run_uid: str, item: Item, array: np.ndarray, *,
-               as_frames: bool = False) -> None:
-        """Store what ``item`` read; bytes (``as_frames``) always as frames, keeping uint8."""
-        if array.dtype.hasobject:
-            self._unresolved(w, run_uid, item, f"read {array.dtype} data, not numbers")
-            return
-        if item.doc is None:
-            assert item.event_uid is not None
-            try:
-                w.write_image(item.event_uid, item.key, array, timestamp=item.timestamp,
-                              stream_uid=item.stream_uid, seq_num=item.seq_nums[0])
-            except DocumentError as exc:  # the array does not fit the field's array
-                self._unresolved(w, run_uid, item, str(exc))
-            return
-        as_frames = as_frames or array.ndim >= 3 or (
-            math.prod(array.shape[1:]) > self.inline_limit)
-        placed = self._state(run_uid).placed
-        for offset, (row, seq_num) in enumerate(zip(array, item.seq_nums, strict=True)):
-            here = _reference(item, offset)
-            first = placed.setdefault((item.stream_uid, item.key, seq_num), here)
-            if first != here:  # two stream_datums name this event: keep the first
-                self._unresolved(w, run_uid, item, (
-                    f"seq_num {seq_num} of key {item.key!r} already has its data from "
-                    f"{first}; {here} names the same event again (overlapping or "
-                    "contradictory stream_datum ranges); not stored"), only=offset)
-                continue
-            try:
-                event_uid = w.event_at(item.stream_uid, seq_num, time=item.received)
-                if as_frames:
-                    w.write_image(event_uid, item.key, row, stream_uid=item.stream_uid,
-                                  seq_num=seq_num)
-                else:
-                    w.merge_event_data(event_uid, {item.key: row.tolist()},
-                                       stream_uid=item.stream_uid, seq_num=seq_num)
-            except DocumentError as exc:
-                self._unresolved(w, run_uid, item, str(exc), only=offset)
-
-    def _unresolved(self, w: RunWriter, run_uid: str, item: Item, reason: str,
-                    only: int | None = None) -> None:
-        """Record the item's frames (or only its ``only``-th) in ``unresolved_frames``."""
-        log.warning("detector data %s of key %r not stored: %s", item.reference, item.key, reason)
-        offsets = range(len(item.seq_nums)) if only is None else (only,)
-        for offset in offsets:
-            reference = _reference(item, offset)
-            w.record_unresolved(UnresolvedRow(item.key, reference, reason, run_uid=run_uid,
-                                              stream_uid=item.stream_uid,
-                                              seq_num=item.seq_nums[offset]))
-
-
-def _reference(item: Item, offset: int) -> str:
-    """The reference of one event of ``item``: a datum id, or ``{stream_resource}[{index}]``."""
-    if item.doc is None:
-        return item.reference
-    return f"{item.doc['stream_resource']}[{item.doc['indices']['start'] + offset}]"
+            self.resolver.forget_run(run.uid)

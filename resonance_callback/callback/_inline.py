@@ -1,9 +1,9 @@
 """``threaded=False``: jobs run on the caller's thread, consecutive scalar events in batches.
 
-:class:`BatchingInlineWriter` is the :class:`~resonance_callback.callback._worker.InlineWriter`
-with the writer thread's batching: scalar events are held (up to ``commit_every``,
+:class:`InlineWriter` runs the writer thread's jobs on the caller's thread, with
+the writer thread's batching: scalar events are held (up to ``commit_every``,
 at most :data:`~resonance_callback.callback._worker.MAX_BATCH`) and stored with one
-:meth:`RunWriter.write_events` call, not one call each. What is visible and durable
+:meth:`RowWriter.write_events` call, not one call each. What is visible and durable
 does not change: held events are stored before any other job (a descriptor, a
 stop, an event with frames, a rejected document), at :meth:`drain` and
 :meth:`close`, as soon as ``commit_every`` of them are held, and at the first
@@ -22,31 +22,26 @@ from __future__ import annotations
 
 import time
 
-from resonance_callback.callback._worker import (
-    MAX_BATCH,
-    EventJob,
-    InlineWriter,
-    Job,
-    _execute_events,
-)
-from resonance_callback.store import RunWriter
+from resonance_callback.callback._jobs import MAX_BATCH, EventJob, Job, execute, execute_events
+from resonance_callback.store import RowWriter
 
-__all__ = ["BatchingInlineWriter"]
+__all__ = ["InlineWriter"]
 
 
-class BatchingInlineWriter(InlineWriter):
+class InlineWriter:
     """Run jobs on the caller's thread, storing consecutive scalar events in batches.
 
     Parameters
     ----------
-    writer : RunWriter
+    writer : RowWriter
         An open writer.
     commit_every : int, optional
         The writer's ``commit_every``: at most this many events are held.
     """
 
-    def __init__(self, writer: RunWriter, commit_every: int = MAX_BATCH) -> None:
-        super().__init__(writer)
+    def __init__(self, writer: RowWriter, commit_every: int = MAX_BATCH) -> None:
+        self.writer = writer
+        self._refused_starts: set[str] = set()  # runs whose start the store refused
         self._limit = max(1, min(commit_every, MAX_BATCH))
         self._held: list[EventJob] = []
 
@@ -61,18 +56,24 @@ class BatchingInlineWriter(InlineWriter):
                 self._store_held()
             return
         self._store_held()
-        super().submit(job)
+        if isinstance(job, EventJob):
+            execute_events(self.writer, [job], self._refused_starts)
+        else:
+            execute(self.writer, job, self._refused_starts)
+
+    def raise_pending(self) -> None:
+        """Nothing is ever pending: a failure was raised where it happened."""
 
     def _store_held(self) -> None:
         """Store the events held, if any, in one batch."""
         if self._held:
             jobs, self._held = self._held, []
-            _execute_events(self.writer, jobs, self._refused_starts)
+            execute_events(self.writer, jobs, self._refused_starts)
 
     def drain(self) -> None:
         """Store the events held, then commit what is pending."""
         self._store_held()
-        super().drain()
+        self.writer.commit()
 
     def discard(self) -> None:
         """Drop the events held (their storage failed)."""
@@ -81,4 +82,4 @@ class BatchingInlineWriter(InlineWriter):
     def close(self) -> None:
         """Store the events held, then commit what is pending."""
         self._store_held()
-        super().close()
+        self.writer.commit()

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from resonance_callback.callback._worker import reject
+from resonance_callback.callback._jobs import reject
 from resonance_callback.errors import DocumentError
-from resonance_callback.store import RunRow, RunWriter, StreamRow, leave_out_unencodable
+from resonance_callback.store import RowWriter, RunRow, StreamRow, leave_out_unencodable
 
 __all__ = ["open_run", "open_stream"]
 
 
-def open_run(writer: RunWriter, row: RunRow, doc: dict[str, Any]) -> None:
+def open_run(writer: RowWriter, row: RunRow, doc: dict[str, Any]) -> None:
     """Open the run of ``row``; metadata the encoder refuses is left out and recorded."""
     try:
         writer.write_run(row)
@@ -40,7 +40,7 @@ def open_run(writer: RunWriter, row: RunRow, doc: dict[str, Any]) -> None:
            row.uid)
 
 
-def open_stream(writer: RunWriter, row: StreamRow, doc: dict[str, Any]) -> None:
+def open_stream(writer: RowWriter, row: StreamRow, doc: dict[str, Any]) -> None:
     """Open the stream of ``row``; content the encoder refuses is left out and recorded."""
     try:
         writer.write_stream(row)

@@ -1,121 +1,77 @@
-"""The callback's lifetime: flush, counts, close, and the context manager.
+"""The end of a callback's storage: what is still owed is written, then it is closed.
 
-A mixin of :class:`~resonance_callback.callback.RunWriterCallback`, apart from
-the document methods so each module reads as one concern.
+Functions of :class:`~resonance_callback.callback.RunWriterCallback`'s
+``write_counts`` and ``close``, apart from the document methods so each module
+reads as one concern.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Callable
+from typing import Any
 
-from resonance_callback.callback._runs import OpenRuns, Unplaced
-from resonance_callback.callback._worker import InlineWriter, Job, WriterThread
-from resonance_callback.errors import StorageError
+from resonance_callback.callback._external import ExternalRouting
+from resonance_callback.callback._jobs import Job
+from resonance_callback.callback._recovery import BeamtimeStorage
+from resonance_callback.callback._runs import OpenRuns, Run, Unplaced
 from resonance_callback.index import RunIndexer
-from resonance_callback.store import ExternalRow, WriteCounts
+from resonance_callback.store import ExternalRow, RowWriter, WriteCounts
 
-if TYPE_CHECKING:
-    from resonance_callback.callback._external import ExternalRouting
-    from resonance_callback.callback._runs import Run
-
-__all__ = ["CallbackLifetime", "close_at_exit"]
+__all__ = ["close_at_exit", "close_storage", "write_counts"]
 
 log = logging.getLogger("resonance_callback")
 
 
-class CallbackLifetime:
-    """Flush, count, close; the state it uses is set by the callback's ``__init__``."""
+def write_counts(storage: BeamtimeStorage) -> WriteCounts:
+    """The writer's counts, once everything handed over so far is written."""
+    found: list[WriteCounts] = []
+    storage.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
+    storage.sink.drain()
+    return found[0]
 
-    db_path: Path
-    _sink: WriterThread | InlineWriter
-    _runs: OpenRuns
-    _unplaced: Unplaced
-    _external: ExternalRouting
-    _index: RunIndexer | None
-    _closed: bool
-    _counts_at_close: WriteCounts | None
 
-    if TYPE_CHECKING:  # provided by RunWriterCallback
-        def _submit(self, run: Run | None, name: str, doc: dict[str, Any], fn: Any) -> None: ...
+def close_storage(storage: BeamtimeStorage, runs: OpenRuns, unplaced: Unplaced,
+                  external: ExternalRouting, index: RunIndexer | None) -> WriteCounts | None:
+    """Write what is owed, close the writer and the index; the counts at close.
 
-        def _closed_if_gone(self) -> bool: ...
-
-    def flush(self) -> None:
-        """Wait until everything received so far is written and committed."""
-        self._sink.drain()
-
-    def write_counts(self) -> WriteCounts:
-        """What the beamtime holds, and what this callback skipped and rejected.
-
-        Waits until everything received so far is written. After :meth:`close`,
-        the counts as they were at close.
-
-        Returns
-        -------
-        WriteCounts
-            Rows of runs, events, frames and rejected documents in the
-            database; runs resumed, documents found already stored, and
-            documents rejected by this callback.
-        """
-        if self._closed:
-            if self._counts_at_close is None:
-                raise StorageError(f"RunWriterCallback for {self.db_path} closed with an error")
-            return self._counts_at_close
-        found: list[WriteCounts] = []
-        self._sink.submit(Job(lambda w: found.append(w.write_counts()), "counts", {}))
-        self._sink.drain()
-        return found[0]
-
-    def close(self) -> None:
-        """Write everything received, then close the database. Safe to call twice.
-
-        Runs still open (no stop document yet) stay open in the database, with
-        ``exit_status`` NULL, exactly as after a crash; their detector frames not
-        read yet get one last bounded try, then go to ``unresolved_frames``.
-        Resources without ``run_start`` that no run used are kept in
-        ``external_documents`` without a run. After a storage failure that left
-        nothing to write to (reported when it happened), nothing more is written.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        if self._closed_if_gone():  # nothing left to write to (reported once, not raised)
-            if self._index is not None:
-                self._index.close()
-            return
+    Runs still open get their pending detector frames read (one bounded try);
+    resources without ``run_start`` no run used are kept without a run. If the
+    storage is gone (reported when it failed), nothing is written and the
+    counts are None.
+    """
+    if storage.closed_if_gone():  # nothing left to write to (reported once, not raised)
+        if index is not None:
+            index.close()
+        return None
+    try:
         try:
-            try:
-                for run in self._runs.runs.values():  # pending detector data of runs left open
-                    self._submit(run, "close", {},
-                                 lambda w, uid=run.uid: self._external.finish(w, uid))
-                for docs in self._unplaced.documents.values():  # no run ever used them
-                    for name, doc in docs:
-                        row = ExternalRow(name, doc.get("datum_id") or doc["uid"], None, doc)
-                        self._submit(None, name, doc, lambda w, row=row: w.record_external(row))
-            finally:
-                self._sink.close()
-            self._counts_at_close = self._sink.writer.write_counts()
+            for run in runs.runs.values():  # pending detector data of runs left open
+                storage.submit(Job(_finish(external, run), "close", {}, run.uid))
+            for docs in unplaced.documents.values():  # no run ever used them
+                for name, doc in docs:
+                    row = ExternalRow(name, doc.get("datum_id") or doc["uid"], None, doc)
+                    storage.submit(Job(_keep(row), name, doc))
         finally:
-            self._sink.writer.close()
-            if self._index is not None:
-                self._index.close()
+            storage.sink.close()
+        return storage.sink.writer.write_counts()
+    finally:
+        storage.sink.writer.close()
+        if index is not None:
+            index.close()
 
-    def __enter__(self) -> Self:
-        """Return the callback itself."""
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the callback."""
-        self.close()
+def _finish(external: ExternalRouting, run: Run) -> Callable[[RowWriter], None]:
+    def finish(w: RowWriter) -> None:
+        external.finish(w, run)
+    return finish
+
+
+def _keep(row: ExternalRow) -> Callable[[RowWriter], None]:
+    def keep(w: RowWriter) -> None:
+        w.records.record_external(row)
+    return keep
 
 
 def close_at_exit(ref: weakref.ref[Any]) -> None:

@@ -1,6 +1,8 @@
 """After a storage failure the next run is stored: the beamtime is reopened, at its path or beside.
 
-A mixin of :class:`~resonance_callback.callback.RunWriterCallback`. The database or
+:class:`BeamtimeStorage` is the callback's writer and the sink in front of it
+(the writer thread, or the caller's thread), a collaborator of
+:class:`~resonance_callback.callback.RunWriterCallback`. The database or
 the Zarr store may be deleted, replaced or made read-only under a long-lived
 callback, or the disk may fill up. Then:
 
@@ -32,16 +34,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resonance_callback.callback._inline import BatchingInlineWriter
+from resonance_callback.callback._inline import InlineWriter
+from resonance_callback.callback._jobs import EventJob, Job, reject
 from resonance_callback.callback._runs import OpenRuns
-from resonance_callback.callback._worker import InlineWriter, WriterThread
+from resonance_callback.callback._worker import WriterThread
 from resonance_callback.errors import BeamtimeDatabaseError, StorageError
-from resonance_callback.store import IdempotentRunWriter, SampleMetadata
+from resonance_callback.store import IdempotentConflicts, RowWriter
 
 if TYPE_CHECKING:
     from resonance_callback.index import RunIndexer
 
-__all__ = ["StorageRecovery"]
+__all__ = ["BeamtimeStorage"]
 
 log = logging.getLogger("resonance_callback")
 
@@ -49,43 +52,74 @@ log = logging.getLogger("resonance_callback")
 _CANNOT_OPEN = (StorageError, BeamtimeDatabaseError, OSError, sqlite3.Error)
 
 
-class StorageRecovery:
-    """The callback's writer and sink, reopened at the first start after a storage failure."""
+class BeamtimeStorage:
+    """The callback's writer and sink, reopened at the first start after a storage failure.
 
-    db_path: Path
-    _sink: WriterThread | InlineWriter
-    _runs: OpenRuns
-    _index: RunIndexer | None
+    Parameters
+    ----------
+    db_path : Path or str
+        The beamtime (see :class:`~resonance_callback.callback.RunWriterCallback`).
+    runs : OpenRuns
+        The callback's open runs (those in flight at a failure are lost).
+    index : RunIndexer or None
+        Told where runs go after a reopen.
+    options : dict
+        ``sample``, ``commit_every``, ``commit_interval``, ``codec``, ``threaded``.
+    zarr_store : path or zarr store, optional
+        The Zarr store asked for (kept while the beamtime is at its first path).
 
-    def _open_storage(self, db_path: Path | str, *, sample: SampleMetadata | None,
-                      commit_every: int, commit_interval: float, codec: str, zarr_store: Any,
-                      threaded: bool) -> None:
-        """Open the beamtime (raising what :class:`RunWriter` raises) and remember how."""
-        self._options: dict[str, Any] = {
-            "sample": sample, "commit_every": commit_every, "commit_interval": commit_interval,
-            "codec": codec, "threaded": threaded}
-        self._sink = self._new_sink(Path(db_path), zarr_store)
-        self.db_path = self._sink.writer._db_path
+    Raises
+    ------
+    Exception
+        What opening a :class:`~resonance_callback.store.RowWriter` raises.
+    """
+
+    def __init__(self, db_path: Path | str, *, runs: OpenRuns, index: RunIndexer | None,
+                 options: dict[str, Any], zarr_store: Any = None) -> None:
+        self._runs = runs
+        self._index = index
+        self._options = options
+        self.sink = self._new_sink(Path(db_path), zarr_store)
+        self.db_path = self.sink.writer.db_path
         self._first_path = self.db_path  # where a new beamtime goes beside
         self._zarr_store = zarr_store  # the Zarr store asked for, kept while at the first path
         self._failure: str | None = None  # why the storage failed, until it is reopened
         self._lost: set[str] = set()  # runs in flight at a failure: their documents dropped
         self._gone = False  # the storage failed is gone (deleted, replaced, read-only)
 
+    def submit(self, job: Job | EventJob) -> None:
+        """Hand ``job`` to the sink (raising an earlier failure of the writer thread)."""
+        self.sink.submit(job)
+
+    def reject(self, name: str, content: Any, reason: str, run_uid: str | None = None) -> None:
+        """Keep ``content`` as rejected (see ``RunWriterCallback.record_rejected``)."""
+        if run_uid is None and isinstance(content, dict):
+            try:
+                run_uid = self._runs.uid_of(content)
+            except Exception:  # noqa: BLE001 - a document too odd to place: kept without a run
+                run_uid = None
+        self.sink.submit(Job(lambda w: reject(w, name, content, reason, run_uid),
+                             name, content, run_uid))
+
+    @property
+    def dropping(self) -> bool:
+        """Whether some documents are dropped (storage gone, or runs lost at a failure)."""
+        return self._gone or bool(self._lost)
+
     def _new_sink(self, db_path: Path, zarr_store: Any) -> WriterThread | InlineWriter:
         options = self._options
-        writer = IdempotentRunWriter(db_path, options["sample"],
-                                     commit_every=options["commit_every"],
-                                     commit_interval=options["commit_interval"],
-                                     codec=options["codec"], zarr_store=zarr_store)
+        writer = RowWriter(db_path, options["sample"], conflicts=IdempotentConflicts(),
+                           commit_every=options["commit_every"],
+                           commit_interval=options["commit_interval"],
+                           codec=options["codec"], zarr_store=zarr_store)
         writer.open()
         if options["threaded"]:
             return WriterThread(writer)
-        return BatchingInlineWriter(writer, options["commit_every"])
+        return InlineWriter(writer, options["commit_every"])
 
     # -- a failure ---------------------------------------------------------------------
 
-    def _storage_failed(self, exc: BaseException, doc: Any) -> None:
+    def failed(self, exc: BaseException, doc: Any) -> None:
         """Note a storage failure met at ``doc``; the runs in flight are partial (logged once)."""
         if self._failure is not None:
             return
@@ -94,7 +128,7 @@ class StorageRecovery:
             current = self._runs.uid_of(doc) if isinstance(doc, dict) else None
         except Exception:  # noqa: BLE001 - a document too odd to place
             current = None
-        if self._sink.writer.storage_problem() is not None:  # gone: nothing more can be stored
+        if self.sink.writer.storage_problem() is not None:  # gone: nothing more can be stored
             self._gone = True
             self._lose_runs_in_flight(self._failure, current)
             return
@@ -119,7 +153,7 @@ class StorageRecovery:
                             "committed before the failure; the next run is stored in a "
                             "reopened beamtime")
 
-    def _dropped(self, name: str, doc: Any) -> bool:
+    def dropped(self, name: str, doc: Any) -> bool:
         """Whether a document is of a run lost at a failure, or comes while storage is gone."""
         if self._gone:
             return True  # nowhere to keep it; the failure was reported
@@ -133,10 +167,10 @@ class StorageRecovery:
             self._lost.discard(uid)
         return True
 
-    def _closed_if_gone(self) -> bool:
+    def closed_if_gone(self) -> bool:
         """At close: if the storage is gone, report the runs in flight and stop, quietly."""
         if not self._gone:
-            problem = self._sink.writer.storage_problem()
+            problem = self.sink.writer.storage_problem()
             if problem is None:
                 return False
             self._failure, self._gone = self._failure or problem, True
@@ -146,15 +180,15 @@ class StorageRecovery:
 
     # -- the next start ------------------------------------------------------------------
 
-    def _storage_at_start(self, doc: Any) -> None:
+    def at_start(self, doc: Any) -> None:
         """Before a run opens: reopen the beamtime if its storage failed or is gone."""
         if self._failure is None:
             try:  # a failure the writer thread met since the last document
-                self._sink.raise_pending()
+                self.sink.raise_pending()
             except (StorageError, BeamtimeDatabaseError) as exc:
-                self._storage_failed(exc, None)
+                self.failed(exc, None)
         if self._failure is None:
-            problem = self._sink.writer.storage_problem()
+            problem = self.sink.writer.storage_problem()
             if problem is None:
                 return
             self._failure, self._gone = problem, True
@@ -187,7 +221,7 @@ class StorageRecovery:
                 self._close_quietly(sink)
                 tried.append(problem)
                 continue
-            self._sink, self.db_path = sink, sink.writer._db_path
+            self.sink, self.db_path = sink, sink.writer.db_path
             self._failure, self._gone = None, False
             if self._index is not None:  # the index names the database that holds each run
                 self._index.beamtime_moved(self.db_path)
@@ -203,7 +237,7 @@ class StorageRecovery:
 
     def _discard_sink(self) -> None:
         """Stop the failed sink and close its writer, quietly: the failure was reported."""
-        sink = self._sink
+        sink = self.sink
         sink.discard()
         self._close_quietly(sink)
 

@@ -1,15 +1,19 @@
-"""Per-run state of the callback: one :class:`Run` per open run, dropped at its ``stop``.
+"""Per-run state of the callback: one :class:`Run` per open run, from ``start`` to ``stop``.
 
-:class:`OpenRuns` finds the run a document belongs to, by its ``run_start``,
-``descriptor``, ``resource`` or ``stream_resource``, and remembers which runs
-have stopped, so a late document is rejected saying so (the pattern of
-event-model's ``RunRouter``, without a router per run).
+This is event-model's ``RunRouter`` pattern: what the callback knows of a run
+lives in the run's own object, made by its ``start`` and gone with its ``stop``
+(the callback's other state is not per run: see
+:class:`~resonance_callback.callback.RunWriterCallback`). :class:`OpenRuns`
+finds the run a document belongs to, by its ``run_start``, ``descriptor``,
+``resource`` or ``stream_resource``, and remembers which runs have stopped, so
+a late document is rejected saying so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from resonance_callback.callback._external_refs import RunState
 from resonance_callback.callback._plan import StreamPlan
 from resonance_callback.errors import DocumentError
 
@@ -52,13 +56,34 @@ def check_page(doc: dict[str, Any]) -> None:
 
 
 class Run:
-    """What the callback knows about one open run; dies at its ``stop``."""
+    """What the callback knows about one open run; made at its ``start``, dropped at its ``stop``.
+
+    Attributes
+    ----------
+    uid : str
+        The start document's uid.
+    start : dict
+        The start document (as captured when it came).
+    plans : dict of str to StreamPlan
+        Per descriptor uid, how its data keys are stored (inline, Zarr or
+        external), decided once at the descriptor; read for every event.
+    resources : set of str
+        The uids of the run's resources and stream_resources (their documents
+        are found by them; scoped per run, as TiledWriter's ``RunRouter`` does).
+    external : RunState
+        The run's detector documents as the writer thread sees them: refused
+        resources and datums, each stream_resource's data key, references not
+        readable yet, and which reference gave each event its data. Touched only
+        by jobs on the writer thread (the last one, at ``stop``, reads what is
+        pending; then the run's jobs, and with them this, are gone).
+    """
 
     def __init__(self, start: dict[str, Any]) -> None:
         self.uid: str = start["uid"]
         self.start = start
-        self.plans: dict[str, StreamPlan] = {}  # descriptor uid -> storage plan
+        self.plans: dict[str, StreamPlan] = {}
         self.resources: set[str] = set()
+        self.external = RunState()
 
 
 class OpenRuns:

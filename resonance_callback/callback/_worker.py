@@ -4,10 +4,10 @@ The callback translates documents into rows on the RunEngine's thread and hands
 each resulting unit of work to a :class:`WriterThread`, which runs them one by
 one on its own thread, so compression and disk waits do not hold up the scan.
 Most units are a :class:`Job` (a function of the
-:class:`~resonance_callback.store.RunWriter`, writing a row); events are an
+:class:`~resonance_callback.store.RowWriter`, writing a row); events are an
 :class:`EventJob` (an :class:`~resonance_callback.store.EventRow`, no closure),
 and the thread stores each run of consecutive scalar events with one
-:meth:`RunWriter.write_events` call (multi-row INSERTs); an event with frames
+:meth:`RowWriter.write_events` call (multi-row INSERTs); an event with frames
 goes through the same call, alone. The document stays with its job, in the
 callback's layer, so a row the store refuses is kept whole as rejected.
 
@@ -38,28 +38,21 @@ start was refused is not open in the store, so its later documents are kept as
 rejected too, each saying so). A storage
 failure (:class:`StorageError`) is raised to the producer at its next call
 (:meth:`raise_pending`) or at :meth:`drain`/:meth:`close`, never lost.
-:class:`InlineWriter` runs the same jobs on the caller's thread.
+:class:`~._inline.InlineWriter` runs the same jobs on the caller's thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from resonance_callback.errors import (
-    BeamtimeDatabaseError,
-    DocumentError,
-    StorageError,
-    WriterStateError,
-)
-from resonance_callback.store import EventRow, RejectedRow, RunWriter
+from resonance_callback.callback._jobs import MAX_BATCH, EventJob, Job, execute, execute_events
+from resonance_callback.store import RowWriter
 
-__all__ = ["EventJob", "InlineWriter", "Job", "WriterThread"]
+__all__ = ["MAX_BATCH", "WriterThread"]
 
 log = logging.getLogger("resonance_callback")
 
@@ -71,128 +64,12 @@ LINGER = 0.25
 #: Queued events that wake a lingering writer thread at once.
 WAKE_AT = 1000
 
-#: Most events stored by one ``executemany``.
-MAX_BATCH = 1000
-
 #: Seconds the writer thread waits, once woken with frames queued, for more to arrive.
 FRAME_LINGER = 0.05
 
 #: Bytes of queued frames that wake the writer thread at once (so a large frame, or a
 #: few, start compressing without waiting for :data:`FRAME_LINGER`).
 FRAME_WAKE_BYTES = 4 * 1024**2
-
-
-@dataclass
-class Job:
-    """One unit of work, with the document it came from for error reports."""
-
-    run: Callable[[RunWriter], Any]
-    name: str
-    doc: dict[str, Any]
-    run_uid: str | None = None
-
-
-class EventJob:
-    """One event to store: its row (values and frames, split on the caller's thread).
-
-    Parameters
-    ----------
-    row : EventRow
-        What the store writes.
-    doc : dict
-        The event document, kept whole if the store refuses the row.
-    run_uid : str or None
-        The run, for error reports.
-    """
-
-    __slots__ = ("doc", "nbytes", "queued", "row", "run_uid")
-
-    name = "event"
-
-    def __init__(self, row: EventRow, doc: dict[str, Any], run_uid: str | None) -> None:
-        self.row = row
-        self.doc = doc
-        self.run_uid = run_uid
-        self.nbytes = sum(f.nbytes for f in row.frames.values()) if row.frames else 0
-        self.queued = time.monotonic()
-
-
-def _execute(writer: RunWriter, job: Job, refused_starts: set[str]) -> None:
-    """Run a job; a document the store refuses is kept with the reason, never raised.
-
-    A run whose start the store refused is not open in the store: its later
-    documents are kept as rejected, saying so, rather than failing the writer.
-    """
-    try:
-        job.run(writer)
-    except DocumentError as exc:
-        _refused(writer, job, str(exc), refused_starts)
-    except WriterStateError as exc:
-        if job.run_uid is None or job.run_uid not in refused_starts:
-            raise
-        reject(writer, job.name, job.doc, f"the start of run {job.run_uid} was rejected, so "
-                                          f"its documents cannot be stored ({exc})", job.run_uid)
-    except (StorageError, BeamtimeDatabaseError):
-        raise
-    except Exception as exc:  # a document the writer cannot take: kept, never raised
-        _refused(writer, job, f"{type(exc).__name__}: {exc}", refused_starts)
-
-
-def _refused(writer: RunWriter, job: Job, reason: str, refused_starts: set[str]) -> None:
-    if job.name == "start" and job.run_uid is not None:
-        refused_starts.add(job.run_uid)
-    reject(writer, job.name, job.doc, reason, job.run_uid)
-
-
-def _execute_events(writer: RunWriter, jobs: list[EventJob], refused_starts: set[str]) -> None:
-    """Store a batch of events, frames or not, with one store call; keep those refused."""
-    refused = writer.write_events([job.row for job in jobs], since=jobs[0].queued)
-    for refusal in refused:
-        job = jobs[refusal.index]
-        reason = refusal.reason
-        if job.run_uid in refused_starts:
-            reason = f"the start of run {job.run_uid} was rejected ({reason})"
-        reject(writer, "event", job.doc, reason, job.run_uid)
-
-
-def reject(writer: RunWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
-    """Keep a rejected document with its reason and log one warning line."""
-    uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
-    if uid is not None and type(uid) is not str:
-        uid = repr(uid)
-    log.warning("%s", f"rejected {name} {uid or '(no uid)'}: {reason}".encode(
-        "utf-8", "backslashreplace").decode("utf-8"))  # a lone surrogate cannot be printed
-    writer.record_rejected(RejectedRow(name, None if uid is None else str(uid), run_uid, reason,
-                                       doc if isinstance(doc, dict) else {"value": repr(doc)}))
-
-
-class InlineWriter:
-    """Run jobs immediately on the caller's thread (``threaded=False``)."""
-
-    def __init__(self, writer: RunWriter) -> None:
-        self.writer = writer
-        self._refused_starts: set[str] = set()
-
-    def submit(self, job: Job | EventJob) -> None:
-        """Run ``job`` now."""
-        if isinstance(job, EventJob):
-            _execute_events(self.writer, [job], self._refused_starts)
-        else:
-            _execute(self.writer, job, self._refused_starts)
-
-    def raise_pending(self) -> None:
-        """Nothing is ever pending."""
-
-    def drain(self) -> None:
-        """Commit what is pending."""
-        self.writer.commit()
-
-    def close(self) -> None:
-        """Commit what is pending."""
-        self.writer.commit()
-
-    def discard(self) -> None:
-        """Nothing is ever queued."""
 
 
 _STOP = object()
@@ -206,7 +83,7 @@ class WriterThread:
 
     Parameters
     ----------
-    writer : RunWriter
+    writer : RowWriter
         An open writer, used only by the background thread from now on.
     maxsize : int, optional
         Jobs that may wait in the queue before :meth:`submit` blocks.
@@ -214,7 +91,7 @@ class WriterThread:
         Bytes of queued frames beyond which :meth:`submit` blocks.
     """
 
-    def __init__(self, writer: RunWriter, *, maxsize: int = 2048,
+    def __init__(self, writer: RowWriter, *, maxsize: int = 2048,
                  max_bytes: int = 256 * 1024**2) -> None:
         self.writer = writer
         self._maxsize = maxsize
@@ -288,12 +165,12 @@ class WriterThread:
                         while (jobs and len(batch) < MAX_BATCH and type(jobs[0]) is EventJob
                                and not jobs[0].nbytes):
                             batch.append(jobs.popleft())
-                    self._guard(_execute_events, writer, batch, self._refused_starts)
+                    self._guard(execute_events, writer, batch, self._refused_starts)
                     if job.nbytes:
                         self._bytes_out += job.nbytes
                         polling = True
                 elif kind is Job:
-                    self._guard(_execute, writer, job, self._refused_starts)
+                    self._guard(execute, writer, job, self._refused_starts)
                 elif job is _STOP:
                     return
                 else:  # a drain marker
@@ -358,7 +235,10 @@ class WriterThread:
             self._put(job, True)
 
     def drain(self) -> None:
-        """Wait until every queued job has run and been committed; raise any error."""
+        """Wait until every queued job has run and been committed; raise any error.
+
+        What that guarantees: :mod:`resonance_callback.store._batch`.
+        """
         if self._thread.is_alive():
             done = threading.Event()
             self._put(done, True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from resonance_callback.callback import RunWriterCallback
 from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
@@ -129,7 +130,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                          durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait,
                          zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes)
 
-    def make_callback(path: Path, **options: Any) -> ServiceCallback:
+    def make_callback(path: Path, **options: Any) -> RunWriterCallback:
         return ServiceCallback(path, sample=sample, **options)
 
     indexer = None

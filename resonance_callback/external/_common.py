@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from resonance_callback._confine import has_traversal
 from resonance_callback.errors import (
     ExternalDataError,
     FrameShapeError,
@@ -42,7 +41,6 @@ MAX_FRAME_INDEX = (1 << 31) - 1
 """The largest frame or file index a datum or ``stream_datum`` may name."""
 
 _AD_HDF5_DATASET = "/entry/data/data"
-_SEPARATORS = re.compile(r"[\\/]")
 
 
 class _NotReadyError(Exception):
@@ -80,18 +78,9 @@ def _with_retry(what: str, attempt: Callable[[], _T], budget: float, poll_interv
             time.sleep(min(poll_interval, remaining))
 
 
-def _has_traversal(path: str) -> bool:
-    """Return True if ``path`` has a ``..`` component (either separator)."""
-    return ".." in _SEPARATORS.split(path)
-
-
 def _refuse_traversal(path: str, what: str) -> None:
-    if _has_traversal(path):
+    if has_traversal(path):
         raise UnsafePathError(f"{what}: path {path!r} contains a '..' component; refused")
-
-
-def _is_within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
 
 
 def _as_index(value: Any, name: str, where: str) -> int:

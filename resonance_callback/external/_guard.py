@@ -20,8 +20,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resonance_callback._confine import within
 from resonance_callback.errors import MalformedReferenceError, UnsafePathError
-from resonance_callback.external._common import MAX_FRAME_INDEX, _is_within
+from resonance_callback.external._common import MAX_FRAME_INDEX
 
 DEFAULT_MAX_READ_BYTES = 1 << 30
 """The bound on the bytes of one read (a datum's frames, a stream_datum's events): 1 GiB.
@@ -93,7 +94,7 @@ class _FileGuard:
             or it is larger than ``max_bytes``.
         """
         real = Path(os.path.realpath(path))
-        if not any(_is_within(real, root) for root in self.roots):
+        if not any(within(real, root, resolve=False) for root in self.roots):
             roots = ", ".join(str(root) for root in self.roots)
             raise UnsafePathError(
                 f"{what}: {str(path)!r} resolves to {str(real)!r}, outside the allowed "

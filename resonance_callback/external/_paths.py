@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from resonance_callback._confine import within
 from resonance_callback.errors import UnsafePathError
-from resonance_callback.external._common import _is_within, _refuse_traversal
+from resonance_callback.external._common import _refuse_traversal
 from resonance_callback.external._guard import (
     DEFAULT_MAX_READ_BYTES,
     DEFAULT_MAX_RESOURCE_BYTES,
@@ -83,7 +84,7 @@ class _PathPolicy:
         if self.allowed_roots is None:
             return
         real = Path(os.path.realpath(path))
-        if not any(_is_within(real, root) for root in self.allowed_roots):
+        if not any(within(real, root, resolve=False) for root in self.allowed_roots):
             allowed = ", ".join(str(root) for root in self.allowed_roots)
             raise UnsafePathError(f"path {str(path)!r} is outside the allowed roots ({allowed})")
 
@@ -127,7 +128,7 @@ class _PathPolicy:
         own = path.parent
         if root:
             mapped_root = Path(os.path.normpath(self.base_dir / _map_prefix(root, self.root_map)))
-            own = mapped_root if _is_within(path, mapped_root) else own
+            own = mapped_root if within(path, mapped_root, resolve=False) else own
         return path, self.guard(own)
 
     def uri_path(self, uri: str, what: str, *, directory: bool) -> tuple[Path, _FileGuard]:

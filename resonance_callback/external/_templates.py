@@ -28,11 +28,11 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from resonance_callback._confine import within
 from resonance_callback.errors import MalformedReferenceError, UnsafePathError
-from resonance_callback.external._common import MAX_FRAME_INDEX, _is_within, _refuse_traversal
+from resonance_callback.external._common import MAX_FRAME_INDEX, _refuse_traversal
 
 PATH_MAX = 4096
 """The most bytes a path built from a template (or named by a document) may have."""
@@ -283,7 +283,7 @@ def sequence_file(base: str, template: str, filename: str, number: int, where: s
             directory, path = os.path.dirname(base), base + tail
     check_name(path, where, template)
     _refuse_traversal(path, where)
-    if not _is_within(Path(os.path.normpath(path)), Path(directory)):
+    if within(path, directory, resolve=False) is None:
         raise UnsafePathError(f"{where}: template {template!r} gives {path!r}, outside the "
                               f"directory {directory!r}")
     return path

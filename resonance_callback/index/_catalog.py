@@ -9,7 +9,9 @@ document), ``stop`` (``exit_status``, ``time``, ``num_events``; None while
 open) and ``summary`` (``uid``, ``scan_id``, ``plan_name``, ``sample``,
 ``timestamp``, ``exit_status``, ``duration``, ``stream_names``, plus
 ``researcher`` and ``beamtime``). Queries mean what they mean for
-``bt.search`` (:func:`resonance_callback.store.metadata_matches`).
+``bt.search``: the store's one query engine translates them into SQL over the
+index's runs (:class:`~resonance_callback.store.RunFilter` ``queries``), and
+Python tests what SQL cannot say (``summary`` keys, ``Regex``, ...).
 """
 
 from __future__ import annotations
@@ -20,20 +22,16 @@ from typing import Any
 
 from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
-from resonance_callback.index._search import INDEX_COLUMNS, IndexedRun
-from resonance_callback.store import metadata_matches, newest_first
+from resonance_callback.index._search import (
+    INDEX_COLUMNS,
+    RUN_SELECT,
+    IndexedRun,
+    index_columns,
+    indexed_run,
+)
+from resonance_callback.store import RunFilter, newest_first
 
 __all__ = ["IndexCatalog"]
-
-_ROWS = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
-                  r.exit_status, res.name, b.label, res.root_path, b.db_path,
-                  (SELECT json_group_array(tag) FROM
-                      (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
-                  r.num_events, r.metadata
-           FROM runs r
-           JOIN beamtimes b ON b.id = r.beamtime_id
-           JOIN researchers res ON res.id = b.researcher_id """
-
 
 def _metadata(run: IndexedRun, start: dict[str, Any]) -> dict[str, Any]:
     stopped = run.exit_status is not None
@@ -72,16 +70,13 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         if _runs is None:
             conn = schema.connect(self.index_path, "index", readonly=True)
             try:
-                rows = conn.execute(_ROWS + newest_first(INDEX_COLUMNS)).fetchall()
+                rows = conn.execute(f"{RUN_SELECT} {newest_first(INDEX_COLUMNS)}").fetchall()
             finally:
                 conn.close()
             _runs = {}
-            for (uid, plan, sample, scan_id, t0, t1, status, researcher, label, root, db_path,
-                 tags, num_events, start) in rows:
-                run = IndexedRun(uid, plan, sample, scan_id, t0, t1, status, researcher, label,
-                                 root, db_path, tags=tuple(jsoncodec.loads(tags)),
-                                 num_events=jsoncodec.loads(num_events) or {})
-                _runs[uid] = (run, _metadata(run, jsoncodec.loads(start) or {}))
+            for row in rows:
+                run = indexed_run(row)
+                _runs[run.uid] = (run, _metadata(run, jsoncodec.loads(row[13]) or {}))
         self._runs = _runs
 
     def metadata_of(self, uid: str) -> dict[str, Any]:
@@ -96,8 +91,19 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         ValueError
             For a query type that cannot be answered (:class:`FilterError`).
         """
+        filters = RunFilter(queries=(query,))
+        test = filters.residual(INDEX_COLUMNS)
+        found: set[str] | None = None
+        conn = schema.connect(self.index_path, "index", readonly=True)
+        try:
+            clause, args = filters.clause(index_columns(conn))
+            if clause:
+                found = {row[0] for row in conn.execute(
+                    f"SELECT r.uid FROM ({RUN_SELECT}{clause}) AS r", args)}
+        finally:
+            conn.close()
         kept = {uid: entry for uid, entry in self._runs.items()
-                if metadata_matches(query, entry[1])}
+                if (found is None or uid in found) and (test is None or test(entry[1]))}
         return IndexCatalog(self.index_path, _runs=kept)
 
     def __getitem__(self, uid: str) -> IndexedRun:

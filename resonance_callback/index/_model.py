@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from resonance_callback.store import exit_status_from_stop
+from resonance_callback.store import run_row, start_scan_id, stop_row
 
 __all__ = [
     "BeamtimeEntry",
@@ -95,6 +95,10 @@ class RunSummary:
     ) -> RunSummary:
         """Build the summary of a run from its documents.
 
+        The columns are those the beamtime's rows hold, translated by the
+        store's one translation of documents (``run_row``, ``stop_row``,
+        ``start_scan_id``), so the live index and a ``reindex`` agree.
+
         Parameters
         ----------
         start_doc : Mapping
@@ -112,13 +116,13 @@ class RunSummary:
         RunSummary
             The summary; open (no stop time) when ``stop_doc`` is None.
         """
-        scan_id = start_doc.get("scan_id")
+        run = run_row(start_doc, None)
         summary = cls(
-            uid=str(start_doc["uid"]),
-            plan_name=start_doc.get("plan_name"),
+            uid=str(run.uid),
+            plan_name=run.plan_name,
             sample_name=sample_name,
-            scan_id=scan_id if isinstance(scan_id, int) else None,
-            time_start=start_doc.get("time"),
+            scan_id=start_scan_id(start_doc),
+            time_start=run.time,
             metadata=dict(start_doc),
             tags=tuple(tags_from_start(start_doc)),
         )
@@ -126,10 +130,11 @@ class RunSummary:
             return summary
         if num_events is None:
             num_events = stop_doc.get("num_events") or {}
+        stop = stop_row(stop_doc, summary.uid)
         return dataclasses.replace(
             summary,
-            time_stop=stop_doc.get("time"),
-            exit_status=exit_status_from_stop(stop_doc.get("exit_status"))[0],
+            time_stop=stop.time,
+            exit_status=stop.exit_status,
             num_events={str(k): int(v) for k, v in num_events.items()},
         )
 

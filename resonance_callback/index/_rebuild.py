@@ -32,7 +32,7 @@ from resonance_callback.errors import (
 )
 from resonance_callback.index._model import BeamtimeEntry, RunSummary, tags_from_start
 from resonance_callback.index._writer import IndexWriter
-from resonance_callback.store import BeamtimeReader, run_overviews
+from resonance_callback.store import BeamtimeReader, run_overviews, start_scan_id
 
 __all__ = ["ReindexReport", "index_beamtime", "read_beamtime_runs", "reindex"]
 
@@ -102,11 +102,13 @@ def read_beamtime_runs(db_path: str | os.PathLike[str]) -> list[RunSummary]:
         uid, plan, sample, scan_id = run.uid, run.plan_name, run.sample, run.scan_id
         t0, t1, status = run.time_start, run.time_stop, run.exit_status
         start = jsoncodec.loads(run.metadata) or {}
-        if scan_id is None and isinstance(start.get("scan_id"), int):
-            scan_id = start["scan_id"]
+        if scan_id is None:  # the column as the store's translation fills it
+            scan_id = start_scan_id(start)
+        if plan is None and isinstance(start.get("plan_name"), str):
+            plan = start["plan_name"]
         summaries.append(RunSummary(
             uid=uid,
-            plan_name=plan if plan is not None else start.get("plan_name"),
+            plan_name=plan,
             sample_name=sample,
             scan_id=scan_id,
             time_start=t0,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from resonance_callback._time import parse_time as _parse_time
 from resonance_callback.errors import FilterError, IndexEntryError
 from resonance_callback.store import FilterColumns, RunFilter, newest_first
 
-__all__ = ["INDEX_COLUMNS", "IndexedRun", "TimeLike", "parse_time", "search"]
+__all__ = ["INDEX_COLUMNS", "RUN_SELECT", "IndexedRun", "TimeLike", "indexed_run", "parse_time",
+           "search"]
 
 #: Columns of the index's ``runs r JOIN beamtimes b JOIN researchers res``.
 INDEX_COLUMNS = FilterColumns(
@@ -43,7 +45,21 @@ INDEX_COLUMNS = FilterColumns(
     time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata", tiebreak="r.rowid",
     researcher="res.name",
     tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})",
-    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})")
+    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})",
+    # the ``stop`` metadata IndexCatalog gives a stopped run (None while open)
+    stop="(CASE WHEN r.exit_status IS NOT NULL THEN json_object('exit_status', r.exit_status, "
+         "'time', r.time_stop, 'num_events', json(r.num_events)) END)")
+
+#: The one SELECT of the index's runs (``search``, :class:`IndexCatalog`, the
+#: served index): the columns :func:`indexed_run` reads, then the start document.
+RUN_SELECT = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
+                       r.exit_status, res.name, b.label, res.root_path, b.db_path,
+                       (SELECT json_group_array(tag) FROM
+                           (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
+                       r.num_events, r.metadata
+                FROM runs r
+                JOIN beamtimes b ON b.id = r.beamtime_id
+                JOIN researchers res ON res.id = b.researcher_id"""
 
 #: The index schema version that brought ``run_metadata`` (``sql/0002_*.sql``).
 _RUN_METADATA_VERSION = 2
@@ -114,6 +130,23 @@ class IndexedRun:
         out["tags"] = list(self.tags)
         out["db_path"] = str(self.db_path)
         return out
+
+
+def index_columns(conn: sqlite3.Connection) -> FilterColumns:
+    """The columns a filter is written against in this index (its schema's)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] < _RUN_METADATA_VERSION:
+        # an older index opened read-only (not migrated): no run_metadata to narrow by
+        return dataclasses.replace(INDEX_COLUMNS, metadata_index=None)
+    return INDEX_COLUMNS
+
+
+def indexed_run(row: tuple[Any, ...]) -> IndexedRun:
+    """Return the :class:`IndexedRun` of one row of :data:`RUN_SELECT`."""
+    (uid, plan_name, sample_name, scan_id, t0, t1, status, researcher, label, root, db_path,
+     tags, num_events) = row[:13]
+    return IndexedRun(uid, plan_name, sample_name, scan_id, t0, t1, status, researcher, label,
+                      root, db_path, tags=tuple(jsoncodec.loads(tags)),
+                      num_events=jsoncodec.loads(num_events) or {})
 
 
 def parse_time(value: TimeLike, *, end_of_day: bool = False) -> float:
@@ -189,29 +222,11 @@ def search(
         filters.clause(INDEX_COLUMNS)  # a filter that cannot be used fails before the file
     except FilterError as exc:
         raise IndexEntryError(str(exc)) from None
-    sql = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
-                    r.exit_status, res.name, b.label, res.root_path, b.db_path,
-                    (SELECT json_group_array(tag) FROM
-                        (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
-                    r.num_events
-             FROM runs r
-             JOIN beamtimes b ON b.id = r.beamtime_id
-             JOIN researchers res ON res.id = b.researcher_id"""
     conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
-        columns = INDEX_COLUMNS
-        if conn.execute("PRAGMA user_version").fetchone()[0] < _RUN_METADATA_VERSION:
-            # an older index opened read-only (not migrated): no run_metadata to narrow by
-            columns = dataclasses.replace(INDEX_COLUMNS, metadata_index=None)
-        clause, args = filters.clause(columns)
-        sql += f"{clause} {newest_first(INDEX_COLUMNS)}"
-        rows = conn.execute(sql, args).fetchall()
+        clause, args = filters.clause(index_columns(conn))
+        rows = conn.execute(f"{RUN_SELECT}{clause} {newest_first(INDEX_COLUMNS)}",
+                            args).fetchall()
     finally:
         conn.close()
-    return [
-        IndexedRun(uid, plan_name, sample_name, scan_id, t0, t1, status, researcher_name, label,
-                   root, db_path, tags=tuple(jsoncodec.loads(tags)),
-                   num_events=jsoncodec.loads(num_events))
-        for (uid, plan_name, sample_name, scan_id, t0, t1, status, researcher_name, label, root,
-             db_path, tags, num_events) in rows
-    ]
+    return [indexed_run(row) for row in rows]

@@ -215,12 +215,25 @@ class Beamtime:
         ValueError
             For a query type that cannot be answered (:class:`FilterError`).
         """
-        runs = {stored.uid: self._run(stored) for stored in select_runs(self._reader)}
+        return self._found(query, None)
+
+    def _found(self, query: Any, among: list[str] | None) -> RunCatalog:
+        """The runs (of ``among``, else all) matching ``query``: SQL, then Python's part."""
+        filters = RunFilter(queries=(query,))
+        test = filters.residual(self._reader.filter_columns)
+        with _collector_paused():
+            found = select_runs(self._reader, filters, documents=False)
+        if among is not None:
+            kept = set(among)
+            found = [stored for stored in found if stored.uid in kept]
+        runs = {stored.uid: self._run(stored) for stored in found}
+        if test is not None:
+            runs = {uid: run for uid, run in runs.items() if test(run.metadata)}
 
         def metadata(uid: str) -> dict[str, Any]:
             return runs[uid].metadata
 
-        return RunCatalog(list(runs), runs.__getitem__, metadata).search(query)
+        return RunCatalog(list(runs), runs.__getitem__, metadata, select=self._found)
 
     def _run(self, stored: StoredRun) -> Run:
         return Run(self._reader, self.frames, stored)

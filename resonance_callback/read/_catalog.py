@@ -8,7 +8,9 @@ container does. Queries are those of :mod:`tiled.queries` (``Key``, ``Eq``,
 metadata (:attr:`Run.metadata <resonance_callback.read.Run.metadata>`):
 ``Key("start.plan_name") == "scan"``, ``Key("stop.exit_status") == "success"``,
 ``Key("summary.timestamp") >= t0``. They mean what they mean everywhere in
-this library (:func:`resonance_callback.store.metadata_matches`).
+this library: a beamtime's catalog searches again through the store's one
+query engine (SQL over the runs, Python only where SQL cannot say it); a
+catalog made of other runs tests each one (:func:`resonance_callback.store.metadata_matches`).
 """
 
 from __future__ import annotations
@@ -74,13 +76,19 @@ class RunCatalog(Mapping[str, Any]):
         ``get(uid)`` returns the run.
     metadata : callable
         ``metadata(uid)`` returns its metadata (``start``, ``stop``, ``summary``).
+    select : callable, optional
+        ``select(query, uids)`` returns the catalog of those runs matching the
+        query, worked out by the store's query engine; without it each run's
+        metadata is tested.
     """
 
     def __init__(self, uids: list[str], get: Callable[[str], Any],
-                 metadata: Callable[[str], Mapping[str, Any]]) -> None:
+                 metadata: Callable[[str], Mapping[str, Any]],
+                 select: Callable[[Any, list[str]], RunCatalog] | None = None) -> None:
         self._uids = list(uids)
         self._get = get
         self._metadata = metadata
+        self._select = select
 
     def search(self, query: Any) -> RunCatalog:
         """Return the runs of this catalog that match ``query`` too.
@@ -99,6 +107,8 @@ class RunCatalog(Mapping[str, Any]):
         ValueError
             For a query type that cannot be answered (:class:`FilterError`).
         """
+        if self._select is not None:
+            return self._select(query, self._uids)
         kept = [u for u in self._uids if metadata_matches(query, self._metadata(u))]
         return RunCatalog(kept, self._get, self._metadata)
 

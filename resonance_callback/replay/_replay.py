@@ -10,7 +10,7 @@ live, row for row and frame for frame.
 
 Replaying is idempotent: documents already stored are compared and skipped,
 and documents that reuse a stored uid with other content are rejected (see
-:class:`~resonance_callback.store.IdempotentRunWriter`). So a stream replayed twice changes
+:class:`~resonance_callback.store.IdempotentConflicts`). So a stream replayed twice changes
 nothing, and replaying the whole of a file whose earlier replay was cut off
 (or interrupted) adds what is missing and closes the run.
 

@@ -9,9 +9,10 @@ handed is committed), or, when every open beamtime has runs in flight, the least
 recently used one anyway; the router feeds the runs it had in flight again when
 they next need it (:class:`~resonance_callback.serve.BeamtimeRouter`).
 
-:class:`ServiceCallback` is the callback with one more method, :meth:`record`:
-keep a message the service could not route or read as a rejected document with
-its reason (``rejected_documents`` of the beamtime, the unrouted one as a rule).
+:func:`ServiceCallback` makes the callback of one beamtime, writing on the
+service's worker thread; :func:`record_into` keeps a message the service could
+not route or read as a rejected document with its reason
+(:meth:`RunWriterCallback.record_rejected`, in the unrouted beamtime as a rule).
 """
 
 from __future__ import annotations
@@ -32,34 +33,35 @@ log = logging.getLogger("resonance_callback.serve")
 DEFAULT_MAX_OPEN = 32
 
 
-class ServiceCallback(RunWriterCallback):
-    """:class:`RunWriterCallback` that can also record what the service refused."""
+def ServiceCallback(path: Path, **options: Any) -> RunWriterCallback:  # noqa: N802 - its old name
+    """The callback of one beamtime of the service: it writes on the service's worker thread.
 
-    def record(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
-        """Keep ``doc`` in ``rejected_documents`` with ``reason`` (one warning line).
-
-        Parameters
-        ----------
-        name : str
-            What arrived (a document name, or ``"message"`` for one that could not be read).
-        doc : Any
-            What is kept of it (a dict; anything else is kept as its ``repr``).
-        reason : str
-            Why it was not stored as it came.
-        run_uid : str or None, optional
-            The run it belongs to, if known.
-        """
-        self._reject(name, doc, reason, run_uid)
+    The service hands documents to the callbacks on one worker thread, in order;
+    that thread is the writer's (``threaded=False``), so no second queue and
+    thread stand between the service and the database. ``options`` are
+    :class:`RunWriterCallback`'s.
+    """
+    return RunWriterCallback(path, **{"threaded": False, **options})
 
 
 def record_into(callback: RunWriterCallback, name: str, doc: Any, reason: str,
                 run_uid: str | None = None) -> None:
-    """Record ``doc`` as rejected in ``callback``'s beamtime (any callback the router holds)."""
-    if isinstance(callback, ServiceCallback):
-        callback.record(name, doc, reason, run_uid)
-    else:  # a plain callback (a make_callback of the caller's): it rejects what it cannot name
-        callback(name if name != "message" else "unreadable",
-                 doc if isinstance(doc, dict) else {"value": repr(doc)[:1024], "reason": reason})
+    """Record ``doc`` as rejected in ``callback``'s beamtime, with ``reason`` (one warning line).
+
+    Parameters
+    ----------
+    callback : RunWriterCallback
+        The beamtime's callback.
+    name : str
+        What arrived (a document name, or ``"message"`` for one that could not be read).
+    doc : Any
+        What is kept of it (a dict; anything else is kept as its ``repr``).
+    reason : str
+        Why it was not stored as it came.
+    run_uid : str or None, optional
+        The run it belongs to, if known.
+    """
+    callback.record_rejected(name, doc, reason, run_uid)
 
 
 class OpenBeamtimes:

@@ -260,8 +260,10 @@ class BeamtimeRouter:
     def flush(self) -> None:
         """Wait until everything handed over so far is written and committed.
 
-        A beamtime that fails to commit is recorded and closed (its runs in flight
-        go on when their next document comes); this never raises.
+        Each open beamtime's ``RunWriterCallback.flush``; what that guarantees:
+        :mod:`resonance_callback.store._batch`. A beamtime that fails to commit is
+        recorded and closed (its runs in flight go on when their next document
+        comes); this never raises.
         """
         for _round in range(2):
             failed, self._broken = self._broken, []

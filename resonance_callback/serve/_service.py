@@ -1,16 +1,19 @@
 """The service loop: fetch from a source, feed the router, commit, then acknowledge.
 
 One asyncio loop talks to the source (NATS or 0MQ); every call into the
-callbacks runs on one worker thread, in order, so a writer that falls behind
-(a slow disk: its bounded queue is full) holds up that thread and with it the
-next fetch, never the source's connection: the consumer waits, memory stays
-bounded (the writer's queue, one fetch, and the acknowledgements waiting), and
-nothing is dropped.
+callbacks runs on one worker thread, in order, and that thread is the writer's:
+the service's callbacks write where they are called (``threaded=False``,
+:func:`~._beamtimes.ServiceCallback`), so no second queue and thread stand
+between the fetch and the database. A writer that falls behind (a slow disk)
+holds up that thread and with it the next fetch, never the source's connection:
+the consumer waits, memory stays bounded (one fetch, and the acknowledgements
+waiting), and nothing is dropped.
 
 Acknowledgement after commit: documents fed are acknowledged in groups, once
 :meth:`BeamtimeRouter.flush` has returned (every row they produced is
-committed, frames first): after ``ack_every`` documents, ``ack_interval``
-seconds, ``max_pending_bytes`` of payload, or when the source goes quiet.
+committed, frames first: :mod:`resonance_callback.store._batch`): after
+``ack_every`` documents, ``ack_interval`` seconds, ``max_pending_bytes`` of
+payload, or when the source goes quiet.
 """
 
 from __future__ import annotations

@@ -8,11 +8,13 @@ path must stay under the data root; anything else raises
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from pathlib import Path
 from typing import Any
 
+from resonance_callback._confine import within
 from resonance_callback.errors import RoutingError
 
 __all__ = ["MAX_VALUE", "DbTemplate"]
@@ -93,8 +95,10 @@ class DbTemplate:
                 raise RoutingError(f"run {uid}: key {key!r} = {_short(value)} cannot name a path "
                                    f"in db template {self.template!r}")
             values[key] = text
-        path = (self.root / self.template.format_map(values)).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise RoutingError(f"run {uid}: db template {self.template!r} gives {path}, "
-                               f"outside the data root {self.root}")
+        named = self.root / self.template.format_map(values)
+        path = within(named, self.root)
+        if path is None:
+            raise RoutingError(f"run {uid}: db template {self.template!r} gives "
+                               f"{Path(os.path.realpath(named))}, outside the data root "
+                               f"{self.root}")
         return path

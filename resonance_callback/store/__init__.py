@@ -1,13 +1,15 @@
 """The beamtime: its SQLite schema, the Zarr frame store, and every query against them.
 
 This is the only package that speaks SQL to a beamtime database. Writers
-(:class:`RunWriter`) take method calls, never documents; readers get rows
+(:class:`RowWriter`, and the spec's :class:`RunWriter`, a façade holding one)
+take rows and method calls, never documents; readers get rows
 through the functions exported here.
 """
 
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
 from resonance_callback.store._codecs import DEFAULT_CODEC, codec_name
+from resonance_callback.store._conflicts import ConflictPolicy, StrictConflicts
 from resonance_callback.store._counts import RunOverview, event_counts, frame_counts, run_overviews
 from resonance_callback.store._filter import (
     BEAMTIME_COLUMNS,
@@ -17,7 +19,7 @@ from resonance_callback.store._filter import (
     time_bound,
 )
 from resonance_callback.store._frames import FrameStore
-from resonance_callback.store._idempotent import IdempotentRunWriter
+from resonance_callback.store._idempotent import IdempotentConflicts
 from resonance_callback.store._left_out import leave_out_unencodable
 from resonance_callback.store._liveness import writer_alive
 from resonance_callback.store._lookup import StoredRun, count_runs, find_run, select_runs
@@ -27,6 +29,7 @@ from resonance_callback.store._metadata_query import matches as metadata_matches
 from resonance_callback.store._queries import RunDocumentRows
 from resonance_callback.store._reader import BeamtimeReader
 from resonance_callback.store._repair import RepairReport, repair_beamtime
+from resonance_callback.store._row_writer import RowWriter
 from resonance_callback.store._rows import (
     EventRow,
     ExternalRow,
@@ -38,6 +41,8 @@ from resonance_callback.store._rows import (
     UnresolvedRow,
 )
 from resonance_callback.store._sample import SampleMetadata
+from resonance_callback.store._translate import event_row, run_row, stop_row, stream_row
+from resonance_callback.store._translate import scan_id as start_scan_id
 from resonance_callback.store._vocabulary import (
     BLUESKY_EXIT_STATUSES,
     EXIT_STATUSES,
@@ -60,14 +65,16 @@ __all__ = [
     "OPEN",
     "STATUS_FILTERS",
     "BeamtimeReader",
+    "ConflictPolicy",
     "EventRow",
     "ExternalRow",
     "FilterColumns",
     "FrameStore",
-    "IdempotentRunWriter",
+    "IdempotentConflicts",
     "Refusal",
     "RejectedRow",
     "RepairReport",
+    "RowWriter",
     "RunDocumentRows",
     "RunFilter",
     "RunOverview",
@@ -77,11 +84,13 @@ __all__ = [
     "StopRow",
     "StoredRun",
     "StreamRow",
+    "StrictConflicts",
     "UnresolvedRow",
     "WriteCounts",
     "codec_name",
     "count_runs",
     "event_counts",
+    "event_row",
     "exit_status_from_stop",
     "find_run",
     "frame_counts",
@@ -93,8 +102,12 @@ __all__ = [
     "repair_beamtime",
     "run_overviews",
     "run_queries",
+    "run_row",
     "select_runs",
+    "start_scan_id",
     "status_filter",
+    "stop_row",
+    "stream_row",
     "time_bound",
     "writer_alive",
 ]

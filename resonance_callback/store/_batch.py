@@ -1,11 +1,38 @@
-"""The writer's connection and its batch transaction: units of work, commits, errors.
+"""The unit of work: when rows commit, and what a flush guarantees (the one account of it).
 
-Rows go into one batch transaction (a :func:`~resonance_callback._sqlite.transaction`
-block that spans calls), committed every ``commit_every`` rows or
-``commit_interval`` seconds and at every run and stream boundary. Each document's
-rows are written in a :meth:`Batch.unit` inside it: a savepoint, so a document
-the store refuses is rolled back alone and the rest of the batch goes on.
-Queued frames are written to Zarr before the rows that point at them commit.
+:class:`Batch` owns the writer's connection and its batch transaction; every
+other layer only asks it to commit, and documents point here.
+
+When rows commit
+----------------
+* Rows go into one batch transaction (a :func:`~resonance_callback._sqlite.transaction`
+  block that spans calls), committed once ``commit_every`` rows are pending or the
+  transaction is ``commit_interval`` seconds old (checked at every write, and by
+  the writer thread when idle: ``RowWriter.commit_if_due``, so a row is durable
+  within about a second even when nothing else arrives; a queued event's age
+  counts from when it was handed over), and at every run and stream boundary
+  (``write_run``, ``write_stream``, ``write_stop`` commit).
+* Each document's rows are written in a :meth:`Batch.unit` inside it: a savepoint,
+  so a document the store refuses is rolled back alone and the rest of the batch goes
+  on. Rows written inside :meth:`Batch.hold` (``RowWriter.atomic``: an event with the
+  frames read from its detector files) are never split by a batch commit.
+* Before a commit, the frames handed to the :class:`FrameStore` are written and
+  their arrays grown (:meth:`FrameStore.flush`): a committed ``image_refs`` row
+  always points at a frame on disk. A commit first checks that the database and
+  Zarr store are still the ones opened (:meth:`Batch.check_storage`).
+
+What a flush guarantees
+-----------------------
+``RowWriter.commit`` (the spec's ``RunWriter.commit``) commits now.
+``RunWriterCallback.flush`` waits until every document handed to the callback
+before the call has been written (on the writer thread, or at once with
+``threaded=False``: events held for batching are written first) and then commits:
+when it returns, all their rows and frames are durable (``synchronous=NORMAL``:
+they survive a killed process), or it raises the :class:`StorageError` that
+prevented it. ``BeamtimeRouter.flush`` (``resonance-callback serve``) flushes every
+open beamtime; the service acknowledges documents to their source only after it
+returned. Nothing else commits: a ``stop`` drains its run (so the run is
+committed when the callback returns from it), ``close`` flushes.
 """
 
 from __future__ import annotations

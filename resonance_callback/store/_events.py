@@ -20,150 +20,34 @@ is left out and the rest of its event (its row, its other frames) is stored; the
 goes to a second array of its own dtype: a field's frames stay one array, which
 readers stack.
 """
-
 from __future__ import annotations
 
 import contextlib
-import math
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from resonance_callback import jsoncodec
-from resonance_callback.errors import (
-    DocumentError,
-    FrameShapeError,
-    StorageError,
-    WriterStateError,
-)
+from resonance_callback.errors import DocumentError, FrameShapeError, StorageError, WriterStateError
 from resonance_callback.store._batch import REFUSED, Batch, insert_sql
+from resonance_callback.store._event_columns import (
+    EVENT_COLUMNS,
+    ROWS_PER_INSERT,
+    WIDTH,
+    StreamState,
+    check_event,
+    culprit,
+    event_columns,
+    not_a_value,
+    statement_parts,
+)
+from resonance_callback.store._images import ImageRefs
 from resonance_callback.store._rows import EventRow, Refusal
-from resonance_callback.store._unstorable import MAX_DATA_BYTES, OversizedError, without_unstorable
+from resonance_callback.store._unstorable import without_unstorable
 
-__all__ = ["EVENT_COLUMNS", "EventTable", "StreamState", "array_key", "event_columns"]
-
-#: Columns of an events row written from an :class:`EventRow`.
-EVENT_COLUMNS = ("uid", "stream_uid", "seq_num", "time", "data", "timestamps", "filled",
-                 "derived")
-_WIDTH = len(EVENT_COLUMNS)
-
-#: Most event rows per multi-row INSERT (8 parameters each; SQLite allows 32766 per
-#: statement). A chunk is cut into statements of power-of-two sizes up to this (or of
-#: ``commit_every`` rows, the usual full chunk, in one statement), so the connection's
-#: statement cache holds at most ~13 of them: one prepared statement per row count seen
-#: made SQLite's memory grow by ~30 MB over the first 100k events of a run (one large
-#: statement per queue length the writer happened to find), and RSS with it.
-ROWS_PER_INSERT = 2048
-
-
-def statement_parts(rows: int, whole: int) -> list[tuple[int, int]]:
-    """``(first row, row count)`` of the INSERT statements that write ``rows`` rows.
-
-    ``whole`` (the writer's ``commit_every``) rows go in one statement when they are
-    all there is and fit; otherwise parts of :data:`ROWS_PER_INSERT` rows, then the
-    remainder by its binary digits, largest first.
-    """
-    if rows == whole and rows * _WIDTH <= 32766:
-        return [(0, rows)]
-    parts, first = [], 0
-    size = ROWS_PER_INSERT
-    while first < rows:
-        while size > rows - first:
-            size //= 2
-        parts.append((first, size))
-        first += size
-    return parts
-
-
-@dataclass
-class StreamState:
-    """What the writer keeps about an open stream."""
-
-    run_uid: str
-    name: str
-    seq_num: int = 0
-    arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
-
-
-
-#: Characters escaped in a Zarr path component besides ``%``: the separator, and
-#: control characters (NUL among them) no file name should hold.
-_UNSAFE = {"/": "%2F", **{chr(c): f"%{c:02X}" for c in range(32)}, "\x7f": "%7F"}
-
-
-def array_key(name: str) -> str:
-    """Make a stream or field name safe as one Zarr path component.
-
-    ``%`` and ``/`` and control characters are percent-escaped; so is a leading
-    ``.`` (``.``, ``..``, hidden files) or ``_`` of ``__`` (reserved by Zarr), and
-    the ``.`` of a name Zarr uses for metadata (``zarr.json``, ``.zarray``, ...);
-    the empty name is ``%``. Names that need none of this (nearly all) are kept.
-    """
-    key = name.replace("%", "%25")
-    for char in (c for c in key if c in _UNSAFE):
-        key = key.replace(char, _UNSAFE[char])
-    if key.startswith("."):
-        key = "%2E" + key[1:]
-    elif key.startswith("__"):
-        key = "%5F" + key[1:]
-    if key.lower() == "zarr.json":
-        key = "zarr%2Ejson"
-    return key or "%"
-
-
-def check_event(row: EventRow) -> None:
-    """Refuse an event whose ``seq_num`` is no 64-bit integer or whose ``time`` no number."""
-    seq = row.seq_num
-    if type(seq) is not int or not -(2**63) <= seq < 2**63:
-        raise DocumentError(f"seq_num {seq!r} ({type(seq).__name__}) is not an integer "
-                            "of 64 bits")
-    t = row.time
-    if not (type(t) is float or isinstance(t, int | float)) or not math.isfinite(t):
-        raise DocumentError(f"time {t!r} ({type(t).__name__}) is not a finite number")
-
-
-def event_columns(row: EventRow, derived: bool = False) -> tuple[Any, ...]:
-    """The ``events`` column values of ``row``, in :data:`EVENT_COLUMNS` order."""
-    dumps = jsoncodec.dumps
-    data = dumps(row.data)
-    if len(data) > MAX_DATA_BYTES:
-        raise OversizedError(f"its data is {len(data)} bytes as JSON, more than "
-                              f"{MAX_DATA_BYTES} (a value far larger than declared?)")
-    return (row.uid, row.stream_uid, row.seq_num, row.time, data,
-            dumps(row.timestamps) if row.timestamps else "{}",
-            None if row.filled is None else dumps(row.filled), int(derived))
-
-
-def _culprit(row: EventRow) -> str:
-    """Which of an event's values the encoder refuses, for the rejection's reason."""
-    for part, values in (("data", row.data), ("timestamps", row.timestamps)):
-        for key, value in values.items() if isinstance(values, dict) else ():
-            try:
-                jsoncodec.dumps({key: value})
-            except Exception:  # noqa: BLE001 - this is the one
-                return f"{part} key {key!r} (a {type(value).__name__})"
-    return "its values"
-
-
-def _finite(value: Any) -> float | None:
-    """A frame's timestamp as a finite float; None for anything else (the row keeps it)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _not_a_value(exc: BaseException) -> bool:
-    """Whether ``exc`` is about the store or the row as a whole, not one of its values."""
-    if isinstance(exc, OversizedError):
-        return False
-    return isinstance(exc, StorageError | WriterStateError | DocumentError | FrameShapeError
-                      | sqlite3.Error)
+__all__ = ["ROWS_PER_INSERT", "Conflict", "EventTable", "statement_parts"]
 
 #: The writer's rule for a row whose key is stored: return the frames still to
 #: write (the row is identical: skipped), or raise DocumentError naming the uid.
@@ -189,6 +73,7 @@ class EventTable:
         self.batch = batch
         self.stream = stream
         self.conflict = conflict
+        self.images = ImageRefs(batch)
         self.last: tuple[str, str] = ("", "")  # (event uid, stream uid) last written
 
     def write(self, rows: Sequence[EventRow], *, since: float | None = None) -> list[Refusal]:
@@ -241,7 +126,7 @@ class EventTable:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
                 continue
             except Exception as exc:  # a value the encoder (or a column) cannot take
-                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {culprit(row)}: "
                                           f"{type(exc).__name__}: {exc}"))
                 continue
             scalar.append((i, row))
@@ -273,7 +158,7 @@ class EventTable:
         try:
             with contextlib.nullcontext(conn) if single else batch.unit():
                 for first, count in parts:
-                    part = params[first * _WIDTH:(first + count) * _WIDTH]
+                    part = params[first * WIDTH:(first + count) * WIDTH]
                     cursor = conn.execute(insert_sql("events", EVENT_COLUMNS, count), part)
                     if cursor.rowcount != count:
                         short.append((first, cursor.rowcount, cursor.lastrowid or 0))
@@ -329,7 +214,7 @@ class EventTable:
                     with self.batch.unit():
                         left_out = self._framed(row, strict=False)
                 except Exception as exc:
-                    fixed = None if _not_a_value(exc) else without_unstorable(row)
+                    fixed = None if not_a_value(exc) else without_unstorable(row)
                     if fixed is None:
                         raise
                     row, note = fixed
@@ -348,7 +233,7 @@ class EventTable:
             except (StorageError, WriterStateError):
                 raise
             except Exception as exc:  # a value no column or frame array takes
-                refused.append(Refusal(i, f"event {row.uid}: cannot store {_culprit(row)}: "
+                refused.append(Refusal(i, f"event {row.uid}: cannot store {culprit(row)}: "
                                           f"{type(exc).__name__}: {exc}"))
         return stored
 
@@ -369,7 +254,8 @@ class EventTable:
         left_out: list[str] = []
         for key, frame in frames.items():
             try:
-                self.frame(row.uid, self.stream(row.stream_uid), key, frame, stamps.get(key))
+                self.images.frame(row.uid, self.stream(row.stream_uid), key, frame,
+                                 stamps.get(key))
             except FrameShapeError as exc:
                 if strict:
                     raise
@@ -386,32 +272,3 @@ class EventTable:
             self._framed(row, derived)
         self.last = (row.uid, row.stream_uid)
         self.batch.count()
-
-    def frame(self, event_uid: str, state: StreamState, key: str, frame: Any,
-              timestamp: float | None) -> None:
-        """Append a frame to its field's array and insert its ``image_refs`` row."""
-        frames = self.batch.frames
-        frame = np.asarray(frame)
-        path = state.arrays.get(key) or self._choose_array(state, key, frame)
-        index, codec = frames.append(path, frame)
-        timestamp = _finite(timestamp)
-        self.batch.execute(
-            "INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
-            "compression_codec, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-            (event_uid, key, path, index, codec, timestamp))
-
-    def _choose_array(self, state: StreamState, key: str, frame: np.ndarray) -> str:
-        """Pick the field's array: the stream's, or a new one if a descriptor changed shape."""
-        frames = self.batch.frames
-        base = "/".join(("runs", array_key(state.run_uid), array_key(state.name),
-                         array_key(key)))
-        path, n = base, 1
-        while True:
-            found = frames.frame_layout(path)
-            if found is None or found == (frame.shape, frame.dtype):
-                break
-            n += 1
-            path = f"{base}~{n}"
-        state.arrays[key] = path
-        return path
-

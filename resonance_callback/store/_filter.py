@@ -32,6 +32,12 @@ Matching rules
     or ``null`` also matches that value, so the command line's
     ``--where scan_id=3`` (always a string) finds ``scan_id: 3``.
 
+``queries``
+    Tiled's metadata queries (``bt.search``, the Tiled server, the index's
+    catalog). ``where`` pairs and queries are translated into SQL by the one
+    query engine, :mod:`resonance_callback.store._query`, which also says
+    what is left to Python (:meth:`RunFilter.residual`) and why.
+
 Order
 -----
 Newest first: latest ``time_start`` first, runs without a start time last,
@@ -41,66 +47,19 @@ ties broken by the table's tie-break column, latest first.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from resonance_callback import jsoncodec
 from resonance_callback._time import TimeLike, parse_time
 from resonance_callback.errors import FilterError
+from resonance_callback.store._query import translate, where_condition
+from resonance_callback.store._query_terms import BEAMTIME_COLUMNS, FilterColumns, leaf_clause
 from resonance_callback.store._vocabulary import OPEN, status_filter
 
 __all__ = ["ALL_RUNS", "BEAMTIME_COLUMNS", "FilterColumns", "RunFilter", "newest_first",
            "time_bound"]
 
 _WILDCARDS = frozenset("*?[")
-
-
-@dataclasses.dataclass(frozen=True)
-class FilterColumns:
-    """The SQL expressions a run filter is written against.
-
-    Attributes
-    ----------
-    sample, plan, exit_status, time_start, scan_id, metadata : str
-        Column expressions; ``metadata`` holds the start document as JSON.
-    tiebreak : str
-        Orders runs that started at the same time (descending).
-    researcher : str or None
-        The researcher's name, where there is one (the master index).
-    tag_exists : str or None
-        An ``EXISTS (...)`` template with ``{match}`` where the condition on a
-        tag goes (applied to ``t.tag``); None means tags are read from the
-        start document's ``tags`` key.
-    metadata_index : str or None
-        A condition template with ``{match}`` where the condition on the
-        ``key`` and ``value`` columns of the table's ``run_metadata`` (the
-        start documents' leaves, filed by key name) goes, e.g.
-        ``r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})``;
-        ``where`` and ``tag`` narrow the runs through it before testing the
-        start document. None: no such table (a database of an older schema
-        opened read-only), every start document is tested.
-    """
-
-    sample: str
-    plan: str
-    exit_status: str
-    time_start: str
-    scan_id: str
-    metadata: str
-    tiebreak: str
-    researcher: str | None = None
-    tag_exists: str | None = None
-    metadata_index: str | None = None
-
-
-#: Columns of a beamtime's ``runs r LEFT JOIN samples s ON s.id = r.sample_id``.
-BEAMTIME_COLUMNS = FilterColumns(
-    sample="s.name", plan="r.plan_name", exit_status="r.exit_status",
-    time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata",
-    tiebreak="r.rowid",
-    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})")
 
 
 def newest_first(columns: FilterColumns) -> str:
@@ -139,105 +98,13 @@ def _pattern(column: str, value: str) -> tuple[str, list[Any]]:
     return f"{column} {op} ?", [value]
 
 
-def _json_path(key: str) -> str:
-    """SQLite JSON path of a start-document key; dots separate nested keys."""
-    parts = key.split(".") if isinstance(key, str) else []
-    if not parts or any(not p or '"' in p for p in parts):
-        raise FilterError(f"where key {key!r} is not a key or a dotted path of keys "
-                          "(no empty parts, no quotes)")
-    return "$" + "".join(f'."{p}"' for p in parts)
-
-
-def _scalar_clause(value: Any) -> tuple[str, list[Any]] | None:
-    """Condition on a ``json_each`` row ``j`` equal to a scalar, or None if not a scalar."""
-    if value is None:
-        return "j.type = 'null'", []
-    if isinstance(value, bool):
-        return "j.type = ?", ["true" if value else "false"]
-    if isinstance(value, int) and not isinstance(value, bool):
-        number: float | int = value if abs(value) < 2**63 else float(value)
-        return "(j.type IN ('integer', 'real') AND j.value = ?)", [number]
-    if isinstance(value, float) and math.isfinite(value):
-        return "(j.type IN ('integer', 'real') AND j.value = ?)", [value]
-    if isinstance(value, str):
-        clause, args = "(j.type = 'text' AND j.value = ?)", [value]
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return clause, args
-        if parsed is None or isinstance(parsed, bool | int) or (
-                isinstance(parsed, float) and math.isfinite(parsed)):
-            other = _scalar_clause(parsed)
-            assert other is not None
-            return f"({clause} OR {other[0]})", args + other[1]
-        return clause, args
-    return None
-
-
-def _leaf_values(value: Any) -> list[Any] | None:
-    """The ``run_metadata.value`` s a scalar filter value can match, or None if not a scalar.
-
-    ``None`` stands for SQL NULL (a JSON null); true and false are filed as 1 and 0.
-    """
-    if value is None or isinstance(value, bool):
-        return [None if value is None else int(value)]
-    if isinstance(value, int):
-        return [value] if abs(value) < 2**63 else None
-    if isinstance(value, float):
-        return [value] if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return [value]
-        if parsed is None or isinstance(parsed, bool | int | float):
-            more = _leaf_values(parsed)
-            return [value, *(more or [])]
-        return [value]
-    return None
-
-
-def _leaf_clause(template: str, key: str, values: list[Any]) -> tuple[str, list[Any]]:
-    """Condition that a run files one of ``values`` under the key name ``key``."""
-    known = [v for v in values if v is not None]
-    tests = [f"m.value IN ({', '.join('?' * len(known))})"] if known else []
-    if len(known) < len(values):
-        tests.append("m.value IS NULL")
-    match = f"m.key = ? AND ({' OR '.join(tests)})"
-    return template.format(match=match), [key, *known]
-
-
-def _where_clause(columns: FilterColumns, key: str, value: Any) -> tuple[str, list[Any]]:
-    """Condition that the start document holds ``value`` (or a list with it) at ``key``."""
-    metadata = columns.metadata
-    path = _json_path(key)
-    scalar = _scalar_clause(value)
-    if scalar is not None:
-        match, args = scalar
-        exact = (f"(json_type({metadata}, ?) IS NOT 'object' AND EXISTS ("
-                 f"SELECT 1 FROM json_each({metadata}, ?) AS j WHERE {match}))",
-                 [path, path, *args])
-        values = _leaf_values(value)
-        if columns.metadata_index is None or values is None:
-            return exact
-        # The side table narrows the runs (an index search); the start document decides.
-        narrow, narrow_args = _leaf_clause(columns.metadata_index, key.split(".")[-1], values)
-        return f"({narrow} AND {exact[0]})", [*narrow_args, *exact[1]]
-    # lists, dicts and NaN / infinities (stored as {"$float": ...}) compare as JSON
-    text = jsoncodec.dumps(value)
-    return (f"(json_extract({metadata}, ?) = json(?) OR (json_type({metadata}, ?) = 'array' "
-            f"AND EXISTS (SELECT 1 FROM json_each({metadata}, ?) AS j "
-            "WHERE j.type IN ('array', 'object') AND j.value = json(?))))",
-            [path, text, path, path, text])
-
-
 def _tag_clause(columns: FilterColumns, tag: str) -> tuple[str, list[Any]]:
     if columns.tag_exists is not None:
         match, args = _pattern("t.tag", tag)
         return columns.tag_exists.format(match=match), args
     match, args = _pattern("t.value", tag)
     if columns.metadata_index is not None and not _WILDCARDS & set(tag):
-        narrow, narrow_args = _leaf_clause(columns.metadata_index, "tags", [tag])
+        narrow, narrow_args = leaf_clause(columns.metadata_index, "tags", [tag])
         return (f"({narrow} AND EXISTS (SELECT 1 FROM json_each({columns.metadata}, '$.tags') "
                 f"AS t WHERE t.type = 'text' AND {match}))", [*narrow_args, *args])
     return (f"EXISTS (SELECT 1 FROM json_each({columns.metadata}, '$.tags') AS t "
@@ -258,6 +125,10 @@ class RunFilter:
     sample, plan, exit_status, since, until, scan_id, tag, where, researcher
         See the module's matching rules; ``researcher`` only on a table that
         has one (the master index).
+    queries : tuple of tiled.queries queries
+        Tiled's metadata queries, all of which must hold, translated by the
+        query engine (:mod:`resonance_callback.store._query`); what SQL cannot
+        express is left to :meth:`residual`.
     """
 
     sample: str | None = None
@@ -269,6 +140,21 @@ class RunFilter:
     tag: str | None = None
     where: Mapping[str, Any] | None = None
     researcher: str | None = None
+    queries: tuple[Any, ...] = ()
+
+    def residual(self, columns: FilterColumns = BEAMTIME_COLUMNS
+                 ) -> Callable[[Mapping[str, Any]], bool] | None:
+        """Return the test of a run's metadata that :meth:`clause` leaves to Python, or None.
+
+        The part of :attr:`queries` SQL cannot express (see
+        :mod:`resonance_callback.store._query`): a run is found when the
+        clause holds and this test passes on its metadata (``start``,
+        ``stop``, ``summary``).
+        """
+        tests = [t for t in (translate(q, columns).test for q in self.queries) if t is not None]
+        if not tests:
+            return None
+        return lambda metadata: all(test(metadata) for test in tests)
 
     def clause(self, columns: FilterColumns = BEAMTIME_COLUMNS) -> tuple[str, list[Any]]:
         """Return the ``WHERE`` clause (or ``""``) and its parameters for a table.
@@ -324,7 +210,11 @@ class RunFilter:
         if self.tag is not None:
             add(_tag_clause(columns, str(self.tag)))
         for key, value in (self.where or {}).items():
-            add(_where_clause(columns, key, value))
+            add(where_condition(columns, key, value))
+        for query in self.queries:
+            translated = translate(query, columns)
+            if translated.sql is not None:
+                add((translated.sql, translated.params))
         clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return clause, params
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.errors import ContainsGroupError
 from zarr.storage import LocalStore
 
 from resonance_callback.errors import FrameShapeError, StorageError
@@ -39,6 +38,7 @@ from resonance_callback.store._codecs import (
     codec_name,
     make_codec,
 )
+from resonance_callback.store._zarr_files import open_or_create_group, put_chunk
 
 __all__ = ["FrameStore"]
 
@@ -52,50 +52,6 @@ INFLIGHT_BYTES = 64 * 1024**2
 #: ``numpy.dtype.kind`` of the frames stored: booleans and numbers. Anything else
 #: (``object`` from elements of mixed types, strings, structured records) is refused.
 FRAME_KINDS = frozenset("biufc")
-
-def _open_or_create_group(store: Path | str | Any) -> zarr.Group:
-    """Open the group at ``store``, creating it if needed.
-
-    A new directory gets ``create_group``, half the cost of ``open_group`` (which
-    first looks for an existing group in several places); if another process
-    made the group in between, it is opened.
-    """
-    if isinstance(store, Path | str) and not os.path.exists(store):
-        try:
-            return zarr.create_group(str(store))
-        except ContainsGroupError:
-            pass
-    return zarr.open_group(str(store) if isinstance(store, Path) else store, mode="a")
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-
-
-def _put(path: str, data: Any) -> None:
-    """Write one chunk file, making its directory first.
-
-    A new 2-D frame's directory (``c/<index>/0``) and its parent never exist,
-    so both are made outright (two ``mkdir``) rather than looked for level by
-    level as ``os.makedirs`` does; and ``os`` calls rather than a file object:
-    each system call gives up the GIL and takes it back from the RunEngine.
-    """
-    directory = os.path.dirname(path)
-    try:
-        for made in (os.path.dirname(directory), directory):
-            try:
-                os.mkdir(made)
-            except FileExistsError:
-                pass
-    except FileNotFoundError:  # deeper frames, or the array's first chunk
-        os.makedirs(directory, exist_ok=True)
-    fd = os.open(path, _CREATE, 0o666)
-    try:
-        view = memoryview(data).cast("B")
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
 
 @dataclass
 class _Array:
@@ -125,7 +81,7 @@ class FrameStore:
         self._codec = make_codec(codec)
         self._location = str(store)
         try:
-            self._group = _open_or_create_group(store)
+            self._group = open_or_create_group(store)
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Array] = {}
@@ -236,7 +192,7 @@ class FrameStore:
     @staticmethod
     def _write_chunk(encode: Callable[[np.ndarray], Any], chunk_path: str,
                      frame: np.ndarray) -> None:
-        _put(chunk_path, encode(frame))
+        put_chunk(chunk_path, encode(frame))
 
     def _write_through_zarr(self, path: str, entry: _Array, index: int,
                             frame: np.ndarray) -> None:

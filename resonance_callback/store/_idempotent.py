@@ -1,9 +1,10 @@
-"""Documents stored twice change nothing: the writer the callback uses (issue 4, replay).
+"""Documents stored twice change nothing: the conflict policy the callback's writer uses.
 
-:class:`IdempotentRunWriter` is a :class:`~resonance_callback.store.RunWriter`
-(kept apart so the writer stays the spec's core, whose ``open_run`` raises
-for a stored uid) with another conflict rule (:meth:`IdempotentRunWriter._conflict`)
-that lets a saved document stream be replayed into a
+:class:`IdempotentConflicts` is the policy (:mod:`~resonance_callback.store._conflicts`)
+given to the callback's :class:`~resonance_callback.store.RowWriter` (the spec's
+:class:`~resonance_callback.store.RunWriter`, whose ``open_run`` raises for a
+stored uid, has :class:`~resonance_callback.store._conflicts.StrictConflicts`);
+it lets a saved document stream be replayed into a
 beamtime that already holds some or all of its runs:
 
 * A ``start`` whose uid is already stored *in the database* (from an earlier
@@ -29,7 +30,7 @@ beamtime that already holds some or all of its runs:
 Cost on the normal path: nothing is looked up before a write. Every row goes
 in with ``INSERT ... ON CONFLICT DO NOTHING``; only a row that was not
 inserted (its key is stored) is compared with the stored row
-(:meth:`IdempotentRunWriter._conflict`), and frames only for events of
+(:meth:`IdempotentConflicts.conflict`), and frames only for events of
 resumed runs. Any row whose key is stored and whose content is the same is
 skipped, in a run resumed from an earlier session, in a
 run this writer opened (a document received twice), or in a run another writer
@@ -48,13 +49,14 @@ from typing import Any
 import numpy as np
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, WriterStateError
-from resonance_callback.store._events import EVENT_COLUMNS, event_columns
-from resonance_callback.store._external_rows import rejected_content, storable_text
+from resonance_callback.errors import DocumentError
+from resonance_callback.store._conflicts import WriterParts, stored_twice
+from resonance_callback.store._event_columns import EVENT_COLUMNS, event_columns
+from resonance_callback.store._records import rejected_content, storable_text
 from resonance_callback.store._rows import EventRow, ExternalRow, RejectedRow, StopRow, StreamRow
-from resonance_callback.store._writer import RunWriter
+from resonance_callback.store._writer_runs import RefusedError
 
-__all__ = ["IdempotentRunWriter"]
+__all__ = ["IdempotentConflicts"]
 
 #: Primary keys of the tables whose rows come from documents with uids.
 _KEYS = {
@@ -72,15 +74,6 @@ _JSON = frozenset({"metadata", "data_keys", "configuration", "document", "filled
                    "stop_document"})
 #: JSON objects the stored row may hold more of (values read from detector files).
 _SUBSET = frozenset({"data", "timestamps"})
-
-
-class _RefusedError(DocumentError, WriterStateError):
-    """A document of a run or stream refused earlier: rejected, and "not open" to batch writers.
-
-    A :class:`DocumentError`, so the document is rejected with the reason; also a
-    :class:`WriterStateError`, which is what a writer sees for a stream that is
-    not open (a batched event write leaves such events to ``write_event``).
-    """
 
 
 def _canonical(value: Any) -> str:
@@ -111,33 +104,37 @@ def _differences(new: dict[str, Any], stored: dict[str, Any]) -> list[str]:
     return differ
 
 
-class IdempotentRunWriter(RunWriter):
-    """A :class:`RunWriter` that skips documents already stored; see the module documentation.
+class IdempotentConflicts:
+    """Skip rows identical to stored ones, refuse different ones; see the module documentation.
 
-    Parameters are those of :class:`RunWriter`.
-
-    Attributes
-    ----------
-    counts : collections.Counter
-        ``"resumed"``: runs whose start was already stored; ``"already_stored"``:
-        documents skipped because identical ones were stored;
-        ``"rejected"``: documents rejected, including those whose rejection
-        was already stored.
+    What it found goes to the writer's ``counts``: ``"resumed"`` (runs whose
+    start was already stored), ``"already_stored"`` (documents skipped because
+    identical ones were stored) and ``"rejected"`` (rejections already stored,
+    counted again).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
+        self._parts: WriterParts | None = None
         self._resumed: set[str] = set()  # runs stored before this session, open again
         self._refused: dict[str, str] = {}  # run or stream uid -> why its documents are refused
         self._found: str | None = None  # uid of the last document found already stored
         self._rejected_before = 0  # rejected_documents ids up to this were stored earlier
 
-    def open(self) -> None:
-        """Open as :meth:`RunWriter.open`, noting which rejections are already stored."""
-        super().open()
-        row = self._batch_of("open").execute("SELECT max(id) FROM rejected_documents").fetchone()
+    @property
+    def parts(self) -> WriterParts:
+        """The open writer's parts (set at ``attach``)."""
+        assert self._parts is not None, "the policy is used before its writer opened"
+        return self._parts
+
+    def attach(self, parts: WriterParts) -> None:
+        """Note which rejections are already stored."""
+        self._parts = parts
+        row = parts.batch.execute("SELECT max(id) FROM rejected_documents").fetchone()
         self._rejected_before = row[0] or 0
-        self.commit()
+
+    def refusal(self, uid: str) -> str | None:
+        """Why run or stream ``uid`` is refused (its start or descriptor differs), or None."""
+        return self._refused.get(uid)
 
     def already_stored(self, uid: str) -> bool:
         """True if the last event or external document with this uid was found already stored."""
@@ -145,15 +142,16 @@ class IdempotentRunWriter(RunWriter):
 
     # -- a row whose key is stored: compare it with the stored row ---------------------
 
-    def _conflict(self, table: str, row: dict[str, Any]) -> None:
+    def conflict(self, table: str, row: dict[str, Any]) -> None:
         """Accept a row whose key is stored if the stored row is the same; else raise."""
+        parts = self.parts
         run = self._run_of_row(table, row)
         keys = _KEYS[table]
-        stored = self._batch_of("compare").execute(
+        stored = parts.batch.execute(
             f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
             + " AND ".join(f"{key} IS ?" for key in keys), [row[key] for key in keys]).fetchone()
         if stored is None:
-            super()._conflict(table, row)
+            raise stored_twice(table, row, parts.batch.db_path)
         differ = _differences(row, dict(zip(row, stored, strict=True)))
         uid = row["uid"]
         what = _NAMES.get(table) or row["name"]
@@ -162,89 +160,68 @@ class IdempotentRunWriter(RunWriter):
                 self._refused[uid] = f"its {what} {uid} differs from the one stored"
             raise DocumentError(f"{what} {uid} is already stored with different content "
                                 f"({', '.join(differ)})")
-        self.counts["already_stored"] += 1
+        parts.counts["already_stored"] += 1
         self._found = uid
         if table != "runs" and run is not None:  # stored by an earlier session or another
             self._resumed.add(run)  # writer: its frames are compared, not written again
         if table == "runs":
-            self.counts["resumed"] += 1
+            parts.counts["resumed"] += 1
             self._resumed.add(uid)
 
-    def _event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                        ) -> Mapping[str, np.ndarray]:
+    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
+                       ) -> Mapping[str, np.ndarray]:
         """An event of a resumed run identical to the stored one: only its missing frames."""
-        self._conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
+        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
         return {key: frame for key, frame in frames.items()
-                if not self._frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
+                if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":
-            state = self._streams.get(row["stream_uid"])
+            state = self.parts.runs.streams.get(row["stream_uid"])
             return state.run_uid if state is not None else None
         return row.get("run_uid")
 
     # -- runs and streams refused for a different start or descriptor ------------------
 
-    def _require_run(self, what: str, run_uid: str | None = None) -> str:
-        if run_uid is not None and run_uid in self._refused:
-            raise _RefusedError(f"cannot {what}: run {run_uid} is refused: "
-                                f"{self._refused[run_uid]}")
-        return super()._require_run(what, run_uid)
-
-    def _require_stream(self, what: str, stream_uid: str | None = None) -> Any:
-        if stream_uid is not None and stream_uid in self._refused:
-            raise _RefusedError(f"cannot {what}: stream {stream_uid} is refused: "
-                                f"{self._refused[stream_uid]}")
-        return super()._require_stream(what, stream_uid)
-
-    def write_stream(self, row: StreamRow) -> str:
-        """Open a stream as :meth:`RunWriter.write_stream`; one of a refused run is refused."""
+    def stream_opening(self, row: StreamRow) -> None:
+        """A stream of a refused run is refused too."""
         if row.run_uid in self._refused:
             self._refused[row.uid] = self._refused[row.run_uid]
-        return super().write_stream(row)
 
-    def record_external(self, row: ExternalRow) -> None:
-        """Keep an external document as :meth:`RunWriter.record_external`; not of a refused run."""
+    def external(self, row: ExternalRow) -> None:
+        """Refuse an external document of a refused run."""
         if row.run_uid is not None and row.run_uid in self._refused:
-            raise _RefusedError(f"cannot keep {row.name} {row.uid}: run {row.run_uid} is "
-                                f"refused: {self._refused[row.run_uid]}")
-        super().record_external(row)
+            raise RefusedError(f"cannot keep {row.name} {row.uid}: run {row.run_uid} is "
+                               f"refused: {self._refused[row.run_uid]}")
 
-    def write_stop(self, row: StopRow) -> None:
-        """Close a run as :meth:`RunWriter.write_stop`; a resumed run's stored stop must match."""
+    def stopping(self, row: StopRow) -> None:
+        """A resumed run's stored stop must match this one."""
         if row.run_uid in self._resumed and row.document is not None:
-            stored = self._batch_of("close a run").execute(
+            stored = self.parts.batch.execute(
                 "SELECT stop_document FROM runs WHERE uid = ?", (row.run_uid,)).fetchone()
             if stored is not None and stored[0] is not None:
                 if _canonical(_json(stored[0])) != _canonical(
                         _json(jsoncodec.dumps(row.document))):
                     raise DocumentError(f"stop {row.document.get('uid')} of run {row.run_uid} "
                                         "differs from the stop already stored")
-                self.counts["already_stored"] += 1
-        super().write_stop(row)
+                self.parts.counts["already_stored"] += 1
 
     # -- frames of events already stored ------------------------------------------------
 
-    def write_image(self, event_uid: str, field_name: str, image: np.ndarray, *,
-                    timestamp: float | None = None, stream_uid: str | None = None,
-                    seq_num: int | None = None) -> None:
-        """Store a frame as :meth:`RunWriter.write_image`, unless a resumed run already has it."""
-        if self._resumed and self._frame_stored(event_uid, field_name, image,
-                                                stream_uid, seq_num):
-            return
-        super().write_image(event_uid, field_name, image, timestamp=timestamp,
-                            stream_uid=stream_uid, seq_num=seq_num)
-
-    def _frame_stored(self, event_uid: str, field_name: str, image: np.ndarray,
-                      stream_uid: str | None = None, seq_num: int | None = None) -> bool:
+    def frame_stored(self, event_uid: str, field_name: str, image: np.ndarray,
+                     stream_uid: str | None = None, seq_num: int | None = None) -> bool:
+        """Whether a resumed run already has this frame (checked by shape, not re-read)."""
+        if not self._resumed:
+            return False
+        parts = self.parts
         try:
-            stream_uid = self._event_stream(event_uid, stream_uid, seq_num)
+            stream_uid = parts.stream_of(event_uid, stream_uid, seq_num)
         except DocumentError:
             return False  # write_image says what is wrong
-        state = self._streams.get(stream_uid)
+        state = parts.runs.streams.get(stream_uid)
         if state is None or state.run_uid not in self._resumed:
             return False
-        batch = self._batch_of("compare a frame")
+        batch = parts.batch
         if field_name not in state.arrays:  # the array this stream's frames went to
             row = batch.execute(
                 "SELECT i.zarr_path FROM image_refs i JOIN events e ON e.uid = i.event_uid "
@@ -265,17 +242,15 @@ class IdempotentRunWriter(RunWriter):
 
     # -- rejections ------------------------------------------------------------------------
 
-    def record_rejected(self, row: RejectedRow) -> None:
-        """Keep a rejected document as :meth:`RunWriter.record_rejected`, once across sessions."""
-        if self._rejected_before:
-            content = rejected_content(row.content)
-            found = self._batch_of("record a rejected document").execute(
-                "SELECT 1 FROM rejected_documents WHERE id <= ? AND run_uid IS ? AND name = ? "
-                "AND uid IS ? AND reason = ? AND document = ? LIMIT 1",
-                (self._rejected_before,
-                 *map(storable_text, (row.run_uid, row.name, row.uid, row.reason)),
-                 content)).fetchone()
-            if found is not None:
-                self.counts["rejected"] += 1
-                return
-        super().record_rejected(row)
+    def rejection_stored(self, row: RejectedRow) -> bool:
+        """Whether an identical rejection was stored before the writer opened (counted again)."""
+        if not self._rejected_before:
+            return False
+        content = rejected_content(row.content)
+        found = self.parts.batch.execute(
+            "SELECT 1 FROM rejected_documents WHERE id <= ? AND run_uid IS ? AND name = ? "
+            "AND uid IS ? AND reason = ? AND document = ? LIMIT 1",
+            (self._rejected_before,
+             *map(storable_text, (row.run_uid, row.name, row.uid, row.reason)),
+             content)).fetchone()
+        return found is not None

@@ -1,12 +1,15 @@
 """Tiled's metadata queries, evaluated against a run's metadata in Python.
 
-The reading layer (``bt.search``), the master index and the Tiled server all
-answer Tiled's query objects (:mod:`tiled.queries`: ``Eq``, ``NotEq``,
-``Comparison``, ``Contains``, ``In``, ``NotIn``, ``Regex``, ``Like``,
-``KeyPresent``, ``FullText``) with :func:`matches`, so a query means the same
-everywhere. Queries are recognised by their class name and fields, so this
-module needs no ``tiled`` import; a query of another type raises
-:class:`~resonance_callback.errors.FilterError`.
+This is the meaning of Tiled's query objects (:mod:`tiled.queries`: ``Eq``,
+``NotEq``, ``Comparison``, ``Contains``, ``In``, ``NotIn``, ``Regex``,
+``Like``, ``KeyPresent``, ``FullText``) and the Python half of the one query
+engine (:mod:`._query`): the engine translates into SQL what SQL can say with
+this same meaning, and leaves the rest (``Regex``, ``Like``, ``FullText``,
+``summary`` keys, values SQL does not compare as Python does) to
+:func:`matcher`. Metadata kept in no table (a directory's, a stream's, served
+by Tiled) is searched with :func:`matches` alone. Queries are recognised by
+their class name and fields, so this module needs no ``tiled`` import; a
+query of another type raises :class:`~resonance_callback.errors.FilterError`.
 
 Keys are dotted paths into the run's metadata, as Tiled's bluesky catalogs
 lay it out: ``start.plan_name``, ``start.sample``, ``stop.exit_status``,

@@ -1,130 +1,166 @@
-"""``RowWriter``: the store's row interface, under the spec's :class:`RunWriter`.
+"""``RowWriter``: the one writer of a beamtime, composed of its parts.
 
 The writer never sees ``(name, doc)`` pairs: :mod:`resonance_callback.callback`
 translates documents into the rows of :mod:`~resonance_callback.store._rows`
 and hands them to :meth:`RowWriter.write_run`, :meth:`~RowWriter.write_stream`,
 :meth:`~RowWriter.write_events`, :meth:`~RowWriter.write_stop` and the
-``record_*`` methods. :class:`~resonance_callback.store.RunWriter` adds the
-spec's calls (``shared/spec/run-writer-api.txt``), which build the same rows.
+``record_*`` methods. The spec's :class:`~resonance_callback.store.RunWriter`
+is a façade holding one, building the same rows from its calls.
 
-Units of work and durability are :class:`~resonance_callback.store._batch.Batch`'s;
-events and frames are :class:`~resonance_callback.store._events.EventTable`'s.
-A row whose key is stored goes to the writer's conflict rule
-(:meth:`RowWriter._conflict`): here a :class:`DocumentError` naming the uid;
-:class:`~resonance_callback.store.IdempotentRunWriter` compares it with the stored row.
+Who owns what, while the writer is open:
+
+* :class:`~resonance_callback.store._storage.Storage`: the connection, the
+  writer lock, the :class:`~resonance_callback.store.FrameStore` and the
+  :class:`~resonance_callback.store._batch.Batch`, the one owner of the unit of
+  work (when rows commit and what a commit guarantees: see its module);
+* :class:`~resonance_callback.store._run_rows.RunRows`: runs and streams opened
+  and closed (the run boundaries);
+* :class:`~resonance_callback.store._events.EventTable`: events and their frames;
+* :class:`~resonance_callback.store._external_rows.DerivedRows`: events rows of
+  detector documents; :class:`~resonance_callback.store._records.Records`:
+  rejected and external documents, unresolved frames;
+* :class:`~resonance_callback.store._writer_runs.WriterRuns`: the open runs and streams;
+* the conflict policy, passed in (:mod:`~resonance_callback.store._conflicts`):
+  what a row whose key is stored does, refused (strict, the default) or compared
+  with the stored row (:class:`~resonance_callback.store.IdempotentConflicts`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-import time as _time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
-from resonance_callback import jsoncodec
-from resonance_callback.errors import DocumentError, WriterStateError
+from resonance_callback.errors import WriterStateError
 from resonance_callback.store._batch import Batch
 from resonance_callback.store._codecs import DEFAULT_CODEC
-from resonance_callback.store._events import EventTable, StreamState, array_key
-from resonance_callback.store._external_rows import DerivedRowsMixin
-from resonance_callback.store._frames import FrameStore
-from resonance_callback.store._rows import EventRow, Refusal, RunRow, StopRow, StreamRow
+from resonance_callback.store._conflicts import ConflictPolicy, StrictConflicts, WriterParts
+from resonance_callback.store._events import EventTable
+from resonance_callback.store._external_rows import DerivedRows
+from resonance_callback.store._records import Records
+from resonance_callback.store._rows import (
+    EventRow,
+    Refusal,
+    RunRow,
+    StopRow,
+    StreamRow,
+)
+from resonance_callback.store._run_rows import RunRows
 from resonance_callback.store._sample import SampleMetadata
-from resonance_callback.store._vocabulary import EXIT_STATUSES
+from resonance_callback.store._storage import Storage
 from resonance_callback.store._write_counts import WriteCounts, write_counts
-from resonance_callback.store._write_samples import sample_id
+from resonance_callback.store._writer_runs import WriterRuns
 
 __all__ = ["RowWriter"]
 
 
-class RowWriter(DerivedRowsMixin):
-    """Writes typed rows to a beamtime database; :class:`RunWriter` opens and closes it.
+class RowWriter:
+    """Writes typed rows to a beamtime database; see the module documentation.
 
-    Parameters are those of :class:`RunWriter`.
+    Parameters
+    ----------
+    db_path, sample, commit_every, commit_interval, codec, zarr_store, synchronous
+        As for :class:`~resonance_callback.store.RunWriter`.
+    conflicts : ConflictPolicy, optional
+        What a row whose key is stored does; :class:`StrictConflicts` (refused) if None.
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        What this session did: ``"rejected"`` documents, and (with
+        :class:`IdempotentConflicts`) ``"resumed"`` runs and ``"already_stored"`` documents.
     """
 
-    def __init__(
-        self,
-        db_path: Path | str,
-        sample: SampleMetadata | None,
-        *,
-        commit_every: int = 1000,
-        commit_interval: float = 0.5,
-        codec: str = DEFAULT_CODEC,
-        zarr_store: Any = None,
-        synchronous: str = "NORMAL",
-    ) -> None:
+    def __init__(self, db_path: Path | str, sample: SampleMetadata | None, *,
+                 commit_every: int = 1000, commit_interval: float = 0.5,
+                 codec: str = DEFAULT_CODEC, zarr_store: Any = None,
+                 synchronous: str = "NORMAL", conflicts: ConflictPolicy | None = None) -> None:
         if commit_every < 1:
             raise ValueError(f"commit_every must be at least 1, got {commit_every}")
-        self._db_path = Path(db_path).expanduser().resolve()
-        self._sample = sample if sample is not None else SampleMetadata("unknown")
-        self._commit_every = commit_every
-        self._commit_interval = commit_interval
-        self._codec = codec
-        self._zarr_location = (
-            zarr_store if zarr_store is not None
-            else self._db_path.with_name(f"{self._db_path.stem}.zarr")
-        )
-        self._synchronous = synchronous
-        self._conn: sqlite3.Connection | None = None
-        self._batch: Batch | None = None
-        self._events: EventTable | None = None
-        self._frames: FrameStore | None = None
-        self._zarr_store: zarr.Group | None = None
-        self._run_uid = ""
-        self._stream_uid = ""
-        self._seq_num = 0
-        self._open_runs: dict[str, int] = {}  # run uid -> sample id
-        self._streams: dict[str, StreamState] = {}
-        self._sample_ids: dict[str, int] = {}
-        self._ordinal: int | None = None  # last external_documents.ordinal
-        #: What this session did: ``"rejected"`` documents, and (for the
-        #: :class:`IdempotentRunWriter`) ``"resumed"`` runs and ``"already_stored"`` documents.
+        self.db_path = Path(db_path).expanduser().resolve()
+        self.sample = sample if sample is not None else SampleMetadata("unknown")
+        self._options: dict[str, Any] = {
+            "codec": codec, "synchronous": synchronous, "commit_every": commit_every,
+            "commit_interval": commit_interval}
+        self._zarr_location = (zarr_store if zarr_store is not None
+                               else self.db_path.with_name(f"{self.db_path.stem}.zarr"))
+        self.conflicts: ConflictPolicy = conflicts if conflicts is not None else StrictConflicts()
+        self.runs = WriterRuns(self.db_path, self.conflicts.refusal)
         self.counts: Counter[str] = Counter()
+        self._storage: Storage | None = None
+        self._parts: WriterParts | None = None
+        #: Runs and streams opened and closed (:class:`RunRows`).
+        self.run_rows = RunRows(self.parts, self.conflicts, self.sample)
+        #: Events rows of detector documents (:class:`DerivedRows`).
+        self.derived = DerivedRows(self.parts)
+        #: Rejected and external documents, unresolved frames (:class:`Records`).
+        self.records = Records(self.parts, self.conflicts)
 
-    # -- transactions ----------------------------------------------------------
+    # -- lifetime ----------------------------------------------------------------
+
+    @property
+    def storage(self) -> Storage | None:
+        """The connection, frame store and batch while open; None when closed."""
+        return self._storage
+
+    def open(self) -> None:
+        """Open the beamtime and store the writer's sample; see :meth:`RunWriter.open`."""
+        if self._storage is not None:
+            raise WriterStateError(f"RunWriter for {self.db_path} is already open")
+        storage = Storage.open(self.db_path, self._zarr_location, **self._options)
+        batch = storage.batch
+        events = EventTable(batch, self.runs.stream_state, self.conflicts.event_conflict)
+        parts = WriterParts(batch, self.runs, events, self.counts)
+        self._storage, self._parts = storage, parts
+        self.conflicts.attach(parts)
+        self.sample.id = self.run_rows.sample_id(batch, self.sample)
+        self.commit()
+
+    def close(self) -> None:
+        """Commit, then close; see :meth:`RunWriter.close`."""
+        storage = self._open("close")
+        try:
+            storage.batch.commit()
+        finally:
+            self._storage = self._parts = None
+            self.runs.clear()
+            storage.close()
+
+    def _open(self, what: str) -> Storage:
+        if self._storage is None:
+            raise WriterStateError(f"cannot {what}: RunWriter for {self.db_path} is not open")
+        return self._storage
+
+    def _batch(self, what: str) -> Batch:
+        return self._open(what).batch
+
+    def parts(self, what: str) -> WriterParts:
+        """The open writer's parts, for its collaborators; :class:`WriterStateError` if closed."""
+        self._open(what)
+        assert self._parts is not None
+        return self._parts
+
+    def require_run(self, what: str, run_uid: str | None = None) -> str:
+        """The open run ``run_uid`` (or the current one); :class:`WriterStateError` if none."""
+        return self.parts(what).runs.require_run(what, run_uid)
+
+    # -- the unit of work: the Batch's (when rows commit: :mod:`._batch`) -------------
 
     @property
     def commit_interval(self) -> float:
-        """Seconds after which pending rows are committed (see the constructor)."""
-        return self._commit_interval
+        """Seconds after which pending rows are committed."""
+        return float(self._options["commit_interval"])
 
     def commit(self) -> None:
-        """Write queued frames, then commit every pending row.
-
-        Raises
-        ------
-        RuntimeError
-            If the writer is not open (:class:`WriterStateError`).
-        OSError
-            If the frames or rows cannot be written (:class:`StorageError`).
-        """
-        self._require_open("commit")
-        assert self._batch is not None
-        self._batch.commit()
-
-    def storage_problem(self) -> str | None:
-        """Why the database or Zarr store can no longer be written to, or None if it can.
-
-        Deleted or replaced behind the writer's back, or read-only now; None
-        also when the writer is not open. Only looks: safe from any thread.
-        """
-        return None if self._batch is None else self._batch.storage_problem()
+        """Write queued frames, then commit every pending row (see :meth:`Batch.commit`)."""
+        self._batch("commit").commit()
 
     def commit_if_due(self) -> bool:
-        """Commit if the open transaction is older than ``commit_interval``.
-
-        Returns
-        -------
-        bool
-            Whether a commit happened.
-        """
+        """Commit if the open transaction is older than ``commit_interval``; whether it did."""
         due = self.seconds_until_due()
         if due is None or due > 0:
             return False
@@ -133,180 +169,40 @@ class RowWriter(DerivedRowsMixin):
 
     def seconds_until_due(self) -> float | None:
         """Seconds until the open transaction is due, or None when nothing is pending."""
-        return None if self._batch is None else self._batch.due_in()
+        return None if self._storage is None else self._storage.batch.due_in()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
-        """Keep the rows written inside the block in one commit batch.
-
-        Rows written in one block become visible to readers together: the
-        batch commit that ``commit_every`` / ``commit_interval`` call for is
-        taken at the end of the block, not between its rows.
-        """
-        batch = self._batch_of("write")
-        with batch.hold():
+        """Rows written inside the block become visible together (one commit batch)."""
+        with self._batch("write").hold():
             yield
 
-    def write_counts(self) -> WriteCounts:
-        """Rows the beamtime holds now (pending ones included) and what this session did.
+    def storage_problem(self) -> str | None:
+        """Why the database or Zarr store can no longer be written to; None if it can.
 
-        Raises
-        ------
-        RuntimeError
-            If the writer is not open (:class:`WriterStateError`).
+        None also when the writer is not open. Only looks: safe from any thread.
         """
-        return write_counts(self._batch_of("count rows"), self.counts)
+        return None if self._storage is None else self._storage.batch.storage_problem()
 
-    def _batch_of(self, what: str) -> Batch:
-        self._require_open(what)
-        assert self._batch is not None
-        return self._batch
+    def write_counts(self) -> WriteCounts:
+        """Rows the beamtime holds now (pending ones included) and what this session did."""
+        return write_counts(self._batch("count rows"), self.counts)
 
-    # -- state checks ----------------------------------------------------------
-
-    def _require_open(self, what: str) -> sqlite3.Connection:
-        if self._conn is None:
-            raise WriterStateError(f"cannot {what}: RunWriter for {self._db_path} is not open")
-        return self._conn
-
-    def _require_run(self, what: str, run_uid: str | None = None) -> str:
-        self._require_open(what)
-        uid = run_uid or self._run_uid
-        if not uid:
-            raise WriterStateError(f"cannot {what}: no run is open in {self._db_path}")
-        if uid not in self._open_runs:
-            raise WriterStateError(f"cannot {what}: run {uid} is not open in {self._db_path}")
-        return uid
-
-    def _require_stream(self, what: str, stream_uid: str | None = None) -> tuple[str, StreamState]:
-        self._require_run(what)
-        uid = stream_uid or self._stream_uid
-        if not uid:
-            raise WriterStateError(f"cannot {what}: no stream is open in {self._db_path}")
-        state = self._streams.get(uid)
-        if state is None:
-            raise WriterStateError(f"cannot {what}: stream {uid} is not open in {self._db_path}")
-        return uid, state
-
-    def _stream_state(self, stream_uid: str) -> StreamState:
-        return self._require_stream("write an event", stream_uid)[1]
-
-    def _sample_id(self, sample: SampleMetadata) -> int:
-        return sample_id(self._batch_of("store a sample"), sample, self._sample_ids)
-
-    # -- conflicts: a row whose key is already stored ----------------------------
-
-    def _conflict(self, table: str, row: dict[str, Any]) -> None:
-        """A row of ``table`` whose key is stored: refused here, naming its uid."""
-        what = {"runs": "run", "streams": "stream", "events": "event"}.get(table, row.get("name"))
-        raise DocumentError(f"{what} {row.get('uid')} is already stored in {self._db_path}")
-
-    def _event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                        ) -> Mapping[str, np.ndarray]:
-        """An event whose key (stream, seq_num, uid) is stored: frames still to write, or raises."""
-        self._conflict("events", {"uid": row.uid})
-        return frames
-
-    # -- runs ------------------------------------------------------------------
+    # -- runs and streams: :class:`RunRows`' -----------------------------------------
 
     def write_run(self, row: RunRow) -> str:
-        """Open the run of ``row`` (a start document's columns) and return its uid.
-
-        Raises
-        ------
-        RuntimeError
-            If the writer is not open (:class:`WriterStateError`).
-        ValueError
-            If the run's uid is already stored (:class:`DocumentError`).
-        """
-        batch = self._batch_of("open a run")
-        sample_id = self._sample_id(row.sample if row.sample is not None else self._sample)
-        scan_id = row.metadata.get("scan_id")
-        try:
-            metadata = jsoncodec.dumps(row.metadata)
-        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
-            raise DocumentError(f"start {row.uid}: cannot encode its metadata: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        columns = {"uid": row.uid, "sample_id": sample_id, "plan_name": row.plan_name,
-                   "scan_id": scan_id if type(scan_id) is int and -(2**63) <= scan_id < 2**63
-                   else None, "time_start": row.time, "metadata": metadata}
-        with batch.unit():
-            if not batch.insert("runs", columns):
-                self._conflict("runs", columns)
-        self.commit()
-        self._open_runs[row.uid] = sample_id
-        self._run_uid = row.uid
-        self._stream_uid = ""
-        self._seq_num = 0
-        return row.uid
-
-    def write_stop(self, row: StopRow) -> None:
-        """Close the run of ``row`` (a stop document's columns) and commit.
-
-        Raises
-        ------
-        RuntimeError
-            If the writer or the run is not open (:class:`WriterStateError`).
-        ValueError
-            If ``exit_status`` is not one of the three values (:class:`DocumentError`).
-        """
-        run_uid = self._require_run("close a run", row.run_uid)
-        if row.exit_status not in EXIT_STATUSES:
-            raise DocumentError(
-                f"exit_status {row.exit_status!r} for run {run_uid} is not one of {EXIT_STATUSES}"
-            )
-        batch = self._batch_of("close a run")
-        with batch.unit():
-            batch.execute(
-                "UPDATE runs SET time_stop = ?, exit_status = ?, reason = ?, stop_document = ? "
-                "WHERE uid = ?",
-                (_time.time() if row.time is None else row.time, row.exit_status, row.reason,
-                 None if row.document is None else jsoncodec.dumps(row.document), run_uid),
-            )
-        self.commit()
-        assert self._frames is not None
-        self._frames.forget(f"runs/{array_key(run_uid)}/")
-        del self._open_runs[run_uid]
-        for stream_uid in [s for s, st in self._streams.items() if st.run_uid == run_uid]:
-            del self._streams[stream_uid]
-        if self._run_uid == run_uid:
-            self._run_uid = next(reversed(self._open_runs), "")
-            self._stream_uid = ""
-            self._seq_num = 0
-
-    # -- streams and events --------------------------------------------------
+        """Open the run of ``row`` and return its uid (:meth:`RunRows.write_run`)."""
+        return self.run_rows.write_run(row)
 
     def write_stream(self, row: StreamRow) -> str:
-        """Open the stream of ``row`` (a descriptor's columns) and return its uid.
+        """Open the stream of ``row`` and return its uid (:meth:`RunRows.write_stream`)."""
+        return self.run_rows.write_stream(row)
 
-        Raises
-        ------
-        RuntimeError
-            If the writer or the row's run is not open (:class:`WriterStateError`).
-        ValueError
-            If the stream's uid is already stored (:class:`DocumentError`).
-        """
-        run = self._require_run("open a stream", row.run_uid)
-        batch = self._batch_of("open a stream")
-        try:
-            columns = {"uid": row.uid, "run_uid": run, "name": row.name, "time": row.time,
-                       "data_keys": jsoncodec.dumps(row.data_keys),
-                       "configuration": jsoncodec.dumps(row.configuration),
-                       "document": jsoncodec.dumps(row.document)}
-        except Exception as exc:  # any failure of the encoder (a repr that raises, too)
-            raise DocumentError(f"descriptor {row.uid}: cannot encode it: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        with batch.unit():
-            if not batch.insert("streams", columns):
-                self._conflict("streams", columns)
-        self.commit()
-        # A second descriptor of one stream name continues its seq_num count.
-        seq = max((s.seq_num for s in self._streams.values()
-                   if s.run_uid == run and s.name == row.name), default=0)
-        self._streams[row.uid] = StreamState(run, row.name, seq_num=seq)
-        self._stream_uid = row.uid
-        self._seq_num = seq
-        return row.uid
+    def write_stop(self, row: StopRow) -> None:
+        """Close the run of ``row`` and commit (:meth:`RunRows.write_stop`)."""
+        self.run_rows.write_stop(row)
+
+    # -- events and frames ------------------------------------------------------------
 
     def write_events(self, rows: Sequence[EventRow], *,
                      since: float | None = None) -> list[Refusal]:
@@ -339,35 +235,31 @@ class RowWriter(DerivedRowsMixin):
         OSError
             If the rows or frames cannot be written (:class:`StorageError`).
         """
-        self._require_open("write events")
-        assert self._events is not None
-        refused = self._events.write(rows, since=since)
-        if self._stream_uid in self._streams:
-            self._seq_num = self._streams[self._stream_uid].seq_num
-        return refused
+        return self.parts("write events").events.write(rows, since=since)
 
-    def _event_stream(self, event_uid: str, stream_uid: str | None = None,
-                      seq_num: int | None = None) -> str:
-        """The open stream of a stored event: found by its key when the caller knows it.
+    def write_event(self, row: EventRow, *, derived: bool = False) -> str:
+        """Store one event and its frames as one unit of work; raise what refuses it."""
+        self.parts("write an event").events.insert_one(row, derived=derived)
+        return row.uid
 
-        Events are keyed by ``(stream_uid, seq_num, uid)`` (schema 4): with the
-        stream and seq_num given, one index lookup; the event written last, none;
-        otherwise the open streams' part of the key is searched for the uid.
-        """
-        assert self._events is not None and self._batch is not None
-        if stream_uid is not None and seq_num is not None:
-            found = self._batch.execute(
-                "SELECT stream_uid FROM events WHERE stream_uid = ? AND seq_num = ? AND uid = ?",
-                (stream_uid, seq_num, event_uid)).fetchone()
-        elif self._events.last[0] == event_uid:
-            return self._events.last[1]
-        else:
-            streams = list(self._streams)
-            found = self._batch.execute(
-                f"SELECT stream_uid FROM events WHERE stream_uid IN "
-                f"({', '.join('?' * len(streams))}) AND uid = ? LIMIT 1",
-                (*streams, event_uid)).fetchone()
-        if found is None:
-            raise DocumentError(f"cannot write image: no event {event_uid} in an open stream "
-                                f"of {self._db_path}")
-        return str(found[0])
+    def write_image(self, event_uid: str, field_name: str, image: np.ndarray, *,
+                    timestamp: float | None = None, stream_uid: str | None = None,
+                    seq_num: int | None = None) -> None:
+        """Store a frame of a stored event; see :meth:`RunWriter.write_image`."""
+        parts = self.parts("write an image")
+        # The event's stream, not the latest one: another run may have opened since.
+        self.runs.require_stream("write an image", next(iter(self.runs.streams), None))
+        if self.conflicts.frame_stored(event_uid, field_name, image, stream_uid, seq_num):
+            return
+        stream_uid = parts.stream_of(event_uid, stream_uid, seq_num)
+        state = self.runs.streams.get(stream_uid)
+        if state is None:
+            raise WriterStateError(f"cannot write image {field_name!r}: event {event_uid} "
+                                   f"belongs to stream {stream_uid}, which is not open")
+        with parts.batch.unit():
+            parts.events.images.frame(event_uid, state, field_name, image, timestamp)
+
+    def already_stored(self, uid: str) -> bool:
+        """True if the last document with this uid was found already stored (skipped)."""
+        return self.conflicts.already_stored(uid)
+

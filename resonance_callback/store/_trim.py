@@ -24,7 +24,7 @@ from typing import Any
 import zarr
 
 from resonance_callback.errors import StorageError
-from resonance_callback.store._events import array_key
+from resonance_callback.store._event_columns import array_key
 from resonance_callback.store._repair_report import RepairReport, link_refusal
 from resonance_callback.store._vocabulary import INTERRUPTED
 

@@ -140,7 +140,9 @@ class LiveContainer(LiveStream, MapAdapter):
     Its keys and length are read from the mapping on each request (new runs
     appear); its metadata may be computed on request; ``search`` answers
     Tiled's metadata queries as :func:`resonance_callback.store.metadata_matches`
-    does (the same meaning as ``bt.search``), Tiled's structural queries
+    does on each child's metadata (the meaning the store's query engine gives
+    them; a beamtime's and the index's runs are searched by that engine
+    itself, in SQL), Tiled's structural queries
     (specs, structure family, keys) as its in-memory containers do, and
     refuses deep search (a walk of every node, on the event loop).
     """

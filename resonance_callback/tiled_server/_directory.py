@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from resonance_callback import _sqlite as schema
+from resonance_callback._confine import within
 from resonance_callback.read import Beamtime, open_beamtime
 from resonance_callback.tiled_server._container import Lazy, LiveContainer
 from resonance_callback.tiled_server._nodes import beamtime_node
@@ -78,8 +79,8 @@ class Beamtimes:
         return reason
 
     def _reason(self, path: Path, top: Path) -> str | None:
-        real = path.resolve()
-        if top not in real.parents:
+        real = within(path, top)
+        if real is None or real == top:
             return "leads out of the served directory"
         if not real.is_file():
             return "not a regular file"

@@ -25,7 +25,7 @@ from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
-from resonance_callback.tiled_server._container import Lazy, LiveContainer
+from resonance_callback.tiled_server._container import Found, Lazy, LiveContainer
 from resonance_callback.tiled_server._kinds import (
     BytesNode,
     Table,
@@ -258,9 +258,27 @@ def exact_run(beamtime: Beamtime, uid: str) -> Run:
 
 
 def beamtime_node(beamtime: Beamtime) -> LiveContainer:
-    """Return the Tiled node of a beamtime: its runs by uid, oldest first."""
+    """Return the Tiled node of a beamtime: its runs by uid, oldest first.
+
+    Its metadata queries are answered as ``bt.search`` answers them, by the
+    store's one query engine (SQL over the runs; Python only for what SQL
+    cannot say), not by reading every run's metadata.
+    """
     def uids() -> list[str]:
         return [run.uid for run in reversed(beamtime.runs())]
 
-    return LiveContainer(Lazy(uids, lambda uid: run_node(exact_run(beamtime, uid))),
-                         metadata={"beamtime": str(beamtime.path)}, specs=[CATALOG_SPEC])
+    class BeamtimeContainer(LiveContainer):
+        def search(self, query: Any) -> Any:
+            searched = super().search(query)  # checks the query; structural ones Tiled's
+            if not isinstance(searched._mapping, Found):
+                return searched
+            mapping = self._mapping
+
+            def select() -> list[str]:
+                keys = set(mapping)  # the runs a search before this one kept
+                return [uid for uid in reversed(list(beamtime.search(query))) if uid in keys]
+
+            return self.new_variation(mapping=Found(select, mapping.__getitem__))
+
+    return BeamtimeContainer(Lazy(uids, lambda uid: run_node(exact_run(beamtime, uid))),
+                             metadata={"beamtime": str(beamtime.path)}, specs=[CATALOG_SPEC])

@@ -263,3 +263,12 @@ def test_inline_writer_stores_held_events_before_the_next_document_and_at_flush(
         cb("stop", bundle.compose_stop())  # committed with the events before it
         assert sql(db_path, "SELECT exit_status FROM runs") == [("success",)]
         assert sql(db_path, "SELECT count(*) FROM events") == [(5,)]
+
+
+def test_record_rejected_keeps_any_content_with_the_run_it_is_given(db_path: Path) -> None:
+    with RunWriterCallback(db_path) as cb:
+        cb.record_rejected("message", b"\x00not a document", "could not be read", run_uid="r-1")
+        cb.flush()
+    rows = sql(db_path, "SELECT run_uid, name, reason, document FROM rejected_documents")
+    assert [row[:3] for row in rows] == [("r-1", "message", "could not be read")]
+    assert "not a document" in rows[0][3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,18 @@ def test_a_template_with_attribute_access_or_no_key_is_refused_at_start_up(tmp_p
     for bad in ["{sample.name}.db", "fixed.db", "{beamline}/x.txt", "{0}.db"]:
         with pytest.raises(RoutingError, match="db template"):
             DbTemplate(bad, tmp_path)
+
+
+def test_the_service_writes_on_the_thread_that_feeds_it_with_no_writer_thread_between(
+        tmp_path: Path) -> None:
+    before = {thread.ident for thread in threading.enumerate()}
+    router = BeamtimeRouter(tmp_path / "bt.db")
+    try:
+        router("start", {"uid": "s-1", "time": 1.0, "plan_name": "count"})
+        started = [t.name for t in threading.enumerate() if t.ident not in before]
+        assert "resonance-writer" not in started
+        # Written (and, being a run boundary, committed) before any flush.
+        with open_beamtime(tmp_path / "bt.db") as bt:
+            assert [run.uid for run in bt.runs()] == ["s-1"]
+    finally:
+        router.close()

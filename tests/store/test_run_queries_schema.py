@@ -37,7 +37,9 @@ def start_documents() -> list[dict]:
 def sql_files(kind: str) -> list[str]:
     package = {"beamtime": "resonance_callback.store", "index": "resonance_callback.index"}[kind]
     folder = resources.files(package) / "sql"
-    return [entry.read_text() for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+    # rendered as the migration runner renders them (shared fragments included)
+    return [schema.render(entry.read_text()) for entry in sorted(folder.iterdir(),
+                                                                 key=lambda e: e.name)
             if entry.name.endswith(".sql")]
 
 

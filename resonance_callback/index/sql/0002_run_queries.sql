@@ -7,52 +7,14 @@
 -- shared by two paths never matches wrongly. Kept by triggers (run upserts, deletes,
 -- the cascade of a removed beamtime); filled here for the runs already indexed.
 
-CREATE TABLE run_metadata (
-    run_uid     TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value
-);
-CREATE INDEX run_metadata_key_value ON run_metadata(key, value);
-CREATE INDEX run_metadata_run ON run_metadata(run_uid);
+-- @include run_metadata.sql table
 
 -- The leaves, in one pass of json_tree (linear in the document; see
 -- 0003_linear_run_metadata.sql, which gave indexes made by earlier releases this
 -- definition in place of a quadratic self-join of json_tree with the same rows).
-CREATE VIEW run_metadata_leaves AS
-SELECT run_uid, key, value FROM (
-    SELECT run_uid, key, value,
-           row_number() OVER (PARTITION BY run_uid, key, value ORDER BY id) AS nth
-    FROM (
-        SELECT r.uid AS run_uid, t.id AS id, t.type AS type, t.atom AS value,
-               CASE WHEN typeof(t.key) = 'integer'
-                    THEN max(CASE WHEN t.type = 'array' THEN t.key END) OVER (
-                         PARTITION BY r.uid,
-                                      CASE WHEN t.type = 'array' THEN t.id ELSE t.parent END)
-                    ELSE t.key END AS key
-        FROM runs AS r,
-             json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
-    )
-    WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text'
-)
-WHERE nth = 1;
+-- @include run_metadata.sql leaves
 
-CREATE TRIGGER run_metadata_insert AFTER INSERT ON runs BEGIN
-    INSERT INTO run_metadata (run_uid, key, value)
-    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
-END;
-
-CREATE TRIGGER run_metadata_update AFTER UPDATE OF uid, metadata ON runs BEGIN
-    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
-    INSERT INTO run_metadata (run_uid, key, value)
-    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
-END;
-
-CREATE TRIGGER run_metadata_delete AFTER DELETE ON runs BEGIN
-    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
-END;
-
-INSERT INTO run_metadata (run_uid, key, value)
-SELECT run_uid, key, value FROM run_metadata_leaves;
+-- @include run_metadata.sql triggers
 
 -- search(scan_id=...); the newest-first order read from an index (see the beamtime's).
 CREATE INDEX runs_scan_id ON runs(scan_id);

@@ -16,20 +16,4 @@
 -- the rows already filed are the same and are kept.
 
 DROP VIEW IF EXISTS run_metadata_leaves;
-CREATE VIEW run_metadata_leaves AS
-SELECT run_uid, key, value FROM (
-    SELECT run_uid, key, value,
-           row_number() OVER (PARTITION BY run_uid, key, value ORDER BY id) AS nth
-    FROM (
-        SELECT r.uid AS run_uid, t.id AS id, t.type AS type, t.atom AS value,
-               CASE WHEN typeof(t.key) = 'integer'
-                    THEN max(CASE WHEN t.type = 'array' THEN t.key END) OVER (
-                         PARTITION BY r.uid,
-                                      CASE WHEN t.type = 'array' THEN t.id ELSE t.parent END)
-                    ELSE t.key END AS key
-        FROM runs AS r,
-             json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
-    )
-    WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text'
-)
-WHERE nth = 1;
+-- @include run_metadata.sql leaves

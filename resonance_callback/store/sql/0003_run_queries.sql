@@ -23,13 +23,7 @@ CREATE INDEX runs_newest ON runs(time_start IS NULL DESC, time_start);
 -- true/false as 1/0 and null as NULL keep the type they have in the JSON.
 -- Kept by triggers, so every path that writes `runs` (the writer, repair, a future
 -- tool) keeps it; filled here for the runs already stored.
-CREATE TABLE run_metadata (
-    run_uid     TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value
-);
-CREATE INDEX run_metadata_key_value ON run_metadata(key, value);
-CREATE INDEX run_metadata_run ON run_metadata(run_uid);
+-- @include run_metadata.sql table
 
 -- The leaves of every run's start document, as filed above (one definition, used by
 -- the triggers and the backfill; a start document that is not JSON files nothing).
@@ -37,38 +31,6 @@ CREATE INDEX run_metadata_run ON run_metadata(run_uid);
 -- which gave files made by earlier releases this definition): releases before schema 5
 -- shipped a self-join of two json_trees here, quadratic in the document's size, for the
 -- same rows; a file upgraded from schema 2 is filled by this one.
-CREATE VIEW run_metadata_leaves AS
-SELECT run_uid, key, value FROM (
-    SELECT run_uid, key, value,
-           row_number() OVER (PARTITION BY run_uid, key, value ORDER BY id) AS nth
-    FROM (
-        SELECT r.uid AS run_uid, t.id AS id, t.type AS type, t.atom AS value,
-               CASE WHEN typeof(t.key) = 'integer'
-                    THEN max(CASE WHEN t.type = 'array' THEN t.key END) OVER (
-                         PARTITION BY r.uid,
-                                      CASE WHEN t.type = 'array' THEN t.id ELSE t.parent END)
-                    ELSE t.key END AS key
-        FROM runs AS r,
-             json_tree(CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END) AS t
-    )
-    WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text'
-)
-WHERE nth = 1;
+-- @include run_metadata.sql leaves
 
-CREATE TRIGGER run_metadata_insert AFTER INSERT ON runs BEGIN
-    INSERT INTO run_metadata (run_uid, key, value)
-    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
-END;
-
-CREATE TRIGGER run_metadata_update AFTER UPDATE OF uid, metadata ON runs BEGIN
-    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
-    INSERT INTO run_metadata (run_uid, key, value)
-    SELECT run_uid, key, value FROM run_metadata_leaves WHERE run_uid = NEW.uid;
-END;
-
-CREATE TRIGGER run_metadata_delete AFTER DELETE ON runs BEGIN
-    DELETE FROM run_metadata WHERE run_uid = OLD.uid;
-END;
-
-INSERT INTO run_metadata (run_uid, key, value)
-SELECT run_uid, key, value FROM run_metadata_leaves;
+-- @include run_metadata.sql triggers
