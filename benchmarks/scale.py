@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .rounds import median_rounds
+
 T0 = 1.7e9
 PER_SAMPLE = 10  # runs per sample, per batch value, in the time window
 
@@ -48,21 +50,6 @@ def start_document(i: int, n: int, uid: str, prefix: str = "") -> dict[str, Any]
         "hints": {"dimensions": [[["motor"], "primary"]]}, "tags": ["scale", f"t{i % 7}"],
         "versions": {"bluesky": "1.15.1", "ophyd": "1.10"},
     }
-
-
-def _rounds(repeats: int, sizes: list[int], queries: dict[str, Callable[[int], Any]]
-            ) -> dict[str, dict[int, float]]:
-    """Median seconds of every query at every size, sizes and queries interleaved."""
-    times: dict[str, dict[int, list[float]]] = {q: {n: [] for n in sizes} for q in queries}
-    for r in range(repeats + 1):
-        for n in sizes[r % len(sizes):] + sizes[:r % len(sizes)]:
-            for name, query in queries.items():
-                t0 = time.perf_counter()
-                query(n)
-                elapsed = time.perf_counter() - t0
-                if r:  # round 0 warms caches and lazy imports up, untimed
-                    times[name][n].append(elapsed)
-    return {q: {n: statistics.median(v) for n, v in by.items()} for q, by in times.items()}
 
 
 # -- a beamtime of many runs ---------------------------------------------------------------------
@@ -150,7 +137,7 @@ def beamtime_curve(work: Path, sizes: list[int], repeats: int) -> dict[str, Any]
         "filter metadata key, no run_metadata (schema 2)": legacy_where,
     }
     try:
-        medians = _rounds(repeats, sizes, queries)
+        medians = median_rounds(repeats, sizes, queries)
     finally:
         for bt in opened.values():
             bt.close()
@@ -249,7 +236,7 @@ def index_curve(work: Path, beamtimes: list[int], runs: int, repeats: int) -> di
                                                  until=T0 + 60.0 * (i + PER_SAMPLE)),
                                           PER_SAMPLE),
         }
-        results[n] = {q: s[0] for q, s in _rounds(repeats, [0], queries).items()}
+        results[n] = {q: s[0] for q, s in median_rounds(repeats, [0], queries).items()}
         # live indexing: 100 new runs into a beamtime of its own, start and stop each
         bt_db = root / "live" / f"live-{n}.db"
         indexer = RunIndexer(path, "live", root / "live", f"live-{n}", bt_db)

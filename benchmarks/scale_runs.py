@@ -7,7 +7,7 @@ scalar events of three floats per size in ``table_sizes`` and one run of N 16x16
 uint16 frames per size in ``frame_sizes`` (frames small so the 100,000-frame run
 builds in seconds; reading one frame costs the lookup of the run's frame
 references plus one chunk, whatever the frame's size). Then, in interleaved
-rounds (see :func:`benchmarks.scale._rounds`), the beamtime (opened once) is asked
+rounds (see :func:`benchmarks.rounds.median_rounds`), the beamtime (opened once) is asked
 for ``bt[uid].table()`` and ``bt[uid].images("img")[N // 2]``.
 """
 
@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .rounds import median_rounds
 
 #: Frame shape of the frame runs.
 FRAME_SHAPE = (16, 16)
@@ -53,7 +55,6 @@ def run_curve(work: Path, table_sizes: list[int], frame_sizes: list[int], repeat
     """Time ``table()`` and one frame's read at every size (see the module docstring)."""
     from resonance_callback import open_beamtime
 
-    from .scale import _rounds
 
     db = work / "runs.db"
     tables, frames, build_s = build_runs(db, table_sizes, frame_sizes)
@@ -68,9 +69,9 @@ def run_curve(work: Path, table_sizes: list[int], frame_sizes: list[int], repeat
             raise AssertionError(f"frame of the {n}-frame run has the wrong shape")
 
     try:
-        seconds = {"table()": _rounds(repeats, table_sizes,
+        seconds = {"table()": median_rounds(repeats, table_sizes,
                                       {"table()": table})["table()"],
-                   "one frame": _rounds(repeats, frame_sizes,
+                   "one frame": median_rounds(repeats, frame_sizes,
                                         {"one frame": one_frame})["one frame"]}
     finally:
         bt.close()

@@ -98,6 +98,6 @@ def test_xarray_and_serve_tiled_snippets_of_the_reading_page_run_as_pasted(
                               capture_output=True, text=True, timeout=300)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.communicate(timeout=30)  # waits, and closes the pipes
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == ["Si", "[0.607 0.882 1.    0.882 0.607]", "True"]

@@ -4,8 +4,8 @@ Each of the spec's calls builds the row the callback would hand over and writes 
 through the :class:`~resonance_callback.store.RowWriter` it holds (with the strict
 conflict policy: a stored uid is refused); the row interface (``write_run``,
 ``write_events``, ``event_at``, ``record_rejected``, ...) and the unit of work
-(``commit``, ``commit_if_due``, ``atomic``) are the held writer's, forwarded. The
-README's "Differences from the spec" lists the keyword-only extensions.
+(``commit``, ``commit_if_due``, ``atomic``) are the held writer's, forwarded.
+``docs/spec-differences.md`` lists the keyword-only extensions.
 """
 
 from __future__ import annotations

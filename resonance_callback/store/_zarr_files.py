@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import zarr
-from zarr.errors import ContainsGroupError
+from zarr.errors import ContainsGroupError, GroupNotFoundError
 
 __all__ = ["open_or_create_group", "put_chunk"]
 
@@ -16,15 +17,29 @@ def open_or_create_group(store: Path | str | Any) -> zarr.Group:
     """Open the group at ``store``, creating it if needed.
 
     A new directory gets ``create_group``, half the cost of ``open_group`` (which
-    first looks for an existing group in several places); if another process
-    made the group in between, it is opened.
+    first looks for an existing group in several places). Two processes may make
+    the same new beamtime at once: the one that loses the create, or that finds the
+    directory before the other has written its ``zarr.json``, opens the group once
+    it is there (zarr's own ``open_group(mode="a")`` would raise
+    ``ContainsGroupError`` when the other wins between its look and its create).
     """
-    if isinstance(store, Path | str) and not os.path.exists(store):
+    if not isinstance(store, Path | str):
+        return zarr.open_group(store, mode="a")
+    for attempt in range(_ATTEMPTS):
+        if not os.path.exists(os.path.join(store, "zarr.json")):
+            try:
+                return zarr.create_group(str(store))
+            except ContainsGroupError:
+                pass
         try:
-            return zarr.create_group(str(store))
-        except ContainsGroupError:
-            pass
-    return zarr.open_group(str(store) if isinstance(store, Path) else store, mode="a")
+            return zarr.open_group(str(store), mode="r+")
+        except (GroupNotFoundError, FileNotFoundError, ValueError):  # half written: wait
+            time.sleep(0.002 * (attempt + 1))
+    return zarr.open_group(str(store), mode="r+")
+
+
+#: How often a group another process is making is looked for (about 2.5 s in all).
+_ATTEMPTS = 50
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)

@@ -12,7 +12,7 @@ from resonance_callback.read import check_beamtime
 
 from ..conftest import sql
 from ..replay_corpus import save
-from .workers import replay_file, write_runs_with_datums
+from .workers import open_new_beamtimes, replay_file, write_runs_with_datums
 
 CTX = multiprocessing.get_context("spawn")
 
@@ -27,6 +27,17 @@ def race(target, args_of, n: int = 2) -> list:
     for process in processes:
         process.join(60)
     return found
+
+
+def test_two_processes_creating_the_same_new_beamtime_at_once_both_open_it(
+        tmp_path: Path) -> None:
+    # Each of 60 new beamtimes is opened by two processes in step: one makes the Zarr
+    # group while the other looks for it; neither may fail (zarr's open_group(mode="a")
+    # raised ContainsGroupError in the second when the first won between its look and
+    # its create).
+    results = race(open_new_beamtimes, lambda i: (tmp_path, i, 60))
+    assert sorted(results) == [(0, None), (1, None)]
+    assert all((tmp_path / f"bt{i}.zarr" / "zarr.json").is_file() for i in range(60))
 
 
 def test_two_writer_processes_store_every_run_with_unique_ordinals(tmp_path: Path) -> None:

@@ -82,3 +82,20 @@ def replay_file(path: Path, db_path: Path, barrier: Any, results: Any) -> None:
         results.put((summary.error, summary.rejected))
     except BaseException:
         results.put((traceback.format_exc(), -1))
+
+
+def open_new_beamtimes(root: Path, worker: int, n: int, barrier: Any, results: Any) -> None:
+    """Open (then close) the beamtimes ``bt0.db`` .. ``bt{n-1}.db`` under ``root``, each in step.
+
+    Every beamtime is new: the two workers create its database and its Zarr
+    store at the same moment. Reports ``(worker, first traceback or None)``.
+    """
+    try:
+        for i in range(n):
+            barrier.wait(timeout=60)
+            writer = RunWriter(root / f"bt{i}.db", None)
+            writer.open()
+            writer.close()
+        results.put((worker, None))
+    except BaseException:  # noqa: BLE001 - the parent asserts on the report
+        results.put((worker, traceback.format_exc()))

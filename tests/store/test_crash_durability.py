@@ -51,6 +51,7 @@ def test_sigkill_mid_scan_keeps_every_event_older_than_a_second(tmp_path: Path) 
     os.kill(child.pid, signal.SIGKILL)
     killed_at = time.time()
     child.wait()
+    child.stdout.close()
 
     conn = sqlite3.connect(db_path)  # opens, and recovers the WAL
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
-from tiled.client import from_uri
+from tiled.client import Context, from_context
 from tiled.server.simple import ThreadedServer
 
 from resonance_callback.tiled_server import build_app
@@ -27,6 +28,19 @@ def serving(path: Path, *, api_key: str | None = API_KEY, public: bool = False,
     server = ThreadedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     with server.run_in_thread() as url:
         yield url
+
+
+@contextlib.contextmanager
+def connected(uri: str, **kwargs: Any) -> Iterator[Any]:
+    """A Tiled client of ``uri``, as ``from_uri(uri, **kwargs)`` makes it, closed on leaving.
+
+    Closing the client's context closes its HTTP connections; a client left to the garbage
+    collector leaves an unclosed socket (a ResourceWarning, an error in this suite). The
+    context is made first so that it is closed also when the client is refused (from_uri
+    would leave it open)."""
+    context, path = Context.from_any_uri(uri, **kwargs)
+    with context:
+        yield from_context(context, node_path_parts=path)
 
 
 @contextlib.contextmanager
@@ -66,8 +80,17 @@ def served(rich: RichBeamtime) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(served: str):
-    return from_uri(served, api_key=API_KEY)
+def open_client() -> Iterator[Callable[..., Any]]:
+    """``open_client(uri, **kwargs)``: a Tiled client (see :func:`connected`), closed when
+    the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda uri, **kwargs: stack.enter_context(connected(uri, **kwargs))
+
+
+@pytest.fixture
+def client(served: str) -> Iterator[Any]:
+    with connected(served, api_key=API_KEY) as tiled:
+        yield tiled
 
 
 @pytest.fixture(scope="session")

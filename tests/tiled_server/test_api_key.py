@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from starlette.routing import Mount
-from tiled.client import from_uri
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -92,10 +91,10 @@ def test_the_key_is_taken_from_the_header_the_query_or_tileds_cookie(served) -> 
     assert httpx.get(url, cookies={"tiled_api_key": "wrong1"}, timeout=60).status_code == 401
 
 
-def test_public_serves_the_zarr_routes_without_a_key(rich) -> None:
+def test_public_serves_the_zarr_routes_without_a_key(rich, open_client) -> None:
     with serving(rich.db, api_key=None, public=True) as url:
         assert httpx.get(url.rstrip("/") + "/zarr/v2/", timeout=60).status_code == 200
-        assert rich.scan in list(from_uri(url))
+        assert rich.scan in list(open_client(url))
 
 
 @pytest.mark.parametrize(("api_key", "public"), [(None, False), (API_KEY, True), ("a-b", False)])

@@ -10,7 +10,6 @@ import pytest
 from bluesky import RunEngine
 from bluesky.plans import count, scan
 from ophyd.sim import det, direct_img, motor
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
@@ -60,20 +59,20 @@ def emitted(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.parametrize("which", ["scan", "files", "fly"])
 def test_run_documents_over_http_are_the_documents_the_run_engine_emitted(
-        emitted, which) -> None:
+        emitted, which, open_client) -> None:
     url, runs, _ = emitted
     captured = runs[which]
     uid = captured.of("start")[0]["uid"]
-    got = [(name, plain(doc)) for name, doc in from_uri(url, api_key=API_KEY)[uid].documents()]
+    got = [(name, plain(doc)) for name, doc in open_client(url, api_key=API_KEY)[uid].documents()]
     assert got == [as_served(name, doc) for name, doc in captured]
 
 
-def test_documents_of_a_run_in_a_served_directory(emitted) -> None:
+def test_documents_of_a_run_in_a_served_directory(emitted, open_client) -> None:
     _, runs, base = emitted
     captured = runs["files"]
     uid = captured.of("start")[0]["uid"]
     with serving(base) as url:
-        run = from_uri(url, api_key=API_KEY)["bt"][uid]
+        run = open_client(url, api_key=API_KEY)["bt"][uid]
         got = [(name, plain(doc)) for name, doc in run.documents()]
     assert got == [as_served(name, doc) for name, doc in captured]
 

@@ -22,7 +22,6 @@ import pytest
 from bluesky import RunEngine
 from bluesky_tiled_plugins import BlueskyStreamUpdate, subscribe_to_streams
 from ophyd.sim import SynGauss, motor
-from tiled.client import from_uri
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -76,9 +75,9 @@ def _updates(got: queue.Queue[BlueskyStreamUpdate], want: int) -> list[BlueskySt
 
 
 def test_subscribe_to_streams_delivers_rows_and_frames_of_a_run_written_while_subscribed(
-        live: Live) -> None:
+        live: Live, open_client) -> None:
     got: queue.Queue[BlueskyStreamUpdate] = queue.Queue()
-    client = from_uri(live.url, api_key=API_KEY)
+    client = open_client(live.url, api_key=API_KEY)
     with subscribe_to_streams(client, got.put, streams={"primary": ("det", "img")}):
         thread = live.scan_in_thread()
         updates = _updates(got, want=6)  # 3 rows of det, 3 frames of img
@@ -97,10 +96,10 @@ def test_subscribe_to_streams_delivers_rows_and_frames_of_a_run_written_while_su
     assert len(rows) > 1  # sent as the run was written, not once at its end
 
 
-def test_a_run_subscription_ends_when_the_run_stops(live: Live) -> None:
+def test_a_run_subscription_ends_when_the_run_stops(live: Live, open_client) -> None:
     closed = threading.Event()
     created: queue.Queue[Any] = queue.Queue()
-    client = from_uri(live.url, api_key=API_KEY)
+    client = open_client(live.url, api_key=API_KEY)
     root = client.subscribe()
     root.child_created.add_callback(created.put)
     root.start_in_thread()
@@ -151,7 +150,7 @@ def test_replay_from_start_gives_the_same_stable_sequence_numbers(live: Live) ->
 
 
 def test_subscriptions_past_the_limit_are_refused_and_a_closed_one_frees_its_place(
-        tmp_path: Path) -> None:
+        tmp_path: Path, open_client) -> None:
     with RunWriterCallback(tmp_path / "bt.db", commit_every=1):
         app = build_app(tmp_path / "bt.db", api_key=API_KEY,
                         live=LiveLimits(poll_seconds=0.05, max_subscriptions=1))
@@ -173,14 +172,14 @@ def test_subscriptions_past_the_limit_are_refused_and_a_closed_one_frees_its_pla
                     threading.Event().wait(0.05)
             else:
                 pytest.fail("a closed subscription kept its place")
-            assert from_uri(url, api_key=API_KEY) is not None
+            assert open_client(url, api_key=API_KEY) is not None
 
 
 def test_a_run_s_metadata_copy_works_over_http_its_access_tags_listed_as_none(
-        live: Live) -> None:
+        live: Live, open_client) -> None:
     live.scan_in_thread(num=1, delay=0).join(timeout=60)
     (run,) = open_beamtime(live.base / "bt.db").runs()
-    metadata, specs, access_tags = from_uri(live.url, api_key=API_KEY)[run.uid].metadata_copy()
+    metadata, specs, access_tags = open_client(live.url, api_key=API_KEY)[run.uid].metadata_copy()
     assert (metadata["start"]["uid"], access_tags) == (run.uid, [])
 
 
@@ -192,13 +191,13 @@ def test_a_subscription_without_the_key_is_refused_401(live: Live) -> None:
 
 
 def test_a_run_subscription_closes_only_after_its_streams_delivered_their_last_rows(
-        live: Live) -> None:
+        live: Live, open_client) -> None:
     # The order TiledWriter's catalog gives (each row published as it is written): when
     # a client hears that the run is over, the rows are in its hands, even those of an
     # event written just before the stop, on a stream subscription made just before.
     got: queue.Queue[BlueskyStreamUpdate] = queue.Queue()
     closed = threading.Event()
-    client = from_uri(live.url, api_key=API_KEY)
+    client = open_client(live.url, api_key=API_KEY)
     now, run_uid, desc_uid = time.time(), uuid.uuid4().hex, uuid.uuid4().hex
     with subscribe_to_streams(client, got.put, streams={"baseline": None}):
         live.callback("start", {"uid": run_uid, "time": now})

@@ -84,10 +84,9 @@ def test_full_text_finds_a_word_nested_deeper_than_the_recursion_limit() -> None
     assert metadata_matches(FullText("gold"), {"start": {"deep": deep}})
 
 
-def test_a_search_sorted_newest_first_and_its_last_run_read_over_http(site, site_url) -> None:
-    from tiled.client import from_uri
-
-    found = from_uri(site_url, api_key=API_KEY)["good"].search(Regex("note", "a"))
+def test_a_search_sorted_newest_first_and_its_last_run_read_over_http(site, site_url,
+                                                                      open_client) -> None:
+    found = open_client(site_url, api_key=API_KEY)["good"].search(Regex("note", "a"))
     assert list(found) == [site.backtracks, site.plain]
     assert list(found.sort(("_", -1))) == [site.plain, site.backtracks]
     assert found[-1].metadata["start"]["note"] == "plain"

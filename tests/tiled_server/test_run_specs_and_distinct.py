@@ -5,14 +5,14 @@ from __future__ import annotations
 from bluesky import RunEngine
 from bluesky.plans import count
 from ophyd.sim import det
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
 from .conftest import API_KEY, serving
 
 
-def test_tiled_specs_tiled_cannot_serve_are_left_out_and_the_run_is_served(tmp_path) -> None:
+def test_tiled_specs_tiled_cannot_serve_are_left_out_and_the_run_is_served(tmp_path,
+                                                                           open_client) -> None:
     RE = RunEngine({}, context_managers=[])
     with RunWriterCallback(tmp_path / "bt.db") as callback:
         RE.subscribe(callback)
@@ -21,7 +21,7 @@ def test_tiled_specs_tiled_cannot_serve_are_left_out_and_the_run_is_served(tmp_p
             {"name": "BlueskyRun"}, {"name": "Versioned", "version": "2"},
             *[f"S{i}" for i in range(30)]])
     with serving(tmp_path / "bt.db") as url:
-        run = from_uri(url, api_key=API_KEY)[uid]
+        run = open_client(url, api_key=API_KEY)[uid]
         names = [s.name for s in run.specs]
         assert names == ["XASRun", "Versioned", *[f"S{i}" for i in range(17)], "BlueskyRun"]
         assert run.specs[1].version == "2" and run.specs[-1].version == "3.0"
@@ -39,11 +39,12 @@ def test_distinct_counts_list_values_and_keeps_the_key_as_asked(client, rich) ->
     assert {"scan", "count"} <= {item["value"] for item in got["summary.plan_name"]}
 
 
-def test_distinct_over_the_master_index_counts_what_its_search_finds(shared_site) -> None:
+def test_distinct_over_the_master_index_counts_what_its_search_finds(shared_site,
+                                                                     open_client) -> None:
     from tiled.queries import Key
 
     with serving(shared_site.index) as url:
-        client = from_uri(url, api_key=API_KEY)
+        client = open_client(url, api_key=API_KEY)
         got = client.distinct("plan_name", counts=True)["metadata"]["plan_name"]
         assert sum(item["count"] for item in got) == len(client) == 8
         for item in got:

@@ -8,7 +8,6 @@ import xarray
 from bluesky import RunEngine
 from bluesky_tiled_plugins.clients.bluesky_event_stream import BlueskyEventStreamV3
 from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
-from tiled.client import from_uri
 from tiled.client.container import Container
 from tiled.queries import Comparison, Key
 
@@ -80,7 +79,7 @@ def test_search_by_sample_plan_and_time_over_http(client, rich) -> None:
     assert client[-1].metadata["start"]["uid"] == rich.fly
 
 
-def test_a_run_written_while_the_server_runs_appears_and_reads(tmp_path) -> None:
+def test_a_run_written_while_the_server_runs_appears_and_reads(tmp_path, open_client) -> None:
     db = tmp_path / "live.db"
     RE = RunEngine({}, context_managers=[])
     callback = RunWriterCallback(db)
@@ -88,7 +87,7 @@ def test_a_run_written_while_the_server_runs_appears_and_reads(tmp_path) -> None
     try:
         first = write_scan(RE, points=2)
         with serving(db) as url:
-            client = from_uri(url, api_key=API_KEY)
+            client = open_client(url, api_key=API_KEY)
             assert list(client) == [first]
             second = write_scan(RE, points=3)
             assert list(client) == [first, second]
@@ -101,30 +100,30 @@ def test_a_run_written_while_the_server_runs_appears_and_reads(tmp_path) -> None
         callback.close()
 
 
-def test_a_wrong_api_key_is_refused(served) -> None:
+def test_a_wrong_api_key_is_refused(served, open_client) -> None:
     import httpx
 
     with pytest.raises(httpx.HTTPStatusError, match="401"):
-        from_uri(served, api_key="wrong1")
+        open_client(served, api_key="wrong1")
 
 
-def test_public_server_reads_without_a_key(rich) -> None:
+def test_public_server_reads_without_a_key(rich, open_client) -> None:
     with serving(rich.db, api_key=None, public=True) as url:
-        assert rich.scan in list(from_uri(url))
+        assert rich.scan in list(open_client(url))
 
 
-def test_a_directory_serves_each_beamtime_as_a_container(rich) -> None:
+def test_a_directory_serves_each_beamtime_as_a_container(rich, open_client) -> None:
     with serving(rich.db.parent) as url:
-        client = from_uri(url, api_key=API_KEY)
+        client = open_client(url, api_key=API_KEY)
         assert list(client) == ["beamtime"]
         assert list(client["beamtime"]) == [rich.scan, rich.files, rich.fly]
         assert client["beamtime"][rich.scan]["baseline"].read().sizes["time"] == 2
 
 
 def test_the_master_index_serves_every_indexed_run_and_searches_without_opening_them(
-        shared_site) -> None:
+        shared_site, open_client) -> None:
     with serving(shared_site.index) as url:
-        client = from_uri(url, api_key=API_KEY)
+        client = open_client(url, api_key=API_KEY)
         assert len(client) == 8
         # The bluesky client puts "start." before a key that names no document; the
         # summary is searched with the plain Container search.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -11,13 +12,12 @@ from bluesky.plans import count, scan
 from bluesky.preprocessors import SupplementalData
 from bluesky_tiled_plugins import TiledWriter
 from ophyd.sim import det, det1, det4, direct_img, motor
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
 from ..external.test_detector_files import blob_in
 from ..external.test_external import fly_plan
-from .conftest import API_KEY, serving, tiledwriter_catalog
+from .conftest import API_KEY, connected, serving, tiledwriter_catalog
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,9 @@ def both(tmp_path_factory: pytest.TempPathFactory):
     """Runs written at once by TiledWriter and by the callback; yields both clients and uids."""
     base = tmp_path_factory.mktemp("side-by-side")
     files = base / "fly"
-    with tiledwriter_catalog(base / "tiled", [files]) as their_url:
-        tiled_client = from_uri(their_url, api_key=API_KEY)
+    with contextlib.ExitStack() as stack:
+        their_url = stack.enter_context(tiledwriter_catalog(base / "tiled", [files]))
+        tiled_client = stack.enter_context(connected(their_url, api_key=API_KEY))
         callback = RunWriterCallback(base / "ours.db")
         RE = RunEngine({}, context_managers=[])
         RE.subscribe(TiledWriter(tiled_client))
@@ -44,8 +45,8 @@ def both(tmp_path_factory: pytest.TempPathFactory):
         finally:
             callback.close()
         # Tiled's authentication settings are global to the process: both servers share a key.
-        with serving(base / "ours.db") as url:
-            yield tiled_client, from_uri(url, api_key=API_KEY), uids
+        url = stack.enter_context(serving(base / "ours.db"))
+        yield tiled_client, stack.enter_context(connected(url, api_key=API_KEY)), uids
 
 
 @pytest.mark.parametrize(("run", "stream"), [

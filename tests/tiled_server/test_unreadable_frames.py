@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 from click.testing import CliRunner
-from tiled.client import from_uri
 from tiled.client.utils import ClientError
 
 from resonance_callback import RunWriterCallback, open_beamtime
@@ -47,9 +46,10 @@ def gaps(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("which", ["some", "every"])
-def test_reading_a_stream_with_a_frame_never_stored_raises_over_http(gaps, which) -> None:
+def test_reading_a_stream_with_a_frame_never_stored_raises_over_http(gaps, which,
+                                                                     open_client) -> None:
     db, url, uids, _ = gaps
-    stream = from_uri(url, api_key=API_KEY)[uids[which]]["primary"]
+    stream = open_client(url, api_key=API_KEY)[uids[which]]["primary"]
     assert sorted(stream.base) == ["img", "internal"]
     assert "img" not in stream.base["internal"].columns  # the datum ids are not the image
     with pytest.raises(ClientError, match="424: frame .* was not stored: seq_num .*"
@@ -57,9 +57,9 @@ def test_reading_a_stream_with_a_frame_never_stored_raises_over_http(gaps, which
         stream.read()
 
 
-def test_the_stored_frames_and_the_other_fields_still_read_over_http(gaps) -> None:
+def test_the_stored_frames_and_the_other_fields_still_read_over_http(gaps, open_client) -> None:
     _, url, uids, expected = gaps
-    stream = from_uri(url, api_key=API_KEY)[uids["some"]]["primary"]
+    stream = open_client(url, api_key=API_KEY)[uids["some"]]["primary"]
     frames = stream.base["img"]
     assert frames.shape == (3, *expected[1].shape)
     np.testing.assert_array_equal(frames[0], expected[1])
