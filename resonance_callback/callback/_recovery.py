@@ -188,6 +188,24 @@ class BeamtimeStorage:
         self._discard_sink()
         return True
 
+    def admit(self, name: str, doc: object) -> bool:
+        """Before a document is routed: False if it is dropped (of a run lost at a failure).
+
+        At a ``start``, a beamtime whose storage failed is reopened first; a
+        failure the writer thread met since the last document is raised here
+        (and noted, :meth:`failed`).
+        """
+        if name == "start":
+            self.at_start(doc)  # after a storage failure: reopen the beamtime
+        elif self.dropping and self.dropped(name, doc):
+            return False  # of a run lost at a storage failure, reported then
+        try:
+            self.sink.raise_pending()
+        except (StorageError, BeamtimeDatabaseError) as exc:
+            self.failed(exc, doc)
+            raise
+        return True
+
     # -- the next start ------------------------------------------------------------------
 
     def at_start(self, doc: object) -> None:
