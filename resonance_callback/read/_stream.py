@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, FrameShapeError
 from resonance_callback.read._columns import SCALAR_DTYPES, ConfigReading, column_array, frame_dims
 from resonance_callback.read._joins import joined_rows, node_metadata, tiled_chunks
+from resonance_callback.read._stream_run import _Run
 
 if TYPE_CHECKING:
     import pandas
@@ -46,31 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
-
-class _Run(Protocol):
-    """What a stream needs of its run (:class:`~resonance_callback.read.Run`)."""
-
-    uid: str
-
-    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]: ...
-
-    def image_fields(self, stream: str = "primary") -> list[str]: ...
-
-    def images(self, field: str, stream: str = "primary") -> FrameArray: ...
-
-    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
-
-    def stream_resources(self, stream: str = "primary"
-                         ) -> dict[str, list[StreamResourceRef]]: ...
-
-    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
-                      unresolved: dict[int, str]) -> FrameArray: ...
-
-    def table(self, stream: str = "primary", *, timestamps: bool = False
-              ) -> pandas.DataFrame: ...
-
-    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
-                            ) -> dict[str, dict[str, Any]]: ...
 
 
 class Stream:
