@@ -8,7 +8,6 @@ from importlib import resources
 #: The package whose ``sql/`` folder holds each kind's numbered migrations.
 _SQL_PACKAGES = {"beamtime": "resonance_callback.store", "index": "resonance_callback.index"}
 
-
 #: The package whose ``sql/`` folder holds the fragments migrations include.
 _FRAGMENT_PACKAGE = "resonance_callback"
 _INCLUDE = "-- @include "

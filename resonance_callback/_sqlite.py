@@ -51,7 +51,6 @@ BUSY_TIMEOUT = 60.0
 PAGE_SIZE = 16384
 
 
-
 def _enable_wal(conn: sqlite3.Connection) -> str:
     """Switch to WAL and return the journal mode, retrying while another process holds a lock.
 
