@@ -10,7 +10,6 @@ table as those reference strings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
 from resonance_callback.read._joins import field_parameters
+from resonance_callback.read._rejected import RejectedDocument
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
@@ -36,16 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RejectedDocument", "Run"]
 
-
-@dataclass(frozen=True)
-class RejectedDocument:
-    """A document the writer could not store as it came, with the reason."""
-
-    name: str
-    uid: str | None
-    reason: str
-    document: dict[str, Any]
-    time: float
 
 
 class Run:
