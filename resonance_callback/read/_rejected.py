@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from resonance_callback import jsoncodec
+from resonance_callback.store import BeamtimeReader, run_queries
+
+__all__ = ["RejectedDocument", "rejected_documents"]
+
 
 @dataclass(frozen=True)
 class RejectedDocument:
@@ -15,3 +20,10 @@ class RejectedDocument:
     reason: str
     document: dict[str, Any]
     time: float
+
+
+def rejected_documents(reader: BeamtimeReader, run_uid: str) -> list[RejectedDocument]:
+    """Return the documents of run ``run_uid`` that were rejected, in arrival order."""
+    rows = run_queries.rejected_rows(reader, run_uid)
+    return [RejectedDocument(n, u, reason, jsoncodec.loads(doc), t)
+            for n, u, reason, doc, t in rows]
