@@ -80,12 +80,13 @@ def metadata_store(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
 def _version_2_beamtime(db: Path, n: int) -> str:
     import sqlite3
 
+    from resonance_callback import _sql_files as sql_text
     from resonance_callback import _sqlite as schema
     from resonance_callback import jsoncodec
 
     conn = sqlite3.connect(db, isolation_level=None)
     try:
-        for number, _name, sql in schema._migrations("beamtime")[:2]:
+        for number, _name, sql in sql_text._migrations("beamtime")[:2]:
             conn.executescript(f"BEGIN;\n{sql}\nPRAGMA application_id = "
                                f"{schema.APPLICATION_IDS['beamtime']};\n"
                                f"PRAGMA user_version = {number};\nCOMMIT;")

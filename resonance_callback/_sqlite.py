@@ -25,14 +25,12 @@ are explicit :func:`transaction` blocks, which nest as savepoints.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import sqlite3
 import time
-from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
+from resonance_callback._sql_files import _migrations, latest_version, render
+from resonance_callback._transaction import is_busy, transaction
 from resonance_callback.errors import NotABeamtimeError, SchemaVersionError, StorageError
 
 __all__ = ["APPLICATION_IDS", "connect", "is_busy", "latest_version", "migrate", "render",
@@ -44,9 +42,6 @@ APPLICATION_IDS = {
     "index": int.from_bytes(b"RCix", "big"),
 }
 
-#: The package whose ``sql/`` folder holds each kind's numbered migrations.
-_SQL_PACKAGES = {"beamtime": "resonance_callback.store", "index": "resonance_callback.index"}
-
 #: Seconds a connection waits for another writer's lock before failing.
 BUSY_TIMEOUT = 60.0
 
@@ -54,155 +49,6 @@ BUSY_TIMEOUT = 60.0
 #: inserting rows keyed by random uids cheaper (fewer, fuller index pages), measured
 #: in the #7 benchmark; files made with another page size keep theirs.
 PAGE_SIZE = 16384
-
-
-#: The package whose ``sql/`` folder holds the fragments migrations include.
-_FRAGMENT_PACKAGE = "resonance_callback"
-_INCLUDE = "-- @include "
-_FRAGMENT = "-- @fragment "
-
-
-@functools.cache
-def _fragments(filename: str) -> dict[str, str]:
-    """The named fragments of one shared SQL file (``-- @fragment NAME`` sections)."""
-    text = (resources.files(_FRAGMENT_PACKAGE) / "sql" / filename).read_text(encoding="utf-8")
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines(keepends=True):
-        if line.startswith(_FRAGMENT):
-            current = found.setdefault(line[len(_FRAGMENT):].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return {name: "".join(lines).rstrip() + "\n" for name, lines in found.items()}
-
-
-def render(sql: str) -> str:
-    """Return a migration's SQL with each ``-- @include FILE NAME`` line replaced by the fragment.
-
-    Parameters
-    ----------
-    sql : str
-        The text of a migration file.
-
-    Returns
-    -------
-    str
-        The SQL the migration runs.
-
-    Raises
-    ------
-    KeyError
-        If a fragment named is not in its file (a packaging mistake, found by the tests).
-    """
-    if _INCLUDE not in sql:
-        return sql
-    out = []
-    for line in sql.splitlines(keepends=True):
-        if line.startswith(_INCLUDE):
-            filename, name = line[len(_INCLUDE):].split()
-            fragments = _fragments(filename)
-            if name not in fragments:
-                raise KeyError(f"migration includes {filename} {name}, which has no such "
-                               "fragment")
-            out.append(fragments[name])
-        else:
-            out.append(line)
-    return "".join(out)
-
-
-@functools.cache
-def _migrations(kind: str) -> tuple[tuple[int, str, str], ...]:
-    # Read once per process: every connect() asks three times, and the package's
-    # files do not change while it runs.
-    folder = resources.files(_SQL_PACKAGES[kind]) / "sql"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, render(entry.read_text(encoding="utf-8"))))
-    return tuple(sorted(found))
-
-
-def latest_version(kind: str) -> int:
-    """Return the schema version the newest migration of ``kind`` brings a database to.
-
-    Parameters
-    ----------
-    kind : {"beamtime", "index"}
-        Which kind of database.
-
-    Returns
-    -------
-    int
-        The number of the last migration file.
-    """
-    return _migrations(kind)[-1][0]
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
-    """Run the block as one unit of work: commit on success, roll back on error.
-
-    Nested use inside an open transaction becomes a savepoint, so an inner
-    failure undoes only the inner block.
-
-    Parameters
-    ----------
-    conn : sqlite3.Connection
-        A connection opened by :func:`connect` (autocommit mode).
-    immediate : bool, optional
-        Take the write lock at the start (``BEGIN IMMEDIATE``), so a busy
-        database waits here rather than failing at the first write.
-
-    Yields
-    ------
-    None
-    """
-    if conn.in_transaction:
-        # One name for every level: SQLite resolves ROLLBACK TO and RELEASE to the
-        # innermost savepoint of that name, and the statements stay in the cache.
-        name = "unit_of_work"
-        conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
-            raise
-        conn.execute(f"RELEASE {name}")
-        return
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # The block failed, or COMMIT did (a full disk); a connection closed since
-        # (a writer closed after a storage error) has nothing left to roll back.
-        with contextlib.suppress(sqlite3.ProgrammingError):
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        raise
-
-
-def is_busy(exc: sqlite3.Error) -> bool:
-    """Return whether an SQLite error means another connection holds a lock.
-
-    Parameters
-    ----------
-    exc : sqlite3.Error
-        The error raised by an ``execute``.
-
-    Returns
-    -------
-    bool
-        True for SQLITE_BUSY and SQLITE_LOCKED ("database is locked"), which
-        are worth retrying; False for every other error.
-    """
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 def _enable_wal(conn: sqlite3.Connection) -> str:

@@ -95,8 +95,6 @@ class ExternalResolver:
         self._datums = _Datums(self._handlers, self._paths)
         self._streams = _Streams(self._paths)
 
-    # ----------------------------------------------------------------- configuration
-
     @property
     def root_map(self) -> Mapping[str, str]:
         """The ``{old_prefix: new_prefix}`` map (read-only view)."""
@@ -139,8 +137,6 @@ class ExternalResolver:
     def _budget(self, wait: float | None) -> float:
         """Seconds a read may wait: ``timeout`` unless ``wait`` is given."""
         return self.timeout if wait is None else max(0.0, float(wait))
-
-    # ----------------------------------------------------------------- ophyd v1
 
     def add_resource(self, doc: Mapping[str, Any], *, run_start: str | None = None) -> None:
         """Register a ``resource`` document; its path is checked, nothing is opened.
@@ -221,8 +217,6 @@ class ExternalResolver:
                                 self._datums.parameters_of(datum_id))
         return fit_declared(array, shape, f"datum {datum_id}")
 
-    # ----------------------------------------------------------------- ophyd-async
-
     def add_stream_resource(self, doc: Mapping[str, Any], *, run_start: str | None = None) -> None:
         """Register a ``stream_resource`` document; its URI is checked, nothing is opened.
 
@@ -277,8 +271,6 @@ class ExternalResolver:
         return self._streams.read_stream_datum(
             doc, descriptor_data_key_shape, self._budget(wait), self.poll_interval
         )
-
-    # ----------------------------------------------------------------- lifetime
 
     def forget_run(self, run_start_uid: str) -> None:
         """Drop every resource, datum, handler and stream_resource of a run.

@@ -5,20 +5,12 @@ Readers never disturb a writer: the database is opened read-only (an SQLite
 a writer waits on) and the Zarr store with ``mode="r"``. A reader open during
 a live run sees committed rows only, and the writer stores frames before it
 commits the rows that point at them, so every reference read resolves.
-
-Example
--------
->>> with open_beamtime("beamtime.db") as bt:  # doctest: +SKIP
-...     run = bt["3fa2"]
-...     df = run.table()
-...     frames = run.images("direct_img_img")
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import gc
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +18,7 @@ from typing import Any
 
 from resonance_callback.read._catalog import RunCatalog
 from resonance_callback.read._frames import FrameReader
+from resonance_callback.read._gc_pause import _collector_paused
 from resonance_callback.read._run import RejectedDocument, Run
 from resonance_callback.store import (
     BeamtimeReader,
@@ -274,24 +267,6 @@ class Beamtime:
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())
 
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a listing builds its runs.
-
-    Listing 10,000 runs makes ~40,000 container objects, none in a cycle; the
-    collections they set off (a full one whenever they outnumber a quarter of
-    the heap) cost about a third of the listing. Paused, one young-generation
-    collection runs afterwards instead.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def open_beamtime(db_path: Path | str, *, zarr_store: Any = None) -> Beamtime:

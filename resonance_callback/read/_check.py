@@ -22,7 +22,6 @@ still being written (its writer holds its lock) is listed in ``open_runs`` with
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,12 @@ import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
+from resonance_callback.read._check_zarr import (
+    _array_length,
+    _open_group,
+    _span,
+    _unreadable_frames,
+)
 from resonance_callback.store import BeamtimeReader, inspect_queries, writer_alive
 
 __all__ = ["CheckReport", "check_beamtime"]
@@ -220,56 +225,6 @@ def _image_refs(reader: BeamtimeReader, store: Path, report: CheckReport) -> Non
                 "zarr_path": path, "rows": len(unreadable),
                 "problem": f"frame(s) {_span(unreadable)} cannot be read back "
                            "(chunk file missing, truncated or damaged)"})
-
-
-#: Frames read back at once by :func:`_unreadable_frames`.
-_BLOCK = 64
-
-
-def _unreadable_frames(store: Path, group: zarr.Group, path: str, indices: list[int],
-                       length: int) -> list[int]:
-    """Referenced frames whose chunk file is missing or does not decode."""
-    array = group[path]
-    assert isinstance(array, zarr.Array)
-    indices = [i for i in indices if 0 <= i < length]
-    bad = []
-    if (store / path).is_dir():  # a missing chunk reads as zeros: look for the files themselves
-        rest = (0,) * (array.ndim - 1)
-        bad = [i for i in indices
-               if not os.path.isfile(store / path / array.metadata.encode_chunk_key((i, *rest)))]
-    for start in range(0, len(indices), _BLOCK):
-        block = indices[start:start + _BLOCK]
-        try:
-            array[block[0]:block[-1] + 1]
-        except Exception:  # noqa: BLE001 - any decode failure means the frame is damaged
-            for i in block:
-                try:
-                    array[i]
-                except Exception:  # noqa: BLE001
-                    bad.append(i)
-    return sorted(set(bad))
-
-
-def _span(indices: list[int]) -> str:
-    shown = ", ".join(str(i) for i in indices[:5])
-    return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
-
-
-def _open_group(store: Path) -> zarr.Group | None:
-    try:
-        return zarr.open_group(str(store), mode="r")
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _array_length(group: zarr.Group | None, path: str) -> int | None:
-    if group is None:
-        return None
-    try:
-        array = group[path]
-    except (KeyError, OSError, ValueError):
-        return None
-    return array.shape[0] if isinstance(array, zarr.Array) and array.ndim else None
 
 
 def _unresolved(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:

@@ -6,7 +6,7 @@ the layout they follow, TiledWriter's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,9 +14,11 @@ import numpy as np
 from resonance_callback._extras import needs_extra
 
 if TYPE_CHECKING:
+    import pandas
     import xarray
 
-__all__ = ["SCALAR_DTYPES", "ConfigReading", "column_array", "frame_dims"]
+__all__ = ["SCALAR_DTYPES", "ConfigReading", "array_columns", "column_array", "config_readings",
+           "frame_dims", "timestamps_dataset"]
 
 #: Declared dtypes of a scalar: a detector-file value of shape [1] with one of
 #: them reads as a scalar per event, as TiledWriter reads it (ophyd-async's ``det-sum``).
@@ -92,3 +94,44 @@ class ConfigReading:
         variables = {k: ("time", column_array([data.get(k) for _, data in self._rows]))
                      for k in keys}
         return xarray.Dataset(variables, coords={"time": [t for t, _ in self._rows]})
+
+
+def array_columns(table: pandas.DataFrame, frame_fields: Collection[str],
+                  data_keys: Mapping[str, Mapping[str, Any]],
+                  streamed: Collection[str]) -> dict[str, np.ndarray]:
+    """Inline fields of a stream's table whose values are arrays of one shape, and scalars.
+
+    The scalars are the numeric ones of ophyd-async (``streamed``) fields, and those
+    declared with shape [1] (unwrapped).
+    """
+    frames = set(frame_fields)
+    out = {}
+    for column in table.columns:
+        if column in ("seq_num", "time") or column.startswith("ts_") or column in frames:
+            continue
+        values = column_array(table[column].tolist())
+        if values.ndim > 1 and values.shape[1:] == (1,) and data_keys.get(
+                column, {}).get("dtype") in SCALAR_DTYPES:
+            out[column] = values[:, 0]  # a scalar declared with shape [1]
+        elif values.ndim > 1 or (column in streamed and values.dtype.kind in "biuf"):
+            out[column] = values
+    return out
+
+
+def config_readings(descriptors: list[dict[str, Any]]) -> dict[str, ConfigReading]:
+    """Per device, its configuration readings in a stream's ``descriptors``."""
+    per_device: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for desc in descriptors:
+        for device, cfg in (desc.get("configuration") or {}).items():
+            per_device.setdefault(device, []).append(
+                (desc.get("time", 0.0), dict(cfg.get("data") or {})))
+    return {device: ConfigReading(device, rows) for device, rows in per_device.items()}
+
+
+def timestamps_dataset(table: pandas.DataFrame) -> xarray.Dataset:
+    """The ``ts_{field}`` columns of a stream's ``internal`` table as a Dataset."""
+    with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
+        import xarray
+    variables = {c: ("time", column_array(table[c].tolist()))
+                 for c in table.columns if c.startswith("ts_")}
+    return xarray.Dataset(variables, coords={"time": table["time"].to_numpy()})

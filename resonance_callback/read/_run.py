@@ -10,7 +10,6 @@ table as those reference strings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,9 @@ from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
 from resonance_callback.read._joins import field_parameters
+from resonance_callback.read._rejected import RejectedDocument, rejected_documents
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
+from resonance_callback.read._table import device_config, no_frames, stored_sample, stream_table
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
 from resonance_callback.store import (
     BeamtimeReader,
@@ -36,16 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RejectedDocument", "Run"]
 
-
-@dataclass(frozen=True)
-class RejectedDocument:
-    """A document the writer could not store as it came, with the reason."""
-
-    name: str
-    uid: str | None
-    reason: str
-    document: dict[str, Any]
-    time: float
 
 
 class Run:
@@ -82,8 +73,6 @@ class Run:
     def __hash__(self) -> int:
         return hash(self.uid)
 
-    # -- run-level metadata ------------------------------------------------------
-
     def _row(self) -> StoredRun:
         """The run's row with its start document and sample (read now if it was listed without)."""
         stored = self._stored
@@ -113,12 +102,7 @@ class Run:
     @cached_property
     def sample(self) -> SampleMetadata | None:
         """The sample the run was measured on (name and metadata), if any."""
-        stored = self._row()
-        if stored.sample_name is None:
-            return None
-        meta = dict(jsoncodec.loads(stored.sample_metadata) or {})
-        formula, description = meta.pop("formula", None), meta.pop("description", None)
-        return SampleMetadata(stored.sample_name, stored.sample_id, formula, description, meta)
+        return stored_sample(self._row())
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -136,8 +120,6 @@ class Run:
         sample = self.sample
         return run_metadata(self.start, self.stop, self.streams,
                             sample.name if sample is not None else None)
-
-    # -- streams -----------------------------------------------------------------
 
     def __getitem__(self, stream: str) -> Stream:
         """Return one stream, ``run["primary"]``, read as databroker 2 reads it.
@@ -174,12 +156,9 @@ class Run:
         """Return the descriptor documents of one stream (all streams if None), in order."""
         rows = run_queries.descriptor_rows(self._reader, self.uid, stream)
         if stream is not None and not rows:
-            raise self._no_stream(stream)
+            raise DataLookupError(
+                f"run {self.uid} has no stream {stream!r}; its streams are {self.streams}")
         return [descriptor_document(self.uid, row) for row in rows]
-
-    def _no_stream(self, stream: str) -> DataLookupError:
-        return DataLookupError(
-            f"run {self.uid} has no stream {stream!r}; its streams are {self.streams}")
 
     def image_fields(self, stream: str = "primary") -> list[str]:
         """Return the fields of ``stream`` with frames in the Zarr store."""
@@ -197,18 +176,13 @@ class Run:
     def stream_frames(self, field: str, stream: str, seq_nums: list[int],
                       unresolved: dict[int, str]) -> FrameArray:
         """Return a field's frames with a gap that raises where one was never stored."""
-        data_key: dict[str, Any] = next(
-            (d["data_keys"][field] for d in self.descriptors(stream)
-             if field in (d.get("data_keys") or {})), {})
-        return stream_frames(self._reader, self._frames, self.uid, stream, field, data_key,
-                             seq_nums, unresolved)
+        return stream_frames(self._reader, self._frames, self.uid, stream, field,
+                             self.descriptors(stream), seq_nums, unresolved)
 
     def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
                             ) -> dict[str, dict[str, Any]]:
         """Return detector-file fields' (stream) resource parameters (see ``read._joins``)."""
         return field_parameters(self._reader, self.uid, streamed, datum_ids)
-
-    # -- data --------------------------------------------------------------------
 
     def table(self, stream: str = "primary", *, timestamps: bool = False) -> pandas.DataFrame:
         """Return a stream's values as a DataFrame, one row per stored event.
@@ -236,29 +210,8 @@ class Run:
         KeyError
             If the run has no such stream (:class:`DataLookupError`).
         """
-        import pandas as pd
-
-        with self._reader.snapshot():
-            descriptors = self.descriptors(stream)
-            rows = run_queries.stream_rows(self._reader, self.uid, stream, timestamps=timestamps)
-        datas = jsoncodec.loads("[" + ",".join(r[2] for r in rows) + "]")
-        declared = [k for d in descriptors for k in d.get("data_keys", {})]
-        seen = set().union(*datas)
-        fields = [k for k in dict.fromkeys(declared) if k in seen]
-        if len(fields) < len(seen):  # undeclared keys: in order of first appearance
-            extra = dict.fromkeys(k for data in datas for k in data if k not in fields)
-            fields += list(extra)
-        columns: dict[str, Any] = {"seq_num": [r[0] for r in rows], "time": [r[1] for r in rows]}
-        for key in fields:  # a data key named seq_num or time is shown as TiledWriter shows it
-            columns[f"{key}_" if key in columns else key] = [data.get(key) for data in datas]
-        if timestamps:
-            stamps = jsoncodec.loads("[" + ",".join(r[3] for r in rows) + "]")
-            for key in fields:
-                columns[f"ts_{key}"] = [ts.get(key) for ts in stamps]
-        frame = pd.DataFrame(columns)
-        if not rows:
-            frame = frame.astype({"seq_num": "int64", "time": "float64"})
-        return frame
+        return stream_table(self._reader, self.uid, stream, self.descriptors,
+                            timestamps=timestamps)
 
     def images(self, field: str, stream: str = "primary") -> FrameArray:
         """Return the frames of one field lazily: indexing reads only the frames asked for.
@@ -285,10 +238,7 @@ class Run:
         refs = run_queries.image_rows(self._reader, self.uid, stream, field)
         if not refs:
             self.descriptors(stream)  # raises if the stream is unknown
-            known = self.image_fields(stream)
-            raise DataLookupError(
-                f"stream {stream!r} of run {self.uid} has no frames for {field!r}; "
-                f"fields with frames: {known}")
+            raise no_frames(self.uid, stream, field, self.image_fields(stream))
         return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
@@ -314,16 +264,7 @@ class Run:
             If there is no such stream, or ``device`` is in none of its
             descriptors (:class:`DataLookupError`).
         """
-        out = []
-        for desc in self.descriptors(stream):
-            readings = {name: dict(cfg.get("data", {}))
-                        for name, cfg in (desc.get("configuration") or {}).items()}
-            out.append(readings if device is None else readings.get(device, {}))
-        if device is not None and not any(device in (d.get("configuration") or {})
-                                          for d in self.descriptors(stream)):
-            raise DataLookupError(f"no device {device!r} in the configuration of stream "
-                                  f"{stream!r} of run {self.uid}")
-        return out
+        return device_config(self.uid, stream, self.descriptors(stream), device)
 
     def documents(self, fill: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield the run's documents as ``(name, doc)``, as they were emitted.
@@ -357,6 +298,4 @@ class Run:
 
     def rejected(self) -> list[RejectedDocument]:
         """Return the documents of this run that were rejected, in arrival order."""
-        rows = run_queries.rejected_rows(self._reader, self.uid)
-        return [RejectedDocument(n, u, reason, jsoncodec.loads(doc), t)
-                for n, u, reason, doc, t in rows]
+        return rejected_documents(self._reader, self.uid)

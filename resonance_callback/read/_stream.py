@@ -28,14 +28,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, FrameShapeError
-from resonance_callback.read._columns import SCALAR_DTYPES, ConfigReading, column_array, frame_dims
+from resonance_callback.read._columns import (
+    ConfigReading,
+    array_columns,
+    column_array,
+    config_readings,
+    frame_dims,
+    timestamps_dataset,
+)
 from resonance_callback.read._joins import joined_rows, node_metadata, tiled_chunks
+from resonance_callback.read._stream_run import _Run
 
 if TYPE_CHECKING:
     import pandas
@@ -46,31 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
-
-class _Run(Protocol):
-    """What a stream needs of its run (:class:`~resonance_callback.read.Run`)."""
-
-    uid: str
-
-    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]: ...
-
-    def image_fields(self, stream: str = "primary") -> list[str]: ...
-
-    def images(self, field: str, stream: str = "primary") -> FrameArray: ...
-
-    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]: ...
-
-    def stream_resources(self, stream: str = "primary"
-                         ) -> dict[str, list[StreamResourceRef]]: ...
-
-    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
-                      unresolved: dict[int, str]) -> FrameArray: ...
-
-    def table(self, stream: str = "primary", *, timestamps: bool = False
-              ) -> pandas.DataFrame: ...
-
-    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
-                            ) -> dict[str, dict[str, Any]]: ...
 
 
 class Stream:
@@ -193,18 +176,7 @@ class Stream:
     @cached_property
     def _array_columns(self) -> dict[str, np.ndarray]:
         """Inline fields whose values are arrays of one shape, and ophyd-async scalars."""
-        frames = set(self.frame_fields)
-        out = {}
-        for column in self._full_table.columns:
-            if column in ("seq_num", "time") or column.startswith("ts_") or column in frames:
-                continue
-            values = column_array(self._full_table[column].tolist())
-            if values.ndim > 1 and values.shape[1:] == (1,) and self.data_keys.get(
-                    column, {}).get("dtype") in SCALAR_DTYPES:
-                out[column] = values[:, 0]  # a scalar declared with shape [1]
-            elif values.ndim > 1 or (column in self._streamed and values.dtype.kind in "biuf"):
-                out[column] = values
-        return out
+        return array_columns(self._full_table, self.frame_fields, self.data_keys, self._streamed)
 
     def dims(self) -> dict[str, tuple[str, ...]]:
         """Return the dimension names of every array field (see the module's rule).
@@ -263,14 +235,7 @@ class Stream:
     @property
     def config(self) -> dict[str, ConfigReading]:
         """Per device, its configuration readings: ``stream.config["det"].read()``."""
-        per_device: dict[str, list[tuple[float, dict[str, Any]]]] = {}
-        for desc in self.descriptors:
-            for device, cfg in (desc.get("configuration") or {}).items():
-                per_device.setdefault(device, []).append(
-                    (desc.get("time", 0.0), dict(cfg.get("data") or {})))
-        return {device: ConfigReading(device, rows) for device, rows in per_device.items()}
-
-    # -- data --------------------------------------------------------------------
+        return config_readings(self.descriptors)
 
     def has_events(self) -> bool:
         """Return whether the stream has any stored event row."""
@@ -331,9 +296,4 @@ class Stream:
 
     def timestamps(self) -> xarray.Dataset:
         """Return each field's timestamps as a Dataset (variables ``ts_{field}``)."""
-        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
-            import xarray
-        table = self.internal_table()
-        variables = {c: ("time", column_array(table[c].tolist()))
-                     for c in table.columns if c.startswith("ts_")}
-        return xarray.Dataset(variables, coords={"time": table["time"].to_numpy()})
+        return timestamps_dataset(self.internal_table())

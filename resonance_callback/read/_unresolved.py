@@ -47,7 +47,7 @@ def _declared(data_key: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype] | No
 
 
 def stream_frames(reader: BeamtimeReader, frames: FrameReader, run_uid: str, stream: str,
-                  field: str, data_key: dict[str, Any], seq_nums: list[int],
+                  field: str, descriptors: list[dict[str, Any]], seq_nums: list[int],
                   unresolved: dict[int, str]) -> FrameArray:
     """Return the frames of one field, one per row of ``seq_nums`` that has or lacks one.
 
@@ -57,8 +57,9 @@ def stream_frames(reader: BeamtimeReader, frames: FrameReader, run_uid: str, str
         The beamtime and its frame store.
     run_uid, stream, field : str
         Which frames.
-    data_key : dict
-        The field's data key (declared shape and dtype, used when no frame was stored).
+    descriptors : list of dict
+        The stream's descriptors; the field's data key (declared shape and dtype) is
+        used when no frame was stored.
     seq_nums : list of int
         The stream's rows, in order.
     unresolved : dict
@@ -70,6 +71,8 @@ def stream_frames(reader: BeamtimeReader, frames: FrameReader, run_uid: str, str
         A stored frame where there is one, a gap that raises on reading
         where the frame was never stored; rows with neither are left out.
     """
+    data_key: dict[str, Any] = next((d["data_keys"][field] for d in descriptors
+                                     if field in (d.get("data_keys") or {})), {})
     stored = {int(seq): (path, index) for seq, path, index
               in run_queries.image_rows_by_seq(reader, run_uid, stream, field)}
     refs: list[tuple[str, int] | None] = []

@@ -25,8 +25,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from resonance_callback._extras import needs_extra
-from resonance_callback.errors import DocumentError, SourceError
-from resonance_callback.serve._wire import Delivery, nats_document
+from resonance_callback.errors import SourceError
+from resonance_callback.serve._nats_messages import _REFS, _delivery
+from resonance_callback.serve._wire import Delivery
 
 with needs_extra("serve", "nats-py", "serving from NATS"):
     import nats
@@ -37,30 +38,6 @@ with needs_extra("serve", "nats-py", "serving from NATS"):
 __all__ = ["NatsSource"]
 
 log = logging.getLogger("resonance_callback.serve")
-
-#: Keys that tie a document to its run, for the recovery scan.
-_REFS = ("run_start", "descriptor", "resource", "stream_resource")
-
-
-def _delivery(msg: Any) -> Delivery:
-    doc: Any
-    reason = None
-    meta = msg.metadata
-    try:
-        name, doc = nats_document(msg.subject, msg.data)
-    except DocumentError as exc:
-        reason = f"message {meta.sequence.stream}: {exc}"
-        log.error("%s", reason)
-        name = "message"
-        doc = {"subject": msg.subject[:1000], "sequence": meta.sequence.stream,
-               "nbytes": len(msg.data), "head": bytes(msg.data[:256]).decode("latin-1"),
-               "reason": reason}
-    sent = meta.timestamp.timestamp() if meta.timestamp is not None else None
-    delivery = Delivery(name, doc, len(msg.data), sent, msg, meta.sequence.stream, reason,
-                        msg.subject)
-    msg.data = b""  # the payload is in ``doc`` now; what waits for its ack stays small
-    return delivery
-
 
 class NatsSource:
     """Read a JetStream stream through a durable pull consumer.

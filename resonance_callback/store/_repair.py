@@ -30,7 +30,8 @@ from typing import Any
 
 from resonance_callback._sqlite import APPLICATION_IDS, connect, transaction
 from resonance_callback.errors import NotABeamtimeError, StorageError
-from resonance_callback.store._liveness import LockDir, WriterLock, token_refusal
+from resonance_callback.store._liveness import WriterLock
+from resonance_callback.store._lockdir import LockDir, token_refusal
 from resonance_callback.store._repair_report import RepairReport
 from resonance_callback.store._trim import trim_arrays
 from resonance_callback.store._vocabulary import INTERRUPTED

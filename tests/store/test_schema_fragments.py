@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from resonance_callback import _sql_files as sql_text
 from resonance_callback import _sqlite as schema
 
 #: sha256 of each migration as shipped (the text a database runs).
@@ -40,7 +41,7 @@ SHIPPED = {
 
 @pytest.mark.parametrize("kind", ["beamtime", "index"])
 def test_every_shipped_migration_renders_to_the_bytes_it_shipped_with(kind: str) -> None:
-    for _number, name, sql in schema._migrations(kind):
+    for _number, name, sql in sql_text._migrations(kind):
         if (kind, name) in SHIPPED:
             assert hashlib.sha256(sql.encode()).hexdigest() == SHIPPED[kind, name], name
 
