@@ -32,16 +32,12 @@ with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import pyarrow  # type: ignore[import-untyped]
     from tiled.adapters.array import ArrayAdapter
     from tiled.adapters.bytes import BytesAdapter
+    from tiled.adapters.ragged import RaggedAdapter  # awkward: in tiled[server]
     from tiled.adapters.table import TableAdapter
     from tiled.structures.bytes import BytesStructure
     from tiled.structures.core import Spec
-    from tiled.structures.table import TableStructure
-
-try:  # imported once, with the server (awkward takes seconds to import)
-    from tiled.adapters.ragged import RaggedAdapter
     from tiled.structures.ragged import make_ragged_array
-except ImportError:  # without ragged and awkward: ragged fields stay in the table
-    RaggedAdapter = None
+    from tiled.structures.table import TableStructure
 
 __all__ = ["MAX_TABLE_ARRAY_SIZE", "BytesNode", "ListTable", "Table", "bytes_fields", "in_table",
            "ragged_fields", "ragged_node", "table_with_lists"]
@@ -134,8 +130,6 @@ def ragged_fields(stream: Stream, columns: list[str]) -> list[str]:
 def ragged_node(stream: Stream, field: str, values: list[Any], metadata: dict[str, Any]
                 ) -> Any:
     """A ``ragged`` node of one field's values, or None if they make no ragged array."""
-    if RaggedAdapter is None:
-        return None
     try:
         shape = (len(values), *stream.data_keys[field]["shape"])
         return RaggedAdapter.from_array(make_ragged_array(values, shape=shape),

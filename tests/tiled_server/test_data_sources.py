@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
-from .conftest import API_KEY, serving
+from .conftest import API_KEY, connected, serving
 
 
 def _documents(tmp_path: Path, key: str, shape: list[int], resource: dict[str, Any],
@@ -45,8 +44,8 @@ def _served_sources(tmp_path: Path, docs: list[tuple[str, dict[str, Any]]], key:
     with RunWriterCallback(db, threaded=False) as callback:
         for name, doc in docs:
             callback(name, doc)
-    with serving(db) as url:
-        node = from_uri(url, api_key=API_KEY)[docs[0][1]["uid"]]["primary"].base[key]
+    with serving(db) as url, connected(url, api_key=API_KEY) as client:
+        node = client[docs[0][1]["uid"]]["primary"].base[key]
         return node.data_sources(), node.read() if node.structure_family == "array" else None
 
 

@@ -8,11 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tiled.client import from_uri
-
 from resonance_callback import RunWriterCallback, open_beamtime
 
-from .conftest import API_KEY, serving
+from .conftest import API_KEY, connected, serving
 
 RAGGED = [[[1, 2, 3], [4, 5]], [[6], [7, 8]]]
 
@@ -50,8 +48,8 @@ def _write(tmp_path: Path) -> tuple[Path, str]:
 
 def test_a_ragged_field_is_a_ragged_node_not_a_table_column(tmp_path):
     db, run = _write(tmp_path)
-    with serving(db) as url:
-        stream = from_uri(url, api_key=API_KEY)[run]["primary"]
+    with serving(db) as url, connected(url, api_key=API_KEY) as client:
+        stream = client[run]["primary"]
         node = stream.base["ragged"]
         assert node.structure_family == "ragged"
         assert node.read().tolist() == RAGGED
@@ -61,8 +59,8 @@ def test_a_ragged_field_is_a_ragged_node_not_a_table_column(tmp_path):
 
 def test_a_field_read_from_octet_stream_files_is_a_bytes_node_listing_them(tmp_path):
     db, run = _write(tmp_path)
-    with serving(db) as url:
-        node = from_uri(url, api_key=API_KEY)[run]["primary"].base["blob"]
+    with serving(db) as url, connected(url, api_key=API_KEY) as client:
+        node = client[run]["primary"].base["blob"]
         assert node.structure_family == "bytes"
         (source,) = node.data_sources()
         assert [a.data_uri for a in source.assets] == [(tmp_path / "blob.bin").as_uri()]

@@ -6,13 +6,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from tiled.client import from_uri
 from tiled.queries import Key
 
 from resonance_callback.cli import main
 
 from ..store.test_query_engine import site  # noqa: F401 (the fixture: a beamtime and its index)
-from .conftest import API_KEY, serving
+from .conftest import API_KEY, connected, serving
 
 #: ``--where`` pairs and the Tiled query meaning the same on these runs.
 SAME = [
@@ -35,8 +34,8 @@ def _where(command: str, path, pairs: list[str]) -> list[str]:
 @pytest.mark.parametrize("pairs, query", SAME, ids=[" ".join(p) for p, _ in SAME])
 def test_runs_where_and_the_served_beamtimes_search_find_the_same_runs(
         site, pairs, query) -> None:  # noqa: F811
-    with serving(site[0]) as url:
-        served = list(from_uri(url, api_key=API_KEY).search(query))
+    with serving(site[0]) as url, connected(url, api_key=API_KEY) as client:
+        served = list(client.search(query))
     assert served or pairs == ["operator=nobody"]
     assert sorted(served) == sorted(_where("runs", site[0], pairs))
 
@@ -44,7 +43,7 @@ def test_runs_where_and_the_served_beamtimes_search_find_the_same_runs(
 @pytest.mark.parametrize("pairs, query", SAME, ids=[" ".join(p) for p, _ in SAME])
 def test_search_where_and_the_served_indexs_search_find_the_same_runs(
         site, pairs, query) -> None:  # noqa: F811
-    with serving(site[1]) as url:
-        served = list(from_uri(url, api_key=API_KEY).search(query))
+    with serving(site[1]) as url, connected(url, api_key=API_KEY) as client:
+        served = list(client.search(query))
     assert sorted(served) == sorted(_where("search", site[1], pairs))
     assert sorted(served) == sorted(_where("runs", site[0], pairs))

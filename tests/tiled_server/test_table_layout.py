@@ -8,11 +8,10 @@ from typing import Any
 
 import dask
 import numpy as np
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
-from .conftest import API_KEY, serving
+from .conftest import API_KEY, connected, serving
 
 
 def _key(shape: list[int]) -> dict[str, Any]:
@@ -39,8 +38,8 @@ def test_small_numeric_array_of_the_events_stays_in_the_internal_table(tmp_path)
     with RunWriterCallback(db, threaded=False) as callback:
         for name, doc in docs:
             callback(name, doc)
-    with serving(db) as url:
-        stream = from_uri(url, api_key=API_KEY)[run]["primary"]
+    with serving(db) as url, connected(url, api_key=API_KEY) as client:
+        stream = client[run]["primary"]
         assert set(stream.base) == {"internal", "large"}
         # Tiled's client reads a column of lists through dask, which makes them text
         # unless told not to (so it reads TiledWriter's tables too)

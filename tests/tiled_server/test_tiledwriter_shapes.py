@@ -26,11 +26,10 @@ import pytest
 from bluesky import RunEngine
 from bluesky.plans import count
 from bluesky_tiled_plugins import TiledWriter
-from tiled.client import from_uri
 
 from resonance_callback import RunWriterCallback
 
-from .conftest import API_KEY, serving, tiledwriter_catalog
+from .conftest import API_KEY, connected, serving, tiledwriter_catalog
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*join_method='concat'.*:DeprecationWarning")
 
@@ -133,8 +132,8 @@ def both(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("tiledwriter-shapes")
     files = base / "files"
     files.mkdir()
-    with tiledwriter_catalog(base / "tiled", [files]) as their_url:
-        tiled_client = from_uri(their_url, api_key=API_KEY)
+    with (tiledwriter_catalog(base / "tiled", [files]) as their_url,
+          connected(their_url, api_key=API_KEY) as tiled_client):
         writer = TiledWriter(tiled_client)
         # Not threaded: the detector appends to its HDF5 file while a writer thread could
         # still hold it open for reading (HDF5 refuses that within one process).
@@ -153,8 +152,8 @@ def both(tmp_path_factory: pytest.TempPathFactory):
             uids["legacy"] = legacy[0][1]["uid"]
         finally:
             callback.close()
-        with serving(base / "ours.db") as url:
-            yield tiled_client, from_uri(url, api_key=API_KEY), uids
+        with serving(base / "ours.db") as url, connected(url, api_key=API_KEY) as ours:
+            yield tiled_client, ours, uids
 
 
 def test_ophyd_async_scalar_is_an_array_node_as_in_tiledwriter(both) -> None:
