@@ -26,7 +26,8 @@ SUITE = Suite(
     conftest="tests/conftest.py", reference_plugin=None,
     ours_plugin="tools.conformance.redirect_btp",
     renames=(("tests/test_x.py", "def streaming_client(", "def _upstream_streaming_client("),),
-    writer_internal={"test_json_backup": "backups", "test_validator.py": "repairs"},
+    writer_internal={"test_json_backup": "backups", "test_validator.py": "repairs",
+                     "test_roundtrip[*-True]": "validate=True"},
 )
 
 
@@ -41,6 +42,13 @@ def test_tests_of_tiledwriter_options_are_classed_writer_internal() -> None:
         "writer-internal", "backups")
     assert classify(SUITE, "tests/test_validator.py::test_anything", ["client"])[0] == (
         "writer-internal")
+
+
+def test_a_key_with_parameters_classes_only_the_cases_it_matches() -> None:
+    assert classify(SUITE, "tests/test_x.py::test_roundtrip[app0-True]", ["client"]) == (
+        "writer-internal", "validate=True")
+    assert classify(SUITE, "tests/test_x.py::test_roundtrip[app0-False]", ["client"])[0] == (
+        "client-visible")
 
 
 def test_a_test_without_server_fixtures_is_classed_no_server() -> None:
