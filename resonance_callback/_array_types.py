@@ -24,14 +24,15 @@ class ArrayTypes:
     """Remember each descriptor's declared array dtypes; give event arrays them back.
 
     Call it with every ``(name, doc)`` in order; a run's descriptors are forgotten at its
-    ``stop``.
+    ``stop``. Documents are as they were read (``dict[str, object]``, unvalidated): each
+    value is checked before it is used, and one that does not fit is left as it came.
     """
 
     def __init__(self) -> None:
         self._types: dict[str, dict[str, np.dtype[Any]]] = {}
         self._of_run: dict[str, list[str]] = {}  # run uid -> its descriptors with types
 
-    def __call__(self, name: str, doc: Any) -> Any:
+    def __call__(self, name: str, doc: dict[str, object]) -> dict[str, object]:
         """The document with its arrays typed (a new dict; the original is not changed)."""
         if not isinstance(doc, dict):
             return doc
@@ -39,16 +40,20 @@ class ArrayTypes:
             self._note(doc)
         elif name in ("event", "event_page"):
             return self._typed(name, doc)
-        elif name == "stop" and isinstance(doc.get("run_start"), str):
-            for descriptor in self._of_run.pop(doc["run_start"], []):
-                self._types.pop(descriptor, None)
+        elif name == "stop":
+            run_start = doc.get("run_start")
+            if isinstance(run_start, str):
+                for descriptor in self._of_run.pop(run_start, []):
+                    self._types.pop(descriptor, None)
         return doc
 
-    def _note(self, doc: dict[str, Any]) -> None:
+    def _note(self, doc: dict[str, object]) -> None:
         types = {}
         data_keys = doc.get("data_keys")
         for key, data_key in (data_keys.items() if isinstance(data_keys, dict) else ()):
-            declared = data_key.get("dtype_numpy") if isinstance(data_key, dict) else None
+            if not isinstance(data_key, dict):
+                continue
+            declared = data_key.get("dtype_numpy")
             if isinstance(declared, str) and data_key.get("dtype") == "array":
                 try:
                     dtype = np.dtype(declared)
@@ -56,12 +61,13 @@ class ArrayTypes:
                     continue
                 if _plain(dtype):
                     types[key] = dtype
-        if types and isinstance(doc.get("uid"), str):
-            self._types[doc["uid"]] = types
-            if isinstance(doc.get("run_start"), str):
-                self._of_run.setdefault(doc["run_start"], []).append(doc["uid"])
+        uid, run_start = doc.get("uid"), doc.get("run_start")
+        if types and isinstance(uid, str):
+            self._types[uid] = types
+            if isinstance(run_start, str):
+                self._of_run.setdefault(run_start, []).append(uid)
 
-    def _typed(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _typed(self, name: str, doc: dict[str, object]) -> dict[str, object]:
         descriptor = doc.get("descriptor")
         types = self._types.get(descriptor) if isinstance(descriptor, str) else None
         data = doc.get("data")
@@ -77,7 +83,7 @@ class ArrayTypes:
         return {**doc, "data": typed}
 
 
-def _as_array(value: list[Any], dtype: np.dtype[Any]) -> Any:
+def _as_array(value: list[Any], dtype: np.dtype[Any]) -> np.ndarray | list[Any]:
     try:
         return np.asarray(value, dtype=dtype)
     except Exception:  # noqa: BLE001 - left to the callback, which says what is wrong

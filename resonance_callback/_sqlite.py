@@ -62,7 +62,7 @@ def _enable_wal(conn: sqlite3.Connection) -> str:
     delay = 0.005
     while True:
         try:
-            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         except sqlite3.OperationalError as exc:
             if not is_busy(exc) or time.monotonic() >= deadline:
                 raise
@@ -79,8 +79,8 @@ def _check_kind(conn: sqlite3.Connection, path: Path, kind: str) -> int:
         if own:
             conn.execute("BEGIN")
         try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            app_id: int = conn.execute("PRAGMA application_id").fetchone()[0]
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
             ).fetchone()[0]

@@ -7,7 +7,9 @@ caller's thread and hand them as jobs to the :class:`~._recovery.BeamtimeStorage
 (the writer, on a :class:`~._worker.WriterThread` or at once). When rows commit
 and what :meth:`RunWriterCallback.flush` guarantees: :mod:`resonance_callback.store._batch`.
 
-A bad document never raises into the scan: it is kept in ``rejected_documents``
+The document methods are typed with event-model's documents, as DocumentRouter's
+are; what reaches them is unvalidated: the collaborators check the keys they read,
+and a bad document never raises into the scan: it is kept in ``rejected_documents``
 with the reason (one warning line). Storage failures raise, naming the path; the
 next ``start`` reopens the beamtime (:mod:`~._recovery`). Documents of a run
 already stored are compared with the stored rows
@@ -22,9 +24,10 @@ import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import event_model
+from event_model import documents as em
 
 from resonance_callback.callback._capture import capture
 from resonance_callback.callback._documents import RunDocuments, reason
@@ -35,21 +38,15 @@ from resonance_callback.callback._plan import INLINE_LIMIT
 from resonance_callback.callback._recovery import BeamtimeStorage
 from resonance_callback.callback._runs import OpenRuns, Unplaced
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
-from resonance_callback.external import (
-    DEFAULT_MAX_RESOURCE_BYTES,
-    ExternalResolver,
-    HandlerClass,
-)
+from resonance_callback.external import DEFAULT_MAX_RESOURCE_BYTES, ExternalResolver, HandlerClass
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import DEFAULT_CODEC, SampleMetadata, WriteCounts
 
 __all__ = ["RunWriterCallback"]
 
 #: Documents routed here; ``event_page`` and ``datum_page`` are unpacked by DocumentRouter.
-_HANDLED = frozenset({
-    "start", "descriptor", "event", "event_page", "stop", "resource", "datum",
-    "datum_page", "stream_resource", "stream_datum",
-})
+_HANDLED = frozenset({"start", "descriptor", "event", "event_page", "stop", "resource", "datum",
+                      "datum_page", "stream_resource", "stream_datum"})
 
 
 class RunWriterCallback(event_model.DocumentRouter):
@@ -154,26 +151,27 @@ class RunWriterCallback(event_model.DocumentRouter):
         """The beamtime the runs go to now (beside the first one after a storage failure)."""
         return self._storage.db_path
 
-    def __call__(self, name: str, doc: dict[str, Any], validate: bool = False
-                 ) -> tuple[str, dict[str, Any]]:
+    @overload
+    def __call__(self, name: str, doc: dict[str, object], validate: bool = False
+                 ) -> tuple[str, dict[str, object]]: ...
+
+    @overload
+    def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]: ...
+
+    def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]:
         """Route one document; never raises for a bad document, only for storage failures.
 
         :class:`event_model.DocumentRouter` dispatches to the method named after
         the document and unpacks ``event_page`` and ``datum_page`` into
-        :meth:`event` and :meth:`datum` calls.
+        :meth:`event` and :meth:`datum` calls. ``doc`` is whatever arrived (a
+        service hands on what it decoded): anything but a dict is rejected and
+        handed back as it came.
         """
         storage = self._storage
         if self._closed:
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
-        if name == "start":
-            storage.at_start(doc)  # after a storage failure: reopen the beamtime
-        elif storage.dropping and storage.dropped(name, doc):
-            return name, doc  # of a run lost at a storage failure, reported then
-        try:
-            storage.sink.raise_pending()
-        except (StorageError, BeamtimeDatabaseError) as exc:
-            storage.failed(exc, doc)
-            raise
+        if not storage.admit(name, doc):
+            return name, doc
         try:
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
@@ -189,7 +187,7 @@ class RunWriterCallback(event_model.DocumentRouter):
             self.record_rejected(name, doc, reason(exc))
         return name, doc
 
-    def record_rejected(self, name: str, content: Any, reason: str,
+    def record_rejected(self, name: str, content: object, reason: str,
                         run_uid: str | None = None) -> None:
         """Keep ``content`` in ``rejected_documents`` as ``name``, as a bad document is kept.
 
@@ -201,7 +199,7 @@ class RunWriterCallback(event_model.DocumentRouter):
         ----------
         name : str
             What it is (a document name, ``"damaged"``, ``"message"``, ...).
-        content : Any
+        content : object
             What is kept of it: a dict, kept whole; anything else as its ``repr``.
         reason : str
             Why it was not stored as it came.
@@ -212,39 +210,42 @@ class RunWriterCallback(event_model.DocumentRouter):
 
     # -- documents: each to its collaborator (DocumentRouter dispatches by name) ------
 
-    def start(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def start(self, doc: em.RunStart) -> None:
         """Open a run: plan name, the whole start document, its uid, time and sample."""
         self._documents.start(doc)
 
-    def descriptor(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def descriptor(self, doc: em.EventDescriptor) -> None:
         """Open a stream; decide storage for each data key."""
         self._documents.descriptor(doc)
 
-    def event(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
-        """Store one event's values inline and its frames in Zarr."""
+    def event(self, doc: em.Event) -> em.Event:
+        """Store one event's values inline and its frames in Zarr; pass it on as it came."""
         self._documents.event(doc)
+        return doc
 
-    def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    def event_page(self, doc: em.EventPage) -> em.EventPage:
         """Store each event of a page (one of unequal columns is rejected whole)."""
-        return self._documents.event_page(doc)
+        self._documents.event_page(doc)
+        return doc
 
-    def stop(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stop(self, doc: em.RunStop) -> None:
         """Close the run with the mapped exit status, keep the stop document, and drain."""
         self._documents.stop(doc)
 
-    def resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def resource(self, doc: em.Resource) -> None:
         """Keep a resource document; its datums' files are read into the store."""
         self._detector.resource(doc)
 
-    def datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def datum(self, doc: em.Datum) -> em.Datum:
         """Keep a datum document; events holding its id get its array as a frame."""
         self._detector.datum(doc)
+        return doc
 
-    def stream_resource(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stream_resource(self, doc: em.StreamResource) -> None:
         """Keep a stream_resource document; its stream_datums are read into the store."""
         self._detector.stream_resource(doc)
 
-    def stream_datum(self, doc: dict[str, Any]) -> None:  # type: ignore[override]
+    def stream_datum(self, doc: em.StreamDatum) -> None:
         """Keep a stream_datum document and read the events' data it refers to."""
         self._detector.stream_datum(doc)
 

@@ -20,11 +20,14 @@ returns:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
+from event_model.documents import Event
 
 __all__ = ["IMMUTABLE", "capture", "capture_event", "own_data", "own_values"]
+
+T = TypeVar("T")
 
 #: Types whose values cannot change: shared, never copied.
 IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, complex})
@@ -49,7 +52,7 @@ def _copy(value: Any) -> Any:
         return value
 
 
-def capture(doc: Any) -> Any:
+def capture(doc: T) -> T:
     """Return a private copy of a (small) document, as it is now.
 
     Dicts, lists and tuples are copied all the way down, numpy arrays are
@@ -60,16 +63,17 @@ def capture(doc: Any) -> Any:
 
     Parameters
     ----------
-    doc : Any
+    doc : object
         The document as received.
 
     Returns
     -------
-    Any
-        A copy sharing only values that cannot change.
+    object
+        A copy sharing only values that cannot change (of ``doc``'s type: dicts,
+        lists and tuples are copied as such, other objects by ``deepcopy``).
     """
     try:
-        return _copy(doc)
+        return cast(T, _copy(doc))
     except RecursionError:
         try:
             return copy.deepcopy(doc)
@@ -128,13 +132,12 @@ def own_data(data: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
     return own
 
 
-def capture_event(doc: dict[str, Any], data: dict[str, Any], stamps: dict[str, Any]
-                  ) -> dict[str, Any]:
+def capture_event(doc: Event, data: dict[str, Any], stamps: dict[str, Any]) -> Event:
     """Return the event with ``data`` (our own copy) and its own ``timestamps`` and ``filled``.
 
     Parameters
     ----------
-    doc : dict
+    doc : Event
         The event as received (its keys checked by the caller).
     data : dict
         The callback's own copy of ``doc["data"]`` (:func:`own_values`, :func:`own_data`).
@@ -143,11 +146,10 @@ def capture_event(doc: dict[str, Any], data: dict[str, Any], stamps: dict[str, A
 
     Returns
     -------
-    dict
+    Event
         A new event dict; the caller's ``doc`` is not changed.
     """
-    event = dict(doc)
-    event["data"] = data
+    event: Event = {**doc, "data": data}
     if "timestamps" in doc:
         event["timestamps"] = dict(stamps)
     filled = doc.get("filled")

@@ -10,17 +10,21 @@ storage plan of its descriptor (:mod:`~resonance_callback.callback._plan`),
 decided once. Per-run state lives in the run's
 :class:`~resonance_callback.callback._runs.Run`.
 
-Documents arrive unvalidated (a malformed one is rejected, never raised), so
-they are plain dicts, and each method checks the keys it reads.
+Each method takes event-model's document (``RunStart``, ``EventDescriptor``,
+``Event``, ``EventPage``, ``RunStop``), as the router's methods are typed, but
+what arrives is unvalidated (a malformed one is rejected, never raised): each
+method checks the keys it reads (:func:`~._runs.require`, which takes any
+``Mapping[str, object]``) and the types of the values it uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import event_model
 import numpy as np
+from event_model.documents import Event, EventDescriptor, EventPage, RunStart, RunStop
 
 from resonance_callback.callback._capture import IMMUTABLE, capture_event, own_data, own_values
 from resonance_callback.callback._copies import FrameCopies
@@ -97,11 +101,11 @@ class RunDocuments:
         self._index = index
         self.copies = FrameCopies()
 
-    def _submit(self, run: Run | None, name: str, doc: dict[str, Any],
+    def _submit(self, run: Run | None, name: str, doc: Mapping[str, object],
                 fn: Callable[[RowWriter], Any]) -> None:
         self._storage.submit(Job(fn, name, doc, run.uid if run else None))
 
-    def start(self, doc: dict[str, Any]) -> None:
+    def start(self, doc: RunStart) -> None:
         """Open a run: plan name, the whole start document, its uid, time and sample."""
         require_str(doc, "uid")
         require(doc, "time")
@@ -114,7 +118,7 @@ class RunDocuments:
             self._submit(run, "start", doc, lambda w: index.run_started(doc, sample.name))
         self._runs.add(run)
 
-    def descriptor(self, doc: dict[str, Any]) -> None:
+    def descriptor(self, doc: EventDescriptor) -> None:
         """Open a stream; decide storage for each data key."""
         require_str(doc, "uid", "run_start")
         require(doc, "data_keys")
@@ -129,7 +133,7 @@ class RunDocuments:
         row = stream_row(doc, run.uid)
         self._submit(run, "descriptor", doc, lambda w: open_stream(w, row, doc))
 
-    def event(self, doc: dict[str, Any]) -> None:
+    def event(self, doc: Event) -> None:
         """Store one event's values inline and its frames in Zarr."""
         if not ("uid" in doc and "descriptor" in doc and "data" in doc and "time" in doc
                 and "seq_num" in doc):
@@ -187,23 +191,22 @@ class RunDocuments:
         if split.problems:
             self._reject("event", doc, "; ".join(split.problems), run.uid)
 
-    def event_page(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def event_page(self, doc: EventPage) -> None:
         """Check the page's columns, then store each of its events as :meth:`event` does.
 
         A page whose columns differ in length is rejected whole; an event of a
         good page that cannot be stored is rejected alone.
         """
         check_page(doc)
-        for event in event_model.unpack_event_page(doc):  # type: ignore[arg-type]
+        for event in event_model.unpack_event_page(doc):
             try:
                 self.event(event)
             except (StorageError, BeamtimeDatabaseError):
                 raise
             except Exception as exc:  # that event alone is kept as rejected
                 self._reject("event", event, reason(exc), None)
-        return doc
 
-    def stop(self, doc: dict[str, Any]) -> None:
+    def stop(self, doc: RunStop) -> None:
         """Close the run with the mapped exit status, keep the stop document, and drain."""
         require(doc, "uid")
         require_str(doc, "run_start")

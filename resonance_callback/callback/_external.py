@@ -49,7 +49,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from event_model.documents import Datum, Event, Resource, StreamDatum, StreamResource
 
 from resonance_callback.callback._external_read import ReferenceReader
 from resonance_callback.callback._external_refs import (
@@ -98,7 +100,7 @@ class ExternalRouting:
 
     # -- events (built on the caller's thread, run on the writer thread) ---------------
 
-    def event_job(self, plan: StreamPlan, doc: dict[str, Any], split: Split,
+    def event_job(self, plan: StreamPlan, doc: Event, split: Split,
                   run: Run) -> Callable[[RowWriter], None] | None:
         """Return the job writing an event with detector-file data, or None if it has none.
 
@@ -118,7 +120,7 @@ class ExternalRouting:
 
         return write
 
-    def _write_event(self, w: RowWriter, doc: dict[str, Any], split: Split,
+    def _write_event(self, w: RowWriter, doc: Event, split: Split,
                      refs: dict[str, str], streamed: bool, run: Run,
                      plan: StreamPlan) -> None:
         """The event row (or the derived row it takes over), its frames, its datums' frames."""
@@ -142,14 +144,14 @@ class ExternalRouting:
 
     # -- documents (called on the writer thread) -------------------------------------
 
-    def resource(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
+    def resource(self, w: RowWriter, doc: Resource, run: Run) -> None:
         """Register a resource; a refused one is kept in ``rejected_documents``."""
         try:
             self.resolver.add_resource(doc, run_start=run.uid)
         except _MALFORMED as exc:
             self._refuse(w, "resource", doc, run, describe(exc))
 
-    def datum(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
+    def datum(self, w: RowWriter, doc: Datum, run: Run) -> None:
         """Register a datum (its resource's refusal, if any, carries over)."""
         state = run.external
         refused = state.refused.get(doc["resource"])
@@ -163,7 +165,7 @@ class ExternalRouting:
                 reason = describe(exc)
         state.refused_datums[doc["datum_id"]] = reason
 
-    def stream_resource(self, w: RowWriter, doc: dict[str, Any], run: Run) -> None:
+    def stream_resource(self, w: RowWriter, doc: StreamResource, run: Run) -> None:
         """Register a stream resource; a refused one is kept in ``rejected_documents``."""
         run.external.stream_keys[doc["uid"]] = str(doc.get("data_key"))
         try:
@@ -171,12 +173,12 @@ class ExternalRouting:
         except _MALFORMED as exc:
             self._refuse(w, "stream_resource", doc, run, describe(exc))
 
-    def _refuse(self, w: RowWriter, name: str, doc: dict[str, Any], run: Run,
+    def _refuse(self, w: RowWriter, name: str, doc: Resource | StreamResource, run: Run,
                 reason: str) -> None:
         run.external.refused[doc["uid"]] = reason
         reject(w, name, doc, f"refused: {reason}", run.uid)
 
-    def stream_datum(self, w: RowWriter, doc: dict[str, Any], run: Run, *,
+    def stream_datum(self, w: RowWriter, doc: StreamDatum, run: Run, *,
                      plan: StreamPlan, received: float) -> None:
         """Make sure each event of the range has a row, then read (or keep pending) its data."""
         if w.already_stored(doc["uid"]):  # replayed: its rows and frames are stored
@@ -203,7 +205,7 @@ class ExternalRouting:
         else:
             self.reader.offer(w, run, item)
 
-    def fill_event(self, w: RowWriter, run: Run, doc: dict[str, Any],
+    def fill_event(self, w: RowWriter, run: Run, doc: Event,
                    refs: dict[str, str], plan: StreamPlan | None = None) -> None:
         """Read (or keep pending) the array of each datum id an event carries.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from event_model.documents import StreamDatum
 
 from resonance_callback.callback._plan import Split, Storage, StreamPlan, frozen
 from resonance_callback.errors import DocumentError, ExternalDataError
@@ -46,7 +47,7 @@ def external_refs(plan: StreamPlan, split: Split) -> dict[str, str]:
     return refs
 
 
-def check_stream_datum(doc: dict[str, Any], plans: dict[str, StreamPlan]) -> StreamPlan:
+def check_stream_datum(doc: StreamDatum, plans: dict[str, StreamPlan]) -> StreamPlan:
     """Return the plan of a stream_datum's descriptor, after checking its ranges.
 
     Raises
@@ -77,7 +78,7 @@ class Item:
     seq_nums: range
     event_uid: str | None = None  # ophyd v1: the event holding the datum id
     timestamp: float | None = None
-    doc: dict[str, Any] | None = None  # the stream_datum
+    doc: StreamDatum | None = None  # the stream_datum
     shape: list[Any] | None = None  # its key's declared per-event shape
     received: float | None = None
 

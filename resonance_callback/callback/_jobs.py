@@ -15,7 +15,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from event_model.documents import Event
 
 from resonance_callback.errors import (
     BeamtimeDatabaseError,
@@ -35,11 +36,15 @@ MAX_BATCH = 1000
 
 @dataclass
 class Job:
-    """One unit of work, with the document it came from for error reports."""
+    """One unit of work, with what it came from for error reports.
 
-    run: Callable[[RowWriter], Any]
+    ``doc`` is the document (or, for a rejected one, whatever arrived: kept
+    whole if it is a dict, as its ``repr`` if not).
+    """
+
+    run: Callable[[RowWriter], object]
     name: str
-    doc: dict[str, Any]
+    doc: object
     run_uid: str | None = None
 
 
@@ -50,7 +55,7 @@ class EventJob:
     ----------
     row : EventRow
         What the store writes.
-    doc : dict
+    doc : Event
         The event document, kept whole if the store refuses the row.
     run_uid : str or None
         The run, for error reports.
@@ -60,7 +65,7 @@ class EventJob:
 
     name = "event"
 
-    def __init__(self, row: EventRow, doc: dict[str, Any], run_uid: str | None) -> None:
+    def __init__(self, row: EventRow, doc: Event, run_uid: str | None) -> None:
         self.row = row
         self.doc = doc
         self.run_uid = run_uid
@@ -106,8 +111,11 @@ def execute_events(writer: RowWriter, jobs: list[EventJob], refused_starts: set[
         reject(writer, "event", job.doc, reason, job.run_uid)
 
 
-def reject(writer: RowWriter, name: str, doc: Any, reason: str, run_uid: str | None) -> None:
-    """Keep a rejected document with its reason and log one warning line."""
+def reject(writer: RowWriter, name: str, doc: object, reason: str, run_uid: str | None) -> None:
+    """Keep a rejected document with its reason and log one warning line.
+
+    ``doc`` is whatever arrived: a dict is kept whole, anything else as its ``repr``.
+    """
     uid = doc.get("uid") or doc.get("datum_id") if isinstance(doc, dict) else None
     if uid is not None and type(uid) is not str:
         uid = repr(uid)

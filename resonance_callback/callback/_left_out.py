@@ -16,7 +16,8 @@ and resumed (the kept metadata is the same), and the rejection is not stored twi
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+
+from event_model.documents import EventDescriptor, RunStart
 
 from resonance_callback.callback._jobs import reject
 from resonance_callback.errors import DocumentError
@@ -25,7 +26,7 @@ from resonance_callback.store import RowWriter, RunRow, StreamRow, leave_out_une
 __all__ = ["open_run", "open_stream"]
 
 
-def open_run(writer: RowWriter, row: RunRow, doc: dict[str, Any]) -> None:
+def open_run(writer: RowWriter, row: RunRow, doc: RunStart) -> None:
     """Open the run of ``row``; metadata the encoder refuses is left out and recorded."""
     try:
         writer.write_run(row)
@@ -40,7 +41,7 @@ def open_run(writer: RowWriter, row: RunRow, doc: dict[str, Any]) -> None:
            row.uid)
 
 
-def open_stream(writer: RowWriter, row: StreamRow, doc: dict[str, Any]) -> None:
+def open_stream(writer: RowWriter, row: StreamRow, doc: EventDescriptor) -> None:
     """Open the stream of ``row``; content the encoder refuses is left out and recorded."""
     try:
         writer.write_stream(row)

@@ -50,9 +50,9 @@ def close_storage(storage: BeamtimeStorage, runs: OpenRuns, unplaced: Unplaced,
             for run in runs.runs.values():  # pending detector data of runs left open
                 storage.submit(Job(_finish(external, run), "close", {}, run.uid))
             for docs in unplaced.documents.values():  # no run ever used them
-                for name, doc in docs:
-                    row = ExternalRow(name, doc.get("datum_id") or doc["uid"], None, doc)
-                    storage.submit(Job(_keep(row), name, doc))
+                for held in docs:
+                    row = ExternalRow(held.name, held.uid, None, held.doc)
+                    storage.submit(Job(_keep(row), held.name, held.doc))
         finally:
             storage.sink.close()
         return storage.sink.writer.write_counts()

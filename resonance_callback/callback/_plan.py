@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,7 @@ class Storage(enum.Enum):
     EXTERNAL = "external"
 
 
-def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
+def _declared_shape(data_key: Mapping[str, object]) -> tuple[int, ...] | None:
     shape = data_key.get("shape")
     if not isinstance(shape, list | tuple) or not shape:
         return None
@@ -65,7 +66,7 @@ def _declared_shape(data_key: dict[str, Any]) -> tuple[int, ...] | None:
     return None
 
 
-def _declared_ragged(data_key: dict[str, Any]) -> bool:
+def _declared_ragged(data_key: Mapping[str, object]) -> bool:
     """Whether the key declares an array with a dimension of unknown size (``None``)."""
     shape = data_key.get("shape")
     return (data_key.get("dtype") == "array" and isinstance(shape, list | tuple)
@@ -73,7 +74,7 @@ def _declared_ragged(data_key: dict[str, Any]) -> bool:
             and all(n is None or (type(n) is int and n >= 0) for n in shape))
 
 
-def _declared_text(data_key: dict[str, Any]) -> bool:
+def _declared_text(data_key: Mapping[str, object]) -> bool:
     """Whether the key declares an array of strings (``dtype_numpy`` of kind ``U`` or ``S``)."""
     dtype = declared_dtype(data_key.get("dtype_numpy"))
     return dtype is not None and dtype.kind in "US"
@@ -92,12 +93,13 @@ def declared_dtype(value: Any) -> np.dtype[Any] | None:
     else:
         return None
     try:
-        return np.dtype(spec)
+        dtype: np.dtype[Any] = np.dtype(spec)
     except Exception:  # noqa: BLE001 - not a dtype numpy reads: nothing declared
         return None
+    return dtype
 
 
-def _declared_bytes(data_key: dict[str, Any]) -> int:
+def _declared_bytes(data_key: Mapping[str, object]) -> int:
     """The bytes one value of the key holds as declared (0 when nothing usable is declared)."""
     dtype = declared_dtype(data_key.get("dtype_numpy"))
     if dtype is None:
@@ -120,7 +122,8 @@ class KeyPlan:
     ragged: bool = False  # a None in the declared shape, or text: inline, each value as it came
 
     @classmethod
-    def from_data_key(cls, key: str, data_key: dict[str, Any], inline_limit: int) -> KeyPlan:
+    def from_data_key(cls, key: str, data_key: Mapping[str, object], inline_limit: int
+                      ) -> KeyPlan:
         """Decide storage for ``key`` from its descriptor entry."""
         if data_key.get("external"):
             return cls(key, Storage.EXTERNAL, _declared_shape(data_key))
@@ -156,8 +159,9 @@ class StreamPlan:
 
     Parameters
     ----------
-    data_keys : dict
-        The descriptor's ``data_keys``.
+    data_keys : Mapping
+        The descriptor's ``data_keys`` as it came (an entry that is not a dict
+        declares nothing).
     inline_limit : int, optional
         1-D arrays longer than this go to Zarr.
     copies : FrameCopies, optional
@@ -165,7 +169,7 @@ class StreamPlan:
 
     Attributes
     ----------
-    data_keys : dict
+    data_keys : Mapping
         The descriptor's ``data_keys`` as given (declared shapes of external keys).
     keys : dict of str to KeyPlan
         The decision for each key.
@@ -175,7 +179,7 @@ class StreamPlan:
         Whether any key is external (its data comes from detector files).
     """
 
-    def __init__(self, data_keys: dict[str, Any], inline_limit: int = INLINE_LIMIT,
+    def __init__(self, data_keys: Mapping[str, object], inline_limit: int = INLINE_LIMIT,
                  copies: FrameCopies | None = None) -> None:
         self.inline_limit = inline_limit
         self._copy = frozen if copies is None else copies.copy

@@ -32,21 +32,31 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from resonance_callback.callback._inline import InlineWriter
 from resonance_callback.callback._jobs import EventJob, Job, reject
 from resonance_callback.callback._runs import OpenRuns
 from resonance_callback.callback._worker import WriterThread
 from resonance_callback.errors import BeamtimeDatabaseError, StorageError
-from resonance_callback.store import IdempotentConflicts, RowWriter
+from resonance_callback.store import IdempotentConflicts, RowWriter, SampleMetadata
 
 if TYPE_CHECKING:
     from resonance_callback.index import RunIndexer
 
-__all__ = ["BeamtimeStorage"]
+__all__ = ["BeamtimeStorage", "StorageOptions"]
 
 log = logging.getLogger("resonance_callback")
+
+class StorageOptions(TypedDict):
+    """How the callback's writer is made (its options; see ``RunWriterCallback``)."""
+
+    sample: SampleMetadata | None
+    commit_every: int
+    commit_interval: float
+    codec: str
+    threaded: bool
+
 
 #: What opening a beamtime may raise when its location cannot be used.
 _CANNOT_OPEN = (StorageError, BeamtimeDatabaseError, OSError, sqlite3.Error)
@@ -63,7 +73,7 @@ class BeamtimeStorage:
         The callback's open runs (those in flight at a failure are lost).
     index : RunIndexer or None
         Told where runs go after a reopen.
-    options : dict
+    options : StorageOptions
         ``sample``, ``commit_every``, ``commit_interval``, ``codec``, ``threaded``.
     zarr_store : path or zarr store, optional
         The Zarr store asked for (kept while the beamtime is at its first path).
@@ -75,7 +85,7 @@ class BeamtimeStorage:
     """
 
     def __init__(self, db_path: Path | str, *, runs: OpenRuns, index: RunIndexer | None,
-                 options: dict[str, Any], zarr_store: Any = None) -> None:
+                 options: StorageOptions, zarr_store: Any = None) -> None:
         self._runs = runs
         self._index = index
         self._options = options
@@ -91,7 +101,7 @@ class BeamtimeStorage:
         """Hand ``job`` to the sink (raising an earlier failure of the writer thread)."""
         self.sink.submit(job)
 
-    def reject(self, name: str, content: Any, reason: str, run_uid: str | None = None) -> None:
+    def reject(self, name: str, content: object, reason: str, run_uid: str | None = None) -> None:
         """Keep ``content`` as rejected (see ``RunWriterCallback.record_rejected``)."""
         if run_uid is None and isinstance(content, dict):
             try:
@@ -119,7 +129,7 @@ class BeamtimeStorage:
 
     # -- a failure ---------------------------------------------------------------------
 
-    def failed(self, exc: BaseException, doc: Any) -> None:
+    def failed(self, exc: BaseException, doc: object) -> None:
         """Note a storage failure met at ``doc``; the runs in flight are partial (logged once)."""
         if self._failure is not None:
             return
@@ -153,7 +163,7 @@ class BeamtimeStorage:
                             "committed before the failure; the next run is stored in a "
                             "reopened beamtime")
 
-    def dropped(self, name: str, doc: Any) -> bool:
+    def dropped(self, name: str, doc: object) -> bool:
         """Whether a document is of a run lost at a failure, or comes while storage is gone."""
         if self._gone:
             return True  # nowhere to keep it; the failure was reported
@@ -178,9 +188,27 @@ class BeamtimeStorage:
         self._discard_sink()
         return True
 
+    def admit(self, name: str, doc: object) -> bool:
+        """Before a document is routed: False if it is dropped (of a run lost at a failure).
+
+        At a ``start``, a beamtime whose storage failed is reopened first; a
+        failure the writer thread met since the last document is raised here
+        (and noted, :meth:`failed`).
+        """
+        if name == "start":
+            self.at_start(doc)  # after a storage failure: reopen the beamtime
+        elif self.dropping and self.dropped(name, doc):
+            return False  # of a run lost at a storage failure, reported then
+        try:
+            self.sink.raise_pending()
+        except (StorageError, BeamtimeDatabaseError) as exc:
+            self.failed(exc, doc)
+            raise
+        return True
+
     # -- the next start ------------------------------------------------------------------
 
-    def at_start(self, doc: Any) -> None:
+    def at_start(self, doc: object) -> None:
         """Before a run opens: reopen the beamtime if its storage failed or is gone."""
         if self._failure is None:
             try:  # a failure the writer thread met since the last document

@@ -11,34 +11,42 @@ a late document is rejected saying so.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from event_model.documents import Datum, Resource, RunStart, StreamResource
 
 from resonance_callback.callback._external_refs import RunState
 from resonance_callback.callback._plan import StreamPlan
 from resonance_callback.errors import DocumentError
 
-__all__ = ["OpenRuns", "Run", "Unplaced", "check_page", "require", "require_str"]
+__all__ = ["HeldDocument", "OpenRuns", "Run", "Unplaced", "check_page", "require", "require_str"]
 
 
-def require(doc: dict[str, Any], *keys: str) -> None:
-    """Raise :class:`DocumentError` naming the keys ``doc`` lacks or that are not strings."""
+def require(doc: Mapping[str, object], *keys: str) -> None:
+    """Raise :class:`DocumentError` naming the keys ``doc`` lacks.
+
+    The checks here take any ``Mapping[str, object]``, not event-model's
+    documents: they run on what arrived, before it is known to be one.
+    """
     missing = [k for k in keys if k not in doc]
     if missing:
         raise DocumentError(f"missing required key(s) {', '.join(map(repr, missing))}")
 
 
-def require_str(doc: dict[str, Any], *keys: str) -> None:
+def require_str(doc: Mapping[str, object], *keys: str) -> None:
     """Raise :class:`DocumentError` naming a key of ``doc`` that is missing or not a string."""
     require(doc, *keys)
     for key in keys:
-        if type(doc[key]) is not str:
-            raise DocumentError(f"{key} is a {type(doc[key]).__name__}, not a string")
+        value = doc[key]
+        if type(value) is not str:
+            raise DocumentError(f"{key} is a {type(value).__name__}, not a string")
 
 
-def check_page(doc: dict[str, Any]) -> None:
+def check_page(doc: Mapping[str, object]) -> None:
     """Raise :class:`DocumentError` unless an ``event_page``'s columns are lists of one length."""
     require(doc, "uid", "time", "seq_num", "data", "descriptor")
-    columns: dict[str, Any] = {key: doc[key] for key in ("uid", "time", "seq_num")}
+    columns: dict[str, object] = {key: doc[key] for key in ("uid", "time", "seq_num")}
     for part in ("data", "timestamps", "filled"):
         value = doc.get(part, {})
         if not isinstance(value, dict):
@@ -62,7 +70,7 @@ class Run:
     ----------
     uid : str
         The start document's uid.
-    start : dict
+    start : RunStart
         The start document (as captured when it came).
     plans : dict of str to StreamPlan
         Per descriptor uid, how its data keys are stored (inline, Zarr or
@@ -78,7 +86,7 @@ class Run:
         pending; then the run's jobs, and with them this, are gone).
     """
 
-    def __init__(self, start: dict[str, Any]) -> None:
+    def __init__(self, start: RunStart) -> None:
         self.uid: str = start["uid"]
         self.start = start
         self.plans: dict[str, StreamPlan] = {}
@@ -96,7 +104,7 @@ class OpenRuns:
         self._finished: set[str] = set()
         self._stopped: dict[str, str] = {}  # descriptor/resource uid of a stopped run -> run
 
-    def start(self, doc: dict[str, Any]) -> Run:
+    def start(self, doc: RunStart) -> Run:
         """A new run for a start document; a uid received before is refused."""
         uid = doc["uid"]
         if uid in self.runs or uid in self._finished:
@@ -123,38 +131,47 @@ class OpenRuns:
         run.resources.add(uid)
         self.by_resource[uid] = run
 
-    def of(self, doc: dict[str, Any], *, strict: bool = True) -> Run | None:
+    def of(self, doc: Mapping[str, object]) -> Run:
+        """The open run a document belongs to; raise :class:`DocumentError` if none."""
+        run = self._find(doc, strict=True)
+        assert run is not None  # strict: raised instead
+        return run
+
+    def _find(self, doc: Mapping[str, object], *, strict: bool) -> Run | None:
         """The open run a document belongs to (``strict``: raise if none)."""
         for key, table in (("run_start", self.runs), ("descriptor", self.by_descriptor),
                            ("resource", self.by_resource),
                            ("stream_resource", self.by_resource)):
             if key in doc:
-                if type(doc[key]) is not str:
+                value = doc[key]
+                if type(value) is not str:
                     if strict:
                         raise DocumentError(
-                            f"{key} is a {type(doc[key]).__name__}, not a string")
+                            f"{key} is a {type(value).__name__}, not a string")
                     return None
-                run = table.get(doc[key])
+                run = table.get(value)
                 if run is None and strict:
-                    stopped = doc[key] in self._finished or doc[key] in self._stopped
+                    stopped = value in self._finished or value in self._stopped
                     state = "already stopped" if stopped else "unknown"
-                    raise DocumentError(f"{key} {doc[key]} is {state}")
+                    raise DocumentError(f"{key} {value} is {state}")
                 return run
         if strict:
             raise DocumentError("document names no run_start, descriptor or resource")
         return None
 
-    def uid_of(self, doc: dict[str, Any]) -> str | None:
+    def uid_of(self, doc: Mapping[str, object]) -> str | None:
         """The run a (possibly rejected) document belongs to, open or stopped, if known."""
-        run = self.of(doc, strict=False)
+        run = self._find(doc, strict=False)
         if run is not None:
             return run.uid
         start = doc.get("run_start")
         if type(start) is str:
             return start
-        return next(
-            (self._stopped[doc[k]] for k in ("descriptor", "resource", "stream_resource")
-             if isinstance(doc.get(k), str) and doc[k] in self._stopped), None)
+        for key in ("descriptor", "resource", "stream_resource"):
+            value = doc.get(key)
+            if isinstance(value, str) and value in self._stopped:
+                return self._stopped[value]
+        return None
 
     def stop(self, run: Run) -> None:
         """Forget ``run``: its later documents are rejected as of a stopped run."""
@@ -168,6 +185,28 @@ class OpenRuns:
         self._stopped.update(dict.fromkeys([*run.plans, *run.resources], run.uid))
 
 
+@dataclass(frozen=True, slots=True)
+class HeldDocument:
+    """A document :class:`Unplaced` holds, and how to give it to a run once one uses it.
+
+    Attributes
+    ----------
+    name : str
+        ``"resource"``, ``"stream_resource"`` or ``"datum"``.
+    doc : Resource, StreamResource or Datum
+        The document.
+    uid : str
+        Its uid (``datum_id`` for a datum).
+    place : callable
+        ``place(run)`` keeps it as ``run``'s and hands it to the external routing.
+    """
+
+    name: str
+    doc: Resource | StreamResource | Datum
+    uid: str
+    place: Callable[[Run], None]
+
+
 class Unplaced:
     """Resources without ``run_start`` received while several runs were open, and their datums.
 
@@ -176,28 +215,28 @@ class Unplaced:
     """
 
     def __init__(self) -> None:
-        self.documents: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # resource -> docs
+        self.documents: dict[str, list[HeldDocument]] = {}  # resource uid -> its documents
         self._by_datum: dict[str, str] = {}  # datum id -> resource uid
 
-    def hold(self, name: str, doc: dict[str, Any], resource: str) -> None:
+    def hold(self, resource: str, held: HeldDocument) -> None:
         """Hold a (stream) resource, or a datum of a held resource."""
-        self.documents.setdefault(resource, []).append((name, doc))
-        if name == "datum":
-            self._by_datum[doc["datum_id"]] = resource
+        self.documents.setdefault(resource, []).append(held)
+        if held.name == "datum":
+            self._by_datum[held.uid] = resource
 
-    def holds(self, resource: Any) -> bool:
+    def holds(self, resource: object) -> bool:
         """True if ``resource`` (a uid) is held."""
         return isinstance(resource, str) and resource in self.documents
 
-    def claim(self, references: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    def claim(self, references: list[object]) -> list[HeldDocument]:
         """Release the documents of the held resources ``references`` name (datum ids or uids)."""
-        released: list[tuple[str, dict[str, Any]]] = []
+        released: list[HeldDocument] = []
         for ref in references:
             if not isinstance(ref, str):
                 continue
             resource = self._by_datum.get(ref, ref)
-            for name, doc in self.documents.pop(resource, []):
-                if name == "datum":
-                    self._by_datum.pop(doc["datum_id"], None)
-                released.append((name, doc))
+            for held in self.documents.pop(resource, []):
+                if held.name == "datum":
+                    self._by_datum.pop(held.uid, None)
+                released.append(held)
         return released

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from resonance_callback._datum_shape import datum_shape as _datum_shape
+from resonance_callback._datum_shape import multiplier_of
 from resonance_callback.errors import MalformedReferenceError
 from resonance_callback.external._common import NPY_MIMETYPE, OCTET_MIMETYPE
-from resonance_callback.external._shapes import _datum_shape, multiplier_of
 from resonance_callback.external._streams import checked_ranges
 from resonance_callback.external._templates import _format_template
 

@@ -74,7 +74,7 @@ class NpySeqHandler:
         try:
             nbytes = os.stat(path).st_size
             self.guard.check_bytes(nbytes, f"NPY_SEQ {path}")
-            array = np.load(path, allow_pickle=False)
+            array: np.ndarray = np.load(path, allow_pickle=False)
         except ValueError as exc:  # cut short, or not fully written yet
             raise _NotReadyError(f"NPY_SEQ {path}: {exc}") from exc
         self.guard.count(nbytes)

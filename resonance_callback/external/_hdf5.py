@@ -22,6 +22,7 @@ from resonance_callback.external._guard import _FileGuard
 
 if TYPE_CHECKING:
     import h5py
+    import numpy as np
 
 _MAX_LINK_HOPS = 32
 
@@ -101,13 +102,14 @@ def dataset_in(file: h5py.File, name: str, what: str) -> Any:
     return dataset
 
 
-def read_rows(dataset: Any, start: int, stop: int | None, guard: _FileGuard, what: str) -> Any:
+def read_rows(dataset: Any, start: int, stop: int | None, guard: _FileGuard, what: str
+              ) -> np.ndarray:
     """Read rows ``[start, stop)`` (or row ``start`` when ``stop`` is None) within the bound."""
     rows = 1 if stop is None else max(0, stop - start)
     row_bytes = dataset.dtype.itemsize
     for size in dataset.shape[1:]:
         row_bytes *= int(size)
     guard.check_bytes(rows * row_bytes, f"{what} ({Path(dataset.file.filename).name})")
-    read = dataset[start] if stop is None else dataset[start:stop]
+    read: np.ndarray = dataset[start] if stop is None else dataset[start:stop]  # h5py: untyped
     guard.count(rows * row_bytes)
     return read

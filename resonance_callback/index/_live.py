@@ -22,7 +22,8 @@ import os
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+
+from event_model.documents import RunStart, RunStop
 
 from resonance_callback.index._model import RunSummary
 from resonance_callback.index._writer import IndexWriter
@@ -84,7 +85,7 @@ class RunIndexer:
         self._researcher = (researcher, root_path, details)
         self._beamtime = (beamtime_label, beamtime_db_path)
         self._beamtime_id: int | None = None
-        self._open: dict[str, tuple[Mapping[str, Any], str | None]] = {}
+        self._open: dict[str, tuple[RunStart, str | None]] = {}
 
     def __enter__(self) -> RunIndexer:
         return self
@@ -118,13 +119,14 @@ class RunIndexer:
         self._beamtime = (label, beamtime_db_path)
         self._beamtime_id = None
 
-    def run_started(self, start_doc: Mapping[str, Any], sample_name: str | None = None) -> bool:
+    def run_started(self, start_doc: RunStart, sample_name: str | None = None) -> bool:
         """Index a run that has just started; never raises.
 
         Parameters
         ----------
-        start_doc : Mapping
-            The run's start document.
+        start_doc : RunStart
+            The run's start document (as the callback received it: a malformed
+            one is logged, never raised).
         sample_name : str or None, optional
             Name of the sample the run measures.
 
@@ -145,14 +147,14 @@ class RunIndexer:
         return self._guarded("start", uid, work)
 
     def run_stopped(
-        self, stop_doc: Mapping[str, Any], num_events: Mapping[str, int] | None = None
+        self, stop_doc: RunStop, num_events: Mapping[str, int] | None = None
     ) -> bool:
         """Record the end of a run; never raises.
 
         Parameters
         ----------
-        stop_doc : Mapping
-            The run's stop document.
+        stop_doc : RunStop
+            The run's stop document (as the callback received it).
         num_events : Mapping[str, int] or None, optional
             Events stored per stream. By default they are counted in the
             beamtime database (the store's count of the events of a run, as
@@ -186,7 +188,7 @@ class RunIndexer:
 
         return self._guarded("stop", uid, work)
 
-    def _stored_events(self, uid: Any, stop_doc: Mapping[str, Any]) -> Mapping[str, int]:
+    def _stored_events(self, uid: object, stop_doc: RunStop) -> Mapping[str, int]:
         """The run's events as the beamtime database counts them (else the stop document's)."""
         try:
             with BeamtimeReader(self._beamtime[1]) as reader:
@@ -204,7 +206,7 @@ class RunIndexer:
             self._beamtime_id = self._writer.register_beamtime(researcher_id, label, db_path)
         return self._beamtime_id
 
-    def _guarded(self, event: str, uid: Any, work: Callable[[], None]) -> bool:
+    def _guarded(self, event: str, uid: object, work: Callable[[], None]) -> bool:
         try:
             work()
         except Exception as exc:  # the index must never break a scan

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from event_model.documents import RunStart, RunStop
+
 from resonance_callback.store import run_row, start_scan_id, stop_row
 
 __all__ = [
@@ -23,7 +25,7 @@ __all__ = [
     "tags_from_start",
 ]
 
-def tags_from_start(start_doc: Mapping[str, Any]) -> list[str]:
+def tags_from_start(start_doc: Mapping[str, object]) -> list[str]:
     """Return a run's tags: the start document's ``tags`` key.
 
     Parameters
@@ -88,9 +90,9 @@ class RunSummary:
     @classmethod
     def from_documents(
         cls,
-        start_doc: Mapping[str, Any],
+        start_doc: RunStart,
         sample_name: str | None,
-        stop_doc: Mapping[str, Any] | None = None,
+        stop_doc: RunStop | None = None,
         num_events: Mapping[str, int] | None = None,
     ) -> RunSummary:
         """Build the summary of a run from its documents.
@@ -101,11 +103,11 @@ class RunSummary:
 
         Parameters
         ----------
-        start_doc : Mapping
+        start_doc : RunStart
             The run's start document.
         sample_name : str or None
             Name of the sample the run measured.
-        stop_doc : Mapping or None, optional
+        stop_doc : RunStop or None, optional
             The run's stop document, once it has arrived.
         num_events : Mapping[str, int] or None, optional
             Events stored per stream; defaults to the stop document's

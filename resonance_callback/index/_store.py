@@ -39,7 +39,7 @@ def upsert_researcher(
     affiliation: str | None,
 ) -> int:
     """Insert the researcher, or update the details given; return its id."""
-    return conn.execute(
+    return int(conn.execute(
         """INSERT INTO researchers (name, root_path, email, orcid, affiliation)
            VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (name, root_path) DO UPDATE SET
@@ -48,14 +48,15 @@ def upsert_researcher(
                affiliation = COALESCE(excluded.affiliation, affiliation)
            RETURNING id""",
         (name, root, email, orcid, affiliation),
-    ).fetchall()[0][0]
+    ).fetchall()[0][0])
 
 
 def researcher(conn: sqlite3.Connection, researcher_id: int) -> tuple[str, str] | None:
     """Return the researcher's (name, root_path), or None."""
-    return conn.execute(
+    row: tuple[str, str] | None = conn.execute(
         "SELECT name, root_path FROM researchers WHERE id = ?", (researcher_id,)
     ).fetchone()
+    return row
 
 
 def researchers_named(
@@ -118,7 +119,7 @@ def upsert_beamtime(
     time_start: float | None,
 ) -> int:
     """Insert the beamtime, or relabel it and keep the earliest start; return its id."""
-    return conn.execute(
+    return int(conn.execute(
         """INSERT INTO beamtimes (researcher_id, label, db_path, time_start)
            VALUES (?, ?, ?, ?)
            ON CONFLICT (researcher_id, db_path) DO UPDATE SET
@@ -127,7 +128,7 @@ def upsert_beamtime(
                                      time_start, excluded.time_start)
            RETURNING id""",
         (researcher_id, label, relative_path, time_start),
-    ).fetchall()[0][0]
+    ).fetchall()[0][0])
 
 
 def beamtime_owner(conn: sqlite3.Connection, beamtime_id: int) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.types import AnyArray
 
 from resonance_callback.errors import FrameShapeError, StorageError
 
@@ -35,7 +36,7 @@ class FrameReader:
     def __init__(self, location: Path | str | Any) -> None:
         self._location = location
         self._group: zarr.Group | None = None
-        self._arrays: dict[str, zarr.Array] = {}
+        self._arrays: dict[str, AnyArray] = {}
         self._lock = threading.Lock()
 
     def _root(self) -> zarr.Group:
@@ -51,7 +52,7 @@ class FrameReader:
                 raise StorageError(f"cannot open Zarr store {where}: {exc}") from exc
         return self._group
 
-    def array(self, path: str, min_length: int = 0) -> zarr.Array:
+    def array(self, path: str, min_length: int = 0) -> AnyArray:
         """Return the array at ``path``, reopened if it holds fewer than ``min_length`` frames.
 
         Parameters

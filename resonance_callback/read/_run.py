@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
@@ -91,7 +91,7 @@ class Run:
     @property
     def stop(self) -> dict[str, Any] | None:
         """The stop document, or None while the run is open (read afresh each time)."""
-        return jsoncodec.loads(self._status()[1])
+        return cast("dict[str, Any] | None", jsoncodec.loads(self._status()[1]))  # JSON object/NULL
 
     @property
     def exit_status(self) -> str | None:

@@ -222,7 +222,7 @@ class _Feed:
                 self.progress(summary)
                 due = time.monotonic() + PROGRESS_INTERVAL
 
-    def _document(self, name: str, doc: dict[str, Any]) -> None:
+    def _document(self, name: str, doc: dict[str, object]) -> None:
         summary = self.summary
         summary.documents += 1
         doc = self.array_types(name, doc)
@@ -241,7 +241,7 @@ class _Feed:
         if self.summary.damaged_count <= DAMAGED_KEPT:
             self._keep(damaged.as_row(), damage_report(damaged))
 
-    def _keep(self, content: dict[str, Any], reason: str) -> None:
+    def _keep(self, content: dict[str, object], reason: str) -> None:
         """Keep damage in ``rejected_documents`` under the name ``damaged``."""
         self.damage_rows += 1
         self.callback.record_rejected("damaged", content, reason)

@@ -44,7 +44,7 @@ def ServiceCallback(path: Path, **options: Any) -> RunWriterCallback:  # noqa: N
     return RunWriterCallback(path, **{"threaded": False, **options})
 
 
-def record_into(callback: RunWriterCallback, name: str, doc: Any, reason: str,
+def record_into(callback: RunWriterCallback, name: str, doc: object, reason: str,
                 run_uid: str | None = None) -> None:
     """Record ``doc`` as rejected in ``callback``'s beamtime, with ``reason`` (one warning line).
 
@@ -54,7 +54,7 @@ def record_into(callback: RunWriterCallback, name: str, doc: Any, reason: str,
         The beamtime's callback.
     name : str
         What arrived (a document name, or ``"message"`` for one that could not be read).
-    doc : Any
+    doc : object
         What is kept of it (a dict; anything else is kept as its ``repr``).
     reason : str
         Why it was not stored as it came.

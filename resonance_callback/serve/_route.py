@@ -29,9 +29,8 @@ are skipped by the idempotent writer), then the document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.errors import RoutingError
@@ -53,7 +52,7 @@ log = logging.getLogger("resonance_callback.serve")
 MAX_UNCOMMITTED = 10_000
 
 #: A document handed to a beamtime and not committed yet: (its run, name, document).
-_Entry = tuple[Run | None, str, Any]
+_Entry = tuple[Run | None, str, object]
 
 
 def _reason(exc: BaseException) -> str:
@@ -137,15 +136,18 @@ class BeamtimeRouter:
             self._broken.append((path, exc))  # handled (recorded, replayed) at the next flush
 
     # -- documents --------------------------------------------------------------
+    # ``doc`` is what the wire gave, unvalidated (``object``: not even known to be a
+    # dict); the router reads only the keys that name its run, each checked
+    # (``Mapping[str, object]``), and the callback checks the rest.
 
-    def __call__(self, name: str, doc: Any) -> None:
+    def __call__(self, name: str, doc: object) -> None:
         """Hand ``(name, doc)`` to the callback of its run's beamtime; never raises for it."""
         run = self._run_of(name, doc)
         self._deliver(run, name, doc)
         if run is not None and isinstance(doc, dict):
             self._book.handed(run, name, doc)
 
-    def _run_of(self, name: str, doc: Any) -> Run | None:
+    def _run_of(self, name: str, doc: object) -> Run | None:
         """The run ``doc`` belongs to (a start opens one here); None: not known to us."""
         if not isinstance(doc, dict):
             return None
@@ -153,7 +155,7 @@ class BeamtimeRouter:
             return self._start(doc)
         return self._book.of(doc)  # None: the record beamtime's callback rejects it, saying why
 
-    def _start(self, doc: dict[str, Any]) -> Run | None:
+    def _start(self, doc: Mapping[str, object]) -> Run | None:
         assert self._unrouted is not None
         uid = doc.get("uid")
         if self._fixed is not None:
@@ -170,7 +172,7 @@ class BeamtimeRouter:
             return None  # the record beamtime's callback rejects it: no uid
         return self._book.start(uid, path)
 
-    def _deliver(self, run: Run | None, name: str, doc: Any) -> None:
+    def _deliver(self, run: Run | None, name: str, doc: object) -> None:
         """Feed the document; on a failure, record it and go on in the unrouted beamtime.
 
         What the failed beamtime held uncommitted is fed again first, where its
@@ -229,7 +231,7 @@ class BeamtimeRouter:
                    f"{'; ' + goes if goes else ''}", run.uid if run else None, path)
         return lost
 
-    def _note(self, reason: str, run_uid: Any, failed: Path | None = None) -> None:
+    def _note(self, reason: str, run_uid: object, failed: Path | None = None) -> None:
         """One error line, and a ``route`` record in the unrouted beamtime."""
         log.error("%s", reason)
         if failed is not None and failed == self._record_path():
@@ -238,7 +240,7 @@ class BeamtimeRouter:
                               "reason": reason}, reason,
                     run_uid if isinstance(run_uid, str) else None)
 
-    def record(self, name: str, doc: Any, reason: str, run_uid: str | None = None) -> None:
+    def record(self, name: str, doc: object, reason: str, run_uid: str | None = None) -> None:
         """Keep what the service refused (``doc``, small) with ``reason`` in the unrouted beamtime.
 
         Never raises: if that beamtime cannot be written either, the log line is the record.

@@ -10,9 +10,9 @@ beamtime busy. A stopped run is forgotten once its stop is committed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 __all__ = ["HEADERS", "Run", "RunBook"]
 
@@ -29,7 +29,7 @@ class Run:
 
     uid: str
     path: Path
-    headers: list[tuple[str, Any]] = field(default_factory=list)
+    headers: list[tuple[str, Mapping[str, object]]] = field(default_factory=list)
     live: bool = True  # False: its beamtime was closed since; feed the headers first
     stopped: bool = False  # its stop was handed over; forgotten once that is committed
     skip: set[int] = field(default_factory=set)  # ids of headers fed again by a replay anyway
@@ -47,7 +47,7 @@ class RunBook:
         """Runs not stopped go to ``path``."""
         return self._in_flight[path] > 0
 
-    def of(self, doc: dict[str, Any]) -> Run | None:
+    def of(self, doc: Mapping[str, object]) -> Run | None:
         """The run a (non-start) document names; None: not known."""
         for key in _OWNERS:
             ref = doc.get(key)
@@ -65,7 +65,7 @@ class RunBook:
         self._in_flight[path] += 1
         return run
 
-    def handed(self, run: Run, name: str, doc: dict[str, Any]) -> None:
+    def handed(self, run: Run, name: str, doc: Mapping[str, object]) -> None:
         """``doc`` of ``run`` was handed over: keep it as a header, or note the stop."""
         uid = doc.get("uid")
         if name == "start" and not run.headers:
@@ -100,5 +100,7 @@ class RunBook:
         for run in [r for r in self.runs.values() if r.path == path and r.stopped]:
             self.runs.pop(run.uid, None)
             for _, doc in run.headers:
-                self._owner.pop(doc.get("uid"), None)
+                uid = doc.get("uid")
+                if isinstance(uid, str):
+                    self._owner.pop(uid, None)
             self._owner.pop(run.uid, None)

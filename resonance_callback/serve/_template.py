@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class DbTemplate:
             raise RoutingError(f"db template {template!r} does not end in .db")
         self.keys = fields
 
-    def path(self, start: dict[str, Any]) -> Path:
+    def path(self, start: Mapping[str, object]) -> Path:
         """The beamtime database of the run ``start`` opens.
 
         Raises

@@ -58,7 +58,7 @@ class Delivery:
     """
 
     name: str
-    doc: Any
+    doc: object  # what the message held: a dict when it could be read, not validated
     nbytes: int
     sent: float | None = None
     token: Any = None
@@ -81,7 +81,7 @@ def _dtype(declared: Any) -> np.dtype[Any]:
     if isinstance(declared, list):  # a structured dtype's descr: lists where numpy wants tuples
         declared = [tuple(x.decode() if isinstance(x, bytes) else x for x in field)
                     for field in declared]
-    dtype = np.dtype(declared)
+    dtype: np.dtype[Any] = np.dtype(declared)
     if dtype.hasobject or dtype.subdtype is not None or any(
             dtype[n].subdtype is not None for n in (dtype.names or ())):
         raise DocumentError(f"array dtype {dtype} is refused (objects or subarrays)")
@@ -168,7 +168,7 @@ def decode_payload(payload: bytes, fmt: str) -> Any:
         raise DocumentError(f"payload is not {fmt} ({type(exc).__name__}: {exc})") from exc
 
 
-def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, Any]]:
+def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, object]]:
     """``(name, doc)`` of one bluesky-nats message.
 
     Raises
@@ -190,7 +190,7 @@ def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, Any]]:
 
 
 def zmq_document(message: bytes, prefix: bytes = b"", fmt: str = "auto"
-                 ) -> tuple[str, dict[str, Any]] | None:
+                 ) -> tuple[str, dict[str, object]] | None:
     """``(name, doc)`` of one message of bluesky's 0MQ publisher; None if another prefix's.
 
     Parameters

@@ -13,10 +13,10 @@ from typing import Any
 
 import numcodecs
 import numpy as np
-import zarr
 from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import BloscCname, BloscCodec, BytesCodec, ZstdCodec
 from zarr.core.array_spec import ArrayConfigParams
+from zarr.types import AnyArray
 
 __all__ = ["ARRAY_CONFIG", "DEFAULT_CODEC", "chunk_encoder", "codec_name", "make_codec"]
 
@@ -64,7 +64,7 @@ def make_codec(name: str) -> BytesBytesCodec | None:
     raise ValueError(f"unknown frame codec {name!r}: use blosc-lz4, blosc-zstd, zstd or none")
 
 
-def codec_name(array: zarr.Array) -> str:
+def codec_name(array: AnyArray) -> str:
     """Describe the compression an array really uses, e.g. ``"blosc-lz4"`` or ``"zstd"``.
 
     Parameters
@@ -88,7 +88,7 @@ def codec_name(array: zarr.Array) -> str:
     return "+".join(names) or "none"
 
 
-def chunk_encoder(array: zarr.Array) -> Callable[[np.ndarray], Any] | None:
+def chunk_encoder(array: AnyArray) -> Callable[[np.ndarray], Any] | None:
     """Return a function turning one frame into its chunk's bytes, as the array's codecs would.
 
     None when the array uses anything but the plain ``bytes`` serializer and at

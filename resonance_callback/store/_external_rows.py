@@ -80,7 +80,7 @@ class DerivedRows:
             "SELECT uid FROM events WHERE stream_uid = ? AND seq_num = ? "
             "ORDER BY derived, rowid LIMIT 1", (stream_uid, seq_num)).fetchone()
         if row is not None:
-            return row[0]
+            return str(row[0])
         uid = uuid.uuid5(DERIVED_EVENTS, f"{stream_uid}/{seq_num}").hex
         parts.events.insert_one(EventRow(uid, stream_uid, seq_num,
                                          _time.time() if time is None else time, {}, {}),

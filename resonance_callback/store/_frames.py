@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.storage import LocalStore
+from zarr.types import AnyArray
 
 from resonance_callback.errors import FrameShapeError, StorageError
 from resonance_callback.store._codecs import (
@@ -55,7 +56,7 @@ FRAME_KINDS = frozenset("biufc")
 
 @dataclass
 class _Array:
-    array: zarr.Array
+    array: AnyArray
     codec: str
     frame_shape: tuple[int, ...]
     dtype: np.dtype
@@ -95,7 +96,7 @@ class FrameStore:
         """The root Zarr group."""
         return self._group
 
-    def _array_at(self, path: str) -> zarr.Array:
+    def _array_at(self, path: str) -> AnyArray:
         """The array stored at ``path``; a group there is a store another tool changed."""
         node = self._group[path]
         if not isinstance(node, zarr.Array):

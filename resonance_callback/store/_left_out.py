@@ -19,6 +19,7 @@ value looked at once, paths formatted only for what is left out (at most
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from resonance_callback import jsoncodec
@@ -74,7 +75,7 @@ class _Walk:
             return _LEFT
         return value
 
-    def members(self, value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+    def members(self, value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         path = self.path
         for key, member in value.items():
@@ -106,12 +107,13 @@ class _Walk:
         return out
 
 
-def leave_out_unencodable(content: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def leave_out_unencodable(content: Mapping[str, object]
+                          ) -> tuple[dict[str, Any], str | None]:
     """Return ``content`` without the parts the JSON encoder cannot take, and what they were.
 
     Parameters
     ----------
-    content : dict
+    content : Mapping
         A document (or a part of one: a descriptor's ``data_keys``).
 
     Returns

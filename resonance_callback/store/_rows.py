@@ -4,7 +4,10 @@
 into one of these rows; :class:`~resonance_callback.store.RunWriter` writes rows
 and never sees ``(name, doc)``. Columns that keep a document whole (a run's
 start, a stream's descriptor, a stop, a rejected document) hold it as content,
-stored as JSON and never read by the writer.
+stored as JSON and never read by the writer; they are typed
+``Mapping[str, object]``, as what is kept may be a document as it came (a
+malformed one is kept too) or the metadata a caller of the spec's
+:class:`~resonance_callback.store.RunWriter` passed.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class RunRow:
     uid: str
     plan_name: str | None
     time: float
-    metadata: dict[str, Any]
+    metadata: Mapping[str, object]
     sample: SampleMetadata | None = None
 
 
@@ -74,10 +77,10 @@ class StreamRow:
     uid: str
     run_uid: str
     name: str
-    data_keys: dict[str, Any]
+    data_keys: Mapping[str, object]
     time: float | None = None
-    configuration: dict[str, Any] = field(default_factory=dict)
-    document: dict[str, Any] = field(default_factory=dict)
+    configuration: Mapping[str, object] = field(default_factory=dict)
+    document: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -136,7 +139,7 @@ class ExternalRow:
     name: str
     uid: str
     run_uid: str | None
-    document: dict[str, Any]
+    document: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,7 @@ class RejectedRow:
         The run it belongs to, if known.
     reason : str
         Why it was rejected.
-    content : Any
+    content : object
         What arrived, kept whole as JSON (its ``repr`` if it cannot be encoded).
     """
 
@@ -161,7 +164,7 @@ class RejectedRow:
     uid: str | None
     run_uid: str | None
     reason: str
-    content: Any
+    content: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +215,7 @@ class StopRow:
     exit_status: str
     time: float | None = None
     reason: str | None = None
-    document: dict[str, Any] | None = None
+    document: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

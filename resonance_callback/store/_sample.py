@@ -36,7 +36,7 @@ class SampleMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_start(cls, value: Any, default: SampleMetadata | None = None) -> SampleMetadata:
+    def from_start(cls, value: object, default: SampleMetadata | None = None) -> SampleMetadata:
         """Build the sample named by a start document's ``sample`` entry.
 
         Parameters

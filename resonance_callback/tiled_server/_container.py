@@ -176,7 +176,7 @@ class LiveContainer(LiveStream, MapAdapter):
 
     def new_variation(self, *args: Any, **kwargs: Any) -> LiveContainer:
         """Return a narrowed copy that keeps the lazy metadata."""
-        out = super().new_variation(*args, **kwargs)
+        out: LiveContainer = super().new_variation(*args, **kwargs)
         out._lazy_metadata = self._lazy_metadata
         return out
 
@@ -231,7 +231,7 @@ class LiveContainer(LiveStream, MapAdapter):
         be lists or dicts. Children without the key are counted under the
         value ``None``, as Tiled's SQL catalog (TiledWriter's) counts them.
         """
-        data = super().get_distinct([], structure_families, specs, counts)
+        data: dict[str, Any] = super().get_distinct([], structure_families, specs, counts)
         if metadata:
             runs = any(spec.name == _RUN_CATALOG for spec in self.specs)
             children = self.children_metadata()

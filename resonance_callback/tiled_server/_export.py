@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from resonance_callback import jsoncodec
@@ -39,11 +39,14 @@ __all__ = ["JSON_SEQ", "json_seq", "serialization_registry"]
 JSON_SEQ = "application/json-seq"
 
 
-def _record(name: str, doc: dict[str, Any]) -> str:
+def _record(name: str, doc: Mapping[str, object]) -> str:
+    """One JSON-Seq record of a stored document (kept as it came: values unchecked)."""
     if name == "datum":
+        kwargs = doc.get("datum_kwargs") or {}
         name, doc = "datum_page", {
             "resource": doc.get("resource"), "datum_id": [doc.get("datum_id")],
-            "datum_kwargs": {k: [v] for k, v in (doc.get("datum_kwargs") or {}).items()}}
+            "datum_kwargs": {k: [v] for k, v in kwargs.items()}
+            if isinstance(kwargs, Mapping) else kwargs}
     text = json.dumps({"name": name, "doc": json_safe(doc)}, default=jsoncodec.to_builtin)
     return f"\x1e{text}\n"
 

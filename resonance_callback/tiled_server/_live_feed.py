@@ -44,9 +44,10 @@ MAX_ROWS_PER_MESSAGE = 10_000
 Message = tuple[dict[str, Any], bytes | None]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: dict[str, Any]) -> dict[str, Any]:
     """``value`` as JSON builtins, as the catalog's streaming cache keeps a message."""
-    return orjson.loads(safe_json_dump(value))
+    plain: dict[str, Any] = orjson.loads(safe_json_dump(value))  # a dict comes back a dict
+    return plain
 
 
 def _now() -> str:

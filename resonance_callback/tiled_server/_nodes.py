@@ -233,7 +233,8 @@ def _run_metadata(run: Run) -> dict[str, Any]:
     start = metadata.get("start")
     if isinstance(start, dict) and any(key in start for key in WRITER_KEYS):
         metadata = {**metadata, "start": {k: v for k, v in start.items() if k not in WRITER_KEYS}}
-    return json_safe(metadata)
+    safe: dict[str, Any] = json_safe(metadata)  # a dict encodes and decodes to a dict
+    return safe
 
 
 def run_node(run: Run) -> RunContainer:

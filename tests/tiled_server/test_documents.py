@@ -101,3 +101,30 @@ def test_a_stream_is_not_exported_as_documents(emitted) -> None:
                        headers={"Accept": "application/json-seq",
                                 "Authorization": f"Apikey {API_KEY}"})
     assert answer.status_code == 406
+
+
+def test_a_kept_datum_whose_kwargs_are_not_a_dict_is_exported_as_it_was_kept(
+        tmp_path) -> None:
+    import time
+    import uuid
+
+    import httpx
+
+    start = {"uid": uuid.uuid4().hex, "time": time.time(), "plan_name": "count"}
+    resource = {"uid": uuid.uuid4().hex, "spec": "NPY_SEQ", "root": str(tmp_path),
+                "resource_path": "missing", "resource_kwargs": {}, "run_start": start["uid"]}
+    datum = {"datum_id": f"{resource['uid']}/0", "resource": resource["uid"],
+             "datum_kwargs": [1]}  # refused by the handler, kept as it came
+    stop = {"uid": uuid.uuid4().hex, "run_start": start["uid"], "time": time.time(),
+            "exit_status": "success"}
+    with RunWriterCallback(tmp_path / "bt.db", threaded=False) as callback:
+        for name, doc in [("start", start), ("resource", resource), ("datum", datum),
+                          ("stop", stop)]:
+            callback(name, doc)
+    with serving(tmp_path / "bt.db") as url:
+        answer = httpx.get(f"{url.rstrip('/')}/api/v1/container/full/{start['uid']}",
+                           headers={"Accept": "application/json-seq",
+                                    "Authorization": f"Apikey {API_KEY}"})
+    records = [json.loads(text) for text in answer.text.split("\x1e") if text]
+    assert [record["name"] for record in records] == ["start", "resource", "datum_page", "stop"]
+    assert records[2]["doc"]["datum_kwargs"] == [1]

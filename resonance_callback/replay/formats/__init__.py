@@ -90,7 +90,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay.formats._common import (
@@ -128,7 +128,7 @@ FORMATS = ("jsonl-pairs", "jsonl-objects", "json-seq", "json-array", "msgpack", 
 Source = str | os.PathLike[str] | BinaryIO
 """A file path, a directory path, ``"-"`` for standard input, or a binary file object."""
 
-def iter_documents(source: Source) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_documents(source: Source) -> Iterator[tuple[str, dict[str, object]]]:
     """Yield the ``(name, doc)`` pairs of a saved document stream, in file order.
 
     Parameters

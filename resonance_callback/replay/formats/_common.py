@@ -60,7 +60,7 @@ class Located(NamedTuple):
     """
 
     name: str
-    doc: dict[str, Any]
+    doc: dict[str, object]  # as read: a JSON object, not validated (the callback does that)
     path: str
     line: int
     unit: str = "line"
@@ -136,7 +136,7 @@ class _ReadError(Exception):
 # -- records -------------------------------------------------------------------
 
 
-def _as_pair(value: Any, where: str) -> tuple[str, dict[str, Any]]:
+def _as_pair(value: Any, where: str) -> tuple[str, dict[str, object]]:
     if isinstance(value, list | tuple) and len(value) == 2:
         name, doc = value
     elif isinstance(value, dict) and "name" in value and "doc" in value:

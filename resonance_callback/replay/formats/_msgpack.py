@@ -195,10 +195,13 @@ def _numpy_array(obj: dict[Any, Any]) -> np.ndarray:
     return np.frombuffer(obj[b"data"], dtype=dtype).reshape(obj[b"shape"]).copy()
 
 
-def _numpy_dtype(descr: Any) -> np.dtype:
+def _numpy_dtype(descr: Any) -> np.dtype[Any]:
+    dtype: np.dtype[Any]
     if isinstance(descr, list):  # a structured dtype: [name, type, *shape] fields
-        return np.dtype([_numpy_field(field) for field in descr])
-    return np.dtype(descr)
+        dtype = np.dtype([_numpy_field(field) for field in descr])
+    else:
+        dtype = np.dtype(descr)
+    return dtype
 
 
 def _numpy_field(field: list[Any]) -> tuple[Any, ...]:
