@@ -152,6 +152,7 @@ from resonance_callback.external._handlers import (
     AreaDetectorTiffHandler,
     NpySeqHandler,
 )
+from resonance_callback.external._mimetypes import legacy_mimetype
 from resonance_callback.external._registry import ENTRY_POINT_GROUP, OURS_INSTEAD
 from resonance_callback.external._resolver import ExternalResolver
 from resonance_callback.external._shapes import KNOWN_PARAMETERS, event_shape
@@ -197,5 +198,6 @@ __all__ = [
     "checked_ranges",
     "event_shape",
     "fit_declared",
+    "legacy_mimetype",
     "stream_datum_uris",
 ]

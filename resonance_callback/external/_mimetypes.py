@@ -7,6 +7,8 @@ from typing import Any
 
 from resonance_callback.external._common import HDF5_MIMETYPE, NPY_MIMETYPE, TIFF_MIMETYPE
 
+__all__ = ["LEGACY_SPEC_MIMETYPES", "legacy_mimetype"]
+
 
 def _normalise_mimetype(mimetype: str) -> str:
     return ";".join(part.strip() for part in mimetype.split(";")).lower()
@@ -21,8 +23,8 @@ LEGACY_SPEC_MIMETYPES = {
 }
 
 
-def _legacy(doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The mimetype and parameters of a stream resource from before event-model 1.20.
+def legacy_mimetype(doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The mimetype and parameters of an ophyd (v1) resource, or a pre-1.20 stream resource.
 
     Such a document has ``spec``, ``root``, ``resource_path`` and
     ``resource_kwargs``; it is read as TiledWriter converts it: the mimetype

@@ -21,7 +21,7 @@ from resonance_callback.external._common import (
 )
 from resonance_callback.external._guard import MAX_FRAME_INDEX, MAX_STREAM_EVENTS, _FileGuard
 from resonance_callback.external._hdf5_source import _HDF5Source, hdf5_file_loader
-from resonance_callback.external._mimetypes import _legacy, _normalise_mimetype
+from resonance_callback.external._mimetypes import _normalise_mimetype, legacy_mimetype
 from resonance_callback.external._paths import _PathPolicy
 from resonance_callback.external._shapes import (
     check_flags,
@@ -102,7 +102,7 @@ class _Streams:
         """Check the mimetype, parameters and URI of a ``stream_resource`` and remember it."""
         uid = doc["uid"]
         if "uri" not in doc and "resource_path" in doc:  # event-model < 1.20
-            mimetype, parameters = _legacy(doc)
+            mimetype, parameters = legacy_mimetype(doc)
         else:
             mimetype = _normalise_mimetype(str(doc.get("mimetype")))
             parameters = dict(doc.get("parameters") or {})

@@ -11,7 +11,7 @@ and depend on the resource's parameters, not only on the frames:
   are joined along one axis, ``N`` events served as ``N * n`` rows (we store
   ``(N, n, ...)``, one frame per event, and join them when read).
 
-:func:`field_parameters` finds each field's parameters among the run's stored
+:func:`field_resources` finds each field's (stream) resource among the run's stored
 documents; :func:`node_metadata`, :func:`joined_rows` and :func:`tiled_chunks`
 (the array's chunks, from ``chunk_shape``) apply TiledWriter's rules.
 """
@@ -26,8 +26,8 @@ from resonance_callback import jsoncodec
 from resonance_callback._datum_shape import datum_shape, multiplier_of
 from resonance_callback.store import BeamtimeReader, run_queries
 
-__all__ = ["MAX_CHUNK_BYTES", "MIN_BLOCK_LIMIT", "field_parameters", "joined_rows",
-           "node_metadata", "tiled_chunks"]
+__all__ = ["MAX_CHUNK_BYTES", "MIN_BLOCK_LIMIT", "field_resources", "joined_rows",
+           "node_metadata", "resource_parameters", "tiled_chunks"]
 
 
 def _decoded(text: str) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _decoded(text: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _as_stream_resource(doc: Mapping[str, Any]) -> dict[str, Any]:
+def resource_parameters(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters TiledWriter reads from a (stream) resource, with its ``spec``.
 
     A ``resource`` (or a stream resource from before event-model 1.20, with
@@ -56,10 +56,10 @@ def _as_stream_resource(doc: Mapping[str, Any]) -> dict[str, Any]:
     return parameters
 
 
-def field_parameters(reader: BeamtimeReader, run_uid: str,
+def field_resources(reader: BeamtimeReader, run_uid: str,
                      streamed: Iterable[str], datum_ids: Mapping[str, str]
                      ) -> dict[str, dict[str, Any]]:
-    """Return the (stream) resource parameters of a stream's detector-file fields.
+    """Return the (stream) resource documents of a stream's detector-file fields.
 
     Parameters
     ----------
@@ -77,7 +77,8 @@ def field_parameters(reader: BeamtimeReader, run_uid: str,
     Returns
     -------
     dict
-        ``{field: parameters}`` for every field whose resource was found.
+        ``{field: document}`` for every field whose resource was found (its
+        parameters as TiledWriter reads them: :func:`resource_parameters`).
     """
     out: dict[str, dict[str, Any]] = {}
     wanted = set(streamed)
@@ -86,7 +87,7 @@ def field_parameters(reader: BeamtimeReader, run_uid: str,
             doc = _decoded(text)
             key = doc.get("data_key")
             if isinstance(key, str) and key in wanted and key not in out:
-                out[key] = _as_stream_resource(doc)
+                out[key] = doc
                 if len(out) == len(wanted):
                     break
     for field, datum_id in datum_ids.items():
@@ -100,7 +101,7 @@ def field_parameters(reader: BeamtimeReader, run_uid: str,
         resource = next(map(_decoded, run_queries.external_documents(
             reader, run_uid, "resource", resource_uid)), None)
         if resource:
-            out[field] = _as_stream_resource(resource)
+            out[field] = resource
     return out
 
 

@@ -17,7 +17,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
-from resonance_callback.read._joins import field_parameters
+from resonance_callback.read._joins import field_resources
 from resonance_callback.read._rejected import RejectedDocument, rejected_documents
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._table import device_config, no_frames, stored_sample, stream_table
@@ -178,10 +178,10 @@ class Run:
         return stream_frames(self._reader, self._frames, self.uid, stream, field,
                              self.descriptors(stream), seq_nums, unresolved)
 
-    def resource_parameters(self, streamed: list[str], datum_ids: dict[str, str]
-                            ) -> dict[str, dict[str, Any]]:
-        """Return detector-file fields' (stream) resource parameters (see ``read._joins``)."""
-        return field_parameters(self._reader, self.uid, streamed, datum_ids)
+    def field_resources(self, streamed: list[str], datum_ids: dict[str, str]
+                        ) -> dict[str, dict[str, Any]]:
+        """Return detector-file fields' (stream) resource documents (see ``read._joins``)."""
+        return field_resources(self._reader, self.uid, streamed, datum_ids)
 
     def table(self, stream: str = "primary", *, timestamps: bool = False) -> pandas.DataFrame:
         """Return a stream's values as a DataFrame, one row per stored event.

@@ -1,13 +1,11 @@
 """A run's stream read the way databroker 2 and Tiled's bluesky client read it.
 
-``run["primary"]`` (or ``run.primary``) is a :class:`Stream`;
-``stream.read()`` is an :class:`xarray.Dataset` with dimension ``time`` (the
-events' times, a coordinate), one variable per field: the event values from
-SQLite, the frames as dask arrays reading the Zarr chunks only when computed.
-
-The layout follows what TiledWriter stores (bluesky-tiled-plugins, BlueskyRun
-spec 3.0), so the same Dataset comes out of ``stream.read()`` here, of our
-Tiled server and of a TiledWriter-fed catalog:
+``run["primary"]`` (or ``run.primary``) is a :class:`Stream`; ``stream.read()`` is an
+:class:`xarray.Dataset` with dimension ``time`` (the events' times, a coordinate), one
+variable per field: the event values from SQLite, the frames as dask arrays reading the
+Zarr chunks only when computed. The layout follows what TiledWriter stores
+(bluesky-tiled-plugins, BlueskyRun spec 3.0), so the same Dataset comes out of
+``stream.read()`` here, of our Tiled server and of a TiledWriter-fed catalog:
 
 - variables: every field of the stream's descriptors; ``seq_num`` and the
   timestamps are left out of ``read()`` (:meth:`Stream.timestamps` has them);
@@ -34,6 +32,7 @@ import numpy as np
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, FrameShapeError
+from resonance_callback.read import _joins
 from resonance_callback.read._columns import (
     ConfigReading,
     array_columns,
@@ -42,7 +41,6 @@ from resonance_callback.read._columns import (
     frame_dims,
     timestamps_dataset,
 )
-from resonance_callback.read._joins import joined_rows, node_metadata, tiled_chunks
 from resonance_callback.read._stream_run import _Run
 
 if TYPE_CHECKING:
@@ -53,7 +51,6 @@ if TYPE_CHECKING:
     from resonance_callback.read._sources import StreamResourceRef
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
-
 
 
 class Stream:
@@ -79,8 +76,6 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} of run {self._run.uid[:8]}: {sorted(self.data_keys)}>"
-
-    # -- metadata ----------------------------------------------------------------
 
     @cached_property
     def data_keys(self) -> dict[str, dict[str, Any]]:
@@ -151,15 +146,18 @@ class Stream:
                 if isinstance(dk, dict) and str(dk.get("external", "")).startswith("STREAM:")]
 
     @cached_property
-    def _parameters(self) -> dict[str, dict[str, Any]]:
-        """Each detector-file field's (stream) resource parameters, as TiledWriter reads them."""
-        table, datum_ids = self._full_table, {}
+    def _resources(self) -> dict[str, dict[str, Any]]:
+        table, datum_ids = self._full_table, {}  # each detector-file field's (stream) resource
         for field in self.frame_fields:
             if field in table.columns:  # an ophyd (v1) field: the events hold datum ids
                 first = next((v for v in table[field] if isinstance(v, str)), None)
                 if first is not None:
                     datum_ids[field] = first
-        return self._run.resource_parameters(self._streamed, datum_ids)
+        return self._run.field_resources(self._streamed, datum_ids)
+
+    def field_resource(self, field: str) -> dict[str, Any]:
+        """The (stream) resource document ``field``'s frames were read from; ``{}`` if none."""
+        return self._resources.get(field, {})
 
     def field_metadata(self, field: str) -> dict[str, Any]:
         """What TiledWriter adds to the metadata of a detector-file field's array node.
@@ -167,11 +165,14 @@ class Stream:
         ``spec`` and ``frame_per_point`` (the ``multiplier``) of its (stream)
         resource, when set; ``{}`` for any other field.
         """
-        return node_metadata(self._parameters.get(field, {}))
+        return _joins.node_metadata(self._parameters(field))
+
+    def _parameters(self, field: str) -> dict[str, Any]:
+        return _joins.resource_parameters(self.field_resource(field))
 
     def _joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
         declared = self.data_keys.get(field, {}).get("shape")
-        return joined_rows(declared, self._parameters.get(field, {}), frame_shape)
+        return _joins.joined_rows(declared, self._parameters(field), frame_shape)
 
     @cached_property
     def _array_columns(self) -> dict[str, np.ndarray]:
@@ -228,8 +229,8 @@ class Stream:
         rows = self._joined(field, tuple(values.shape[1:]))
         if rows:
             values = values.reshape((values.shape[0] * values.shape[1], *values.shape[2:]))
-        chunks = tiled_chunks(tuple(values.shape), values.dtype.itemsize,
-                              self._parameters.get(field, {}), rows)
+        chunks = _joins.tiled_chunks(tuple(values.shape), values.dtype.itemsize,
+                                     self._parameters(field), rows)
         return values.rechunk(chunks) if chunks and hasattr(values, "rechunk") else values
 
     @property

@@ -3,20 +3,31 @@
 As TiledWriter's nodes have them (``node.data_sources()``): per stream resource
 of the field, its ``mimetype``, its ``parameters`` as the document gave them, and
 one asset per file its stream datums name (:func:`~resonance_callback.external.stream_datum_uris`),
-management ``external``. An ``application/octet-stream`` source is a ``bytes``
-data source, as TiledWriter registers it. The frames themselves are served from
-our Zarr copy; a field that came in the events (no stream resource) has none.
+management ``external``. An ophyd (v1) resource is converted as TiledWriter converts
+it (:func:`~resonance_callback.external.legacy_mimetype`): one data source, its asset
+the file (or directory) ``root`` / ``resource_path`` names. An
+``application/octet-stream`` source is a ``bytes`` data source, as TiledWriter
+registers it. The frames themselves are served from our Zarr copy; a field that came
+in the events (no resource) has none.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import ResonanceError
-from resonance_callback.external import OCTET_MIMETYPE, stream_datum_uris
+from resonance_callback.external import (
+    HDF5_MIMETYPE,
+    OCTET_MIMETYPE,
+    legacy_mimetype,
+    stream_datum_uris,
+)
 from resonance_callback.read import Stream
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
@@ -35,7 +46,7 @@ def field_data_sources(stream: Stream, field: str, structure: Any) -> list[DataS
     """
     refs = stream.stream_resources.get(field)
     if not refs:
-        return None
+        return _resource_source(stream.field_resource(field), structure)
     declared = list(stream.data_keys.get(field, {}).get("shape") or [])
     out = []
     for ref in refs:
@@ -58,3 +69,19 @@ def field_data_sources(stream: Stream, field: str, structure: Any) -> list[DataS
                     for n, uri in enumerate(uris)],
             management=Management.external))
     return out or None
+
+
+def _resource_source(resource: Mapping[str, Any], structure: Any) -> list[DataSource] | None:
+    """The data source of an ophyd (v1) ``resource``, or None if it is none (or unknown)."""
+    if "resource_path" not in resource or "data_key" in resource:
+        return None
+    mimetype, parameters = legacy_mimetype(resource)
+    path = os.path.join(str(resource.get("root") or ""), str(resource["resource_path"]))
+    if mimetype.startswith("(") or not os.path.isabs(path):  # a spec TiledWriter cannot read
+        return None
+    return [DataSource(
+        structure_family="array", structure=structure, mimetype=mimetype,
+        parameters=jsoncodec.loads(jsoncodec.dumps(parameters)),
+        assets=[Asset(data_uri=Path(path).as_uri(), is_directory=mimetype != HDF5_MIMETYPE,
+                      parameter="data_uris", num=0)],
+        management=Management.external)]

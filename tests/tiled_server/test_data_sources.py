@@ -83,3 +83,36 @@ def test_octet_stream_frames_list_their_files_as_a_bytes_data_source(tmp_path, t
     expected = [uri + f"blob_{n:05d}.bin" for n in range(2)] if template else [uri]
     assert [a.data_uri for a in source.assets] == expected
 
+
+
+def test_an_ophyd_v1_hdf5_resource_is_the_nodes_one_data_source(tmp_path):
+    import h5py
+
+    frames = np.arange(3 * 5 * 7, dtype=np.uint16).reshape(3, 5, 7)
+    with h5py.File(tmp_path / "det.h5", "w") as f:
+        f.create_dataset("/entry/data/data", data=frames)
+    run, desc, res = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+    docs: list[tuple[str, dict[str, Any]]] = [
+        ("start", {"uid": run, "time": 0.0}),
+        ("descriptor", {"uid": desc, "run_start": run, "time": 0.0, "name": "primary",
+                        "data_keys": {"img": {"source": "file", "dtype": "array",
+                                              "shape": [5, 7], "external": "FILESTORE:"}},
+                        "object_keys": {}, "configuration": {}, "hints": {}}),
+        ("resource", {"uid": res, "run_start": run, "spec": "AD_HDF5", "root": str(tmp_path),
+                      "resource_path": "det.h5", "resource_kwargs": {"frame_per_point": 1},
+                      "path_semantics": "posix"})]
+    for n in range(3):
+        docs.append(("datum", {"datum_id": f"{res}/{n}", "resource": res,
+                               "datum_kwargs": {"point_number": n}}))
+        docs.append(("event", {"uid": uuid.uuid4().hex, "descriptor": desc, "seq_num": n + 1,
+                               "time": float(n), "data": {"img": f"{res}/{n}"},
+                               "timestamps": {"img": float(n)}, "filled": {"img": False}}))
+    docs.append(("stop", {"uid": uuid.uuid4().hex, "run_start": run, "time": 3.0,
+                          "exit_status": "success", "num_events": {"primary": 3}}))
+    sources, values = _served_sources(tmp_path, docs, "img")
+    (source,) = sources
+    assert source.mimetype == "application/x-hdf5"
+    assert source.parameters["dataset"] == "/entry/data/data"
+    assert not source.properties  # as TiledWriter's, before any validation
+    assert [a.data_uri for a in source.assets] == [(tmp_path / "det.h5").as_uri()]
+    assert np.asarray(values).reshape(3, 5, 7).tolist() == frames.tolist()
