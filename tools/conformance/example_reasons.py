@@ -39,8 +39,9 @@ REASONS: dict[tuple[str, str, str], str] = {
     ("internal_events", "primary", "time_"): (
         "see `time`: the data key `time` as TiledWriter's Dataset names it"),
     ("internal_events", "primary", "str_img"): (
-        "a 2-d array of strings: we store numeric and boolean frames only and record the "
-        "field as rejected (the rest of each event is stored); TiledWriter keeps it as <U3"),
+        "a 2-d array of strings: we store it inline as it came and read it back as strings, "
+        "numpy taking the width from the values (<U2) where TiledWriter's Zarr array keeps "
+        "<U3; its dims are named as for any dims-less field (see str_arr)"),
     ("internal_events", "primary", "str_arr"): _DIM_NAMES,
     ("internal_events", "primary", "long"): (
         "shape [8] without dtype_numpy: TiledWriter keeps it in its event table, where the "
