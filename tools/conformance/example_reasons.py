@@ -28,10 +28,8 @@ REASONS: dict[tuple[str, str, str], str] = {
         "place frames by seq_num and refuse (and record) the 3 that name events already "
         "filled, keeping seq_nums 4-5"),
     ("external_assets_bytes", "primary", ""): (
-        "TiledWriter registers octet-stream data as bytes nodes, which read() refuses by design "
-        "(TiledWriter's own test only inspects data_sources()); we serve the blobs as uint8 "
-        "arrays of their byte length, which do not fit one `time` dimension (1 blob for 3 "
-        "events, 2 files of 10 bytes for 3 events)"),
+        "both serve octet-stream data as bytes nodes, which read() refuses by design "
+        "(TiledWriter's own test only inspects data_sources()); the same error both ways"),
     ("internal_events", "primary", "time"): (
         "the example has a data key named `time`: TiledWriter keeps the event timestamps as "
         "`time` and its Dataset has the data key as `time_`; we serve the data key's values "
