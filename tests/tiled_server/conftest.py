@@ -12,6 +12,7 @@ import uvicorn
 from tiled.client import Context, from_context
 from tiled.server.simple import ThreadedServer
 
+from resonance_callback import RunWriterCallback
 from resonance_callback.tiled_server import build_app
 
 from ..rich_beamtime import RichBeamtime, build_rich_beamtime
@@ -41,6 +42,14 @@ def connected(uri: str, **kwargs: Any) -> Iterator[Any]:
     context, path = Context.from_any_uri(uri, **kwargs)
     with context:
         yield from_context(context, node_path_parts=path)
+
+
+def stored(db: Path, docs: list[tuple[str, dict[str, Any]]]) -> Path:
+    """``db`` with ``docs`` written by our callback (inline, so all is stored on return)."""
+    with RunWriterCallback(db, threaded=False) as callback:
+        for name, doc in docs:
+            callback(name, doc)
+    return db
 
 
 @contextlib.contextmanager

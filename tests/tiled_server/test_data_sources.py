@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from resonance_callback import RunWriterCallback
-
-from .conftest import API_KEY, connected, serving
+from .conftest import API_KEY, connected, serving, stored
 
 
 def _documents(tmp_path: Path, key: str, shape: list[int], resource: dict[str, Any],
@@ -40,10 +38,7 @@ def _documents(tmp_path: Path, key: str, shape: list[int], resource: dict[str, A
 
 
 def _served_sources(tmp_path: Path, docs: list[tuple[str, dict[str, Any]]], key: str) -> Any:
-    db = tmp_path / "beamtime.db"
-    with RunWriterCallback(db, threaded=False) as callback:
-        for name, doc in docs:
-            callback(name, doc)
+    db = stored(tmp_path / "beamtime.db", docs)
     with serving(db) as url, connected(url, api_key=API_KEY) as client:
         node = client[docs[0][1]["uid"]]["primary"].base[key]
         return node.data_sources(), node.read() if node.structure_family == "array" else None

@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from resonance_callback import RunWriterCallback, open_beamtime
+from resonance_callback import open_beamtime
 
-from .conftest import API_KEY, connected, serving
+from .conftest import API_KEY, connected, serving, stored
 
 RAGGED = [[[1, 2, 3], [4, 5]], [[6], [7, 8]]]
 
@@ -39,10 +39,7 @@ def _write(tmp_path: Path) -> tuple[Path, str]:
         ("stop", {"uid": uuid.uuid4().hex, "run_start": run, "time": 3.0,
                   "exit_status": "success", "num_events": {"primary": 2}}),
     ]
-    db = tmp_path / "beamtime.db"
-    with RunWriterCallback(db, threaded=False) as callback:
-        for name, doc in docs:
-            callback(name, doc)
+    db = stored(tmp_path / "beamtime.db", docs)
     return db, run
 
 

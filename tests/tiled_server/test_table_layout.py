@@ -9,9 +9,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from resonance_callback import RunWriterCallback
-
-from .conftest import API_KEY, connected, serving
+from .conftest import API_KEY, connected, serving, stored
 
 
 def _key(shape: list[int]) -> dict[str, Any]:
@@ -34,10 +32,7 @@ def test_small_numeric_array_of_the_events_stays_in_the_internal_table(tmp_path)
         ("stop", {"uid": uuid.uuid4().hex, "run_start": run, "time": 3.0,
                   "exit_status": "success", "num_events": {"primary": 2}}),
     ]
-    db = tmp_path / "beamtime.db"
-    with RunWriterCallback(db, threaded=False) as callback:
-        for name, doc in docs:
-            callback(name, doc)
+    db = stored(tmp_path / "beamtime.db", docs)
     with serving(db) as url, connected(url, api_key=API_KEY) as client:
         stream = client[run]["primary"]
         assert set(stream.base) == {"internal", "large"}
