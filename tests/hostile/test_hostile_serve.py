@@ -29,6 +29,7 @@ from tests.mounts import mount
 from tests.serve.conftest import nats_server, publisher, served  # noqa: F401 - fixtures
 from tests.serve.runs import kept, peak_rss_bytes, publish_run, rejected_in, runs_in
 from tests.serve.servers import (
+    Mkdir,
     ServeProcess,
     ZmqProxy,
     msgpack_serializer,
@@ -129,27 +130,14 @@ def test_a_run_whose_beamtime_cannot_be_opened_is_recorded_and_the_service_goes_
 
 # -- 0MQ payloads nobody should be able to send (--db, default --zmq-format) -----------
 
-class _Mkdir:
-    """Unpickled, makes a directory: the proof that a pickle ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (str(self.path),))
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Mkdir:  # the Publisher deep-copies
-        return self
-
-
 def _pickle_that_runs_code(tmp_path: Path) -> bytes:
     return b" start " + pickle.dumps({"uid": "evil", "time": 1.0,
-                                      "x": _Mkdir(tmp_path / "pwned")})
+                                      "x": Mkdir(tmp_path / "pwned")})
 
 
 def _msgpack_numpy_object_array(tmp_path: Path) -> bytes:
     # msgpack-numpy packs an object array as a pickle inside the msgpack map
-    inner = pickle.dumps([_Mkdir(tmp_path / "pwned")])
+    inner = pickle.dumps([Mkdir(tmp_path / "pwned")])
     return b" event " + msgpack.packb({"uid": "e", "data": {"x": {
         b"nd": True, b"type": "|O", b"kind": b"O", b"shape": [1], b"data": inner}}})
 

@@ -294,3 +294,16 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class Mkdir:
+    """Unpickled, makes a directory: the proof that a pickle ran (a hostile 0MQ payload)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (str(self.path),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Mkdir:  # the Publisher deep-copies
+        return self

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from event_model import compose_run
+from event_model import ComposeDescriptorBundle, ComposeRunBundle, compose_run
 
 from resonance_callback.serve import BeamtimeRouter, DbTemplate
 
@@ -22,15 +22,21 @@ def _router(root: Path, max_open: int) -> BeamtimeRouter:
                           max_open=max_open)
 
 
-def test_at_most_max_open_beamtimes_are_open_and_idle_ones_are_closed_first(
-        tmp_path: Path) -> None:
-    router = _router(tmp_path, max_open=2)
+def _run_in_flight(router: BeamtimeRouter) -> tuple[ComposeRunBundle, ComposeDescriptorBundle]:
+    """Start run "a" (beamline BL) with one event, through ``router``; its stop is to come."""
     a = compose_run(metadata={"beamline": "BL", "proposal_id": "a"})
     desc = a.compose_descriptor(name="primary", data_keys={
         "x": {"source": "sim", "dtype": "number", "shape": []}})
     router("start", a.start_doc)
     router("descriptor", desc.descriptor_doc)
     router("event", desc.compose_event(data={"x": 1.0}, timestamps={"x": 1.0}))
+    return a, desc
+
+
+def test_at_most_max_open_beamtimes_are_open_and_idle_ones_are_closed_first(
+        tmp_path: Path) -> None:
+    router = _router(tmp_path, max_open=2)
+    a, desc = _run_in_flight(router)
     others = {}
     for name in "bcdef":  # complete runs, each to its own beamtime, while "a" is in flight
         others[name] = publish_run(router, beamline="BL", proposal_id=name)
@@ -48,12 +54,7 @@ def test_at_most_max_open_beamtimes_are_open_and_idle_ones_are_closed_first(
 def test_a_run_in_flight_whose_beamtime_is_closed_to_make_room_goes_on_when_it_reopens(
         tmp_path: Path) -> None:
     router = _router(tmp_path, max_open=1)
-    a = compose_run(metadata={"beamline": "BL", "proposal_id": "a"})
-    desc = a.compose_descriptor(name="primary", data_keys={
-        "x": {"source": "sim", "dtype": "number", "shape": []}})
-    router("start", a.start_doc)
-    router("descriptor", desc.descriptor_doc)
-    router("event", desc.compose_event(data={"x": 1.0}, timestamps={"x": 1.0}))
+    a, desc = _run_in_flight(router)
     b = compose_run(metadata={"beamline": "BL", "proposal_id": "b"})
     router("start", b.start_doc)  # one beamtime at most: "a" closes with its run in flight
     assert router.beamtimes.paths() == [tmp_path / "BL" / "b.db"]

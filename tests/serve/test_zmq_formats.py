@@ -8,10 +8,8 @@ and recorded, never unpickled, unless ``--zmq-format pickle`` says the bus is tr
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
-from typing import Any
 
 from bluesky.plans import count
 from click.testing import CliRunner
@@ -21,20 +19,7 @@ from resonance_callback.cli import main
 
 from .conftest import camera
 from .runs import rejected_in, runs_in
-from .servers import ServeProcess, ZmqProxy, json_serializer, zmq_publisher
-
-
-class _Mkdir:
-    """Unpickled, makes a directory: the proof that a pickle ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (str(self.path),))
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Mkdir:  # the Publisher deep-copies
-        return self
+from .servers import Mkdir, ServeProcess, ZmqProxy, json_serializer, zmq_publisher
 
 
 def _serve(tmp_path: Path, proxy: ZmqProxy, *extra: str) -> ServeProcess:
@@ -69,7 +54,7 @@ def test_a_pickle_is_not_executed_by_default_and_is_recorded_as_rejected(
     service = _serve(tmp_path, proxy)
     try:
         with zmq_publisher(f"127.0.0.1:{proxy.in_port}", pickle.dumps) as publisher:
-            publisher("start", {"uid": "u-evil", "time": 1.0, "x": _Mkdir(tmp_path / "pwned")})
+            publisher("start", {"uid": "u-evil", "time": 1.0, "x": Mkdir(tmp_path / "pwned")})
             service.wait_for("errors=1 ", timeout=60)
         assert service.terminate() == 0
     finally:
