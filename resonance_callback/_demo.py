@@ -29,9 +29,10 @@ def demo_plans() -> Iterator[tuple[str, Any, dict[str, Any]]]:
     yield ("grid_scan det over motor1 x motor2 (5 x 4, snake)",
            bp.grid_scan([det], motor1, 0, 1, 5, motor2, 0, 1, 4, snake_axes=True),
            {"sample": {"name": "PS-b-PMMA film"}})
+    # (motor, positions) pairs: bluesky's own annotation of them differs between releases.
+    pairs: tuple[Any, ...] = (motor, [0.0, 0.5, 1.0])
     yield ("list_scan direct_img over motor (3 frames)",
-           bp.list_scan([direct_img], motor, [0.0, 0.5, 1.0]),  # type: ignore[arg-type]
-           {"sample": "PS-b-PMMA film"})
+           bp.list_scan([direct_img], *pairs), {"sample": "PS-b-PMMA film"})
 
 
 def run_demo(
