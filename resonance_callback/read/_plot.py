@@ -169,8 +169,10 @@ def plot_figure(runs: Run | Sequence[Run], ys: Sequence[str] | None = None, *,
     else:
         for field in fields:
             for source in sources:
+                if field in source.frame_fields:
+                    raise PlotError(f"{source.where(field)} holds frames: plot it alone")
                 if source.is_array(field):
-                    raise PlotError(f"{source.where(field)} holds arrays: plot it alone")
+                    source.numbers(field)  # raises, naming the arrays' shape
         if len(fields) > MAX_PANELS:
             raise PlotError(f"{sources[0].where()}: {len(fields)} fields to draw, at most "
                             f"{MAX_PANELS}; name the ones wanted")
