@@ -17,12 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from resonance_callback._extras import needs_extra
+
 if TYPE_CHECKING:  # matplotlib is optional (extra "plot"); imported when plotting
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
 
-__all__ = ["draw_grid", "draw_scatter", "grid_cells", "grid_shape"]
+__all__ = ["MAX_CELLS", "draw_grid", "draw_scatter", "grid_cells", "grid_shape"]
+
+#: A larger declared ``shape`` is drawn as a scatter of the points measured, so a
+#: malformed start cannot make the heat map allocate more than 32 MB.
+MAX_CELLS = 4_000_000
 
 
 def grid_shape(start: dict[str, Any]) -> tuple[int, int] | None:
@@ -37,7 +43,7 @@ def grid_shape(start: dict[str, Any]) -> tuple[int, int] | None:
     if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 100_000
                for n in shape):
         return None
-    if shape[0] * shape[1] > 10_000_000:
+    if shape[0] * shape[1] > MAX_CELLS:
         return None
     return shape[0], shape[1]
 
@@ -93,16 +99,16 @@ def _edges(centres: np.ndarray) -> tuple[float, float, bool]:
     if centres.size == 1:
         return centres[0] - 0.5, centres[0] + 0.5, True
     steps = np.diff(centres)
-    step = float(steps.mean())
-    even = bool(np.allclose(steps, step, rtol=1e-3, atol=0.0))
-    return centres[0] - step / 2, centres[-1] + step / 2, even
+    even = bool(np.allclose(steps, steps.mean(), rtol=1e-3, atol=0.0))
+    return centres[0] - steps[0] / 2, centres[-1] + steps[-1] / 2, even
 
 
 def draw_grid(fig: Figure, ax: Axes, start: dict[str, Any], seq_nums: np.ndarray,
               values: np.ndarray, axes: tuple[np.ndarray | None, np.ndarray | None],
               labels: tuple[str, str], field: str) -> AxesImage:
     """Draw ``values`` as a heat map on ``ax``; ``axes`` are the (slow, fast) readings."""
-    from matplotlib.image import NonUniformImage
+    with needs_extra("plot", "matplotlib", "plotting"):
+        from matplotlib.image import NonUniformImage
 
     shape = grid_shape(start)
     assert shape is not None

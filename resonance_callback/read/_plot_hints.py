@@ -5,9 +5,10 @@ hints (for each object, ``hints[obj]["fields"]``, else all its fields) minus the
 independent ones, and the independent ones (the dimensions) from the start
 document's ``hints.dimensions``: the first field of each dimension, when they are all
 in one stream; else (no hint, or dimensions in several streams) the start's
-``motors``, else ``time``. A stream other than the dimensions' one is drawn
-against ``time``. These functions repeat those rules on stored documents, which
-may be malformed: anything not shaped as the rules expect counts as absent.
+``motors``, else ``time``. A stream other than the dimensions' one (the
+baseline) is drawn against ``time``, all its hinted fields dependent. These
+functions repeat those rules on stored documents, which may be malformed:
+anything not shaped as the rules expect counts as absent.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def stream_hints(start: dict[str, Any], stream: str,
             fields = _strings(hint.get("fields") if isinstance(hint, dict) else None)
             fixed.extend(["time"] if name == "time" else fields or _strings(objects.get(name)))
         dim_fields, all_dims = fixed, [*all_dims, *fixed]
+    on_dims = dims[0][1] == stream
+    independent = all_dims if on_dims else []
     ys: list[str] = []
     for descriptor in descriptors:
-        ys.extend(f for f in _hinted(descriptor) if f not in ys and f not in all_dims)
-    on_dims = dims[0][1] == stream
+        ys.extend(f for f in _hinted(descriptor) if f not in ys and f not in independent)
     return StreamHints(ys=ys, dims=dim_fields if on_dims else ["time"], all_dims=all_dims)

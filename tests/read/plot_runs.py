@@ -49,6 +49,13 @@ def record_plot_runs(directory: Path) -> dict[str, Any]:
         run("rel_grid", bp.rel_grid_scan([det4], m1, -1, 1, 3, m2, -1, 1, 5))
         run("list_grid", bp.list_grid_scan([det4], m1, [1.0, -1.0, 0.0], m2, [0.0, 1.0],
                                            snake_axes=True))
+        run("uneven_grid", bp.list_grid_scan([det4], m1, [-1.0, 0.0, 1.0],
+                                             m2, [0.0, 0.25, 1.0]))
+        # Dimensions in two streams (BestEffortCallback then guesses from the motors) and a
+        # shape far beyond what was measured.
+        uids["odd"] = RE(bp.grid_scan([det4], m1, 0, 1, 2, m2, 0, 1, 3),
+                         hints={"dimensions": [[["motor1"], "primary"], [["motor2"], "other"]]},
+                         shape=[10**6, 10**6]).run_start_uids[0]
         uids["scans"] = [RE(bp.scan([sim.det], sim.motor, -1, 1, n)).run_start_uids[0]
                          for n in (5, 7, 9)]
         uids["scan"] = uids["scans"][0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from matplotlib.image import AxesImage
+from matplotlib.image import AxesImage, NonUniformImage
 from matplotlib.lines import Line2D
 
 from resonance_callback.errors import DataLookupError, PlotError
@@ -77,6 +77,31 @@ def test_list_grid_scan_with_unordered_positions_is_a_heat_map_in_position_order
     assert image.get_extent() == pytest.approx((-0.5, 1.5, -1.5, 1.5))
     table = run.table()
     assert_placed(image, table["motor2"], table["motor1"], table["det4"])
+
+
+def test_unevenly_spaced_grid_is_an_image_with_cells_at_the_positions(runs: Any) -> None:
+    bt, uids = runs
+    run = bt[uids["uneven_grid"]]
+    [image] = images(plot_figure(run))
+    assert isinstance(image, NonUniformImage)
+    assert image.axes.get_xlim() == pytest.approx((-0.125, 1.375))
+    assert image.axes.get_ylim() == pytest.approx((-1.5, 1.5))
+    grid = np.asarray(image.get_array())
+    table = run.table()
+    for m1, m2, value in zip(table["motor1"], table["motor2"], table["det4"], strict=True):
+        assert grid[[-1.0, 0.0, 1.0].index(m1), [0.0, 0.25, 1.0].index(m2)] == value
+
+
+def test_unusable_hints_and_a_huge_shape_fall_back_to_a_scatter_over_the_motors(
+        runs: Any) -> None:
+    bt, uids = runs
+    run = bt[uids["odd"]]
+    fig = plot_figure(run)
+    assert not images(fig)
+    [points] = fig.axes[0].collections
+    table = run.table()
+    np.testing.assert_array_equal(points.get_offsets(), np.c_[table["motor1"], table["motor2"]])
+    np.testing.assert_array_equal(points.get_array(), table["det4"])
 
 
 def test_grid_scan_given_an_x_is_drawn_as_lines(runs: Any) -> None:
