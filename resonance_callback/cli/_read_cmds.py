@@ -86,8 +86,8 @@ def plot(db: Path, keys: tuple[str, ...], ys: tuple[str, ...], x: str | None, st
 
     \b
     Examples:
-        resonance-callback plot demo/demo.db -1 -o latest.png
-        resonance-callback plot demo/demo.db 2 3 --y det -o overlaid.png
+        resonance-callback plot demo/demo.db 4 -o grid.png
+        resonance-callback plot demo/demo.db 2 3 -o overlaid.png
         resonance-callback plot demo/demo.db 3d8e det --x motor -o det.png
         resonance-callback plot demo/demo.db 7958 img --frame 0 -o frame.png
     """
