@@ -176,6 +176,8 @@ def plot_figure(runs: Run | Sequence[Run], ys: Sequence[str] | None = None, *,
         if len(fields) > MAX_PANELS:
             raise PlotError(f"{sources[0].where()}: {len(fields)} fields to draw, at most "
                             f"{MAX_PANELS}; name the ones wanted")
+        if all(len(source.table) == 0 for source in sources):
+            raise PlotError(f"{sources[0].where()} has no events to plot")
         fig, axes = _figure(len(fields))
         dims = _grid_dims(sources[0], x)
         maps = [s for s in sources if _grid_dims(s, x) is not None]

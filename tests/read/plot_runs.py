@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,14 @@ def record_plot_runs(directory: Path) -> dict[str, Any]:
         uids["odd"] = RE(bp.grid_scan([det4], m1, 0, 1, 2, m2, 0, 1, 3),
                          hints={"dimensions": [[["motor1"], "primary"], [["motor2"], "other"]]},
                          shape=[10**6, 10**6]).run_start_uids[0]
+        # A grid scan whose second detector fails after a few points: most cells unmeasured.
+        triggers = itertools.count()
+        flaky = SynSignal(name="flaky", func=lambda: 1.0 / (next(triggers) < 5))
+        starts: list[str] = []
+        RE.subscribe(lambda name, doc: starts.append(doc["uid"]), "start")
+        with contextlib.suppress(Exception):
+            RE(bp.grid_scan([det4, flaky], m1, -1, 1, 3, m2, -2, 2, 4, snake_axes=True))
+        uids["cut_grid"] = starts[-1]
         uids["scans"] = [RE(bp.scan([sim.det], sim.motor, -1, 1, n)).run_start_uids[0]
                          for n in (5, 7, 9)]
         uids["scan"] = uids["scans"][0]

@@ -104,6 +104,19 @@ def test_unusable_hints_and_a_huge_shape_fall_back_to_a_scatter_over_the_motors(
     np.testing.assert_array_equal(points.get_array(), table["det4"])
 
 
+def test_cells_a_failed_grid_scan_never_measured_stay_blank(runs: Any) -> None:
+    bt, uids = runs
+    run = bt[uids["cut_grid"]]
+    assert run.exit_status == "failed"
+    [image] = images(plot_figure(run, ["det4"]))
+    grid = np.asarray(image.get_array())
+    assert image.get_extent() == pytest.approx((-2 - 2 / 3, 2 + 2 / 3, -1.5, 1.5))
+    table = run.table()
+    assert 0 < len(table) < 12 and np.isfinite(grid).sum() == len(table)
+    for m1, m2, value in zip(table["motor1"], table["motor2"], table["det4"], strict=True):
+        assert grid[[-1.0, 0.0, 1.0].index(m1), int(round((m2 + 2) * 3 / 4))] == value
+
+
 def test_grid_scan_given_an_x_is_drawn_as_lines(runs: Any) -> None:
     bt, uids = runs
     fig = plot_figure(bt[uids["grid_snake"]], x="seq_num")
