@@ -52,6 +52,21 @@ def test_one_run_with_or_without_fields_is_plotted(recorded: dict[str, Any], tmp
     assert out.read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.parametrize(("run", "args"), [
+    ("grid", []),                    # a heat map
+    ("arrays", ["short"]),           # a short 1-D array field: a line of their sum
+    ("arrays", ["short", "--frame", "-1"]),
+    ("blob", []),                    # ophyd-async: the hinted frames, summed
+    ("blob", ["blob-sum"]),          # a shape-[1] field: one number per event
+])
+def test_grid_scans_frames_and_array_fields_are_plotted(
+        recorded: dict[str, Any], tmp_path: Path, run: str, args: list[str]) -> None:
+    out = tmp_path / "drawn.png"
+    result = invoke("plot", recorded["db"], recorded["scan_ids"][run], *args, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
 def test_several_runs_by_scan_id_are_overlaid(recorded: dict[str, Any], tmp_path: Path) -> None:
     ids = recorded["scan_ids"]["scans"]
     out = tmp_path / "overlaid.png"
