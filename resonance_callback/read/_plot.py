@@ -10,6 +10,7 @@ a field with frames, given alone (or the only thing hinted), an image
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,7 +191,9 @@ def plot_figure(runs: Run | Sequence[Run], ys: Sequence[str] | None = None, *,
         else:
             _draw_lines(axes, sources, fields, x, bool(named))
     fig.axes[0].set_title(_title(sources), fontsize=10)
-    fig.tight_layout()
+    with warnings.catch_warnings():  # "not applied" for crowded panels: drawn as they are
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     return fig
 
 
