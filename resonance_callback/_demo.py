@@ -2,7 +2,8 @@
 
 Used by ``resonance-callback demo``; also a worked example of a session:
 one callback subscribed for the whole session, baseline readings, two
-samples, scalar scans, a grid scan and an image detector.
+samples, scalar scans, a grid scan of a detector that depends on its motors
+(``det4``, drawn as a heat map by ``plot``) and an image detector.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ __all__ = ["demo_plans", "run_demo", "summarize_runs"]
 def demo_plans() -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """Yield ``(label, plan, start metadata)`` for the demo beamtime."""
     from bluesky import plans as bp
-    from ophyd.sim import det, det1, det2, direct_img, motor, motor1, motor2
+    from ophyd.sim import det, det1, det2, det4, direct_img, motor, motor1, motor2
 
     yield ("count det, direct_img (5 frames)",
            bp.count([det, direct_img], num=5), {"sample": "silicon wafer"})
@@ -26,8 +27,9 @@ def demo_plans() -> Iterator[tuple[str, Any, dict[str, Any]]]:
     yield ("rel_scan det1, det2 over motor (11 points)",
            bp.rel_scan([det1, det2], motor, -0.5, 0.5, 11),
            {"sample": {"name": "PS-b-PMMA film", "formula": "(C8H8)n-(C5H8O2)m"}})
-    yield ("grid_scan det over motor1 x motor2 (5 x 4, snake)",
-           bp.grid_scan([det], motor1, 0, 1, 5, motor2, 0, 1, 4, snake_axes=True),
+    # det4 is a 2-D Gaussian of motor1 and motor2: the grid scan's heat map shows its peak.
+    yield ("grid_scan det4 over motor1 x motor2 (5 x 5, snake)",
+           bp.grid_scan([det4], motor1, -2, 2, 5, motor2, -2, 2, 5, snake_axes=True),
            {"sample": {"name": "PS-b-PMMA film"}})
     # (motor, positions) pairs: bluesky's own annotation of them differs between releases.
     pairs: tuple[Any, ...] = (motor, [0.0, 0.5, 1.0])

@@ -22,6 +22,7 @@ working::
     ├── IndexLookupError (KeyError)             no researcher, beamtime or run in the master index
     ├── DataLookupError (KeyError)              a run has no stream or field of the name asked for
     ├── FilterError (ValueError)                a run filter (time, status, where key) is not usable
+    ├── PlotError (ValueError)                  a run's fields cannot be drawn as asked (plot)
     ├── ServerConfigError (ValueError)          serve-tiled asked without --api-key or --public
     ├── RoutingError (ValueError)               a run's start cannot be routed to a beamtime (serve)
     ├── SourceError (ConnectionError)           a message source (0MQ, NATS) cannot be used (serve)
@@ -49,6 +50,7 @@ __all__ = [
     "MalformedReferenceError",
     "MissingExtraError",
     "NotABeamtimeError",
+    "PlotError",
     "ReplayError",
     "ResonanceError",
     "RoutingError",
@@ -187,6 +189,16 @@ class FilterError(ResonanceError, ValueError):
 
     Raised for a ``since`` / ``until`` that is not a time, an unknown exit
     status, or a malformed ``where`` key; the message names the filter and value.
+    """
+
+
+class PlotError(ResonanceError, ValueError):
+    """A stored run cannot be drawn as asked.
+
+    Raised by ``plot`` for a field holding arrays or text where a line or heat map
+    needs numbers, a 2-D scan or frames overlaid with other runs, ``--frame`` on
+    a field with no frames, or a stream whose hints name nothing to draw. The
+    message names the run and the field.
     """
 
 

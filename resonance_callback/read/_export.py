@@ -1,6 +1,6 @@
-"""Write a stored run out as JSON lines, CSV or TIFF, or plot it to a PNG.
+"""Write a stored run out as JSON lines, CSV or TIFF.
 
-The functions behind ``resonance-callback export`` and ``resonance-callback plot``.
+The functions behind ``resonance-callback export``.
 """
 
 from __future__ import annotations
@@ -8,20 +8,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import numpy as np
 
 from resonance_callback import jsoncodec
-from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, StorageError
 from resonance_callback.read._run import Run
 
-if TYPE_CHECKING:  # matplotlib is optional (extra "plot"); imported when plotting
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-__all__ = ["export_csv", "export_jsonl", "export_tiff", "plot_run"]
+__all__ = ["export_csv", "export_jsonl", "export_tiff"]
 
 
 def _directory(out: Path) -> Path:
@@ -174,113 +169,3 @@ def export_tiff(run: Run, out: Path | str, *, streams: Iterable[str] = (),
     if missing or not found:
         raise DataLookupError(f"run {run.uid} has no frames for {missing or 'any field'}")
     return written
-
-
-def _default_x(run: Run, stream: str, columns: list[str]) -> str:
-    """The x axis the start document's hints suggest, else ``seq_num``."""
-    for dim in (run.start.get("hints") or {}).get("dimensions") or []:
-        try:
-            fields, dim_stream = dim
-        except (TypeError, ValueError):
-            continue
-        if dim_stream == stream and fields and fields[0] in columns:
-            return str(fields[0])
-    return "seq_num"
-
-
-def plot_run(run: Run, ys: list[str], out: Path | str, *, x: str | None = None,
-             stream: str = "primary", frame: int | None = None) -> Path:
-    """Plot fields of one stream to a PNG: lines for values, an image for frames.
-
-    Parameters
-    ----------
-    run : Run
-        The run.
-    ys : list of str
-        Fields to plot against ``x``; or one field with frames, drawn as an
-        image (frame ``frame``, or the sum of all frames when None; a 1-D
-        trace is drawn as a line).
-    out : Path or str
-        The PNG file.
-    x : str, optional
-        The x column; default the start document's hinted dimension for this
-        stream, else ``seq_num``. ``time`` is plotted in seconds from start.
-    stream : str, optional
-        The stream.
-    frame : int, optional
-        Which frame of a frame field to draw.
-
-    Returns
-    -------
-    Path
-        The file written.
-
-    Raises
-    ------
-    KeyError
-        If a field is in neither the table nor the frames (:class:`DataLookupError`).
-    MissingExtraError
-        If matplotlib is not installed (extra ``plot``).
-    """
-    with needs_extra("plot", "matplotlib", "plotting"):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.8), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    title = f"scan {run.scan_id} {run.plan_name or ''} ({run.uid[:8]}) - {stream}"
-    image_fields = run.image_fields(stream)
-    if len(ys) == 1 and ys[0] in image_fields:
-        _plot_frames(ax, fig, run, ys[0], stream, frame)
-    else:
-        _plot_lines(ax, run, ys, x, stream)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(out)
-    try:
-        fig.savefig(path, format="png")
-    except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc}") from exc
-    return path
-
-
-def _plot_lines(ax: Axes, run: Run, ys: list[str], x: str | None, stream: str) -> None:
-    table = run.table(stream)
-    columns = list(table.columns)
-    unknown = [c for c in [*ys, *([x] if x else [])] if c not in columns]
-    if unknown:
-        frames = run.image_fields(stream)
-        raise DataLookupError(
-            f"stream {stream!r} of run {run.uid} has no field {unknown[0]!r}; columns: "
-            f"{columns[2:]}" + (f"; fields with frames (plot one alone): {frames}" if frames
-                                 else ""))
-    x = x or _default_x(run, stream, columns)
-    xs = table[x] - run.time_start if x == "time" else table[x]
-    for y in ys:
-        ax.plot(xs, table[y], marker="o", markersize=3, label=y)
-    ax.set_xlabel("time since start [s]" if x == "time" else x)
-    ax.set_ylabel(ys[0] if len(ys) == 1 else "value")
-    if len(ys) > 1:
-        ax.legend()
-
-
-def _plot_frames(ax: Axes, fig: Figure, run: Run, field: str, stream: str,
-                 frame: int | None) -> None:
-    frames = run.images(field, stream)
-    if frame is not None:
-        data, label = np.asarray(frames[frame], dtype=float), f"{field} frame {frame}"
-    else:
-        data = np.asarray(frames[0], dtype=float)
-        for i in range(1, len(frames)):
-            data = data + frames[i]
-        label = f"{field}, sum of {len(frames)} frames"
-    while data.ndim > 2:
-        data = data.sum(axis=0)
-    if data.ndim == 1:
-        ax.plot(np.arange(data.size), data)
-        ax.set_xlabel("index")
-        ax.set_ylabel(label)
-        return
-    shown = ax.imshow(data, origin="lower", interpolation="nearest")
-    fig.colorbar(shown, ax=ax, label=label)
