@@ -68,12 +68,19 @@ def _logging(fmt: str) -> None:
               show_default=True,
               help="The largest 0MQ message read; a larger one is refused unread (0MQ drops "
                    "the connection, the service records it and reconnects).")
-@click.option("--nats", "nats_url", metavar="URL", help="A NATS server, e.g. nats://host:4222.")
+@click.option("--nats", "nats_url", metavar="URL",
+              help="A NATS server, e.g. nats://host:4222; a cluster's servers separated by "
+                   "commas.")
 @click.option("--stream", help="The JetStream stream bluesky-nats publishes to.")
 @click.option("--subject", metavar="PATTERN",
               help="Only subjects matching PATTERN, e.g. 'bluesky.>' [default: all].")
 @click.option("--durable", default="resonance-callback", show_default=True,
               help="The durable consumer's name (its position survives restarts).")
+@click.option("--lease", default=10.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="NATS: serve only while holding the durable's lease (a JetStream key-value "
+                   "entry living this many seconds after its last renewal): a second process "
+                   "on the same durable waits as a standby and takes over when this one stops "
+                   "or dies. 0: no lease.")
 @click.option("--ack-wait", default=30.0, show_default=True,
               help="Seconds before NATS redelivers a message not acknowledged.")
 @click.option("--kafka", "kafka_bootstrap", metavar="HOST:PORT[,HOST:PORT]",
@@ -103,7 +110,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, max_open_beamtimes: int, zmq_address: str | None,
                   zmq_prefix: str, zmq_format: str, zmq_max_bytes: int,
                   nats_url: str | None, stream: str | None, subject: str | None,
-                  durable: str, ack_wait: float, kafka_bootstrap: str | None,
+                  durable: str, lease: float, ack_wait: float, kafka_bootstrap: str | None,
                   topic: str | None, group: str, session_timeout: float,
                   sample: str | None,
                   index_path: Path | None, researcher: str | None,
@@ -145,7 +152,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                          durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait,
                          zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes,
                          kafka=kafka_bootstrap, topic=topic, group=group,
-                         session_timeout=session_timeout)
+                         session_timeout=session_timeout, lease=lease)
 
     def make_callback(path: Path, **options: Any) -> RunWriterCallback:
         return ServiceCallback(path, sample=sample, **options)

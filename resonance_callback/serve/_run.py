@@ -21,7 +21,7 @@ def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str 
                 zmq_prefix: bytes = b"", ack_wait: float = 30.0, zmq_format: str = "auto",
                 zmq_max_bytes: int | None = None, kafka: str | None = None,
                 topic: str | None = None, group: str = "resonance-callback",
-                session_timeout: float = 10.0) -> Source:
+                session_timeout: float = 10.0, lease: float = 0.0) -> Source:
     """The source the command line names: a 0MQ proxy's out port, a NATS stream, or Kafka.
 
     ``zmq_format`` is how 0MQ payloads are read (``auto``: msgpack or JSON;
@@ -29,6 +29,8 @@ def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str 
     message read (default :data:`~._zmq.DEFAULT_MAX_BYTES`). ``kafka`` (the brokers),
     ``topic`` and ``group`` name a Kafka topic read by a consumer group
     (``session_timeout``: seconds before the group hands a silent member's partitions on).
+    ``lease`` > 0: a NATS source fetches only while it holds its durable's lease
+    (:class:`~._lease.Lease`, that many seconds), so one process serves a durable at a time.
 
     Raises
     ------
@@ -54,7 +56,11 @@ def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str 
         raise SourceError(f"--nats {nats} needs --stream NAME (the JetStream stream)")
     from resonance_callback.serve._nats import NatsSource
     assert nats is not None
-    return NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
+    source = NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
+    if lease <= 0:
+        return source
+    from resonance_callback.serve._lease import Lease, LeasedSource
+    return LeasedSource(source, Lease(nats, stream, durable, lease))
 
 
 def serve(source: Source, router: BeamtimeRouter, **options: Any) -> ServiceStats:
