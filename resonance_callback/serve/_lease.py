@@ -108,11 +108,16 @@ class Lease:
         self._task = asyncio.get_running_loop().create_task(self._renew())
 
     async def _connect(self) -> None:
-        try:
+        try:  # as the source connects: the lease is taken before the source opens
             self._nc = await asyncio.wait_for(nats.connect(
                 self.url.split(","), connect_timeout=5, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5, name="resonance-callback serve lease"), 10.0)
-            js = self._nc.jetstream()
+        except Exception as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or repr(exc)
+            raise SourceError(f"cannot connect to NATS server {self.url}: {reason} "
+                              "within 10 s") from exc
+        js = self._nc.jetstream()
+        try:
             try:
                 self._kv = await js.key_value(BUCKET)
             except nats.js.errors.BucketNotFoundError:
@@ -120,11 +125,14 @@ class Lease:
                 self._kv = await js.create_key_value(api.KeyValueConfig(
                     bucket=BUCKET, ttl=self.ttl, history=1, replicas=replicas,
                     storage=api.StorageType.FILE))
+        except nats.js.errors.NotFoundError as exc:
+            await self._nc.close()
+            raise SourceError(f"NATS server {self.url} has no JetStream stream "
+                              f"{self.stream!r}") from exc
         except Exception as exc:
-            if self._nc is not None:
-                await self._nc.close()
+            await self._nc.close()
             raise SourceError(f"cannot take the serve lease {self.key} on NATS {self.url}: "
-                              f"{exc or type(exc).__name__}") from exc
+                              f"{str(exc) or repr(exc)}") from exc
 
     async def _current(self) -> dict[str, Any] | None:
         try:
