@@ -80,3 +80,12 @@ def test_serve_against_a_kafka_broker_that_is_not_there_is_one_line_naming_it(tm
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith(
         "Error: cannot reach Kafka 127.0.0.1:9: ")
+
+
+def test_serve_on_a_stream_that_does_not_exist_is_one_line_naming_it(tmp_path: Path,
+                                                                     nats_server) -> None:
+    result = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "b.db"), "--nats",
+                                       nats_server.url, "--stream", "nope"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: NATS server {nats_server.url} has no JetStream stream 'nope'")
