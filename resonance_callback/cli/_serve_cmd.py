@@ -68,14 +68,31 @@ def _logging(fmt: str) -> None:
               show_default=True,
               help="The largest 0MQ message read; a larger one is refused unread (0MQ drops "
                    "the connection, the service records it and reconnects).")
-@click.option("--nats", "nats_url", metavar="URL", help="A NATS server, e.g. nats://host:4222.")
+@click.option("--nats", "nats_url", metavar="URL",
+              help="A NATS server, e.g. nats://host:4222; a cluster's servers separated by "
+                   "commas.")
 @click.option("--stream", help="The JetStream stream bluesky-nats publishes to.")
 @click.option("--subject", metavar="PATTERN",
               help="Only subjects matching PATTERN, e.g. 'bluesky.>' [default: all].")
 @click.option("--durable", default="resonance-callback", show_default=True,
               help="The durable consumer's name (its position survives restarts).")
+@click.option("--lease", default=10.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="NATS: serve only while holding the durable's lease (a JetStream key-value "
+                   "entry living this many seconds after its last renewal): a second process "
+                   "on the same durable waits as a standby and takes over when this one stops "
+                   "or dies. 0: no lease.")
 @click.option("--ack-wait", default=30.0, show_default=True,
               help="Seconds before NATS redelivers a message not acknowledged.")
+@click.option("--kafka", "kafka_bootstrap", metavar="HOST:PORT[,HOST:PORT]",
+              help="Kafka brokers; documents as bluesky-kafka's Publisher produces them.")
+@click.option("--topic", help="The Kafka topic to read.")
+@click.option("--group", default="resonance-callback", show_default=True,
+              help="The Kafka consumer group (its committed offsets survive restarts; "
+                   "processes of one group share the topic's partitions).")
+@click.option("--session-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(min=1.0),
+              help="Kafka: seconds without a heartbeat before the group gives this "
+                   "process's partitions to another member.")
 @click.option("--sample", help="Sample of runs whose start document names none.")
 @click.option("--index", "index_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep this master index current (with --researcher).")
@@ -93,7 +110,9 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, max_open_beamtimes: int, zmq_address: str | None,
                   zmq_prefix: str, zmq_format: str, zmq_max_bytes: int,
                   nats_url: str | None, stream: str | None, subject: str | None,
-                  durable: str, ack_wait: float, sample: str | None,
+                  durable: str, lease: float, ack_wait: float, kafka_bootstrap: str | None,
+                  topic: str | None, group: str, session_timeout: float,
+                  sample: str | None,
                   index_path: Path | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
                   log_format: str) -> None:
@@ -101,9 +120,11 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
 
     Reads one source: a bluesky 0MQ proxy's out port (--zmq; at most once:
     what is sent while the service is down is lost, and its run stays open),
-    or a NATS JetStream stream as bluesky-nats publishes it (--nats, --stream;
+    a NATS JetStream stream as bluesky-nats publishes it (--nats, --stream;
     a durable consumer that acknowledges a message only once its rows are
-    committed, so a crash or restart loses nothing and stores nothing twice).
+    committed, so a crash or restart loses nothing and stores nothing twice),
+    or a Kafka topic as bluesky-kafka publishes it (--kafka, --topic, --group;
+    offsets committed only after the rows are, with the same promise).
     Each run goes to --db, or to the beamtime --db-template makes from its
     start document. SIGTERM or SIGINT drains what was received and exits 0.
     A status line is logged every --status-interval seconds.
@@ -117,6 +138,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     Examples:
         resonance-callback serve --db beamtime.db --nats nats://127.0.0.1:4222 --stream bluesky
         resonance-callback serve --db beamtime.db --zmq 127.0.0.1:5578
+        resonance-callback serve --db beamtime.db --kafka 127.0.0.1:9092 --topic bluesky
         resonance-callback serve --root /data --db-template '{beamline}/{proposal_id}.db' \
             --nats nats://broker:4222 --stream bluesky --subject 'bluesky.>' --durable writer
     """
@@ -128,7 +150,9 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
     data_root = (root or (Path.cwd() if db is None else db.absolute().parent)).absolute()
     source = make_source(zmq=zmq_address, nats=nats_url, stream=stream, subject=subject,
                          durable=durable, zmq_prefix=zmq_prefix.encode(), ack_wait=ack_wait,
-                         zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes)
+                         zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes,
+                         kafka=kafka_bootstrap, topic=topic, group=group,
+                         session_timeout=session_timeout, lease=lease)
 
     def make_callback(path: Path, **options: Any) -> RunWriterCallback:
         return ServiceCallback(path, sample=sample, **options)

@@ -45,7 +45,8 @@ class NatsSource:
     Parameters
     ----------
     url : str
-        The NATS server, e.g. ``nats://127.0.0.1:4222``.
+        The NATS server, e.g. ``nats://127.0.0.1:4222``, or the servers of a
+        cluster separated by commas (the client moves to another if one goes).
     stream : str
         The JetStream stream bluesky-nats publishes to.
     subject : str or None, optional
@@ -98,7 +99,7 @@ class NatsSource:
         """
         try:  # the client retries forever once connected, but not the first connection
             self._nc = await asyncio.wait_for(nats.connect(
-                self.url, connect_timeout=5, max_reconnect_attempts=-1,
+                self.url.split(","), connect_timeout=5, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5, allow_reconnect=True, name="resonance-callback serve",
                 error_cb=self._on_error, disconnected_cb=self._on_disconnect,
                 reconnected_cb=self._on_reconnect), self.connect_timeout)

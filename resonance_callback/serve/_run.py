@@ -19,23 +19,35 @@ log = logging.getLogger("resonance_callback.serve")
 def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str | None = None,
                 subject: str | None = None, durable: str = "resonance-callback",
                 zmq_prefix: bytes = b"", ack_wait: float = 30.0, zmq_format: str = "auto",
-                zmq_max_bytes: int | None = None) -> Source:
-    """The source the command line names: a 0MQ proxy's out port, or a NATS stream.
+                zmq_max_bytes: int | None = None, kafka: str | None = None,
+                topic: str | None = None, group: str = "resonance-callback",
+                session_timeout: float = 10.0, lease: float = 0.0) -> Source:
+    """The source the command line names: a 0MQ proxy's out port, a NATS stream, or Kafka.
 
     ``zmq_format`` is how 0MQ payloads are read (``auto``: msgpack or JSON;
     ``pickle`` runs code sent over the network), ``zmq_max_bytes`` the largest 0MQ
-    message read (default :data:`~._zmq.DEFAULT_MAX_BYTES`).
+    message read (default :data:`~._zmq.DEFAULT_MAX_BYTES`). ``kafka`` (the brokers),
+    ``topic`` and ``group`` name a Kafka topic read by a consumer group
+    (``session_timeout``: seconds before the group hands a silent member's partitions on).
+    ``lease`` > 0: a NATS source fetches only while it holds its durable's lease
+    (:class:`~._lease.Lease`, that many seconds), so one process serves a durable at a time.
 
     Raises
     ------
     SourceError
-        Neither or both are given, NATS without a stream, or a 0MQ format or bound
-        that is not one.
+        Not exactly one source given, NATS without a stream, Kafka without a topic,
+        or a 0MQ format or bound that is not one.
     MissingExtraError
-        The ``serve`` extra (nats-py, pyzmq) is not installed.
+        The ``serve`` extra (nats-py, pyzmq), or the ``kafka`` extra, is not installed.
     """
-    if (zmq is None) == (nats is None):
-        raise SourceError("give one source: --zmq HOST:PORT or --nats URL --stream NAME")
+    if sum(x is not None for x in (zmq, nats, kafka)) != 1:
+        raise SourceError("give one source: --zmq HOST:PORT, --nats URL --stream NAME, or "
+                          "--kafka HOST:PORT --topic NAME")
+    if kafka is not None:
+        if not topic:
+            raise SourceError(f"--kafka {kafka} needs --topic NAME (the topic to read)")
+        from resonance_callback.serve._kafka import KafkaSource
+        return KafkaSource(kafka, topic, group=group, session_timeout=session_timeout)
     if zmq is not None:
         from resonance_callback.serve._zmq import DEFAULT_MAX_BYTES, ZmqSource
         return ZmqSource(zmq, prefix=zmq_prefix, fmt=zmq_format,
@@ -44,7 +56,11 @@ def make_source(*, zmq: str | None = None, nats: str | None = None, stream: str 
         raise SourceError(f"--nats {nats} needs --stream NAME (the JetStream stream)")
     from resonance_callback.serve._nats import NatsSource
     assert nats is not None
-    return NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
+    source = NatsSource(nats, stream, subject, durable=durable, ack_wait=ack_wait)
+    if lease <= 0:
+        return source
+    from resonance_callback.serve._lease import Lease, LeasedSource
+    return LeasedSource(source, Lease(nats, stream, durable, lease))
 
 
 def serve(source: Source, router: BeamtimeRouter, **options: Any) -> ServiceStats:

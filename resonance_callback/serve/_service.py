@@ -19,6 +19,7 @@ payload, or when the source goes quiet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -201,6 +202,20 @@ class Service:
         self._rate_mark = (now, self.stats.documents)
         return (self.stats.documents - last_n) / (now - last_t) if now > last_t else 0.0
 
+    async def _open(self, stop: asyncio.Event) -> bool:
+        """Open the source; False if stopped first (a standby waiting for its lease)."""
+        opening = asyncio.ensure_future(self.source.open())
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if opening in done:
+            opening.result()  # the source's SourceError, if it could not open
+            return True
+        opening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await opening
+        return False
+
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then drain what was received, commit, acknowledge.
 
@@ -217,7 +232,9 @@ class Service:
         self._rate_mark = (time.monotonic(), 0)
         closed = False
         try:
-            await self.source.open()
+            if not await self._open(stop):
+                log.info("stopped before the source opened")
+                return
             log.info("serving %s", self.source.describe())
             recovered = await self.source.recover(self._recover_batch)
             if recovered:

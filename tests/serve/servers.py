@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,61 @@ class NatsServer:
         self.start()
 
 
+class NatsCluster:
+    """Three ``nats-server -js`` nodes routed into one cluster, each on free ports.
+
+    ``url`` names all three, comma-separated, as ``serve --nats`` takes a cluster.
+    """
+
+    def __init__(self, store: Path, size: int = 3) -> None:
+        self.store = store
+        self.ports = [free_port() for _ in range(size)]
+        self.routes = [free_port() for _ in range(size)]
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self.url = ",".join(f"nats://127.0.0.1:{p}" for p in self.ports)
+
+    def start(self, node: int | None = None) -> None:
+        for i in ([node] if node is not None else range(len(self.ports))):
+            routes = ",".join(f"nats://127.0.0.1:{r}" for r in self.routes)
+            (self.store / f"n{i}").mkdir(parents=True, exist_ok=True)
+            with open(self.store / f"n{i}.log", "ab") as log:
+                self.procs[i] = subprocess.Popen(
+                    [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.ports[i]),
+                     "-n", f"n{i}", "--cluster_name", "resonance",
+                     "--cluster", f"nats://127.0.0.1:{self.routes[i]}", "--routes", routes,
+                     "-sd", str(self.store / f"n{i}")], stdout=log, stderr=subprocess.STDOUT)
+            wait_for_port(self.ports[i])
+        deadline = time.monotonic() + 30
+        while True:  # JetStream answers once the cluster has elected its meta leader
+            try:
+                run(self._ping())
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    async def _ping(self) -> None:
+        nc = await nats.connect(self.url.split(","), connect_timeout=1, allow_reconnect=False)
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    def kill(self, node: int) -> None:
+        proc = self.procs[node]
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        self.procs[node] = None
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+
+
 def run(coro: Any) -> Any:
     """Run a coroutine to its end on a thread of its own (callable from a RunEngine plan)."""
     with ThreadPoolExecutor(1) as pool:
@@ -109,19 +165,26 @@ def run(coro: Any) -> Any:
 
 
 async def _with_js(url: str, work: Any) -> Any:
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    nc = await nats.connect(url.split(","), connect_timeout=2, allow_reconnect=False)
     try:
         return await work(nc.jetstream())
     finally:
         await nc.close()
 
 
-def add_stream(url: str, name: str = "bluesky", subjects: tuple[str, ...] = ("bluesky.>",)
-               ) -> None:
+def add_stream(url: str, name: str = "bluesky", subjects: tuple[str, ...] = ("bluesky.>",),
+               replicas: int = 1) -> None:
     async def work(js: Any) -> None:
         await js.add_stream(api.StreamConfig(name=name, subjects=list(subjects),
-                                             storage=api.StorageType.FILE))
+                                             storage=api.StorageType.FILE, num_replicas=replicas))
     run(_with_js(url, work))
+
+
+def stream_leader(url: str, stream: str = "bluesky") -> str:
+    """The name of the cluster node that leads ``stream`` (``n0``, ``n1``, ...)."""
+    async def work(js: Any) -> str:
+        return (await js.stream_info(stream)).cluster.leader
+    return run(_with_js(url, work))
 
 
 def stream_last_seq(url: str, stream: str = "bluesky") -> int:
@@ -165,7 +228,7 @@ class NatsPublisher:
         from bluesky_nats.outbox import Delivery, Outbox
 
         self.runtime = NatsRuntime()
-        client = self.runtime.connect(nats.connect(url, max_reconnect_attempts=-1,
+        client = self.runtime.connect(nats.connect(url.split(","), max_reconnect_attempts=-1,
                                                    reconnect_time_wait=0.2))
         self.client = client
         self.publisher = NATSPublisher(Outbox(self.runtime, client, delivery=Delivery.CRITICAL),
@@ -185,6 +248,60 @@ class NatsPublisher:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+class RetryingPublisher:
+    """Publishes as bluesky-nats does (subject ``bluesky.test.<name>``, msgpack, header
+    ``run_id``), retrying while a cluster elects a new stream leader.
+
+    Each message carries a ``Nats-Msg-Id``, so a retry of a message the stream did
+    store is dropped by JetStream's duplicate window, not stored twice.
+    """
+
+    def __init__(self, url: str, subject: str = "bluesky.test") -> None:
+        import uuid
+
+        self.subject = subject
+        self.session = uuid.uuid4().hex[:12]
+        self.sent = 0
+        self.retries = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.nc = self._wait(nats.connect(url.split(","), max_reconnect_attempts=-1,
+                                          reconnect_time_wait=0.2))
+        self.js = self.nc.jetstream()
+        self.run_id = ""
+
+    __hash__ = object.__hash__
+
+    def _wait(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await self.js.publish(subject, payload, headers=headers, timeout=2)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(0.2)
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        if name == "start":
+            self.run_id = doc["uid"]
+        self.sent += 1
+        headers = {"run_id": self.run_id, "Nats-Msg-Id": f"{self.session}-{self.sent}"}
+        self._wait(self._publish(f"{self.subject}.{name}", msgpack_serializer(doc), headers))
+
+    def close(self) -> None:
+        self._wait(self.nc.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 def msgpack_serializer(doc: dict[str, Any]) -> bytes:

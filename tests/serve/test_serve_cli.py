@@ -15,7 +15,9 @@ from resonance_callback.cli import main
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--nats", "nats://127.0.0.1:1", "--stream", "s"], "give one of --db DB or --db-template"),
-    (["--db", "x.db"], "give one source: --zmq HOST:PORT or --nats URL --stream NAME"),
+    (["--db", "x.db"], "give one source: --zmq HOST:PORT, --nats URL --stream NAME, or "
+                        "--kafka HOST:PORT --topic NAME"),
+    (["--db", "x.db", "--kafka", "127.0.0.1:1"], "needs --topic NAME"),
     (["--db", "x.db", "--nats", "nats://127.0.0.1:1"], "needs --stream NAME"),
     (["--db", "x.db", "--zmq", "nowhere"], "0MQ address 'nowhere' is not HOST:PORT"),
     (["--db-template", "{sample.name}.db", "--zmq", "127.0.0.1:1"], "is not a plain key"),
@@ -52,3 +54,38 @@ def test_serve_without_the_serve_extra_names_it_in_one_line(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "Error: serving from NATS needs nats-py: pip install 'resonance-callback[serve]'")
+
+
+def test_serve_kafka_without_the_kafka_extra_names_it_in_one_line(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["confluent_kafka"] = None
+        from resonance_callback.cli import main
+        sys.argv = ["resonance-callback", "serve", "--db", {str(tmp_path / "b.db")!r},
+                    "--kafka", "127.0.0.1:9", "--topic", "bluesky"]
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: serving from Kafka needs confluent-kafka: pip install "
+        "'resonance-callback[kafka]'")
+
+
+def test_serve_against_a_kafka_broker_that_is_not_there_is_one_line_naming_it(tmp_path: Path
+                                                                               ) -> None:
+    result = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "b.db"), "--kafka",
+                                       "127.0.0.1:9", "--topic", "bluesky"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(
+        "Error: cannot reach Kafka 127.0.0.1:9: ")
+
+
+def test_serve_on_a_stream_that_does_not_exist_is_one_line_naming_it(tmp_path: Path,
+                                                                     nats_server) -> None:
+    result = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "b.db"), "--nats",
+                                       nats_server.url, "--stream", "nope"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: NATS server {nats_server.url} has no JetStream stream 'nope'")
