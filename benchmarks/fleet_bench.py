@@ -36,7 +36,7 @@ import nats
 from event_model import compose_run
 from nats.js import api
 
-from benchmarks.serve_bench import BIN, free_port
+from benchmarks.serve_bench import BIN, free_port, quiet
 
 PROCESSES = (1, 2, 4)
 
@@ -65,7 +65,7 @@ class Cluster:
         while True:
             try:
                 nc = await nats.connect(self.url.split(","), connect_timeout=1,
-                                        allow_reconnect=False)
+                                        allow_reconnect=False, error_cb=quiet)
                 try:
                     await nc.jetstream().add_stream(api.StreamConfig(
                         name="bluesky", subjects=["bluesky.>"], num_replicas=3,
@@ -101,7 +101,7 @@ def documents(runs: int, events_per_run: int) -> list[tuple[str, bytes]]:
 
 
 async def _publish(url: str, subjects: list[str], docs: list[tuple[str, bytes]]) -> None:
-    nc = await nats.connect(url.split(","))
+    nc = await nats.connect(url.split(","), error_cb=quiet)
     js = nc.jetstream()
     try:
         for subject in subjects:
@@ -113,7 +113,7 @@ async def _publish(url: str, subjects: list[str], docs: list[tuple[str, bytes]])
 
 
 async def _acknowledged(url: str, durables: list[str]) -> bool:
-    nc = await nats.connect(url.split(","))
+    nc = await nats.connect(url.split(","), error_cb=quiet)
     try:
         js = nc.jetstream()
         for durable in durables:
