@@ -9,6 +9,10 @@ from typing import Any
 
 from event_model import compose_run
 
+from resonance_callback.read import check_beamtime
+
+from ..beamtime_dump import differences, dump_beamtime
+
 Publish = Callable[[str, dict[str, Any]], Any]
 
 
@@ -61,3 +65,13 @@ def peak_rss_bytes(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def assert_served_as_local(tmp_path: Path) -> None:
+    """``served.db`` holds what the in-process ``local.db`` holds, row for row and frame for
+    frame, nothing rejected, and passes ``check``."""
+    got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
+    assert differences(got, expected) == {}
+    assert expected["rejected_documents"] == []
+    report = check_beamtime(tmp_path / "served.db")
+    assert report.ok, report.lines()

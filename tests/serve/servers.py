@@ -56,6 +56,27 @@ def nats_server_binary() -> str:
     return found
 
 
+async def _ping(url: str) -> None:
+    nc = await nats.connect(url.split(","), connect_timeout=1, allow_reconnect=False)
+    try:
+        await nc.jetstream().account_info()
+    finally:
+        await nc.close()
+
+
+def wait_for_jetstream(url: str, timeout: float) -> None:
+    """Wait until JetStream answers at ``url`` (one server, or a cluster's, comma-separated)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            run(_ping(url))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class NatsServer:
     """``nats-server -js`` on a free port, its JetStream store in ``store``."""
 
@@ -73,23 +94,8 @@ class NatsServer:
                 [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
                  "-sd", str(self.store)], stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(self.port)
-        # JetStream answers once its store is recovered
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                run(self._ping())
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for_jetstream(self.url, 10)  # JetStream answers once its store is recovered
 
-    async def _ping(self) -> None:
-        nc = await nats.connect(self.url, connect_timeout=1, allow_reconnect=False)
-        try:
-            await nc.jetstream().account_info()
-        finally:
-            await nc.close()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -127,22 +133,8 @@ class NatsCluster:
                      "--cluster", f"nats://127.0.0.1:{self.routes[i]}", "--routes", routes,
                      "-sd", str(self.store / f"n{i}")], stdout=log, stderr=subprocess.STDOUT)
             wait_for_port(self.ports[i])
-        deadline = time.monotonic() + 30
-        while True:  # JetStream answers once the cluster has elected its meta leader
-            try:
-                run(self._ping())
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for_jetstream(self.url, 30)  # ... once the cluster has elected its meta leader
 
-    async def _ping(self) -> None:
-        nc = await nats.connect(self.url.split(","), connect_timeout=1, allow_reconnect=False)
-        try:
-            await nc.jetstream().account_info()
-        finally:
-            await nc.close()
 
     def kill(self, node: int) -> None:
         proc = self.procs[node]
@@ -411,6 +403,25 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class ServeProcesses:
+    """``serve`` processes started on demand with the same arguments first; see :meth:`stop`."""
+
+    def __init__(self, log_dir: Path, *common: str) -> None:
+        self.log_dir = log_dir
+        self.common = common
+        self.procs: list[ServeProcess] = []
+
+    def __call__(self, *extra: str, wait: bool = True) -> ServeProcess:
+        proc = ServeProcess([*self.common, *extra], self.log_dir / f"serve-{len(self.procs)}.log")
+        self.procs.append(proc)
+        return proc.start(wait=wait)
+
+    def stop(self) -> None:
+        """Kill every process still running."""
+        for proc in self.procs:
+            proc.stop()
 
 
 class Mkdir:

@@ -22,13 +22,11 @@ from click.testing import CliRunner
 
 from resonance_callback import RunWriterCallback
 from resonance_callback.cli import main
-from resonance_callback.read import check_beamtime
 
-from ..beamtime_dump import differences, dump_beamtime
 from .conftest import camera
 from .kafka import KafkaPublisher, TansuBroker, committed, pack, wait_committed
-from .runs import publish_run, rejected_in, runs_in
-from .servers import ServeProcess
+from .runs import assert_served_as_local, publish_run, rejected_in, runs_in
+from .servers import ServeProcesses
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +52,11 @@ def kafka_publisher(broker: TansuBroker, topic: str) -> Iterator[KafkaPublisher]
 
 
 @pytest.fixture
-def served_kafka(tmp_path: Path, broker: TansuBroker, topic: str) -> Iterator[Any]:
-    procs: list[ServeProcess] = []
-
-    def start(*extra: str, wait: bool = True) -> ServeProcess:
-        args = ["--kafka", broker.bootstrap, "--topic", topic, "--status-interval", "1",
-                "--db", str(tmp_path / "served.db"), *extra]
-        proc = ServeProcess(args, tmp_path / f"serve-{len(procs)}.log")
-        procs.append(proc)
-        return proc.start(wait=wait)
-
-    yield start
-    for proc in procs:
-        proc.stop()
+def served_kafka(tmp_path: Path, broker: TansuBroker, topic: str) -> Iterator[ServeProcesses]:
+    procs = ServeProcesses(tmp_path, "--kafka", broker.bootstrap, "--topic", topic,
+                           "--status-interval", "1", "--db", str(tmp_path / "served.db"))
+    yield procs
+    procs.stop()
 
 
 def _publish(RE: Any, sim: dict[str, Any], local: RunWriterCallback,  # noqa: N803
@@ -80,21 +70,13 @@ def _publish(RE: Any, sim: dict[str, Any], local: RunWriterCallback,  # noqa: N8
     publisher.flush()
 
 
-def _assert_same(tmp_path: Path) -> None:
-    got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
-    assert differences(got, expected) == {}
-    assert expected["rejected_documents"] == []
-    report = check_beamtime(tmp_path / "served.db")
-    assert report.ok, report.lines()
-
-
 def test_served_kafka_beamtime_equals_the_in_process_one_row_for_row_and_frame_for_frame(
         tmp_path: Path, RE, sim, broker, topic, kafka_publisher, served_kafka) -> None:  # noqa: N803
     service = served_kafka()
     _publish(RE, sim, RunWriterCallback(tmp_path / "local.db"), kafka_publisher, 10, 0.0)
     wait_committed(broker.bootstrap, topic)
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_offsets_are_committed_only_after_the_rows_and_a_killed_service_loses_nothing(
@@ -115,7 +97,7 @@ def test_offsets_are_committed_only_after_the_rows_and_a_killed_service_loses_no
     assert killed == [-9]
     wait_committed(broker.bootstrap, topic)
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_a_run_open_at_the_committed_offset_is_completed_after_a_restart(
@@ -204,4 +186,4 @@ def test_two_services_in_one_group_share_the_partitions_and_one_takes_over_when_
     assert second.terminate() == 0
     assert "assigned partition(s) 0, 1" in second.text()
     publisher.close()
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)

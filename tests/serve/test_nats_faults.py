@@ -18,10 +18,9 @@ from bluesky import plan_stubs as bps
 from bluesky.plans import count
 
 from resonance_callback import RunWriterCallback
-from resonance_callback.read import check_beamtime
 
-from ..beamtime_dump import differences, dump_beamtime
 from .conftest import camera
+from .runs import assert_served_as_local
 from .servers import consumer_state, wait_acknowledged
 
 
@@ -31,14 +30,6 @@ def _publish(RE, sim, local, publisher, num: int, delay: float) -> None:  # noqa
     RE(count([sim["det"], sim["img"]], num=3))  # an earlier, complete run
     RE(count([sim["det"], camera((256, 256)), sim["img"]], num=num, delay=delay))
     local.close()
-
-
-def _assert_same(tmp_path: Path) -> None:
-    got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
-    assert differences(got, expected) == {}
-    assert expected["rejected_documents"] == []
-    report = check_beamtime(tmp_path / "served.db")
-    assert report.ok, report.lines()
 
 
 @pytest.mark.parametrize("kills", [(0.3,), (0.9,), (0.6, 1.6)],
@@ -64,7 +55,7 @@ def test_service_killed_mid_run_and_restarted_loses_nothing_and_stores_nothing_t
     assert killed == [-9] * len(kills)
     wait_acknowledged(nats_server.url)
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_sigterm_mid_run_drains_exits_0_and_a_restart_completes_the_run(
@@ -85,7 +76,7 @@ def test_sigterm_mid_run_drains_exits_0_and_a_restart_completes_the_run(
     assert "SIGTERM received: draining" in service.text()
     wait_acknowledged(nats_server.url)
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_nats_server_restarted_mid_run_loses_nothing_and_stores_nothing_twice(
@@ -111,7 +102,7 @@ def test_nats_server_restarted_mid_run_loses_nothing_and_stores_nothing_twice(
     wait_acknowledged(nats_server.url)
     assert service.terminate() == 0
     assert service.text().count("reconnected") >= 2
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_publisher_faster_than_a_stalled_disk_makes_the_consumer_wait_and_loses_nothing(
@@ -144,4 +135,4 @@ def test_publisher_faster_than_a_stalled_disk_makes_the_consumer_wait_and_loses_
     assert max(waiting) > 0  # messages waited on the server, not in the service's memory
     wait_acknowledged(nats_server.url)
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)

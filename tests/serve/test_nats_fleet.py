@@ -22,15 +22,15 @@ from bluesky.plans import count
 from resonance_callback import RunWriterCallback
 
 from .conftest import camera
+from .runs import assert_served_as_local
 from .servers import (
     NatsCluster,
     RetryingPublisher,
-    ServeProcess,
+    ServeProcesses,
     add_stream,
     stream_leader,
     wait_acknowledged,
 )
-from .test_nats_faults import _assert_same
 
 
 @pytest.fixture
@@ -58,19 +58,12 @@ def cluster_publisher(cluster: NatsCluster) -> Iterator[RetryingPublisher]:
 
 
 @pytest.fixture
-def serve_cluster(tmp_path: Path, cluster: NatsCluster) -> Iterator[Any]:
-    procs: list[ServeProcess] = []
-
-    def start(*extra: str, wait: bool = True) -> ServeProcess:
-        args = ["--nats", cluster.url, "--stream", "bluesky", "--status-interval", "1",
-                "--ack-wait", "2", "--db", str(tmp_path / "served.db"), *extra]
-        proc = ServeProcess(args, tmp_path / f"serve-{len(procs)}.log")
-        procs.append(proc)
-        return proc.start(wait=wait)
-
-    yield start
-    for proc in procs:
-        proc.stop()
+def serve_cluster(tmp_path: Path, cluster: NatsCluster) -> Iterator[ServeProcesses]:
+    procs = ServeProcesses(tmp_path, "--nats", cluster.url, "--stream", "bluesky",
+                           "--status-interval", "1", "--ack-wait", "2",
+                           "--db", str(tmp_path / "served.db"))
+    yield procs
+    procs.stop()
 
 
 def _publish(RE: Any, sim: dict[str, Any], local: RunWriterCallback,  # noqa: N803
@@ -98,7 +91,7 @@ def test_the_stream_leader_killed_mid_run_loses_nothing_and_stores_nothing_twice
     wait_acknowledged(cluster.url, timeout=90)
     assert stream_leader(cluster.url) != leader  # the cluster elected another
     assert service.terminate() == 0
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_a_standby_on_the_same_durable_waits_then_takes_over_when_the_active_one_dies(
@@ -120,7 +113,7 @@ def test_a_standby_on_the_same_durable_waits_then_takes_over_when_the_active_one
     wait_acknowledged(cluster.url, timeout=90)
     assert standby.terminate() == 0
     assert "lease bluesky.resonance-callback taken" in standby.text()
-    _assert_same(tmp_path)
+    assert_served_as_local(tmp_path)
 
 
 def test_sigterm_to_a_waiting_standby_exits_0_without_serving(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -39,38 +38,22 @@ def test_serve_against_a_nats_server_that_is_not_there_is_one_line_naming_it(tmp
         "Error: cannot connect to NATS server nats://127.0.0.1:9")
 
 
-def test_serve_without_the_serve_extra_names_it_in_one_line(tmp_path: Path) -> None:
-    script = textwrap.dedent(f"""
-        import sys
-        sys.modules["nats"] = None
-        sys.modules["zmq"] = None
-        from resonance_callback.cli import main
-        sys.argv = ["resonance-callback", "serve", "--db", {str(tmp_path / "b.db")!r},
-                    "--nats", "nats://127.0.0.1:9", "--stream", "bluesky"]
-        main()
-    """)
+@pytest.mark.parametrize(("blocked", "source", "message"), [
+    (("nats", "zmq"), ["--nats", "nats://127.0.0.1:9", "--stream", "bluesky"],
+     "Error: serving from NATS needs nats-py: pip install 'resonance-callback[serve]'"),
+    (("confluent_kafka",), ["--kafka", "127.0.0.1:9", "--topic", "bluesky"],
+     "Error: serving from Kafka needs confluent-kafka: pip install 'resonance-callback[kafka]'"),
+], ids=["serve", "kafka"])
+def test_serve_without_its_extra_names_it_in_one_line(tmp_path: Path, blocked: tuple[str, ...],
+                                                      source: list[str], message: str) -> None:
+    script = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in blocked) + (
+        "from resonance_callback.cli import main\n"
+        f"sys.argv = ['resonance-callback', 'serve', '--db', {str(tmp_path / 'b.db')!r}, "
+        f"*{source!r}]\nmain()\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "Error: serving from NATS needs nats-py: pip install 'resonance-callback[serve]'")
-
-
-def test_serve_kafka_without_the_kafka_extra_names_it_in_one_line(tmp_path: Path) -> None:
-    script = textwrap.dedent(f"""
-        import sys
-        sys.modules["confluent_kafka"] = None
-        from resonance_callback.cli import main
-        sys.argv = ["resonance-callback", "serve", "--db", {str(tmp_path / "b.db")!r},
-                    "--kafka", "127.0.0.1:9", "--topic", "bluesky"]
-        main()
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "Error: serving from Kafka needs confluent-kafka: pip install "
-        "'resonance-callback[kafka]'")
+    assert result.stderr.strip() == message
 
 
 def test_serve_against_a_kafka_broker_that_is_not_there_is_one_line_naming_it(tmp_path: Path
