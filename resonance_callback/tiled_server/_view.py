@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
 from typing import Any
 
-__all__ = ["PAGE", "PAGE_FILES", "ViewPage"]
+__all__ = ["PAGE", "PAGE_FILES", "REDIRECTS", "ViewPage"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -30,6 +30,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 #: Where the page is.
 PAGE = "/view/"
+#: The paths redirected to the page (Tiled's own ``/`` is its UI's welcome page).
+REDIRECTS = frozenset({"/", "/view"})
 
 _TYPES = {"html": b"text/html; charset=utf-8", "js": b"text/javascript; charset=utf-8",
           "css": b"text/css; charset=utf-8"}
@@ -74,11 +76,11 @@ class ViewPage:
         path = scope.get("path")
         method = scope.get("method")
         if scope["type"] != "http" or method not in ("GET", "HEAD") or not (
-                path in ("/", "/view") or path in PAGE_FILES):
+                path in REDIRECTS or path in PAGE_FILES):
             await self.app(scope, receive, send)
             return
         head_only = method == "HEAD"
-        if path in ("/", "/view"):
+        if path in REDIRECTS:
             # Relative, so that it holds behind a proxy serving the app below a prefix.
             await _answer(send, 307, b"", [(b"location", b"view/")], head_only)
             return
