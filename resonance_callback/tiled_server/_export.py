@@ -87,8 +87,11 @@ def json_seq(mimetype: str, adapter: Any, metadata: dict[str, Any],
 
 
 def serialization_registry() -> SerializationRegistry:
-    """Return Tiled's default serializers plus a ``BlueskyRun``'s ``application/json-seq``,
-    and an array slice's ``image/png`` as :func:`frame_png` draws it."""
+    """Return Tiled's serializers with ours: a run's JSON-Seq, a frame's PNG.
+
+    Tiled's defaults, plus a ``BlueskyRun``'s ``application/json-seq`` and an
+    array slice's ``image/png`` as :func:`frame_png` draws it.
+    """
     registry = copy.deepcopy(default_serialization_registry)
     registry.register(RUN_SPEC.name, JSON_SEQ, json_seq)
     registry.register("array", "image/png", frame_png)
