@@ -11,7 +11,7 @@ import pytest
 from resonance_callback import open_beamtime
 
 from ._browser import MARKUP, POINTS, Viewed
-from .conftest import serving
+from .conftest import API_KEY, serving
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,19 @@ def test_frames_are_stepped_through_one_image_each(viewed, public_url, open_page
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [5, 6]
     frames.locator("button.prev").click()
     page.wait_for_selector(".frame-counter:has-text('frame 1 /')")
+
+
+def test_a_served_directory_lists_its_beamtimes_each_opening_to_its_runs(
+        site, site_url, open_page) -> None:
+    page = open_page(site_url.rstrip("/") + "/view/")
+    page.wait_for_selector("form.key-prompt")
+    page.fill("#api-key", API_KEY)
+    page.click("form.key-prompt button[type=submit]")
+    page.wait_for_selector("tr.node")
+    assert sorted(n.get_attribute("data-key") for n in page.locator("tr.node").all()) == [
+        "2026-03", "good"]
+    page.locator("tr.node[data-key=good] a").click()
+    page.wait_for_selector("tr.run")
+    assert page.url.endswith("/view/#/good")
+    assert [c.inner_text() for c in page.locator("tr.run td.sample").all()] == ["Cu", "Si"]
+    assert page.locator("tr.run").first.get_attribute("data-uid") == site.plain

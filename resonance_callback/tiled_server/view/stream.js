@@ -80,13 +80,16 @@ async function plotSection(parts, table, dataKeys, hints, start) {
             el("div", { class: "controls" }, xLabel, xSelect, yLabel, ySelect), holder);
 }
 
-export async function streamView(main, parts, node) {
+// Draws the stream's page into main, unless current() says the user went elsewhere meanwhile.
+export async function streamView(main, parts, node, current) {
   const md = node.attributes.metadata || {};
   const [children, run] = await Promise.all([
     getJson("search", parts, [["fields", "structure_family"], ["fields", "structure"],
                               ["page[limit]", "300"]]),
     getJson("metadata", parts.slice(0, -1))]);
-  const start = ((run.data.attributes.metadata || {}).start) || {};
+  const runMd = run.data.attributes.metadata || {};
+  const start = runMd.start || {};
+  const summary = runMd.summary || {};
   const sections = [];
   const others = el("ul", { class: "other-fields" });
   for (const child of children.data) {
@@ -101,7 +104,10 @@ export async function streamView(main, parts, node) {
                        + (shape ? ` (${shape.join(" \u00d7 ")})` : "")));
     }
   }
-  fill(main, el("h2", {}, `Stream ${parts[parts.length - 1]}`), ...sections,
+  if (!current()) return;
+  const about = summary.scan_id === undefined ? ""
+    : `Scan ${summary.scan_id} (${summary.plan_name ?? ""}, ${summary.sample ?? "no sample"}): `;
+  fill(main, el("h2", {}, `${about}stream ${parts[parts.length - 1]}`), ...sections,
     others.childElementCount ? el("h3", {}, "Other fields") : null,
     others.childElementCount ? others : null);
 }

@@ -42,8 +42,9 @@ function statusCell(status) {
 
 function showCrumbs(parts) {
   crumbs.replaceChildren(el("a", { href: "#/" }, "runs"));
-  parts.forEach((part, i) => {
-    crumbs.append(" / ", el("a", { href: href(parts.slice(0, i + 1)) }, part));
+  parts.forEach((part, i) => {  // a uid shortened to its first 8 characters, as in the list
+    const shown = /^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(part) ? part.slice(0, 8) : part;
+    crumbs.append(" / ", el("a", { href: href(parts.slice(0, i + 1)), title: part }, shown));
   });
 }
 
@@ -178,7 +179,9 @@ async function render() {
     if (mine !== rendering) return;
     const specs = specNames(node.attributes);
     if (specs.includes("BlueskyRun")) await runView(parts, node, mine);
-    else if (specs.includes("BlueskyEventStream")) await streamView(main, parts, node);
+    else if (specs.includes("BlueskyEventStream")) {
+      await streamView(main, parts, node, () => mine === rendering);
+    }
     else if (node.attributes.structure_family === "container") await listView(parts, mine);
     else fill(main, el("p", {}, `${parts.join("/")} is a ${
       node.attributes.structure_family}; open its stream to see it.`));
