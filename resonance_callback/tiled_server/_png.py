@@ -19,6 +19,7 @@ import numpy as np
 from resonance_callback._extras import needs_extra
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
+    from PIL import Image  # tiled[server] requires Pillow; the tiled extra names it too
     from tiled.utils import UnsupportedShape
 
 __all__ = ["frame_png"]
@@ -66,8 +67,6 @@ def frame_png(mimetype: str, array: Any, metadata: dict[str, Any]) -> bytes:
         If the slice is not one frame of numbers (Tiled answers 406, naming
         the shape).
     """
-    from PIL import Image
-
     frame = np.asarray(array)
     while frame.ndim > 2 and frame.shape[0] == 1:
         frame = frame[0]
