@@ -32,10 +32,15 @@ def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: b
 
     Give --api-key KEY (clients must give it) or --public (anyone may read).
 
+    In a browser, http://HOST:PORT/ opens the browser view (/view/): the runs
+    by scan_id, plan, sample, start and exit status, a run's streams, a line
+    plot of a stream, its frames; with --api-key the page asks for the key.
+    Tiled's own UI stays at /ui/.
+
     \b
     Example:
         resonance-callback serve-tiled beamtime.db --port 8000 --api-key secret
-        # then, in Python:
+        # then open http://127.0.0.1:8000/ in a browser, or, in Python:
         #   from tiled.client import from_uri
         #   c = from_uri("http://127.0.0.1:8000", api_key="secret")
         #   c[-1]["primary"].read()
@@ -51,5 +56,6 @@ def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: b
 
     app = build_app(path, api_key=api_key, public=public)
     click.echo(f"Serving {path} at http://{host}:{port}"
-               + (" (public)" if public else "") + "; Ctrl-C stops.", err=True)
+               + (" (public)" if public else "") + f"; in a browser: http://{host}:{port}/view/"
+               + "; Ctrl-C stops.", err=True)
     run_app(app, host=host, port=port)

@@ -4,7 +4,8 @@
 auth settings) over a beamtime, a directory of beamtimes or a master index;
 ``tiled.client.from_uri`` with bluesky-tiled-plugins reads its runs as it
 reads a TiledWriter-fed catalog, and subscribes to runs being written
-(Tiled's live streaming, served by polling; ``LiveLimits`` bounds it). Needs the ``tiled`` extra.
+(Tiled's live streaming, served by polling; ``LiveLimits`` bounds it). A browser
+view of ours is at ``/view/`` (``/`` redirects there; see ``_view``). Needs the ``tiled`` extra.
 """
 
 from resonance_callback.tiled_server._app import build_app, run_app, serve

@@ -11,6 +11,7 @@ from resonance_callback.tiled_server._auth import RequireApiKey
 from resonance_callback.tiled_server._export import serialization_registry
 from resonance_callback.tiled_server._live import LiveLimits, install_limits
 from resonance_callback.tiled_server._tree import build_tree
+from resonance_callback.tiled_server._view import ViewPage
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     import uvicorn
@@ -32,8 +33,9 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     api_key : str, optional
         The key clients must give (``from_uri(url, api_key=...)``); letters and
         digits. Every route answers 401 without it, except ``/healthz`` and
-        ``/api/v1/`` (the server's description): a check stands in front of
-        Tiled's app, which checks the key too.
+        ``/api/v1/`` (the server's description) and the browser view's own
+        files (``/view/``, which ask for the key and hold no data): a check
+        stands in front of Tiled's app, which checks the key too.
     public : bool, optional
         Let anyone read without a key (anonymous access). One of ``api_key``
         and ``public`` is needed.
@@ -45,7 +47,8 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     Returns
     -------
     fastapi.FastAPI
-        Tiled's own app, read-only.
+        Tiled's own app, read-only, with the browser view at ``/view/``
+        (``/`` redirects there; Tiled's UI stays at ``/ui/``).
 
     Raises
     ------
@@ -69,6 +72,7 @@ def build_app(path: str | Path, *, api_key: str | None = None, public: bool = Fa
     install_limits(app, live if live is not None else LiveLimits())
     if api_key is not None:
         app.add_middleware(RequireApiKey, key=api_key)
+    app.add_middleware(ViewPage)  # the page's own files, in front of the key's check
     return app
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.tiled_server._nodes import RUN_SPEC, RunContainer, json_safe
+from resonance_callback.tiled_server._png import frame_png
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
     from tiled.media_type_registration import (
@@ -86,7 +87,12 @@ def json_seq(mimetype: str, adapter: Any, metadata: dict[str, Any],
 
 
 def serialization_registry() -> SerializationRegistry:
-    """Return Tiled's default serializers plus a ``BlueskyRun``'s ``application/json-seq``."""
+    """Return Tiled's serializers with ours: a run's JSON-Seq, a frame's PNG.
+
+    Tiled's defaults, plus a ``BlueskyRun``'s ``application/json-seq`` and an
+    array slice's ``image/png`` as :func:`frame_png` draws it.
+    """
     registry = copy.deepcopy(default_serialization_registry)
     registry.register(RUN_SPEC.name, JSON_SEQ, json_seq)
+    registry.register("array", "image/png", frame_png)
     return registry

@@ -16,6 +16,7 @@ from resonance_callback import RunWriterCallback
 from resonance_callback.tiled_server import build_app
 
 from ..rich_beamtime import RichBeamtime, build_rich_beamtime
+from ._browser import Viewed, build_viewed, launched
 from ._site import Site, build_site
 
 API_KEY = "secret123"
@@ -112,3 +113,36 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 def site_url(site: Site) -> Iterator[str]:
     with serving(site.root) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def viewed(tmp_path_factory: pytest.TempPathFactory) -> Viewed:
+    """The beamtime the browser view is tested on (see ``_browser.build_viewed``)."""
+    return build_viewed(tmp_path_factory.mktemp("viewed"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (fails, naming it, when it is missing); closed after the module."""
+    with launched() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[[str], Any]]:
+    """``open_page(url)``: a page of a fresh browser context (its own sessionStorage, UTC),
+    at ``url``; the test fails if the page raised a script error."""
+    errors: list[str] = []
+    with contextlib.ExitStack() as stack:
+        def open_one(url: str) -> Any:
+            context = browser.new_context(timezone_id="UTC", viewport={"width": 1100,
+                                                                        "height": 800})
+            stack.callback(context.close)
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(url)
+            return page
+
+        yield open_one
+    assert not errors, errors
