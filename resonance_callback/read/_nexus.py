@@ -1,0 +1,288 @@
+"""Write runs as NeXus/HDF5: one ``NXentry`` per run, its default plot from the hints.
+
+The layout of one run's entry::
+
+    /<entry>                      NXentry   @default="data"
+        title, entry_identifier (the uid), start_time, end_time, program_name
+        sample/                   NXsample  name, chemical_formula, description, metadata
+        documents/                NXcollection  start, stop (JSON text), exit_status
+        streams/                  NXcollection
+            <stream>/             NXcollection
+                seq_num, time, <field>...   one value per event (text as UTF-8 strings;
+                                            values of no single type as JSON text)
+                <frame field>     (n_events, *frame_shape), chunked one frame per
+                                  chunk, gzip-compressed, written a block of frames at a time
+                timestamps/       NXcollection  ts_<field>
+                descriptors       the stream's descriptor documents (JSON text)
+                configuration/    NXcollection  <device>/<field>: configuration values
+        data/                     NXdata  links to the primary stream's fields
+
+``data`` follows BestEffortCallback's choice: the signal is the first field the
+primary stream's descriptors hint (``hints[device]["fields"]``), the other
+hinted fields of the same shape are ``@auxiliary_signals``; the axes are the
+first field of each of the start document's ``hints.dimensions`` on the
+primary stream (``time`` when none is hinted). The values are one per event,
+so every axis is indexed by the event dimension (``@<axis>_indices = 0``)
+and ``@axes`` names the first one (``"."`` for a frame's own dimensions).
+
+A file holding one run names its entry ``entry``; one holding several names
+each after its run (``scan00012_1a2b3c4d``), the root's ``@default`` the first.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from resonance_callback import jsoncodec
+from resonance_callback.errors import StorageError
+from resonance_callback.read._export_files import created, run_stem
+from resonance_callback.read._frames import FrameArray
+from resonance_callback.read._run import Run
+from resonance_callback.read._stream import Stream
+
+__all__ = ["entry_name", "export_nexus"]
+
+#: Bytes of frames read from the store and written at a time.
+BLOCK_BYTES = 32 << 20
+_TEXT = h5py.string_dtype()
+
+
+def entry_name(run: Run) -> str:
+    """The name of a run's entry in a file of several runs: ``scan00012_1a2b3c4d``."""
+    return run_stem(run).replace("-", "_")
+
+
+def export_nexus(runs: Run | Sequence[Run], out: Path | str) -> Path:
+    """Write runs to one NeXus/HDF5 file, an ``NXentry`` each (module documentation).
+
+    Parameters
+    ----------
+    runs : Run or sequence of Run
+        One run (its entry is ``/entry``) or several (``/scan00012_1a2b3c4d``...).
+    out : Path or str
+        The file; it must not exist.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    OSError
+        If the file exists or cannot be written (:class:`StorageError`; a
+        partly written file is removed).
+    """
+    chosen = [runs] if isinstance(runs, Run) else list(runs)
+    path = Path(out)
+    names = ["entry"] if len(chosen) == 1 else [entry_name(run) for run in chosen]
+    what = f"run {chosen[0].uid}" if len(chosen) == 1 else f"{len(chosen)} runs"
+    with created(path, what) as handle:
+        handle.close()  # made exclusively here; h5py writes it afresh
+        try:
+            with h5py.File(path, "w") as root:
+                root.attrs.update({"NX_class": "NXroot", "default": names[0],
+                                   "file_name": path.name, "file_time": _iso(None),
+                                   "creator": f"resonance-callback {_version()}",
+                                   "HDF5_Version": h5py.version.hdf5_version,
+                                   "h5py_version": h5py.version.version})
+                for run, name in zip(chosen, names, strict=True):
+                    _entry(root.create_group(name), run)
+        except (OSError, ValueError, TypeError) as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"cannot write {path} ({what}): {exc}") from exc
+    return path
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("resonance-callback")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a bare checkout
+        return "unknown"
+
+
+def _iso(time: float | None) -> str:
+    when = _dt.datetime.now(_dt.UTC) if time is None else _dt.datetime.fromtimestamp(
+        float(time), _dt.UTC)
+    return when.isoformat()
+
+
+def _nx(group: h5py.Group, nx_class: str) -> h5py.Group:
+    group.attrs["NX_class"] = nx_class
+    return group
+
+
+def _text(group: h5py.Group, name: str, value: str) -> None:
+    group.create_dataset(name, data=value, dtype=_TEXT)
+
+
+def _entry(entry: h5py.Group, run: Run) -> None:
+    _nx(entry, "NXentry")
+    _text(entry, "title", f"scan {run.scan_id} {run.plan_name or ''}".strip())
+    _text(entry, "entry_identifier", run.uid)
+    _text(entry, "start_time", _iso(run.time_start))
+    stop = run.stop
+    if stop is not None and isinstance(stop.get("time"), int | float):
+        _text(entry, "end_time", _iso(stop["time"]))
+    _text(entry, "program_name", "bluesky")
+    sample = run.sample
+    if sample is not None:
+        group = _nx(entry.create_group("sample"), "NXsample")
+        _text(group, "name", sample.name)
+        if sample.formula is not None:
+            _text(group, "chemical_formula", str(sample.formula))
+        if sample.description is not None:
+            _text(group, "description", str(sample.description))
+        _text(group, "metadata", jsoncodec.dumps(sample.extra))
+    documents = _nx(entry.create_group("documents"), "NXcollection")
+    _text(documents, "start", jsoncodec.dumps(run.start))
+    if stop is not None:
+        _text(documents, "stop", jsoncodec.dumps(stop))
+    _text(documents, "exit_status", run.exit_status or "open")
+    streams = _nx(entry.create_group("streams"), "NXcollection")
+    for name in run.streams:
+        _stream(_nx(streams.create_group(_safe(name)), "NXcollection"), run, run[name])
+    if "primary" in run.streams:
+        _default_plot(entry, run, streams[_safe("primary")])
+
+
+def _safe(name: str) -> str:
+    """A field or stream name as an HDF5 link name (no ``/``, not ``.``)."""
+    out = str(name).replace("/", "_")
+    return "_" + out if out in ("", ".", "..") else out
+
+
+def _stream(group: h5py.Group, run: Run, stream: Stream) -> None:
+    descriptors = run.descriptors(stream.name)
+    _text(group, "descriptors", jsoncodec.dumps(descriptors))
+    _configuration(_nx(group.create_group("configuration"), "NXcollection"), descriptors)
+    table = stream.internal_table()
+    stamps = _nx(group.create_group("timestamps"), "NXcollection")
+    for column in table.columns:
+        into = stamps if column.startswith("ts_") else group
+        _values(into, _safe(column), table[column].to_numpy())
+    for field in stream.dims():
+        if _safe(field) in group:
+            continue
+        if field in stream.frame_fields:
+            _frames(group, _safe(field), stream.frames(field))
+        else:
+            _values(group, _safe(field), np.asarray(stream.array(field)))
+
+
+def _configuration(group: h5py.Group, descriptors: list[dict[str, Any]]) -> None:
+    first = descriptors[0].get("configuration") if descriptors else None
+    for device, reading in (first or {}).items():
+        data = reading.get("data") if isinstance(reading, dict) else None
+        if not isinstance(data, dict):
+            continue
+        into = _nx(group.create_group(_safe(device)), "NXcollection")
+        for field, value in data.items():
+            _values(into, _safe(field), value)
+
+
+def _values(group: h5py.Group, name: str, values: Any) -> None:
+    """Write values as a dataset: numbers and text as they are, anything else as JSON."""
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if array.dtype.kind in "biufc":
+        group.create_dataset(name, data=array)
+    elif array.dtype.kind in "US" or (array.dtype.kind == "O" and array.size and all(
+            isinstance(v, str) for v in array.flat)):
+        group.create_dataset(name, data=array.astype(object), dtype=_TEXT)
+    else:
+        texts = [jsoncodec.dumps(v) for v in (array.tolist() if array.ndim else [values])]
+        group.create_dataset(name, data=np.array(texts if array.ndim else texts[0],
+                                                 dtype=object), dtype=_TEXT)
+        group[name].attrs["encoding"] = "json"
+
+
+def _frames(group: h5py.Group, name: str, frames: FrameArray) -> None:
+    """Write a frame field a block of frames at a time; frames never stored stay zero."""
+    shape, n = frames.frame_shape, len(frames)
+    if shape is None:  # frames of different shapes: one dataset per frame
+        each = _nx(group.create_group(name), "NXcollection")
+        for i in range(n):
+            each.create_dataset(f"{i:06d}", data=frames[i], compression="gzip")
+        return
+    chunked = all(shape) and n > 0
+    dataset = group.create_dataset(
+        name, shape=(n, *shape), dtype=frames.dtype, fillvalue=0,
+        **({"chunks": (1, *shape), "compression": "gzip", "compression_opts": 4,
+            "shuffle": True} if chunked else {}))
+    if not chunked:
+        return
+    step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape)) * frames.dtype.itemsize))
+    missing: list[int] = []
+    for begin in range(0, n, step):
+        end = min(n, begin + step)
+        try:
+            dataset[begin:end] = frames[begin:end]
+        except StorageError:
+            for i in range(begin, end):
+                try:
+                    dataset[i] = frames[i]
+                except StorageError:
+                    missing.append(i)
+    if missing:
+        dataset.attrs["missing_frames"] = np.asarray(missing, dtype="int64")
+
+
+def _hinted(run: Run) -> list[str]:
+    fields: list[str] = []
+    for descriptor in run.descriptors("primary"):
+        for hint in (descriptor.get("hints") or {}).values():
+            for field in (hint.get("fields") or []) if isinstance(hint, dict) else []:
+                if isinstance(field, str) and field not in fields:
+                    fields.append(field)
+    return fields
+
+
+def _dimensions(run: Run) -> list[str]:
+    axes = []
+    for dimension in (run.start.get("hints") or {}).get("dimensions") or []:
+        try:
+            fields, stream = dimension
+        except (TypeError, ValueError):
+            continue
+        if stream == "primary" and isinstance(fields, list) and fields:
+            axes.append(str(fields[0]))
+    return axes or ["time"]
+
+
+def _default_plot(entry: h5py.Group, run: Run, primary: h5py.Group) -> None:
+    present = [f for f in _hinted(run) if isinstance(primary.get(_safe(f)), h5py.Dataset)]
+    axes = [a for a in dict.fromkeys(_dimensions(run))
+            if isinstance(primary.get(_safe(a)), h5py.Dataset)]
+    if not present:
+        present = [k for k, v in primary.items() if isinstance(v, h5py.Dataset)
+                   and k not in ("seq_num", "time", "descriptors", *axes)
+                   and v.dtype.kind in "biuf"]
+    if not present:
+        return
+    signal = _safe(present[0])
+    data = _nx(entry.create_group("data"), "NXdata")
+    n = primary[signal].shape[0] if primary[signal].ndim else 0
+    for name in dict.fromkeys([signal, *map(_safe, present[1:]), *map(_safe, axes)]):
+        if primary[name].ndim and primary[name].shape[0] == n:
+            data[name] = primary[name]  # a hard link: the values are stored once
+            primary[name].attrs["target"] = primary[name].name
+    data.attrs["signal"] = signal
+    auxiliary = [_safe(f) for f in present[1:] if _safe(f) in data and _safe(f) not in axes
+                 and data[_safe(f)].shape == data[signal].shape]
+    if auxiliary:
+        data.attrs["auxiliary_signals"] = auxiliary
+    linked = [_safe(a) for a in axes if _safe(a) in data and _safe(a) != signal]
+    if linked and data[signal].ndim:
+        data.attrs["axes"] = [linked[0], *["."] * (data[signal].ndim - 1)]
+        for axis in linked:
+            data.attrs[f"{axis}_indices"] = 0
+    entry.attrs["default"] = "data"
+    _text(data, "title", f"scan {run.scan_id}: {signal}")
