@@ -270,13 +270,14 @@ def _default_plot(entry: h5py.Group, run: Run, primary: h5py.Group) -> None:
     signal = _safe(present[0])
     data = _nx(entry.create_group("data"), "NXdata")
     n = primary[signal].shape[0] if primary[signal].ndim else 0
-    for name in dict.fromkeys([signal, *map(_safe, present[1:]), *map(_safe, axes)]):
+    shape = primary[signal].shape
+    auxiliary = [_safe(f) for f in present[1:] if primary[_safe(f)].shape == shape
+                 and f not in axes]
+    for name in dict.fromkeys([signal, *auxiliary, *map(_safe, axes)]):
         if primary[name].ndim and primary[name].shape[0] == n:
             data[name] = primary[name]  # a hard link: the values are stored once
             primary[name].attrs["target"] = primary[name].name
     data.attrs["signal"] = signal
-    auxiliary = [_safe(f) for f in present[1:] if _safe(f) in data and _safe(f) not in axes
-                 and data[_safe(f)].shape == data[signal].shape]
     if auxiliary:
         data.attrs["auxiliary_signals"] = auxiliary
     linked = [_safe(a) for a in axes if _safe(a) in data and _safe(a) != signal]

@@ -1,0 +1,161 @@
+"""NeXus/HDF5 export of real RunEngine runs, read back with h5py and nexusformat."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import h5py
+import nexusformat.nexus as nx
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky import plans as bp
+from ophyd.sim import SynSignal
+
+from resonance_callback import RunWriterCallback, jsoncodec, open_beamtime
+from resonance_callback.read import _nexus, export_nexus
+
+from ..export_beamtime import ExportBeamtime, record
+
+
+@pytest.fixture(scope="module")
+def beamtime(tmp_path_factory: pytest.TempPathFactory) -> ExportBeamtime:
+    return record(tmp_path_factory.mktemp("nexus"))
+
+
+def write(beamtime: ExportBeamtime, uid: str, path: Path) -> Path:
+    with open_beamtime(beamtime.db) as bt:
+        return export_nexus(bt[uid], path)
+
+
+def test_each_stream_is_kept_field_by_field_with_its_documents_and_configuration(
+        beamtime: ExportBeamtime, tmp_path: Path) -> None:
+    path = write(beamtime, beamtime.grid, tmp_path / "grid.nxs")
+    with open_beamtime(beamtime.db) as bt, h5py.File(path, "r") as f:
+        run = bt[beamtime.grid]
+        entry = f["entry"]
+        assert f.attrs["NX_class"] == "NXroot" and f.attrs["default"] == "entry"
+        assert entry.attrs["NX_class"] == "NXentry"
+        assert entry["entry_identifier"].asstr()[()] == run.uid
+        primary = entry["streams/primary"]
+        table = run.table()
+        for column in ("seq_num", "time", "det4", "motor1", "motor2"):
+            np.testing.assert_array_equal(primary[column][()], table[column].to_numpy())
+        assert jsoncodec.loads(entry["documents/start"].asstr()[()]) == run.start
+        assert jsoncodec.loads(entry["documents/stop"].asstr()[()]) == run.stop
+        assert json.loads(primary["descriptors"].asstr()[()]) == run.descriptors("primary")
+        config = run.config("primary", "motor1")[0]
+        assert primary["configuration/motor1/motor1_velocity"][()] == config["motor1_velocity"]
+
+
+def test_default_plot_takes_its_signal_from_the_descriptor_hints_and_axes_from_dimensions(
+        beamtime: ExportBeamtime, tmp_path: Path) -> None:
+    path = write(beamtime, beamtime.grid, tmp_path / "grid.nxs")
+    with h5py.File(path, "r") as f:
+        data = f["entry/data"]
+        assert f["entry"].attrs["default"] == "data" and data.attrs["NX_class"] == "NXdata"
+        assert data.attrs["signal"] == "det4"
+        assert list(data.attrs["axes"]) == ["motor1"]
+        assert data.attrs["motor1_indices"] == 0 and data.attrs["motor2_indices"] == 0
+        assert data["det4"] == f["entry/streams/primary/det4"]  # a link, stored once
+    root = nx.nxload(str(path))
+    try:
+        plotted = root["entry"].plottable_data
+        assert plotted.nxsignal.nxname == "det4"
+        assert [axis.nxname for axis in plotted.nxaxes] == ["motor1"]
+        with open_beamtime(beamtime.db) as bt:
+            table = bt[beamtime.grid].table()
+        np.testing.assert_array_equal(plotted.nxsignal.nxvalue, table["det4"].to_numpy())
+        np.testing.assert_array_equal(root["entry/data/motor2"].nxvalue,
+                                      table["motor2"].to_numpy())
+    finally:
+        root.nxfile.close()
+
+
+@pytest.mark.parametrize("which", ["frames", "async_frames"])
+def test_frames_are_chunked_compressed_and_equal_the_stored_frames(
+        beamtime: ExportBeamtime, tmp_path: Path, which: str) -> None:
+    uid = getattr(beamtime, which)
+    path = write(beamtime, uid, tmp_path / f"{which}.nxs")
+    with open_beamtime(beamtime.db) as bt, h5py.File(path, "r") as f:
+        run = bt[uid]
+        [field] = run.image_fields()
+        stored = np.asarray(run.images(field))
+        dataset = f[f"entry/streams/primary/{field}"]
+        assert dataset.shape == stored.shape and dataset.dtype == stored.dtype
+        assert dataset.chunks == (1, *stored.shape[1:])
+        assert dataset.compression == "gzip"
+        np.testing.assert_array_equal(dataset[()], stored)
+    root = nx.nxload(str(path))
+    try:
+        signal = root["entry"].plottable_data.nxsignal
+        assert signal.shape[0] == len(stored)
+    finally:
+        root.nxfile.close()
+
+
+def test_frame_signal_gives_its_own_dimensions_no_axis(beamtime: ExportBeamtime,
+                                                        tmp_path: Path) -> None:
+    path = write(beamtime, beamtime.async_frames, tmp_path / "async.nxs")
+    with h5py.File(path, "r") as f:
+        data = f["entry/data"]
+        assert data.attrs["signal"] == "blob"
+        frame_dims = data["blob"].ndim - 1
+        assert frame_dims >= 2
+        assert list(data.attrs["axes"]) == ["stage-x", *["."] * frame_dims]
+        assert data.attrs["stage-x_indices"] == 0
+
+
+def test_sample_goes_to_an_nxsample_group(beamtime: ExportBeamtime, tmp_path: Path) -> None:
+    path = write(beamtime, beamtime.grid, tmp_path / "grid.nxs")
+    root = nx.nxload(str(path))
+    try:
+        sample = root["entry/sample"]
+        assert sample.nxclass == "NXsample"
+        assert sample["name"].nxvalue == "gold foil"
+        assert sample["chemical_formula"].nxvalue == "Au"
+        assert json.loads(sample["metadata"].nxvalue) == {"thickness_um": 25}
+    finally:
+        root.nxfile.close()
+
+
+def test_several_runs_go_to_one_file_an_entry_each(beamtime: ExportBeamtime,
+                                                    tmp_path: Path) -> None:
+    with open_beamtime(beamtime.db) as bt:
+        runs = [bt[beamtime.grid], bt[beamtime.frames], bt[beamtime.scan]]
+        export_nexus(runs, tmp_path / "all.nxs")
+        names = [f"scan{run.scan_id:05d}_{run.uid[:8]}" for run in runs]
+    root = nx.nxload(str(tmp_path / "all.nxs"))
+    try:
+        assert sorted(root.entries) == sorted(names)
+        assert root.attrs["default"] == names[0]
+        assert [root[n]["entry_identifier"].nxvalue for n in names] == [
+            beamtime.grid, beamtime.frames, beamtime.scan]
+    finally:
+        root.nxfile.close()
+
+
+def test_frames_are_written_a_block_at_a_time_never_the_whole_run_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    big = SynSignal(func=lambda: rng.random((256, 256)), name="big")  # 512 KiB a frame
+    RE = RunEngine({})  # noqa: N806
+    with RunWriterCallback(tmp_path / "bt.db", codec="none") as callback:
+        RE.subscribe(callback)
+        (uid,) = RE(bp.count([big], num=64))  # 32 MiB of frames
+    monkeypatch.setattr(_nexus, "BLOCK_BYTES", 2 << 20)
+    with open_beamtime(tmp_path / "bt.db") as bt:
+        run = bt[uid]
+        assert run.image_fields() == ["big"]
+        tracemalloc.start()
+        try:
+            export_nexus(run, tmp_path / "big.nxs")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        with h5py.File(tmp_path / "big.nxs", "r") as f:
+            np.testing.assert_array_equal(f["entry/streams/primary/big"][-1],
+                                          run.images("big")[-1])
+    assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB for 32 MiB of frames"
