@@ -71,21 +71,17 @@ def export(db: Path, run_keys: tuple[str, ...], fmt: str, out: Path, one_file: b
         resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
         resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
     """
-    from resonance_callback.read import export_runs, open_beamtime, pick_runs
-    from resonance_callback.read._export_files import is_range
+    from resonance_callback.read import export_selected, open_beamtime
 
     filters = {"sample": sample, "plan": plan, "exit_status": status, "since": since,
                "until": until, "scan_id": scan_id, "tag": tag, "where": where or None}
     if not run_keys and all(value is None for value in filters.values()):
         raise click.UsageError("name the runs: RUN keys, a range such as 3..12, or a filter "
                                "(--since, --sample, ...)")
-    single = (len(run_keys) == 1 and not is_range(run_keys[0])
-              and all(value is None for value in filters.values()))
     with open_beamtime(db) as bt:
-        runs = pick_runs(bt, run_keys, **filters)
-        written = export_runs(runs, fmt, out, per_run=not (single or one_file),
-                              fill=not no_fill, streams=streams, fields=fields, stack=stack,
-                              timestamps=timestamps)
+        written = export_selected(bt, run_keys, fmt, out, one_file=one_file, filters=filters,
+                                  fill=not no_fill, streams=streams, fields=fields,
+                                  stack=stack, timestamps=timestamps)
     if str(out) == "-":
         return
     for item in written:

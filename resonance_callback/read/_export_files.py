@@ -104,7 +104,7 @@ def out_directory(out: Path) -> Path:
 
 @contextlib.contextmanager
 def created(path: Path, what: str = "") -> Iterator[IO[bytes]]:
-    """Create ``path`` (it must not exist) and yield it open; remove it if writing fails.
+    """Create ``path`` (not there yet) and its directory; yield it open; remove it on failure.
 
     Parameters
     ----------
@@ -120,6 +120,7 @@ def created(path: Path, what: str = "") -> Iterator[IO[bytes]]:
         one line naming the path).
     """
     about = f" ({what})" if what else ""
+    out_directory(path.parent)
     try:
         handle = path.open("xb")
     except FileExistsError:

@@ -8,16 +8,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
+from resonance_callback.read._beamtime import Beamtime
 from resonance_callback.read._export import export_csv, export_jsonl, export_tiff
-from resonance_callback.read._export_files import created, out_directory, run_stem
+from resonance_callback.read._export_files import (
+    created,
+    is_range,
+    out_directory,
+    pick_runs,
+    run_stem,
+)
 from resonance_callback.read._msgpack_export import export_msgpack, exported_documents
 from resonance_callback.read._nexus import export_nexus
 from resonance_callback.read._run import Run
 
-__all__ = ["EXPORT_FORMATS", "Exported", "export_runs"]
+__all__ = ["EXPORT_FORMATS", "Exported", "export_runs", "export_selected"]
 
 #: The formats :func:`export_runs` writes, and the suffix of a run's file in each.
 EXPORT_FORMATS = {"jsonl": ".jsonl", "msgpack": ".msgpack", "nexus": ".nxs", "csv": "",
@@ -94,6 +102,43 @@ def export_runs(runs: Sequence[Run], fmt: str, out: Path | str, *, per_run: bool
     directory = out_directory(out)
     return [_write([run], fmt, directory / f"{run_stem(run)}{EXPORT_FORMATS[fmt]}", fill,
                    streams, fields, stack, timestamps) for run in runs]
+
+
+def export_selected(bt: Beamtime, keys: Sequence[str], fmt: str, out: Path | str, *,
+                    one_file: bool = False, filters: dict[str, Any] | None = None,
+                    **options: Any) -> list[Exported]:
+    """Export the runs ``keys`` and ``filters`` select, as ``resonance-callback export`` does.
+
+    One key naming one run (no range, no filter) is written to ``out``
+    itself; otherwise ``out`` is a directory of one file per run, or with
+    ``one_file`` the one file holding them all (:func:`export_runs`).
+
+    Parameters
+    ----------
+    bt : Beamtime
+        The open beamtime.
+    keys : sequence of str
+        Run keys and scan-id ranges (:func:`pick_runs`).
+    fmt : str
+        One of :data:`EXPORT_FORMATS`.
+    out : Path or str
+        Where to write.
+    one_file : bool, optional
+        Every run in the one file ``out``.
+    filters : dict, optional
+        :meth:`Beamtime.runs` filters; None values are ignored.
+    **options
+        Passed to :func:`export_runs` (``fill``, ``streams``, ...).
+
+    Returns
+    -------
+    list of Exported
+        What was written.
+    """
+    filters = {k: v for k, v in (filters or {}).items() if v is not None and v != {}}
+    single = len(keys) == 1 and not is_range(keys[0]) and not filters
+    runs = pick_runs(bt, keys, **filters)
+    return export_runs(runs, fmt, out, per_run=not (single or one_file), **options)
 
 
 def _write(runs: list[Run], fmt: str, out: Path, fill: bool, streams: Iterable[str],

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,17 @@ def export_nexus(runs: Run | Sequence[Run], out: Path | str) -> Path:
                                    "h5py_version": h5py.version.version})
                 for run, name in zip(chosen, names, strict=True):
                     _entry(root.create_group(name), run)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, RuntimeError) as exc:
             if isinstance(exc, StorageError):
                 raise
-            raise StorageError(f"cannot write {path} ({what}): {exc}") from exc
+            raise StorageError(f"cannot write {path} ({what}): {_reason(exc)}") from exc
     return path
+
+
+def _reason(exc: BaseException) -> str:
+    """HDF5's error in one line: its ``error message = '...'`` when it gives one."""
+    found = re.search(r"error message = '([^']*)'", str(exc))
+    return found[1] if found else " ".join(str(exc).split())[:300]
 
 
 def _version() -> str:
