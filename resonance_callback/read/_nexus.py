@@ -17,13 +17,9 @@ The layout of one run's entry::
                 configuration/    NXcollection  <device>/<field>: configuration values
         data/                     NXdata  links to the primary stream's fields
 
-``data`` follows BestEffortCallback's choice: the signal is the first field the
-primary stream's descriptors hint (``hints[device]["fields"]``), the other
-hinted fields of the same shape are ``@auxiliary_signals``; the axes are the
-first field of each of the start document's ``hints.dimensions`` on the
-primary stream (``time`` when none is hinted). The values are one per event,
-so every axis is indexed by the event dimension (``@<axis>_indices = 0``)
-and ``@axes`` names the first one (``"."`` for a frame's own dimensions).
+``data`` is the default plot BestEffortCallback would draw: signal from the
+descriptors' hints, axes from the start's ``hints.dimensions``, a grid scan
+laid out on its grid (:mod:`resonance_callback.read._nexus_plot`).
 
 A file holding one run names its entry ``entry``; one holding several names
 each after its run (``scan00012_1a2b3c4d``), the root's ``@default`` the first.
@@ -45,6 +41,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
 from resonance_callback.read._export_files import created, run_stem
 from resonance_callback.read._frames import FrameArray
+from resonance_callback.read._nexus_plot import default_plot, nx_class, safe_name
 from resonance_callback.read._run import Run
 from resonance_callback.read._stream import Stream
 
@@ -122,17 +119,12 @@ def _iso(time: float | None) -> str:
     return when.isoformat()
 
 
-def _nx(group: h5py.Group, nx_class: str) -> h5py.Group:
-    group.attrs["NX_class"] = nx_class
-    return group
-
-
 def _text(group: h5py.Group, name: str, value: str) -> None:
     group.create_dataset(name, data=value, dtype=_TEXT)
 
 
 def _entry(entry: h5py.Group, run: Run) -> None:
-    _nx(entry, "NXentry")
+    nx_class(entry, "NXentry")
     _text(entry, "title", f"scan {run.scan_id} {run.plan_name or ''}".strip())
     _text(entry, "entry_identifier", run.uid)
     _text(entry, "start_time", _iso(run.time_start))
@@ -142,47 +134,41 @@ def _entry(entry: h5py.Group, run: Run) -> None:
     _text(entry, "program_name", "bluesky")
     sample = run.sample
     if sample is not None:
-        group = _nx(entry.create_group("sample"), "NXsample")
+        group = nx_class(entry.create_group("sample"), "NXsample")
         _text(group, "name", sample.name)
         if sample.formula is not None:
             _text(group, "chemical_formula", str(sample.formula))
         if sample.description is not None:
             _text(group, "description", str(sample.description))
         _text(group, "metadata", jsoncodec.dumps(sample.extra))
-    documents = _nx(entry.create_group("documents"), "NXcollection")
+    documents = nx_class(entry.create_group("documents"), "NXcollection")
     _text(documents, "start", jsoncodec.dumps(run.start))
     if stop is not None:
         _text(documents, "stop", jsoncodec.dumps(stop))
     _text(documents, "exit_status", run.exit_status or "open")
-    streams = _nx(entry.create_group("streams"), "NXcollection")
+    streams = nx_class(entry.create_group("streams"), "NXcollection")
     for name in run.streams:
-        _stream(_nx(streams.create_group(_safe(name)), "NXcollection"), run, run[name])
+        _stream(nx_class(streams.create_group(safe_name(name)), "NXcollection"), run, run[name])
     if "primary" in run.streams:
-        _default_plot(entry, run, streams[_safe("primary")])
-
-
-def _safe(name: str) -> str:
-    """A field or stream name as an HDF5 link name (no ``/``, not ``.``)."""
-    out = str(name).replace("/", "_")
-    return "_" + out if out in ("", ".", "..") else out
+        default_plot(entry, run, streams[safe_name("primary")])
 
 
 def _stream(group: h5py.Group, run: Run, stream: Stream) -> None:
     descriptors = run.descriptors(stream.name)
     _text(group, "descriptors", jsoncodec.dumps(descriptors))
-    _configuration(_nx(group.create_group("configuration"), "NXcollection"), descriptors)
+    _configuration(nx_class(group.create_group("configuration"), "NXcollection"), descriptors)
     table = stream.internal_table()
-    stamps = _nx(group.create_group("timestamps"), "NXcollection")
+    stamps = nx_class(group.create_group("timestamps"), "NXcollection")
     for column in table.columns:
         into = stamps if column.startswith("ts_") else group
-        _values(into, _safe(column), table[column].to_numpy())
+        _values(into, safe_name(column), table[column].to_numpy())
     for field in stream.dims():
-        if _safe(field) in group:
+        if safe_name(field) in group:
             continue
         if field in stream.frame_fields:
-            _frames(group, _safe(field), stream.frames(field))
+            _frames(group, safe_name(field), stream.frames(field))
         else:
-            _values(group, _safe(field), np.asarray(stream.array(field)))
+            _values(group, safe_name(field), np.asarray(stream.array(field)))
 
 
 def _configuration(group: h5py.Group, descriptors: list[dict[str, Any]]) -> None:
@@ -191,9 +177,9 @@ def _configuration(group: h5py.Group, descriptors: list[dict[str, Any]]) -> None
         data = reading.get("data") if isinstance(reading, dict) else None
         if not isinstance(data, dict):
             continue
-        into = _nx(group.create_group(_safe(device)), "NXcollection")
+        into = nx_class(group.create_group(safe_name(device)), "NXcollection")
         for field, value in data.items():
-            _values(into, _safe(field), value)
+            _values(into, safe_name(field), value)
 
 
 def _values(group: h5py.Group, name: str, values: Any) -> None:
@@ -215,7 +201,7 @@ def _frames(group: h5py.Group, name: str, frames: FrameArray) -> None:
     """Write a frame field a block of frames at a time; frames never stored stay zero."""
     shape, n = frames.frame_shape, len(frames)
     if shape is None:  # frames of different shapes: one dataset per frame
-        each = _nx(group.create_group(name), "NXcollection")
+        each = nx_class(group.create_group(name), "NXcollection")
         for i in range(n):
             each.create_dataset(f"{i:06d}", data=frames[i], compression="gzip")
         return
@@ -240,57 +226,3 @@ def _frames(group: h5py.Group, name: str, frames: FrameArray) -> None:
                     missing.append(i)
     if missing:
         dataset.attrs["missing_frames"] = np.asarray(missing, dtype="int64")
-
-
-def _hinted(run: Run) -> list[str]:
-    fields: list[str] = []
-    for descriptor in run.descriptors("primary"):
-        for hint in (descriptor.get("hints") or {}).values():
-            for field in (hint.get("fields") or []) if isinstance(hint, dict) else []:
-                if isinstance(field, str) and field not in fields:
-                    fields.append(field)
-    return fields
-
-
-def _dimensions(run: Run) -> list[str]:
-    axes = []
-    for dimension in (run.start.get("hints") or {}).get("dimensions") or []:
-        try:
-            fields, stream = dimension
-        except (TypeError, ValueError):
-            continue
-        if stream == "primary" and isinstance(fields, list) and fields:
-            axes.append(str(fields[0]))
-    return axes or ["time"]
-
-
-def _default_plot(entry: h5py.Group, run: Run, primary: h5py.Group) -> None:
-    present = [f for f in _hinted(run) if isinstance(primary.get(_safe(f)), h5py.Dataset)]
-    axes = [a for a in dict.fromkeys(_dimensions(run))
-            if isinstance(primary.get(_safe(a)), h5py.Dataset)]
-    if not present:
-        present = [k for k, v in primary.items() if isinstance(v, h5py.Dataset)
-                   and k not in ("seq_num", "time", "descriptors", *axes)
-                   and v.dtype.kind in "biuf"]
-    if not present:
-        return
-    signal = _safe(present[0])
-    data = _nx(entry.create_group("data"), "NXdata")
-    n = primary[signal].shape[0] if primary[signal].ndim else 0
-    shape = primary[signal].shape
-    auxiliary = [_safe(f) for f in present[1:] if primary[_safe(f)].shape == shape
-                 and f not in axes]
-    for name in dict.fromkeys([signal, *auxiliary, *map(_safe, axes)]):
-        if primary[name].ndim and primary[name].shape[0] == n:
-            data[name] = primary[name]  # a hard link: the values are stored once
-            primary[name].attrs["target"] = primary[name].name
-    data.attrs["signal"] = signal
-    if auxiliary:
-        data.attrs["auxiliary_signals"] = auxiliary
-    linked = [_safe(a) for a in axes if _safe(a) in data and _safe(a) != signal]
-    if linked and data[signal].ndim:
-        data.attrs["axes"] = [linked[0], *["."] * (data[signal].ndim - 1)]
-        for axis in linked:
-            data.attrs[f"{axis}_indices"] = 0
-    entry.attrs["default"] = "data"
-    _text(data, "title", f"scan {run.scan_id}: {signal}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 from bluesky import plans as bp
-from ophyd.sim import SynSignal
+from ophyd.sim import SynSignal, hw
 
 from resonance_callback import RunWriterCallback, jsoncodec, open_beamtime
 from resonance_callback.read import _nexus, export_nexus
@@ -50,28 +50,68 @@ def test_each_stream_is_kept_field_by_field_with_its_documents_and_configuration
         assert primary["configuration/motor1/motor1_velocity"][()] == config["motor1_velocity"]
 
 
-def test_default_plot_takes_its_signal_from_the_descriptor_hints_and_axes_from_dimensions(
+def test_default_plot_takes_its_signal_from_the_hints_and_links_the_stream_fields(
         beamtime: ExportBeamtime, tmp_path: Path) -> None:
-    path = write(beamtime, beamtime.grid, tmp_path / "grid.nxs")
+    path = write(beamtime, beamtime.scan, tmp_path / "scan.nxs")
     with h5py.File(path, "r") as f:
         data = f["entry/data"]
         assert f["entry"].attrs["default"] == "data" and data.attrs["NX_class"] == "NXdata"
-        assert data.attrs["signal"] == "det4"
-        assert list(data.attrs["axes"]) == ["motor1"]
-        assert data.attrs["motor1_indices"] == 0 and data.attrs["motor2_indices"] == 0
-        assert data["det4"] == f["entry/streams/primary/det4"]  # a link, stored once
+        assert data.attrs["signal"] == "det"
+        assert list(data.attrs["axes"]) == ["motor"] and data.attrs["motor_indices"] == 0
+        assert data["det"] == f["entry/streams/primary/det"]  # a link, stored once
+    root = nx.nxload(str(path))
+    try:
+        plotted = root["entry"].plottable_data
+        assert plotted.nxsignal.nxname == "det"
+        assert [axis.nxname for axis in plotted.nxaxes] == ["motor"]
+        with open_beamtime(beamtime.db) as bt:
+            table = bt[beamtime.scan].table()
+        np.testing.assert_array_equal(plotted.nxsignal.nxvalue, table["det"].to_numpy())
+        np.testing.assert_array_equal(plotted.nxaxes[0].nxvalue, table["motor"].to_numpy())
+    finally:
+        root.nxfile.close()
+
+
+def test_snaking_grid_scan_is_laid_out_on_its_grid_with_an_axis_per_dimension(
+        beamtime: ExportBeamtime, tmp_path: Path) -> None:
+    path = write(beamtime, beamtime.grid, tmp_path / "grid.nxs")
+    with open_beamtime(beamtime.db) as bt:
+        table = bt[beamtime.grid].table()
+    expected = np.empty((3, 4))
+    for _, row in table.iterrows():  # each event at its motors' grid point
+        i = int(round(row["motor1"])) + 1
+        j = int(round((row["motor2"] + 1) * 1.5))
+        expected[i, j] = row["det4"]
     root = nx.nxload(str(path))
     try:
         plotted = root["entry"].plottable_data
         assert plotted.nxsignal.nxname == "det4"
-        assert [axis.nxname for axis in plotted.nxaxes] == ["motor1"]
-        with open_beamtime(beamtime.db) as bt:
-            table = bt[beamtime.grid].table()
-        np.testing.assert_array_equal(plotted.nxsignal.nxvalue, table["det4"].to_numpy())
-        np.testing.assert_array_equal(root["entry/data/motor2"].nxvalue,
-                                      table["motor2"].to_numpy())
+        assert [axis.nxname for axis in plotted.nxaxes] == ["motor1", "motor2"]
+        np.testing.assert_allclose(plotted.nxsignal.nxvalue, expected)
+        np.testing.assert_allclose(plotted.nxaxes[0].nxvalue, [-1, 0, 1])
+        np.testing.assert_allclose(plotted.nxaxes[1].nxvalue, [-1, -1 / 3, 1 / 3, 1])
+        assert plotted.attrs["motor2_indices"] == 1
     finally:
         root.nxfile.close()
+
+
+def test_grid_scan_cut_short_leaves_nan_where_no_event_was(tmp_path: Path) -> None:
+    sim = hw()
+    calls = iter(range(100))
+    flaky = SynSignal(func=lambda: 1.0 if next(calls) < 5 else 1 / 0, name="flaky")
+    RE = RunEngine({})  # noqa: N806
+    with RunWriterCallback(tmp_path / "bt.db") as callback:
+        RE.subscribe(callback)
+        with pytest.raises(ZeroDivisionError):
+            RE(bp.grid_scan([flaky], sim.motor1, 0, 1, 3, sim.motor2, 0, 1, 3))
+    with open_beamtime(tmp_path / "bt.db") as bt:
+        export_nexus(bt[-1], tmp_path / "cut.nxs")
+    with h5py.File(tmp_path / "cut.nxs", "r") as f:
+        values = f["entry/data/flaky"][()]
+        np.testing.assert_allclose(f["entry/data/motor2"][()], [0, 0.5, 1])
+    assert values.shape == (3, 3)
+    assert np.count_nonzero(np.isnan(values)) == 9 - len(values[~np.isnan(values)])
+    assert not np.isnan(values[0]).any() and np.isnan(values[2]).all()
 
 
 @pytest.mark.parametrize("which", ["frames", "async_frames"])
