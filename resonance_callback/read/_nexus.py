@@ -5,17 +5,16 @@ The layout of one run's entry::
     /<entry>                      NXentry   @default="data"
         title, entry_identifier (the uid), start_time, end_time, program_name
         sample/                   NXsample  name, chemical_formula, description, metadata
-        documents/                NXcollection  start, stop (JSON text), exit_status
-        streams/                  NXcollection
-            <stream>/             NXcollection
-                seq_num, time, <field>...   one value per event (text as UTF-8 strings;
-                                            values of no single type as JSON text)
-                <frame field>     (n_events, *frame_shape), chunked one frame per
+        documents/                NXcollection  start, stop (JSON text), exit_status,
+            descriptors/<stream>  the stream's descriptor documents (JSON text)
+        streams/<stream>/         NXcollection, the stream's fields only:
+            seq_num, time, <field>...   one value per event (text as UTF-8 strings;
+                                        values of no single type as JSON text)
+            <frame field>         (n_events, *frame_shape), chunked one frame per
                                   chunk, gzip-compressed, written a block of frames at a time
-                timestamps/       NXcollection  ts_<field>
-                descriptors       the stream's descriptor documents (JSON text)
-                configuration/    NXcollection  <device>/<field>: configuration values
-        data/                     NXdata  links to the primary stream's fields
+        timestamps/<stream>/      NXcollection  ts_<field>
+        configuration/<stream>/   NXcollection  <device>/<field>: configuration values
+        data/                     NXdata  the default plot
 
 ``data`` is the default plot BestEffortCallback would draw: signal from the
 descriptors' hints, axes from the start's ``hints.dimensions``, a grid scan
@@ -146,25 +145,28 @@ def _entry(entry: h5py.Group, run: Run) -> None:
     if stop is not None:
         _text(documents, "stop", jsoncodec.dumps(stop))
     _text(documents, "exit_status", run.exit_status or "open")
-    streams = nx_class(entry.create_group("streams"), "NXcollection")
+    nx_class(documents.create_group("descriptors"), "NXcollection")
+    for group in ("streams", "timestamps", "configuration"):
+        nx_class(entry.create_group(group), "NXcollection")
     for name in run.streams:
-        _stream(nx_class(streams.create_group(safe_name(name)), "NXcollection"), run, run[name])
+        _stream(entry, safe_name(name), run, run[name])
     if "primary" in run.streams:
-        default_plot(entry, run, streams[safe_name("primary")])
+        default_plot(entry, run, entry["streams"][safe_name("primary")])
 
 
-def _stream(group: h5py.Group, run: Run, stream: Stream) -> None:
+def _stream(entry: h5py.Group, name: str, run: Run, stream: Stream) -> None:
+    """The stream's fields in ``streams/<name>``, the rest in groups of their own."""
     descriptors = run.descriptors(stream.name)
-    _text(group, "descriptors", jsoncodec.dumps(descriptors))
-    _configuration(nx_class(group.create_group("configuration"), "NXcollection"), descriptors)
+    _text(entry["documents/descriptors"], name, jsoncodec.dumps(descriptors))
+    _configuration(nx_class(entry["configuration"].create_group(name), "NXcollection"),
+                   descriptors)
+    group = nx_class(entry["streams"].create_group(name), "NXcollection")
+    stamps = nx_class(entry["timestamps"].create_group(name), "NXcollection")
     table = stream.internal_table()
-    stamps = nx_class(group.create_group("timestamps"), "NXcollection")
     for column in table.columns:
         into = stamps if column.startswith("ts_") else group
         _values(into, safe_name(column), table[column].to_numpy())
     for field in stream.dims():
-        if safe_name(field) in group:
-            continue
         if field in stream.frame_fields:
             _frames(group, safe_name(field), stream.frames(field))
         else:
@@ -184,7 +186,10 @@ def _configuration(group: h5py.Group, descriptors: list[dict[str, Any]]) -> None
 
 def _values(group: h5py.Group, name: str, values: Any) -> None:
     """Write values as a dataset: numbers and text as they are, anything else as JSON."""
-    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    try:
+        array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    except ValueError:  # ragged lists
+        array = np.asarray(None, dtype=object)
     if array.dtype.kind in "biufc":
         group.create_dataset(name, data=array)
     elif array.dtype.kind in "US" or (array.dtype.kind == "O" and array.size and all(

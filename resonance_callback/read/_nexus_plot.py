@@ -14,7 +14,8 @@ The axes are the first field of each of the start document's
   early), each axis is one value per grid line (the mean of the positions read
   there; from ``extents`` where no event was), ``@axes`` names the dimensions
   slowest first and ``@<axis>_indices`` is each one's dimension. NeXpy and
-  nexusformat draw it as a heat map.
+  nexusformat draw it as a heat map. A grid of more than :data:`MAX_GRID_POINTS`
+  points (a start document's ``shape`` is not checked by anyone) stays flat.
 * Any other scan links the primary stream's fields (stored once): one value
   per event, so every axis is indexed by the event dimension
   (``@<axis>_indices = 0``) and ``@axes`` names the first (``"."`` for a
@@ -23,6 +24,7 @@ The axes are the first field of each of the start document's
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import h5py
@@ -30,7 +32,10 @@ import numpy as np
 
 from resonance_callback.read._run import Run
 
-__all__ = ["default_plot", "nx_class", "safe_name"]
+__all__ = ["MAX_GRID_POINTS", "default_plot", "nx_class", "safe_name"]
+
+#: Largest grid laid out (points, 32 MiB of float64 per signal); a larger one stays flat.
+MAX_GRID_POINTS = 4_000_000
 
 
 def nx_class(group: h5py.Group, name: str) -> h5py.Group:
@@ -116,8 +121,8 @@ def _grid(run: Run, n_axes: int) -> tuple[tuple[int, ...], list[bool], list[Any]
         return None
     shape = start.get("shape")
     if (not isinstance(shape, list) or len(shape) < 2 or len(shape) != n_axes
-            or not all(isinstance(s, int) and 0 < s <= 1_000_000 for s in shape)
-            or int(np.prod(shape)) > 100_000_000):
+            or not all(type(s) is int and s > 0 for s in shape)
+            or math.prod(shape) > MAX_GRID_POINTS):
         return None
     snaking = start.get("snaking")
     snaking = [bool(s) for s in snaking] if isinstance(snaking, list) else []

@@ -45,9 +45,13 @@ def test_each_stream_is_kept_field_by_field_with_its_documents_and_configuration
             np.testing.assert_array_equal(primary[column][()], table[column].to_numpy())
         assert jsoncodec.loads(entry["documents/start"].asstr()[()]) == run.start
         assert jsoncodec.loads(entry["documents/stop"].asstr()[()]) == run.stop
-        assert json.loads(primary["descriptors"].asstr()[()]) == run.descriptors("primary")
+        descriptors = entry["documents/descriptors/primary"].asstr()[()]
+        assert json.loads(descriptors) == run.descriptors("primary")
         config = run.config("primary", "motor1")[0]
-        assert primary["configuration/motor1/motor1_velocity"][()] == config["motor1_velocity"]
+        velocity = entry["configuration/primary/motor1/motor1_velocity"][()]
+        assert velocity == config["motor1_velocity"]
+        np.testing.assert_array_equal(entry["timestamps/primary/ts_det4"][()],
+                                      run.table(timestamps=True)["ts_det4"].to_numpy())
 
 
 def test_default_plot_takes_its_signal_from_the_hints_and_links_the_stream_fields(
@@ -199,3 +203,42 @@ def test_frames_are_written_a_block_at_a_time_never_the_whole_run_in_memory(
             np.testing.assert_array_equal(f["entry/streams/primary/big"][-1],
                                           run.images("big")[-1])
     assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB for 32 MiB of frames"
+
+
+def test_field_and_stream_names_that_clash_with_the_layout_still_export(tmp_path: Path) -> None:
+    from bluesky import plan_stubs as bps
+    from bluesky import preprocessors as bpp
+
+    clashing = [SynSignal(func=lambda: 2.0, name=name, kind="hinted")
+                for name in ("descriptors", "configuration", "timestamps", "data")]
+
+    @bpp.run_decorator()
+    def plan() -> object:
+        yield from bps.trigger_and_read(clashing)
+        yield from bps.trigger_and_read(clashing[:1], name="odd/stream")
+
+    RE = RunEngine({})  # noqa: N806
+    with RunWriterCallback(tmp_path / "bt.db") as callback:
+        RE.subscribe(callback)
+        RE(plan())
+    with open_beamtime(tmp_path / "bt.db") as bt:
+        export_nexus(bt[-1], tmp_path / "odd.nxs")
+    with h5py.File(tmp_path / "odd.nxs", "r") as f:
+        for name in ("descriptors", "configuration", "timestamps", "data"):
+            assert f[f"entry/streams/primary/{name}"][()].tolist() == [2.0]
+        assert f["entry/streams/odd_stream/descriptors"][()].tolist() == [2.0]
+        assert f["entry/data"].attrs["signal"] == "descriptors"
+
+
+def test_a_grid_shape_too_large_to_lay_out_stays_flat(tmp_path: Path) -> None:
+    sim = hw()
+    RE = RunEngine({})  # noqa: N806
+    with RunWriterCallback(tmp_path / "bt.db") as callback:
+        RE.subscribe(callback)
+        RE(bp.grid_scan([sim.det4], sim.motor1, 0, 1, 2, sim.motor2, 0, 1, 2,
+                        md={"shape": [10**9, 10**9]}))
+    with open_beamtime(tmp_path / "bt.db") as bt:
+        export_nexus(bt[-1], tmp_path / "flat.nxs")
+    with h5py.File(tmp_path / "flat.nxs", "r") as f:
+        assert f["entry/data/det4"].shape == (4,)
+        assert list(f["entry/data"].attrs["axes"]) == ["motor1"]
