@@ -20,8 +20,9 @@ _DB = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "msgpack", "nexus", "csv", "tiff"]),
               default="jsonl", show_default=True, help="What to write.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
-              help="One RUN: the file (jsonl '-': stdout; csv, tiff: a directory). Several "
-                   "runs: a directory, one file per run; with --one-file, the file.")
+              help="One RUN: the file, or a directory to put it in ('-': stdout, jsonl and "
+                   "msgpack; csv, tiff: a directory). Several runs: a directory, one file "
+                   "per run; with --one-file, the file.")
 @click.option("--one-file", is_flag=True,
               help="jsonl, msgpack, nexus: every run selected in the one file OUT.")
 @filter_options
@@ -47,7 +48,8 @@ def export(db: Path, run_keys: tuple[str, ...], fmt: str, out: Path, one_file: b
     (--sample, --since, ...) keep only the runs they match; with no RUN they
     select the runs. Runs are written oldest first.
 
-    One RUN (no range, no filter) goes to the file OUT. Otherwise OUT is a
+    One RUN (no range, no filter) goes to the file OUT (into it, if OUT is a
+    directory; '-': standard output, jsonl and msgpack). Otherwise OUT is a
     directory with one file per run, named scan<NNNNN>-<uid8>.<suffix>
     (.jsonl, .msgpack, .nxs; csv and tiff: a directory), or with --one-file
     the one file holding them all. An existing file is never overwritten.
@@ -66,8 +68,8 @@ def export(db: Path, run_keys: tuple[str, ...], fmt: str, out: Path, one_file: b
         resonance-callback export demo/demo.db 79587e05 -o run.jsonl
         resonance-callback export demo/demo.db -1 --format nexus -o latest.nxs
         resonance-callback export demo/demo.db 3..12 --format nexus -o nexus/
-        resonance-callback export demo/demo.db --sample 'PS-*' --format msgpack --one-file \
--o ps.msgpack
+        resonance-callback export demo/demo.db --sample 'PS-*' --format msgpack -o ps/
+        resonance-callback export demo/demo.db .. --format msgpack --one-file -o all.msgpack
         resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
         resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
     """

@@ -5,6 +5,7 @@ The function behind ``resonance-callback export`` for every format.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,11 @@ from resonance_callback.read._export_files import (
     pick_runs,
     run_stem,
 )
-from resonance_callback.read._msgpack_export import export_msgpack, exported_documents
+from resonance_callback.read._msgpack_export import (
+    export_msgpack,
+    exported_documents,
+    write_runs,
+)
 from resonance_callback.read._nexus import export_nexus
 from resonance_callback.read._run import Run
 
@@ -31,6 +36,7 @@ __all__ = ["EXPORT_FORMATS", "Exported", "export_runs", "export_selected"]
 EXPORT_FORMATS = {"jsonl": ".jsonl", "msgpack": ".msgpack", "nexus": ".nxs", "csv": "",
                   "tiff": ""}
 _ONE_FILE = ("jsonl", "msgpack", "nexus")
+_STDOUT = ("jsonl", "msgpack")
 
 
 @dataclass
@@ -70,8 +76,10 @@ def export_runs(runs: Sequence[Run], fmt: str, out: Path | str, *, per_run: bool
         With ``per_run``, a directory (created if missing) holding each run's
         file, named after the run: ``scan00012-1a2b3c4d.nxs`` (csv and tiff:
         a directory ``scan00012-1a2b3c4d/``). Without, the one file holding
-        every run (jsonl, msgpack, nexus; ``"-"``: jsonl to standard output),
-        or the directory of the single run (csv, tiff).
+        every run (jsonl, msgpack, nexus),
+        or the directory of the single run (csv, tiff); one run's file goes
+        into ``out`` when it is a directory. ``"-"`` is standard output
+        (jsonl, msgpack; not ``per_run``).
     per_run : bool
         One file per run rather than one for all.
     fill, streams, fields, stack, timestamps
@@ -94,10 +102,15 @@ def export_runs(runs: Sequence[Run], fmt: str, out: Path | str, *, per_run: bool
     if fmt not in EXPORT_FORMATS:
         raise DataLookupError(f"unknown export format {fmt!r}; one of {list(EXPORT_FORMATS)}")
     out = Path(out)
+    if str(out) == "-" and (per_run or fmt not in _STDOUT):
+        raise DataLookupError(f"-o - (standard output) takes one stream: {', '.join(_STDOUT)} "
+                              "of one run or, with --one-file, of all")
     if not per_run:
         if fmt not in _ONE_FILE and len(runs) > 1:
             raise DataLookupError(f"{fmt} writes a directory per run: {len(runs)} runs cannot "
                                   f"go into one; one file for all is for {', '.join(_ONE_FILE)}")
+        if fmt in _ONE_FILE and len(runs) == 1 and out.is_dir():  # -o nexus/: a file in it
+            out = out / f"{run_stem(runs[0])}{EXPORT_FORMATS[fmt]}"
         return [_write(list(runs), fmt, out, fill, streams, fields, stack, timestamps)]
     directory = out_directory(out)
     return [_write([run], fmt, directory / f"{run_stem(run)}{EXPORT_FORMATS[fmt]}", fill,
@@ -146,6 +159,10 @@ def _write(runs: list[Run], fmt: str, out: Path, fill: bool, streams: Iterable[s
     uids = [run.uid for run in runs]
     if fmt == "nexus":
         export_nexus(runs, out)
+    elif fmt == "msgpack" and str(out) == "-":
+        documents = write_runs(sys.stdout.buffer, runs, fill=fill)
+        sys.stdout.buffer.flush()
+        return Exported(out, uids, documents=documents)
     elif fmt == "msgpack":
         return Exported(out, uids, documents=export_msgpack(runs, out, fill=fill))
     elif fmt == "jsonl" and str(out) == "-":

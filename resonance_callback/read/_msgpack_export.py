@@ -33,7 +33,7 @@ from resonance_callback.errors import DocumentError
 from resonance_callback.read._export_files import created
 from resonance_callback.read._run import Run
 
-__all__ = ["export_msgpack", "exported_documents", "pack_document"]
+__all__ = ["export_msgpack", "exported_documents", "pack_document", "write_runs"]
 
 
 def exported_documents(run: Run, *, fill: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -169,3 +169,39 @@ def test_export_without_runs_or_filters_is_a_usage_error(beamtime: ExportBeamtim
                                                          tmp_path: Path) -> None:
     result = invoke("export", beamtime.db, "-o", tmp_path / "x")
     assert result.exit_code == 2 and "name the runs" in result.output
+
+
+def test_msgpack_to_standard_output_pipes_into_replay(beamtime: ExportBeamtime,
+                                                      tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cli = [sys.executable, "-c", "from resonance_callback.cli import main; main()"]
+    exporting = subprocess.Popen([*cli, "export", str(beamtime.db), "1..2", "--format",
+                                  "msgpack", "--one-file", "-o", "-"],
+                                 stdout=subprocess.PIPE, env=env)
+    replaying = subprocess.run([*cli, "replay", "-", "--db", str(tmp_path / "copy.db")],
+                               stdin=exporting.stdout, capture_output=True, text=True,
+                               env=env, timeout=300)
+    assert exporting.stdout is not None
+    exporting.stdout.close()
+    assert exporting.wait(timeout=300) == 0
+    assert replaying.returncode == 0, replaying.stderr
+    with open_beamtime(tmp_path / "copy.db") as copy:
+        assert sorted(run.uid for run in copy.runs()) == sorted([beamtime.grid,
+                                                                beamtime.frames])
+        assert copy[beamtime.grid].sample.name == "gold foil"
+
+
+def test_one_run_into_an_existing_directory_is_named_after_the_run(beamtime: ExportBeamtime,
+                                                                   tmp_path: Path) -> None:
+    result = invoke("export", beamtime.db, "-1", "--format", "nexus", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{stems(beamtime, beamtime.async_frames)[0]}.nxs").is_file()
+
+
+def test_several_files_to_standard_output_are_refused(beamtime: ExportBeamtime) -> None:
+    result = invoke("export", beamtime.db, "1..2", "--format", "msgpack", "-o", "-")
+    one_line_error(result, "standard output")
