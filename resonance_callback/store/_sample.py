@@ -82,7 +82,7 @@ class SampleMetadata:
 
     def as_start_value(self) -> dict[str, Any]:
         """Return the sample as a start document names one: ``{"name": ..., **metadata}``."""
-        return {**self.metadata(), "name": self.name}
+        return {"name": self.name, **{k: v for k, v in self.metadata().items() if k != "name"}}
 
     def carry(self, start: dict[str, Any]) -> dict[str, Any]:
         """Return a copy of ``start`` that carries this sample, if it needs to.
