@@ -106,11 +106,16 @@ class RunDocuments:
         self._storage.submit(Job(fn, name, doc, run.uid if run else None))
 
     def start(self, doc: RunStart) -> None:
-        """Open a run: plan name, the whole start document, its uid, time and sample."""
+        """Open a run: plan name, the whole start document, its uid, time and sample.
+
+        An exported start document's carried sample (``SampleMetadata.carried_by``)
+        is the run's sample; the start document is stored without it, as it was.
+        """
         require_str(doc, "uid")
         require(doc, "time")
+        doc, carried = SampleMetadata.carried_by(doc)
         run = self._runs.start(doc)
-        sample = SampleMetadata.from_start(doc.get("sample"), self._default_sample)
+        sample = carried or SampleMetadata.from_start(doc.get("sample"), self._default_sample)
         row = run_row(doc, sample)
         self._submit(run, "start", doc, lambda w: open_run(w, row, doc))
         if self._index is not None:

@@ -1,7 +1,7 @@
 """The ``resonance-callback`` command line: a thin click group, one function per command.
 
 Each module registers its commands on :data:`main`: ``_demo_cmd`` (``demo``),
-``_read_cmds`` (``export``, ``plot``), ``_check_cmd`` (``check``), ``_repair_cmd``
+``_read_cmds`` (``plot``), ``_export_cmd`` (``export``), ``_check_cmd`` (``check``), ``_repair_cmd``
 (``repair``), ``_index_cmds``
 (``index ...``, ``reindex``, ``search``), ``_replay_cmd`` (``replay``),
 ``_serve_cmd`` (``serve``), ``_serve_tiled_cmd`` (``serve-tiled``) and ``_inspect_cmds``
@@ -13,6 +13,7 @@ Each module registers its commands on :data:`main`: ``_demo_cmd`` (``demo``),
 from resonance_callback.cli import (  # noqa: F401
     _check_cmd,
     _demo_cmd,
+    _export_cmd,
     _index_cmds,
     _inspect_cmds,
     _read_cmds,

@@ -1,4 +1,4 @@
-"""Reading commands: ``export`` and ``plot``."""
+"""Reading commands: ``plot`` (``export`` is in ``_export_cmd``)."""
 
 from __future__ import annotations
 
@@ -10,54 +10,6 @@ from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.cli._filters import RUN_KEY_SETTINGS
 
 _DB = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-@main.command(context_settings=RUN_KEY_SETTINGS)
-@click.argument("db", type=_DB)
-@click.argument("run_key", metavar="RUN")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tiff"]), default="jsonl",
-              show_default=True, help="What to write.")
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
-              help="jsonl: a file ('-' for stdout); csv, tiff: a directory.")
-@click.option("--stream", "streams", multiple=True,
-              help="csv/tiff: only this stream (repeatable; default all).")
-@click.option("--field", "fields", multiple=True,
-              help="tiff: only this frame field (repeatable; default all).")
-@click.option("--stack", is_flag=True, help="tiff: one multi-page file per field.")
-@click.option("--no-fill", is_flag=True,
-              help="jsonl: keep external references instead of frames copied into the store.")
-@click.option("--timestamps", is_flag=True, help="csv: add a ts_<field> column per field.")
-@handle_errors
-def export(db: Path, run_key: str, fmt: str, out: Path, streams: tuple[str, ...],
-           fields: tuple[str, ...], stack: bool, no_fill: bool, timestamps: bool) -> None:
-    r"""Write RUN of beamtime DB out as files; RUN is a uid, a unique prefix, a scan_id or -N.
-
-    jsonl: the run's document stream, one ["name", {doc}] per line, as it
-    was emitted (frames as nested lists; NaN as {"$float": "NaN"}).
-    csv: one table per stream, OUT/<stream>.csv. tiff: every frame as
-    OUT/<stream>_<field>_<NNNNN>.tif, or one multi-page file per field with --stack.
-
-    \b
-    Examples:
-        resonance-callback export demo/demo.db 79587e05 -o run.jsonl
-        resonance-callback export demo/demo.db 79587e05 --format csv -o run-csv/
-        resonance-callback export demo/demo.db 79587e05 --format tiff --stack -o frames/
-        resonance-callback export demo/demo.db -1 -o latest.jsonl
-    """
-    from resonance_callback.read import export_csv, export_jsonl, export_tiff, open_beamtime
-
-    with open_beamtime(db) as bt:
-        run = bt[run_key]
-        if fmt == "jsonl":
-            n = export_jsonl(run, out, fill=not no_fill)
-            if str(out) != "-":
-                click.echo(f"Wrote {n} documents of run {run.uid} to {out}", err=True)
-            return
-        if fmt == "csv":
-            files = export_csv(run, out, streams=streams, timestamps=timestamps)
-        else:
-            files = export_tiff(run, out, streams=streams, fields=fields, stack=stack)
-        click.echo(f"Wrote {len(files)} {fmt} files of run {run.uid} to {out}", err=True)
 
 
 @main.command(context_settings=RUN_KEY_SETTINGS)

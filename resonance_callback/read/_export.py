@@ -14,6 +14,7 @@ import numpy as np
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError, StorageError
+from resonance_callback.read._msgpack_export import exported_documents
 from resonance_callback.read._run import Run
 
 __all__ = ["export_csv", "export_jsonl", "export_tiff"]
@@ -34,6 +35,9 @@ def _safe(name: str) -> str:
 
 def export_jsonl(run: Run, out: Path | str, *, fill: bool = True) -> int:
     """Write ``run.documents(fill)`` as one ``[name, doc]`` JSON array per line.
+
+    The start document carries the run's stored sample when it names no such
+    sample itself (see :func:`export_msgpack`), so a replay restores it.
 
     Parameters
     ----------
@@ -57,7 +61,7 @@ def export_jsonl(run: Run, out: Path | str, *, fill: bool = True) -> int:
     """
     def write(stream: IO[str]) -> int:
         n = 0
-        for name, doc in run.documents(fill=fill):
+        for name, doc in exported_documents(run, fill=fill):
             stream.write(jsoncodec.dumps([name, doc]))
             stream.write("\n")
             n += 1

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SampleMetadata"]
+__all__ = ["CARRIED_SAMPLE_KEY", "SampleMetadata"]
+
+#: The key of an exported start document that carries the run's stored sample
+#: (:meth:`SampleMetadata.carried_by`); the callback takes it out before storing.
+CARRIED_SAMPLE_KEY = "resonance_callback_sample"
 
 
 @dataclass
@@ -74,3 +79,34 @@ class SampleMetadata:
         if self.description is not None:
             out["description"] = self.description
         return out
+
+    def as_start_value(self) -> dict[str, Any]:
+        """Return the sample as a start document names one: ``{"name": ..., **metadata}``."""
+        return {"name": self.name, **{k: v for k, v in self.metadata().items() if k != "name"}}
+
+    def carry(self, start: dict[str, Any]) -> dict[str, Any]:
+        """Return a copy of ``start`` that carries this sample, if it needs to.
+
+        The copy holds the sample under :data:`CARRIED_SAMPLE_KEY` unless the
+        start document's own ``sample`` already names this very sample (name
+        and metadata), or the key is taken. The callback stores the run with
+        the carried sample and the start document without the key, as it was.
+        """
+        own = SampleMetadata.from_start(start.get("sample"))
+        same = (own.name, own.metadata()) == (self.name, self.metadata())
+        if same or CARRIED_SAMPLE_KEY in start:
+            return start
+        return {**start, CARRIED_SAMPLE_KEY: self.as_start_value()}
+
+    @classmethod
+    def carried_by(cls, start: Mapping[str, Any]) -> tuple[Any, SampleMetadata | None]:
+        """Return ``start`` without a carried sample, and that sample (None if none).
+
+        Only a dict naming a sample (a non-empty ``name``) under
+        :data:`CARRIED_SAMPLE_KEY` is a carried sample; anything else stays.
+        """
+        value = start.get(CARRIED_SAMPLE_KEY)
+        if not isinstance(value, dict) or not str(value.get("name", "")).strip():
+            return start, None
+        rest = {k: v for k, v in start.items() if k != CARRIED_SAMPLE_KEY}
+        return rest, cls.from_start(value)
