@@ -15,15 +15,15 @@
 * frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares
   (frames read from detector files are stored as the file holds them).
 
-Any of these is a problem; :attr:`CheckReport.ok` is True when there is none. A run
-still being written (its writer holds its lock) is listed in ``open_runs`` with
-``"live": True`` and is not a problem.
+Any of these is a problem; :attr:`CheckReport.ok` is True when there is none that was
+not acknowledged (``check --ack``, :mod:`._check_acks`): those are listed as
+acknowledged. A run still being written (its writer holds its lock) is listed in
+``open_runs`` with ``"live": True`` and is not a problem.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,19 @@ import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
+from resonance_callback.read._check_acks import new_problems, read_acknowledged
 from resonance_callback.read._check_zarr import (
     _array_length,
     _open_group,
     _span,
     _unreadable_frames,
 )
-from resonance_callback.store import BeamtimeReader, inspect_queries, writer_alive
+from resonance_callback.store import (
+    BeamtimeReader,
+    acknowledgements,
+    inspect_queries,
+    writer_alive,
+)
 
 __all__ = ["CheckReport", "check_beamtime"]
 
@@ -73,6 +79,15 @@ class CheckReport:
         ``{"run_uid", "stream", "field", "zarr_path", "declared", "stored"}`` per
         frame array whose dtype differs from the ``dtype_numpy`` its descriptor
         declares (detector files are stored as they are, never cast).
+    acknowledged : list of dict
+        ``{"kind", "key", "time", "note"}`` of each problem found that was
+        acknowledged (``check --ack``); :attr:`problems` leaves them out.
+    rejected_acknowledged : dict of str to int
+        The acknowledged rejected documents, counted by document name.
+    rejected_last_id : int or None
+        The newest rejected document's row id (``check --ack`` acknowledges up to it).
+    acknowledged_now : int
+        Problems :func:`acknowledge_problems` acknowledged that were not before.
     """
 
     db_path: str
@@ -86,31 +101,39 @@ class CheckReport:
     rejected_documents: dict[str, int] = field(default_factory=dict)
     reused_event_uids: list[dict[str, Any]] = field(default_factory=list)
     declared_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    rejected_acknowledged: dict[str, int] = field(default_factory=dict)
+    rejected_last_id: int | None = None
+    acknowledged_now: int = 0
 
     @property
     def problems(self) -> list[str]:
-        """One line per kind of problem found."""
-        found = []
+        """One line per kind of problem found and not acknowledged."""
+        found, new = [], new_problems(self)
         if self.integrity:
             found.append(f"{len(self.integrity)} database integrity message(s)")
-        if self.bad_image_refs:
-            rows = sum(bad["rows"] for bad in self.bad_image_refs)
+        if new["bad_image_ref"]:
+            rows = sum(bad["rows"] for bad in new["bad_image_ref"])
             found.append(f"{rows} image_refs row(s) pointing at no stored frame")
-        if self.unresolved_frames:
-            found.append(f"{len(self.unresolved_frames)} unresolved detector frame(s)")
-        left = [run for run in self.open_runs if not run["live"]]
-        if left:
-            found.append(f"{len(left)} run(s) left open")
-        if self.interrupted_runs:
-            found.append(f"{len(self.interrupted_runs)} run(s) interrupted")
-        if self.rejected_documents:
-            found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
-        if self.reused_event_uids:
-            found.append(f"{len(self.reused_event_uids)} event uid(s) given to several events")
-        if self.declared_mismatches:
-            found.append(f"{len(self.declared_mismatches)} frame array(s) not of their "
+        if new["unresolved_frame"]:
+            found.append(f"{len(new['unresolved_frame'])} unresolved detector frame(s)")
+        if new["open_run"]:
+            found.append(f"{len(new['open_run'])} run(s) left open")
+        if new["interrupted_run"]:
+            found.append(f"{len(new['interrupted_run'])} run(s) interrupted")
+        if self.rejected_new:
+            found.append(f"{self.rejected_new} rejected document(s)")
+        if new["reused_event_uid"]:
+            found.append(f"{len(new['reused_event_uid'])} event uid(s) given to several events")
+        if new["declared_mismatch"]:
+            found.append(f"{len(new['declared_mismatch'])} frame array(s) not of their "
                          "declared dtype")
         return found
+
+    @property
+    def rejected_new(self) -> int:
+        """Rejected documents not acknowledged."""
+        return sum(self.rejected_documents.values()) - sum(self.rejected_acknowledged.values())
 
     @property
     def ok(self) -> bool:
@@ -123,38 +146,9 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         """The report as text lines for a terminal."""
-        out = [f"{self.db_path} (frames in {self.zarr_path})"]
-        out.append(f"integrity: {'ok' if not self.integrity else 'DAMAGED'}")
-        out += [f"  {message}" for message in self.integrity]
-        out.append(f"image_refs: {self.image_refs_checked} checked, "
-                   f"{sum(b['rows'] for b in self.bad_image_refs)} bad")
-        out += [f"  {b['zarr_path']}: {b['rows']} row(s): {b['problem']}"
-                for b in self.bad_image_refs]
-        out.append(f"unresolved detector frames: {len(self.unresolved_frames)}")
-        out += [f"  run {u['run_uid']} {u['stream']}/{u['field']} seq_num {u['seq_num']} "
-                f"({u['reference']}): {u['reason']}" for u in self.unresolved_frames]
-        out.append(f"open runs: {len(self.open_runs)}")
-        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
-                + ("being written" if r["live"] else "its writer is gone; run repair")
-                for r in self.open_runs]
-        out.append(f"interrupted runs: {len(self.interrupted_runs)}")
-        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
-                f"{r['reason']}" for r in self.interrupted_runs]
-        counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
-        out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
-                   + (f" ({counts})" if counts else ""))
-        out.append(f"event uids on several events: {len(self.reused_event_uids)}")
-        out += [f"  {r['uid']}: {r['rows']} rows (streams {r['streams']})"
-                for r in self.reused_event_uids]
-        out.append(f"frame arrays not of their declared dtype: {len(self.declared_mismatches)}")
-        out += [f"  run {m['run_uid']} {m['stream']}/{m['field']} ({m['zarr_path']}): declared "
-                f"{m['declared']}, stored {m['stored']}" for m in self.declared_mismatches]
-        out.append("OK: no problems found" if self.ok else "PROBLEMS: " + "; ".join(self.problems))
-        return out
+        from resonance_callback.read._check_lines import report_lines
 
-
-def _when(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
+        return report_lines(self)
 
 
 def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> CheckReport:
@@ -184,7 +178,7 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
-                        _reused, _declared):
+                        _reused, _declared, _acknowledged):
             try:
                 section(reader, store, report)
             except StorageError as exc:  # a damaged file: report it, check the rest
@@ -249,7 +243,13 @@ def _reused(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
 
 
 def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
-    report.rejected_documents = inspect_queries.rejected_counts(reader)
+    with reader.snapshot():  # every document counted is up to the last id, and no other
+        report.rejected_documents = inspect_queries.rejected_counts(reader)
+        report.rejected_last_id = acknowledgements.last_rejected_id(reader)
+
+
+def _acknowledged(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+    read_acknowledged(reader, report)
 
 
 def _declared(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
