@@ -23,16 +23,14 @@ acknowledged. A run still being written (its writer holds its lock) is listed in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
-from resonance_callback.read._check_acks import new_problems, read_acknowledged
+from resonance_callback.read._check_report import CheckReport, found
 from resonance_callback.read._check_zarr import (
     _array_length,
     _open_group,
@@ -46,109 +44,7 @@ from resonance_callback.store import (
     writer_alive,
 )
 
-__all__ = ["CheckReport", "check_beamtime"]
-
-
-@dataclass
-class CheckReport:
-    """What :func:`check_beamtime` found; every list is empty for a sound beamtime.
-
-    Attributes
-    ----------
-    db_path, zarr_path : str
-        What was checked.
-    integrity : list of str
-        ``PRAGMA integrity_check`` messages other than ``ok``, and foreign-key
-        violations.
-    image_refs_checked : int
-        ``image_refs`` rows looked at.
-    bad_image_refs : list of dict
-        ``{"zarr_path", "rows", "problem"}`` per array with bad references.
-    unresolved_frames : list of dict
-        ``{"run_uid", "stream", "field", "seq_num", "reference", "reason"}``.
-    open_runs : list of dict
-        ``{"uid", "plan_name", "time_start", "live"}`` of runs with no exit status;
-        ``live`` is True while the writer that opened the run is running.
-    interrupted_runs : list of dict
-        ``{"uid", "plan_name", "time_start", "reason"}`` of runs marked interrupted.
-    rejected_documents : dict of str to int
-        Rejected documents counted by document name.
-    reused_event_uids : list of dict
-        ``{"uid", "rows", "streams"}`` per event uid stored on several rows.
-    declared_mismatches : list of dict
-        ``{"run_uid", "stream", "field", "zarr_path", "declared", "stored"}`` per
-        frame array whose dtype differs from the ``dtype_numpy`` its descriptor
-        declares (detector files are stored as they are, never cast).
-    acknowledged : list of dict
-        ``{"kind", "key", "time", "note"}`` of each problem found that was
-        acknowledged (``check --ack``); :attr:`problems` leaves them out.
-    rejected_acknowledged : dict of str to int
-        The acknowledged rejected documents, counted by document name.
-    rejected_last_id : int or None
-        The newest rejected document's row id (``check --ack`` acknowledges up to it).
-    acknowledged_now : int
-        Problems :func:`acknowledge_problems` acknowledged that were not before.
-    """
-
-    db_path: str
-    zarr_path: str
-    integrity: list[str] = field(default_factory=list)
-    image_refs_checked: int = 0
-    bad_image_refs: list[dict[str, Any]] = field(default_factory=list)
-    unresolved_frames: list[dict[str, Any]] = field(default_factory=list)
-    open_runs: list[dict[str, Any]] = field(default_factory=list)
-    interrupted_runs: list[dict[str, Any]] = field(default_factory=list)
-    rejected_documents: dict[str, int] = field(default_factory=dict)
-    reused_event_uids: list[dict[str, Any]] = field(default_factory=list)
-    declared_mismatches: list[dict[str, Any]] = field(default_factory=list)
-    acknowledged: list[dict[str, Any]] = field(default_factory=list)
-    rejected_acknowledged: dict[str, int] = field(default_factory=dict)
-    rejected_last_id: int | None = None
-    acknowledged_now: int = 0
-
-    @property
-    def problems(self) -> list[str]:
-        """One line per kind of problem found and not acknowledged."""
-        found, new = [], new_problems(self)
-        if self.integrity:
-            found.append(f"{len(self.integrity)} database integrity message(s)")
-        if new["bad_image_ref"]:
-            rows = sum(bad["rows"] for bad in new["bad_image_ref"])
-            found.append(f"{rows} image_refs row(s) pointing at no stored frame")
-        if new["unresolved_frame"]:
-            found.append(f"{len(new['unresolved_frame'])} unresolved detector frame(s)")
-        if new["open_run"]:
-            found.append(f"{len(new['open_run'])} run(s) left open")
-        if new["interrupted_run"]:
-            found.append(f"{len(new['interrupted_run'])} run(s) interrupted")
-        if self.rejected_new:
-            found.append(f"{self.rejected_new} rejected document(s)")
-        if new["reused_event_uid"]:
-            found.append(f"{len(new['reused_event_uid'])} event uid(s) given to several events")
-        if new["declared_mismatch"]:
-            found.append(f"{len(new['declared_mismatch'])} frame array(s) not of their "
-                         "declared dtype")
-        return found
-
-    @property
-    def rejected_new(self) -> int:
-        """Rejected documents not acknowledged."""
-        return sum(self.rejected_documents.values()) - sum(self.rejected_acknowledged.values())
-
-    @property
-    def ok(self) -> bool:
-        """True if no problem was found."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-able data, with ``ok`` and ``problems``."""
-        return {"ok": self.ok, "problems": self.problems, **asdict(self)}
-
-    def lines(self) -> list[str]:
-        """The report as text lines for a terminal."""
-        from resonance_callback.read._check_lines import report_lines
-
-        return report_lines(self)
+__all__ = ["CheckReport", "check_beamtime", "read_acknowledged"]
 
 
 def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> CheckReport:
@@ -178,7 +74,7 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
-                        _reused, _declared, _acknowledged):
+                        _reused, _declared, read_acknowledged):
             try:
                 section(reader, store, report)
             except StorageError as exc:  # a damaged file: report it, check the rest
@@ -248,8 +144,17 @@ def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
         report.rejected_last_id = acknowledgements.last_rejected_id(reader)
 
 
-def _acknowledged(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
-    read_acknowledged(reader, report)
+def read_acknowledged(reader: BeamtimeReader, store: Path | None, report: CheckReport) -> None:
+    """Fill ``report.acknowledged`` and ``rejected_acknowledged`` from the beamtime.
+
+    The last section of a check (``store`` is not used); :func:`acknowledge_problems`
+    calls it again once it has recorded what it acknowledged.
+    """
+    acks = acknowledgements.acknowledged_problems(reader)
+    report.acknowledged = [
+        {"kind": kind, "key": key, "time": acks[kind, key][0], "note": acks[kind, key][1]}
+        for kind, key in found(report) if (kind, key) in acks]
+    report.rejected_acknowledged = acknowledgements.acknowledged_rejected(reader)
 
 
 def _declared(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
