@@ -1,5 +1,6 @@
 # Two commands for a fresh machine with Python 3.11+:
 #   make demo   - a simulated beamtime written to ./demo/demo.db + ./demo/demo.zarr/
+#                 (installs the package alone, `pip install -e .`: no test tools)
 #   make serve-demo - a local nats-server (JetStream) on 127.0.0.1:4222 and `serve` into
 #                 ./serve-demo/beamtime.db, until Ctrl-C
 #   make lint   - ruff, the import-linter contracts (lint-imports) and mypy
@@ -16,13 +17,23 @@ BIN := $(VENV)/bin
 
 .PHONY: demo serve-demo test bench lint docs clean conformance
 
-$(BIN)/.installed: pyproject.toml
+# Two stamps: the demo needs the package alone (its dependencies: bluesky, ophyd,
+# zarr, pandas, ...); test, lint, docs and the rest need every tool ('.[test]'), which
+# covers the demo too. Python 3.11's own pip installs an editable package (PEP 660),
+# so the demo skips upgrading pip.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+
+$(BIN)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
 	touch $@
 
-demo: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(BIN)/.demo-installed
+
+demo: $(BIN)/.demo-installed
 	$(BIN)/resonance-callback demo demo
 
 serve-demo: $(BIN)/.installed

@@ -24,7 +24,7 @@ def main() -> None:
         db, _ = run_demo(Path(tmp) / "demo")
         with open_beamtime(db) as bt:
             print(f"{bt.path.name}: {len(bt)} runs")
-            for run in bt:  # newest first
+            for run in bt.values():  # newest first
                 sample = run.sample.name if run.sample else "-"
                 print(f"  {run.uid[:8]}  scan {run.scan_id}  {run.plan_name:10} "
                       f"{sample:16} {run.exit_status}  streams={run.streams}")

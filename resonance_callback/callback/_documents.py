@@ -42,6 +42,7 @@ from resonance_callback.callback._runs import (
     require,
     require_str,
 )
+from resonance_callback.callback._summary import summary_job
 from resonance_callback.errors import BeamtimeDatabaseError, DocumentError, StorageError
 from resonance_callback.index import RunIndexer
 from resonance_callback.store import (
@@ -223,6 +224,9 @@ class RunDocuments:
         if self._index is not None:
             index = self._index
             self._submit(run, "stop", doc, lambda w: index.run_stopped(doc))
+        summary = summary_job(dict(run.start), row)  # None unless its logger is on
+        if summary is not None:
+            self._submit(run, "stop", doc, summary)
         self._runs.stop(run)
         self._storage.sink.drain()
         self.copies.clear()  # the run's frame buffers go with it

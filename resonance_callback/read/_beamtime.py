@@ -19,6 +19,7 @@ from typing import Any
 from resonance_callback.read._catalog import RunCatalog
 from resonance_callback.read._frames import FrameReader
 from resonance_callback.read._gc_pause import _collector_paused
+from resonance_callback.read._mappings import RunsMapping
 from resonance_callback.read._run import RejectedDocument, Run
 from resonance_callback.store import (
     BeamtimeReader,
@@ -32,13 +33,14 @@ from resonance_callback.store import (
 __all__ = ["Beamtime", "RejectedDocument", "Run", "open_beamtime"]
 
 
-class Beamtime:
-    """A beamtime database opened for reading.
+class Beamtime(RunsMapping):
+    """A beamtime database opened for reading: a read-only mapping of uid to :class:`Run`.
 
     Use :func:`open_beamtime` to make one. Runs are looked up by uid or by a
     unique uid prefix (``bt["3fa2"]``), by position from the newest
-    (``bt[-1]``) or by scan id (``bt[42]``); :meth:`runs` filters; ``len(bt)``
-    counts runs and iterating yields them newest first.
+    (``bt[-1]``) or by scan id (``bt[42]``), and ``in`` takes the same keys;
+    :meth:`runs` filters; ``len(bt)`` counts runs; iterating (and ``keys()``)
+    yields their uids newest first, ``values()`` and ``items()`` the runs.
 
     Parameters
     ----------
@@ -263,9 +265,6 @@ class Beamtime:
 
     def __len__(self) -> int:
         return count_runs(self._reader)
-
-    def __iter__(self) -> Iterator[Run]:
-        return iter(self.runs())
 
 
 

@@ -15,146 +15,36 @@
 * frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares
   (frames read from detector files are stored as the file holds them).
 
-Any of these is a problem; :attr:`CheckReport.ok` is True when there is none. A run
-still being written (its writer holds its lock) is listed in ``open_runs`` with
-``"live": True`` and is not a problem.
+Any of these is a problem; :attr:`CheckReport.ok` is True when there is none that was
+not acknowledged (``check --ack``, :mod:`._check_acks`): those are listed as
+acknowledged. A run still being written (its writer holds its lock) is listed in
+``open_runs`` with ``"live": True`` and is not a problem.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import zarr
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
+from resonance_callback.read._check_report import CheckReport, found
 from resonance_callback.read._check_zarr import (
     _array_length,
     _open_group,
     _span,
     _unreadable_frames,
 )
-from resonance_callback.store import BeamtimeReader, inspect_queries, writer_alive
+from resonance_callback.store import (
+    BeamtimeReader,
+    acknowledgements,
+    inspect_queries,
+    writer_alive,
+)
 
-__all__ = ["CheckReport", "check_beamtime"]
-
-
-@dataclass
-class CheckReport:
-    """What :func:`check_beamtime` found; every list is empty for a sound beamtime.
-
-    Attributes
-    ----------
-    db_path, zarr_path : str
-        What was checked.
-    integrity : list of str
-        ``PRAGMA integrity_check`` messages other than ``ok``, and foreign-key
-        violations.
-    image_refs_checked : int
-        ``image_refs`` rows looked at.
-    bad_image_refs : list of dict
-        ``{"zarr_path", "rows", "problem"}`` per array with bad references.
-    unresolved_frames : list of dict
-        ``{"run_uid", "stream", "field", "seq_num", "reference", "reason"}``.
-    open_runs : list of dict
-        ``{"uid", "plan_name", "time_start", "live"}`` of runs with no exit status;
-        ``live`` is True while the writer that opened the run is running.
-    interrupted_runs : list of dict
-        ``{"uid", "plan_name", "time_start", "reason"}`` of runs marked interrupted.
-    rejected_documents : dict of str to int
-        Rejected documents counted by document name.
-    reused_event_uids : list of dict
-        ``{"uid", "rows", "streams"}`` per event uid stored on several rows.
-    declared_mismatches : list of dict
-        ``{"run_uid", "stream", "field", "zarr_path", "declared", "stored"}`` per
-        frame array whose dtype differs from the ``dtype_numpy`` its descriptor
-        declares (detector files are stored as they are, never cast).
-    """
-
-    db_path: str
-    zarr_path: str
-    integrity: list[str] = field(default_factory=list)
-    image_refs_checked: int = 0
-    bad_image_refs: list[dict[str, Any]] = field(default_factory=list)
-    unresolved_frames: list[dict[str, Any]] = field(default_factory=list)
-    open_runs: list[dict[str, Any]] = field(default_factory=list)
-    interrupted_runs: list[dict[str, Any]] = field(default_factory=list)
-    rejected_documents: dict[str, int] = field(default_factory=dict)
-    reused_event_uids: list[dict[str, Any]] = field(default_factory=list)
-    declared_mismatches: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[str]:
-        """One line per kind of problem found."""
-        found = []
-        if self.integrity:
-            found.append(f"{len(self.integrity)} database integrity message(s)")
-        if self.bad_image_refs:
-            rows = sum(bad["rows"] for bad in self.bad_image_refs)
-            found.append(f"{rows} image_refs row(s) pointing at no stored frame")
-        if self.unresolved_frames:
-            found.append(f"{len(self.unresolved_frames)} unresolved detector frame(s)")
-        left = [run for run in self.open_runs if not run["live"]]
-        if left:
-            found.append(f"{len(left)} run(s) left open")
-        if self.interrupted_runs:
-            found.append(f"{len(self.interrupted_runs)} run(s) interrupted")
-        if self.rejected_documents:
-            found.append(f"{sum(self.rejected_documents.values())} rejected document(s)")
-        if self.reused_event_uids:
-            found.append(f"{len(self.reused_event_uids)} event uid(s) given to several events")
-        if self.declared_mismatches:
-            found.append(f"{len(self.declared_mismatches)} frame array(s) not of their "
-                         "declared dtype")
-        return found
-
-    @property
-    def ok(self) -> bool:
-        """True if no problem was found."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-able data, with ``ok`` and ``problems``."""
-        return {"ok": self.ok, "problems": self.problems, **asdict(self)}
-
-    def lines(self) -> list[str]:
-        """The report as text lines for a terminal."""
-        out = [f"{self.db_path} (frames in {self.zarr_path})"]
-        out.append(f"integrity: {'ok' if not self.integrity else 'DAMAGED'}")
-        out += [f"  {message}" for message in self.integrity]
-        out.append(f"image_refs: {self.image_refs_checked} checked, "
-                   f"{sum(b['rows'] for b in self.bad_image_refs)} bad")
-        out += [f"  {b['zarr_path']}: {b['rows']} row(s): {b['problem']}"
-                for b in self.bad_image_refs]
-        out.append(f"unresolved detector frames: {len(self.unresolved_frames)}")
-        out += [f"  run {u['run_uid']} {u['stream']}/{u['field']} seq_num {u['seq_num']} "
-                f"({u['reference']}): {u['reason']}" for u in self.unresolved_frames]
-        out.append(f"open runs: {len(self.open_runs)}")
-        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
-                + ("being written" if r["live"] else "its writer is gone; run repair")
-                for r in self.open_runs]
-        out.append(f"interrupted runs: {len(self.interrupted_runs)}")
-        out += [f"  run {r['uid']} {r['plan_name']} started {_when(r['time_start'])}: "
-                f"{r['reason']}" for r in self.interrupted_runs]
-        counts = ", ".join(f"{n} {name}" for name, n in sorted(self.rejected_documents.items()))
-        out.append(f"rejected documents: {sum(self.rejected_documents.values())}"
-                   + (f" ({counts})" if counts else ""))
-        out.append(f"event uids on several events: {len(self.reused_event_uids)}")
-        out += [f"  {r['uid']}: {r['rows']} rows (streams {r['streams']})"
-                for r in self.reused_event_uids]
-        out.append(f"frame arrays not of their declared dtype: {len(self.declared_mismatches)}")
-        out += [f"  run {m['run_uid']} {m['stream']}/{m['field']} ({m['zarr_path']}): declared "
-                f"{m['declared']}, stored {m['stored']}" for m in self.declared_mismatches]
-        out.append("OK: no problems found" if self.ok else "PROBLEMS: " + "; ".join(self.problems))
-        return out
-
-
-def _when(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
+__all__ = ["CheckReport", "check_beamtime", "read_acknowledged"]
 
 
 def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> CheckReport:
@@ -184,7 +74,7 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
-                        _reused, _declared):
+                        _reused, _declared, read_acknowledged):
             try:
                 section(reader, store, report)
             except StorageError as exc:  # a damaged file: report it, check the rest
@@ -249,7 +139,22 @@ def _reused(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
 
 
 def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
-    report.rejected_documents = inspect_queries.rejected_counts(reader)
+    with reader.snapshot():  # every document counted is up to the last id, and no other
+        report.rejected_documents = inspect_queries.rejected_counts(reader)
+        report.rejected_last_id = acknowledgements.last_rejected_id(reader)
+
+
+def read_acknowledged(reader: BeamtimeReader, store: Path | None, report: CheckReport) -> None:
+    """Fill ``report.acknowledged`` and ``rejected_acknowledged`` from the beamtime.
+
+    The last section of a check (``store`` is not used); :func:`acknowledge_problems`
+    calls it again once it has recorded what it acknowledged.
+    """
+    acks = acknowledgements.acknowledged_problems(reader)
+    report.acknowledged = [
+        {"kind": kind, "key": key, "time": acks[kind, key][0], "note": acks[kind, key][1]}
+        for kind, key in found(report) if (kind, key) in acks]
+    report.rejected_acknowledged = acknowledgements.acknowledged_rejected(reader)
 
 
 def _declared(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import xarray
 
 __all__ = ["SCALAR_DTYPES", "ConfigReading", "array_columns", "column_array", "config_readings",
-           "frame_dims", "timestamps_dataset"]
+           "distinct_dims", "frame_dims", "timestamps_dataset"]
 
 #: Declared dtypes of a scalar: a detector-file value of shape [1] with one of
 #: them reads as a scalar per event, as TiledWriter reads it (ophyd-async's ``det-sum``).
@@ -54,6 +54,24 @@ def frame_dims(stream_fields: Mapping[str, tuple[dict[str, Any], tuple[int, ...]
             dims.append(by_size.setdefault(size, f"dim_int_{len(by_size) + 1}"))
         out[field] = tuple(dims)
     return out
+
+
+def distinct_dims(dims: tuple[str, ...]) -> tuple[str, ...]:
+    """``dims`` with a repeated name made distinct: its k-th use is ``{name}_{k}``.
+
+    Square frames get TiledWriter's ``("time", "dim_int_1", "dim_int_1")`` (one
+    name per size); xarray warns about a repeated name and ``to_dataframe()``
+    refuses it, so :meth:`Stream.read` gives ``("time", "dim_int_1",
+    "dim_int_1_2")``. Two fields of one shape still share every name.
+    """
+    out: list[str] = []
+    for name in dims:
+        k, unique = 1, name
+        while unique in out:
+            k += 1
+            unique = f"{name}_{k}"
+        out.append(unique)
+    return tuple(out)
 
 
 def column_array(values: list[Any]) -> np.ndarray:

@@ -14,14 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DataLookupError
-from resonance_callback.read._documents import descriptor_document, iter_documents
-from resonance_callback.read._frames import FrameArray, FrameReader
-from resonance_callback.read._joins import field_resources
+from resonance_callback.read._documents import iter_documents
+from resonance_callback.read._frames import FrameReader
 from resonance_callback.read._rejected import RejectedDocument, rejected_documents
-from resonance_callback.read._sources import StreamResourceRef, stream_resources
-from resonance_callback.read._table import device_config, no_frames, stored_sample, stream_table
-from resonance_callback.read._unresolved import stream_frames, unresolved_fields
+from resonance_callback.read._run_streams import RunStreams
+from resonance_callback.read._table import device_config, stored_sample
+from resonance_callback.read._table_view import as_datetimes, check_time_kind, unwrap_scalars
 from resonance_callback.store import (
     BeamtimeReader,
     SampleMetadata,
@@ -33,14 +31,15 @@ from resonance_callback.store import (
 if TYPE_CHECKING:
     import pandas
 
-    from resonance_callback.read._stream import Stream
-
 __all__ = ["RejectedDocument", "Run"]
 
 
-
-class Run:
+class Run(RunStreams):
     """One run of a beamtime opened with :func:`~resonance_callback.read.open_beamtime`.
+
+    A read-only mapping of stream name to :class:`Stream`, as databroker's runs:
+    ``run["primary"]`` (or ``run.primary``), ``"baseline" in run``, ``list(run)``,
+    ``run.keys()``, ``run.items()``, ``len(run)``; the streams in declared order.
 
     Attributes
     ----------
@@ -55,9 +54,7 @@ class Run:
     """
 
     def __init__(self, reader: BeamtimeReader, frames: FrameReader, stored: StoredRun) -> None:
-        self._reader = reader
-        self._frames = frames
-        self.uid: str = stored.uid
+        super().__init__(reader, frames, stored.uid)
         self.plan_name = stored.plan_name
         self.scan_id = stored.scan_id
         self.time_start = stored.time_start
@@ -120,70 +117,8 @@ class Run:
         return run_metadata(self.start, self.stop, self.streams,
                             sample.name if sample is not None else None)
 
-    def __getitem__(self, stream: str) -> Stream:
-        """Return one stream, ``run["primary"]``, read as databroker 2 reads it.
-
-        Raises
-        ------
-        KeyError
-            If the run has no such stream (:class:`DataLookupError`).
-        """
-        from resonance_callback.read._stream import Stream
-
-        if not isinstance(stream, str):
-            raise DataLookupError(f"run {self.uid}: a stream is named by a string, "
-                                  f"not {stream!r}; its streams are {self.streams}")
-        return Stream(self, stream)
-
-    def __getattr__(self, name: str) -> Stream:
-        """Return the stream ``name`` (``run.primary``), when there is one."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except DataLookupError:
-            raise AttributeError(
-                f"'Run' object has no attribute {name!r}, and run {self.uid} has no stream "
-                f"of that name") from None
-
-    @property
-    def streams(self) -> list[str]:
-        """Names of the run's streams, in the order they were declared."""
-        return run_queries.stream_names(self._reader, self.uid)
-
-    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]:
-        """Return the descriptor documents of one stream (all streams if None), in order."""
-        rows = run_queries.descriptor_rows(self._reader, self.uid, stream)
-        if stream is not None and not rows:
-            raise DataLookupError(
-                f"run {self.uid} has no stream {stream!r}; its streams are {self.streams}")
-        return [descriptor_document(self.uid, row) for row in rows]
-
-    def image_fields(self, stream: str = "primary") -> list[str]:
-        """Return the fields of ``stream`` with frames in the Zarr store."""
-        return run_queries.image_fields(self._reader, self.uid, stream)
-
-    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]:
-        """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""
-        return unresolved_fields(self._reader, self.uid, stream)
-
-    def stream_resources(self, stream: str = "primary") -> dict[str, list[StreamResourceRef]]:
-        """Return, per field, the stream resources (with their datums) ``stream`` was read from."""
-        uids = {str(d.get("uid")) for d in self.descriptors(stream)}
-        return stream_resources(self._reader, self.uid, uids)
-
-    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
-                      unresolved: dict[int, str]) -> FrameArray:
-        """Return a field's frames with a gap that raises where one was never stored."""
-        return stream_frames(self._reader, self._frames, self.uid, stream, field,
-                             self.descriptors(stream), seq_nums, unresolved)
-
-    def field_resources(self, streamed: list[str], datum_ids: dict[str, str]
-                        ) -> dict[str, dict[str, Any]]:
-        """Return detector-file fields' (stream) resource documents (see ``read._joins``)."""
-        return field_resources(self._reader, self.uid, streamed, datum_ids)
-
-    def table(self, stream: str = "primary", *, timestamps: bool = False) -> pandas.DataFrame:
+    def table(self, stream: str = "primary", *, timestamps: bool = False,
+              time: str = "unix") -> pandas.DataFrame:
         """Return a stream's values as a DataFrame, one row per stored event.
 
         Parameters
@@ -192,6 +127,9 @@ class Run:
             The stream name.
         timestamps : bool, optional
             Also add a ``ts_<field>`` column with each field's timestamp.
+        time : {"unix", "datetime"}, optional
+            ``time`` and the ``ts_`` columns as Unix seconds (floats), or as
+            timezone-aware pandas datetimes in UTC.
 
         Returns
         -------
@@ -202,43 +140,20 @@ class Run:
             ordered by ``seq_num`` (then time). Fields
             stored as frames have no column (use :meth:`images`); fields
             holding external references show the reference (datum id). Rows
-            the writer derived with no event document are included.
+            the writer derived with no event document are included. A field
+            declared a scalar of shape ``[1]`` (ophyd-async's ``det-sum``) is one
+            scalar per row, as in :meth:`Stream.read` and TiledWriter.
 
         Raises
         ------
         KeyError
             If the run has no such stream (:class:`DataLookupError`).
+        ValueError
+            For a ``time`` that is neither (:class:`FilterError`).
         """
-        return stream_table(self._reader, self.uid, stream, self.descriptors,
-                            timestamps=timestamps)
-
-    def images(self, field: str, stream: str = "primary") -> FrameArray:
-        """Return the frames of one field lazily: indexing reads only the frames asked for.
-
-        Parameters
-        ----------
-        field : str
-            A field stored as frames (see :meth:`image_fields`).
-        stream : str, optional
-            The stream name.
-
-        Returns
-        -------
-        FrameArray
-            ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame
-            per stored row of the stream that has one, in the order of
-            :meth:`table`'s rows.
-
-        Raises
-        ------
-        KeyError
-            If the stream has no frames for ``field`` (:class:`DataLookupError`).
-        """
-        refs = run_queries.image_rows(self._reader, self.uid, stream, field)
-        if not refs:
-            self.descriptors(stream)  # raises if the stream is unknown
-            raise no_frames(self.uid, stream, field, self.image_fields(stream))
-        return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+        check_time_kind(time, self.uid)
+        table = self.stored_table(stream, timestamps=timestamps)
+        return as_datetimes(unwrap_scalars(table, self.descriptors(stream)), time)
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
         """Return the devices' configuration readings, one entry per descriptor of ``stream``.

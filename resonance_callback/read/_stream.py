@@ -7,12 +7,13 @@ Zarr chunks only when computed. The layout follows what TiledWriter stores
 (bluesky-tiled-plugins, BlueskyRun spec 3.0), so the same Dataset comes out of
 ``stream.read()`` here, of our Tiled server and of a TiledWriter-fed catalog:
 
-- variables: every field of the stream's descriptors; ``seq_num`` and the
-  timestamps are left out of ``read()`` (:meth:`Stream.timestamps` has them);
+- variables: every field of the stream's descriptors (not ``seq_num``, nor the
+  timestamps: :meth:`Stream.timestamps` has them);
 - dimensions of a frame field: ``time``, then the field's declared ``dims``
   for a field from a detector file (``{field}_dim{i}`` when none are
   declared), else ``dim_int_{n}`` named by size, one name per distinct size
-  in the stream (TiledWriter's rule for arrays that came in the events);
+  in the stream (TiledWriter's rule for arrays that came in the events); only
+  ``read()`` here makes a name repeated in one field distinct (``dim_int_1_2``);
 - a value from a detector file declared a scalar (``dtype`` number, integer,
   boolean or string) with shape ``[1]`` is one scalar per event;
 - every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean
@@ -38,6 +39,7 @@ from resonance_callback.read._columns import (
     array_columns,
     column_array,
     config_readings,
+    distinct_dims,
     frame_dims,
     timestamps_dataset,
 )
@@ -137,7 +139,7 @@ class Stream:
 
     @cached_property
     def _full_table(self) -> pandas.DataFrame:
-        return self._run.table(self.name, timestamps=True)
+        return self._run.stored_table(self.name, timestamps=True)
 
     @cached_property
     def _streamed(self) -> list[str]:
@@ -267,9 +269,9 @@ class Stream:
         -------
         xarray.Dataset
             Dimension ``time`` (coordinate: the events' times); one variable
-            per field; frames as dask arrays, one chunk per frame, read from
-            Zarr only when computed. A field with frames of different shapes
-            is left out (read it with ``run.images``).
+            per field, its dimension names distinct (``to_dataframe()`` works);
+            frames as dask arrays, one chunk each, read from Zarr when computed.
+            A field with frames of different shapes is left out (``run.images``).
 
         Raises
         ------
@@ -281,17 +283,15 @@ class Stream:
             import xarray
         table = self.internal_table()
         n = len(table)
-        variables: dict[str, Any] = {}
-        for column in table.columns:
-            if column == "seq_num" or column == "time" or column.startswith("ts_"):
-                continue
-            variables[column] = ("time", column_array(table[column].tolist()))
+        variables: dict[str, Any] = {
+            c: ("time", column_array(table[c].tolist())) for c in table.columns
+            if c not in ("seq_num", "time") and not c.startswith("ts_")}
         for field, dims in self.dims().items():
             if field in self.frame_fields and self.frames(field).frame_shape is None:
                 continue
             values = self.array(field)
-            variables[field] = (dims if len(values) == n else (f"{field}_frame", *dims[1:]),
-                                values)
+            named = dims if len(values) == n else (f"{field}_frame", *dims[1:])
+            variables[field] = (distinct_dims(named), values)
         coords = {"time": ("time", np.asarray(table["time"].to_numpy(), dtype="float64"))}
         return xarray.Dataset(variables, coords=coords)
 

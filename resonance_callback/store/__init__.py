@@ -6,6 +6,7 @@ take rows and method calls, never documents; readers get rows
 through the functions exported here.
 """
 
+from resonance_callback.store import _acks as acknowledgements
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
 from resonance_callback.store._codecs import DEFAULT_CODEC, codec_name
@@ -87,6 +88,7 @@ __all__ = [
     "StrictConflicts",
     "UnresolvedRow",
     "WriteCounts",
+    "acknowledgements",
     "codec_name",
     "count_runs",
     "event_counts",

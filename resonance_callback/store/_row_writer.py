@@ -52,7 +52,7 @@ from resonance_callback.store._rows import (
 from resonance_callback.store._run_rows import RunRows
 from resonance_callback.store._sample import SampleMetadata
 from resonance_callback.store._storage import Storage
-from resonance_callback.store._write_counts import WriteCounts, write_counts
+from resonance_callback.store._write_counts import WriteCounts, run_counts, write_counts
 from resonance_callback.store._writer_runs import WriterRuns
 
 __all__ = ["RowWriter"]
@@ -187,6 +187,10 @@ class RowWriter:
     def write_counts(self) -> WriteCounts:
         """Rows the beamtime holds now (pending ones included) and what this session did."""
         return write_counts(self._batch("count rows"), self.counts)
+
+    def run_counts(self, run_uid: str) -> tuple[dict[str, int], int]:
+        """One run's events rows per stream name and its rejected documents (a read only)."""
+        return run_counts(self._batch("count a run's rows").conn, run_uid)
 
     # -- runs and streams: :class:`RunRows`' -----------------------------------------
 

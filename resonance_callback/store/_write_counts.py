@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resonance_callback.store._batch import Batch
 
-__all__ = ["WriteCounts", "write_counts"]
+__all__ = ["WriteCounts", "run_counts", "write_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +47,17 @@ def write_counts(batch: Batch, session: Mapping[str, int]) -> WriteCounts:
                        resumed=session.get("resumed", 0),
                        already_stored=session.get("already_stored", 0),
                        rejected=session.get("rejected", 0))
+
+
+def run_counts(conn: sqlite3.Connection, run_uid: str) -> tuple[dict[str, int], int]:
+    """Return one run's events rows per stream name (in declared order) and rejected documents.
+
+    Read on the writer's own connection (committed rows, and pending ones if a
+    batch is open); every events row counts, as :mod:`._counts` counts them.
+    """
+    streams = {name: n for name, n in conn.execute(
+        "SELECT s.name, count(e.uid) FROM streams s LEFT JOIN events e ON e.stream_uid = s.uid "
+        "WHERE s.run_uid = ? GROUP BY s.name ORDER BY min(s.rowid)", (run_uid,))}
+    (rejected,) = conn.execute("SELECT count(*) FROM rejected_documents WHERE run_uid = ?",
+                               (run_uid,)).fetchone()
+    return streams, int(rejected)

@@ -140,7 +140,7 @@ def test_a_where_value_matches_an_element_of_a_stored_list_and_numbers_given_as_
 def test_iterating_a_beamtime_and_listing_runs_share_the_newest_first_order(
         beamtime: Path) -> None:
     with open_beamtime(beamtime) as bt:
-        assert [run.scan_id for run in bt] == [5, 4, 3, 2, 1]
+        assert [run.scan_id for run in bt.values()] == [5, 4, 3, 2, 1]
     assert [row.scan_id for row in list_runs(beamtime)] == [5, 4, 3, 2, 1]
 
 

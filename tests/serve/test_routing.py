@@ -31,10 +31,10 @@ def test_template_routes_each_run_to_the_beamtime_its_start_names(tmp_path: Path
     c = _run(router, beamline="BL1", proposal_id=1001)
     router.close()
     with open_beamtime(tmp_path / "BL1" / "1001.db") as bt:
-        assert sorted(run.uid for run in bt) == sorted([a, c])
-        assert all(len(run.table()) == 1 for run in bt)
+        assert sorted(bt) == sorted([a, c])
+        assert all(len(run.table()) == 1 for run in bt.values())
     with open_beamtime(tmp_path / "BL2" / "p7.db") as bt:
-        assert [run.uid for run in bt] == [b]
+        assert list(bt) == [b]
 
 
 def test_a_start_missing_a_template_key_is_rejected_naming_uid_and_key_and_kept_unrouted(
@@ -46,7 +46,7 @@ def test_a_start_missing_a_template_key_is_rejected_naming_uid_and_key_and_kept_
            "'proposal_id', missing from its start document" in caplog.text
     assert router.routing_errors == 1
     with open_beamtime(tmp_path / "unrouted.db") as bt:
-        assert [run.uid for run in bt] == [uid] and bt[-1].exit_status == "success"
+        assert list(bt) == [uid] and bt[-1].exit_status == "success"
 
 
 @pytest.mark.parametrize("value", ["..", "../escape", "/etc", "a/b", ".hidden", 1.5, None])

@@ -1,0 +1,150 @@
+"""A run as a read-only mapping of its streams, and what a :class:`Stream` looks up in it.
+
+:class:`RunStreams` is the base of :class:`~resonance_callback.read.Run`: stream
+name -> :class:`~resonance_callback.read.Stream`, as databroker's ``BlueskyRun``
+(``"baseline" in run``, ``list(run)``, ``run.keys()``, ``run.items()``,
+``len(run)``), in the order the streams were declared, and the per-stream
+lookups (descriptors, frame fields, resources) the stream reads through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from resonance_callback.errors import DataLookupError
+from resonance_callback.read._documents import descriptor_document
+from resonance_callback.read._frames import FrameArray, FrameReader
+from resonance_callback.read._joins import field_resources
+from resonance_callback.read._sources import StreamResourceRef, stream_resources
+from resonance_callback.read._table import no_frames, stream_table
+from resonance_callback.read._unresolved import stream_frames, unresolved_fields
+from resonance_callback.store import BeamtimeReader, run_queries
+
+if TYPE_CHECKING:
+    import pandas
+
+    from resonance_callback.read._stream import Stream
+
+__all__ = ["RunStreams"]
+
+
+class RunStreams(Mapping[str, "Stream"]):
+    """The streams of run ``uid``: a read-only mapping of name to :class:`Stream`."""
+
+    def __init__(self, reader: BeamtimeReader, frames: FrameReader, uid: str) -> None:
+        self._reader = reader
+        self._frames = frames
+        self.uid: str = uid
+
+    def __getitem__(self, stream: str) -> Stream:
+        """Return one stream, ``run["primary"]``, read as databroker 2 reads it.
+
+        Raises
+        ------
+        KeyError
+            If the run has no such stream (:class:`DataLookupError`).
+        """
+        from resonance_callback.read._stream import Stream
+
+        if not isinstance(stream, str):
+            raise DataLookupError(f"run {self.uid}: a stream is named by a string, "
+                                  f"not {stream!r}; its streams are {self.streams}")
+        return Stream(self, stream)
+
+    def __getattr__(self, name: str) -> Stream:
+        """Return the stream ``name`` (``run.primary``), when there is one."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except DataLookupError:
+            raise AttributeError(
+                f"'Run' object has no attribute {name!r}, and run {self.uid} has no stream "
+                f"of that name") from None
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate the stream names, in the order they were declared."""
+        return iter(self.streams)
+
+    def __len__(self) -> int:
+        """Return the number of streams."""
+        return len(self.streams)
+
+    def __contains__(self, stream: object) -> bool:
+        """Return whether the run has a stream of this name."""
+        return isinstance(stream, str) and stream in self.streams
+
+    @property
+    def streams(self) -> list[str]:
+        """Names of the run's streams, in the order they were declared."""
+        return run_queries.stream_names(self._reader, self.uid)
+
+    def descriptors(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """Return the descriptor documents of one stream (all streams if None), in order."""
+        rows = run_queries.descriptor_rows(self._reader, self.uid, stream)
+        if stream is not None and not rows:
+            raise DataLookupError(
+                f"run {self.uid} has no stream {stream!r}; its streams are {self.streams}")
+        return [descriptor_document(self.uid, row) for row in rows]
+
+    def image_fields(self, stream: str = "primary") -> list[str]:
+        """Return the fields of ``stream`` with frames in the Zarr store."""
+        return run_queries.image_fields(self._reader, self.uid, stream)
+
+    def stored_table(self, stream: str = "primary", *, timestamps: bool = False
+                     ) -> pandas.DataFrame:
+        """Return a stream's table with every value as stored (see :meth:`Run.table`).
+
+        A value of shape ``[1]`` stays a one-element list, the time Unix seconds.
+        """
+        return stream_table(self._reader, self.uid, stream, self.descriptors,
+                            timestamps=timestamps)
+
+    def images(self, field: str, stream: str = "primary") -> FrameArray:
+        """Return the frames of one field lazily: indexing reads only the frames asked for.
+
+        Parameters
+        ----------
+        field : str
+            A field stored as frames (see :meth:`image_fields`).
+        stream : str, optional
+            The stream name.
+
+        Returns
+        -------
+        FrameArray
+            ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame
+            per stored row of the stream that has one, in the order of
+            :meth:`table`'s rows.
+
+        Raises
+        ------
+        KeyError
+            If the stream has no frames for ``field`` (:class:`DataLookupError`).
+        """
+        refs = run_queries.image_rows(self._reader, self.uid, stream, field)
+        if not refs:
+            self.descriptors(stream)  # raises if the stream is unknown
+            raise no_frames(self.uid, stream, field, self.image_fields(stream))
+        return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+
+    def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]:
+        """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""
+        return unresolved_fields(self._reader, self.uid, stream)
+
+    def stream_resources(self, stream: str = "primary") -> dict[str, list[StreamResourceRef]]:
+        """Return, per field, the stream resources (with their datums) ``stream`` was read from."""
+        uids = {str(d.get("uid")) for d in self.descriptors(stream)}
+        return stream_resources(self._reader, self.uid, uids)
+
+    def stream_frames(self, field: str, stream: str, seq_nums: list[int],
+                      unresolved: dict[int, str]) -> FrameArray:
+        """Return a field's frames with a gap that raises where one was never stored."""
+        return stream_frames(self._reader, self._frames, self.uid, stream, field,
+                             self.descriptors(stream), seq_nums, unresolved)
+
+    def field_resources(self, streamed: list[str], datum_ids: dict[str, str]
+                        ) -> dict[str, dict[str, Any]]:
+        """Return detector-file fields' (stream) resource documents (see ``read._joins``)."""
+        return field_resources(self._reader, self.uid, streamed, datum_ids)
