@@ -87,8 +87,7 @@ def export(db: Path, run_keys: tuple[str, ...], fmt: str, out: Path, one_file: b
     if str(out) == "-":
         return
     for item in written:
-        what = f"run {item.runs[0]}" if len(item.runs) == 1 else f"{len(item.runs)} runs"
         files = f"{item.files} {fmt} files of " if fmt in ("csv", "tiff") else ""
         if item.documents is not None:
             files = f"{item.documents} documents of "
-        click.echo(f"Wrote {files}{what} to {item.path}", err=True)
+        click.echo(f"Wrote {files}{item.named} to {item.path}", err=True)

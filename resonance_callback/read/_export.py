@@ -14,18 +14,11 @@ import numpy as np
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError, StorageError
+from resonance_callback.read._export_files import out_directory
 from resonance_callback.read._msgpack_export import exported_documents
 from resonance_callback.read._run import Run
 
 __all__ = ["export_csv", "export_jsonl", "export_tiff"]
-
-
-def _directory(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create directory {out}: {exc}") from exc
-    return out
 
 
 def _safe(name: str) -> str:
@@ -97,7 +90,7 @@ def export_csv(run: Run, out: Path | str, *, streams: Iterable[str] = (),
     list of Path
         The files written.
     """
-    directory = _directory(Path(out))
+    directory = out_directory(Path(out))
     written = []
     for stream in list(streams) or run.streams:
         path = directory / f"{_safe(stream)}.csv"
@@ -144,7 +137,7 @@ def export_tiff(run: Run, out: Path | str, *, streams: Iterable[str] = (),
     """
     import tifffile
 
-    directory = _directory(Path(out))
+    directory = out_directory(Path(out))
     wanted = list(fields)
     written: list[Path] = []
     found: set[str] = set()

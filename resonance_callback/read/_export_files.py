@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from resonance_callback.read._beamtime import Beamtime
     from resonance_callback.read._run import Run
 
-__all__ = ["created", "is_range", "out_directory", "pick_runs", "run_stem"]
+__all__ = ["created", "is_range", "out_directory", "pick_runs", "run_stem", "runs_named"]
 
 _RANGE = re.compile(r"^(\d*)\.\.(\d*)$")
 
@@ -91,6 +91,11 @@ def run_stem(run: Run) -> str:
     """A run's file name without suffix: ``scan00012-1a2b3c4d`` (``noscan-...`` without one)."""
     scan = "noscan" if run.scan_id is None else f"scan{run.scan_id:05d}"
     return f"{scan}-{run.uid[:8]}"
+
+
+def runs_named(uids: Sequence[str]) -> str:
+    """What an error about a file of these runs says it held: ``run <uid>`` or ``3 runs``."""
+    return f"run {uids[0]}" if len(uids) == 1 else f"{len(uids)} runs"
 
 
 def out_directory(out: Path) -> Path:

@@ -21,6 +21,7 @@ from resonance_callback.read._export_files import (
     out_directory,
     pick_runs,
     run_stem,
+    runs_named,
 )
 from resonance_callback.read._msgpack_export import (
     export_msgpack,
@@ -59,6 +60,11 @@ class Exported:
     runs: list[str]
     files: int = 1
     documents: int | None = None
+
+    @property
+    def named(self) -> str:
+        """The runs in it as a message names them: ``run <uid>`` or ``3 runs``."""
+        return runs_named(self.runs)
 
 
 def export_runs(runs: Sequence[Run], fmt: str, out: Path | str, *, per_run: bool,
@@ -169,9 +175,8 @@ def _write(runs: list[Run], fmt: str, out: Path, fill: bool, streams: Iterable[s
         return Exported(out, uids, documents=sum(export_jsonl(run, "-", fill=fill)
                                                  for run in runs))
     elif fmt == "jsonl":
-        what = f"run {uids[0]}" if len(uids) == 1 else f"{len(uids)} runs"
         n = 0
-        with created(out, what) as handle:
+        with created(out, runs_named(uids)) as handle:
             for run in runs:
                 for name, doc in exported_documents(run, fill=fill):
                     handle.write(jsoncodec.dumps([name, doc]).encode("utf-8") + b"\n")

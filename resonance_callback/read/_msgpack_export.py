@@ -30,7 +30,7 @@ import msgpack
 import numpy as np
 
 from resonance_callback.errors import DocumentError
-from resonance_callback.read._export_files import created
+from resonance_callback.read._export_files import created, runs_named
 from resonance_callback.read._run import Run
 
 __all__ = ["export_msgpack", "exported_documents", "pack_document", "write_runs"]
@@ -120,6 +120,5 @@ def export_msgpack(runs: Run | Sequence[Run], out: Path | str, *, fill: bool = T
     """
     chosen = [runs] if isinstance(runs, Run) else list(runs)
     path = Path(out)
-    what = f"run {chosen[0].uid}" if len(chosen) == 1 else f"{len(chosen)} runs"
-    with created(path, what) as handle:
+    with created(path, runs_named([run.uid for run in chosen])) as handle:
         return write_runs(handle, chosen, fill=fill)

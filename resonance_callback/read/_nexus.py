@@ -38,7 +38,7 @@ import numpy as np
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import StorageError
-from resonance_callback.read._export_files import created, run_stem
+from resonance_callback.read._export_files import created, run_stem, runs_named
 from resonance_callback.read._frames import FrameArray
 from resonance_callback.read._nexus_plot import default_plot, nx_class, safe_name
 from resonance_callback.read._run import Run
@@ -80,7 +80,7 @@ def export_nexus(runs: Run | Sequence[Run], out: Path | str) -> Path:
     chosen = [runs] if isinstance(runs, Run) else list(runs)
     path = Path(out)
     names = ["entry"] if len(chosen) == 1 else [entry_name(run) for run in chosen]
-    what = f"run {chosen[0].uid}" if len(chosen) == 1 else f"{len(chosen)} runs"
+    what = runs_named([run.uid for run in chosen])
     with created(path, what) as handle:
         handle.close()  # made exclusively here; h5py writes it afresh
         try:

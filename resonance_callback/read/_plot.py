@@ -2,7 +2,7 @@
 
 The function behind ``resonance-callback plot``. With no field named, the y
 fields are the descriptors' hinted ones and x the start's hinted dimension
-(:mod:`resonance_callback.read._plot_hints`): one panel per field, one line per
+(:mod:`resonance_callback.read._hints`): one panel per field, one line per
 run. A 2-D grid scan is a heat map per field (:mod:`resonance_callback.read._plot_grid`);
 a field with frames, given alone (or the only thing hinted), an image
 (:mod:`resonance_callback.read._plot_frames`).
@@ -19,9 +19,10 @@ import numpy as np
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError, PlotError, RunLookupError, StorageError
+from resonance_callback.read._grid import scan_grid
 from resonance_callback.read._plot_data import Source, read_source
 from resonance_callback.read._plot_frames import draw_frames
-from resonance_callback.read._plot_grid import draw_grid, draw_scatter, grid_shape
+from resonance_callback.read._plot_grid import draw_grid, draw_scatter
 from resonance_callback.read._run import Run
 
 if TYPE_CHECKING:  # matplotlib is optional (extra "plot"); imported when plotting
@@ -106,13 +107,15 @@ def _draw_lines(axes: list[Axes], sources: list[Source], fields: list[str], x: s
 def _draw_maps(fig: Figure, axes: list[Axes], source: Source, fields: list[str],
                dims: list[str]) -> None:
     positions = [source.numbers(d) if source.has(d) else None for d in dims]
-    shape = grid_shape(source.run.start)
+    grid = scan_grid(source.run.start)
+    if grid is not None and len(grid.shape) != 2:
+        grid = None
     for ax, field in zip(axes, fields, strict=True):
         if not source.has(field):
             raise source.missing(field)
         values = source.numbers(field)
-        if shape is not None:
-            draw_grid(fig, ax, source.run.start, np.asarray(source.table["seq_num"]), values,
+        if grid is not None:
+            draw_grid(fig, ax, grid, np.asarray(source.table["seq_num"]), values,
                       (positions[0], positions[1]), (dims[0], dims[1]), field)
         elif positions[0] is not None and positions[1] is not None:
             draw_scatter(fig, ax, positions[0], positions[1], values, (dims[0], dims[1]), field)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from resonance_callback.errors import DataLookupError, PlotError
-from resonance_callback.read._plot_hints import StreamHints, stream_hints
+from resonance_callback.read._hints import StreamHints, stream_hints
 
 if TYPE_CHECKING:
     import pandas

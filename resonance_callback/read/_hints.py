@@ -1,4 +1,7 @@
-"""What BestEffortCallback would plot for a stored stream: its y fields and its x axes.
+"""Which fields a run's hints name: what BestEffortCallback would plot for a stored stream.
+
+Shared by the plot (its y fields and x axes) and the NeXus export (the default
+plot's signal and axes).
 
 bluesky's ``BestEffortCallback`` takes the dependent fields from the descriptors'
 hints (for each object, ``hints[obj]["fields"]``, else all its fields) minus the
