@@ -1,10 +1,8 @@
 """``Run``: one stored run, read back as documents, tables and frames.
 
-Frames never go into :meth:`Run.table`: a field stored in Zarr has no column
-there, and :meth:`Run.images` returns its frames lazily, one per stored row
-of the stream, in the same order as the table's rows when every row has a
-frame. Fields that hold references to external files (datum ids) appear in the
-table as those reference strings.
+Frames never go into :meth:`Run.table`: :meth:`Run.images` returns them lazily, one
+per stored row of the stream that has one, in the table's row order. Fields that hold
+references to external files (datum ids) appear in the table as those strings.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
+from resonance_callback.read import _unresolved
 from resonance_callback.read._documents import descriptor_document, iter_documents
 from resonance_callback.read._frames import FrameArray, FrameReader
 from resonance_callback.read._joins import field_resources
@@ -31,12 +30,12 @@ from resonance_callback.store import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas
 
     from resonance_callback.read._stream import Stream
 
 __all__ = ["RejectedDocument", "Run"]
-
 
 
 class Run:
@@ -225,20 +224,25 @@ class Run:
         Returns
         -------
         FrameArray
-            ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame
-            per stored row of the stream that has one, in the order of
-            :meth:`table`'s rows.
+            ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame per stored
+            row of the stream that has one, in :meth:`table`'s row order. Frames as the
+            writer appends them are found in time independent of the run's length.
 
         Raises
         ------
         KeyError
             If the stream has no frames for ``field`` (:class:`DataLookupError`).
         """
-        refs = run_queries.image_rows(self._reader, self.uid, stream, field)
-        if not refs:
+        frames = _unresolved.field_frames(self._reader, self._frames, self.uid, stream, field)
+        if frames is None:
             self.descriptors(stream)  # raises if the stream is unknown
             raise no_frames(self.uid, stream, field, self.image_fields(stream))
-        return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+        return frames
+
+    def event_frame(self, event_uid: str, field: str) -> np.ndarray:
+        """Return ``field``'s frame of the event ``event_uid`` (one index lookup); a
+        ``KeyError`` (:class:`DataLookupError`) if no event of the run has one."""
+        return _unresolved.event_frame(self._reader, self._frames, self.uid, event_uid, field)
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
         """Return the devices' configuration readings, one entry per descriptor of ``stream``.
