@@ -182,7 +182,8 @@ class Run:
         """Return detector-file fields' (stream) resource documents (see ``read._joins``)."""
         return field_resources(self._reader, self.uid, streamed, datum_ids)
 
-    def table(self, stream: str = "primary", *, timestamps: bool = False) -> pandas.DataFrame:
+    def table(self, stream: str = "primary", *, timestamps: bool = False,
+              fields: list[str] | None = None) -> pandas.DataFrame:
         """Return a stream's values as a DataFrame, one row per stored event.
 
         Parameters
@@ -191,25 +192,27 @@ class Run:
             The stream name.
         timestamps : bool, optional
             Also add a ``ts_<field>`` column with each field's timestamp.
+        fields : list of str, optional
+            Only these fields (declared in the stream's descriptors): only they are read.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``seq_num``, ``time``, then one per inline field in the
-            descriptors' order (a data key named ``seq_num`` or ``time`` is the
-            column ``seq_num_`` or ``time_``, as TiledWriter renames it); rows
-            ordered by ``seq_num`` (then time). Fields
-            stored as frames have no column (use :meth:`images`); fields
-            holding external references show the reference (datum id). Rows
-            the writer derived with no event document are included.
+            Columns ``seq_num``, ``time``, then one per inline field in the descriptors'
+            order (a data key named ``seq_num`` or ``time`` is the column ``seq_num_`` or
+            ``time_``, as TiledWriter renames it); rows ordered by ``seq_num`` (then time).
+            Fields stored as frames have no column (use :meth:`images`); fields holding
+            external references show the reference (datum id). Rows the writer derived
+            with no event document are included.
 
         Raises
         ------
         KeyError
-            If the run has no such stream (:class:`DataLookupError`).
+            If the run has no such stream, or ``fields`` names a field it does not
+            declare (:class:`DataLookupError`).
         """
         return stream_table(self._reader, self.uid, stream, self.descriptors,
-                            timestamps=timestamps)
+                            timestamps=timestamps, fields=fields)
 
     def images(self, field: str, stream: str = "primary") -> FrameArray:
         """Return the frames of one field lazily: indexing reads only the frames asked for.
@@ -240,8 +243,10 @@ class Run:
         return frames
 
     def event_frame(self, event_uid: str, field: str) -> np.ndarray:
-        """Return ``field``'s frame of the event ``event_uid`` (one index lookup); a
-        ``KeyError`` (:class:`DataLookupError`) if no event of the run has one."""
+        """Return ``field``'s frame of the event ``event_uid`` (one index lookup).
+
+        Raises ``KeyError`` (:class:`DataLookupError`) if no event of the run has one.
+        """
         return _unresolved.event_frame(self._reader, self._frames, self.uid, event_uid, field)
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:

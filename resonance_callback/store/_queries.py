@@ -8,14 +8,15 @@ the read side turns them into documents, tables and frames.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from resonance_callback.store._reader import BeamtimeReader
 
 __all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "event_frame",
            "external_documents", "frame_span", "image_fields", "image_rows",
-           "image_rows_by_seq", "rejected_rows", "run_status",
-           "stream_documents", "stream_names", "stream_rows", "unresolved_rows"]
+           "image_rows_by_seq", "json_path", "rejected_rows", "run_status", "stream_documents",
+           "stream_names", "stream_row_batches", "stream_rows", "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -101,6 +102,42 @@ def stream_rows(reader: BeamtimeReader, run_uid: str, stream: str, *,
     """
     sql = _STREAM_ROWS.format(timestamps=", e.timestamps" if timestamps else "")
     return reader.rows(sql, (run_uid, stream))
+
+
+def json_path(key: str) -> str | None:
+    """The SQLite JSON path of a top-level key, None if the key cannot be written as one."""
+    return None if '"' in key or "\\" in key else f'$."{key}"'
+
+
+def stream_row_batches(reader: BeamtimeReader, run_uid: str, stream: str, *,
+                       timestamps: bool = False, fields: list[str] | None = None,
+                       by_seq: bool = False, size: int = 16_384) -> Iterator[list[Row]]:
+    """Yield the rows of :func:`stream_rows` ``size`` at a time.
+
+    With ``fields``, each row is ``(seq_num, time, value of each field[, timestamp of
+    each field])``: every value the JSON text of that key alone (SQL NULL where the
+    event has no such key), cut out of ``data`` by SQLite, so the other fields never
+    leave the database. Each key must have a :func:`json_path`. With ``by_seq``, rows
+    are in ``seq_num`` order only (rows of one seq_num in any order): a stream of one
+    descriptor is then read in the order of the events' key, with no sort.
+    """
+    if fields is None:
+        picks = "e.data, e.timestamps" if timestamps else "e.data"
+        params: list[Any] = []
+    else:
+        paths = [json_path(f) for f in fields]
+        picks = ", ".join(["e.data -> ?"] * len(fields)
+                          + (["e.timestamps -> ?"] * len(fields) if timestamps else [])) or "NULL"
+        params = [*paths, *(paths if timestamps else [])]
+    if not by_seq:
+        sql = _STREAM_ROWS.replace("e.data{timestamps}", picks)
+        yield from reader.batches(sql, [*params, run_uid, stream], size)
+        return
+    uids = [r[0] for r in reader.rows("SELECT uid FROM streams WHERE run_uid = ? AND name = ?",
+                                      (run_uid, stream))]
+    sql = (f"SELECT e.seq_num, e.time, {picks} FROM events e WHERE e.stream_uid IN "
+           f"({', '.join('?' * len(uids))}) ORDER BY e.seq_num")
+    yield from reader.batches(sql, [*params, *uids], size)
 
 
 def image_rows(reader: BeamtimeReader, run_uid: str, stream: str, field: str) -> list[Row]:

@@ -119,6 +119,22 @@ class BeamtimeReader:
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot read {self.path}: {exc}") from exc
 
+    def batches(self, sql: str, params: Any = (), size: int = 16_384
+                ) -> Iterator[list[tuple[Any, ...]]]:
+        """Run one read-only SQL statement and yield its rows ``size`` at a time.
+
+        For answers too large to hold as Python rows at once; the reader is held
+        until the iterator is exhausted or closed (use it inside :meth:`snapshot`
+        for one consistent state). Raises as :meth:`rows` does.
+        """
+        with self._lock:
+            try:
+                cursor = self._connection().execute(sql, params)
+                while batch := cursor.fetchmany(size):
+                    yield batch
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot read {self.path}: {exc}") from exc
+
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Make the queries inside the block see one consistent state of the database.
