@@ -21,19 +21,14 @@ from resonance_callback.read._rejected import RejectedDocument, rejected_documen
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._table import device_config, no_frames, stored_sample, stream_table
 from resonance_callback.read._unresolved import stream_frames, unresolved_fields
-from resonance_callback.store import (
-    BeamtimeReader,
-    SampleMetadata,
-    StoredRun,
-    find_run,
-    run_queries,
-)
+from resonance_callback.store import find_run, run_queries
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas
 
     from resonance_callback.read._stream import Stream
+    from resonance_callback.store import BeamtimeReader, SampleMetadata, StoredRun
 
 __all__ = ["RejectedDocument", "Run"]
 
@@ -106,12 +101,11 @@ class Run:
     def metadata(self) -> dict[str, Any]:
         """The run's metadata as databroker 2 and Tiled lay it out.
 
-        ``{"start": start document, "stop": stop document or None,
-        "summary": {...}}``; the summary has ``uid``, ``scan_id``,
-        ``plan_name``, ``sample`` (the stored sample's name), ``timestamp``
-        (start time), ``datetime`` (ISO 8601, UTC), ``exit_status``,
-        ``duration`` (seconds, None while open) and ``stream_names``. Read
-        afresh on each access (a live run gets its stop).
+        ``{"start": start document, "stop": stop document or None, "summary": {...}}``;
+        the summary has ``uid``, ``scan_id``, ``plan_name``, ``sample`` (the stored
+        sample's name), ``timestamp`` (start time), ``datetime`` (ISO 8601, UTC),
+        ``exit_status``, ``duration`` (seconds, None while open) and ``stream_names``.
+        Read afresh on each access (a live run gets its stop).
         """
         from resonance_callback.read._catalog import run_metadata
 
@@ -193,7 +187,7 @@ class Run:
         timestamps : bool, optional
             Also add a ``ts_<field>`` column with each field's timestamp.
         fields : list of str, optional
-            Only these fields (declared in the stream's descriptors): only they are read.
+            Only these fields (declared by the stream), in this order: only they are read.
 
         Returns
         -------
@@ -243,10 +237,7 @@ class Run:
         return frames
 
     def event_frame(self, event_uid: str, field: str) -> np.ndarray:
-        """Return ``field``'s frame of the event ``event_uid`` (one index lookup).
-
-        Raises ``KeyError`` (:class:`DataLookupError`) if no event of the run has one.
-        """
+        """Return ``field``'s frame of event ``event_uid`` (one lookup); KeyError if none."""
         return _unresolved.event_frame(self._reader, self._frames, self.uid, event_uid, field)
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
@@ -262,15 +253,15 @@ class Run:
         Returns
         -------
         list of dict
-            Per descriptor, in order: ``{device: {field: value}}``, or
-            ``{field: value}`` when ``device`` is given. A stream has more than
-            one descriptor when a device was reconfigured during the run.
+            Per descriptor, in order: ``{device: {field: value}}``, or ``{field: value}``
+            when ``device`` is given. A stream has more than one descriptor when a
+            device was reconfigured during the run.
 
         Raises
         ------
         KeyError
-            If there is no such stream, or ``device`` is in none of its
-            descriptors (:class:`DataLookupError`).
+            If there is no such stream, or ``device`` is in none of its descriptors
+            (:class:`DataLookupError`).
         """
         return device_config(self.uid, stream, self.descriptors(stream), device)
 
@@ -280,27 +271,25 @@ class Run:
         Parameters
         ----------
         fill : bool, optional
-            Put frames that were copied into the store from external files
-            into the events (``filled[key]`` becomes the datum id, as
-            event-model's ``Filler`` does). With False such fields keep their
-            reference. Frames that came inline in the events are arrays either
-            way. References never copied into the store stay references.
-            ophyd-async (``STREAM:``) data is carried by the stream_datum
-            documents, never by the events, so ``fill`` does not change it.
+            Put frames that were copied into the store from external files into the
+            events (``filled[key]`` becomes the datum id, as event-model's ``Filler``
+            does). With False such fields keep their reference. Frames that came inline
+            in the events are arrays either way. References never copied into the store
+            stay references. ophyd-async (``STREAM:``) data is carried by the
+            stream_datum documents, never by the events, so ``fill`` does not change it.
 
         Notes
         -----
-        A fly scan's frames (stream_resource and stream_datum documents, no
-        events) come back as those documents only: the rows the writer made
-        for them (``derived = 1``) are not emitted as events.
+        A fly scan's frames (stream_resource and stream_datum documents, no events)
+        come back as those documents only: the rows the writer made for them
+        (``derived = 1``) are not emitted as events.
 
         Returns
         -------
         iterator of (str, dict)
-            ``start``, descriptors, resources and datums, events, ``stop``,
-            in the order :mod:`resonance_callback.read._order` describes. The
-            rows are read (in one snapshot) when this is called; frames are
-            read as their events are reached.
+            ``start``, descriptors, resources and datums, events, ``stop``, in the
+            order :mod:`resonance_callback.read._order` describes. The rows are read (in
+            one snapshot) when this is called; frames are read as their events are reached.
         """
         return iter_documents(self._reader, self._frames, self.uid, fill=fill)
 

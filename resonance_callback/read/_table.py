@@ -48,8 +48,8 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
             read.rows(run_queries.stream_row_batches(reader, uid, stream,
                                                      timestamps=timestamps, fields=fields))
     n = read.n
-    order = [k for k in declared if k in read.values] + [
-        k for k in read.values if k not in declared]
+    order = [k for k in fields or declared if k in read.values] + [
+        k for k in read.values if k not in declared]  # undeclared keys: after, as seen
     columns: dict[str, Any] = {"seq_num": read.seq.finish(n), "time": read.time.finish(n)}
     for key in order:  # a data key named seq_num or time is shown as TiledWriter shows it
         columns[f"{key}_" if key in columns else key] = read.values[key].finish(n)
