@@ -152,3 +152,32 @@ def test_a_version_6_beamtime_gets_the_spans_of_its_frames_when_upgraded(
     with contextlib.closing(sqlite3.connect(db)) as plain:
         assert plain.execute("PRAGMA user_version").fetchone()[0] == (
             schema.latest_version("beamtime"))
+
+
+def test_a_version_6_beamtime_opened_read_only_reads_its_frames_through_the_references(
+        tmp_path: Path) -> None:
+    import zarr
+
+    db = tmp_path / "v6.db"
+    conn = database_at_version(db, "beamtime", 6)
+    conn.execute("INSERT INTO runs (uid, time_start) VALUES ('run-a', 1.0)")
+    conn.execute("INSERT INTO streams (uid, run_uid, name, data_keys) "
+                 "VALUES ('d1', 'run-a', 'primary', '{}')")
+    for seq in (1, 2, 3):
+        conn.execute("INSERT INTO events (uid, stream_uid, seq_num, time, data, timestamps) "
+                     "VALUES (?, 'd1', ?, 1.0, '{}', '{}')", (f"e{seq}", seq))
+        conn.execute("INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
+                     "compression_codec) VALUES (?, 'cam', 'runs/run-a/primary/cam', ?, 'zstd')",
+                     (f"e{seq}", seq - 1))
+    conn.commit()
+    conn.close()
+    group = zarr.open_group(str(tmp_path / "v6.zarr"), mode="w")
+    group.create_array("runs/run-a/primary/cam", shape=(3, 2, 2), chunks=(1, 2, 2),
+                       dtype="int64")[:] = np.stack([np.full((2, 2), s) for s in (1, 2, 3)])
+    with open_beamtime(db) as bt:
+        run = bt["run-a"]
+        assert run.image_fields() == ["cam"]
+        assert run.images("cam")[:, 0, 0].tolist() == [1, 2, 3]
+        assert int(run.event_frame("e3", "cam")[1, 1]) == 3
+    with contextlib.closing(sqlite3.connect(db)) as plain:  # read, not upgraded
+        assert plain.execute("PRAGMA user_version").fetchone()[0] == 6
