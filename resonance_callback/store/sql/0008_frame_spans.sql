@@ -31,7 +31,7 @@ CREATE TABLE frame_spans (
     in_order    INTEGER NOT NULL,   -- 1: every frame in zarr_path, each after the one before
                                     -- it in seq_num and in frame_index
     PRIMARY KEY (stream_uid, field_name)
-);
+) WITHOUT ROWID;
 
 -- The spans of the references already stored: in order when, sorted by seq_num, both
 -- seq_num and frame_index grow at every step within one array.
