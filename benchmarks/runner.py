@@ -87,6 +87,12 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
               1_000_000], "frame_sizes": [1_000, 10_000, 100_000], "run_repeats": 3})
     out.append(Comparison("scale", "beamtime runs; index runs", {"curves": ("scale", scale)},
                           max_repeats=1))
+    reads = ({"frame_sizes": [100, 1_000], "table_sizes": [1_000, 10_000], "repeats": 3,
+              "table_repeats": 3} if quick else
+             {"frame_sizes": [1_000, 10_000, 100_000], "table_sizes": [10_000, 100_000,
+              1_000_000], "repeats": 9, "table_repeats": 3})
+    out.append(Comparison("reads", "frames per run; events per run",
+                          {"curves": ("read_curves", reads)}, max_repeats=1))
     return out
 
 
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeats of every variant (default 5; 1 with --quick)")
     parser.add_argument("--only", default=None,
                         help="comma-separated cases to run (ingest, re_overhead, re_image, "
-                             "frames, replay, reader, memory, metadata, scale)")
+                             "frames, replay, reader, memory, metadata, scale, reads)")
     parser.add_argument("--tiled-max", type=int, default=10_000,
                         help="largest N for TiledWriter (default 10000; 100000 adds ~8 minutes)")
     parser.add_argument("--plot", type=Path, default=None,
@@ -239,10 +245,12 @@ def main(argv: list[str] | None = None) -> int:
                    "variants": {n: c.summary(n) for n in c.variants},
                    "skipped": c.skipped} for c in comparisons],
     }
+    from .read_curves import render_read_curves
     from .round3 import plot, render_scale
 
     print(render(report))
     print(render_scale(report))
+    print(render_read_curves(report))
     if args.plot:
         print(f"\nplot: {plot(report, args.plot)}", file=sys.stderr)
     if args.out:

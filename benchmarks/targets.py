@@ -94,6 +94,13 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
 
                 for row in scale_targets(s["curves"]):
                     rows.append(row)
+        elif comp.case == "reads":
+            s = comp.summary("curves")
+            if s:
+                from .read_curves import read_targets
+                from .round3 import _row
+
+                rows.extend(read_targets(s["curves"], _row))
         elif comp.case == "memory":
             peaks = {int(k.split("=")[1]): comp.summary(k) for k in comp.variants}
             ns = sorted(n for n, s in peaks.items() if s)

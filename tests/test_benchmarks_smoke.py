@@ -19,6 +19,7 @@ CASES = {
     "reader": {"stream to DataFrame", "one frame (zarr)"},
     "memory": {"N=200", "N=1000"},
     "scale": {"curves"},
+    "reads": {"curves"},
     "metadata": {"store N=100", "store N=1000", "store N=100 schema-3 view", "upgrade N=100",
                  "upgrade N=1000"},
 }

@@ -100,6 +100,23 @@ class FrameReader:
             raise StorageError(f"cannot read frame {index} of {path}: {exc}") from exc
 
 
+class _Span(Sequence[tuple[str, int]]):
+    """The references of frames ``first`` .. ``first + n - 1`` of one array, not listed."""
+
+    def __init__(self, path: str, first: int, n: int) -> None:
+        self.path, self.first, self.n = path, first, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [(self.path, self.first + i) for i in range(self.n)[k]]
+        if not -self.n <= k < self.n:
+            raise IndexError(k)
+        return (self.path, self.first + k % self.n)
+
+
 class FrameArray:
     """A lazy, read-only sequence of the frames of one field of one stream.
 
@@ -137,9 +154,19 @@ class FrameArray:
         declared: tuple[tuple[int, ...], np.dtype] | None = None,
     ) -> None:
         self._reader = reader
-        self._refs = [None if r is None else (str(r[0]), int(r[1])) for r in refs]
         self._missing = dict(missing or {})
         self.name = name
+        self._contiguous: tuple[str, int] | None = None
+        self._refs: Sequence[tuple[str, int] | None]
+        if isinstance(refs, _Span):  # one span of one array: nothing to list
+            self._refs = refs
+            layout = reader.array(refs.path, refs.first + refs.n)
+            self.frame_shape: tuple[int, ...] | None = tuple(layout.shape[1:])
+            self.dtype: np.dtype = np.dtype(layout.dtype)
+            self.shape: tuple[int, ...] = (refs.n, *self.frame_shape)
+            self._contiguous = (refs.path, refs.first)
+            return
+        self._refs = [None if r is None else (str(r[0]), int(r[1])) for r in refs]
         stored = [r for r in self._refs if r is not None]
         paths = sorted({p for p, _ in stored})
         layouts = {p: reader.array(p, 1 + max(i for q, i in stored if q == p)) for p in paths}
@@ -147,15 +174,24 @@ class FrameArray:
         dtypes = [np.dtype(a.dtype) for a in layouts.values()]
         if not layouts and declared is not None:
             shapes, dtypes = {tuple(declared[0])}, [np.dtype(declared[1])]
-        self.frame_shape: tuple[int, ...] | None = shapes.pop() if len(shapes) == 1 else None
-        self.dtype: np.dtype = np.result_type(*dtypes) if dtypes else np.dtype("float64")
+        self.frame_shape = shapes.pop() if len(shapes) == 1 else None
+        self.dtype = np.result_type(*dtypes) if dtypes else np.dtype("float64")
         n = len(self._refs)
-        self.shape: tuple[int, ...] = (n, *(self.frame_shape or ()))
-        self._contiguous: tuple[str, int] | None = None
+        self.shape = (n, *(self.frame_shape or ()))
         if len(paths) == 1 and len(stored) == n:
             first = stored[0][1]
             if all(i == first + k for k, (_, i) in enumerate(stored)):
                 self._contiguous = (paths[0], first)
+
+    @classmethod
+    def span(cls, reader: FrameReader, path: str, first: int, n: int, name: str = ""
+             ) -> FrameArray:
+        """The frames ``first`` .. ``first + n - 1`` of the array at ``path``, in that order.
+
+        Nothing is listed: opening it and reading one frame cost the same
+        however many frames the span holds.
+        """
+        return cls(reader, _Span(path, first, n), name)
 
     def _read(self, position: int) -> np.ndarray:
         ref = self._refs[position]
@@ -167,6 +203,8 @@ class FrameArray:
     @property
     def paths(self) -> list[str]:
         """The Zarr array paths the frames live in."""
+        if isinstance(self._refs, _Span):
+            return [self._refs.path]
         return sorted({r[0] for r in self._refs if r is not None})
 
     @property

@@ -1,10 +1,8 @@
 """``Run``: one stored run, read back as documents, tables and frames.
 
-Frames never go into :meth:`Run.table`: a field stored in Zarr has no column
-there, and :meth:`Run.images` returns its frames lazily, one per stored row
-of the stream, in the same order as the table's rows when every row has a
-frame. Fields that hold references to external files (datum ids) appear in the
-table as those reference strings.
+Frames never go into :meth:`Run.table`: :meth:`Run.images` returns them lazily, one
+per stored row of the stream that has one, in the table's row order. Fields that hold
+references to external files (datum ids) appear in the table as those strings.
 """
 
 from __future__ import annotations
@@ -104,12 +102,11 @@ class Run(RunStreams):
     def metadata(self) -> dict[str, Any]:
         """The run's metadata as databroker 2 and Tiled lay it out.
 
-        ``{"start": start document, "stop": stop document or None,
-        "summary": {...}}``; the summary has ``uid``, ``scan_id``,
-        ``plan_name``, ``sample`` (the stored sample's name), ``timestamp``
-        (start time), ``datetime`` (ISO 8601, UTC), ``exit_status``,
-        ``duration`` (seconds, None while open) and ``stream_names``. Read
-        afresh on each access (a live run gets its stop).
+        ``{"start": start document, "stop": stop document or None, "summary": {...}}``;
+        the summary has ``uid``, ``scan_id``, ``plan_name``, ``sample`` (the stored
+        sample's name), ``timestamp`` (start time), ``datetime`` (ISO 8601, UTC),
+        ``exit_status``, ``duration`` (seconds, None while open) and ``stream_names``.
+        Read afresh on each access (a live run gets its stop).
         """
         from resonance_callback.read._catalog import run_metadata
 
@@ -118,7 +115,7 @@ class Run(RunStreams):
                             sample.name if sample is not None else None)
 
     def table(self, stream: str = "primary", *, timestamps: bool = False,
-              time: str = "unix") -> pandas.DataFrame:
+              time: str = "unix", fields: list[str] | None = None) -> pandas.DataFrame:
         """Return a stream's values as a DataFrame, one row per stored event.
 
         Parameters
@@ -130,6 +127,8 @@ class Run(RunStreams):
         time : {"unix", "datetime"}, optional
             ``time`` and the ``ts_`` columns as Unix seconds (floats), or as
             timezone-aware pandas datetimes in UTC.
+        fields : list of str, optional
+            Only these fields (declared by the stream), in this order: only they are read.
 
         Returns
         -------
@@ -147,12 +146,13 @@ class Run(RunStreams):
         Raises
         ------
         KeyError
-            If the run has no such stream (:class:`DataLookupError`).
+            If the run has no such stream, or ``fields`` names a field it does not
+            declare (:class:`DataLookupError`).
         ValueError
             For a ``time`` that is neither (:class:`FilterError`).
         """
         check_time_kind(time, self.uid)
-        table = self.stored_table(stream, timestamps=timestamps)
+        table = self.stored_table(stream, timestamps=timestamps, fields=fields)
         return as_datetimes(unwrap_scalars(table, self.descriptors(stream)), time)
 
     def config(self, stream: str = "primary", device: str | None = None) -> list[dict[str, Any]]:
@@ -168,15 +168,15 @@ class Run(RunStreams):
         Returns
         -------
         list of dict
-            Per descriptor, in order: ``{device: {field: value}}``, or
-            ``{field: value}`` when ``device`` is given. A stream has more than
-            one descriptor when a device was reconfigured during the run.
+            Per descriptor, in order: ``{device: {field: value}}``, or ``{field: value}``
+            when ``device`` is given. A stream has more than one descriptor when a
+            device was reconfigured during the run.
 
         Raises
         ------
         KeyError
-            If there is no such stream, or ``device`` is in none of its
-            descriptors (:class:`DataLookupError`).
+            If there is no such stream, or ``device`` is in none of its descriptors
+            (:class:`DataLookupError`).
         """
         return device_config(self.uid, stream, self.descriptors(stream), device)
 
@@ -186,27 +186,25 @@ class Run(RunStreams):
         Parameters
         ----------
         fill : bool, optional
-            Put frames that were copied into the store from external files
-            into the events (``filled[key]`` becomes the datum id, as
-            event-model's ``Filler`` does). With False such fields keep their
-            reference. Frames that came inline in the events are arrays either
-            way. References never copied into the store stay references.
-            ophyd-async (``STREAM:``) data is carried by the stream_datum
-            documents, never by the events, so ``fill`` does not change it.
+            Put frames that were copied into the store from external files into the
+            events (``filled[key]`` becomes the datum id, as event-model's ``Filler``
+            does). With False such fields keep their reference. Frames that came inline
+            in the events are arrays either way. References never copied into the store
+            stay references. ophyd-async (``STREAM:``) data is carried by the
+            stream_datum documents, never by the events, so ``fill`` does not change it.
 
         Notes
         -----
-        A fly scan's frames (stream_resource and stream_datum documents, no
-        events) come back as those documents only: the rows the writer made
-        for them (``derived = 1``) are not emitted as events.
+        A fly scan's frames (stream_resource and stream_datum documents, no events)
+        come back as those documents only: the rows the writer made for them
+        (``derived = 1``) are not emitted as events.
 
         Returns
         -------
         iterator of (str, dict)
-            ``start``, descriptors, resources and datums, events, ``stop``,
-            in the order :mod:`resonance_callback.read._order` describes. The
-            rows are read (in one snapshot) when this is called; frames are
-            read as their events are reached.
+            ``start``, descriptors, resources and datums, events, ``stop``, in the
+            order :mod:`resonance_callback.read._order` describes. The rows are read (in
+            one snapshot) when this is called; frames are read as their events are reached.
         """
         return iter_documents(self._reader, self._frames, self.uid, fill=fill)
 

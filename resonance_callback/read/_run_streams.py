@@ -18,10 +18,16 @@ from resonance_callback.read._frames import FrameArray, FrameReader
 from resonance_callback.read._joins import field_resources
 from resonance_callback.read._sources import StreamResourceRef, stream_resources
 from resonance_callback.read._table import no_frames, stream_table
-from resonance_callback.read._unresolved import stream_frames, unresolved_fields
+from resonance_callback.read._unresolved import (
+    event_frame,
+    field_frames,
+    stream_frames,
+    unresolved_fields,
+)
 from resonance_callback.store import BeamtimeReader, run_queries
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas
 
     from resonance_callback.read._stream import Stream
@@ -92,14 +98,14 @@ class RunStreams(Mapping[str, "Stream"]):
         """Return the fields of ``stream`` with frames in the Zarr store."""
         return run_queries.image_fields(self._reader, self.uid, stream)
 
-    def stored_table(self, stream: str = "primary", *, timestamps: bool = False
-                     ) -> pandas.DataFrame:
+    def stored_table(self, stream: str = "primary", *, timestamps: bool = False,
+                     fields: list[str] | None = None) -> pandas.DataFrame:
         """Return a stream's table with every value as stored (see :meth:`Run.table`).
 
         A value of shape ``[1]`` stays a one-element list, the time Unix seconds.
         """
         return stream_table(self._reader, self.uid, stream, self.descriptors,
-                            timestamps=timestamps)
+                            timestamps=timestamps, fields=fields)
 
     def images(self, field: str, stream: str = "primary") -> FrameArray:
         """Return the frames of one field lazily: indexing reads only the frames asked for.
@@ -116,18 +122,23 @@ class RunStreams(Mapping[str, "Stream"]):
         FrameArray
             ``len``, ``shape``, ``dtype`` and numpy-style indexing; one frame
             per stored row of the stream that has one, in the order of
-            :meth:`table`'s rows.
+            :meth:`table`'s rows. Frames as the writer appends them are found in
+            time independent of the run's length.
 
         Raises
         ------
         KeyError
             If the stream has no frames for ``field`` (:class:`DataLookupError`).
         """
-        refs = run_queries.image_rows(self._reader, self.uid, stream, field)
-        if not refs:
+        frames = field_frames(self._reader, self._frames, self.uid, stream, field)
+        if frames is None:
             self.descriptors(stream)  # raises if the stream is unknown
             raise no_frames(self.uid, stream, field, self.image_fields(stream))
-        return FrameArray(self._frames, refs, name=f"{self.uid[:8]}/{stream}/{field}")
+        return frames
+
+    def event_frame(self, event_uid: str, field: str) -> np.ndarray:
+        """Return ``field``'s frame of event ``event_uid`` (one lookup); KeyError if none."""
+        return event_frame(self._reader, self._frames, self.uid, event_uid, field)
 
     def unresolved_frames(self, stream: str = "primary") -> dict[str, dict[int, str]]:
         """Return, per field, the frames of ``stream`` never stored: ``{seq_num: why}``."""

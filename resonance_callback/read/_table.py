@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
@@ -17,31 +20,149 @@ __all__ = ["device_config", "no_frames", "stored_sample", "stream_table"]
 
 def stream_table(reader: BeamtimeReader, uid: str, stream: str,
                  descriptors_of: Callable[[str], list[dict[str, Any]]], *,
-                 timestamps: bool) -> pandas.DataFrame:
-    """Run ``uid``'s ``stream`` as :meth:`Run.table` gives it (see there)."""
+                 timestamps: bool, fields: list[str] | None = None) -> pandas.DataFrame:
+    """Run ``uid``'s ``stream`` as :meth:`Run.table` gives it (see there).
+
+    Read in batches: each batch's values become numpy arrays (or, for values numpy
+    cannot hold as pandas would, lists) before the next is read, so memory holds the
+    columns and one batch of rows, never every row as Python objects. Rows are read
+    in seq_num order from the events' key; only if two rows share a seq_num is the
+    stream read again, sorted by seq_num, time and arrival.
+    """
     import pandas as pd
 
     with reader.snapshot():
         descriptors = descriptors_of(stream)
-        rows = run_queries.stream_rows(reader, uid, stream, timestamps=timestamps)
-    datas = jsoncodec.loads("[" + ",".join(r[2] for r in rows) + "]")
-    declared = [k for d in descriptors for k in d.get("data_keys", {})]
-    seen = set().union(*datas)
-    fields = [k for k in dict.fromkeys(declared) if k in seen]
-    if len(fields) < len(seen):  # undeclared keys: in order of first appearance
-        extra = dict.fromkeys(k for data in datas for k in data if k not in fields)
-        fields += list(extra)
-    columns: dict[str, Any] = {"seq_num": [r[0] for r in rows], "time": [r[1] for r in rows]}
-    for key in fields:  # a data key named seq_num or time is shown as TiledWriter shows it
-        columns[f"{key}_" if key in columns else key] = [data.get(key) for data in datas]
+        declared = list(dict.fromkeys(k for d in descriptors for k in d.get("data_keys", {})))
+        if fields is not None:
+            unknown = [f for f in fields if f not in declared or run_queries.json_path(f) is None]
+            if unknown:
+                raise DataLookupError(f"stream {stream!r} of run {uid} has no field(s) "
+                                      f"{unknown}; its fields are {declared}")
+            fields = list(dict.fromkeys(fields))
+        read = _Read(fields, timestamps)
+        read.rows(run_queries.stream_row_batches(reader, uid, stream, timestamps=timestamps,
+                                                 fields=fields, by_seq=True))
+        if not read.in_order():  # rows sharing a seq_num: read again, fully sorted
+            read = _Read(fields, timestamps)
+            read.rows(run_queries.stream_row_batches(reader, uid, stream,
+                                                     timestamps=timestamps, fields=fields))
+    n = read.n
+    order = [k for k in fields or declared if k in read.values] + [
+        k for k in read.values if k not in declared]  # undeclared keys: after, as seen
+    columns: dict[str, Any] = {"seq_num": read.seq.finish(n), "time": read.time.finish(n)}
+    for key in order:  # a data key named seq_num or time is shown as TiledWriter shows it
+        columns[f"{key}_" if key in columns else key] = read.values[key].finish(n)
     if timestamps:
-        stamps = jsoncodec.loads("[" + ",".join(r[3] for r in rows) + "]")
-        for key in fields:
-            columns[f"ts_{key}"] = [ts.get(key) for ts in stamps]
-    frame = pd.DataFrame(columns)
-    if not rows:
+        for key in order:
+            columns[f"ts_{key}"] = read.stamps[key].finish(n) if key in read.stamps else (
+                [None] * n)
+    frame = pd.DataFrame(columns, copy=False)
+    if not n:
         frame = frame.astype({"seq_num": "int64", "time": "float64"})
     return frame
+
+
+def _decode(text: str) -> Any:
+    """Decode stored JSON: orjson when the text holds none of our tags (and it can)."""
+    if '"$' not in text:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # an integer past 64 bits, say: the json module's
+            pass
+    return jsoncodec.loads(text)
+
+
+class _Read:
+    """A stream's rows turned into columns, batch by batch.
+
+    Without ``fields``, each row's whole ``data`` (and ``timestamps``) is decoded
+    and every key becomes a column, undeclared keys in order of first appearance;
+    with ``fields``, each row holds those fields' values alone, and a field no row
+    holds gets no column (as a field never seen gets none without ``fields``).
+    """
+
+    def __init__(self, fields: list[str] | None, timestamps: bool) -> None:
+        self.fields, self.timestamps, self.n = fields, timestamps, 0
+        self.seq, self.time = _Column(), _Column()
+        self.values: dict[str, _Column] = {}
+        self.stamps: dict[str, _Column] = {}
+
+    def rows(self, batches: Iterator[list[tuple[Any, ...]]]) -> None:
+        for batch in batches:
+            self.seq.add([r[0] for r in batch])
+            self.time.add([r[1] for r in batch])
+            if self.fields is None:
+                _add(self.values, _decode("[" + ",".join(r[2] for r in batch) + "]"), self.n)
+                if self.timestamps:
+                    _add(self.stamps, _decode("[" + ",".join(r[3] for r in batch) + "]"),
+                         self.n)
+            else:
+                k = len(self.fields)
+                for j, key in enumerate(self.fields):
+                    self._field(self.values, key, [r[2 + j] for r in batch])
+                    if self.timestamps:
+                        self._field(self.stamps, key, [r[2 + k + j] for r in batch])
+            self.n += len(batch)
+
+    def _field(self, columns: dict[str, _Column], key: str, texts: list[str | None]) -> None:
+        if key not in columns and all(t is None for t in texts):
+            return  # no row holds it yet
+        column = columns.setdefault(key, _Column(self.n))
+        column.add(_decode("[" + ",".join("null" if t is None else t for t in texts) + "]"))
+
+    def in_order(self) -> bool:
+        """Whether every row has a seq_num of its own (so seq_num alone orders them)."""
+        seq = np.asarray(self.seq.finish(self.n))
+        return bool(len(seq) < 2 or np.all(np.diff(seq) > 0))
+
+
+def _add(columns: dict[str, _Column], rows: list[dict[str, Any]], before: int) -> None:
+    """Add one batch of events' values to ``columns``; a key seen first here is padded."""
+    keys = set().union(*rows)
+    for key in [k for r in rows for k in r if k not in columns] if keys - columns.keys() else ():
+        if key not in columns:  # in order of first appearance
+            columns[key] = _Column(before)
+    for key, column in columns.items():
+        column.add([r.get(key) for r in rows])
+
+
+class _Column:
+    """One column, batch by batch.
+
+    Numpy arrays while every value is a number (or every value a bool), a list once one
+    is not (pandas then infers its type from the values, as it did before).
+    """
+
+    def __init__(self, missing: int = 0) -> None:
+        self._parts: list[np.ndarray] = []
+        self._list: list[Any] | None = [None] * missing if missing else None
+
+    def add(self, values: list[Any]) -> None:
+        if self._list is None:
+            kinds = set(map(type, values))
+            if kinds <= {int, float} or kinds == {bool}:
+                try:
+                    part = np.array(values, dtype=np.float64 if float in kinds else None)
+                except OverflowError:
+                    part = None
+                if part is not None and part.dtype.kind in "bif":
+                    if not self._parts or (part.dtype.kind == "b") == (
+                            self._parts[0].dtype.kind == "b"):
+                        self._parts.append(part)
+                        return
+            self._list = [v for p in self._parts for v in p.tolist()]
+            self._parts = []
+        self._list.extend(values)
+
+    def finish(self, n: int) -> Any:
+        if self._list is not None:
+            return self._list
+        if not self._parts:
+            return [None] * n if n else []
+        out = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        self._parts = [out]
+        return out
 
 
 def device_config(uid: str, stream: str, descriptors: list[dict[str, Any]],

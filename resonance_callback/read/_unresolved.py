@@ -16,10 +16,37 @@ from typing import Any
 
 import numpy as np
 
+from resonance_callback.errors import DataLookupError
 from resonance_callback.read._frames import FrameArray, FrameReader
 from resonance_callback.store import BeamtimeReader, run_queries
 
-__all__ = ["stream_frames", "unresolved_fields"]
+__all__ = ["event_frame", "field_frames", "stream_frames", "unresolved_fields"]
+
+
+def field_frames(reader: BeamtimeReader, frames: FrameReader, run_uid: str, stream: str,
+                 field: str) -> FrameArray | None:
+    """Return the frames of one field (:meth:`Run.images`), None if it has none.
+
+    Frames that are one span of one array (as the writer appends them) are found
+    from the field's ``frame_spans`` rows, in time independent of the run's
+    length; any other layout is read from every reference.
+    """
+    name = f"{run_uid[:8]}/{stream}/{field}"
+    with reader.snapshot():
+        span = run_queries.frame_span(reader, run_uid, stream, field)
+        refs = [] if span else run_queries.image_rows(reader, run_uid, stream, field)
+    if span:
+        return FrameArray.span(frames, *span, name=name)
+    return FrameArray(frames, refs, name=name) if refs else None
+
+
+def event_frame(reader: BeamtimeReader, frames: FrameReader, run_uid: str, event_uid: str,
+                field: str) -> np.ndarray:
+    """Return the frame of ``field`` of one event of a run (:meth:`Run.event_frame`)."""
+    ref = run_queries.event_frame(reader, run_uid, event_uid, field)
+    if ref is None:
+        raise DataLookupError(f"run {run_uid} has no frame {field!r} of event {event_uid}")
+    return frames.read(*ref)
 
 
 def unresolved_fields(reader: BeamtimeReader, run_uid: str, stream: str

@@ -255,7 +255,7 @@ class EventTable:
         for key, frame in frames.items():
             try:
                 self.images.frame(row.uid, self.stream(row.stream_uid), key, frame,
-                                 stamps.get(key))
+                                 stamps.get(key), row.stream_uid, row.seq_num)
             except FrameShapeError as exc:
                 if strict:
                     raise

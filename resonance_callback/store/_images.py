@@ -32,15 +32,23 @@ class ImageRefs:
         self.batch = batch
 
     def frame(self, event_uid: str, state: StreamState, key: str, frame: Any,
-              timestamp: float | None) -> None:
-        """Append a frame to its field's array and insert its ``image_refs`` row."""
+              timestamp: float | None, stream_uid: str, seq_num: int | None) -> None:
+        """Append a frame to its field's array and insert its ``image_refs`` row.
+
+        ``stream_uid`` and ``seq_num`` are the event's (schema 8: the reader finds a
+        frame by them); a ``seq_num`` of None is looked up.
+        """
         frame = np.asarray(frame)
         path = state.arrays.get(key) or self._choose_array(state, key, frame)
+        if seq_num is None:
+            found = self.batch.execute("SELECT seq_num FROM events WHERE stream_uid = ? "
+                                       "AND uid = ? LIMIT 1", (stream_uid, event_uid)).fetchone()
+            seq_num = None if found is None else int(found[0])
         index, codec = self.batch.frames.append(path, frame)
         self.batch.execute(
             "INSERT INTO image_refs (event_uid, field_name, zarr_path, frame_index, "
-            "compression_codec, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-            (event_uid, key, path, index, codec, finite(timestamp)))
+            "compression_codec, timestamp, stream_uid, seq_num) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_uid, key, path, index, codec, finite(timestamp), stream_uid, seq_num))
 
     def _choose_array(self, state: StreamState, key: str, frame: np.ndarray) -> str:
         """Pick the field's array: the stream's, or a new one if a descriptor changed shape."""

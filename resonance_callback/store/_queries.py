@@ -8,13 +8,15 @@ the read side turns them into documents, tables and frames.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from resonance_callback.store._reader import BeamtimeReader
 
-__all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "external_documents",
-           "image_fields", "image_rows", "image_rows_by_seq", "rejected_rows", "run_status",
-           "stream_documents", "stream_names", "stream_rows", "unresolved_rows"]
+__all__ = ["RunDocumentRows", "descriptor_rows", "document_rows", "event_frame",
+           "external_documents", "frame_span", "image_fields", "image_rows",
+           "image_rows_by_seq", "json_path", "rejected_rows", "run_status", "stream_documents",
+           "stream_names", "stream_row_batches", "stream_rows", "unresolved_rows"]
 
 Row = tuple[Any, ...]
 
@@ -78,10 +80,16 @@ def descriptor_rows(reader: BeamtimeReader, run_uid: str, stream: str | None = N
 
 def image_fields(reader: BeamtimeReader, run_uid: str, stream: str) -> list[str]:
     """Return the fields of a stream that have frames in the Zarr store, sorted."""
+    if not reader.frame_spans:  # a file older than schema 8, opened read-only
+        rows = reader.rows(
+            "SELECT DISTINCT i.field_name FROM image_refs i JOIN events e "
+            "ON e.uid = i.event_uid JOIN streams s ON s.uid = e.stream_uid "
+            "WHERE s.run_uid = ? AND s.name = ? ORDER BY i.field_name", (run_uid, stream))
+        return [r[0] for r in rows]
     rows = reader.rows(
-        "SELECT DISTINCT i.field_name FROM image_refs i JOIN events e ON e.uid = i.event_uid "
-        "JOIN streams s ON s.uid = e.stream_uid WHERE s.run_uid = ? AND s.name = ? "
-        "ORDER BY i.field_name", (run_uid, stream))
+        "SELECT DISTINCT f.field_name FROM streams s JOIN frame_spans f "
+        "ON f.stream_uid = s.uid WHERE s.run_uid = ? AND s.name = ? "
+        "ORDER BY f.field_name", (run_uid, stream))
     return [r[0] for r in rows]
 
 
@@ -96,9 +104,93 @@ def stream_rows(reader: BeamtimeReader, run_uid: str, stream: str, *,
     return reader.rows(sql, (run_uid, stream))
 
 
+def json_path(key: str) -> str | None:
+    """The SQLite JSON path of a top-level key, None if the key cannot be written as one."""
+    return None if '"' in key or "\\" in key else f'$."{key}"'
+
+
+def stream_row_batches(reader: BeamtimeReader, run_uid: str, stream: str, *,
+                       timestamps: bool = False, fields: list[str] | None = None,
+                       by_seq: bool = False, size: int = 16_384) -> Iterator[list[Row]]:
+    """Yield the rows of :func:`stream_rows` ``size`` at a time.
+
+    With ``fields``, each row is ``(seq_num, time, value of each field[, timestamp of
+    each field])``: every value the JSON text of that key alone (SQL NULL where the
+    event has no such key), cut out of ``data`` by SQLite, so the other fields never
+    leave the database. Each key must have a :func:`json_path`. With ``by_seq``, rows
+    are in ``seq_num`` order only (rows of one seq_num in any order): a stream of one
+    descriptor is then read in the order of the events' key, with no sort.
+    """
+    if fields is None:
+        picks = "e.data, e.timestamps" if timestamps else "e.data"
+        params: list[Any] = []
+    else:
+        paths = [json_path(f) for f in fields]
+        picks = ", ".join(["e.data -> ?"] * len(fields)
+                          + (["e.timestamps -> ?"] * len(fields) if timestamps else [])) or "NULL"
+        params = [*paths, *(paths if timestamps else [])]
+    if not by_seq:
+        sql = _STREAM_ROWS.replace("e.data{timestamps}", picks)
+        yield from reader.batches(sql, [*params, run_uid, stream], size)
+        return
+    uids = [r[0] for r in reader.rows("SELECT uid FROM streams WHERE run_uid = ? AND name = ?",
+                                      (run_uid, stream))]
+    sql = (f"SELECT e.seq_num, e.time, {picks} FROM events e WHERE e.stream_uid IN "
+           f"({', '.join('?' * len(uids))}) ORDER BY e.seq_num")
+    yield from reader.batches(sql, [*params, *uids], size)
+
+
 def image_rows(reader: BeamtimeReader, run_uid: str, stream: str, field: str) -> list[Row]:
     """Return ``(zarr_path, frame_index)`` of one field's frames, in the stream's row order."""
     return reader.rows(_IMAGE_ROWS, (run_uid, stream, field))
+
+
+def frame_span(reader: BeamtimeReader, run_uid: str, stream: str, field: str
+               ) -> tuple[str, int, int] | None:
+    """Return ``(zarr_path, first_index, frames)`` when one field's frames are one span.
+
+    One span: every frame of the field, in the stream's row order, is the next
+    frame of one array (as the writer appends them). Read from the field's
+    ``frame_spans`` rows (schema 8), one per descriptor of the stream, so the
+    answer costs the same however many frames the run holds. None when the
+    frames are not one span (read them with :func:`image_rows`).
+    """
+    if not reader.frame_spans:
+        return None
+    rows = sorted(reader.rows(
+        "SELECT f.first_seq, f.last_seq, f.frames, f.zarr_path, f.first_index, f.last_index, "
+        "f.in_order FROM streams s JOIN frame_spans f ON f.stream_uid = s.uid "
+        "WHERE s.run_uid = ? AND s.name = ? AND f.field_name = ?", (run_uid, stream, field)),
+        key=lambda r: (r[0] is None, r[0] or 0))
+    if not rows:
+        return None
+    path, first = rows[0][3], rows[0][4]
+    end_seq, end_index = None, first - 1
+    for first_seq, last_seq, frames, zarr_path, first_index, last_index, in_order in rows:
+        if not (in_order and zarr_path == path and first_seq is not None
+                and last_seq - first_seq + 1 == frames == last_index - first_index + 1
+                and first_index == end_index + 1
+                and (end_seq is None or first_seq > end_seq)):
+            return None
+        end_seq, end_index = last_seq, last_index
+    return str(path), int(first), int(end_index - first + 1)
+
+
+def event_frame(reader: BeamtimeReader, run_uid: str, event_uid: str, field: str
+                ) -> tuple[str, int] | None:
+    """Return ``(zarr_path, frame_index)`` of one event's frame of ``field`` in run ``run_uid``.
+
+    One index lookup (the reference's key), whatever the size of the run (on a
+    file older than schema 8 opened read-only, a search of the run's events).
+    """
+    via = ("i.stream_uid" if reader.frame_spans else
+           "(SELECT e.stream_uid FROM events e WHERE e.uid = i.event_uid)")
+    rows = reader.rows(
+        "SELECT i.zarr_path, i.frame_index FROM image_refs i "
+        f"JOIN streams s ON s.uid = {via} "
+        "WHERE i.event_uid = ? AND i.field_name = ? AND s.run_uid = ?",
+        (event_uid, field, run_uid))
+    return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def image_rows_by_seq(reader: BeamtimeReader, run_uid: str, stream: str,

@@ -27,6 +27,8 @@ __all__ = ["BeamtimeReader"]
 
 #: The schema version that brought the ``run_metadata`` table (``sql/0003_*.sql``).
 _RUN_METADATA_VERSION = 3
+#: The schema version that brought ``frame_spans`` (``sql/0008_*.sql``).
+_FRAME_SPANS_VERSION = 8
 
 
 class BeamtimeReader:
@@ -56,6 +58,9 @@ class BeamtimeReader:
         self.filter_columns: FilterColumns = (
             BEAMTIME_COLUMNS if version >= _RUN_METADATA_VERSION
             else dataclasses.replace(BEAMTIME_COLUMNS, metadata_index=None))
+        #: Whether frames are found through ``frame_spans`` and the references' own
+        #: stream and seq_num (schema 8); an older file opened read-only has neither.
+        self.frame_spans: bool = version >= _FRAME_SPANS_VERSION
 
     @property
     def closed(self) -> bool:
@@ -111,6 +116,22 @@ class BeamtimeReader:
             conn = self._connection()
             try:
                 return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot read {self.path}: {exc}") from exc
+
+    def batches(self, sql: str, params: Any = (), size: int = 16_384
+                ) -> Iterator[list[tuple[Any, ...]]]:
+        """Run one read-only SQL statement and yield its rows ``size`` at a time.
+
+        For answers too large to hold as Python rows at once; the reader is held
+        until the iterator is exhausted or closed (use it inside :meth:`snapshot`
+        for one consistent state). Raises as :meth:`rows` does.
+        """
+        with self._lock:
+            try:
+                cursor = self._connection().execute(sql, params)
+                while batch := cursor.fetchmany(size):
+                    yield batch
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot read {self.path}: {exc}") from exc
 

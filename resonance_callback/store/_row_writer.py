@@ -261,7 +261,8 @@ class RowWriter:
             raise WriterStateError(f"cannot write image {field_name!r}: event {event_uid} "
                                    f"belongs to stream {stream_uid}, which is not open")
         with parts.batch.unit():
-            parts.events.images.frame(event_uid, state, field_name, image, timestamp)
+            parts.events.images.frame(event_uid, state, field_name, image, timestamp,
+                                      stream_uid, seq_num)
 
     def already_stored(self, uid: str) -> bool:
         """True if the last document with this uid was found already stored (skipped)."""
