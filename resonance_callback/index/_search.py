@@ -34,6 +34,7 @@ from resonance_callback import jsoncodec
 from resonance_callback._time import TimeLike
 from resonance_callback._time import parse_time as _parse_time
 from resonance_callback.errors import FilterError, IndexEntryError
+from resonance_callback.index._dialect import TAGS_JSON, is_url
 from resonance_callback.store import FilterColumns, RunFilter, newest_first
 
 __all__ = ["INDEX_COLUMNS", "RUN_SELECT", "IndexedRun", "TimeLike", "indexed_run", "parse_time",
@@ -54,8 +55,7 @@ INDEX_COLUMNS = FilterColumns(
 #: served index): the columns :func:`indexed_run` reads, then the start document.
 RUN_SELECT = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
                        r.exit_status, res.name, b.label, res.root_path, b.db_path,
-                       (SELECT json_group_array(tag) FROM
-                           (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
+                       """ + TAGS_JSON["sqlite"] + """,
                        r.num_events, r.metadata
                 FROM runs r
                 JOIN beamtimes b ON b.id = r.beamtime_id
@@ -181,7 +181,7 @@ def search(
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database.
+        The master index database, or its ``postgresql://`` URL.
     sample : str or None, optional
         Sample name (wildcards allowed).
     plan : str or None, optional
@@ -222,6 +222,9 @@ def search(
         filters.clause(INDEX_COLUMNS)  # a filter that cannot be used fails before the file
     except FilterError as exc:
         raise IndexEntryError(str(exc)) from None
+    if is_url(index_path):
+        from resonance_callback.index._pg_search import pg_rows  # needs this module's names
+        return [indexed_run(row) for row in pg_rows(str(index_path), filters)]
     conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
         clause, args = filters.clause(index_columns(conn))
