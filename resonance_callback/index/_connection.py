@@ -105,11 +105,12 @@ class _IndexConnection:
         if self._url is not None:
             return self._write_postgres(work)
         conn = self._connection()
+        assert isinstance(conn, sqlite3.Connection)
         delay = 0.01
         for attempt in range(1, self._attempts + 1):
             try:
                 with schema.transaction(conn):
-                    return work(conn)  # type: ignore[arg-type]
+                    return work(conn)
             except sqlite3.OperationalError as exc:  # transaction() rolled back
                 if not schema.is_busy(exc) or attempt == self._attempts:
                     raise StorageError(f"cannot write index {self._path}: {exc}") from exc

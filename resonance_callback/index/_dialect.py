@@ -19,13 +19,13 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
 import sqlite3
+from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["LEAST", "TAGS_JSON", "IndexConn", "Rows", "dialect_of", "display", "glob_prefix", "is_url", "leaf_rows", "leaf_token",
-           "to_postgres"]
+__all__ = ["LEAST", "TAGS_JSON", "IndexConn", "Rows", "dialect_of", "display", "glob_prefix",
+           "is_url", "leaf_key", "leaf_rows", "leaf_token", "to_postgres"]
 
 class Rows(Protocol):
     """What a statement returns on either engine (a cursor)."""

@@ -33,7 +33,8 @@ from resonance_callback.index._dialect import Rows, display, to_postgres
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PgConnection", "connect", "is_driver_error", "is_retryable", "latest_version", "one_line"]
+__all__ = ["PgConnection", "connect", "is_driver_error", "is_retryable", "latest_version",
+           "one_line"]
 
 #: The advisory lock migrations hold ("RCix", the SQLite index's application_id).
 _LOCK = int.from_bytes(b"RCix", "big")
@@ -134,9 +135,10 @@ class PgConnection:
 
 def _version(conn: psycopg.Connection[Any], where: str) -> int:
     """The index's schema version (0: an empty database), after checking what it holds."""
-    ours, theirs = conn.execute(
+    found = conn.execute(
         "SELECT to_regclass('resonance_index') IS NOT NULL, "
         "EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema())").fetchone()
+    ours, theirs = found if found is not None else (False, False)
     if not ours:
         if theirs:
             raise NotABeamtimeError(
