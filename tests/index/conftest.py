@@ -8,6 +8,7 @@ the PostgreSQL tests fail, naming it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,23 @@ from ..beamtime_fixture import Site, build_site
 from ..postgres_server import PostgresServer
 
 ENGINES = ["sqlite", "postgres"]
+
+
+def index_count(index: Path | str, sql: str) -> int:
+    """The one number ``sql`` selects from the index, on either engine."""
+    if isinstance(index, str):
+        import psycopg
+
+        with psycopg.connect(index) as conn:
+            row = conn.execute(sql).fetchone()
+    else:
+        conn = sqlite3.connect(index)
+        try:
+            row = conn.execute(sql).fetchone()
+        finally:
+            conn.close()
+    assert row is not None
+    return int(row[0] or 0)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from resonance_callback import IndexEntryError, IndexWriter, StorageError, search
+from resonance_callback import (
+    IndexEntryError,
+    IndexWriter,
+    NotABeamtimeError,
+    StorageError,
+    search,
+)
 from resonance_callback.index._search import parse_time
 
 from ..beamtime_fixture import Site
@@ -110,8 +116,7 @@ def test_since_is_inclusive_and_until_exclusive(engine_site: Site) -> None:
     assert run.uid not in uids(search(engine_site.index, until=run.time_start))
 
 
-def _runs_at(tmp_path: Path, times: dict[str, dt.datetime]) -> Path:
-    index = tmp_path / "index.db"
+def _runs_at(tmp_path: Path, times: dict[str, dt.datetime], index: Path | str) -> Path | str:
     with IndexWriter(index) as writer:
         rid = writer.register_researcher("Alice", tmp_path)
         bid = writer.register_beamtime(rid, "bt", tmp_path / "bt.db")
@@ -120,8 +125,9 @@ def _runs_at(tmp_path: Path, times: dict[str, dt.datetime]) -> Path:
     return index
 
 
-def test_a_date_as_until_includes_that_whole_day(tmp_path: Path) -> None:
-    index = _runs_at(tmp_path, {
+def test_a_date_as_until_includes_that_whole_day(tmp_path: Path, index_target: Path | str
+                                                 ) -> None:
+    index = _runs_at(tmp_path, index=index_target, times={
         "eve": dt.datetime(2026, 3, 4, 23, 59), "day": dt.datetime(2026, 3, 5, 10, 0),
         "late": dt.datetime(2026, 3, 5, 23, 59, 59), "next": dt.datetime(2026, 3, 6, 0, 0),
     })
@@ -131,8 +137,8 @@ def test_a_date_as_until_includes_that_whole_day(tmp_path: Path) -> None:
     assert uids(search(index, until="2026-03-05T23:59:59")) == ["day", "eve"]
 
 
-def test_runs_without_a_start_time_come_last(tmp_path: Path) -> None:
-    index = _runs_at(tmp_path, {"dated": dt.datetime(2026, 1, 1)})
+def test_runs_without_a_start_time_come_last(tmp_path: Path, index_target: Path | str) -> None:
+    index = _runs_at(tmp_path, {"dated": dt.datetime(2026, 1, 1)}, index_target)
     with IndexWriter(index) as writer:
         rid = writer.find_researcher("Alice")
         writer.index_run("undated", rid, writer.beamtimes()[0].id, "count")
@@ -163,6 +169,18 @@ def test_malformed_where_key_is_refused(engine_site: Site) -> None:
 def test_search_of_a_missing_index_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no index database at .*missing.db"):
         search(tmp_path / "missing.db")
+
+
+def test_search_of_a_missing_postgres_database_names_the_url(postgres_server) -> None:
+    url = postgres_server.url("missing")
+    with pytest.raises(StorageError, match=f"cannot open index {url}"):
+        search(url)
+
+
+def test_search_of_an_empty_postgres_database_says_it_is_not_an_index(postgres_server) -> None:
+    url = postgres_server.new_database()
+    with pytest.raises(NotABeamtimeError, match="is empty, not an index database"):
+        search(url)
 
 
 def test_indexed_run_to_dict_is_json_ready(engine_site: Site) -> None:
