@@ -21,21 +21,23 @@ from ..postgres_server import PostgresServer
 ENGINES = ["sqlite", "postgres"]
 
 
-def index_count(index: Path | str, sql: str) -> int:
-    """The one number ``sql`` selects from the index, on either engine."""
+def index_rows(index: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` selects from the index, on either engine."""
     if isinstance(index, str):
         import psycopg
 
-        with psycopg.connect(index) as conn:
-            row = conn.execute(sql).fetchone()
-    else:
-        conn = sqlite3.connect(index)
-        try:
-            row = conn.execute(sql).fetchone()
-        finally:
-            conn.close()
-    assert row is not None
-    return int(row[0] or 0)
+        with psycopg.connect(index) as pg:
+            return pg.execute(sql).fetchall()
+    conn = sqlite3.connect(index)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def index_count(index: Path | str, sql: str) -> int:
+    """The one number ``sql`` selects from the index, on either engine."""
+    return int(index_rows(index, sql)[0][0] or 0)
 
 
 @pytest.fixture(scope="session")
