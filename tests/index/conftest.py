@@ -9,7 +9,6 @@ the PostgreSQL tests fail, naming it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,6 @@ def index_rows(index: Path | str, sql: str) -> list[tuple[Any, ...]]:
 def index_count(index: Path | str, sql: str) -> int:
     """The one number ``sql`` selects from the index, on either engine."""
     return int(index_rows(index, sql)[0][0] or 0)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(params=ENGINES)
