@@ -197,7 +197,8 @@ def build_site(base: Path, *, recorded: dict[str, list[Recorded]] | None = None,
     """
     alice_root, bob_root = base / "alice", base / "bob"
     site = Site(
-        base=base, index=base / "index.db" if index is None else index, alice_root=alice_root, bob_root=bob_root,
+        base=base, index=(base / "index.db") if index is None else index,
+        alice_root=alice_root, bob_root=bob_root,
         beamtimes={
             "2026-03": alice_root / "2026-03" / "beamtime.db",
             "2026-04": alice_root / "2026-04" / "beamtime.db",

@@ -55,8 +55,8 @@ class IndexCatalog(Mapping[str, IndexedRun]):
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database, or its ``postgresql://`` URL. Read when the catalog is made; a new
-        ``IndexCatalog`` sees runs indexed since.
+        The master index database, or its ``postgresql://`` URL. Read when the
+        catalog is made; a new ``IndexCatalog`` sees runs indexed since.
 
     Raises
     ------

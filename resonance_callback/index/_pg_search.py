@@ -24,7 +24,7 @@ from resonance_callback import _sqlite as schema
 from resonance_callback.errors import StorageError
 from resonance_callback.index import _pg
 from resonance_callback.index._dialect import TAGS_JSON, glob_prefix, leaf_key, leaf_token
-from resonance_callback.index._search import INDEX_COLUMNS, RUN_SELECT
+from resonance_callback.index._select import INDEX_COLUMNS, RUN_SELECT
 from resonance_callback.store import RunFilter, newest_first
 
 __all__ = ["pg_rows"]

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def _index_node(index: Path | str, beamtimes: Beamtimes) -> LiveContainer:
             catalog = IndexCatalog(index)
             return [catalog.metadata_of(uid) for uid in self._mapping if uid in catalog]
 
-    return IndexContainer(Lazy(uids, get), metadata={"index": str(index)},
+    shown = re.sub(r"^(\w+://[^:/@]+):[^@/]*@", r"\1:***@", str(index))  # no password shown
+    return IndexContainer(Lazy(uids, get), metadata={"index": shown},
                           specs=[CATALOG_SPEC])
 
 

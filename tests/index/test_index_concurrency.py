@@ -7,11 +7,11 @@ from resonance_callback import IndexWriter, reindex, search
 
 from ..beamtime_fixture import synthetic_beamtime
 from ..process_workers import reindex_until, replay_live, write_runs
+from .conftest import index_count as count
 
 CTX = multiprocessing.get_context("spawn")
 
 
-from .conftest import index_count as count
 
 
 def run_all(processes: list, results, timeout: float = 120) -> list[tuple]:

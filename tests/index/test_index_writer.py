@@ -294,6 +294,7 @@ def test_unreachable_postgres_index_is_a_storage_error_hiding_the_password(
     postgres_server,
 ) -> None:
     url = f"postgresql://alice:secret@127.0.0.1:{postgres_server.port + 1}/nowhere"
-    with pytest.raises(StorageError, match="cannot open index postgresql://alice:\\*\\*\\*@") as err:
+    hidden = "cannot open index postgresql://alice:\\*\\*\\*@"
+    with pytest.raises(StorageError, match=hidden) as err:
         IndexWriter(url, busy_timeout=1).ensure_schema()
     assert "secret" not in str(err.value)
