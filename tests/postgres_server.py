@@ -34,7 +34,8 @@ def _free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary directory, started and stopped by the tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for the tests (speed); on for the benchmarks (the real cost)
         self.root = Path(tempfile.mkdtemp(prefix="rc-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -61,8 +62,9 @@ class PostgresServer:
         if not self.data.exists():
             self._as_postgres(str(BIN / "initdb"), "-D", str(self.data), "-U", USER,
                               "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+        fsync = "on" if self.fsync else "off"
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                   f"-c unix_socket_directories={self.root} -c fsync=off "
+                   f"-c unix_socket_directories={self.root} -c fsync={fsync} "
                    "-c max_connections=200 -c shared_buffers=64MB")
         self._as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-l",
                           str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")

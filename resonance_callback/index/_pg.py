@@ -15,8 +15,10 @@ The driver is psycopg 3 (``pip install 'resonance-callback[postgres]'``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from importlib import resources
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["PgConnection", "connect", "is_driver_error", "is_retryable", "latest_version",
-           "one_line"]
+           "one_line", "reading"]
 
 #: The advisory lock migrations hold ("RCix", the SQLite index's application_id).
 _LOCK = int.from_bytes(b"RCix", "big")
@@ -169,6 +171,39 @@ def _migrate(conn: psycopg.Connection[Any], where: str) -> None:
             if number > version:
                 conn.execute(sql)
                 conn.execute("UPDATE resonance_index SET version = %s", (number,))
+
+
+_idle: dict[str, PgConnection] = {}
+_idle_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def reading(url: str) -> Iterator[PgConnection]:
+    """A connection to search the index at ``url`` with (one idle one is kept per URL).
+
+    A search is one statement, so connecting (a round trip, authentication, the
+    schema check) would cost more than it; the connection is handed back after use
+    and kept for the next search, unless one is kept already or it was lost.
+
+    Raises
+    ------
+    StorageError, NotABeamtimeError
+        As :func:`connect` with ``readonly``.
+    """
+    with _idle_lock:
+        conn = _idle.pop(url, None)
+    if conn is None or not conn.usable:
+        conn = connect(url, readonly=True)
+    try:
+        yield conn
+    except BaseException:
+        conn.close()
+        raise
+    with _idle_lock:
+        if conn.usable and url not in _idle:
+            _idle[url] = conn
+            return
+    conn.close()
 
 
 def connect(url: str, *, readonly: bool = False, timeout: float = 10.0) -> PgConnection:

@@ -23,7 +23,13 @@ from typing import Any
 from resonance_callback import _sqlite as schema
 from resonance_callback.errors import StorageError
 from resonance_callback.index import _pg
-from resonance_callback.index._dialect import TAGS_JSON, glob_prefix, leaf_key, leaf_token
+from resonance_callback.index._dialect import (
+    TAGS_JSON,
+    display,
+    glob_prefix,
+    leaf_key,
+    leaf_token,
+)
 from resonance_callback.index._select import INDEX_COLUMNS, RUN_SELECT
 from resonance_callback.store import RunFilter, newest_first
 
@@ -143,16 +149,20 @@ def pg_rows(url: str, filters: RunFilter) -> list[tuple[Any, ...]]:
         If the database holds no index.
     """
     where, params, decide = _narrowing(filters)
-    conn = _pg.connect(url, readonly=True)
-    try:
-        rows = conn.execute(
-            f"{PG_RUN_SELECT}{where} {newest_first(PG_COLUMNS)}", params).fetchall()
-    except Exception as exc:
-        if _pg.is_driver_error(exc):
-            raise StorageError(f"cannot search index {conn.where}: {_pg.one_line(exc)}") from exc
-        raise
-    finally:
-        conn.close()
+    rows: list[tuple[Any, ...]] = []
+    for attempt in (1, 2):
+        try:
+            with _pg.reading(url) as conn:
+                rows = conn.execute(
+                    f"{PG_RUN_SELECT}{where} {newest_first(PG_COLUMNS)}", params).fetchall()
+            break
+        except Exception as exc:
+            if not _pg.is_driver_error(exc):
+                raise
+            if attempt == 1 and _pg.is_retryable(exc):
+                continue  # a kept connection the server has dropped (restarted): a new one
+            raise StorageError(f"cannot search index {display(url)}: {_pg.one_line(exc)}"
+                               ) from exc
     if not decide or not rows:
         return rows
     kept = _decide(rows, filters)
