@@ -24,8 +24,8 @@ from contextlib import AbstractContextManager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import (
-    MissingExtraError,
     NotABeamtimeError,
     SchemaVersionError,
     StorageError,
@@ -45,12 +45,8 @@ _FILE = re.compile(r"^(\d{4})_\w+\.sql$")
 
 
 def _psycopg() -> Any:
-    try:
+    with needs_extra("postgres", "psycopg[binary]", "an index on PostgreSQL"):
         import psycopg
-    except ImportError:
-        raise MissingExtraError(
-            "an index on PostgreSQL needs psycopg: pip install 'resonance-callback[postgres]'"
-        ) from None
     return psycopg
 
 

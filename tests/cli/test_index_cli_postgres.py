@@ -37,3 +37,16 @@ def test_search_of_an_unreachable_postgres_index_is_one_error_line(postgres_serv
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot open index {url}")
     assert len(result.output.splitlines()) == 1
+
+
+def test_a_postgres_url_without_psycopg_prints_one_line_naming_the_postgres_extra() -> None:
+    from ..test_optional_parts import run_python
+
+    done = run_python("""
+        from resonance_callback.cli import main
+        main(["search", "postgresql://nobody@127.0.0.1:1/none"])
+        """, blocked=("psycopg",))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: an index on PostgreSQL needs psycopg[binary]: "
+        "pip install 'resonance-callback[postgres]'"], done.stderr
