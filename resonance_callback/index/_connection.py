@@ -89,8 +89,8 @@ class _IndexConnection:
                     isinstance(self._conn, _pg.PgConnection) and self._conn.usable):
                 self.close()
             if self._conn is None:
-                timeout = 10.0 if self._busy_timeout is None else max(1.0, self._busy_timeout)
-                self._conn = _pg.connect(self._url, timeout=timeout)
+                wait = schema.BUSY_TIMEOUT if self._busy_timeout is None else self._busy_timeout
+                self._conn = _pg.connect(self._url, timeout=max(1.0, wait), lock_timeout=wait)
                 self._reached = True
             return self._conn
         if self._conn is None:
@@ -120,7 +120,7 @@ class _IndexConnection:
 
     def _write_postgres(self, work: Callable[[IndexConn], _T]) -> _T:
         """``_write`` on PostgreSQL: reconnect and retry what a retry can cure."""
-        patience = 60.0 if self._busy_timeout is None else self._busy_timeout
+        patience = schema.BUSY_TIMEOUT if self._busy_timeout is None else self._busy_timeout
         deadline = time.monotonic() + patience * self._attempts
         delay = 0.05
         while True:

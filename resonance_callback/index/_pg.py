@@ -202,7 +202,8 @@ def reading(url: str) -> Iterator[PgConnection]:
     conn.close()
 
 
-def connect(url: str, *, readonly: bool = False, timeout: float = 10.0) -> PgConnection:
+def connect(url: str, *, readonly: bool = False, timeout: float = 10.0,
+            lock_timeout: float | None = None) -> PgConnection:
     """Open the index at ``url`` and, unless ``readonly``, bring its schema up to date.
 
     Parameters
@@ -214,6 +215,9 @@ def connect(url: str, *, readonly: bool = False, timeout: float = 10.0) -> PgCon
         Do not migrate; the database must hold an index.
     timeout : float, optional
         Seconds to wait for the server to accept the connection.
+    lock_timeout : float or None, optional
+        Seconds a statement waits for another transaction's lock before failing
+        (a retryable error); None waits as long as it takes.
 
     Raises
     ------
@@ -231,6 +235,8 @@ def connect(url: str, *, readonly: bool = False, timeout: float = 10.0) -> PgCon
     except psycopg.Error as exc:
         raise StorageError(f"cannot open index {where}: {one_line(exc)}") from exc
     try:
+        if lock_timeout is not None:
+            conn.execute(f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}")
         if readonly:
             if _version(conn, where) == 0:
                 raise NotABeamtimeError(f"{where} is empty, not an index database")
