@@ -44,7 +44,8 @@ def fill(index: Path | str, root: Path, docs: list[dict]) -> None:
 SEARCHES = [
     {}, {"where": {"operator": "ana"}}, {"where": {"energy": "3"}}, {"where": {"energy": 3}},
     {"where": {"energy": 1}}, {"where": {"dry": True}}, {"where": {"dry": "true"}},
-    {"where": {"note": None}}, {"where": {"note": "null"}}, {"where": {"sample_info.formula": "Si"}},
+    {"where": {"note": None}}, {"where": {"note": "null"}},
+    {"where": {"sample_info.formula": "Si"}},
     {"where": {"formula": "SiO2"}}, {"where": {"operator": "cy"}}, {"where": {"positions": 1}},
     {"where": {"positions": [1, 2]}}, {"where": {"k": 5}}, {"where": {"long": "x" * 5_000}},
     {"where": {"zero": "a\x00b"}}, {"where": {"big": 2**70}}, {"where": {"tiny": 1e-300}},
