@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resonance_callback import search
+from resonance_callback import IndexWriter, search
 
 from ..postgres_server import PostgresServer
 from ..process_workers import write_runs
@@ -59,3 +59,16 @@ def test_postgres_restarted_while_runs_are_written_loses_nothing(
     assert index_count(index, "SELECT count(*) FROM run_tags") == 2 * workers * n_runs
     for w in range(workers):
         assert len(search(index, where={"worker": w})) == n_runs
+
+
+def test_search_after_a_postgres_restart_finds_the_runs(
+    tmp_path: Path, own_server: PostgresServer
+) -> None:
+    index = own_server.new_database()
+    with IndexWriter(index) as writer:
+        rid = writer.register_researcher("Alice", tmp_path)
+        bid = writer.register_beamtime(rid, "bt", tmp_path / "bt.db")
+        writer.index_run("r1", rid, bid, "count", time_start=1.0)
+    assert [run.uid for run in search(index)] == ["r1"]  # its connection is kept
+    own_server.restart()  # and cut by the restart
+    assert [run.uid for run in search(index)] == ["r1"]
