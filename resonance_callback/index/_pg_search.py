@@ -15,6 +15,7 @@ SQL decides: what matches there is what matches in an SQLite index.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sqlite3
@@ -107,11 +108,22 @@ def _narrowing(filters: RunFilter) -> tuple[str, list[Any], bool]:
     return where, params, decide
 
 
-def _decide(rows: list[tuple[Any, ...]], filters: RunFilter) -> set[str]:
-    """The uids among ``rows`` (of :data:`RUN_SELECT`) that ``filters`` keeps, as SQLite says."""
+@functools.cache
+def _empty_index() -> bytes:
+    """An empty in-memory index of the latest schema, serialized (migrated once per process)."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         schema.migrate(conn, "index")
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def _decide(rows: list[tuple[Any, ...]], filters: RunFilter) -> set[str]:
+    """The uids among ``rows`` (of :data:`RUN_SELECT`) that ``filters`` keeps, as SQLite says."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        conn.deserialize(_empty_index())
         researchers: dict[tuple[str, str], int] = {}
         beamtimes: dict[tuple[int, str], int] = {}
         conn.execute("BEGIN")
