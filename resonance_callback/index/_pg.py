@@ -82,8 +82,22 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError)
 
 
+def _text(value: Any) -> Any:
+    """A parameter PostgreSQL can store: its text holds no NUL, so a NUL becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, tuple | list):
+        return type(value)(_text(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _text(v) for k, v in value.items()}
+    return value
+
+
 class PgConnection:
     """A psycopg connection in autocommit mode, taking the index's SQLite-spelled statements.
+
+    PostgreSQL's text holds no NUL character: a NUL in a parameter (a sample
+    name, a tag) is stored as U+FFFD, where SQLite stores it as it is.
 
     Parameters
     ----------
@@ -99,13 +113,13 @@ class PgConnection:
 
     def execute(self, sql: str, parameters: Any = (), /) -> Rows:
         """Run one statement (``?`` / ``:name`` placeholders) and return its cursor."""
-        cursor: Rows = self._conn.execute(to_postgres(sql), parameters or None)
+        cursor: Rows = self._conn.execute(to_postgres(sql), _text(parameters) or None)
         return cursor
 
     def executemany(self, sql: str, parameters: Any, /) -> Rows:
         """Run one statement for each set of parameters."""
         cursor = self._conn.cursor()
-        cursor.executemany(to_postgres(sql), parameters)
+        cursor.executemany(to_postgres(sql), [_text(p) for p in parameters])
         rows: Rows = cursor
         return rows
 
@@ -115,7 +129,7 @@ class PgConnection:
         with self._conn.cursor().copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(_text(row))
 
     def transaction(self) -> AbstractContextManager[Any]:
         """One transaction: committed at the end of the block, rolled back on an exception."""

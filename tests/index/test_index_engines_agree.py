@@ -86,3 +86,15 @@ def test_search_finds_the_same_runs_on_both_engines(both, filters) -> None:
 def test_index_catalog_queries_find_the_same_runs_on_both_engines(both, query) -> None:
     sqlite_index, url = both
     assert list(IndexCatalog(url).search(query)) == list(IndexCatalog(sqlite_index).search(query))
+
+
+def test_a_nul_in_a_sample_name_is_stored_as_a_replacement_character_on_postgres(
+    postgres_server, tmp_path: Path
+) -> None:
+    url = postgres_server.new_database()
+    with IndexWriter(url) as writer:
+        rid = writer.register_researcher("Alice", tmp_path)
+        bid = writer.register_beamtime(rid, "bt", tmp_path / "bt.db")
+        writer.index_run("r1", rid, bid, "count", sample_name="Si\x00O2", tags=["a\x00"])
+    [run] = search(url, sample="Si\x00O2")
+    assert (run.sample_name, run.tags) == ("Si\ufffdO2", ("a\ufffd",))
