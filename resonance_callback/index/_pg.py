@@ -15,6 +15,7 @@ The driver is psycopg 3 (``pip install 'resonance-callback[postgres]'``).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import re
@@ -187,6 +188,15 @@ _idle: dict[str, PgConnection] = {}
 _idle_lock = threading.Lock()
 
 
+@atexit.register
+def _close_idle() -> None:
+    with _idle_lock:
+        kept = list(_idle.values())
+        _idle.clear()
+    for conn in kept:
+        conn.close()
+
+
 @contextlib.contextmanager
 def reading(url: str) -> Iterator[PgConnection]:
     """A connection to search the index at ``url`` with (one idle one is kept per URL).
@@ -202,7 +212,10 @@ def reading(url: str) -> Iterator[PgConnection]:
     """
     with _idle_lock:
         conn = _idle.pop(url, None)
-    if conn is None or not conn.usable:
+    if conn is not None and not conn.usable:
+        conn.close()
+        conn = None
+    if conn is None:
         conn = connect(url, readonly=True)
     try:
         yield conn
