@@ -33,6 +33,8 @@ def test_postgres_restarted_while_runs_are_written_loses_nothing(
     tmp_path: Path, own_server: PostgresServer
 ) -> None:
     index, workers, n_runs = own_server.new_database(), 3, 300
+    with IndexWriter(index) as writer:  # the schema, so the runs can be counted at once
+        writer.ensure_schema()
     barrier, results = CTX.Barrier(workers + 1), CTX.Queue()
     processes = [CTX.Process(target=write_runs, args=(index, tmp_path, w, n_runs, barrier,
                                                       results)) for w in range(workers)]
