@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeats of every variant (default 5; 1 with --quick)")
     parser.add_argument("--only", default=None,
                         help="comma-separated cases to run (ingest, re_overhead, re_image, "
-                             "frames, replay, reader, memory, metadata, scale, reads)")
+                             "frames, replay, reader, memory, metadata, scale, reads; pg_index: "
+                             "the index on PostgreSQL, alone)")
     parser.add_argument("--tiled-max", type=int, default=10_000,
                         help="largest N for TiledWriter (default 10000; 100000 adds ~8 minutes)")
     parser.add_argument("--plot", type=Path, default=None,
@@ -225,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds one variant may take before it counts as skipped")
     args = parser.parse_args(argv)
+    if args.only and "pg_index" in args.only.split(","):  # its own server and sizes
+        from .pg_index import main as pg_index
+
+        return pg_index(["--quick"] if args.quick else [])
     repeats = args.repeats or (1 if args.quick else 5)
     comparisons = plan(args.quick, args.tiled_max)
     if args.only:

@@ -121,7 +121,7 @@ class Site:
     """Two researchers' trees with three beamtimes, and the index built live."""
 
     base: Path
-    index: Path
+    index: Path | str  # a file, or a PostgreSQL URL
     alice_root: Path
     bob_root: Path
     beamtimes: dict[str, Path]  # label -> db path
@@ -188,14 +188,17 @@ def record_runs(run_engine: Any,
 
 
 def build_site(base: Path, *, recorded: dict[str, list[Recorded]] | None = None,
-               run_engine: Any = None, live_index: bool = True) -> Site:
+               run_engine: Any = None, live_index: bool = True,
+               index: Path | str | None = None) -> Site:
     """Write runs into three beamtime databases, indexing each run as it happens.
 
-    The runs are either ``recorded`` documents, replayed, or run now on ``run_engine``.
+    The runs are either ``recorded`` documents, replayed, or run now on ``run_engine``;
+    the index is ``base / "index.db"`` unless ``index`` (a path or a PostgreSQL URL) is given.
     """
     alice_root, bob_root = base / "alice", base / "bob"
     site = Site(
-        base=base, index=base / "index.db", alice_root=alice_root, bob_root=bob_root,
+        base=base, index=(base / "index.db") if index is None else index,
+        alice_root=alice_root, bob_root=bob_root,
         beamtimes={
             "2026-03": alice_root / "2026-03" / "beamtime.db",
             "2026-04": alice_root / "2026-04" / "beamtime.db",

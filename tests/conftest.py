@@ -16,6 +16,7 @@ from ophyd.sim import hw
 from resonance_callback import RunWriterCallback
 
 from .beamtime_fixture import Recorded, Site, build_site, record_runs
+from .postgres_server import PostgresServer
 from .replay_corpus import interleaved, kinds, kinds_dump  # noqa: F401  (session fixtures)
 
 
@@ -161,3 +162,14 @@ def recorder(tmp_path: Path, RE: RunEngine) -> Iterator[Recording]:  # noqa: N80
         for token in tokens:
             RE.unsubscribe(token)
         recording.callback.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/postgres_server.py); fails if it cannot."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -56,7 +56,7 @@ def reindex_until(index: Path, stop: Any, barrier: Any, results: Any) -> None:
         barrier.wait()
         passes = 0
         while not stop.is_set() or passes == 0:
-            if index.exists():
+            if isinstance(index, str) or index.exists():
                 report = reindex(index)
                 assert report.ok, report.problems
                 passes += 1

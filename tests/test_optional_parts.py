@@ -26,7 +26,8 @@ from resonance_callback._demo import run_demo
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
 OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> a module it provides
-            "xarray": "xarray", "tiled": "tiled", "serve": "nats", "kafka": "confluent_kafka"}
+            "xarray": "xarray", "tiled": "tiled", "serve": "nats", "kafka": "confluent_kafka",
+            "postgres": "psycopg"}
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

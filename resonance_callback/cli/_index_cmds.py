@@ -10,6 +10,7 @@ import click
 from resonance_callback import jsoncodec
 from resonance_callback.cli._base import _table, _when, handle_errors, main
 from resonance_callback.cli._filters import filter_options
+from resonance_callback.cli._index_arg import IndexTarget
 from resonance_callback.errors import IndexLookupError
 from resonance_callback.index import IndexWriter, read_beamtime_runs, reindex, search
 
@@ -27,7 +28,7 @@ def index_group() -> None:
 
 
 @index_group.command("add-beamtime")
-@click.argument("index", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("index", type=IndexTarget())
 @click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--researcher", required=True,
               help="Name of the researcher the beamtime belongs to.")
@@ -36,7 +37,7 @@ def index_group() -> None:
 @click.option("--label", help="Beamtime label [default: the label it has, else DB's name].")
 @handle_errors
 def index_add_beamtime(
-    index: Path, db: Path, researcher: str, root: Path, label: str | None
+    index: Path | str, db: Path, researcher: str, root: Path, label: str | None
 ) -> None:
     """Register a beamtime database in INDEX and index all its runs.
 
@@ -67,14 +68,14 @@ def index_add_beamtime(
 
 
 @index_group.command("move-researcher")
-@click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("index", type=IndexTarget(exists=True))
 @click.argument("researcher")
 @click.argument("new_root", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--root", "old_root", type=click.Path(file_okay=False, path_type=Path),
               help="The old root, if several researchers share the name.")
 @handle_errors
 def index_move_researcher(
-    index: Path, researcher: str, new_root: Path, old_root: Path | None
+    index: Path | str, researcher: str, new_root: Path, old_root: Path | None
 ) -> None:
     """Point RESEARCHER's beamtimes at NEW_ROOT after their tree was moved or mounted elsewhere.
 
@@ -93,10 +94,10 @@ def index_move_researcher(
 
 
 @index_group.command("remove-beamtime")
-@click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("index", type=IndexTarget(exists=True))
 @click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
-def index_remove_beamtime(index: Path, db: Path) -> None:
+def index_remove_beamtime(index: Path | str, db: Path) -> None:
     """Remove the beamtime database DB, and its runs, from INDEX (DB itself is left alone).
 
     \b
@@ -109,9 +110,9 @@ def index_remove_beamtime(index: Path, db: Path) -> None:
 
 
 @main.command("reindex")
-@click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("index", type=IndexTarget(exists=True))
 @handle_errors
-def reindex_command(index: Path) -> None:
+def reindex_command(index: Path | str) -> None:
     """Rebuild INDEX from its registered beamtime databases, the source of truth.
 
     Runs are added or updated, and runs no longer in their beamtime database
@@ -134,13 +135,13 @@ def reindex_command(index: Path) -> None:
 
 
 @main.command("search")
-@click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("index", type=IndexTarget(exists=True))
 @filter_options
 @click.option("--researcher", help="Researcher name; * ? [..] are wildcards, else exact.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 @handle_errors
 def search_command(
-    index: Path,
+    index: Path | str,
     sample: str | None,
     plan: str | None,
     status: str | None,

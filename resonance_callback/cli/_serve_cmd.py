@@ -11,6 +11,7 @@ import click
 
 from resonance_callback.callback import RunWriterCallback
 from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._index_arg import IndexTarget
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
 from resonance_callback.serve import (
@@ -94,7 +95,7 @@ def _logging(fmt: str) -> None:
               help="Kafka: seconds without a heartbeat before the group gives this "
                    "process's partitions to another member.")
 @click.option("--sample", help="Sample of runs whose start document names none.")
-@click.option("--index", "index_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--index", "index_path", type=IndexTarget(),
               help="Keep this master index current (with --researcher).")
 @click.option("--researcher", help="The researcher the beamtimes belong to in --index.")
 @click.option("--ack-every", default=1000, show_default=True,
@@ -113,7 +114,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   durable: str, lease: float, ack_wait: float, kafka_bootstrap: str | None,
                   topic: str | None, group: str, session_timeout: float,
                   sample: str | None,
-                  index_path: Path | None, researcher: str | None,
+                  index_path: Path | str | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
                   log_format: str) -> None:
     r"""Write every run from a message bus into its beamtime, until SIGTERM.

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._index_arg import IndexTarget
 
 __all__ = ["serve_tiled"]
 
 
 @main.command("serve-tiled")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=IndexTarget(exists=True, dir_okay=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on.")
@@ -23,8 +24,10 @@ __all__ = ["serve_tiled"]
 @click.option("--public", is_flag=True, help="Let anyone who reaches the port read every run "
               "and frame, without a key.")
 @handle_errors
-def serve_tiled(path: Path, host: str, port: int, api_key: str | None, public: bool) -> None:
+def serve_tiled(path: Path | str, host: str, port: int, api_key: str | None, public: bool) -> None:
     r"""Serve PATH read-only over Tiled: a beamtime .db, a directory of them, or a master index.
+
+    A master index is a file, or a postgresql:// URL.
 
     Runs appear in TiledWriter's layout (BlueskyRun, its BlueskyEventStreams),
     so tiled.client.from_uri with bluesky-tiled-plugins reads them; runs

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from resonance_callback.errors import IndexEntryError, IndexLookupError
 from resonance_callback.index import _store as store
 from resonance_callback.index._connection import _absolute, _IndexConnection
+from resonance_callback.index._dialect import IndexConn
 from resonance_callback.index._model import BeamtimeEntry
 
 
@@ -53,7 +53,7 @@ class _Beamtimes(_IndexConnection):
         """
         target = _absolute(db_path)
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: IndexConn) -> int:
             name, root = self._researcher_row(conn, researcher_id)
             try:
                 relative = target.relative_to(root).as_posix()
@@ -126,7 +126,7 @@ class _Beamtimes(_IndexConnection):
         else:
             beamtime_id = beamtime
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: IndexConn) -> int:
             self._check_beamtime(conn, beamtime_id)
             return store.delete_beamtime(conn, beamtime_id)
 

@@ -17,11 +17,13 @@ Python tests what SQL cannot say (``summary`` keys, ``Regex``, ...).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from resonance_callback import _sqlite as schema
 from resonance_callback import jsoncodec
+from resonance_callback.index._dialect import is_url
+from resonance_callback.index._pg_search import pg_rows
 from resonance_callback.index._search import (
     INDEX_COLUMNS,
     RUN_SELECT,
@@ -53,8 +55,8 @@ class IndexCatalog(Mapping[str, IndexedRun]):
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database. Read when the catalog is made; a new
-        ``IndexCatalog`` sees runs indexed since.
+        The master index database, or its ``postgresql://`` URL. Read when the
+        catalog is made; a new ``IndexCatalog`` sees runs indexed since.
 
     Raises
     ------
@@ -68,11 +70,7 @@ class IndexCatalog(Mapping[str, IndexedRun]):
                  _runs: dict[str, tuple[IndexedRun, dict[str, Any]]] | None = None) -> None:
         self.index_path = os.fspath(index_path)
         if _runs is None:
-            conn = schema.connect(self.index_path, "index", readonly=True)
-            try:
-                rows = conn.execute(f"{RUN_SELECT} {newest_first(INDEX_COLUMNS)}").fetchall()
-            finally:
-                conn.close()
+            rows = self._rows(RunFilter())
             _runs = {}
             for row in rows:
                 run = indexed_run(row)
@@ -94,6 +92,9 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         filters = RunFilter(queries=(query,))
         test = filters.residual(INDEX_COLUMNS)
         found: set[str] | None = None
+        if is_url(self.index_path):
+            found = {row[0] for row in self._rows(filters)}
+            return self._kept(found, test)
         conn = schema.connect(self.index_path, "index", readonly=True)
         try:
             clause, args = filters.clause(index_columns(conn))
@@ -102,9 +103,25 @@ class IndexCatalog(Mapping[str, IndexedRun]):
                     f"SELECT r.uid FROM ({RUN_SELECT}{clause}) AS r", args)}
         finally:
             conn.close()
+        return self._kept(found, test)
+
+    def _kept(self, found: set[str] | None,
+              test: Callable[[Mapping[str, Any]], bool] | None) -> IndexCatalog:
         kept = {uid: entry for uid, entry in self._runs.items()
                 if (found is None or uid in found) and (test is None or test(entry[1]))}
         return IndexCatalog(self.index_path, _runs=kept)
+
+    def _rows(self, filters: RunFilter) -> list[tuple[Any, ...]]:
+        """The index's rows (of ``RUN_SELECT``) ``filters`` keeps, newest first."""
+        if is_url(self.index_path):
+            return pg_rows(self.index_path, filters)
+        conn = schema.connect(self.index_path, "index", readonly=True)
+        try:
+            clause, args = filters.clause(index_columns(conn))
+            return conn.execute(
+                f"{RUN_SELECT}{clause} {newest_first(INDEX_COLUMNS)}", args).fetchall()
+        finally:
+            conn.close()
 
     def __getitem__(self, uid: str) -> IndexedRun:
         return self._runs[uid][0]

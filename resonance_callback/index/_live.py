@@ -40,7 +40,8 @@ class RunIndexer:
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database (created if missing).
+        The master index database (created if missing), or its
+        ``postgresql://`` URL.
     researcher : str
         Name of the researcher the beamtime belongs to.
     root_path : str or PathLike

@@ -30,6 +30,7 @@ from resonance_callback.errors import (
     ResonanceError,
     StorageError,
 )
+from resonance_callback.index._dialect import is_url
 from resonance_callback.index._model import BeamtimeEntry, RunSummary, tags_from_start
 from resonance_callback.index._writer import IndexWriter
 from resonance_callback.store import BeamtimeReader, run_overviews, start_scan_id
@@ -154,7 +155,7 @@ def reindex(index_path: str | os.PathLike[str]) -> ReindexReport:
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database.
+        The master index database, or its ``postgresql://`` URL.
 
     Returns
     -------
@@ -168,9 +169,10 @@ def reindex(index_path: str | os.PathLike[str]) -> ReindexReport:
     NotABeamtimeError
         If the file is not an index database.
     """
-    index_path = Path(index_path)
-    if not index_path.is_file():
-        raise StorageError(f"no index database at {index_path}")
+    if not is_url(index_path):
+        index_path = Path(index_path)
+        if not index_path.is_file():
+            raise StorageError(f"no index database at {index_path}")
     report = ReindexReport()
     with IndexWriter(index_path) as writer:
         for beamtime in writer.beamtimes():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from resonance_callback.errors import IndexLookupError
 from resonance_callback.index import _store as store
 from resonance_callback.index._connection import _absolute, _IndexConnection
+from resonance_callback.index._dialect import IndexConn
 
 
 class _Researchers(_IndexConnection):
@@ -109,7 +109,7 @@ class _Researchers(_IndexConnection):
         """
         root = str(_absolute(new_root))
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: IndexConn) -> int:
             name = self._researcher_row(conn, researcher_id)[0]
             others = [rid for rid, _ in store.researchers_named(conn, name, root)
                       if rid != researcher_id]

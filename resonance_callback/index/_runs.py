@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from resonance_callback import jsoncodec
 from resonance_callback.errors import IndexEntryError, IndexLookupError
 from resonance_callback.index import _store as store
 from resonance_callback.index._connection import _IndexConnection
+from resonance_callback.index._dialect import IndexConn
 from resonance_callback.index._model import RunSummary
 from resonance_callback.store import EXIT_STATUSES
 
@@ -67,7 +67,7 @@ class _Runs(_IndexConnection):
         The end of the run is recorded by :meth:`finish_run`.
         """
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: IndexConn) -> None:
             self._check_owner(conn, researcher_id, beamtime_id)
             store.upsert_run_start(
                 conn, uid, beamtime_id, plan_name, sample_name=sample_name, scan_id=scan_id,
@@ -108,7 +108,7 @@ class _Runs(_IndexConnection):
         """
         self._check_exit_status(uid, exit_status)
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: IndexConn) -> None:
             self._update_stop(conn, uid, time_stop, exit_status, num_events)
 
         self._write(work)
@@ -164,7 +164,7 @@ class _Runs(_IndexConnection):
             if summary.time_stop is not None:
                 self._check_exit_status(summary.uid, summary.exit_status)
 
-        def work(conn: sqlite3.Connection) -> tuple[int, int]:
+        def work(conn: IndexConn) -> tuple[int, int]:
             self._check_beamtime(conn, beamtime_id)
             for s in summaries:
                 store.upsert_run_start(
@@ -181,7 +181,7 @@ class _Runs(_IndexConnection):
 
         return self._write(work)
 
-    def _check_owner(self, conn: sqlite3.Connection, researcher_id: int, beamtime_id: int) -> None:
+    def _check_owner(self, conn: IndexConn, researcher_id: int, beamtime_id: int) -> None:
         owner = self._check_beamtime(conn, beamtime_id)
         if owner != researcher_id:
             raise IndexEntryError(
@@ -197,7 +197,7 @@ class _Runs(_IndexConnection):
 
     def _update_stop(
         self,
-        conn: sqlite3.Connection,
+        conn: IndexConn,
         uid: str,
         time_stop: float,
         exit_status: str | None,

@@ -34,32 +34,13 @@ from resonance_callback import jsoncodec
 from resonance_callback._time import TimeLike
 from resonance_callback._time import parse_time as _parse_time
 from resonance_callback.errors import FilterError, IndexEntryError
+from resonance_callback.index._dialect import is_url
+from resonance_callback.index._pg_search import pg_rows
+from resonance_callback.index._select import INDEX_COLUMNS, RUN_SELECT
 from resonance_callback.store import FilterColumns, RunFilter, newest_first
 
 __all__ = ["INDEX_COLUMNS", "RUN_SELECT", "IndexedRun", "TimeLike", "indexed_run", "parse_time",
            "search"]
-
-#: Columns of the index's ``runs r JOIN beamtimes b JOIN researchers res``.
-INDEX_COLUMNS = FilterColumns(
-    sample="r.sample_name", plan="r.plan_name", exit_status="r.exit_status",
-    time_start="r.time_start", scan_id="r.scan_id", metadata="r.metadata", tiebreak="r.rowid",
-    researcher="res.name",
-    tag_exists="EXISTS (SELECT 1 FROM run_tags t WHERE t.run_uid = r.uid AND {match})",
-    metadata_index="r.uid IN (SELECT m.run_uid FROM run_metadata m WHERE {match})",
-    # the ``stop`` metadata IndexCatalog gives a stopped run (None while open)
-    stop="(CASE WHEN r.exit_status IS NOT NULL THEN json_object('exit_status', r.exit_status, "
-         "'time', r.time_stop, 'num_events', json(r.num_events)) END)")
-
-#: The one SELECT of the index's runs (``search``, :class:`IndexCatalog`, the
-#: served index): the columns :func:`indexed_run` reads, then the start document.
-RUN_SELECT = """SELECT r.uid, r.plan_name, r.sample_name, r.scan_id, r.time_start, r.time_stop,
-                       r.exit_status, res.name, b.label, res.root_path, b.db_path,
-                       (SELECT json_group_array(tag) FROM
-                           (SELECT tag FROM run_tags WHERE run_uid = r.uid ORDER BY tag)),
-                       r.num_events, r.metadata
-                FROM runs r
-                JOIN beamtimes b ON b.id = r.beamtime_id
-                JOIN researchers res ON res.id = b.researcher_id"""
 
 #: The index schema version that brought ``run_metadata`` (``sql/0002_*.sql``).
 _RUN_METADATA_VERSION = 2
@@ -181,7 +162,7 @@ def search(
     Parameters
     ----------
     index_path : str or PathLike
-        The master index database.
+        The master index database, or its ``postgresql://`` URL.
     sample : str or None, optional
         Sample name (wildcards allowed).
     plan : str or None, optional
@@ -222,6 +203,8 @@ def search(
         filters.clause(INDEX_COLUMNS)  # a filter that cannot be used fails before the file
     except FilterError as exc:
         raise IndexEntryError(str(exc)) from None
+    if is_url(index_path):
+        return [indexed_run(row) for row in pg_rows(str(index_path), filters)]
     conn = schema.connect(os.fspath(index_path), "index", readonly=True)
     try:
         clause, args = filters.clause(index_columns(conn))

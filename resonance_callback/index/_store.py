@@ -1,6 +1,8 @@
 """The SQL of the master index: one function per statement group, each taking a connection.
 
-These functions neither open transactions nor check arguments;
+Each runs on either engine (:mod:`._dialect`: SQLite, or PostgreSQL through
+:class:`~resonance_callback.index._pg.PgConnection`). These functions neither
+open transactions nor check arguments;
 :class:`resonance_callback.index.IndexWriter` calls them inside its retried
 write transactions. Every insert is an upsert, so a repeated call (a retry,
 two processes indexing the same run, a ``reindex``) leaves one row.
@@ -8,10 +10,10 @@ two processes indexing the same run, a ``reindex``) leaves one row.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 
 from resonance_callback import jsoncodec
+from resonance_callback.index._dialect import LEAST, IndexConn, dialect_of, leaf_rows
 from resonance_callback.index._model import BeamtimeEntry
 
 __all__ = [
@@ -31,7 +33,7 @@ __all__ = [
 
 
 def upsert_researcher(
-    conn: sqlite3.Connection,
+    conn: IndexConn,
     name: str,
     root: str,
     email: str | None,
@@ -43,15 +45,15 @@ def upsert_researcher(
         """INSERT INTO researchers (name, root_path, email, orcid, affiliation)
            VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (name, root_path) DO UPDATE SET
-               email = COALESCE(excluded.email, email),
-               orcid = COALESCE(excluded.orcid, orcid),
-               affiliation = COALESCE(excluded.affiliation, affiliation)
+               email = COALESCE(excluded.email, researchers.email),
+               orcid = COALESCE(excluded.orcid, researchers.orcid),
+               affiliation = COALESCE(excluded.affiliation, researchers.affiliation)
            RETURNING id""",
         (name, root, email, orcid, affiliation),
     ).fetchall()[0][0])
 
 
-def researcher(conn: sqlite3.Connection, researcher_id: int) -> tuple[str, str] | None:
+def researcher(conn: IndexConn, researcher_id: int) -> tuple[str, str] | None:
     """Return the researcher's (name, root_path), or None."""
     row: tuple[str, str] | None = conn.execute(
         "SELECT name, root_path FROM researchers WHERE id = ?", (researcher_id,)
@@ -60,7 +62,7 @@ def researcher(conn: sqlite3.Connection, researcher_id: int) -> tuple[str, str] 
 
 
 def researchers_named(
-    conn: sqlite3.Connection, name: str, root: str | None = None
+    conn: IndexConn, name: str, root: str | None = None
 ) -> list[tuple[int, str]]:
     """Return (id, root_path) of each researcher called ``name`` (with ``root``, if given)."""
     if root is None:
@@ -72,12 +74,12 @@ def researchers_named(
     ).fetchall()
 
 
-def set_root(conn: sqlite3.Connection, researcher_id: int, root: str) -> None:
+def set_root(conn: IndexConn, researcher_id: int, root: str) -> None:
     """Point the researcher at ``root``."""
     conn.execute("UPDATE researchers SET root_path = ? WHERE id = ?", (root, researcher_id))
 
 
-def merge_researchers(conn: sqlite3.Connection, old: int, keep: int) -> None:
+def merge_researchers(conn: IndexConn, old: int, keep: int) -> None:
     """Give researcher ``old``'s beamtimes and runs to ``keep``, then delete ``old``.
 
     A beamtime both registered (same relative path) keeps ``keep``'s row and
@@ -112,26 +114,27 @@ def merge_researchers(conn: sqlite3.Connection, old: int, keep: int) -> None:
 
 
 def upsert_beamtime(
-    conn: sqlite3.Connection,
+    conn: IndexConn,
     researcher_id: int,
     label: str,
     relative_path: str,
     time_start: float | None,
 ) -> int:
     """Insert the beamtime, or relabel it and keep the earliest start; return its id."""
+    least = LEAST[dialect_of(conn)]
     return int(conn.execute(
-        """INSERT INTO beamtimes (researcher_id, label, db_path, time_start)
+        f"""INSERT INTO beamtimes (researcher_id, label, db_path, time_start)
            VALUES (?, ?, ?, ?)
            ON CONFLICT (researcher_id, db_path) DO UPDATE SET
                label = excluded.label,
-               time_start = COALESCE(min(time_start, excluded.time_start),
-                                     time_start, excluded.time_start)
+               time_start = COALESCE({least}(beamtimes.time_start, excluded.time_start),
+                                     beamtimes.time_start, excluded.time_start)
            RETURNING id""",
         (researcher_id, label, relative_path, time_start),
     ).fetchall()[0][0])
 
 
-def beamtime_owner(conn: sqlite3.Connection, beamtime_id: int) -> int | None:
+def beamtime_owner(conn: IndexConn, beamtime_id: int) -> int | None:
     """Return the id of the beamtime's researcher, or None if it is not registered."""
     row = conn.execute(
         "SELECT researcher_id FROM beamtimes WHERE id = ?", (beamtime_id,)
@@ -139,7 +142,7 @@ def beamtime_owner(conn: sqlite3.Connection, beamtime_id: int) -> int | None:
     return None if row is None else row[0]
 
 
-def list_beamtimes(conn: sqlite3.Connection) -> list[BeamtimeEntry]:
+def list_beamtimes(conn: IndexConn) -> list[BeamtimeEntry]:
     """Return every beamtime with its researcher, in registration order."""
     rows = conn.execute(
         """SELECT b.id, b.label, r.name, r.root_path, b.db_path
@@ -148,7 +151,7 @@ def list_beamtimes(conn: sqlite3.Connection) -> list[BeamtimeEntry]:
     return [BeamtimeEntry(*row) for row in rows]
 
 
-def delete_beamtime(conn: sqlite3.Connection, beamtime_id: int) -> int:
+def delete_beamtime(conn: IndexConn, beamtime_id: int) -> int:
     """Delete the beamtime and its runs; return how many runs went."""
     removed = conn.execute("DELETE FROM runs WHERE beamtime_id = ?", (beamtime_id,)).rowcount
     conn.execute("DELETE FROM beamtimes WHERE id = ?", (beamtime_id,))
@@ -156,7 +159,7 @@ def delete_beamtime(conn: sqlite3.Connection, beamtime_id: int) -> int:
 
 
 def upsert_run_start(
-    conn: sqlite3.Connection,
+    conn: IndexConn,
     uid: str,
     beamtime_id: int,
     plan_name: str | None,
@@ -176,14 +179,21 @@ def upsert_run_start(
            ON CONFLICT (uid) DO UPDATE SET
                beamtime_id = excluded.beamtime_id,
                plan_name = excluded.plan_name,
-               sample_name = COALESCE(:sample_name, sample_name),
-               scan_id = COALESCE(:scan_id, scan_id),
-               time_start = COALESCE(:time_start, time_start),
-               metadata = COALESCE(:metadata, metadata)""",
+               sample_name = COALESCE(:sample_name, runs.sample_name),
+               scan_id = COALESCE(:scan_id, runs.scan_id),
+               time_start = COALESCE(:time_start, runs.time_start),
+               metadata = COALESCE(:metadata, runs.metadata)""",
         {"uid": uid, "beamtime_id": beamtime_id, "plan_name": plan_name,
          "sample_name": sample_name, "scan_id": scan_id, "time_start": time_start,
          "metadata": metadata},
     )
+    if metadata is not None and dialect_of(conn) == "postgres":
+        # SQLite's triggers file the start document's leaves; here the writer does
+        conn.execute("DELETE FROM run_metadata WHERE run_uid = ?", (uid,))
+        leaves = leaf_rows(uid, metadata)
+        if leaves:
+            conn.executemany(
+                "INSERT INTO run_metadata (run_uid, key, value) VALUES (?, ?, ?)", leaves)
     if tags is not None:
         conn.execute("DELETE FROM run_tags WHERE run_uid = ?", (uid,))
         conn.executemany(
@@ -193,7 +203,7 @@ def upsert_run_start(
 
 
 def update_run_stop(
-    conn: sqlite3.Connection,
+    conn: IndexConn,
     uid: str,
     time_stop: float,
     exit_status: str | None,
@@ -207,8 +217,12 @@ def update_run_stop(
     ).rowcount)
 
 
-def delete_runs_not_in(conn: sqlite3.Connection, beamtime_id: int, uids: list[str]) -> int:
+def delete_runs_not_in(conn: IndexConn, beamtime_id: int, uids: list[str]) -> int:
     """Delete the beamtime's runs whose uid is not in ``uids``; return how many."""
+    if dialect_of(conn) == "postgres":
+        return conn.execute(
+            "DELETE FROM runs WHERE beamtime_id = ? AND NOT (uid = ANY(?))", (beamtime_id, uids)
+        ).rowcount
     return conn.execute(
         """DELETE FROM runs WHERE beamtime_id = ?
            AND uid NOT IN (SELECT value FROM json_each(?))""",

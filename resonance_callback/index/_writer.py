@@ -24,6 +24,10 @@ upserts (``INSERT ... ON CONFLICT DO UPDATE``), so a retried or repeated call
 neither loses nor duplicates rows. The connection waits for another writer's
 lock (WAL mode, a busy timeout), and a write that still meets SQLITE_BUSY is
 retried a bounded number of times before a :class:`StorageError` is raised.
+
+The same index can live in PostgreSQL (a ``postgresql://`` URL for the path,
+:mod:`resonance_callback.index._pg`): the same tables and upserts, for writers on
+many hosts; a write that loses its connection reconnects and is retried.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ class IndexWriter(_Researchers, _Beamtimes, _Runs):
 
     Parameters
     ----------
-    index_db_path : Path
-        Path to the master index SQLite database file. Created, with its
-        schema, on first use.
+    index_db_path : Path or str
+        Path to the master index SQLite database file, or a ``postgresql://``
+        URL of a PostgreSQL database (the ``postgres`` extra). Created, with
+        its schema, on first use.
     busy_timeout : float or None, optional
         Seconds one attempt waits for another process's write lock; default
-        the library's busy timeout (60 s).
+        the library's busy timeout (60 s). On PostgreSQL also how long a
+        lost connection is retried, per attempt.
     attempts : int, optional
         How many times a write meeting SQLITE_BUSY is tried before giving up.
 

@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from resonance_callback.errors import StorageError
-from resonance_callback.index import IndexCatalog
+from resonance_callback.index import IndexCatalog, is_index_url
 from resonance_callback.tiled_server._container import Found, Lazy, LiveContainer
 from resonance_callback.tiled_server._directory import Beamtimes, directory_node, is_index
 from resonance_callback.tiled_server._nodes import CATALOG_SPEC, beamtime_node, exact_run, run_node
@@ -24,7 +25,7 @@ from resonance_callback.tiled_server._nodes import CATALOG_SPEC, beamtime_node, 
 __all__ = ["build_tree"]
 
 
-def _index_node(index: Path, beamtimes: Beamtimes) -> LiveContainer:
+def _index_node(index: Path | str, beamtimes: Beamtimes) -> LiveContainer:
     def uids() -> list[str]:
         return list(reversed(list(IndexCatalog(index))))
 
@@ -55,7 +56,8 @@ def _index_node(index: Path, beamtimes: Beamtimes) -> LiveContainer:
             catalog = IndexCatalog(index)
             return [catalog.metadata_of(uid) for uid in self._mapping if uid in catalog]
 
-    return IndexContainer(Lazy(uids, get), metadata={"index": str(index)},
+    shown = re.sub(r"^(\w+://[^:/@]+):[^@/]*@", r"\1:***@", str(index))  # no password shown
+    return IndexContainer(Lazy(uids, get), metadata={"index": shown},
                           specs=[CATALOG_SPEC])
 
 
@@ -65,7 +67,8 @@ def build_tree(path: str | Path) -> LiveContainer:
     Parameters
     ----------
     path : str or Path
-        A beamtime ``.db``, a directory holding beamtimes, or a master index.
+        A beamtime ``.db``, a directory holding beamtimes, or a master index
+        (a file, or a ``postgresql://`` URL).
 
     Returns
     -------
@@ -79,8 +82,10 @@ def build_tree(path: str | Path) -> LiveContainer:
     sqlite3.DatabaseError
         If the file is neither a beamtime nor an index (:class:`NotABeamtimeError`).
     """
-    where = Path(path)
     beamtimes = Beamtimes()
+    if is_index_url(path):
+        return _index_node(str(path), beamtimes)
+    where = Path(path)
     if where.is_dir():
         return directory_node(where, beamtimes)
     if not where.is_file():

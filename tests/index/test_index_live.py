@@ -21,23 +21,23 @@ def documents(plan_name: str = "count", t0: float = 1.7e9):
     return bundle.start_doc, stop
 
 
-def indexer_for(tmp_path: Path, **kwargs) -> RunIndexer:
-    return RunIndexer(tmp_path / "index.db", "Alice", tmp_path, "march", tmp_path / "bt.db",
-                      **kwargs)
+def indexer_for(tmp_path: Path, index: Path | str | None = None, **kwargs) -> RunIndexer:
+    return RunIndexer(tmp_path / "index.db" if index is None else index, "Alice", tmp_path,
+                      "march", tmp_path / "bt.db", **kwargs)
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
-def test_indexer_records_start_and_stop(tmp_path: Path) -> None:
+def test_indexer_records_start_and_stop(tmp_path: Path, index_target: Path | str) -> None:
     start, stop = documents()
-    with indexer_for(tmp_path) as indexer:
+    with indexer_for(tmp_path, index_target) as indexer:
         assert indexer.run_started(start, "PS-1")
-        [run] = search(tmp_path / "index.db")
+        [run] = search(index_target)
         assert (run.sample_name, run.time_stop, run.exit_status) == ("PS-1", None, None)
         assert indexer.run_stopped(stop, {"primary": 0})
-    [run] = search(tmp_path / "index.db")
+    [run] = search(index_target)
     assert (run.researcher, run.beamtime, run.db_path) == ("Alice", "march", tmp_path / "bt.db")
     assert (run.time_stop, run.exit_status, run.num_events) == (
         stop["time"], "aborted", {"primary": 0})
@@ -55,8 +55,39 @@ def test_unreachable_index_costs_one_warning_and_no_exception(
     assert "resonance-callback index add-beamtime" in line and "--researcher Alice" in line
 
 
-def test_malformed_documents_never_raise(tmp_path: Path, caplog) -> None:
-    with indexer_for(tmp_path) as indexer:
+def test_unreachable_postgres_index_costs_one_warning_hiding_the_password(
+    tmp_path: Path, postgres_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    start, _ = documents()
+    url = f"postgresql://alice:secret@127.0.0.1:{postgres_server.port}/no_such_database"
+    indexer = indexer_for(tmp_path, url)
+    assert indexer.run_started(start, "PS-1") is False
+    [line] = warnings_of(caplog)
+    assert start["uid"] in line and "postgresql://alice:***@" in line and "\n" not in line
+    assert "secret" not in line
+
+
+def test_a_postgres_lock_held_elsewhere_does_not_hold_up_the_caller(
+    tmp_path: Path, postgres_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    import psycopg
+
+    start, _ = documents()
+    url = postgres_server.new_database()
+    with indexer_for(tmp_path, url) as indexer:
+        assert indexer.run_started(documents(t0=1.6e9)[0], "PS-0")  # registered
+    with psycopg.connect(url) as blocker:  # a transaction holding every researcher's row
+        blocker.execute("SELECT * FROM researchers FOR UPDATE")
+        with indexer_for(tmp_path, url, busy_timeout=0.1, attempts=2) as indexer:
+            began = time.monotonic()
+            assert indexer.run_started(start, "PS-1") is False
+            assert time.monotonic() - began < 10.0
+    assert "lock timeout" in warnings_of(caplog)[0]
+
+
+def test_malformed_documents_never_raise(tmp_path: Path, index_target: Path | str,
+                                         caplog) -> None:
+    with indexer_for(tmp_path, index_target) as indexer:
         assert indexer.run_started({"no": "uid"}) is False
         assert indexer.run_stopped({"run_start": "never-started"}) is False
     assert len(warnings_of(caplog)) == 2
@@ -92,13 +123,14 @@ def test_stop_writes_the_whole_run_when_its_start_was_missed(tmp_path: Path) -> 
     assert (run.uid, run.sample_name, run.exit_status) == (start["uid"], "PS-1", "aborted")
 
 
-def test_stop_seen_without_its_start_finishes_an_indexed_run(tmp_path: Path) -> None:
+def test_stop_seen_without_its_start_finishes_an_indexed_run(tmp_path: Path,
+                                                            index_target: Path | str) -> None:
     start, stop = documents()
-    with indexer_for(tmp_path) as first:
+    with indexer_for(tmp_path, index_target) as first:
         first.run_started(start, "PS-1")
-    with indexer_for(tmp_path) as second:  # e.g. the callback was restarted mid-run
+    with indexer_for(tmp_path, index_target) as second:  # the callback restarted mid-run
         assert second.run_stopped(stop)
-    [run] = search(tmp_path / "index.db")
+    [run] = search(index_target)
     assert (run.exit_status, run.num_events) == ("aborted", {})
 
 

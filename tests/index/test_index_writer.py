@@ -10,6 +10,7 @@ from resonance_callback import (
     IndexLookupError,
     IndexWriter,
     NotABeamtimeError,
+    SchemaVersionError,
     StorageError,
     search,
 )
@@ -17,20 +18,14 @@ from resonance_callback import _sqlite as schema
 from resonance_callback.index._model import RunSummary
 
 from ..beamtime_fixture import synthetic_beamtime
+from .conftest import index_rows as rows
 
 
 @pytest.fixture
-def writer(tmp_path: Path):
-    with IndexWriter(tmp_path / "index.db") as w:
+def writer(index_target: Path | str):
+    """A writer of a new index, on each engine."""
+    with IndexWriter(index_target) as w:
         yield w
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_ensure_schema_creates_an_index_database(tmp_path: Path) -> None:
@@ -260,3 +255,46 @@ def test_writer_reopens_after_close(tmp_path: Path) -> None:
     writer.close()
     assert writer.register_researcher("Alice", tmp_path) == first
     writer.close()
+
+
+def test_ensure_schema_creates_a_postgres_index_at_the_latest_version(postgres_server) -> None:
+    url = postgres_server.new_database()
+    with IndexWriter(url) as writer:
+        writer.ensure_schema()
+    assert rows(url, "SELECT application, version FROM resonance_index") == [
+        ("index", schema.latest_version("index"))]
+    tables = {r[0] for r in rows(url, "SELECT tablename FROM pg_tables "
+                                      "WHERE schemaname = 'public'")}
+    assert {"researchers", "beamtimes", "runs", "run_tags", "run_metadata"} <= tables
+
+
+def test_postgres_index_writer_refuses_another_applications_database(postgres_server) -> None:
+    url = postgres_server.new_database()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id integer)")
+    with pytest.raises(NotABeamtimeError, match="another application's tables"):
+        IndexWriter(url).ensure_schema()
+
+
+def test_postgres_index_of_a_newer_release_is_refused(postgres_server) -> None:
+    url = postgres_server.new_database()
+    with IndexWriter(url) as writer:
+        writer.ensure_schema()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE resonance_index SET version = 999")
+    with pytest.raises(SchemaVersionError, match="version 999, newer"):
+        IndexWriter(url).ensure_schema()
+
+
+def test_unreachable_postgres_index_is_a_storage_error_hiding_the_password(
+    postgres_server,
+) -> None:
+    url = f"postgresql://alice:secret@127.0.0.1:{postgres_server.port + 1}/nowhere"
+    hidden = "cannot open index postgresql://alice:\\*\\*\\*@"
+    with pytest.raises(StorageError, match=hidden) as err:
+        IndexWriter(url, busy_timeout=1).ensure_schema()
+    assert "secret" not in str(err.value)
