@@ -9,6 +9,7 @@ import click
 
 from resonance_callback.cli._base import handle_errors, main
 from resonance_callback.cli._index_arg import IndexTarget
+from resonance_callback.index import shown_index
 
 __all__ = ["serve_tiled"]
 
@@ -23,8 +24,12 @@ __all__ = ["serve_tiled"]
               "This or --public is needed.")
 @click.option("--public", is_flag=True, help="Let anyone who reaches the port read every run "
               "and frame, without a key.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes behind the port (each stateless over the same files "
+                   "or index; one that dies is replaced).")
 @handle_errors
-def serve_tiled(path: Path | str, host: str, port: int, api_key: str | None, public: bool) -> None:
+def serve_tiled(path: Path | str, host: str, port: int, api_key: str | None, public: bool,
+                workers: int) -> None:
     r"""Serve PATH read-only over Tiled: a beamtime .db, a directory of them, or a master index.
 
     A master index is a file, or a postgresql:// URL.
@@ -39,6 +44,9 @@ def serve_tiled(path: Path | str, host: str, port: int, api_key: str | None, pub
     by scan_id, plan, sample, start and exit status, a run's streams, a line
     plot of a stream, its frames; with --api-key the page asks for the key.
     Tiled's own UI stays at /ui/.
+
+    --workers N runs N server processes behind the port (e.g. over a
+    postgresql:// index, several hosts' servers behind a load balancer).
 
     \b
     Example:
@@ -55,10 +63,15 @@ def serve_tiled(path: Path | str, host: str, port: int, api_key: str | None, pub
                                "(anyone may read)")
     if api_key is not None and not re.fullmatch(r"[A-Za-z0-9]+", api_key):
         raise click.UsageError("--api-key must be letters and digits only")
-    from resonance_callback.tiled_server import build_app, run_app
+    from resonance_callback.tiled_server import build_app, run_app, run_workers
 
+    line = (f"Serving {shown_index(path)} at http://{host}:{port}" + (" (public)" if public else "")
+            + (f" with {workers} worker processes" if workers > 1 else "")
+            + f"; in a browser: http://{host}:{port}/view/; Ctrl-C stops.")
+    if workers > 1:
+        click.echo(line, err=True)
+        run_workers(path, workers=workers, host=host, port=port, api_key=api_key, public=public)
+        return
     app = build_app(path, api_key=api_key, public=public)
-    click.echo(f"Serving {path} at http://{host}:{port}"
-               + (" (public)" if public else "") + f"; in a browser: http://{host}:{port}/view/"
-               + "; Ctrl-C stops.", err=True)
+    click.echo(line, err=True)
     run_app(app, host=host, port=port)

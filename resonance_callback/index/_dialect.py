@@ -78,8 +78,12 @@ def is_url(target: str | os.PathLike[str]) -> bool:
     return isinstance(target, str) and target.lower().startswith(_SCHEMES)
 
 
-def display(url: str) -> str:
-    """The URL as error messages and logs show it: any password replaced by ``***``."""
+def display(url: str | os.PathLike[str]) -> str:
+    """An index as error messages and logs show it: a URL's password replaced by ``***``.
+
+    A path is shown as it is.
+    """
+    url = str(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from resonance_callback.errors import StorageError
-from resonance_callback.index import IndexCatalog, is_index_url
+from resonance_callback.index import IndexCatalog, is_index_url, shown_index
 from resonance_callback.tiled_server._container import Found, Lazy, LiveContainer
 from resonance_callback.tiled_server._directory import Beamtimes, directory_node, is_index
 from resonance_callback.tiled_server._nodes import CATALOG_SPEC, beamtime_node, exact_run, run_node
@@ -56,8 +55,7 @@ def _index_node(index: Path | str, beamtimes: Beamtimes) -> LiveContainer:
             catalog = IndexCatalog(index)
             return [catalog.metadata_of(uid) for uid in self._mapping if uid in catalog]
 
-    shown = re.sub(r"^(\w+://[^:/@]+):[^@/]*@", r"\1:***@", str(index))  # no password shown
-    return IndexContainer(Lazy(uids, get), metadata={"index": shown},
+    return IndexContainer(Lazy(uids, get), metadata={"index": shown_index(index)},
                           specs=[CATALOG_SPEC])
 
 
