@@ -51,7 +51,7 @@ __all__ = ["ROWS_PER_INSERT", "Conflict", "EventTable", "statement_parts"]
 
 #: The writer's rule for a row whose key is stored: return the frames still to
 #: write (the row is identical: skipped), or raise DocumentError naming the uid.
-Conflict = Callable[[EventRow, dict[str, Any]], Mapping[str, np.ndarray]]
+Conflict = Callable[[EventRow, dict[str, Any], Sequence[Any] | None], Mapping[str, np.ndarray]]
 
 
 class EventTable:
@@ -170,14 +170,13 @@ class EventTable:
             return len(rows)
         inserted = self._inserted(rows, short)
         stored = 0
-        for i, row in rows:
+        for k, (i, row) in enumerate(rows):
             if inserted[row.uid]:
                 inserted[row.uid] -= 1
                 stored += 1
                 continue
-            try:
-                with batch.unit():
-                    self.conflict(row, {})
+            try:  # no frames: the policy only reads and compares, no unit of work needed
+                self.conflict(row, {}, params[k * WIDTH:(k + 1) * WIDTH])
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
         return stored
@@ -249,7 +248,7 @@ class EventTable:
         if self.batch.insert("events", dict(zip(EVENT_COLUMNS, columns, strict=True))):
             frames: Mapping[str, np.ndarray] = given
         else:
-            frames = self.conflict(row, dict(given))
+            frames = self.conflict(row, dict(given), None)
         stamps = row.frame_timestamps or {}
         left_out: list[str] = []
         for key, frame in frames.items():

@@ -43,7 +43,7 @@ callback itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,8 @@ def _differences(new: dict[str, Any], stored: dict[str, Any]) -> list[str]:
         if column in _IGNORED:
             continue
         old = stored[column]
+        if value == old:  # the same text or value (a replay's rows are written alike)
+            continue
         if column in _SUBSET:
             mine, theirs = _json(value) or {}, _json(old) or {}
             same = all(k in theirs and _canonical(theirs[k]) == _canonical(v)
@@ -168,10 +170,12 @@ class IdempotentConflicts:
             parts.counts["resumed"] += 1
             self._resumed.add(uid)
 
-    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                       ) -> Mapping[str, np.ndarray]:
+    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
+                       columns: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """An event of a resumed run identical to the stored one: only its missing frames."""
-        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
+        if columns is None:
+            columns = event_columns(row)
+        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], columns, strict=False)))
         return {key: frame for key, frame in frames.items()
                 if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
