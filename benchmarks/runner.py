@@ -59,11 +59,12 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
             variants[f"bulk zarr {codec}"] = ("frames_bulk", params)
         variants["raw file"] = ("frames_raw", {"n": n, "shape": list(shape)})
         out.append(Comparison("frames", f"{shape[0]}x{shape[1]} N={n}", variants))
-    for n in ns:
+    for n in ([200] if quick else [1_000, 10_000, 50_000, 100_000]):
         out.append(Comparison("replay", f"N={n}", {
             "callback": ("replay_callback", {"n": n}),
             "hand-written loop": ("replay_loop", {"n": n}),
             "parse only": ("replay_parse", {"n": n}),
+            "callback, stored already": ("replay_callback", {"n": n, "again": True}),
         }))
     n_replay_img = 20 if quick else 300
     out.append(Comparison("replay", f"images 128x128 N={n_replay_img}", {

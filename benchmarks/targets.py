@@ -88,6 +88,10 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
             if speed:
                 add(f"replay {comp.label}: callback vs hand-written parse-and-insert loop "
                     "(speed)", speed, ">= 1x", speed >= 1.0)
+            again = ratio(comp, "callback", "callback, stored already")
+            if again:
+                add(f"replay {comp.label}: a file stored already (every document skipped) vs "
+                    "the first pass (speed)", again, ">= 1x", again >= 1.0)
         elif comp.case == "metadata":
             from .metadata_targets import metadata_targets
 

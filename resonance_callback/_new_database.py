@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["create_from_image"]
@@ -31,14 +32,16 @@ _images: dict[tuple[str, int], bytes] = {}
 _lock = threading.Lock()
 
 
-def _image(kind: str, page_size: int) -> bytes | None:
+#: ``resonance_callback._sqlite.migrate``, handed over by its caller.
+Migrate = Callable[[sqlite3.Connection, str], int]
+
+
+def _image(kind: str, page_size: int, migrate: Migrate) -> bytes | None:
     """The bytes of a new, migrated, empty database of ``kind`` in WAL format (made once)."""
     key = (kind, page_size)
     with _lock:
         image = _images.get(key)
         if image is None:
-            from resonance_callback._sqlite import migrate
-
             conn = sqlite3.connect(":memory:", isolation_level=None)
             try:
                 conn.execute(f"PRAGMA page_size = {page_size}")
@@ -54,7 +57,8 @@ def _image(kind: str, page_size: int) -> bytes | None:
         return image
 
 
-def create_from_image(path: Path, kind: str, page_size: int, *, sync: bool) -> bool:
+def create_from_image(path: Path, kind: str, page_size: int, migrate: Migrate, *,
+                      sync: bool) -> bool:
     """Make the database file at ``path`` from the image; False if it was not made here.
 
     Parameters
@@ -65,12 +69,14 @@ def create_from_image(path: Path, kind: str, page_size: int, *, sync: bool) -> b
         Which kind of database.
     page_size : int
         The page size of the file.
+    migrate : callable
+        ``migrate(conn, kind)``: brings an empty database to the latest schema.
     sync : bool
         ``fsync`` the file before it appears (``synchronous = FULL`` or stronger).
     """
     if os.path.lexists(path):
         return False
-    image = _image(kind, page_size)
+    image = _image(kind, page_size, migrate)
     if image is None:
         return False
     spare = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")

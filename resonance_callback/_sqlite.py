@@ -215,7 +215,7 @@ def connect(
             raise StorageError(f"cannot create {path}: directory {path.parent} does not exist")
         uri = path.resolve().as_uri()
         # A new file: written whole from the migrated image (see _new_database).
-        create_from_image(path, kind, PAGE_SIZE,
+        create_from_image(path, kind, PAGE_SIZE, migrate,
                           sync=str(synchronous).upper() in ("FULL", "EXTRA", "2", "3"))
     try:
         conn = sqlite3.connect(

@@ -70,10 +70,12 @@ class ConflictPolicy(Protocol):
         """A row of ``table`` whose key is stored: return to skip it, or raise."""
 
     def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
-                       columns: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """An event whose key is stored: the frames still to write, or raise.
 
-        ``columns``: the row's values of ``EVENT_COLUMNS`` if the caller made them.
+        ``columns``: the row's values of ``EVENT_COLUMNS`` if the caller made them;
+        ``stored``: the stored row's values of ``EVENT_COLUMNS[:-1]`` if it read them.
         """
 
     def stream_opening(self, row: StreamRow) -> None:
@@ -115,7 +117,8 @@ class StrictConflicts:
         raise stored_twice(table, row, self._db_path)
 
     def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
-                       columns: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """Raise :class:`DocumentError` naming the event's uid."""
         raise stored_twice("events", {"uid": row.uid}, self._db_path)
 

@@ -144,14 +144,20 @@ class IdempotentConflicts:
 
     # -- a row whose key is stored: compare it with the stored row ---------------------
 
-    def conflict(self, table: str, row: dict[str, Any]) -> None:
-        """Accept a row whose key is stored if the stored row is the same; else raise."""
+    def conflict(self, table: str, row: dict[str, Any],
+                 stored: Sequence[Any] | None = None) -> None:
+        """Accept a row whose key is stored if the stored row is the same; else raise.
+
+        ``stored``: the stored row's values of the same columns, if the caller read them.
+        """
         parts = self.parts
         run = self._run_of_row(table, row)
         keys = _KEYS[table]
-        stored = parts.batch.execute(
-            f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
-            + " AND ".join(f"{key} IS ?" for key in keys), [row[key] for key in keys]).fetchone()
+        if stored is None:
+            stored = parts.batch.execute(
+                f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
+                + " AND ".join(f"{key} IS ?" for key in keys),
+                [row[key] for key in keys]).fetchone()
         if stored is None:
             raise stored_twice(table, row, parts.batch.db_path)
         differ = _differences(row, dict(zip(row, stored, strict=True)))
@@ -171,11 +177,12 @@ class IdempotentConflicts:
             self._resumed.add(uid)
 
     def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
-                       columns: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """An event of a resumed run identical to the stored one: only its missing frames."""
         if columns is None:
             columns = event_columns(row)
-        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], columns, strict=False)))
+        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], columns, strict=False)), stored)
         return {key: frame for key, frame in frames.items()
                 if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
