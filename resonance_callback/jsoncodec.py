@@ -147,7 +147,8 @@ def _orjson_safe(value: dict[Any, Any]) -> bool:
     arrays (a datetime, an enum, a subclass, ...) sends the value to the json path.
     """
     stack: list[Any] = [value]
-    pop, push = stack.pop, stack.append
+    seen = {id(value)}  # a container met twice (a cycle, or shared): the json path decides
+    pop, push, add = stack.pop, stack.append, seen.add
     while stack:
         node = pop()
         for item in (node.values() if type(node) is dict else node):
@@ -158,6 +159,9 @@ def _orjson_safe(value: dict[Any, Any]) -> bool:
                 if item.dtype.kind not in "biufU":
                     return False
             elif kind is dict or kind is list or kind is tuple:
+                if id(item) in seen:
+                    return False
+                add(id(item))
                 push(item)
             else:
                 return False
