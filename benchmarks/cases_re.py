@@ -21,10 +21,12 @@ def _run_engine() -> Any:
 
 def _count_with_callback(detector: Any, p: dict[str, Any], tmp: Path,
                          warm: int) -> tuple[Timer, dict[str, float] | None]:
-    """Time ``RE(count([detector], num=n))``, the callback subscribed if ``p["subscriber"]``.
+    """Time ``RE(count([detector], num=n))`` with ``p["subscriber"]`` subscribed.
 
-    The callback is made and closed inside the timing. Returns the timer and, with a
-    subscriber, the RunEngine thread's seconds inside the callback: all documents
+    ``False`` (nothing), ``True`` or ``"callback"`` (the callback, with
+    ``p["codec"]`` if given), or ``"msgpack"`` (suitcase-msgpack). The
+    subscriber is made and closed inside the timing. Returns the timer and, with
+    the callback, the RunEngine thread's seconds inside it: all documents
     (``"all"``, the drain at stop included) and events only (``"event"``).
     """
     from bluesky.plans import count
@@ -33,14 +35,25 @@ def _count_with_callback(detector: Any, p: dict[str, Any], tmp: Path,
 
     RE = _run_engine()  # noqa: N806
     RE(count([detector], num=warm))  # warm up
-    if not p["subscriber"]:
+    subscriber = p["subscriber"]
+    if not subscriber:
         with Timer() as t:
             RE(count([detector], num=p["n"]))
         return t, None
+    if subscriber == "msgpack":
+        from suitcase.msgpack import Serializer
+
+        with Timer() as t:
+            serializer = Serializer(str(tmp / "msgpack"))
+            RE.subscribe(serializer)
+            RE(count([detector], num=p["n"]))
+            serializer.close()
+        return t, None
     _warm_callback(tmp)
+    options = {"codec": p["codec"]} if "codec" in p else {}
     inside = {"all": 0.0, "event": 0.0}
     with Timer() as t:
-        cb = RunWriterCallback(tmp / "bt.db")
+        cb = RunWriterCallback(tmp / "bt.db", **options)
 
         def timed(name: str, doc: dict[str, Any]) -> None:
             t0 = time.perf_counter()
@@ -82,7 +95,11 @@ def _image_detector(shape: tuple[int, int]) -> Any:
 
 
 def re_image(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """``RE(count([img], num=n))``, a 512x512 uint16 detector; callback time on the RE thread."""
+    """``RE(count([img], num=n))``, a 512x512 uint16 detector; callback time on the RE thread.
+
+    ``p["subscriber"]``: nothing, the callback (``p["codec"]``, default the
+    library's) or suitcase-msgpack (see :func:`_count_with_callback`).
+    """
     t, inside = _count_with_callback(_image_detector(tuple(p["shape"])), p, tmp, warm=3)
     extra: dict[str, Any] = {"items": p["n"]}
     if inside is not None:

@@ -42,11 +42,15 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
             "no subscriber": ("re_count", {"n": n, "subscriber": False}),
             "callback": ("re_count", {"n": n, "subscriber": True}),
         }, min_repeats=1 if quick or n > 1_000 else 9))  # ~2 s runs swing by 2x here
-    n_img = 10 if quick else 200
+    n_img = 10 if quick else 300
+    img = {"n": n_img, "shape": [512, 512]}
     out.append(Comparison("re_image", f"512x512 N={n_img}", {
-        "no subscriber": ("re_image", {"n": n_img, "shape": [512, 512], "subscriber": False}),
-        "callback": ("re_image", {"n": n_img, "shape": [512, 512], "subscriber": True}),
-    }))
+        "no subscriber": ("re_image", {**img, "subscriber": False}),
+        "callback": ("re_image", {**img, "subscriber": "callback"}),
+        "callback uncompressed": ("re_image", {**img, "subscriber": "callback",
+                                               "codec": "none"}),
+        "suitcase-msgpack": ("re_image", {**img, "subscriber": "msgpack"}),
+    }, min_repeats=1 if quick else 9))  # ~1 s runs: the ratios swing on a shared machine
     for shape, n in frames:
         variants = {}
         for codec in CODECS:
@@ -55,11 +59,12 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
             variants[f"bulk zarr {codec}"] = ("frames_bulk", params)
         variants["raw file"] = ("frames_raw", {"n": n, "shape": list(shape)})
         out.append(Comparison("frames", f"{shape[0]}x{shape[1]} N={n}", variants))
-    for n in ns:
+    for n in ([200] if quick else [1_000, 10_000, 50_000, 100_000]):
         out.append(Comparison("replay", f"N={n}", {
             "callback": ("replay_callback", {"n": n}),
             "hand-written loop": ("replay_loop", {"n": n}),
             "parse only": ("replay_parse", {"n": n}),
+            "callback, stored already": ("replay_callback", {"n": n, "again": True}),
         }))
     n_replay_img = 20 if quick else 300
     out.append(Comparison("replay", f"images 128x128 N={n_replay_img}", {

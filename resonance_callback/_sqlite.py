@@ -29,6 +29,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from resonance_callback._new_database import create_from_image
 from resonance_callback._sql_files import _migrations, latest_version, render
 from resonance_callback._transaction import is_busy, transaction
 from resonance_callback.errors import NotABeamtimeError, SchemaVersionError, StorageError
@@ -213,6 +214,9 @@ def connect(
         if not path.parent.is_dir():
             raise StorageError(f"cannot create {path}: directory {path.parent} does not exist")
         uri = path.resolve().as_uri()
+        # A new file: written whole from the migrated image (see _new_database).
+        create_from_image(path, kind, PAGE_SIZE, migrate,
+                          sync=str(synchronous).upper() in ("FULL", "EXTRA", "2", "3"))
     try:
         conn = sqlite3.connect(
             uri, uri=True, isolation_level=None, check_same_thread=False,

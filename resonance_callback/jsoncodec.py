@@ -24,9 +24,9 @@ written before this rule (untagged user objects) still decodes as it did; a
 :func:`dumps_whole` encodes a document that :func:`dumps` cannot (nested too
 deep), replacing the parts deeper than :data:`MAX_DEPTH` by a marker string.
 
-Speed: a dict whose values are all plain scalars, numeric numpy scalars,
-numeric or string numpy arrays, or lists of plain scalars (every event's
-``data`` and ``timestamps``) is encoded by ``orjson``,
+Speed: a dict holding only dicts, lists, plain scalars, numeric numpy scalars
+and numeric or string numpy arrays (every event's ``data`` and ``timestamps``,
+most descriptors and starts) is encoded by ``orjson``,
 about ten times faster than :mod:`json`; anything else, and any output that
 holds a ``null`` (which may be a non-finite float orjson wrote as null), takes
 the :mod:`json` path, so the stored text decodes to the same values either way.
@@ -124,32 +124,57 @@ _NUMPY_SCALARS = frozenset({
 })
 
 
+#: orjson's own encoding of an integer or boolean array (no list of Python ints made).
+_Fragment = getattr(orjson, "Fragment", None)
+
+
 def _orjson_default(value: Any) -> Any:
     if type(value) is np.ndarray:
+        if (_Fragment is not None and value.dtype.kind in "biu" and value.size
+                and value.dtype.isnative and value.flags.c_contiguous):
+            return _Fragment(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
         return value.tolist()
     if type(value) in _NUMPY_SCALARS:
         return value.item()
     raise TypeError(type(value).__name__)  # orjson raises; dumps() falls back
 
 
+def _orjson_safe(value: dict[Any, Any]) -> bool:
+    """Whether orjson writes ``value`` as the json path would (up to float spelling).
+
+    Walks dicts, lists and tuples (not numpy arrays, whose dtype says enough):
+    anything but plain scalars, numeric numpy scalars and numeric or string
+    arrays (a datetime, an enum, a subclass, ...) sends the value to the json path.
+    """
+    stack: list[Any] = [value]
+    seen = {id(value)}  # a container met twice (a cycle, or shared): the json path decides
+    pop, push, add = stack.pop, stack.append, seen.add
+    while stack:
+        node = pop()
+        for item in (node.values() if type(node) is dict else node):
+            kind = type(item)
+            if kind in _PLAIN or kind in _NUMPY_SCALARS:
+                continue
+            if kind is np.ndarray:
+                if item.dtype.kind not in "biufU":
+                    return False
+            elif kind is dict or kind is list or kind is tuple:
+                if id(item) in seen:
+                    return False
+                add(id(item))
+                push(item)
+            else:
+                return False
+    return True
+
+
 def _fast_dumps(value: dict[Any, Any]) -> str | None:
-    """Encode a flat dict with orjson, or return None when the json path must decide."""
-    for item in value.values():
-        kind = type(item)
-        if kind in _PLAIN or kind in _NUMPY_SCALARS:
-            continue
-        if kind is np.ndarray:
-            if item.dtype.kind not in "biufU":
-                return None
-        elif kind is list or kind is tuple:
-            for element in item:
-                if type(element) not in _PLAIN:
-                    return None
-        else:
-            return None
+    """Encode a dict with orjson, or return None when the json path must decide."""
+    if not _orjson_safe(value):
+        return None
     try:
         out = orjson.dumps(value, default=_orjson_default)
-    except TypeError:  # non-str keys, ints beyond 64 bits, lone surrogates, ...
+    except TypeError:  # non-str keys, ints beyond 64 bits, lone surrogates, depth, ...
         return None
     if b"null" in out:  # None or a non-finite float: the json path tags the latter
         return None

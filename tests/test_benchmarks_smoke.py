@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     "ingest": {"callback", "sqlite loop", "suitcase-jsonl", "TiledWriter"},
     "re_overhead": {"no subscriber", "callback"},
-    "re_image": {"no subscriber", "callback"},
+    "re_image": {"no subscriber", "callback", "callback uncompressed", "suitcase-msgpack"},
     "frames": {"callback zstd", "bulk zarr zstd", "callback blosc-lz4", "bulk zarr blosc-lz4",
                "callback blosc-zstd", "bulk zarr blosc-zstd", "raw file"},
-    "replay": {"callback", "hand-written loop", "parse only"},
+    "replay": {"callback", "hand-written loop", "parse only", "callback, stored already"},
     "reader": {"stream to DataFrame", "one frame (zarr)"},
     "memory": {"N=200", "N=1000"},
     "scale": {"curves"},

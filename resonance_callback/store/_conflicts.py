@@ -17,7 +17,7 @@ what it may use of the open writer, given once at ``open``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -69,9 +69,14 @@ class ConflictPolicy(Protocol):
     def conflict(self, table: str, row: dict[str, Any]) -> None:
         """A row of ``table`` whose key is stored: return to skip it, or raise."""
 
-    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                       ) -> Mapping[str, np.ndarray]:
-        """An event whose key is stored: the frames still to write, or raise."""
+    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
+        """An event whose key is stored: the frames still to write, or raise.
+
+        ``columns``: the row's values of ``EVENT_COLUMNS`` if the caller made them;
+        ``stored``: the stored row's values of ``EVENT_COLUMNS[:-1]`` if it read them.
+        """
 
     def stream_opening(self, row: StreamRow) -> None:
         """A stream is about to open (a stream of a refused run is refused too)."""
@@ -111,8 +116,9 @@ class StrictConflicts:
         """Raise :class:`DocumentError` naming the uid."""
         raise stored_twice(table, row, self._db_path)
 
-    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                       ) -> Mapping[str, np.ndarray]:
+    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """Raise :class:`DocumentError` naming the event's uid."""
         raise stored_twice("events", {"uid": row.uid}, self._db_path)
 

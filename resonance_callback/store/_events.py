@@ -51,7 +51,8 @@ __all__ = ["ROWS_PER_INSERT", "Conflict", "EventTable", "statement_parts"]
 
 #: The writer's rule for a row whose key is stored: return the frames still to
 #: write (the row is identical: skipped), or raise DocumentError naming the uid.
-Conflict = Callable[[EventRow, dict[str, Any]], Mapping[str, np.ndarray]]
+Conflict = Callable[[EventRow, dict[str, Any], Sequence[Any] | None, Sequence[Any] | None],
+                    Mapping[str, np.ndarray]]
 
 
 class EventTable:
@@ -169,18 +170,32 @@ class EventTable:
         if not short:  # every row inserted: the normal path
             return len(rows)
         inserted = self._inserted(rows, short)
+        found = self._stored_rows([row for _, row in rows if not inserted[row.uid]])
         stored = 0
-        for i, row in rows:
+        for k, (i, row) in enumerate(rows):
             if inserted[row.uid]:
                 inserted[row.uid] -= 1
                 stored += 1
                 continue
-            try:
-                with batch.unit():
-                    self.conflict(row, {})
+            try:  # no frames: the policy only reads and compares, no unit of work needed
+                self.conflict(row, {}, params[k * WIDTH:(k + 1) * WIDTH],
+                              found.get((row.stream_uid, row.seq_num, row.uid)))
             except DocumentError as exc:
                 refused.append(Refusal(i, f"event {row.uid}: {exc}"))
         return stored
+
+    def _stored_rows(self, rows: list[EventRow]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        """The stored rows (``EVENT_COLUMNS[:-1]``) with the keys of ``rows``, by key."""
+        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        columns = ", ".join(EVENT_COLUMNS[:-1])
+        for first in range(0, len(rows), 1000):
+            part = rows[first:first + 1000]
+            keys = [v for row in part for v in (row.stream_uid, row.seq_num, row.uid)]
+            for stored in self.batch.execute(
+                    f"SELECT {columns} FROM events WHERE (stream_uid, seq_num, uid) IN "
+                    f"(VALUES {', '.join(['(?, ?, ?)'] * len(part))})", keys):
+                found[(stored[1], stored[2], stored[0])] = tuple(stored)
+        return found
 
     def _inserted(self, rows: list[tuple[int, EventRow]],
                   short: list[tuple[int, int, int]]) -> Counter[str]:
@@ -249,7 +264,7 @@ class EventTable:
         if self.batch.insert("events", dict(zip(EVENT_COLUMNS, columns, strict=True))):
             frames: Mapping[str, np.ndarray] = given
         else:
-            frames = self.conflict(row, dict(given))
+            frames = self.conflict(row, dict(given), None, None)
         stamps = row.frame_timestamps or {}
         left_out: list[str] = []
         for key, frame in frames.items():

@@ -43,7 +43,7 @@ callback itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,8 @@ def _differences(new: dict[str, Any], stored: dict[str, Any]) -> list[str]:
         if column in _IGNORED:
             continue
         old = stored[column]
+        if value == old:  # the same text or value (a replay's rows are written alike)
+            continue
         if column in _SUBSET:
             mine, theirs = _json(value) or {}, _json(old) or {}
             same = all(k in theirs and _canonical(theirs[k]) == _canonical(v)
@@ -142,14 +144,20 @@ class IdempotentConflicts:
 
     # -- a row whose key is stored: compare it with the stored row ---------------------
 
-    def conflict(self, table: str, row: dict[str, Any]) -> None:
-        """Accept a row whose key is stored if the stored row is the same; else raise."""
+    def conflict(self, table: str, row: dict[str, Any],
+                 stored: Sequence[Any] | None = None) -> None:
+        """Accept a row whose key is stored if the stored row is the same; else raise.
+
+        ``stored``: the stored row's values of the same columns, if the caller read them.
+        """
         parts = self.parts
         run = self._run_of_row(table, row)
         keys = _KEYS[table]
-        stored = parts.batch.execute(
-            f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
-            + " AND ".join(f"{key} IS ?" for key in keys), [row[key] for key in keys]).fetchone()
+        if stored is None:
+            stored = parts.batch.execute(
+                f"SELECT {', '.join(row)} FROM {table} WHERE "  # IS: a run_uid may be NULL
+                + " AND ".join(f"{key} IS ?" for key in keys),
+                [row[key] for key in keys]).fetchone()
         if stored is None:
             raise stored_twice(table, row, parts.batch.db_path)
         differ = _differences(row, dict(zip(row, stored, strict=True)))
@@ -168,10 +176,13 @@ class IdempotentConflicts:
             parts.counts["resumed"] += 1
             self._resumed.add(uid)
 
-    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray]
-                       ) -> Mapping[str, np.ndarray]:
+    def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
+                       columns: Sequence[Any] | None = None,
+                       stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """An event of a resumed run identical to the stored one: only its missing frames."""
-        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], event_columns(row), strict=False)))
+        if columns is None:
+            columns = event_columns(row)
+        self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], columns, strict=False)), stored)
         return {key: frame for key, frame in frames.items()
                 if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
