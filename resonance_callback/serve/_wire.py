@@ -95,6 +95,8 @@ def _ndarray_hook(obj: dict[Any, Any]) -> Any:
     pickle; such an array is refused. The array takes the bytes that arrived,
     nothing more (its shape must match them).
     """
+    if "nd" not in obj and b"nd" not in obj and "complex" not in obj and b"complex" not in obj:
+        return obj  # a plain map, as almost every one is: nothing more to look at
     nd = _key(obj, "nd")
     if nd is None or _key(obj, "data") is None or _key(obj, "type") is None:
         if _key(obj, "complex") is True and isinstance(_key(obj, "data"), (str, bytes)):

@@ -1,0 +1,214 @@
+"""Where the service stands in the stream, recorded with each commit, so a restart starts there.
+
+:class:`OpenRuns` follows, document by document, which runs are open and the
+stream sequences of what a fresh callback needs to go on with each (its ``start``,
+descriptors, resources, stream resources, and its latest datums). Once a commit
+returns, :class:`Checkpoints` records ``(sequence, open runs)`` as of that commit
+in a JetStream key-value bucket beside the stream, before the acknowledgements are
+sent. After a crash, recovery reads the record: the open runs' headers are fetched
+by sequence, and the stream is read from the recorded sequence on, whatever the
+stream's length. Without a record (a first start, or a bucket that cannot be made)
+recovery reads the stream from its first message, as before.
+
+The record is what the service's own process wrote; read back, it is checked (a
+JSON object of the expected shape, no larger than :data:`MAX_RECORD`), and one
+that is not is ignored with a warning (the slow, complete recovery).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("resonance_callback.serve")
+
+__all__ = ["BUCKET", "Checkpoints", "OpenRuns", "Position"]
+
+#: The key-value bucket holding every durable consumer's position.
+BUCKET = "resonance-serve-positions"
+
+#: The largest record written or read (runs in flight times their headers).
+MAX_RECORD = 512 * 1024
+
+#: Datums kept per open run (an event after a commit may name one from before it).
+DATUMS_KEPT = 64
+
+_REFS = ("run_start", "descriptor", "resource", "stream_resource")
+_HEADERS = frozenset({"descriptor", "resource", "stream_resource"})
+_DATUMS = frozenset({"datum", "datum_page"})
+
+
+@dataclass
+class _Run:
+    start: int
+    headers: list[int] = field(default_factory=list)
+    datums: deque[int] = field(default_factory=lambda: deque(maxlen=DATUMS_KEPT))
+    owned: list[str] = field(default_factory=list)  # uids that name this run
+
+
+@dataclass
+class Position:
+    """Everything up to stream sequence ``seq`` is committed; ``runs`` are open there."""
+
+    seq: int
+    runs: dict[str, list[int]]  # run uid -> sequences of its start, headers, datums
+    created: str = ""  # the stream's creation time: a stream made again starts anew
+
+    def sequences(self) -> list[int]:
+        """The stream sequences of every open run's headers, in stream order."""
+        return sorted({s for seqs in self.runs.values() for s in seqs})
+
+
+class OpenRuns:
+    """Which runs are open, and the sequences of what each needs to go on."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Run] = {}
+        self._owner: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def run_of(self, name: str, doc: object) -> str | None:
+        """The run ``doc`` belongs to, if followed."""
+        if not isinstance(doc, dict):
+            return None
+        if name == "start":
+            uid = doc.get("uid")
+            return uid if isinstance(uid, str) else None
+        for key in _REFS:
+            ref = doc.get(key)
+            if isinstance(ref, str) and ref in self._owner:
+                return self._owner[ref]
+        return None
+
+    def see(self, seq: int, name: str, doc: object) -> None:
+        """Follow one document (stream sequence ``seq``)."""
+        if not isinstance(doc, dict):
+            return
+        if name == "start":
+            uid = doc.get("uid")
+            if isinstance(uid, str) and uid not in self._runs:
+                self._runs[uid] = _Run(seq, owned=[uid])
+                self._owner[uid] = uid
+            return
+        if name in ("event", "event_page"):  # the most frequent: nothing to follow
+            return
+        uid = self.run_of(name, doc)
+        run = self._runs.get(uid) if uid is not None else None
+        if run is None or uid is None:
+            return
+        if name == "stop":
+            del self._runs[uid]
+            for owned in run.owned:
+                self._owner.pop(owned, None)
+        elif name in _HEADERS:
+            run.headers.append(seq)
+            own = doc.get("uid")
+            if isinstance(own, str):
+                self._owner[own] = uid
+                run.owned.append(own)
+        elif name in _DATUMS:
+            run.datums.append(seq)
+
+    def position(self, seq: int, created: str) -> Position:
+        """A record of the runs open once everything up to ``seq`` is followed."""
+        return Position(seq, {uid: [r.start, *r.headers, *r.datums]
+                              for uid, r in self._runs.items()}, created)
+
+    @classmethod
+    def at(cls, position: Position, docs: Mapping[int, tuple[str, object]]) -> OpenRuns:
+        """The runs of ``position``, their headers' documents read back (``docs`` by sequence)."""
+        runs = cls()
+        for seq in position.sequences():
+            if seq in docs:
+                runs.see(seq, *docs[seq])
+        return runs
+
+
+_KEY = re.compile(r"[^A-Za-z0-9_=-]")
+
+
+def _key(stream: str, durable: str) -> str:
+    return _KEY.sub("_", stream) + "." + _KEY.sub("_", durable)
+
+
+class Checkpoints:
+    """The position of one durable consumer, in a key-value bucket of its server."""
+
+    def __init__(self, js: Any, stream: str, durable: str) -> None:
+        self._js = js
+        self._key = _key(stream, durable)
+        self._kv: Any = None
+        self._broken = False
+        self.written = 0
+
+    async def _bucket(self, create: bool) -> Any:
+        if self._kv is None and not self._broken:
+            import nats.js.errors
+            try:
+                self._kv = await self._js.key_value(BUCKET)
+            except nats.js.errors.BucketNotFoundError:
+                if not create:
+                    return None
+                try:
+                    self._kv = await self._js.create_key_value(bucket=BUCKET, history=1)
+                except Exception as exc:  # noqa: BLE001 - recovery reads the whole stream
+                    self._broken = True
+                    log.warning("cannot make the key-value bucket %s for the service's position "
+                                "(%s): a restart reads the stream from its first message",
+                                BUCKET, exc)
+        return self._kv
+
+    async def load(self) -> Position | None:
+        """The position recorded last, or None (none, or not one this service writes)."""
+        try:
+            kv = await self._bucket(create=False)
+            if kv is None:
+                return None
+            entry = await kv.get(self._key)
+        except Exception as exc:  # noqa: BLE001 - none recorded: the whole stream is read
+            log.debug("no position recorded for %s: %s", self._key, exc)
+            return None
+        raw = entry.value or b""
+        try:
+            if len(raw) > MAX_RECORD:
+                raise ValueError(f"{len(raw)} bytes")
+            return _parse(json.loads(raw))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("the position recorded in %s/%s is not one this service writes (%s): "
+                        "reading the stream from its first message", BUCKET, self._key, exc)
+            return None
+
+    async def save(self, position: Position) -> None:
+        """Record ``position`` (a failure is logged: the next restart reads further back)."""
+        raw = json.dumps({"seq": position.seq, "created": position.created,
+                          "runs": position.runs}).encode()
+        if len(raw) > MAX_RECORD:
+            log.warning("position at message %d not recorded: %d runs in flight take %d bytes",
+                        position.seq, len(position.runs), len(raw))
+            return
+        try:
+            kv = await self._bucket(create=True)
+            if kv is not None:
+                await kv.put(self._key, raw)
+                self.written += 1
+        except Exception as exc:  # noqa: BLE001 - the acknowledgements still go
+            log.warning("position at message %d not recorded: %s", position.seq, exc)
+
+
+def _parse(obj: Any) -> Position:
+    if not isinstance(obj, dict):
+        raise TypeError("not an object")
+    seq, runs = obj["seq"], obj["runs"]
+    if type(seq) is not int or seq < 0 or not isinstance(runs, dict):
+        raise TypeError("seq or runs of the wrong type")
+    for uid, seqs in runs.items():
+        if not isinstance(seqs, list) or not all(type(s) is int and 0 < s <= seq for s in seqs):
+            raise TypeError(f"run {uid!r}: sequences are not ones before {seq}")
+    return Position(seq, runs, str(obj.get("created", "")))
