@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import SourceError
-from resonance_callback.serve._nats_messages import _delivery, stored
+from resonance_callback.serve._nats_messages import _delivery, _sequences
 from resonance_callback.serve._nats_position import Checkpoints, OpenRuns, Position
 from resonance_callback.serve._nats_pull import Puller
+from resonance_callback.serve._nats_recover import Recovery
 from resonance_callback.serve._wire import Delivery
 
 with needs_extra("serve", "nats-py", "serving from NATS"):
@@ -44,7 +43,7 @@ __all__ = ["NatsSource"]
 
 log = logging.getLogger("resonance_callback.serve")
 
-class NatsSource:
+class NatsSource(Recovery):
     """Read a JetStream stream through a durable pull consumer.
 
     Parameters
@@ -92,6 +91,7 @@ class NatsSource:
         self._created = ""
         self.checkpoints: Any = None
         self.recovery_read = 0  # messages read by the last recovery
+        self._ack_all = False
         self._fed = 0  # highest stream sequence fed to the writer this session
         self._dseq = 0  # the consumer's last delivery sequence seen (0: not known)
         self._closing = False
@@ -127,8 +127,14 @@ class NatsSource:
             await self._nc.close()
             raise SourceError(f"NATS server {self.url} has no JetStream stream "
                               f"{self.stream!r}") from exc
+        policy = api.AckPolicy.ALL  # one acknowledgement a commit; an older consumer keeps its own
+        try:
+            policy = (await self._js.consumer_info(self.stream, self.durable)).config.ack_policy
+        except nats.js.errors.NotFoundError:
+            pass
+        self._ack_all = policy == api.AckPolicy.ALL
         config = api.ConsumerConfig(
-            durable_name=self.durable, ack_policy=api.AckPolicy.EXPLICIT,
+            durable_name=self.durable, ack_policy=policy,
             deliver_policy=api.DeliverPolicy.ALL, ack_wait=self.ack_wait,
             max_ack_pending=self.max_ack_pending, filter_subject=self.subject)
         try:
@@ -155,110 +161,6 @@ class NatsSource:
             self._puller.lost()
         log.info("NATS %s: reconnected", self.url)
 
-    async def recover(self, feed: Callable[[list[Delivery]], Awaitable[None]]) -> int:
-        """Feed, in stream order, what a crash left half done, before consuming.
-
-        The position recorded with the last commit (:mod:`._nats_position`) says
-        up to which message everything is committed and which runs were open
-        there: their headers (``start``, descriptors, resources) are read back by
-        sequence and fed, then every message delivered after that position (the
-        server would redeliver those only after ``ack_wait``, behind newer ones).
-        What this costs depends on the runs in flight and the messages not
-        acknowledged, not on the stream's length; without a record the stream is
-        read from its first message to find the runs open at the acknowledgement
-        floor. Documents already stored are skipped by the idempotent writer; the
-        redeliveries that follow are acknowledged without being fed again.
-
-        Returns
-        -------
-        int
-            Documents fed.
-        """
-        info = await self._js.consumer_info(self.stream, self.durable)
-        floor = info.ack_floor.stream_seq if info.ack_floor else 0
-        delivered = info.delivered.stream_seq if info.delivered else 0
-        self._dseq = info.delivered.consumer_seq if info.delivered else 0
-        created = (await self._js.stream_info(self.stream)).created
-        self._created = str(created or "")
-        if not delivered:
-            return 0
-        position = await self.checkpoints.load()
-        if position is not None and (position.created != self._created
-                                     or position.seq > delivered):
-            log.warning("the recorded position (message %d) is not one of stream %s as it is "
-                        "now: reading it from its first message", position.seq, self.stream)
-            position = None
-        docs: dict[int, tuple[str, object]] = {}
-        start = 0
-        if position is not None:
-            start = position.seq
-            for delivery in await self._read(position.sequences()):
-                docs[delivery.seq] = (delivery.name, delivery.doc)
-        runs = OpenRuns.at(position, docs) if position is not None else OpenRuns()
-        resume = max(start, floor)
-        self.recovery_read = 0
-        if resume > start:  # acknowledged past the record (or none): follow the runs there
-            async for delivery in self._scan(start + 1, resume):
-                runs.see(delivery.seq, delivery.name, delivery.doc)
-        heads = runs.position(resume, self._created).sequences()
-        if heads or delivered > resume:
-            log.info("recovering from message %d: %d run(s) open there and %d message(s) "
-                     "delivered after it", resume, len(runs), delivered - resume)
-        fed = 0
-        batch = await self._read(heads)
-        if resume < delivered:
-            async for delivery in self._scan(resume + 1, delivered):
-                runs.see(delivery.seq, delivery.name, delivery.doc)
-                batch.append(delivery)
-                if len(batch) >= self.batch:
-                    await feed(batch)
-                    fed, batch = fed + len(batch), []
-        if batch:
-            await feed(batch)
-            fed += len(batch)
-        self._fed, self._runs = delivered, runs
-        return fed
-
-    async def _read(self, sequences: list[int]) -> list[Delivery]:
-        """Messages read back by stream sequence, in order (a gone one is skipped)."""
-        out = []
-        for seq in sequences:
-            try:
-                out.append(stored(await self._js.get_msg(self.stream, seq)))
-            except nats.js.errors.NotFoundError:
-                log.warning("message %d of stream %s is gone: not fed again", seq, self.stream)
-            self.recovery_read += 1
-        return out
-
-    async def _scan(self, first: int, last: int) -> AsyncIterator[Delivery]:
-        """Messages ``first..last`` of the stream (of the subject), via a temporary consumer."""
-        name = f"resonance-recover-{uuid.uuid4().hex[:12]}"
-        config = api.ConsumerConfig(
-            name=name, ack_policy=api.AckPolicy.NONE, filter_subject=self.subject,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first,
-            inactive_threshold=60.0, mem_storage=True)
-        await self._js.add_consumer(self.stream, config)
-        puller = Puller(self._nc, self.stream, name, batch=self.batch, max_bytes=self.max_bytes)
-        await puller.open()
-        try:
-            while True:
-                msgs = await puller.take(2.0)
-                if not msgs:
-                    return
-                for msg in msgs:
-                    self.recovery_read += 1
-                    if msg.metadata.sequence.stream > last:
-                        return
-                    yield _delivery(msg)
-                    if msg.metadata.sequence.stream == last:
-                        return
-        finally:
-            await puller.close()
-            try:
-                await self._js.delete_consumer(self.stream, name)
-            except Exception as exc:  # noqa: BLE001 - it expires by itself
-                log.debug("recovery consumer %s not deleted: %s", name, exc)
-
     async def fetch(self, timeout: float) -> tuple[list[Delivery], list[Delivery]]:
         """Messages received, up to ``batch``: ``(to feed, already fed this session)``."""
         try:
@@ -273,7 +175,7 @@ class NatsSource:
         again: list[Delivery] = []
         runs = self._runs
         for msg in msgs:
-            seq = msg.metadata.sequence
+            seq = _sequences(msg)
             if self._dseq and seq.consumer > self._dseq + 1 and seq.stream > self._fed:
                 # deliveries were lost on the way (a reconnect): read them from the
                 # stream, in order, before this one; their redeliveries come later
@@ -289,7 +191,7 @@ class NatsSource:
                 msg.data = b""
                 again.append(Delivery("message", None, 0, None, msg, seq.stream))
                 continue
-            delivery = _delivery(msg)
+            delivery = _delivery(msg, seq)
             self._fed = delivery.seq
             runs.see(delivery.seq, delivery.name, delivery.doc)
             new.append(delivery)
@@ -305,7 +207,14 @@ class NatsSource:
             await self.checkpoints.save(position)
 
     async def ack(self, deliveries: list[Delivery]) -> None:
-        """Acknowledge deliveries whose documents are committed."""
+        """Acknowledge deliveries whose documents are committed.
+
+        With ``AckPolicy.ALL`` (consumers this service makes) the last one
+        acknowledges every message before it: all of them are committed.
+        """
+        if self._ack_all:
+            tokens = [d for d in deliveries if d.token is not None]
+            deliveries = [max(tokens, key=lambda d: d.seq)] if tokens else []
         for delivery in deliveries:
             try:
                 await delivery.token.ack()

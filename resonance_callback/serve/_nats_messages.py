@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from resonance_callback.errors import DocumentError
 from resonance_callback.serve._wire import Delivery, nats_document
@@ -26,10 +26,36 @@ def decoded(subject: str, data: bytes, seq: int, sent: float | None, token: Any)
     return Delivery(name, doc, len(data), sent, token, seq, reason, subject)
 
 
-def _delivery(msg: Any) -> Delivery:
+class Sequences(NamedTuple):
+    """Where a delivered message stands: in the stream, in the consumer's deliveries."""
+
+    stream: int
+    consumer: int
+    sent: float | None
+
+
+def _sequences(msg: Any) -> Sequences:
+    """The sequences and publish time of a message, read from its reply subject.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>``
+    (with a domain and an account hash after ``ACK`` on newer servers); anything else
+    through nats-py's own reading.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) in (9, 11, 12) and tokens[0] == "$JS" and tokens[1] == "ACK":
+        at = 5 if len(tokens) == 9 else 7
+        try:
+            return Sequences(int(tokens[at]), int(tokens[at + 1]), int(tokens[at + 2]) / 1e9)
+        except ValueError:
+            pass
     meta = msg.metadata
-    sent = meta.timestamp.timestamp() if meta.timestamp is not None else None
-    delivery = decoded(msg.subject, msg.data, meta.sequence.stream, sent, msg)
+    return Sequences(meta.sequence.stream, meta.sequence.consumer,
+                     meta.timestamp.timestamp() if meta.timestamp is not None else None)
+
+
+def _delivery(msg: Any, seq: Sequences | None = None) -> Delivery:
+    seq = seq or _sequences(msg)
+    delivery = decoded(msg.subject, msg.data, seq.stream, seq.sent, msg)
     msg.data = b""  # the payload is in ``doc`` now; what waits for its ack stays small
     return delivery
 
