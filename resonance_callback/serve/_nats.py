@@ -73,7 +73,7 @@ class NatsSource(Recovery):
     acknowledges = True
 
     def __init__(self, url: str, stream: str, subject: str | None = None, *,
-                 durable: str = "resonance-callback", batch: int = 1024,
+                 durable: str = "resonance-callback", batch: int = 256,
                  max_bytes: int = 16 * 1024**2, max_ack_pending: int = 8192,
                  ack_wait: float = 30.0) -> None:
         self.url = url
