@@ -57,7 +57,7 @@ class Position:
 
     seq: int
     runs: dict[str, list[int]]  # run uid -> sequences of its start, headers, datums
-    created: str = ""  # the stream's creation time: a stream made again starts anew
+    created: str = ""  # the stream's and consumer's creation: either made again starts anew
 
     def sequences(self) -> list[int]:
         """The stream sequences of every open run's headers, in stream order."""

@@ -62,15 +62,17 @@ class Recovery:
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         delivered = info.delivered.stream_seq if info.delivered else 0
         self._dseq = info.delivered.consumer_seq if info.delivered else 0
+        # the stream's and the consumer's creation: a record of another one is not ours
         created = (await self._js.stream_info(self.stream)).created
-        self._created = str(created or "")
-        if not delivered:
+        self._created = f"{created or ''} {getattr(info, 'created', None) or ''}"
+        if not self._dseq:  # this consumer delivered nothing yet
             return 0
         position = await self.checkpoints.load()
         if position is not None and (position.created != self._created
                                      or position.seq > delivered):
-            log.warning("the recorded position (message %d) is not one of stream %s as it is "
-                        "now: reading it from its first message", position.seq, self.stream)
+            log.warning("the recorded position (message %d) is not one of stream %s and "
+                        "consumer %s as they are now: reading the stream from its first message",
+                        position.seq, self.stream, self.durable)
             position = None
         docs: dict[int, tuple[str, object]] = {}
         start = 0
