@@ -29,7 +29,12 @@ from .servers import run, stream_last_seq, wait_acknowledged
 def _serve(source: NatsSource, db: Path, until: Callable[[], bool], timeout: float = 60.0
            ) -> Service:
     """Serve ``source`` into ``db`` on a thread until ``until()``; then stop it cleanly."""
-    service = Service(source, BeamtimeRouter(db), status_interval=0)
+    return _serve_service(Service(source, BeamtimeRouter(db), status_interval=0), until, timeout)
+
+
+def _serve_service(service: Service, until: Callable[[], bool], timeout: float = 60.0
+                   ) -> Service:
+    """Run ``service`` on a thread until ``until()``; then stop it cleanly."""
     failure: list[BaseException] = []
 
     async def main() -> None:
@@ -151,3 +156,51 @@ def test_a_pull_request_brings_no_more_bytes_than_its_bound(
     sizes = run(work())
     assert sum(sizes) == 30 == stream_last_seq(nats_server.url)
     assert max(sizes) <= 6  # the bound is the server's largest message: 1 MiB, 5 frames
+
+
+def test_memory_during_a_disk_stall_is_bounded_by_the_bytes_in_flight_not_the_backlog(
+        tmp_path: Path, nats_server: Any, publisher: Any) -> None:
+    import tracemalloc
+
+    import numpy as np
+
+    db = tmp_path / "served.db"
+    bundle = compose_run()
+    publisher("start", bundle.start_doc)
+    desc = bundle.compose_descriptor(name="primary", data_keys={"cam": {
+        "source": "sim", "dtype": "array", "shape": [256, 256], "dtype_numpy": "<u2"}})
+    publisher("descriptor", desc.descriptor_doc)
+    frames = 300  # 57 MB as bluesky-nats packs them; the service may hold 8 MB of them
+    source = NatsSource(nats_server.url, "bluesky", batch=256, max_bytes=2 * 1024**2)
+    stalled = threading.Event()
+    growth: list[int] = []
+
+    def stall_and_publish() -> None:
+        while not _acknowledged(nats_server.url)():  # start and descriptor are in
+            time.sleep(0.05)
+        conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")  # the beamtime's commits wait: a stalled disk
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        rng = np.random.default_rng(0)
+        for _ in range(frames):
+            cam = rng.integers(0, 4096, (256, 256), dtype=np.uint16)
+            publisher("event", desc.compose_event(data={"cam": cam}, timestamps={"cam": 1.0}))
+        time.sleep(2.0)
+        growth.append(tracemalloc.get_traced_memory()[1] - base)
+        tracemalloc.stop()
+        conn.execute("ROLLBACK")
+        conn.close()
+        publisher("stop", bundle.compose_stop())
+        stalled.set()
+
+    thread = threading.Thread(target=stall_and_publish)
+    thread.start()
+    service = Service(source, BeamtimeRouter(db), status_interval=0,
+                      max_pending_bytes=4 * 1024**2)
+    _serve_service(service, lambda: stalled.is_set() and _acknowledged(nats_server.url)(),
+                   timeout=120)
+    thread.join()
+    in_flight = service.max_pending_bytes + 2 * source._puller.max_bytes
+    assert growth[0] < 3 * in_flight < frames * 190_000 / 2
+    assert runs_in(db)[bundle.start_doc["uid"]] == ("success", frames)
