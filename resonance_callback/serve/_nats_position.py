@@ -17,6 +17,7 @@ that is not is ignored with a warning (the slow, complete recovery).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -166,14 +167,29 @@ class Checkpoints:
         return self._kv
 
     async def load(self) -> Position | None:
-        """The position recorded last, or None (none, or not one this service writes)."""
-        try:
-            kv = await self._bucket(create=False)
-            if kv is None:
+        """The position recorded last, or None (none, or not one this service writes).
+
+        A server slow to answer is asked three times; then the stream is read from
+        its first message, saying so.
+        """
+        import nats.js.errors
+
+        failure: Exception | None = None
+        for _attempt in range(3):
+            try:
+                kv = await self._bucket(create=False)
+                if kv is None:
+                    return None
+                entry = await kv.get(self._key)
+                break
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
                 return None
-            entry = await kv.get(self._key)
-        except Exception as exc:  # noqa: BLE001 - none recorded: the whole stream is read
-            log.debug("no position recorded for %s: %s", self._key, exc)
+            except Exception as exc:  # noqa: BLE001 - asked again, then the whole stream
+                failure = exc
+                await asyncio.sleep(0.5)
+        else:
+            log.warning("the position recorded in %s/%s cannot be read (%s): reading the "
+                        "stream from its first message", BUCKET, self._key, failure)
             return None
         raw = entry.value or b""
         try:
