@@ -42,7 +42,8 @@ async def _publish(url: str, docs: list[tuple[str, dict[str, Any]]], whole: bool
     for name, doc in docs:
         payload = (pack_document(doc) if whole else ormsgpack.packb(
             doc, option=ormsgpack.OPT_NAIVE_UTC | ormsgpack.OPT_SERIALIZE_NUMPY))
-        await js.publish(f"bluesky.bench.{name}", payload)
+        await js.publish_async(f"bluesky.bench.{name}", payload)  # in order, acks later
+    await js.publish_async_completed()
     await nc.close()
 
 
