@@ -139,8 +139,10 @@ def pack_document(doc: dict[str, Any]) -> bytes:
     an array is its bytes, read back in one call (``np.frombuffer``). Readable
     by ``msgpack_numpy`` too.
     """
-    import ormsgpack
+    from resonance_callback._extras import needs_extra
 
+    with needs_extra("serve", "ormsgpack", "packing documents for NATS"):
+        import ormsgpack
     return ormsgpack.packb(doc, default=_whole, option=ormsgpack.OPT_NAIVE_UTC)
 
 
