@@ -122,9 +122,18 @@ def serve_case(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
         docs = record(p["n_scalar"], p["n_frames"])
         rss_before = rss_now_mb()
         figures: dict[str, Any] = {"documents": len(docs)}
-        figures["in_process_docs_per_s"] = in_process(docs, tmp)
-        figures["backlog_lists_docs_per_s"] = backlog(bus, docs, tmp, whole=False)
-        figures["backlog_whole_docs_per_s"] = backlog(bus, docs, tmp, whole=True)
+        pairs: dict[str, list[float]] = {"in_process": [], "whole": [], "lists": []}
+        for r in range(p.get("repeats", 3)):  # side by side, back to back, three times
+            rep = tmp / f"repeat-{r}"
+            rep.mkdir()
+            pairs["in_process"].append(in_process(docs, rep))
+            pairs["whole"].append(backlog(bus, docs, rep, whole=True))
+            pairs["lists"].append(backlog(bus, docs, rep, whole=False))
+        figures["in_process_docs_per_s"] = statistics.median(pairs["in_process"])
+        for tag in ("whole", "lists"):
+            figures[f"backlog_{tag}_docs_per_s"] = statistics.median(pairs[tag])
+            figures[f"backlog_{tag}_ratio"] = statistics.median(
+                a / b for a, b in zip(pairs[tag], pairs["in_process"], strict=True))
         figures["live"] = live(bus, p["n_scalar"], p["n_frames"], tmp)
         stall = stalled(bus, p["n_stalled"], tmp)
         stall["in_flight_mb"] = min(stall["mb_published"], IN_FLIGHT_BOUND / 1e6)
@@ -146,9 +155,10 @@ def serve_targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     inproc = figures["in_process_docs_per_s"]
     for tag, why in (("whole", "arrays packed whole (pack_document)"),
                      ("lists", "bluesky-nats' packing: arrays as lists of numbers")):
-        speed = figures[f"backlog_{tag}_docs_per_s"] / inproc
+        speed = figures[f"backlog_{tag}_ratio"]  # the median of three back-to-back pairs
         add(f"serve backlog, {why}: served / in-process (speed)", speed, ">= 0.5x",
-            speed >= 0.5, f"{figures[f'backlog_{tag}_docs_per_s']:.0f} vs {inproc:.0f} docs/s")
+            speed >= 0.5, f"median {figures[f'backlog_{tag}_docs_per_s']:.0f} vs "
+            f"{inproc:.0f} docs/s")
     p99 = figures["live"]["p99_ms"] / 1000
     add("serve live: publish-to-commit p99 (s)", p99, "< 1 s", p99 < 1.0)
     stall = figures["stalled_disk"]
