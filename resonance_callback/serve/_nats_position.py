@@ -26,6 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from resonance_callback._extras import needs_extra
+
+with needs_extra("serve", "nats-py", "serving from NATS"):
+    import nats.js.errors
+
 log = logging.getLogger("resonance_callback.serve")
 
 __all__ = ["BUCKET", "Checkpoints", "OpenRuns", "Position"]
@@ -151,7 +156,6 @@ class Checkpoints:
 
     async def _bucket(self, create: bool) -> Any:
         if self._kv is None and not self._broken:
-            import nats.js.errors
             try:
                 self._kv = await self._js.key_value(BUCKET)
             except nats.js.errors.BucketNotFoundError:
@@ -172,8 +176,6 @@ class Checkpoints:
         A server slow to answer is asked three times; then the stream is read from
         its first message, saying so.
         """
-        import nats.js.errors
-
         failure: Exception | None = None
         for _attempt in range(3):
             try:
