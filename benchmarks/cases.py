@@ -137,9 +137,11 @@ def main() -> None:
     from .read_curves import read_curves_case
     from .replay_cases import replay_loop
     from .scale import scale_case
+    from .serve_cases import serve_case
 
-    VARIANTS.update(replay_loop=replay_loop, scale=scale_case, metadata_store=metadata_store,
-                    metadata_upgrade=metadata_upgrade, read_curves=read_curves_case)
+    VARIANTS.update(replay_loop=replay_loop, scale=scale_case, serve=serve_case,
+                    metadata_store=metadata_store, metadata_upgrade=metadata_upgrade,
+                    read_curves=read_curves_case)
     variant, params = sys.argv[1], json.loads(sys.argv[2])
     with tempfile.TemporaryDirectory(prefix=f"rcbench-{variant}-",
                                      dir=params.get("tmpdir")) as tmp:

@@ -90,6 +90,11 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
              {"beamtime_sizes": [100, 1_000, 10_000], "index_beamtimes": [10, 100, 1_000],
               "runs_per_beamtime": 1_000, "repeats": 7, "table_sizes": [10_000, 100_000,
               1_000_000], "frame_sizes": [1_000, 10_000, 100_000], "run_repeats": 3})
+    out.append(Comparison("serve", "serve --nats against the in-process callback", {
+        "figures": ("serve", {"n_scalar": 500, "n_frames": 20, "n_stalled": 100,
+                              "recovery_sizes": [1_000, 10_000]} if quick else
+                    {"n_scalar": 5_000, "n_frames": 200, "n_stalled": 1_500,
+                     "recovery_sizes": [10_000, 100_000, 300_000]})}, max_repeats=1))
     out.append(Comparison("scale", "beamtime runs; index runs", {"curves": ("scale", scale)},
                           max_repeats=1))
     reads = ({"frame_sizes": [100, 1_000], "table_sizes": [1_000, 10_000], "repeats": 3,
@@ -222,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeats of every variant (default 5; 1 with --quick)")
     parser.add_argument("--only", default=None,
                         help="comma-separated cases to run (ingest, re_overhead, re_image, "
-                             "frames, replay, reader, memory, metadata, scale, reads; pg_index: "
-                             "the index on PostgreSQL, alone)")
+                             "frames, replay, reader, memory, metadata, serve, scale, reads; "
+                             "pg_index: the index on PostgreSQL, alone)")
     parser.add_argument("--tiled-max", type=int, default=10_000,
                         help="largest N for TiledWriter (default 10000; 100000 adds ~8 minutes)")
     parser.add_argument("--plot", type=Path, default=None,

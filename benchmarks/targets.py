@@ -96,6 +96,12 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
             from .metadata_targets import metadata_targets
 
             rows.extend(metadata_targets(comp))
+        elif comp.case == "serve":
+            s = comp.summary("figures")
+            if s:
+                from .serve_cases import serve_targets
+
+                rows.extend(serve_targets(s["curves"]))
         elif comp.case == "scale":
             s = comp.summary("curves")
             if s:

@@ -20,6 +20,7 @@ CASES = {
     "memory": {"N=200", "N=1000"},
     "scale": {"curves"},
     "reads": {"curves"},
+    "serve": {"figures"},
     "metadata": {"store N=100", "store N=1000", "store N=100 schema-3 view", "upgrade N=100",
                  "upgrade N=1000"},
 }
@@ -58,6 +59,7 @@ def test_quick_benchmark_writes_every_case(tmp_path: Path) -> None:
     for prefix in ("ingest", "RunEngine count", "frames", "memory", "default codec", "replay",
                    "beamtime of", "index of", "index: live indexing", "one run: events/s",
                    "one run: table()", "one run: one frame", "metadata: store a start",
-                   "metadata: upgrade"):
+                   "metadata: upgrade", "serve backlog", "serve live", "serve stalled disk",
+                   "serve recovery"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
     assert report["codec"]["pick"] in ("zstd", "blosc-lz4", "blosc-zstd")

@@ -13,6 +13,10 @@ default ``ROOT/unrouted.db``; the ``--db`` beamtime with ``--db``), in its
 ``rejected_documents``. 0MQ payloads are msgpack or JSON; pickle only when
 asked for (it runs code sent over the network).
 
+A NATS publisher that packs documents with :func:`pack_document` sends arrays
+whole (msgpack-numpy's maps), read back in one call; bluesky-nats' own packing
+(lists of numbers) is read too, at a cost per number.
+
 The sources need the ``serve`` extra (nats-py, pyzmq); without it, using one
 raises :class:`~resonance_callback.errors.MissingExtraError` naming the extra.
 """
@@ -20,9 +24,10 @@ raises :class:`~resonance_callback.errors.MissingExtraError` naming the extra.
 from resonance_callback.serve._beamtimes import DEFAULT_MAX_OPEN, ServiceCallback
 from resonance_callback.serve._route import BeamtimeRouter, DbTemplate
 from resonance_callback.serve._run import make_source, serve
-from resonance_callback.serve._service import Service, ServiceStats
+from resonance_callback.serve._service import Service
+from resonance_callback.serve._source import ServiceStats
 from resonance_callback.serve._status import JsonFormatter
-from resonance_callback.serve._wire import FORMATS, Delivery
+from resonance_callback.serve._wire import FORMATS, Delivery, pack_document
 
 __all__ = [
     "DEFAULT_MAX_OPEN",
@@ -35,5 +40,6 @@ __all__ = [
     "ServiceCallback",
     "ServiceStats",
     "make_source",
+    "pack_document",
     "serve",
 ]

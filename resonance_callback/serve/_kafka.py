@@ -13,7 +13,7 @@ rebalance: the idempotent writer skips what it already stored), or not yet
 fetched. A committed offset can lie in the middle of a run whose ``start`` was
 committed long ago: when a partition is assigned, the documents of the runs
 still open at its committed offset are fed again first, from each run's
-``start`` (:class:`~._owners.RunOwners`), as :class:`~._nats.NatsSource` does
+``start`` (:class:`~._open_runs.OpenRuns`), as :class:`~._nats.NatsSource` does
 at its acknowledgement floor. That scan reads the partition from its first
 retained offset to the committed one.
 
@@ -191,6 +191,12 @@ class KafkaSource:
         """Messages waiting, up to ``batch``: ``(to feed, already fed this session)``."""
         result: tuple[list[Delivery], list[Delivery]] = await self._call(self._fetch, timeout)
         return result
+
+    def position(self) -> None:
+        """Kafka's own committed offsets are the position: nothing more to record."""
+
+    async def committed(self, position: object) -> None:
+        """Nothing to record beyond the offsets :meth:`ack` commits."""
 
     def _commit(self, deliveries: list[Delivery]) -> None:
         ends: dict[int, int] = {}

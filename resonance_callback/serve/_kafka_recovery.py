@@ -4,7 +4,7 @@ A committed offset can lie in the middle of a run whose ``start`` was committed
 long ago; a fresh writer would refuse the rest of that run (its descriptor is
 unknown to it). :meth:`KafkaRecovery.open_runs` reads the partition up to the
 committed offset with a consumer outside the group, follows which runs are
-still open there (:class:`~._owners.RunOwners`), and yields their documents
+still open there (:class:`~._open_runs.OpenRuns`), and yields their documents
 again from each one's ``start``: the idempotent writer skips what it stored.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import SourceError
 from resonance_callback.serve._kafka_messages import KafkaReader
-from resonance_callback.serve._owners import RunOwners
+from resonance_callback.serve._open_runs import OpenRuns
 from resonance_callback.serve._wire import Delivery
 
 with needs_extra("kafka", "confluent-kafka", "serving from Kafka"):
@@ -54,18 +54,20 @@ class KafkaRecovery:
 
     def open_runs(self, partition: int, end: int) -> Iterator[list[Delivery]]:
         """Batches of the documents of runs open at offset ``end`` of ``partition``."""
-        owners = RunOwners()
+        followed = OpenRuns()
         for delivery in self.scan(partition, None, end):
-            owners.follow(delivery.name, delivery.doc, delivery.seq)
-        if not owners.open_runs:
+            followed.see(delivery.seq, delivery.name, delivery.doc)
+        starts = followed.starts()
+        if not starts:
             return
         log.info("Kafka %s[%d]: recovering %d run(s) open at committed offset %d (%s)",
-                 self.topic, partition, len(owners.open_runs), end, ", ".join(owners.open_runs))
-        first, runs = min(owners.open_runs.values()), set(owners.open_runs)
-        owners = RunOwners()
+                 self.topic, partition, len(starts), end, ", ".join(starts))
+        first, runs = min(starts.values()), set(starts)
+        followed = OpenRuns()
         batch: list[Delivery] = []
         for delivery in self.scan(partition, first, end):
-            if owners.follow(delivery.name, delivery.doc, delivery.seq) in runs:
+            followed.see(delivery.seq, delivery.name, delivery.doc)
+            if followed.run_of(delivery.name, delivery.doc) in runs:
                 delivery.token = None  # before the committed offset: nothing to commit
                 batch.append(delivery)
                 if len(batch) >= self.batch:

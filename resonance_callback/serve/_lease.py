@@ -22,13 +22,13 @@ import asyncio
 import json
 import logging
 import os
-import re
 import socket
 import time
 from typing import Any
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import SourceError
+from resonance_callback.serve._nats_position import durable_key
 
 with needs_extra("serve", "nats-py", "serving from NATS"):
     import nats
@@ -41,11 +41,6 @@ log = logging.getLogger("resonance_callback.serve")
 
 #: The key-value bucket of the leases.
 BUCKET = "resonance-serve-leases"
-
-
-def _key(stream: str, durable: str) -> str:
-    """``<stream>.<durable>`` in the characters a key may hold."""
-    return ".".join(re.sub(r"[^-/_=a-zA-Z0-9]", "_", part) for part in (stream, durable))
 
 
 class Lease:
@@ -67,7 +62,7 @@ class Lease:
     def __init__(self, url: str, stream: str, durable: str, ttl: float) -> None:
         self.url = url
         self.stream = stream
-        self.key = _key(stream, durable)
+        self.key = durable_key(stream, durable)
         self.ttl = ttl
         self.holder = {"host": socket.gethostname(), "pid": os.getpid()}
         self.lost: str | None = None  # why the lease was lost
@@ -245,6 +240,14 @@ class LeasedSource:
         """As the source's; raises once the lease is lost."""
         self.lease.check()
         return await self.source.fetch(timeout)
+
+    def position(self) -> object:
+        """As the source's."""
+        return self.source.position()
+
+    async def committed(self, position: object) -> None:
+        """As the source's."""
+        await self.source.committed(position)
 
     async def ack(self, deliveries: Any) -> None:
         """As the source's."""

@@ -9,7 +9,8 @@ from typing import Any
 
 from resonance_callback.errors import SourceError
 from resonance_callback.serve._route import BeamtimeRouter
-from resonance_callback.serve._service import Service, ServiceStats, Source
+from resonance_callback.serve._service import Service
+from resonance_callback.serve._source import ServiceStats, Source
 
 __all__ = ["make_source", "serve"]
 

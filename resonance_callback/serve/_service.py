@@ -4,16 +4,21 @@ One asyncio loop talks to the source (NATS or 0MQ); every call into the
 callbacks runs on one worker thread, in order, and that thread is the writer's:
 the service's callbacks write where they are called (``threaded=False``,
 :func:`~._beamtimes.ServiceCallback`), so no second queue and thread stand
-between the fetch and the database. A writer that falls behind (a slow disk)
-holds up that thread and with it the next fetch, never the source's connection:
-the consumer waits, memory stays bounded (one fetch, and the acknowledgements
-waiting), and nothing is dropped.
+between the fetch and the database. The loop fetches and decodes the next batch
+while the worker writes the one before and commits: one batch is fed at a time
+and one commit waits at most, so a writer that falls behind (a slow disk) holds
+up the next fetch, never the source's connection: the consumer waits, memory
+stays bounded (a batch being written, one fetched, the documents waiting for
+their commit), and nothing is dropped.
 
 Acknowledgement after commit: documents fed are acknowledged in groups, once
 :meth:`BeamtimeRouter.flush` has returned (every row they produced is
-committed, frames first: :mod:`resonance_callback.store._batch`): after
+committed, frames first: :mod:`resonance_callback.store._batch`) and the
+source has recorded its position (:meth:`Source.committed`): after
 ``ack_every`` documents, ``ack_interval`` seconds, ``max_pending_bytes`` of
-payload, or when the source goes quiet.
+payload, or when the source goes quiet. Never before: a crash between the
+commit and the acknowledgement redelivers what was stored, which the idempotent
+writer skips.
 """
 
 from __future__ import annotations
@@ -22,70 +27,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from resonance_callback._array_types import ArrayTypes
 from resonance_callback.serve._route import BeamtimeRouter
+from resonance_callback.serve._source import ServiceStats, Source
 from resonance_callback.serve._status import RejectionCounter, status_fields, status_line
 from resonance_callback.serve._wire import Delivery
 
 __all__ = ["Service", "ServiceStats", "Source"]
 
 log = logging.getLogger("resonance_callback.serve")
-
-
-class Source(Protocol):
-    """What the service needs of a source (:class:`NatsSource`, :class:`ZmqSource`)."""
-
-    kind: str
-    acknowledges: bool
-
-    def describe(self) -> str: ...  # noqa: D102
-    async def open(self) -> None: ...  # noqa: D102
-    async def recover(self, feed: Any) -> int: ...  # noqa: D102
-    async def fetch(self, timeout: float) -> tuple[list[Delivery], list[Delivery]]: ...  # noqa: D102
-    async def ack(self, deliveries: list[Delivery]) -> None: ...  # noqa: D102
-    async def lag(self) -> int | None: ...  # noqa: D102
-    async def close(self) -> None: ...  # noqa: D102
-
-
-@dataclass
-class ServiceStats:
-    """What the service has done so far.
-
-    Attributes
-    ----------
-    documents : int
-        Documents fed to the writer (not counting recovery and redeliveries).
-    recovered : int
-        Documents fed again at start-up to resume runs open at a crash.
-    redelivered : int
-        Documents delivered twice in this session, acknowledged and not fed again.
-    acknowledged : int
-        Documents acknowledged (after their rows were committed).
-    runs_open : int
-        Runs started and not yet stopped, as the service saw them.
-    rejected : int
-        Documents the callbacks kept as rejected.
-    errors : int
-        Messages that could not be read, and documents that could not be handed over.
-    latencies : deque of float
-        Seconds from publish (as the source stamps it) to commit, per document
-        (the most recent 200,000).
-    """
-
-    documents: int = 0
-    recovered: int = 0
-    redelivered: int = 0
-    acknowledged: int = 0
-    runs_open: int = 0
-    rejected: int = 0
-    errors: int = 0
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
 
 
 class Service:
@@ -129,6 +83,8 @@ class Service:
         self.on_commit: Callable[[list[Delivery], float], None] | None = None
         self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
         self._recent: list[float] = []  # latencies since the last status line
+        self._feeding: asyncio.Future[None] | None = None  # the batch the worker writes
+        self._committing: asyncio.Task[None] | None = None  # the commit waiting for its acks
 
     async def _in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -162,25 +118,50 @@ class Service:
                 log.error("%s", reason)
                 router.record(name, {"uid": doc.get("uid") if isinstance(doc, dict) else None,
                                      "reason": reason}, reason)
+            delivery.doc = None  # handed over: what waits for its ack stays small
 
     async def _recover_batch(self, deliveries: list[Delivery]) -> None:
         await self._in_worker(self._feed, deliveries)
         self.stats.recovered += len(deliveries)
 
     async def _commit(self) -> None:
-        """Commit everything fed, then acknowledge it."""
+        """Commit everything fed so far; acknowledge it once committed (in the background).
+
+        At most one commit waits for its acknowledgements: a second one first
+        waits for it. The worker runs the flush after every batch handed to it
+        before, so it commits all of them.
+        """
+        if self._committing is not None:
+            await self._committing
+            self._committing = None
         pending, self._pending, self._pending_bytes = self._pending, [], 0
-        await self._in_worker(self.router.flush)
+        position = self.source.position()
+        flushed = asyncio.get_running_loop().run_in_executor(self._worker, self.router.flush)
+        self._committing = asyncio.create_task(self._acknowledge(pending, position, flushed))
+
+    async def _acknowledge(self, pending: list[Delivery], position: object,
+                           flushed: asyncio.Future[None]) -> None:
+        await flushed
         committed = time.time()
         for delivery in pending:
             if delivery.sent is not None:
                 self.stats.latencies.append(committed - delivery.sent)
                 self._recent.append(committed - delivery.sent)
+        await self.source.committed(position)
         if self.source.acknowledges:
             await self.source.ack(pending)
         self.stats.acknowledged += len(pending)
         if self.on_commit is not None:
             self.on_commit(pending, committed)
+
+    async def _settle(self) -> None:
+        """Wait for the batch being written and the commit in flight."""
+        if self._feeding is not None:
+            await self._feeding
+            self._feeding = None
+        if self._committing is not None:
+            await self._committing
+            self._committing = None
 
     def _due(self, idle: bool) -> bool:
         if not self._pending:
@@ -239,14 +220,18 @@ class Service:
             recovered = await self.source.recover(self._recover_batch)
             if recovered:
                 await self._commit()
+                await self._settle()
                 log.info("recovered: %d document(s) fed again, already stored", recovered)
             next_status = time.monotonic() + self.status_interval
             while not stop.is_set():
                 new, again = await self.source.fetch(self.fetch_timeout)
                 if new:
+                    if self._feeding is not None:  # one batch in the worker at a time
+                        await self._feeding
                     if not self._pending:
                         self._oldest = time.monotonic()
-                    await self._in_worker(self._feed, new)
+                    self._feeding = asyncio.get_running_loop().run_in_executor(
+                        self._worker, self._feed, new)
                     self.stats.documents += len(new)
                     self._pending.extend(new)
                     self._pending_bytes += sum(d.nbytes for d in new)
@@ -260,6 +245,7 @@ class Service:
                     next_status = time.monotonic() + self.status_interval
             log.info("stopping: draining %d document(s) received", len(self._pending))
             await self._commit()
+            await self._settle()
             closed = True
             await self._in_worker(self.router.close)
             self.stats.rejected = self._rejections.count
@@ -271,6 +257,8 @@ class Service:
                     await self._in_worker(self.router.close)
                 except Exception as exc:  # noqa: BLE001 - the first failure is the one raised
                     log.error("closing the beamtimes after a failure: %s", exc)
+                if self._committing is not None:  # its acknowledgements are not sent
+                    self._committing.cancel()
             self._rejections.remove()
             await self.source.close()
             self._worker.shutdown(wait=True)

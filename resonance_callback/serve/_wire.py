@@ -33,7 +33,7 @@ import numpy as np
 from resonance_callback.errors import DocumentError
 
 __all__ = ["DOCUMENT_NAMES", "FORMATS", "Delivery", "decode_payload", "nats_document",
-           "zmq_document"]
+           "pack_document", "zmq_document"]
 
 #: The document names bluesky emits (the last token of a bluesky-nats subject).
 DOCUMENT_NAMES = frozenset({
@@ -95,6 +95,8 @@ def _ndarray_hook(obj: dict[Any, Any]) -> Any:
     pickle; such an array is refused. The array takes the bytes that arrived,
     nothing more (its shape must match them).
     """
+    if "nd" not in obj and b"nd" not in obj and "complex" not in obj and b"complex" not in obj:
+        return obj  # a plain map, as almost every one is: nothing more to look at
     nd = _key(obj, "nd")
     if nd is None or _key(obj, "data") is None or _key(obj, "type") is None:
         if _key(obj, "complex") is True and isinstance(_key(obj, "data"), (str, bytes)):
@@ -116,6 +118,32 @@ def _ndarray_hook(obj: dict[Any, Any]) -> Any:
     if nd is False:
         return np.frombuffer(data, dtype=dtype, count=1)[0]
     return obj
+
+
+def _whole(value: Any) -> Any:
+    """A numpy array as msgpack-numpy's map (its bytes whole), a numpy scalar as a number."""
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+        value = np.ascontiguousarray(value)
+        return {"nd": True, "type": value.dtype.str, "kind": "", "shape": list(value.shape),
+                "data": value.tobytes()}
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not serializable")
+
+
+def pack_document(doc: dict[str, Any]) -> bytes:
+    """``doc`` as msgpack with its arrays whole (msgpack-numpy's maps), for a NATS publisher.
+
+    bluesky-nats packs arrays as msgpack lists, one number at a time, which
+    the service must read back one number at a time; packed by this function,
+    an array is its bytes, read back in one call (``np.frombuffer``). Readable
+    by ``msgpack_numpy`` too.
+    """
+    from resonance_callback._extras import needs_extra
+
+    with needs_extra("serve", "ormsgpack", "packing documents for NATS"):
+        import ormsgpack
+    return ormsgpack.packb(doc, default=_whole, option=ormsgpack.OPT_NAIVE_UTC)
 
 
 def _msgpack(payload: bytes) -> Any:

@@ -194,6 +194,12 @@ class ZmqSource:
         out.extend(await self._dropped(time.time()))
         return out, []
 
+    def position(self) -> None:
+        """0MQ has no position to resume from."""
+
+    async def committed(self, position: object) -> None:
+        """Nothing to record: 0MQ cannot be read again."""
+
     async def ack(self, deliveries: list[Delivery]) -> None:
         """0MQ has no acknowledgements."""
 

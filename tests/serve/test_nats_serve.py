@@ -38,3 +38,29 @@ def test_served_beamtime_equals_the_in_process_one_row_for_row_and_frame_for_fra
         assert bt[-2].images("cam").dtype == "uint16"
     indexed = search(tmp_path / "index.db")
     assert sorted(run.exit_status for run in indexed) == ["success", "success"]
+
+
+def test_arrays_packed_whole_are_stored_as_the_in_process_callback_stores_them(
+        tmp_path: Path, RE, sim, nats_server, served) -> None:  # noqa: N803
+    from resonance_callback.serve import pack_document
+
+    from .servers import _with_js, run
+
+    def publish(name: str, doc: dict) -> None:  # arrays whole: msgpack-numpy maps
+        async def work(js) -> None:  # noqa: ANN001
+            await js.publish(f"bluesky.packed.{name}", pack_document(doc))
+        run(_with_js(nats_server.url, work))
+
+    service = served()
+    local = RunWriterCallback(tmp_path / "local.db")
+    RE.subscribe(local)
+    RE.subscribe(publish)
+    RE(count([sim["det"], camera((128, 96)), sim["img"]], num=4))
+    local.close()
+    wait_acknowledged(nats_server.url)
+    assert service.terminate() == 0
+    got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
+    assert differences(got, expected) == {}
+    assert len(expected["image_refs"]) == 8 and expected["rejected_documents"] == []
+    with open_beamtime(tmp_path / "served.db") as bt:
+        assert bt[-1].images("cam").dtype == "uint16"
