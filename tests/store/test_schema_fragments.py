@@ -30,6 +30,8 @@ SHIPPED = {
         "22358cfa5957d19dcbbc0080a588eeafe509ae97823f47e46661f75495f009de",
     ("beamtime", "0006_external_documents_per_run.sql"):
         "9ad3d3e9c268924a0c85279ba103a71453c28083285fd9aa3f4af50281934d61",
+    ("beamtime", "0009_frame_store.sql"):
+        "745300d4e5f127c68bcf65bb411500bbdb409626847ddbb753b51f90cf717c36",
     ("index", "0001_initial.sql"):
         "ab32cbbfe4fc9d3ffcc30368c598f6a939d50dfbac87ff5d8760bccb021ed29d",
     ("index", "0002_run_queries.sql"):
