@@ -30,7 +30,7 @@ from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 
 __all__ = ["ObjectFrames", "frames_location", "is_object_url", "open_frames_group",
-           "parse_frames_url", "record_location", "recorded_location"]
+           "parse_frames_url", "record_location", "recorded_location", "resolve_location"]
 
 #: Schemes of the object stores frames can go to.
 SCHEMES = ("s3",)
@@ -96,7 +96,9 @@ def _s3_store(url: str, retry: timedelta) -> Any:
                                      "backoff": {"init_backoff": timedelta(milliseconds=100),
                                                  "max_backoff": timedelta(seconds=2),
                                                  "base": 2}},
-                       client_options={"connect_timeout": timedelta(seconds=2)})
+                       client_options={"connect_timeout": timedelta(seconds=2),
+                                       "allow_http": os.environ.get("AWS_ALLOW_HTTP", "")
+                                       .lower() in ("1", "true", "yes")})
     except Exception as exc:  # noqa: BLE001 - obstore raises its own types for bad settings
         raise StorageError(f"cannot use frames at {url}: {_first_line(exc)}") from exc
 
@@ -206,11 +208,12 @@ class ObjectFrames:
                                ) from exc
 
 
-def record_location(conn: sqlite3.Connection, db_path: Path, location: Any) -> Any:
-    """Record an object store as the beamtime's frames; return where its frames are.
+def resolve_location(conn: sqlite3.Connection, db_path: Path, location: Any) -> Any:
+    """Where a writer of the beamtime on ``conn`` writes its frames.
 
-    A beamtime keeps its frames in one place: a writer given none opens the one
-    recorded; one given another place than the recorded one is refused.
+    A beamtime keeps its frames in one place: a writer given none opens the object
+    store recorded (:func:`record_location`), else ``{db stem}.zarr`` beside it; one
+    given another place than the recorded one is refused.
 
     Raises
     ------
@@ -222,11 +225,15 @@ def record_location(conn: sqlite3.Connection, db_path: Path, location: Any) -> A
         return recorded if recorded is not None else db_path.with_name(f"{db_path.stem}.zarr")
     if recorded is not None and location != recorded:
         raise StorageError(f"{db_path} keeps its frames at {recorded}, not {location}")
-    if recorded is None and is_object_url(location):
+    return location
+
+
+def record_location(conn: sqlite3.Connection, location: Any) -> None:
+    """Record ``location`` as the beamtime's frames if it is an object store (once opened)."""
+    if is_object_url(location) and _recorded(conn) is None:
         with conn:
             conn.execute("INSERT OR IGNORE INTO frame_store (id, location) VALUES (1, ?)",
                          (location,))
-    return location
 
 
 def _recorded(conn: sqlite3.Connection) -> str | None:
