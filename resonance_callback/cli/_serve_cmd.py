@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from resonance_callback.callback import RunWriterCallback
-from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._base import FRAMES_HELP, handle_errors, main
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
 from resonance_callback.serve import (
@@ -88,6 +88,7 @@ def _logging(fmt: str) -> None:
               help="Seconds between status lines (0: none).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines as text, or one JSON object per line.")
+@click.option("--frames", metavar="URL", help=FRAMES_HELP)
 @handle_errors
 def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, max_open_beamtimes: int, zmq_address: str | None,
@@ -96,7 +97,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   durable: str, ack_wait: float, sample: str | None,
                   index_path: Path | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
-                  log_format: str) -> None:
+                  log_format: str, frames: str | None) -> None:
     r"""Write every run from a message bus into its beamtime, until SIGTERM.
 
     Reads one source: a bluesky 0MQ proxy's out port (--zmq; at most once:
@@ -131,7 +132,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                          zmq_format=zmq_format, zmq_max_bytes=zmq_max_bytes)
 
     def make_callback(path: Path, **options: Any) -> RunWriterCallback:
-        return ServiceCallback(path, sample=sample, **options)
+        return ServiceCallback(path, sample=sample, frames=frames, **options)
 
     indexer = None
     if index_path is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import zarr
+from zarr.types import AnyArray
 
 from resonance_callback.store import frame_stores
 
@@ -23,7 +24,7 @@ def _unreadable_frames(store: Any, group: zarr.Group, path: str, indices: list[i
     bad = []
     if frame_stores.is_object_url(store):  # a missing shard reads as zeros too
         bad = _missing_in_object_store(store, array, path, indices)
-    elif (Path(store) / path).is_dir():  # a missing chunk reads as zeros: look for the files themselves
+    elif (Path(store) / path).is_dir():  # a missing chunk reads as zeros: look for the files
         rest = (0,) * (array.ndim - 1)
         bad = [i for i in indices if not os.path.isfile(
             Path(store) / path / array.metadata.encode_chunk_key((i, *rest)))]
@@ -40,7 +41,7 @@ def _unreadable_frames(store: Any, group: zarr.Group, path: str, indices: list[i
     return sorted(set(bad))
 
 
-def _missing_in_object_store(store: str, array: zarr.Array, path: str, indices: list[int]
+def _missing_in_object_store(store: str, array: AnyArray, path: str, indices: list[int]
                              ) -> list[int]:
     """Referenced frames whose shard (or, unsharded, chunk) object is not in the store."""
     per_object = array.shards[0] if array.shards is not None else 1

@@ -49,9 +49,14 @@ _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SKIP_SIGNATURE", "AWS_WEB_IDENTITY_TOK
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
 
 
+#: Schemes read as a URL (refused unless in :data:`SCHEMES`), never as a folder's name.
+_URL_SCHEMES = (*SCHEMES, "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https", "file")
+
+
 def is_object_url(location: Any) -> bool:
-    """Whether ``location`` is a URL (``scheme://...``) rather than a folder or a store."""
-    return isinstance(location, str) and "://" in location
+    """Whether ``location`` is a URL (``s3://...``) rather than a folder or a zarr store."""
+    return (isinstance(location, str) and "://" in location
+            and location.partition("://")[0].lower() in _URL_SCHEMES)
 
 
 def parse_frames_url(url: str) -> tuple[str, str]:
@@ -133,6 +138,7 @@ def open_frames_group(location: Path | str | Any, *, writable: bool) -> zarr.Gro
                                mode="r")
     from zarr.storage import ObjectStore
 
+    assert isinstance(location, str)
     probe = _s3_store(location, OPEN_RETRY)
     try:
         _probe(probe)

@@ -140,8 +140,9 @@ def write_shard(array: AnyArray, start: int, frames: np.ndarray) -> None:
     shape ends where the frames end.
     """
     stop = start + frames.shape[0]
-    view = zarr.Array(AsyncArray(replace(array.metadata, shape=(stop, *array.shape[1:])),
-                                 array.store_path, array._async_array.config))
+    metadata = replace(array.metadata, shape=(stop, *array.shape[1:]))
+    view: AnyArray = zarr.Array(AsyncArray(metadata, array.store_path,
+                                           array._async_array.config))
     try:
         view[start:stop] = frames
     except STORE_ERRORS as exc:
