@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tools.s3_server import S3Server
+
 from ..tiled_server.conftest import open_client  # noqa: F401 - the fixture, for these tests
-from .servers import S3Server
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ from resonance_callback.cli import main
 from resonance_callback.read import check_beamtime
 from resonance_callback.store import frame_stores, repair_beamtime
 from resonance_callback.store._shards import MAX_SHARD_FRAMES
+from tools.s3_server import free_ports
 
 from ..serve.conftest import camera
 from .conftest import objects
-from .servers import free_ports
 from .workers import die_mid_run
 
 CTX = multiprocessing.get_context("spawn")

