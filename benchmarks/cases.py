@@ -133,12 +133,14 @@ VARIANTS = {
 
 
 def main() -> None:
+    from .frames_s3 import frames_local, frames_s3
     from .metadata_cases import metadata_store, metadata_upgrade
     from .replay_cases import replay_loop
     from .scale import scale_case
 
     VARIANTS.update(replay_loop=replay_loop, scale=scale_case, metadata_store=metadata_store,
-                    metadata_upgrade=metadata_upgrade)
+                    metadata_upgrade=metadata_upgrade, frames_local=frames_local,
+                    frames_s3=frames_s3)
     variant, params = sys.argv[1], json.loads(sys.argv[2])
     with tempfile.TemporaryDirectory(prefix=f"rcbench-{variant}-",
                                      dir=params.get("tmpdir")) as tmp:
