@@ -203,7 +203,7 @@ class FrameStore:
         entry.length = index + 1
         return index, entry.codec
 
-    def _hand_over(self, path: str, shard: tuple[AnyArray, int, np.ndarray] | None) -> None:
+    def _hand_over(self, path: str, shard: tuple[ShardBuffer, int, np.ndarray] | None) -> None:
         """Hand a shard of frames to the write threads (see :mod:`._shards`)."""
         if shard is not None:
             self._reap(INFLIGHT_BYTES - shard[2].nbytes)

@@ -8,22 +8,30 @@ holds the frames of the array's current shard in memory (bounded by
 put, by a write thread. :meth:`ShardBuffer.partial` hands out the frames of a shard
 not yet full, for a flush to write (a later flush, or the full shard, rewrites it).
 
-A shard is written through a view of the array whose shape reaches the shard's end
-without the array's metadata being written: the metadata is grown once per flush,
-after every frame before it is durable (:meth:`FrameStore.flush`).
+A shard is encoded here (each frame by the array's own codecs through numcodecs, which
+releases the GIL, then zarr's shard index and its CRC32C at the end: the bytes zarr
+would write) and put in one request; an array whose codecs this does not know is
+written through a view of the array whose shape reaches the shard's end. Either way
+the array's metadata is not written: it is grown once per flush, after every frame
+before it is durable (:meth:`FrameStore.flush`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import google_crc32c
 import numpy as np
 import zarr
+from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ShardingCodecIndexLocation
+from zarr.codecs.bytes import Endian
 from zarr.core.array import AsyncArray
 from zarr.types import AnyArray
 
 from resonance_callback.errors import StorageError
+from resonance_callback.store._codecs import chunk_encoder
 
 __all__ = ["SHARD_BYTES", "STORE_ERRORS", "ShardBuffer", "frames_per_shard", "is_object_store",
            "shard_options", "write_shard"]
@@ -84,6 +92,7 @@ class ShardBuffer:
         shards = array.shards
         assert shards is not None
         self.array = array
+        self.encode = _shard_encoder(array)
         self.size = int(shards[0])
         self.frame_shape = tuple(array.shape[1:])
         self.start = length - length % self.size  # first frame of the current shard
@@ -105,8 +114,8 @@ class ShardBuffer:
     def _new(self) -> np.ndarray:
         return np.empty((self.size, *self.frame_shape), dtype=self.array.dtype)
 
-    def add(self, index: int, frame: np.ndarray) -> tuple[AnyArray, int, np.ndarray] | None:
-        """Hold frame ``index``; return ``(array, first index, frames)`` of the shard it fills."""
+    def add(self, index: int, frame: np.ndarray) -> tuple[ShardBuffer, int, np.ndarray] | None:
+        """Hold frame ``index``; return ``(self, first index, frames)`` of the shard it fills."""
         assert index == self.start + self.count
         if self._frames is None:
             self._frames = self._new()
@@ -116,16 +125,16 @@ class ShardBuffer:
             return None
         full, start = self._frames, self.start
         self._frames, self.start, self.count = None, self.start + self.size, 0
-        return self.array, start, full
+        return self, start, full
 
-    def partial(self) -> tuple[AnyArray, int, np.ndarray] | None:
-        """``(array, first index, frames)`` of the shard not yet full, or None if it holds none.
+    def partial(self) -> tuple[ShardBuffer, int, np.ndarray] | None:
+        """``(self, first index, frames)`` of the shard not yet full, or None if it holds none.
 
         The frames stay held: the shard is written again once full.
         """
         if not self.count or self._frames is None:
             return None
-        return self.array, self.start, self._frames[:self.count]
+        return self, self.start, self._frames[:self.count]
 
     @property
     def nbytes(self) -> int:
@@ -133,13 +142,55 @@ class ShardBuffer:
         return 0 if self._frames is None else self._frames.nbytes
 
 
-def write_shard(array: AnyArray, start: int, frames: np.ndarray) -> None:
+def _shard_encoder(array: AnyArray) -> Callable[[np.ndarray], Any] | None:
+    """The encoder of one frame of the array's shards, or None: zarr writes them.
+
+    Only for the arrays :class:`FrameStore` makes: one sharding codec, one frame per
+    inner chunk, the default index (little-endian, CRC32C, at the end).
+    """
+    codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
+    if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
+        return None
+    sharding = codecs[0]
+    index = sharding.index_codecs
+    if (sharding.index_location != ShardingCodecIndexLocation.end or len(index) != 2
+            or not isinstance(index[0], BytesCodec) or index[0].endian != Endian.little
+            or not isinstance(index[1], Crc32cCodec)):
+        return None
+    return chunk_encoder(array)
+
+
+def shard_bytes(encode: Callable[[np.ndarray], Any], frames: np.ndarray, size: int) -> bytes:
+    """The bytes of a shard of ``size`` frames holding ``frames`` first (the rest empty)."""
+    parts = [memoryview(encode(frame)).cast("B") for frame in frames]
+    index = np.full((size, 2), np.iinfo(np.uint64).max, dtype="<u8")
+    offset = 0
+    for i, part in enumerate(parts):
+        index[i] = offset, part.nbytes
+        offset += part.nbytes
+    tail = index.tobytes()
+    return b"".join([*parts, tail, google_crc32c.value(tail).to_bytes(4, "little")])
+
+
+def write_shard(buffer: ShardBuffer, start: int, frames: np.ndarray) -> None:
     """Write ``frames`` at ``start`` (one shard, whole or its first frames) in one put.
 
-    The array's metadata is not touched: the write goes through a view whose
-    shape ends where the frames end.
+    The array's metadata is not touched (see the module documentation).
     """
+    array = buffer.array
     stop = start + frames.shape[0]
+    if buffer.encode is not None:
+        import obstore
+
+        key = array.metadata.encode_chunk_key((start // buffer.size,) + (0,) * (array.ndim - 1))
+        try:
+            obstore.put(array.store_path.store.store,  # type: ignore[attr-defined]
+                        f"{array.store_path.path}/{key}",
+                        shard_bytes(buffer.encode, frames, buffer.size), use_multipart=False)
+        except STORE_ERRORS as exc:
+            raise StorageError(str(exc).strip().splitlines()[0][:300] if str(exc).strip()
+                               else type(exc).__name__) from exc
+        return
     metadata = replace(array.metadata, shape=(stop, *array.shape[1:]))
     view: AnyArray = zarr.Array(AsyncArray(metadata, array.store_path,
                                            array._async_array.config))

@@ -20,7 +20,7 @@ from ..serve.conftest import camera
 from ..tiled_server.conftest import API_KEY, serving
 from .conftest import objects
 
-FRAMES = 70  # frames of a run: 64x48 uint16, 6 KiB each, so a few shards of up to 512
+FRAMES = 70  # frames of a run (64x48 uint16, 6 KiB each): one shard holds up to 512
 SHAPE = (64, 48)
 
 
@@ -114,3 +114,16 @@ def test_demo_with_frames_url_writes_every_frame_to_s3_and_check_finds_them(tmp_
     check = CliRunner().invoke(main, ["check", str(tmp_path / "demo" / "demo.db")])
     assert check.exit_code == 0, check.output
     assert "OK: no problems found" in check.output
+
+
+def test_export_tiff_of_frames_on_s3_equals_the_local_stores(side_by_side, tmp_path):
+    import tifffile
+
+    local, remote, _, uid = side_by_side
+    for db, out in ((local, tmp_path / "here"), (remote, tmp_path / "there")):
+        result = CliRunner().invoke(main, ["export", str(db), uid, "--format", "tiff",
+                                           "--stack", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+    (ours,), (theirs,) = sorted((tmp_path / "here").rglob("*.tif*")), sorted(
+        (tmp_path / "there").rglob("*.tif*"))
+    np.testing.assert_array_equal(tifffile.imread(theirs), tifffile.imread(ours))
