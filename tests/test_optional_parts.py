@@ -26,7 +26,7 @@ from resonance_callback._demo import run_demo
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
 OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> a module it provides
-            "xarray": "xarray", "tiled": "tiled", "serve": "nats"}
+            "xarray": "xarray", "tiled": "tiled", "serve": "nats", "s3": "obstore"}
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

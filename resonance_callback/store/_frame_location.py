@@ -22,6 +22,7 @@ import re
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import zarr
@@ -29,7 +30,8 @@ import zarr
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 
-__all__ = ["ObjectFrames", "frames_location", "is_object_url", "open_frames_group",
+__all__ = ["ObjectFrames", "frames_location", "is_object_url", "obstore_module",
+           "open_frames_group",
            "parse_frames_url", "record_location", "recorded_location", "resolve_location"]
 
 #: Schemes of the object stores frames can go to.
@@ -151,12 +153,17 @@ def open_frames_group(location: Path | str | Any, *, writable: bool) -> zarr.Gro
         raise StorageError(f"cannot open frames at {location}: {_first_line(exc)}") from exc
 
 
+def obstore_module() -> ModuleType:
+    """The ``obstore`` package (the ``s3`` extra)."""
+    with needs_extra("s3", "obstore", "frames on object storage"):
+        import obstore
+    return obstore
+
+
 def _probe(store: Any) -> None:
     """Ask the store for its root metadata: it answers, and takes the credentials."""
-    import obstore
-
     try:
-        obstore.head(store, "zarr.json")
+        obstore_module().head(store, "zarr.json")
     except FileNotFoundError:
         pass  # a new store: the group is made when it is opened to write
 
@@ -176,10 +183,8 @@ class ObjectFrames:
 
     def keys(self, prefix: str) -> list[str]:
         """Keys (relative to the store's prefix) of every object under ``prefix``."""
-        import obstore
-
         try:
-            return [meta["path"] for batch in obstore.list(self._store, prefix=prefix)
+            return [meta["path"] for batch in obstore_module().list(self._store, prefix=prefix)
                     for meta in batch]
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"cannot list {prefix} in {self.url}: {_first_line(exc)}"
@@ -187,11 +192,9 @@ class ObjectFrames:
 
     def delete(self, keys: list[str]) -> None:
         """Remove the objects at ``keys`` (one already gone is not an error)."""
-        import obstore
-
         try:
             for start in range(0, len(keys), 1000):
-                obstore.delete(self._store, keys[start:start + 1000])
+                obstore_module().delete(self._store, keys[start:start + 1000])
         except FileNotFoundError:
             pass
         except Exception as exc:  # noqa: BLE001
@@ -200,10 +203,8 @@ class ObjectFrames:
 
     def get(self, key: str, limit: int) -> bytes | None:
         """The object at ``key`` if it is at most ``limit`` bytes, else None (or missing)."""
-        import obstore
-
         try:
-            result = obstore.get(self._store, key)
+            result = obstore_module().get(self._store, key)
             if result.meta["size"] > limit:
                 return None
             return bytes(result.bytes())
@@ -231,6 +232,10 @@ def resolve_location(conn: sqlite3.Connection, db_path: Path, location: Any) -> 
         return recorded if recorded is not None else db_path.with_name(f"{db_path.stem}.zarr")
     if recorded is not None and location != recorded:
         raise StorageError(f"{db_path} keeps its frames at {recorded}, not {location}")
+    if recorded is None and is_object_url(location) and conn.execute(
+            "SELECT 1 FROM image_refs LIMIT 1").fetchone() is not None:
+        raise StorageError(f"{db_path} keeps its frames in a folder (its .zarr unless told "
+                           f"otherwise), not at {location}")
     return location
 
 

@@ -30,8 +30,10 @@ from zarr.codecs.bytes import Endian
 from zarr.core.array import AsyncArray
 from zarr.types import AnyArray
 
+from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
 from resonance_callback.store._codecs import chunk_encoder
+from resonance_callback.store._frame_location import obstore_module
 
 __all__ = ["SHARD_BYTES", "STORE_ERRORS", "ShardBuffer", "frames_per_shard", "is_object_store",
            "shard_options", "write_shard"]
@@ -50,8 +52,9 @@ def frames_per_shard(frame: np.ndarray) -> int:
 
 def _store_errors() -> tuple[type[BaseException], ...]:
     try:
-        from obstore.exceptions import BaseError
-    except ModuleNotFoundError:
+        with needs_extra("s3", "obstore", "frames on object storage"):
+            from obstore.exceptions import BaseError
+    except ImportError:  # no object stores without it
         return (OSError,)
     return (OSError, BaseError)
 
@@ -180,11 +183,9 @@ def write_shard(buffer: ShardBuffer, start: int, frames: np.ndarray) -> None:
     array = buffer.array
     stop = start + frames.shape[0]
     if buffer.encode is not None:
-        import obstore
-
         key = array.metadata.encode_chunk_key((start // buffer.size,) + (0,) * (array.ndim - 1))
         try:
-            obstore.put(array.store_path.store.store,  # type: ignore[attr-defined]
+            obstore_module().put(array.store_path.store.store,  # type: ignore[attr-defined]
                         f"{array.store_path.path}/{key}",
                         shard_bytes(buffer.encode, frames, buffer.size), use_multipart=False)
         except STORE_ERRORS as exc:

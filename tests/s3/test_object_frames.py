@@ -127,3 +127,10 @@ def test_export_tiff_of_frames_on_s3_equals_the_local_stores(side_by_side, tmp_p
     (ours,), (theirs,) = sorted((tmp_path / "here").rglob("*.tif*")), sorted(
         (tmp_path / "there").rglob("*.tif*"))
     np.testing.assert_array_equal(tifffile.imread(theirs), tifffile.imread(ours))
+
+
+def test_a_beamtime_with_frames_in_its_folder_refuses_a_frames_url(side_by_side, frames_url):
+    local, _, _, _ = side_by_side
+    with pytest.raises(OSError, match=f"keeps its frames in a folder.*not at {frames_url}"):
+        RunWriterCallback(local, frames=frames_url)
+    assert frame_stores.recorded_location(local) is None
