@@ -133,6 +133,7 @@ VARIANTS = {
 
 
 def main() -> None:
+    from .frames_s3 import frames_local, frames_s3
     from .metadata_cases import metadata_store, metadata_upgrade
     from .read_curves import read_curves_case
     from .replay_cases import replay_loop
@@ -141,7 +142,8 @@ def main() -> None:
 
     VARIANTS.update(replay_loop=replay_loop, scale=scale_case, serve=serve_case,
                     metadata_store=metadata_store, metadata_upgrade=metadata_upgrade,
-                    read_curves=read_curves_case)
+                    read_curves=read_curves_case, frames_local=frames_local,
+                    frames_s3=frames_s3)
     variant, params = sys.argv[1], json.loads(sys.argv[2])
     with tempfile.TemporaryDirectory(prefix=f"rcbench-{variant}-",
                                      dir=params.get("tmpdir")) as tmp:

@@ -59,6 +59,11 @@ def plan(quick: bool, tiled_max: int) -> list[Comparison]:
             variants[f"bulk zarr {codec}"] = ("frames_bulk", params)
         variants["raw file"] = ("frames_raw", {"n": n, "shape": list(shape)})
         out.append(Comparison("frames", f"{shape[0]}x{shape[1]} N={n}", variants))
+    n_s3 = 16 if quick else 300  # issue 24: frames on a local S3 server vs local disk
+    s3_params = {"n": n_s3, "shape": [512, 512]}
+    out.append(Comparison("frames_s3", f"512x512 N={n_s3}", {
+        "callback local disk": ("frames_local", s3_params),
+        "callback S3": ("frames_s3", s3_params)}, min_repeats=1 if quick else 3))
     for n in ([200] if quick else [1_000, 10_000, 50_000, 100_000]):
         out.append(Comparison("replay", f"N={n}", {
             "callback": ("replay_callback", {"n": n}),
@@ -227,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeats of every variant (default 5; 1 with --quick)")
     parser.add_argument("--only", default=None,
                         help="comma-separated cases to run (ingest, re_overhead, re_image, "
-                             "frames, replay, reader, memory, metadata, serve, scale, reads; "
-                             "pg_index: the index on PostgreSQL, alone)")
+                             "frames, frames_s3, replay, reader, memory, metadata, serve, scale, "
+                             "reads; pg_index: the index on PostgreSQL, alone)")
     parser.add_argument("--tiled-max", type=int, default=10_000,
                         help="largest N for TiledWriter (default 10000; 100000 adds ~8 minutes)")
     parser.add_argument("--plot", type=Path, default=None,

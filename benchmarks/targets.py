@@ -83,6 +83,12 @@ def targets(comparisons: list[Comparison]) -> tuple[list[dict[str, Any]], dict[s
                 if speed:
                     add(f"frames {comp.label} {DEFAULT_CODEC}: callback vs raw sequential write "
                         "of the same bytes (speed)", speed, ">= 0.8x", speed >= 0.8)
+        elif comp.case == "frames_s3":
+            speed = ratio(comp, "callback local disk", "callback S3")
+            if speed:
+                s = comp.summary("callback S3") or {}
+                add(f"frames {comp.label}: to a local S3 server vs to local disk (speed)", speed,
+                    ">= 0.5x", speed >= 0.5, f"{s.get('mb_per_s') or 0:.0f} MB/s to S3")
         elif comp.case == "replay":
             speed = ratio(comp, "hand-written loop", "callback")
             if speed:

@@ -41,6 +41,7 @@ def run_demo(
     directory: Path | str,
     *,
     progress: Callable[[int, int, str], None] | None = None,
+    frames: str | None = None,
 ) -> tuple[Path, list[str]]:
     """Run the demo beamtime into ``directory/demo.db`` and ``directory/demo.zarr/``.
 
@@ -50,6 +51,8 @@ def run_demo(
         Created if missing.
     progress : callable, optional
         Called as ``progress(i, n, label)`` before each plan.
+    frames : str, optional
+        Where frames go (``"s3://bucket/prefix"``); default ``demo.zarr/`` beside the file.
 
     Returns
     -------
@@ -71,7 +74,7 @@ def run_demo(
     RE.preprocessors.append(SupplementalData(baseline=[motor1, motor2]))
     plans = list(demo_plans())
     uids: list[str] = []
-    with RunWriterCallback(db_path, sample="unknown") as callback:
+    with RunWriterCallback(db_path, sample="unknown", frames=frames) as callback:
         token = RE.subscribe(callback)
         try:
             for i, (label, plan, md) in enumerate(plans):

@@ -15,6 +15,7 @@ CASES = {
     "re_image": {"no subscriber", "callback", "callback uncompressed", "suitcase-msgpack"},
     "frames": {"callback zstd", "bulk zarr zstd", "callback blosc-lz4", "bulk zarr blosc-lz4",
                "callback blosc-zstd", "bulk zarr blosc-zstd", "raw file"},
+    "frames_s3": {"callback local disk", "callback S3"},
     "replay": {"callback", "hand-written loop", "parse only", "callback, stored already"},
     "reader": {"stream to DataFrame", "one frame (zarr)"},
     "memory": {"N=200", "N=1000"},

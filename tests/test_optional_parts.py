@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "resonance_callback"
 OPTIONAL = {"plot": "matplotlib", "jpeg": "PIL",  # extra -> a module it provides
             "xarray": "xarray", "tiled": "tiled", "serve": "nats", "kafka": "confluent_kafka",
-            "postgres": "psycopg"}
+            "postgres": "psycopg", "s3": "obstore"}
 
 
 def run_python(script: str, *, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

@@ -74,8 +74,8 @@ class RunWriterCallback(event_model.DocumentRouter):
         disk and compression; ``False`` writes on the caller's thread
         (consecutive scalar events in batches, stored before any other
         document; what :func:`~resonance_callback.replay.replay` uses for files).
-    zarr_store : path or zarr store, optional
-        Where frames go instead of the default.
+    zarr_store, frames : path, ``"s3://bucket/prefix"`` or zarr store, optional
+        Where frames go instead of the default (``frames`` wins; see :class:`RunWriter`).
     handler_registry : mapping of str to handler class, optional
         ``{spec: cls}`` for ophyd (v1) resources, overriding the handlers
         installed in the ``databroker.handlers`` entry-point group and ours
@@ -123,11 +123,10 @@ class RunWriterCallback(event_model.DocumentRouter):
         base_dir: str | os.PathLike[str] | None = None,
         allowed_roots: Iterable[str | os.PathLike[str]] | None = None,
         external_timeout: float = 5.0, external_max_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
-        index: RunIndexer | None = None,
+        index: RunIndexer | None = None, frames: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(sample, str):
-            sample = SampleMetadata(sample)
+        sample = SampleMetadata(sample) if isinstance(sample, str) else sample
         self._index = index
         self._runs = OpenRuns()
         self._external = ExternalRouting(ExternalResolver(
@@ -135,7 +134,8 @@ class RunWriterCallback(event_model.DocumentRouter):
             allowed_roots=allowed_roots, timeout=external_timeout,
             max_read_bytes=external_max_bytes), inline_limit=inline_limit)
         self._storage = BeamtimeStorage(
-            db_path, runs=self._runs, index=index, zarr_store=zarr_store,
+            db_path, runs=self._runs, index=index, zarr_store=zarr_store if frames is None
+            else frames,
             options={"sample": sample, "commit_every": commit_every,
                      "commit_interval": commit_interval, "codec": codec, "threaded": threaded})
         self._detector = DetectorDocuments(self._runs, Unplaced(), self._external, self._storage)

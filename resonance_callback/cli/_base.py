@@ -18,7 +18,13 @@ import click
 from resonance_callback import __version__
 from resonance_callback.errors import ResonanceError
 
-__all__ = ["handle_errors", "main"]
+__all__ = ["FRAMES_HELP", "handle_errors", "main"]
+
+#: ``--frames URL`` of the commands that write a beamtime (demo, replay, serve).
+FRAMES_HELP = ("Where frames go: s3://bucket/prefix (endpoint and credentials from the AWS_* "
+               "environment variables: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+               "AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP), or a folder; default: "
+               "the one the beamtime records, else its .zarr beside it.")
 
 class _Context:
     debug = False

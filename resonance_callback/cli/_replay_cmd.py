@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import click
 
-from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._base import FRAMES_HELP, handle_errors, main
 from resonance_callback.errors import ReplayError
 from resonance_callback.replay import ReplaySummary, replay
 from resonance_callback.replay.formats import DEFAULT_MAX_RECORD_BYTES
@@ -147,10 +147,12 @@ INTERRUPTED = ("interrupted: rerun the same command to finish "
               default=DEFAULT_MAX_RECORD_BYTES, show_default=True,
               help="Largest line (json-seq or msgpack record) read; a longer one is "
                    "reported as damaged by its size and skipped, never held in memory.")
+@click.option("--frames", metavar="URL", help=FRAMES_HELP)
 @handle_errors
 def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
                    root_map: dict[str, str], base_dir: Path | None,
-                   allowed_roots: tuple[Path, ...], max_record_bytes: int) -> None:
+                   allowed_roots: tuple[Path, ...], max_record_bytes: int,
+                   frames: str | None) -> None:
     r"""Store the runs of saved document streams in beamtime DB, as if run again.
 
     PATH is a file, a directory (its files, sorted by name, as one stream) or
@@ -180,11 +182,14 @@ def replay_command(paths: tuple[str, ...], db: Path, sample: str | None,
         resonance-callback replay scans/*.jsonl --db beamtime.db
         zcat run.jsonl.gz | resonance-callback replay - --db beamtime.db --sample PS-1
         resonance-callback replay old/ --db beamtime.db --root-map /old/data=/archive/data
+        resonance-callback replay scans/ --db beamtime.db --frames s3://frames/beamtime
     """
     options: dict[str, Any] = {"root_map": root_map or None, "base_dir": base_dir,
                                "max_record_bytes": max_record_bytes, "raise_on_damage": False}
     if sample is not None:
         options["sample"] = sample
+    if frames is not None:
+        options["frames"] = frames
     if allowed_roots:
         options["allowed_roots"] = list(allowed_roots)
     progress = ProgressLine(sys.stderr)

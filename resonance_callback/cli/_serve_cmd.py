@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from resonance_callback.callback import RunWriterCallback
-from resonance_callback.cli._base import handle_errors, main
+from resonance_callback.cli._base import FRAMES_HELP, handle_errors, main
 from resonance_callback.cli._index_arg import IndexTarget
 from resonance_callback.errors import RoutingError
 from resonance_callback.index import RunIndexer
@@ -106,6 +106,7 @@ def _logging(fmt: str) -> None:
               help="Seconds between status lines (0: none).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines as text, or one JSON object per line.")
+@click.option("--frames", metavar="URL", help=FRAMES_HELP)
 @handle_errors
 def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   unrouted: Path | None, max_open_beamtimes: int, zmq_address: str | None,
@@ -116,7 +117,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                   sample: str | None,
                   index_path: Path | str | None, researcher: str | None,
                   ack_every: int, ack_interval: float, status_interval: float,
-                  log_format: str) -> None:
+                  log_format: str, frames: str | None) -> None:
     r"""Write every run from a message bus into its beamtime, until SIGTERM.
 
     Reads one source: a bluesky 0MQ proxy's out port (--zmq; at most once:
@@ -156,7 +157,7 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
                          session_timeout=session_timeout, lease=lease)
 
     def make_callback(path: Path, **options: Any) -> RunWriterCallback:
-        return ServiceCallback(path, sample=sample, **options)
+        return ServiceCallback(path, sample=sample, frames=frames, **options)
 
     indexer = None
     if index_path is not None:

@@ -27,6 +27,7 @@ from resonance_callback.store import (
     StoredRun,
     count_runs,
     find_run,
+    frame_stores,
     select_runs,
 )
 
@@ -61,9 +62,7 @@ class Beamtime(RunsMapping):
     def __init__(self, db_path: Path | str, *, zarr_store: Any = None) -> None:
         self._reader = BeamtimeReader(db_path)
         self.path = self._reader.path
-        location = zarr_store if zarr_store is not None else self.path.with_name(
-            f"{self.path.stem}.zarr")
-        self.frames = FrameReader(location)
+        self.frames = FrameReader(frame_stores.frames_location(self.path, zarr_store))
 
     # -- lifetime --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ acknowledged. A run still being written (its writer holds its lock) is listed in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -40,6 +41,7 @@ from resonance_callback.read._check_zarr import (
 from resonance_callback.store import (
     BeamtimeReader,
     acknowledgements,
+    frame_stores,
     inspect_queries,
     writer_alive,
 )
@@ -70,7 +72,7 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
         If the file is not a beamtime database (:class:`NotABeamtimeError`).
     """
     db_path = Path(db_path)
-    store = Path(zarr_store) if zarr_store is not None else db_path.with_suffix(".zarr")
+    store = frame_stores.frames_location(db_path, zarr_store)
     report = CheckReport(str(db_path), str(store))
     with BeamtimeReader(db_path) as reader:
         for section in (_integrity, _image_refs, _unresolved, _open_runs, _rejected,
@@ -83,13 +85,13 @@ def check_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None)
     return report
 
 
-def _integrity(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _integrity(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     report.integrity += inspect_queries.integrity_messages(reader)
     for table, rowid, parent, _ in inspect_queries.foreign_key_violations(reader):
         report.integrity.append(f"{table} row {rowid} refers to a missing {parent} row")
 
 
-def _image_refs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _image_refs(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     report.image_refs_checked = inspect_queries.image_ref_count(reader)
     orphans = inspect_queries.orphan_image_refs(reader)
     if orphans:
@@ -117,13 +119,13 @@ def _image_refs(reader: BeamtimeReader, store: Path, report: CheckReport) -> Non
                            "(chunk file missing, truncated or damaged)"})
 
 
-def _unresolved(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _unresolved(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     keys = ("run_uid", "stream", "field", "seq_num", "reference", "reason")
     report.unresolved_frames = [dict(zip(keys, row, strict=True))
                                 for row in inspect_queries.unresolved_rows(reader)]
 
 
-def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _open_runs(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     db_path = Path(report.db_path)
     report.open_runs = [{"uid": uid, "plan_name": plan, "time_start": start,
                          "live": writer_alive(db_path, writer)}
@@ -133,18 +135,18 @@ def _open_runs(reader: BeamtimeReader, store: Path, report: CheckReport) -> None
         for row in inspect_queries.interrupted_run_rows(reader)]
 
 
-def _reused(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _reused(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     report.reused_event_uids = [{"uid": uid, "rows": rows, "streams": streams} for
                                 uid, rows, streams in inspect_queries.reused_event_uids(reader)]
 
 
-def _rejected(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _rejected(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     with reader.snapshot():  # every document counted is up to the last id, and no other
         report.rejected_documents = inspect_queries.rejected_counts(reader)
         report.rejected_last_id = acknowledgements.last_rejected_id(reader)
 
 
-def read_acknowledged(reader: BeamtimeReader, store: Path | None, report: CheckReport) -> None:
+def read_acknowledged(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     """Fill ``report.acknowledged`` and ``rejected_acknowledged`` from the beamtime.
 
     The last section of a check (``store`` is not used); :func:`acknowledge_problems`
@@ -157,7 +159,7 @@ def read_acknowledged(reader: BeamtimeReader, store: Path | None, report: CheckR
     report.rejected_acknowledged = acknowledgements.acknowledged_rejected(reader)
 
 
-def _declared(reader: BeamtimeReader, store: Path, report: CheckReport) -> None:
+def _declared(reader: BeamtimeReader, store: Any, report: CheckReport) -> None:
     """Frame arrays whose dtype is not the ``dtype_numpy`` their descriptor declares."""
     group = _open_group(store)
     for run_uid, stream, name, path, data_keys in inspect_queries.framed_declarations(reader):

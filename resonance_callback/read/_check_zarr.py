@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import zarr
+from zarr.types import AnyArray
+
+from resonance_callback.store import frame_stores
 
 #: Frames read back at once by :func:`_unreadable_frames`.
 _BLOCK = 64
 
 
-def _unreadable_frames(store: Path, group: zarr.Group, path: str, indices: list[int],
+def _unreadable_frames(store: Any, group: zarr.Group, path: str, indices: list[int],
                        length: int) -> list[int]:
-    """Referenced frames whose chunk file is missing or does not decode."""
+    """Referenced frames whose chunk file (or shard object) is missing or does not decode."""
     array = group[path]
     assert isinstance(array, zarr.Array)
     indices = [i for i in indices if 0 <= i < length]
     bad = []
-    if (store / path).is_dir():  # a missing chunk reads as zeros: look for the files themselves
+    if frame_stores.is_object_url(store):  # a missing shard reads as zeros too
+        bad = _missing_in_object_store(store, array, path, indices)
+    elif (Path(store) / path).is_dir():  # a missing chunk reads as zeros: look for the files
         rest = (0,) * (array.ndim - 1)
-        bad = [i for i in indices
-               if not os.path.isfile(store / path / array.metadata.encode_chunk_key((i, *rest)))]
+        bad = [i for i in indices if not os.path.isfile(
+            Path(store) / path / array.metadata.encode_chunk_key((i, *rest)))]
     for start in range(0, len(indices), _BLOCK):
         block = indices[start:start + _BLOCK]
         try:
@@ -35,14 +41,24 @@ def _unreadable_frames(store: Path, group: zarr.Group, path: str, indices: list[
     return sorted(set(bad))
 
 
+def _missing_in_object_store(store: str, array: AnyArray, path: str, indices: list[int]
+                             ) -> list[int]:
+    """Referenced frames whose shard (or, unsharded, chunk) object is not in the store."""
+    per_object = array.shards[0] if array.shards is not None else 1
+    rest = (0,) * (array.ndim - 1)
+    found = set(frame_stores.ObjectFrames(store).keys(f"{path}/c/"))
+    return [i for i in indices if f"{path}/" + array.metadata.encode_chunk_key(
+        (i // per_object, *rest)) not in found]
+
+
 def _span(indices: list[int]) -> str:
     shown = ", ".join(str(i) for i in indices[:5])
     return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
 
 
-def _open_group(store: Path) -> zarr.Group | None:
+def _open_group(store: Any) -> zarr.Group | None:
     try:
-        return zarr.open_group(str(store), mode="r")
+        return frame_stores.open_frames_group(store, writable=False)
     except (OSError, ValueError, KeyError):
         return None
 

@@ -19,6 +19,7 @@ import zarr
 from zarr.types import AnyArray
 
 from resonance_callback.errors import FrameShapeError, StorageError
+from resonance_callback.store import frame_stores
 
 __all__ = ["FrameArray", "FrameReader"]
 
@@ -42,12 +43,13 @@ class FrameReader:
     def _root(self) -> zarr.Group:
         if self._group is None:
             where = self._location
-            if isinstance(where, Path | str) and not Path(where).is_dir():
+            if (isinstance(where, Path | str) and not frame_stores.is_object_url(where)
+                    and not Path(where).is_dir()):
                 raise StorageError(f"no Zarr frame store at {where}")
             try:
-                self._group = zarr.open_group(
-                    str(where) if isinstance(where, Path) else where, mode="r"
-                )
+                self._group = frame_stores.open_frames_group(where, writable=False)
+            except StorageError:
+                raise
             except (OSError, ValueError) as exc:
                 raise StorageError(f"cannot open Zarr store {where}: {exc}") from exc
         return self._group

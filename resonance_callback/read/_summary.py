@@ -26,6 +26,7 @@ from resonance_callback.store import (
     RunOverview,
     codec_name,
     find_run,
+    frame_stores,
     inspect_queries,
     run_overviews,
 )
@@ -123,7 +124,7 @@ def describe_run(db_path: Path | str, uid: str | int, *,
     RunLookupError
         If no run, or more than one, matches ``uid``.
     """
-    store = Path(zarr_store) if zarr_store is not None else Path(db_path).with_suffix(".zarr")
+    store = frame_stores.frames_location(db_path, zarr_store)
     with BeamtimeReader(db_path) as reader, reader.snapshot():
         uid = find_run(reader, uid).uid
         row = inspect_queries.run_detail(reader, uid)
@@ -179,13 +180,13 @@ def _differs(declared: Any, stored: str | None) -> bool:
         return True
 
 
-def _arrays(reader: BeamtimeReader, run_uid: str, store: Path) -> dict[str, dict[str, Any]]:
+def _arrays(reader: BeamtimeReader, run_uid: str, store: Any) -> dict[str, dict[str, Any]]:
     """Per Zarr array of the run: the field, frames referenced, and the array's layout."""
     rows = inspect_queries.array_rows(reader, run_uid)
     group = None
     if rows:
         try:
-            group = zarr.open_group(str(store), mode="r")
+            group = frame_stores.open_frames_group(store, writable=False)
         except (OSError, ValueError, KeyError):
             group = None
     out = {}

@@ -7,6 +7,7 @@ through the functions exported here.
 """
 
 from resonance_callback.store import _acks as acknowledgements
+from resonance_callback.store import _frame_location as frame_stores
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
 from resonance_callback.store._codecs import DEFAULT_CODEC, codec_name
@@ -96,6 +97,7 @@ __all__ = [
     "exit_status_from_stop",
     "find_run",
     "frame_counts",
+    "frame_stores",
     "inspect_queries",
     "leave_out_unencodable",
     "metadata_matcher",

@@ -39,7 +39,14 @@ from resonance_callback.store._codecs import (
     codec_name,
     make_codec,
 )
-from resonance_callback.store._zarr_files import open_or_create_group, put_chunk
+from resonance_callback.store._frame_location import open_frames_group
+from resonance_callback.store._shards import (
+    STORE_ERRORS,
+    ShardBuffer,
+    shard_options,
+    write_shard,
+)
+from resonance_callback.store._zarr_files import put_chunk
 
 __all__ = ["FrameStore"]
 
@@ -64,6 +71,7 @@ class _Array:
     stored: int  # the array's shape along axis 0 in its metadata
     encode: Callable[[np.ndarray], Any] | None  # None: written through zarr
     chunk_dir: str = ""  # the array's directory, for the fast path
+    shards: ShardBuffer | None = None  # an object store's array: frames held per shard
 
 
 class FrameStore:
@@ -82,7 +90,9 @@ class FrameStore:
         self._codec = make_codec(codec)
         self._location = str(store)
         try:
-            self._group = open_or_create_group(store)
+            self._group = open_frames_group(store, writable=True)
+        except StorageError:  # names the store already
+            raise
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Array] = {}
@@ -114,7 +124,7 @@ class FrameStore:
                 array = self._group.create_array(
                     path, shape=(0, *frame.shape), chunks=(1, *frame.shape),
                     dtype=frame.dtype, compressors=self._codec, fill_value=0,
-                    config=ARRAY_CONFIG,
+                    config=ARRAY_CONFIG, **shard_options(self._group, frame),
                 )
         except OSError as exc:
             raise StorageError(f"cannot create array {path} in {self._location}: {exc}") from exc
@@ -124,6 +134,7 @@ class FrameStore:
         entry = _Array(array, codec_name(array), tuple(array.shape[1:]), array.dtype,
                        array.shape[0], array.shape[0], encode,
                        os.path.join(root, array.path) if encode and root is not None else "")
+        entry.shards = ShardBuffer.of(array)
         self._arrays[path] = entry
         return entry
 
@@ -173,7 +184,9 @@ class FrameStore:
                 f"frame of dtype {frame.dtype} does not fit array {path} of dtype {entry.dtype}"
             )
         index = entry.length
-        if entry.encode is None:
+        if entry.shards is not None:
+            self._hand_over(path, entry.shards.add(index, frame))
+        elif entry.encode is None:
             self._write_through_zarr(path, entry, index, frame)
         else:
             if frame.flags.writeable or not frame.flags.owndata:
@@ -189,6 +202,17 @@ class FrameStore:
             self._inflight_bytes += frame.nbytes
         entry.length = index + 1
         return index, entry.codec
+
+    def _hand_over(self, path: str, shard: tuple[ShardBuffer, int, np.ndarray] | None) -> None:
+        """Hand a shard of frames to the write threads (see :mod:`._shards`)."""
+        if shard is not None:
+            self._reap(INFLIGHT_BYTES - shard[2].nbytes)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_THREADS,
+                                                thread_name_prefix="resonance-frames")
+            self._inflight.append((self._pool.submit(write_shard, *shard), shard[2].nbytes,
+                                   path, shard[1]))
+            self._inflight_bytes += shard[2].nbytes
 
     @staticmethod
     def _write_chunk(encode: Callable[[np.ndarray], Any], chunk_path: str,
@@ -229,12 +253,15 @@ class FrameStore:
         StorageError
             If a frame or an array's metadata could not be written.
         """
+        for path, entry in self._arrays.items():
+            if entry.shards is not None and entry.length > entry.stored:
+                self._hand_over(path, entry.shards.partial())
         self._reap(-1)
         for path, entry in self._arrays.items():
             if entry.length > entry.stored:
                 try:
                     entry.array.resize((entry.length, *entry.frame_shape))
-                except OSError as exc:
+                except STORE_ERRORS as exc:
                     raise StorageError(
                         f"cannot grow array {path} in {self._location}: {exc}") from exc
                 entry.stored = entry.length

@@ -30,8 +30,10 @@ from typing import Any
 
 from resonance_callback._sqlite import APPLICATION_IDS, connect, transaction
 from resonance_callback.errors import NotABeamtimeError, StorageError
+from resonance_callback.store._frame_location import frames_location, is_object_url
 from resonance_callback.store._liveness import WriterLock
 from resonance_callback.store._lockdir import LockDir, token_refusal
+from resonance_callback.store._object_trim import trim_objects
 from resonance_callback.store._repair_report import RepairReport
 from resonance_callback.store._trim import trim_arrays
 from resonance_callback.store._vocabulary import INTERRUPTED
@@ -143,7 +145,16 @@ def _require_beamtime(db_path: Path) -> None:
     connect(db_path, "beamtime", readonly=True).close()
 
 
-def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None) -> RepairReport:
+def _trim_store(conn: sqlite3.Connection, store: Any, report: RepairReport) -> None:
+    """Trim the arrays of interrupted runs, in a folder or an object store."""
+    if is_object_url(store):
+        trim_objects(conn, store, report)
+    else:
+        trim_arrays(conn, Path(store), report)
+
+
+def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
+                    ) -> RepairReport:
     """Recover a beamtime after a crash; safe to run any time, again and again, and at once.
 
     Parameters
@@ -169,7 +180,7 @@ def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
     """
     db_path = Path(db_path)
     _require_beamtime(db_path)
-    store = Path(zarr_store) if zarr_store is not None else db_path.with_suffix(".zarr")
+    store = frames_location(db_path, zarr_store)
     report = RepairReport(str(db_path), str(store))
     locks = LockDir.open(db_path, create=True, lock=fcntl.LOCK_EX)
     try:
@@ -177,7 +188,7 @@ def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
         try:
             report.interrupted = mark_interrupted(conn, locks, report)
             if not report.trim_deferred:
-                trim_arrays(conn, store, report)
+                _trim_store(conn, store, report)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot repair {db_path}: {exc}") from exc
         finally:
@@ -222,7 +233,7 @@ def register_writer(conn: sqlite3.Connection, db_path: Path, frames: Any) -> Wri
     try:
         marked = mark_interrupted(conn, locks, report)
         if marked and location is not None and not report.trim_deferred:
-            trim_arrays(conn, Path(location), report)
+            _trim_store(conn, location, report)
         return WriterLock(conn, db_path, locks)
     finally:
         locks.close()

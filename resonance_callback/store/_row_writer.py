@@ -86,8 +86,7 @@ class RowWriter:
         self._options: dict[str, Any] = {
             "codec": codec, "synchronous": synchronous, "commit_every": commit_every,
             "commit_interval": commit_interval}
-        self._zarr_location = (zarr_store if zarr_store is not None
-                               else self.db_path.with_name(f"{self.db_path.stem}.zarr"))
+        self._zarr_location = zarr_store  # None: the one recorded, else beside the database
         self.conflicts: ConflictPolicy = conflicts if conflicts is not None else StrictConflicts()
         self.runs = WriterRuns(self.db_path, self.conflicts.refusal)
         self.counts: Counter[str] = Counter()

@@ -9,6 +9,7 @@ from typing import Any
 
 from resonance_callback._sqlite import connect
 from resonance_callback.store._batch import Batch, tune
+from resonance_callback.store._frame_location import record_location, resolve_location
 from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._liveness import WriterLock
 from resonance_callback.store._repair import register_writer
@@ -34,7 +35,9 @@ class Storage:
         """
         conn = connect(db_path, "beamtime", synchronous=synchronous)
         try:
+            zarr_location = resolve_location(conn, db_path, zarr_location)
             frames = FrameStore(zarr_location, codec=codec)
+            record_location(conn, zarr_location)
             lock = register_writer(conn, db_path, frames)
         except BaseException:
             conn.close()

@@ -51,6 +51,9 @@ class RunWriter:
         ``"blosc-zstd"``, ``"zstd"`` or ``"none"``.
     zarr_store : path or zarr store, optional
         Where frames go; default ``{db_path.stem}.zarr/`` beside the database.
+    frames : str or path, optional
+        The same as ``zarr_store``, also ``"s3://bucket/prefix"`` (an object store,
+        recorded in the beamtime); default the one recorded, else ``zarr_store``.
     synchronous : str, optional
         SQLite ``PRAGMA synchronous``; ``"NORMAL"`` (default) survives a killed
         process, ``"FULL"`` also a power cut.
@@ -66,10 +69,12 @@ class RunWriter:
         codec: str = DEFAULT_CODEC,
         zarr_store: Any = None,
         synchronous: str = "NORMAL",
+        frames: str | Path | None = None,
     ) -> None:
         self._writer = RowWriter(db_path, sample, commit_every=commit_every,
                                  commit_interval=commit_interval, codec=codec,
-                                 zarr_store=zarr_store, synchronous=synchronous)
+                                 zarr_store=frames if frames is not None else zarr_store,
+                                 synchronous=synchronous)
 
     # -- the spec's attributes ---------------------------------------------------
 

@@ -34,6 +34,8 @@ SHIPPED = {
         "0e553e3569358e623417cc022179ed7d252807b40c340565526267633bfa9532",
     ("beamtime", "0008_frame_spans.sql"):
         "54c9a8de9a19865fe5b0fb4526ed58a1adcbdd259a27c809c1d616538d9fbe41",
+    ("beamtime", "0009_frame_store.sql"):
+        "745300d4e5f127c68bcf65bb411500bbdb409626847ddbb753b51f90cf717c36",
     ("index", "0001_initial.sql"):
         "ab32cbbfe4fc9d3ffcc30368c598f6a939d50dfbac87ff5d8760bccb021ed29d",
     ("index", "0002_run_queries.sql"):
