@@ -9,5 +9,5 @@ from resonance_callback.index._search import IndexedRun, parse_time, search
 from resonance_callback.index._writer import IndexWriter
 
 __all__ = ["IndexCatalog", "IndexWriter", "IndexedRun", "ReindexReport", "RunIndexer",
-           "shown_index",
-           "is_index_url", "parse_time", "read_beamtime_runs", "reindex", "search"]
+           "is_index_url", "parse_time", "read_beamtime_runs", "reindex", "search",
+           "shown_index"]
