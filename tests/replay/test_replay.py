@@ -292,7 +292,7 @@ def test_documents_read_back_by_the_reader_replay_into_an_identical_beamtime(
     from resonance_callback import open_beamtime
 
     with open_beamtime(kinds.db_path) as beamtime:
-        docs = [pair for run in sorted(beamtime, key=lambda run: run.time_start)
+        docs = [pair for run in sorted(beamtime.values(), key=lambda run: run.time_start)
                 for pair in run.documents(fill=False)]
     summary = replay(write(BY_ID["json-seq"], docs, tmp_path / "saved"), tmp_path / "again.db")
     assert summary.ok and summary.runs_added == 11

@@ -40,9 +40,10 @@ def _workers(pid: int) -> set[int]:
     return found
 
 
-def _wait_workers(pid: int, n: int, timeout: float = 60.0) -> set[int]:
+def _wait_workers(pid: int, n: int, timeout: float = 60.0, gone: int | None = None) -> set[int]:
+    """Wait until the server ``pid`` has ``n`` workers, none of them ``gone``."""
     deadline = time.monotonic() + timeout
-    while len(found := _workers(pid)) != n:
+    while len(found := _workers(pid)) != n or gone in found:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(found)} workers, not {n}, after {timeout} s")
         time.sleep(0.1)
@@ -78,8 +79,9 @@ def test_two_workers_over_a_postgres_index_serve_the_runs_and_replace_a_killed_o
     with connected(base, api_key=API_KEY) as client:
         uids = list(client)
         assert len(uids) == 8
-    os.kill(next(iter(first)), signal.SIGKILL)
-    replaced = _wait_workers(pid, 2) - first
+    killed = next(iter(first))
+    os.kill(killed, signal.SIGKILL)
+    replaced = _wait_workers(pid, 2, gone=killed) - first
     assert len(replaced) == 1
     for _ in range(6):  # every request answered, whichever worker takes it
         with connected(base, api_key=API_KEY) as client:
