@@ -16,7 +16,7 @@ from ophyd.sim import hw
 from resonance_callback import RunWriterCallback
 
 from .beamtime_fixture import Recorded, Site, build_site, record_runs
-from .postgres_server import PostgresServer
+from .postgres_server import PostgresServer, running_postgres
 from .replay_corpus import interleaved, kinds, kinds_dump  # noqa: F401  (session fixtures)
 
 
@@ -167,9 +167,5 @@ def recorder(tmp_path: Path, RE: RunEngine) -> Iterator[Recording]:  # noqa: N80
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session (tests/postgres_server.py); fails if it cannot."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.close()

@@ -10,12 +10,14 @@ On a fresh machine ``.ci/run`` installs the ``postgresql`` package first.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Debian's PostgreSQL binaries (the ``postgresql`` package).
@@ -97,3 +99,14 @@ class PostgresServer:
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A started server, closed on leaving (fails, naming PostgreSQL, if it cannot start)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

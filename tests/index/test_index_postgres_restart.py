@@ -11,7 +11,7 @@ import pytest
 
 from resonance_callback import IndexWriter, search
 
-from ..postgres_server import PostgresServer
+from ..postgres_server import PostgresServer, running_postgres
 from ..process_workers import write_runs
 from .conftest import index_count
 
@@ -21,12 +21,8 @@ CTX = multiprocessing.get_context("spawn")
 @pytest.fixture
 def own_server() -> Iterator[PostgresServer]:
     """A server of this test's own, so restarting it disturbs no other test."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.close()
 
 
 def test_postgres_restarted_while_runs_are_written_loses_nothing(
