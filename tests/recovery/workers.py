@@ -23,20 +23,24 @@ def write_frames(writer: RunWriter, n: int, start: int = 0) -> None:
         writer.write_image(uid, "img", np.full((4, 4), i, dtype=np.uint16))
 
 
-def die_mid_run(db_path: Path, committed: int, uncommitted: int) -> None:
+def die_mid_run(db_path: Path, committed: int, uncommitted: int, frames: str | None = None,
+                settle: float = 0.5) -> None:
     """Open run ``cut``, commit ``committed`` frames, write ``uncommitted`` more, then die.
 
     The process ends with ``os._exit``, so nothing is closed or committed: the
-    uncommitted frames' chunk files are on disk with no rows pointing at them.
+    uncommitted frames' chunk files are on disk (or, with ``frames`` an object-store
+    URL, their full shards in the bucket) with no rows pointing at them. ``settle``
+    seconds let the write threads put them there.
     """
-    writer = RunWriter(db_path, None, commit_every=10**6, commit_interval=3600.0)
+    writer = RunWriter(db_path, None, commit_every=10**6, commit_interval=3600.0,
+                       frames=frames)
     writer.open()
     writer.open_run("count", uid="cut")
     writer.open_stream("primary", DATA_KEYS)
     write_frames(writer, committed)
     writer.commit()
     write_frames(writer, uncommitted, start=committed)
-    time.sleep(0.5)  # the frame writer threads put the chunk files on disk
+    time.sleep(settle)
     os._exit(0)
 
 

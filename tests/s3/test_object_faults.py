@@ -22,9 +22,9 @@ from resonance_callback.store import frame_stores, repair_beamtime
 from resonance_callback.store._shards import MAX_SHARD_FRAMES
 from tools.s3_server import free_ports
 
+from ..recovery.workers import die_mid_run
 from ..serve.conftest import camera
 from .conftest import objects
-from .workers import die_mid_run
 
 CTX = multiprocessing.get_context("spawn")
 
@@ -63,7 +63,7 @@ def test_s3_server_restarted_mid_run_the_run_waits_and_every_row_names_a_stored_
 
 def test_repair_removes_the_shards_a_dead_writer_put_past_its_last_commit(tmp_path, frames_url):
     db = tmp_path / "bt.db"
-    process = CTX.Process(target=die_mid_run, args=(db, frames_url, 3, 2 * MAX_SHARD_FRAMES))
+    process = CTX.Process(target=die_mid_run, args=(db, 3, 2 * MAX_SHARD_FRAMES, frames_url, 1.0))
     process.start()
     process.join(120)
     assert process.exitcode == 0

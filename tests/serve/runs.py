@@ -16,8 +16,9 @@ from ..beamtime_dump import differences, dump_beamtime
 Publish = Callable[[str, dict[str, Any]], Any]
 
 
-def publish_run(publish: Publish, events: int = 3, **metadata: Any) -> str:
-    """Publish start, descriptor, ``events`` events and stop of one run; its uid."""
+def publish_open_run(publish: Publish, events: int = 3, **metadata: Any) -> tuple[Any, Any]:
+    """Publish start, descriptor and ``events`` events of one run, no stop; its
+    ``(run bundle, descriptor bundle)`` to go on with."""
     bundle = compose_run(metadata=metadata)
     publish("start", bundle.start_doc)
     desc = bundle.compose_descriptor(name="primary", data_keys={
@@ -25,6 +26,12 @@ def publish_run(publish: Publish, events: int = 3, **metadata: Any) -> str:
     publish("descriptor", desc.descriptor_doc)
     for i in range(events):
         publish("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0}))
+    return bundle, desc
+
+
+def publish_run(publish: Publish, events: int = 3, **metadata: Any) -> str:
+    """Publish start, descriptor, ``events`` events and stop of one run; its uid."""
+    bundle, _ = publish_open_run(publish, events, **metadata)
     publish("stop", bundle.compose_stop())
     return bundle.start_doc["uid"]
 

@@ -25,7 +25,13 @@ from resonance_callback.cli import main
 
 from .conftest import camera
 from .kafka import KafkaPublisher, TansuBroker, committed, pack, wait_committed
-from .runs import assert_served_as_local, publish_run, rejected_in, runs_in
+from .runs import (
+    assert_served_as_local,
+    publish_open_run,
+    publish_run,
+    rejected_in,
+    runs_in,
+)
 from .servers import ServeProcesses
 
 
@@ -102,14 +108,7 @@ def test_offsets_are_committed_only_after_the_rows_and_a_killed_service_loses_no
 
 def test_a_run_open_at_the_committed_offset_is_completed_after_a_restart(
         tmp_path: Path, broker, topic, kafka_publisher, served_kafka) -> None:
-    from event_model import compose_run
-
-    bundle = compose_run()
-    kafka_publisher("start", bundle.start_doc)
-    desc = bundle.compose_descriptor(name="primary", data_keys={
-        "x": {"source": "sim", "dtype": "number", "shape": []}})
-    kafka_publisher("descriptor", desc.descriptor_doc)
-    kafka_publisher("event", desc.compose_event(data={"x": 0.0}, timestamps={"x": 1.0}))
+    bundle, desc = publish_open_run(kafka_publisher, events=1)
     kafka_publisher.flush()
     service = served_kafka()
     wait_committed(broker.bootstrap, topic)

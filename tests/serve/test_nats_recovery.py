@@ -22,7 +22,7 @@ from resonance_callback.serve import BeamtimeRouter, Service
 from resonance_callback.serve._nats import NatsSource
 from resonance_callback.serve._nats_pull import Puller
 
-from .runs import publish_run, rejected_in, runs_in
+from .runs import publish_open_run, publish_run, rejected_in, runs_in
 from .servers import run, stream_last_seq, wait_acknowledged
 
 
@@ -69,22 +69,11 @@ def _acknowledged(url: str) -> Callable[[], bool]:
     return done
 
 
-def _open_run(publish: Any, events: int) -> Any:
-    bundle = compose_run()
-    publish("start", bundle.start_doc)
-    desc = bundle.compose_descriptor(name="primary", data_keys={
-        "x": {"source": "sim", "dtype": "number", "shape": []}})
-    publish("descriptor", desc.descriptor_doc)
-    for i in range(events):
-        publish("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0}))
-    return bundle, desc
-
-
 def test_restart_reads_from_the_recorded_position_not_the_streams_first_message(
         tmp_path: Path, nats_server: Any, publisher: Any) -> None:
     for _ in range(3):
         publish_run(publisher, events=100)  # long done before the restart
-    bundle, desc = _open_run(publisher, events=5)
+    bundle, desc = publish_open_run(publisher, events=5)
     db = tmp_path / "served.db"
     _serve(NatsSource(nats_server.url, "bluesky"), db, _acknowledged(nats_server.url))
     for i in range(5, 10):
