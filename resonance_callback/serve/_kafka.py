@@ -39,7 +39,7 @@ from typing import Any
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import SourceError
-from resonance_callback.serve._kafka_health import RECONNECT, BrokerHealth
+from resonance_callback.serve._kafka_health import RECONNECT, BrokerHealth, unreachable
 from resonance_callback.serve._kafka_messages import KafkaReader, kafka_document
 from resonance_callback.serve._kafka_recovery import KafkaRecovery
 from resonance_callback.serve._wire import Delivery
@@ -250,12 +250,18 @@ class KafkaSource:
             self._consumer.commit(offsets=[ck.TopicPartition(self.topic, p, o)
                                            for p, o in sorted(ends.items())],
                                   asynchronous=False)
-        except ck.KafkaException as exc:  # kept: tried again, or fetched again and skipped
-            self._retry_at = time.monotonic() + RETRY
-            log.warning("Kafka %s: committing offsets %s failed: %s; tried again in %g s",
-                        self.bootstrap, ends, exc.args[0].str(), RETRY)
-            return
-        self.health.up()
+        except ck.KafkaException as exc:
+            err = exc.args[0]
+            if unreachable(err):  # kept for a new try
+                self._retry_at = time.monotonic() + RETRY
+                log.warning("Kafka %s: committing offsets %s failed: %s; tried again in %g s",
+                            self.bootstrap, ends, err.str(), RETRY)
+                return
+            # refused (a rebalance): the partition's owner fetches them again, skips them
+            log.warning("Kafka %s: committing offsets %s refused: %s", self.bootstrap, ends,
+                        err.str())
+        else:
+            self.health.up()
         self._uncommitted = {}
 
     async def ack(self, deliveries: list[Delivery]) -> None:

@@ -21,16 +21,28 @@ from resonance_callback._extras import needs_extra
 with needs_extra("kafka", "confluent-kafka", "serving from Kafka"):
     import confluent_kafka as ck
 
-__all__ = ["RECONNECT", "BrokerHealth"]
+__all__ = ["RECONNECT", "BrokerHealth", "unreachable"]
 
 log = logging.getLogger("resonance_callback.serve")
 
-#: librdkafka's reconnection back-off, first and longest (ms): a broker back is
-#: found within about two seconds, and no connection is tried more than 4 times a second.
+#: librdkafka's reconnection back-off, first and longest (ms): it grows from a quarter
+#: of a second to two, so a broker back is found within about two seconds.
 RECONNECT = {"reconnect.backoff.ms": 250, "reconnect.backoff.max.ms": 2000}
 
-#: librdkafka log facilities and error codes that only say a connection failed.
+#: The librdkafka log facilities of connection failures.
 _CONNECTION_FACILITIES = frozenset({"FAIL", "ERROR"})
+
+_E = ck.KafkaError
+#: Errors that say the brokers (or the group's coordinator) did not answer: worth a new try.
+_UNREACHABLE = frozenset({
+    _E._TRANSPORT, _E._TIMED_OUT, _E._WAIT_COORD, _E._ALL_BROKERS_DOWN, _E._RESOLVE,
+    _E.COORDINATOR_NOT_AVAILABLE, _E.NOT_COORDINATOR, _E.COORDINATOR_LOAD_IN_PROGRESS,
+    _E.REQUEST_TIMED_OUT, _E.NETWORK_EXCEPTION})
+
+
+def unreachable(err: Any) -> bool:
+    """``err`` (a KafkaError) says no broker answered, not that the request was refused."""
+    return bool(err.code() in _UNREACHABLE)
 
 
 class BrokerHealth:
@@ -67,8 +79,11 @@ class BrokerHealth:
         log.log(level, msg, *args)
 
     def error(self, err: Any) -> None:
-        """Take librdkafka's errors: "all brokers down" is logged once, the rest as it comes."""
-        if err.code() == ck.KafkaError._ALL_BROKERS_DOWN:
+        """Take librdkafka's errors: "all brokers down" is logged once.
+
+        Connection failures are left to librdkafka's log; the rest is logged as it comes.
+        """
+        if err.code() == _E._ALL_BROKERS_DOWN:
             if not self.down:
                 self.down_since = time.monotonic()
                 self._next_probe = self.down_since + self.probe_every
@@ -76,8 +91,7 @@ class BrokerHealth:
                             "committed meanwhile (reconnecting every %g s at most)",
                             self.bootstrap, err.str(), RECONNECT["reconnect.backoff.max.ms"] / 1000)
             return
-        if self.down and err.code() in (ck.KafkaError._TRANSPORT, ck.KafkaError._RESOLVE):
-            self.unlogged += 1
+        if err.code() in (_E._TRANSPORT, _E._RESOLVE):  # librdkafka's log has them (FAIL)
             return
         log.warning("Kafka %s: %s", self.bootstrap, err.str())
 
