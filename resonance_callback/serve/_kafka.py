@@ -11,11 +11,11 @@ document before it are committed to their beamtime, so a message is committed
 (stored), fetched and not committed (fetched again after a crash or a
 rebalance: the idempotent writer skips what it already stored), or not yet
 fetched. A committed offset can lie in the middle of a run whose ``start`` was
-committed long ago: when a partition is assigned, the documents of the runs
-still open at its committed offset are fed again first, from each run's
-``start`` (:class:`~._open_runs.OpenRuns`), as :class:`~._nats.NatsSource` does
-at its acknowledgement floor. That scan reads the partition from its first
-retained offset to the committed one.
+committed long ago: when a partition is assigned (and this process did not
+feed it that far already), the documents of the runs still open at its
+committed offset are fed again first, from each run's ``start``
+(:class:`~._open_runs.OpenRuns`), as :class:`~._nats.NatsSource` does at its
+acknowledgement floor, reading the partition from its first retained offset.
 
 Several ``serve --kafka`` processes in one group (``--group``) share a topic's
 partitions: Kafka assigns each partition to one of them at a time, so each
@@ -149,9 +149,8 @@ class KafkaSource:
         self._recover.extend(got)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        gone = {p.partition for p in partitions}
-        for p in gone:  # what is fed and not committed is fetched again by the next owner
-            self._fed.pop(p, None)
+        gone = {p.partition for p in partitions}  # _fed is kept: see _recovered
+        for p in gone:  # what is not committed is fetched again by the next owner
             self._uncommitted.pop(p, None)
         self._recover = [p for p in self._recover if p not in gone]
         self._held = [d for d in self._held if d.token[0] not in gone]
@@ -180,15 +179,17 @@ class KafkaSource:
     def _recovered(self) -> list[Delivery]:
         """The documents of runs open at the committed offsets of newly assigned partitions.
 
-        If the broker cannot be read, the partitions stay to recover, paused
-        (nothing of theirs is fed before their open runs), and are tried again
-        after :data:`RETRY` seconds.
+        Not those of a partition this process fed up to its committed offset or
+        beyond (assigned back after the brokers were gone): its open runs are
+        open here, and what it fed is not fed again. If the broker cannot be
+        read, the partitions stay to recover, paused (nothing of theirs is fed
+        before their open runs), and are tried again after :data:`RETRY` seconds.
         """
         partitions = list(self._recover)
         tps = [ck.TopicPartition(self.topic, p) for p in partitions]
         try:
             committed = self._consumer.committed(tps, timeout=self.open_timeout)
-            out = [d for tp in committed if tp.offset > 0
+            out = [d for tp in committed if self._fed.get(tp.partition, -1) < tp.offset - 1
                    for batch in self._recovery.open_runs(tp.partition, tp.offset) for d in batch]
         except (ck.KafkaException, SourceError) as exc:
             reason = exc.args[0].str() if isinstance(exc, ck.KafkaException) else str(exc)

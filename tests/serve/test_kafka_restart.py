@@ -31,6 +31,9 @@ from .kafka import (
 from .runs import assert_served_as_local, publish_run, rejected_in, runs_in
 from .servers import ServeProcesses
 
+#: Seconds without a heartbeat before the group drops a member (short: joins wait for it).
+SESSION_TIMEOUT = 4
+
 
 @pytest.fixture
 def topic(persistent_broker: TansuBroker) -> str:  # noqa: F811
@@ -50,19 +53,21 @@ def publisher(persistent_broker: TansuBroker, topic: str) -> Iterator[KafkaPubli
 def services(tmp_path: Path, persistent_broker: TansuBroker,  # noqa: F811
              topic: str) -> Iterator[ServeProcesses]:
     procs = ServeProcesses(tmp_path, "--kafka", persistent_broker.bootstrap, "--topic", topic,
-                           "--status-interval", "1", "--session-timeout", "6")
+                           "--status-interval", "1", "--session-timeout", str(SESSION_TIMEOUT))
     yield procs
     procs.stop()
 
 
 class RestartMidRun:
-    """A RunEngine subscriber: at the 5th event of the run with ``events`` events, the
-    broker is restarted (in a thread: documents keep coming while it goes); the 20th
-    event waits until it is back, so the run goes on across the restart."""
+    """A RunEngine subscriber: at the 5th event of the run with ``events`` events, once the
+    service committed what came before (the run is open at the committed offset), the
+    broker is stopped with ``sig`` and started again ``down`` seconds later, in a thread:
+    documents keep coming while it is gone; the 20th event waits until it is back."""
 
-    def __init__(self, broker: TansuBroker, sig: int, events: int) -> None:
-        self.broker, self.sig, self.events = broker, sig, events
-        self.thread = threading.Thread(target=broker.restart, kwargs={"sig": sig})
+    def __init__(self, broker: TansuBroker, publisher: KafkaPublisher, topic: str, sig: int,
+                 down: float, events: int) -> None:
+        self.broker, self.publisher, self.topic, self.events = broker, publisher, topic, events
+        self.thread = threading.Thread(target=broker.restart, kwargs={"sig": sig, "down": down})
         self.seen = 0
         self.run = False
 
@@ -73,18 +78,21 @@ class RestartMidRun:
             return
         self.seen += 1
         if self.seen == 5:
+            self.publisher.flush()
+            wait_committed(self.broker.bootstrap, self.topic)
             self.thread.start()
         elif self.seen == 20:
             self.thread.join()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize(("sig", "down"), [(signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)],
+                         ids=["SIGTERM", "SIGKILL-longer-than-the-session"])
 def test_a_broker_restarted_mid_run_loses_nothing_and_the_service_carries_on(
         tmp_path: Path, RE, sim, persistent_broker, topic, publisher, services,  # noqa: F811, N803
-        sig: int) -> None:
+        sig: int, down: float) -> None:
     service = services("--db", str(tmp_path / "served.db"))
     service.wait_for("assigned partition(s)")
-    restart = RestartMidRun(persistent_broker, sig, events=40)
+    restart = RestartMidRun(persistent_broker, publisher, topic, sig, down, events=40)
     RE.subscribe(restart)
     publish_runs(RE, sim, RunWriterCallback(tmp_path / "local.db"), publisher, 40, 0.04)
     assert restart.seen == 40 and not restart.thread.is_alive()
@@ -96,6 +104,9 @@ def test_a_broker_restarted_mid_run_loses_nothing_and_the_service_carries_on(
     assert log.count(f"Kafka {bootstrap}: no broker answers") == 1
     assert log.count(f"Kafka {bootstrap}: the brokers answer again after") == 1
     assert log.count("Connection refused") <= 10  # not one a connection attempt
+    if down > SESSION_TIMEOUT:  # the group dropped it; it joins again, its open run still open
+        assert log.count("assigned partition(s) 0") == 2
+        assert "recovering" not in log  # nothing fed twice: no "start ... already received"
 
 
 def test_offsets_committed_before_a_broker_restart_are_where_the_next_service_starts(
