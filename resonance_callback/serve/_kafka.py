@@ -109,7 +109,8 @@ class KafkaSource:
         return {"bootstrap.servers": self.bootstrap, "group.id": group,
                 "enable.auto.commit": False, "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "session.timeout.ms": int(self.session_timeout * 1000),
+                "session.timeout.ms": int(self.session_timeout * 1000),  # 4 heartbeats in it
+                "heartbeat.interval.ms": max(100, min(3000, int(self.session_timeout * 250))),
                 "fetch.max.bytes": self.max_bytes,
                 "max.partition.fetch.bytes": self.max_bytes,
                 "receive.message.max.bytes": self.max_bytes + 1024**2,

@@ -66,7 +66,8 @@ def kafka_publisher(broker: TansuBroker, topic: str) -> Iterator[KafkaPublisher]
 @pytest.fixture
 def served_kafka(tmp_path: Path, broker: TansuBroker, topic: str) -> Iterator[ServeProcesses]:
     procs = ServeProcesses(tmp_path, "--kafka", broker.bootstrap, "--topic", topic,
-                           "--status-interval", "1", "--db", str(tmp_path / "served.db"))
+                           "--status-interval", "1", "--session-timeout", "4",
+                           "--db", str(tmp_path / "served.db"))
     yield procs
     procs.stop()
 
@@ -153,7 +154,7 @@ def test_two_services_in_one_group_share_the_partitions_and_one_takes_over_when_
     topic = f"fleet-{uuid.uuid4().hex[:8]}"
     broker.create_topic(topic, partitions=2)
     publisher = KafkaPublisher(broker.bootstrap, topic, partitions=2)
-    common = ("--topic", topic, "--session-timeout", "4")
+    common = ("--topic", topic)
     first = served_kafka(*common)
     second = served_kafka(*common)
     first.wait_for("assigned partition(s)")
