@@ -8,6 +8,7 @@ callback wrote from the same documents, row for row and frame for frame.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import uuid
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from resonance_callback import RunWriterCallback
+from resonance_callback.serve import Delivery
+from resonance_callback.serve._kafka import KafkaSource
 
 from .kafka import (
     KafkaPublisher,
@@ -127,3 +130,37 @@ def test_offsets_committed_before_a_broker_restart_are_where_the_next_service_st
     assert runs_in(tmp_path / "second.db") == {second_uid: ("success", 2)}
     assert rejected_in(tmp_path / "second.db") == []
     assert end_offsets(persistent_broker.bootstrap, topic) == [ends[0] + 5]
+
+
+def test_offsets_acknowledged_while_the_broker_is_gone_are_committed_once_it_is_back(
+        persistent_broker, topic, publisher) -> None:  # noqa: F811
+    publish_run(publisher, events=3)
+    publisher.flush()
+    source = KafkaSource(persistent_broker.bootstrap, topic, session_timeout=SESSION_TIMEOUT)
+
+    async def nothing(batch: list[Delivery]) -> None:
+        raise AssertionError(f"nothing to recover, got {batch}")
+
+    async def serve() -> list[int]:
+        await source.open()
+        await source.recover(nothing)
+        got: list[Delivery] = []
+        while len(got) < 6:
+            got += (await source.fetch(0.25))[0]
+        assert persistent_broker.proc is not None
+        persistent_broker.proc.kill()
+        persistent_broker.proc.wait(10)
+        for _ in range(4):  # the consumer finds the broker gone
+            await source.fetch(0.25)
+        await source.ack(got)  # the rows are committed; the offsets cannot be, yet
+        persistent_broker.start()
+        seen: list[int] = []
+        for _ in range(80):  # with nothing more to fetch
+            await source.fetch(0.25)
+            seen = committed(persistent_broker.bootstrap, topic)
+            if seen == [6]:
+                break
+        await source.close()
+        return seen
+
+    assert asyncio.run(serve()) == [6]
