@@ -11,15 +11,21 @@ document before it are committed to their beamtime, so a message is committed
 (stored), fetched and not committed (fetched again after a crash or a
 rebalance: the idempotent writer skips what it already stored), or not yet
 fetched. A committed offset can lie in the middle of a run whose ``start`` was
-committed long ago: when a partition is assigned, the documents of the runs
-still open at its committed offset are fed again first, from each run's
-``start`` (:class:`~._open_runs.OpenRuns`), as :class:`~._nats.NatsSource` does
-at its acknowledgement floor. That scan reads the partition from its first
-retained offset to the committed one.
+committed long ago: when a partition is assigned (and this process did not
+feed it that far already), the documents of the runs still open at its
+committed offset are fed again first, from each run's ``start``
+(:class:`~._open_runs.OpenRuns`), as :class:`~._nats.NatsSource` does at its
+acknowledgement floor, reading the partition from its first retained offset.
 
 Several ``serve --kafka`` processes in one group (``--group``) share a topic's
 partitions: Kafka assigns each partition to one of them at a time, so each
 run is written by one process at a time.
+
+When the brokers are gone the service waits for them (:mod:`._kafka_health`:
+one line when they go, one when they are back, librdkafka reconnecting every
+two seconds at most); offsets that could not be committed meanwhile are
+committed once they answer, and a partition whose recovery could not read the
+broker waits, paused, and is recovered again every :data:`RETRY` seconds.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import SourceError
+from resonance_callback.serve._kafka_health import RECONNECT, BrokerHealth, unreachable
 from resonance_callback.serve._kafka_messages import KafkaReader, kafka_document
 from resonance_callback.serve._kafka_recovery import KafkaRecovery
 from resonance_callback.serve._wire import Delivery
@@ -43,6 +50,9 @@ with needs_extra("kafka", "confluent-kafka", "serving from Kafka"):
 __all__ = ["KafkaSource", "kafka_document"]
 
 log = logging.getLogger("resonance_callback.serve")
+
+#: Seconds between two tries of a commit or a recovery that failed.
+RETRY = 1.0
 
 class KafkaSource:
     """Read a topic as a member of a consumer group, committing offsets after commit.
@@ -84,7 +94,10 @@ class KafkaSource:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kafka")  # the consumer's thread
         self._fed: dict[int, int] = {}  # partition -> highest offset fed this session
         self._recover: list[int] = []  # partitions assigned and not yet recovered
-        self._held: list[Delivery] = []  # fetched while waiting for the first assignment
+        self._held: list[Delivery] = []  # fetched before their partition is recovered
+        self._uncommitted: dict[int, int] = {}  # partition -> offset to commit, not yet taken
+        self._retry_at = self._recover_at = 0.0  # the next try of a failed commit, recovery
+        self.health = BrokerHealth(bootstrap)
         self._reader = KafkaReader(bootstrap, topic, max_bytes)
         self._recovery = KafkaRecovery(self._reader, self._config, batch)
 
@@ -96,12 +109,13 @@ class KafkaSource:
         return {"bootstrap.servers": self.bootstrap, "group.id": group,
                 "enable.auto.commit": False, "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "session.timeout.ms": int(self.session_timeout * 1000),
+                "session.timeout.ms": int(self.session_timeout * 1000),  # 4 heartbeats in it
+                "heartbeat.interval.ms": max(100, min(3000, int(self.session_timeout * 250))),
                 "fetch.max.bytes": self.max_bytes,
                 "max.partition.fetch.bytes": self.max_bytes,
                 "receive.message.max.bytes": self.max_bytes + 1024**2,
                 "queued.max.messages.kbytes": max(1024, 2 * self.max_bytes // 1024),
-                "logger": log}
+                **RECONNECT, "logger": self.health, "error_cb": self.health.error}
 
     async def _call(self, work: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
@@ -136,10 +150,11 @@ class KafkaSource:
         self._recover.extend(got)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        for p in partitions:  # what is fed and not committed is fetched again by the next owner
-            self._fed.pop(p.partition, None)
-            if p.partition in self._recover:
-                self._recover.remove(p.partition)
+        gone = {p.partition for p in partitions}  # _fed is kept: see _recovered
+        for p in gone:  # what is not committed is fetched again by the next owner
+            self._uncommitted.pop(p, None)
+        self._recover = [p for p in self._recover if p not in gone]
+        self._held = [d for d in self._held if d.token[0] not in gone]
 
     async def recover(self, feed: Callable[[list[Delivery]], Awaitable[None]]) -> int:
         """Join the group, then feed again the runs open at each partition's committed offset.
@@ -157,34 +172,57 @@ class KafkaSource:
             log.warning("Kafka %s: no partition of %s assigned yet (other members of "
                         "group %s hold them all?)", self.bootstrap, self.topic, self.group)
             return 0
-        fed = 0
-        for batch in await self._call(lambda: list(self._recovered())):
-            await feed(batch)
-            fed += len(batch)
-        return fed
+        recovered: list[Delivery] = await self._call(self._recovered)
+        for i in range(0, len(recovered), self.batch):
+            await feed(recovered[i:i + self.batch])
+        return len(recovered)
 
-    def _recovered(self) -> Iterator[list[Delivery]]:
-        """The documents of runs open at the committed offsets of newly assigned partitions."""
-        partitions, self._recover = self._recover, []
-        committed = self._consumer.committed(
-            [ck.TopicPartition(self.topic, p) for p in partitions], timeout=self.open_timeout)
-        for tp in committed:
-            if tp.offset > 0:
-                yield from self._recovery.open_runs(tp.partition, tp.offset)
+    def _recovered(self) -> list[Delivery]:
+        """The documents of runs open at the committed offsets of newly assigned partitions.
+
+        Not those of a partition this process fed up to its committed offset or
+        beyond (assigned back after the brokers were gone): its open runs are
+        open here, and what it fed is not fed again. If the broker cannot be
+        read, the partitions stay to recover, paused (nothing of theirs is fed
+        before their open runs), and are tried again after :data:`RETRY` seconds.
+        """
+        partitions = list(self._recover)
+        tps = [ck.TopicPartition(self.topic, p) for p in partitions]
+        try:
+            committed = self._consumer.committed(tps, timeout=self.open_timeout)
+            out = [d for tp in committed if self._fed.get(tp.partition, -1) < tp.offset - 1
+                   for batch in self._recovery.open_runs(tp.partition, tp.offset) for d in batch]
+        except (ck.KafkaException, SourceError) as exc:
+            reason = exc.args[0].str() if isinstance(exc, ck.KafkaException) else str(exc)
+            log.warning("Kafka %s: recovering partition(s) %s of %s failed: %s; tried again "
+                        "in %g s, their messages wait", self.bootstrap,
+                        ", ".join(map(str, partitions)), self.topic, reason, RETRY)
+            self._consumer.pause(tps)
+            self._recover_at = time.monotonic() + RETRY
+            return []
+        self._consumer.resume(tps)
+        self._recover = [p for p in self._recover if p not in partitions]
+        return out
 
     def _fetch(self, timeout: float) -> tuple[list[Delivery], list[Delivery]]:
-        msgs = self._consumer.consume(self.batch, timeout)
-        new = [d for batch in self._recovered() for d in batch] if self._recover else []
+        self.health.probe(self._consumer, self.topic)
+        msgs = self._consumer.consume(self.batch, timeout)  # queued ones: no sign of the brokers
+        now = time.monotonic()
+        if self._uncommitted and now >= self._retry_at and not self.health.down:
+            self._commit_uncommitted()
+        new = self._recovered() if self._recover and now >= self._recover_at else []
         again: list[Delivery] = []
-        for delivery in [*self._held, *self._reader.read(msgs)]:
+        held, self._held = [*self._held, *self._reader.read(msgs)], []
+        for delivery in held:
             partition, offset = delivery.token
-            if offset <= self._fed.get(partition, -1):
+            if partition in self._recover:  # its recovery failed: fed after it
+                self._held.append(delivery)
+            elif offset <= self._fed.get(partition, -1):
                 delivery.doc = None
                 again.append(delivery)
             else:
                 self._fed[partition] = offset
                 new.append(delivery)
-        self._held = []
         return new, again
 
     async def fetch(self, timeout: float) -> tuple[list[Delivery], list[Delivery]]:
@@ -199,20 +237,34 @@ class KafkaSource:
         """Nothing to record beyond the offsets :meth:`ack` commits."""
 
     def _commit(self, deliveries: list[Delivery]) -> None:
-        ends: dict[int, int] = {}
+        ends = self._uncommitted
         for delivery in deliveries:
             if delivery.token is not None:
                 partition, offset = delivery.token
                 ends[partition] = max(ends.get(partition, 0), offset + 1)
-        if not ends:
-            return
+        if ends and not self.health.down:  # down: committed once the brokers answer
+            self._commit_uncommitted()
+
+    def _commit_uncommitted(self) -> None:
+        """Commit the offsets waiting; if that fails, keep them for a later try."""
+        ends = self._uncommitted
         try:
             self._consumer.commit(offsets=[ck.TopicPartition(self.topic, p, o)
                                            for p, o in sorted(ends.items())],
                                   asynchronous=False)
-        except ck.KafkaException as exc:  # not committed: fetched again, then skipped
-            log.warning("Kafka %s: committing offsets %s failed: %s", self.bootstrap, ends,
-                        exc.args[0].str())
+        except ck.KafkaException as exc:
+            err = exc.args[0]
+            if unreachable(err):  # kept for a new try
+                self._retry_at = time.monotonic() + RETRY
+                log.warning("Kafka %s: committing offsets %s failed: %s; tried again in %g s",
+                            self.bootstrap, ends, err.str(), RETRY)
+                return
+            # refused (a rebalance): the partition's owner fetches them again, skips them
+            log.warning("Kafka %s: committing offsets %s refused: %s", self.bootstrap, ends,
+                        err.str())
+        else:
+            self.health.up()
+        self._uncommitted = {}
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         """Commit the offsets after these deliveries (their rows are committed)."""

