@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 
 from resonance_callback import jsoncodec
-from resonance_callback.errors import DataLookupError, StorageError
+from resonance_callback.errors import DataLookupError
 from resonance_callback.store import (
     BeamtimeReader,
     SampleMetadata,
@@ -50,9 +50,10 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
         read = _Read(fields, timestamps)
         one = [r[0] for r in run_queries.descriptor_rows(reader, uid, stream)]
         if len(one) == 1:  # its rows in the events' key order, a few texts per batch
-            read.texts(reader, stream_texts.stream_text_batches(
-                reader, one[0], timestamps=timestamps, fields=fields))
-        else:
+            if not read.texts(reader, stream_texts.stream_text_batches(
+                    reader, one[0], timestamps=timestamps, fields=fields)):
+                read, one = _Read(fields, timestamps), []  # a seq_num or time not a number
+        if len(one) != 1:
             read.rows(run_queries.stream_row_batches(reader, uid, stream,
                                                      timestamps=timestamps, fields=fields,
                                                      by_seq=True))
@@ -119,14 +120,25 @@ class _Read:
             self.n += len(batch)
 
     def texts(self, reader: BeamtimeReader,
-              batches: Iterator[stream_texts.TextBatch]) -> None:
-        """Add batches of :func:`~resonance_callback.store.stream_texts.stream_text_batches`."""
+              batches: Iterator[stream_texts.TextBatch]) -> bool:
+        """Add batches of :func:`~resonance_callback.store.stream_texts.stream_text_batches`.
+
+        False (and stop) at a batch whose seq_nums or times are not all numbers
+        (read such a stream row by row, with :meth:`rows`).
+        """
         for batch in batches:
-            self.seq.add_array(_integers(batch.seq, batch.n))
-            scaled = _integers(batch.time, batch.n)
-            self.time.add_array(scaled / stream_texts.TIME_SCALE if stream_texts.exact_times(
-                scaled) else np.array(stream_texts.text_batch_times(reader, batch),
-                                      dtype=np.float64))
+            seq, scaled = _integers(batch.seq, batch.n), _integers(batch.time, batch.n)
+            if seq is None or scaled is None:
+                return False
+            self.seq.add_array(seq)
+            if stream_texts.exact_times(scaled):
+                self.time.add_array(scaled / stream_texts.TIME_SCALE)
+            else:
+                try:
+                    self.time.add_array(np.array(stream_texts.text_batch_times(reader, batch),
+                                                 dtype=np.float64))
+                except (TypeError, ValueError):
+                    return False
             if self.fields is None:
                 _add(self.values, _decode(f"[{batch.values[0]}]"), self.n)
                 if self.timestamps:
@@ -141,6 +153,7 @@ class _Read:
                         columns.setdefault(key, _Column(self.n)).add(
                             _decode(f"[{batch.values[i]}]"))
             self.n += batch.n
+        return True
 
     def _field(self, columns: dict[str, _Column], key: str, texts: list[str | None]) -> None:
         if key not in columns and all(t is None for t in texts):
@@ -154,12 +167,12 @@ class _Read:
         return bool(len(seq) < 2 or np.all(np.diff(seq) > 0))
 
 
-def _integers(text: str, n: int) -> np.ndarray:
-    """``n`` comma-separated integers (as SQLite writes them) as an int64 array."""
+def _integers(text: str, n: int) -> np.ndarray | None:
+    """``n`` comma-separated integers (as SQLite writes them) as an int64 array, else None."""
+    if text.encode().translate(None, b"0123456789,-"):  # not integers only (a REAL, a text)
+        return None
     out = np.fromstring(text, dtype=np.int64, sep=",")
-    if len(out) != n:
-        raise StorageError(f"a batch of {n} rows read as {len(out)} integers")
-    return out
+    return out if len(out) == n else None
 
 
 def _add(columns: dict[str, _Column], rows: list[dict[str, Any]], before: int) -> None:

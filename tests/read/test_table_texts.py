@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,17 @@ def test_a_field_of_nulls_is_a_column_and_a_field_never_held_is_none(tmp_path: P
     late = pd.Series([row[2].get("late") for row in rows])  # as the rows were read
     pd.testing.assert_series_equal(subset["late"], late, check_names=False)
     pd.testing.assert_frame_equal(subset, full[list(subset.columns)])
+
+
+def test_a_seq_num_or_time_stored_as_another_type_is_read_row_by_row(tmp_path: Path) -> None:
+    db = tmp_path / "bt.db"
+    write_run(db, [(i + 1, T0 + i, {"det": float(i)}) for i in range(4)], ["det"])
+    with sqlite3.connect(db) as conn:  # what another writer of the file could leave
+        conn.execute("UPDATE events SET seq_num = 2.5 WHERE uid = 'e000001'")
+        conn.execute("UPDATE events SET time = 'soon' WHERE uid = 'e000003'")
+    conn.close()
+    with open_beamtime(db) as bt:
+        table = bt["r1"].table()
+    assert table["seq_num"].tolist() == [1.0, 2.5, 3.0, 4.0]
+    assert table["time"].tolist() == [T0, T0 + 1, T0 + 2, "soon"]
+    assert table["det"].tolist() == [0.0, 1.0, 2.0, 3.0]
