@@ -27,8 +27,8 @@ __all__ = ["TIME_SCALE", "TextBatch", "exact_times", "stream_text_batches", "tex
 TIME_SCALE = 4_194_304.0  # 2**22
 _INT_LOW, _INT_CLAMP = 2**52, 2**63 - 1
 
-_PAGE = """SELECT e.seq_num, e.time{picks} FROM events e
-    WHERE e.stream_uid = ? AND e.seq_num >= ? ORDER BY e.seq_num LIMIT ? OFFSET ?"""
+_RANGE = "FROM events e WHERE e.stream_uid = ? AND e.seq_num BETWEEN ? AND ?"
+_LAST = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +58,7 @@ class TextBatch:
     time: str
     values: list[str]
     present: list[bool]
-    where: tuple[str, int, int, int]
-
-    def last_seq(self) -> int:
-        """The seq_num of the batch's last row."""
-        return int(self.seq[self.seq.rfind(",") + 1:])
+    where: tuple[str, int, int]
 
 
 def exact_times(integers: Any) -> bool:
@@ -79,7 +75,7 @@ def exact_times(integers: Any) -> bool:
 def stream_text_batches(reader: BeamtimeReader, descriptor_uid: str, *,
                         timestamps: bool = False, fields: list[str] | None = None,
                         size: int = 16_384) -> Iterator[TextBatch]:
-    """Yield the events of one descriptor, in seq_num order, ``size`` rows a batch.
+    """Yield the events of one descriptor, in seq_num order, as texts, batch by batch.
 
     Parameters
     ----------
@@ -95,54 +91,57 @@ def stream_text_batches(reader: BeamtimeReader, descriptor_uid: str, *,
         (``data -> '$."key"'``), so the other fields never leave the database.
         Each must be a valid :func:`~resonance_callback.store.run_queries.json_path`.
     size : int
-        Rows per batch.
+        seq_num values per batch: a batch holds the rows whose seq_num is in one
+        range of ``size`` values (so at most ``size`` rows, unless seq_nums repeat);
+        a gap between seq_nums is skipped with one lookup in the events' key.
 
     Notes
     -----
-    Rows sharing a seq_num are not told apart: a batch starts at the last seq_num
-    of the one before and skips one row, so a repeated seq_num shows as seq_nums
-    that do not grow (read such a stream sorted, with
-    :func:`~resonance_callback.store.run_queries.stream_row_batches`).
+    Each batch is one aggregate over the events' key, ``(stream_uid, seq_num, uid)``,
+    whose rows SQLite concatenates in the order it scans them: the seq_nums' order.
+    The caller checks that the seq_nums grow: if they do not (rows sharing a
+    seq_num, or another scan order) read the stream sorted instead, with
+    :func:`~resonance_callback.store.run_queries.stream_row_batches`.
     """
     from resonance_callback.store._queries import json_path
 
     if fields is None:
         exprs = ["e.data", "e.timestamps"] if timestamps else ["e.data"]
         params: list[Any] = []
-        checks: list[str | None] = [None] * len(exprs)
     else:
         paths = [json_path(f) for f in fields]
         exprs = ["e.data -> ?"] * len(fields) + (["e.timestamps -> ?"] * len(fields)
                                                  if timestamps else [])
         params = [*paths, *(paths if timestamps else [])]
-        checks = [str(p) for p in params]
-    picks = "".join(f", {x} AS v{i}" for i, x in enumerate(exprs))
-    page = _PAGE.format(picks=picks)
-    texts = ", ".join((f"group_concat(coalesce(v{i}, 'null'))" if fields is not None else
-                       f"group_concat(v{i})") for i in range(len(exprs)))
-    sql = (f"SELECT count(*), group_concat(seq_num), "
-           f"group_concat(CAST(time * {TIME_SCALE!r} AS INTEGER)){', ' * bool(texts)}{texts} "
-           f"FROM ({page})")
-    start, skip = -(2**63), 0
-    while True:
-        where = (descriptor_uid, start, size, skip)
+    texts = ", ".join((f"group_concat(coalesce({x}, 'null'))" if fields is not None else
+                       f"group_concat({x})") for x in exprs)
+    sql = (f"SELECT count(*), group_concat(e.seq_num), "
+           f"group_concat(CAST(e.time * {TIME_SCALE!r} AS INTEGER)){', ' * bool(texts)}{texts} "
+           f"{_RANGE}")
+    start = _first_seq(reader, descriptor_uid, -(2**63))
+    while start is not None:
+        end = min(start + size - 1, _LAST)
+        where = (descriptor_uid, start, end)
         row = reader.rows(sql, [*params, *where])[0]
-        n = int(row[0])
-        if not n:
-            return
-        values = [v or "" for v in row[3:]]
-        present = [True] * len(values)
-        for i, path in enumerate(checks):
-            if path is not None and values[i].strip("nul,") == "":  # only nulls: held?
-                present[i] = bool(reader.rows(
-                    f"SELECT count(v{i}) FROM ({page})", [*params, *where])[0][0])
-        batch = TextBatch(n, str(row[1]), str(row[2]), values, present, where)
-        yield batch
-        if n < size:
-            return
-        start, skip = batch.last_seq(), 1
+        if n := int(row[0]):
+            values = [v or "" for v in row[3:]]
+            present = [True] * len(values)
+            for i, x in enumerate(exprs):
+                if fields is not None and values[i].strip("nul,") == "":  # nulls: any held?
+                    present[i] = bool(reader.rows(f"SELECT count({x}) {_RANGE}",
+                                                  [params[i], *where])[0][0])
+            yield TextBatch(n, str(row[1]), str(row[2]), values, present, where)
+        start = None if end == _LAST else _first_seq(reader, descriptor_uid, end + 1)
+
+
+def _first_seq(reader: BeamtimeReader, descriptor_uid: str, start: int) -> int | None:
+    """The smallest seq_num of the descriptor's events from ``start`` on (None: none)."""
+    row = reader.rows("SELECT min(seq_num) FROM events WHERE stream_uid = ? AND seq_num >= ?",
+                      (descriptor_uid, start))
+    return None if row[0][0] is None else int(row[0][0])
 
 
 def text_batch_times(reader: BeamtimeReader, batch: TextBatch) -> list[float]:
     """The times of ``batch``'s rows as floats, one per row (when ``time`` is not exact)."""
-    return [r[1] for r in reader.rows(_PAGE.format(picks=""), batch.where)]
+    return [r[0] for r in reader.rows(f"SELECT e.time {_RANGE} ORDER BY e.seq_num",
+                                      batch.where)]

@@ -123,3 +123,14 @@ def test_a_seq_num_or_time_stored_as_another_type_is_read_row_by_row(tmp_path: P
     assert table["seq_num"].tolist() == [1.0, 2.5, 3.0, 4.0]
     assert table["time"].tolist() == [T0, T0 + 1, T0 + 2, "soon"]
     assert table["det"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_seq_nums_far_apart_are_read_in_order_up_to_the_largest(tmp_path: Path) -> None:
+    seqs = [-5, 1, 2, BATCH + 3, 10**6, 2**62, 2**63 - 1]
+    db = tmp_path / "bt.db"
+    write_run(db, [(s, T0 + i, {"det": float(i)}) for i, s in enumerate(reversed(seqs))],
+              ["det"])
+    with open_beamtime(db) as bt:
+        for table in (bt["r1"].table(), bt["r1"].table(fields=["det"])):
+            assert table["seq_num"].tolist() == seqs
+            assert table["det"].tolist() == [float(len(seqs) - 1 - i) for i in range(len(seqs))]
