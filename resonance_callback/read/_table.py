@@ -34,7 +34,10 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
     cannot hold as pandas would, lists) before the next is read, so memory holds the
     columns and one batch of rows, never every row as Python objects. Rows are read
     in seq_num order from the events' key; only if two rows share a seq_num is the
-    stream read again, sorted by seq_num, time and arrival.
+    stream read again, sorted by seq_num, time and arrival. A stream of one
+    descriptor (the usual case) comes as a few texts per batch
+    (:func:`~resonance_callback.store.stream_texts.stream_text_batches`: seq_nums,
+    exact times and JSON values concatenated by SQLite), not a tuple per row.
     """
     import pandas as pd
 
