@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,7 +11,13 @@ import orjson
 
 from resonance_callback import jsoncodec
 from resonance_callback.errors import DataLookupError
-from resonance_callback.store import BeamtimeReader, SampleMetadata, StoredRun, run_queries
+from resonance_callback.store import (
+    BeamtimeReader,
+    SampleMetadata,
+    StoredRun,
+    run_queries,
+    stream_texts,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -27,7 +34,10 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
     cannot hold as pandas would, lists) before the next is read, so memory holds the
     columns and one batch of rows, never every row as Python objects. Rows are read
     in seq_num order from the events' key; only if two rows share a seq_num is the
-    stream read again, sorted by seq_num, time and arrival.
+    stream read again, sorted by seq_num, time and arrival. A stream of one
+    descriptor (the usual case) comes as a few texts per batch
+    (:func:`~resonance_callback.store.stream_texts.stream_text_batches`: seq_nums,
+    exact times and JSON values concatenated by SQLite), not a tuple per row.
     """
     import pandas as pd
 
@@ -41,8 +51,15 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
                                       f"{unknown}; its fields are {declared}")
             fields = list(dict.fromkeys(fields))
         read = _Read(fields, timestamps)
-        read.rows(run_queries.stream_row_batches(reader, uid, stream, timestamps=timestamps,
-                                                 fields=fields, by_seq=True))
+        one = [r[0] for r in run_queries.descriptor_rows(reader, uid, stream)]
+        if len(one) == 1:  # its rows in the events' key order, a few texts per batch
+            if not read.texts(reader, stream_texts.stream_text_batches(
+                    reader, one[0], timestamps=timestamps, fields=fields)):
+                read, one = _Read(fields, timestamps), []  # a seq_num or time not a number
+        if len(one) != 1:
+            read.rows(run_queries.stream_row_batches(reader, uid, stream,
+                                                     timestamps=timestamps, fields=fields,
+                                                     by_seq=True))
         if not read.in_order():  # rows sharing a seq_num: read again, fully sorted
             read = _Read(fields, timestamps)
             read.rows(run_queries.stream_row_batches(reader, uid, stream,
@@ -105,6 +122,42 @@ class _Read:
                         self._field(self.stamps, key, [r[2 + k + j] for r in batch])
             self.n += len(batch)
 
+    def texts(self, reader: BeamtimeReader,
+              batches: Iterator[stream_texts.TextBatch]) -> bool:
+        """Add batches of :func:`~resonance_callback.store.stream_texts.stream_text_batches`.
+
+        False (and stop) at a batch whose seq_nums or times are not all numbers
+        (read such a stream row by row, with :meth:`rows`).
+        """
+        for batch in batches:
+            seq, scaled = _integers(batch.seq, batch.n), _integers(batch.time, batch.n)
+            if seq is None or scaled is None:
+                return False
+            self.seq.add_array(seq)
+            if stream_texts.exact_times(scaled):
+                self.time.add_array(scaled / stream_texts.TIME_SCALE)
+            else:
+                try:
+                    self.time.add_array(np.array(stream_texts.text_batch_times(reader, batch),
+                                                 dtype=np.float64))
+                except (TypeError, ValueError):
+                    return False
+            if self.fields is None:
+                _add(self.values, _decode(f"[{batch.values[0]}]"), self.n)
+                if self.timestamps:
+                    _add(self.stamps, _decode(f"[{batch.values[1]}]"), self.n)
+            else:
+                k = len(self.fields)
+                for j, key in enumerate(self.fields):
+                    for columns, i in ((self.values, j), (self.stamps, k + j)):
+                        if i >= len(batch.values) or (
+                                key not in columns and not batch.present[i]):
+                            continue  # not asked for, or no row holds it yet
+                        columns.setdefault(key, _Column(self.n)).add(
+                            _decode(f"[{batch.values[i]}]"))
+            self.n += batch.n
+        return True
+
     def _field(self, columns: dict[str, _Column], key: str, texts: list[str | None]) -> None:
         if key not in columns and all(t is None for t in texts):
             return  # no row holds it yet
@@ -117,8 +170,26 @@ class _Read:
         return bool(len(seq) < 2 or np.all(np.diff(seq) > 0))
 
 
+def _integers(text: str, n: int) -> np.ndarray | None:
+    """``n`` comma-separated integers (as SQLite writes them) as an int64 array, else None."""
+    if text.encode().translate(None, b"0123456789,-"):  # not integers only (a REAL, a text)
+        return None
+    out = np.fromstring(text, dtype=np.int64, sep=",")
+    return out if len(out) == n else None
+
+
 def _add(columns: dict[str, _Column], rows: list[dict[str, Any]], before: int) -> None:
     """Add one batch of events' values to ``columns``; a key seen first here is padded."""
+    n, known = len(rows), list(columns)
+    if known and sum(map(len, rows)) == n * len(known):  # every row the same keys? then
+        try:  # one C-level pass per column
+            picked = [list(map(itemgetter(k), rows)) for k in known]
+        except KeyError:
+            picked = []
+        if picked:
+            for column, values in zip(columns.values(), picked, strict=True):
+                column.add(values)
+            return
     keys = set().union(*rows)
     for key in [k for r in rows for k in r if k not in columns] if keys - columns.keys() else ():
         if key not in columns:  # in order of first appearance
@@ -154,6 +225,12 @@ class _Column:
             self._list = [v for p in self._parts for v in p.tolist()]
             self._parts = []
         self._list.extend(values)
+
+    def add_array(self, values: np.ndarray) -> None:
+        if self._list is None:
+            self._parts.append(values)
+        else:
+            self._list.extend(values.tolist())
 
     def finish(self, n: int) -> Any:
         if self._list is not None:

@@ -10,6 +10,7 @@ from resonance_callback.store import _acks as acknowledgements
 from resonance_callback.store import _frame_location as frame_stores
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
+from resonance_callback.store import _stream_text as stream_texts
 from resonance_callback.store._codecs import DEFAULT_CODEC, codec_name
 from resonance_callback.store._conflicts import ConflictPolicy, StrictConflicts
 from resonance_callback.store._counts import RunOverview, event_counts, frame_counts, run_overviews
@@ -112,6 +113,7 @@ __all__ = [
     "status_filter",
     "stop_row",
     "stream_row",
+    "stream_texts",
     "time_bound",
     "writer_alive",
 ]
