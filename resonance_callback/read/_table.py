@@ -81,11 +81,15 @@ def stream_table(reader: BeamtimeReader, uid: str, stream: str,
 
 
 def _decode(text: str) -> Any:
-    """Decode stored JSON: orjson when the text holds none of our tags (and it can)."""
-    if '"$' not in text:
+    """Decode stored JSON: orjson when the text holds none of our tags and no long integer.
+
+    orjson reads an integer beyond 64 bits as a float without a word: such text
+    takes the json module's path, which keeps it exact.
+    """
+    if '"$' not in text and not jsoncodec.may_hold_long_integer(text):
         try:
             return orjson.loads(text)
-        except orjson.JSONDecodeError:  # an integer past 64 bits, say: the json module's
+        except orjson.JSONDecodeError:  # what orjson refuses (lone surrogates, depth)
             pass
     return jsoncodec.loads(text)
 

@@ -72,3 +72,16 @@ def test_show_reads_a_database_written_before_tags_were_escaped(tmp_path: Path) 
     conn.close()
     result = CliRunner().invoke(main, ["show", str(tmp_path / "bt.db"), "-1"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("text", "long"), [
+    ("[1,12345678901234567890]", True),
+    ("12345678901234567890", True),
+    ('{"a": -1234567890123456789}', True),
+    ("[0.0070162316995941755, 1.2345678901234567e+19]", False),
+    ('{"a": 922337203685477580}', False),
+    ('"\ud800 1234567890123456789"', True),  # a lone surrogate in text: still looked at
+])
+def test_text_that_may_hold_an_integer_past_64_bits_is_told_apart(text: str, long: bool) -> None:
+    assert jsoncodec.may_hold_long_integer(text) is long
+    assert jsoncodec.may_hold_long_integer(text.encode("utf-8", "surrogatepass")) is long

@@ -134,3 +134,15 @@ def test_seq_nums_far_apart_are_read_in_order_up_to_the_largest(tmp_path: Path) 
         for table in (bt["r1"].table(), bt["r1"].table(fields=["det"])):
             assert table["seq_num"].tolist() == seqs
             assert table["det"].tolist() == [float(len(seqs) - 1 - i) for i in range(len(seqs))]
+
+
+def test_integers_beyond_64_bits_come_back_exact_in_the_table(tmp_path: Path) -> None:
+    big = [2**70, -(2**70), 10**30, 2**64]  # orjson alone reads each of them as a float
+    db = tmp_path / "bt.db"
+    write_run(db, [(i + 1, T0 + i, {"det": v}) for i, v in enumerate(big)], ["det"])
+    with open_beamtime(db) as bt:
+        table = bt["r1"].table()
+        subset = bt["r1"].table(fields=["det"])
+    for frame in (table, subset):
+        assert list(frame["det"]) == big
+        assert all(type(v) is int for v in frame["det"])

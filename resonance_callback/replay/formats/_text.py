@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from resonance_callback.errors import ReplayError
+from resonance_callback.jsoncodec import may_hold_long_integer
 from resonance_callback.replay.formats._common import (
     _BOM,
     _CHUNK,
@@ -29,16 +29,6 @@ from resonance_callback.replay.formats._common import (
     _unterminated,
 )
 from resonance_callback.replay.formats._lines import _Cursor, _lines, _separated_records
-
-#: An integer token of 19 digits or more (orjson reads those beyond 64 bits as floats):
-#: not the fraction of a float (``0.0070162316995941755`` has a run of 19 digits too).
-_LONG_INTEGER = re.compile(rb"(?<![0-9.])[0-9]{19,}(?![0-9.eE])")
-
-#: Every digit to ``0``, every other byte to a space: ``_RUN_OF_19 in data.translate(...)``
-#: finds a run of 19 digits ~5x faster than the regular expression, which then looks only
-#: at the few records that have one.
-_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_RUN_OF_19 = b"0" * 19
 
 # -- line-based text: jsonl-pairs, jsonl-objects, json-seq ---------------------
 
@@ -85,7 +75,7 @@ def _parse_record(label: str, number: int, data: bytes) -> Any:
     # so a record with a run of 19 digits takes the json path; so does what orjson
     # refuses (NaN and Infinity literals, lone surrogates, deep nesting, bad UTF-8),
     # with json's messages for what is really broken.
-    if _RUN_OF_19 not in data.translate(_DIGITS_TO_ZERO) or not _LONG_INTEGER.search(data):
+    if not may_hold_long_integer(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
