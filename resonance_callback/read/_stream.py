@@ -39,9 +39,13 @@ from resonance_callback.read._columns import (
     array_columns,
     column_array,
     config_readings,
-    distinct_dims,
     frame_dims,
     timestamps_dataset,
+)
+from resonance_callback.read._stream_layout import (
+    declared_columns,
+    stream_column,
+    stream_dataset,
 )
 from resonance_callback.read._stream_run import _Run
 
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 
     from resonance_callback.read._frames import FrameArray
     from resonance_callback.read._sources import StreamResourceRef
+    from resonance_callback.store import column_reads
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
@@ -142,6 +147,27 @@ class Stream:
         return self._run.stored_table(self.name, timestamps=True)
 
     @cached_property
+    def _extent(self) -> column_reads.StreamExtent:
+        """The stream's rows, counted or found from a frame field's spans (not read)."""
+        frame_field = None if self._unresolved else next(iter(self.frame_fields), None)
+        return self._run.stream_extent(self.name, frame_field)
+
+    @cached_property
+    def declared_columns(self) -> dict[str, np.dtype] | None:
+        """The columns (fields not frames) and dtypes the descriptors decide, else None.
+
+        See :mod:`resonance_callback.read._stream_layout`: when they decide, the
+        layout, :meth:`read` and the Tiled node are built without reading the table.
+        """
+        return None if self._unresolved else declared_columns(self.descriptors,
+                                                              self.frame_fields)
+
+    def column(self, field: str) -> Any:
+        """A declared column (or ``"time"``), read when its values are first asked for."""
+        return stream_column(self._run, self.name, self._extent, field,
+                             (self.declared_columns or {}).get(field))
+
+    @cached_property
     def _streamed(self) -> list[str]:
         """The ophyd-async fields: their data came in stream_datum documents."""
         return [k for k, dk in self.data_keys.items()
@@ -149,12 +175,11 @@ class Stream:
 
     @cached_property
     def _resources(self) -> dict[str, dict[str, Any]]:
-        table, datum_ids = self._full_table, {}  # each detector-file field's (stream) resource
-        for field in self.frame_fields:
-            if field in table.columns:  # an ophyd (v1) field: the events hold datum ids
-                first = next((v for v in table[field] if isinstance(v, str)), None)
-                if first is not None:
-                    datum_ids[field] = first
+        # each detector-file field's (stream) resource; an ophyd (v1) field's events hold
+        # datum ids, the first one names it
+        v1 = [f for f in self.frame_fields if f not in self._streamed
+              and "external" in (self.data_keys.get(f) or {})]
+        datum_ids = self._run.first_texts(self._extent, v1) if v1 else {}
         return self._run.field_resources(self._streamed, datum_ids)
 
     def field_resource(self, field: str) -> dict[str, Any]:
@@ -172,13 +197,16 @@ class Stream:
     def _parameters(self, field: str) -> dict[str, Any]:
         return _joins.resource_parameters(self.field_resource(field))
 
-    def _joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
+    def joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
+        """Rows per event joined into one (``concat``) for ``field``, else None."""
         declared = self.data_keys.get(field, {}).get("shape")
         return _joins.joined_rows(declared, self._parameters(field), frame_shape)
 
     @cached_property
     def _array_columns(self) -> dict[str, np.ndarray]:
         """Inline fields whose values are arrays of one shape, and ophyd-async scalars."""
+        if self.declared_columns is not None:
+            return {}  # every field not a frame is a declared scalar
         return array_columns(self._full_table, self.frame_fields, self.data_keys, self._streamed)
 
     def dims(self) -> dict[str, tuple[str, ...]]:
@@ -196,7 +224,7 @@ class Stream:
                 shape = tuple(self.frames(field).shape[1:])
             else:
                 continue
-            fields[field] = (self.data_keys[field], shape[1:] if self._joined(field, shape)
+            fields[field] = (self.data_keys[field], shape[1:] if self.joined(field, shape)
                              else shape)
         for field in self.frame_fields:  # frames of a field no descriptor declares
             if field not in fields:
@@ -228,7 +256,7 @@ class Stream:
 
     def _joined_rows(self, field: str, values: Any) -> Any:
         """``values`` as TiledWriter serves them: rows joined (``concat``), its chunks."""
-        rows = self._joined(field, tuple(values.shape[1:]))
+        rows = self.joined(field, tuple(values.shape[1:]))
         if rows:
             values = values.reshape((values.shape[0] * values.shape[1], *values.shape[2:]))
         chunks = _joins.tiled_chunks(tuple(values.shape), values.dtype.itemsize,
@@ -242,7 +270,11 @@ class Stream:
 
     def has_events(self) -> bool:
         """Return whether the stream has any stored event row."""
-        return bool(len(self._full_table))
+        return self.event_count() > 0
+
+    def event_count(self) -> int:
+        """Return the stream's events rows when first asked (not read: counted or found)."""
+        return self._extent.rows
 
     def internal_table(self, keep: Collection[str] = ()) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.
@@ -279,21 +311,7 @@ class Stream:
             Without xarray and dask (:class:`MissingExtraError`, naming the
             ``xarray`` extra).
         """
-        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
-            import xarray
-        table = self.internal_table()
-        n = len(table)
-        variables: dict[str, Any] = {
-            c: ("time", column_array(table[c].tolist())) for c in table.columns
-            if c not in ("seq_num", "time") and not c.startswith("ts_")}
-        for field, dims in self.dims().items():
-            if field in self.frame_fields and self.frames(field).frame_shape is None:
-                continue
-            values = self.array(field)
-            named = dims if len(values) == n else (f"{field}_frame", *dims[1:])
-            variables[field] = (distinct_dims(named), values)
-        coords = {"time": ("time", np.asarray(table["time"].to_numpy(), dtype="float64"))}
-        return xarray.Dataset(variables, coords=coords)
+        return stream_dataset(self)
 
     def timestamps(self) -> xarray.Dataset:
         """Return each field's timestamps as a Dataset (variables ``ts_{field}``)."""
