@@ -2,13 +2,12 @@
 
 ``run["primary"]`` (or ``run.primary``) is a :class:`Stream`; ``stream.read()`` is an
 :class:`xarray.Dataset` with dimension ``time`` (the events' times, a coordinate), one
-variable per field: the event values from SQLite, the frames as dask arrays reading the
-Zarr chunks only when computed. The layout follows what TiledWriter stores
+variable per field, each read only when indexed or computed (:mod:`._stream_layout`:
+how the layout is decided from the descriptors). The layout follows what TiledWriter stores
 (bluesky-tiled-plugins, BlueskyRun spec 3.0), so the same Dataset comes out of
 ``stream.read()`` here, of our Tiled server and of a TiledWriter-fed catalog:
 
-- variables: every field of the stream's descriptors (not ``seq_num``, nor the
-  timestamps: :meth:`Stream.timestamps` has them);
+- variables: every field of the descriptors (timestamps: :meth:`Stream.timestamps`);
 - dimensions of a frame field: ``time``, then the field's declared ``dims``
   for a field from a detector file (``{field}_dim{i}`` when none are
   declared), else ``dim_int_{n}`` named by size, one name per distinct size
@@ -16,9 +15,8 @@ Zarr chunks only when computed. The layout follows what TiledWriter stores
   ``read()`` here makes a name repeated in one field distinct (``dim_int_1_2``);
 - a value from a detector file declared a scalar (``dtype`` number, integer,
   boolean or string) with shape ``[1]`` is one scalar per event;
-- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean
-  scalar per event too (TiledWriter makes every detector-file field an array node;
-  text values stay columns of the event table);
+- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean scalar
+  per event too (TiledWriter's detector-file array nodes; text stays in the table);
 - a field whose stream resource has ``join_method="concat"`` and ``n > 1``
   rows per event is served joined, ``N * n`` rows (:mod:`._joins`).
 """
@@ -44,8 +42,10 @@ from resonance_callback.read._columns import (
 )
 from resonance_callback.read._stream_layout import (
     declared_columns,
+    frame_blocks,
     stream_column,
     stream_dataset,
+    stream_metadata,
 )
 from resonance_callback.read._stream_run import _Run
 
@@ -94,21 +94,8 @@ class Stream:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The stream's metadata as TiledWriter keeps it.
-
-        The first descriptor without ``name``, ``object_keys`` and
-        ``run_start``; each later descriptor adds an entry to
-        ``_config_updates`` (``uid``, ``time``, ``configuration``).
-        """
-        first, *later = self.descriptors
-        meta = {k: v for k, v in first.items() if k not in {"name", "object_keys", "run_start"}}
-        meta["data_keys"] = self.data_keys
-        updates = [{"uid": d["uid"], "time": d["time"],
-                    **({"configuration": d["configuration"]} if d.get("configuration") else {})}
-                   for d in later]
-        if updates:
-            meta["_config_updates"] = updates
-        return meta
+        """The stream's metadata as TiledWriter keeps it (first descriptor, ``_config_updates``)."""
+        return stream_metadata(self.descriptors, self.data_keys)
 
     @cached_property
     def _unresolved(self) -> dict[str, dict[int, str]]:
@@ -118,8 +105,7 @@ class Stream:
     def frame_fields(self) -> list[str]:
         """The fields whose values are frames in the Zarr store, in the descriptor's order.
 
-        A field whose frames were referenced but never stored (``check`` lists
-        them as unresolved) is one too: its frames are read as gaps that raise.
+        Also a field whose frames were never stored (unresolved): read as gaps that raise.
         """
         stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
@@ -156,8 +142,7 @@ class Stream:
     def declared_columns(self) -> dict[str, np.dtype] | None:
         """The columns (fields not frames) and dtypes the descriptors decide, else None.
 
-        See :mod:`resonance_callback.read._stream_layout`: when they decide, the
-        layout, :meth:`read` and the Tiled node are built without reading the table.
+        When they decide (:mod:`._stream_layout`), no layout reads the table.
         """
         return None if self._unresolved else declared_columns(self.descriptors,
                                                               self.frame_fields)
@@ -175,8 +160,7 @@ class Stream:
 
     @cached_property
     def _resources(self) -> dict[str, dict[str, Any]]:
-        # each detector-file field's (stream) resource; an ophyd (v1) field's events hold
-        # datum ids, the first one names it
+        # each detector-file field's (stream) resource; a v1 field's first datum id names it
         v1 = [f for f in self.frame_fields if f not in self._streamed
               and "external" in (self.data_keys.get(f) or {})]
         datum_ids = self._run.first_texts(self._extent, v1) if v1 else {}
@@ -193,6 +177,10 @@ class Stream:
         resource, when set; ``{}`` for any other field.
         """
         return _joins.node_metadata(self._parameters(field))
+
+    def frame_chunks(self, field: str, frames: FrameArray) -> Any:
+        """The blocks ``field``'s frames are served in over Tiled (see ``frame_blocks``)."""
+        return frame_blocks(frames, self._parameters(field))
 
     def _parameters(self, field: str) -> dict[str, Any]:
         return _joins.resource_parameters(self.field_resource(field))
@@ -216,19 +204,12 @@ class Stream:
         are arrays of one shape; each is an array node of its own on the
         Tiled server, not a column of the ``internal`` table.
         """
-        fields = {}
-        for field in self.data_keys:
-            if field in self._array_columns:
-                shape = tuple(self._array_columns[field].shape[1:])
-            elif field in self.frame_fields:
-                shape = tuple(self.frames(field).shape[1:])
-            else:
-                continue
-            fields[field] = (self.data_keys[field], shape[1:] if self.joined(field, shape)
-                             else shape)
+        shapes = {f: tuple(v.shape[1:]) for f, v in self._array_columns.items()}
+        shapes.update({f: tuple(self.frames(f).shape[1:]) for f in self.frame_fields})
+        fields = {f: (self.data_keys[f], shapes[f][1:] if self.joined(f, shapes[f])
+                      else shapes[f]) for f in self.data_keys if f in shapes}
         for field in self.frame_fields:  # frames of a field no descriptor declares
-            if field not in fields:
-                fields[field] = ({}, tuple(self.frames(field).shape[1:]))
+            fields.setdefault(field, ({}, shapes[field]))
         return frame_dims(fields)
 
     def array(self, field: str) -> Any:
@@ -300,10 +281,11 @@ class Stream:
         Returns
         -------
         xarray.Dataset
-            Dimension ``time`` (coordinate: the events' times); one variable
-            per field, its dimension names distinct (``to_dataframe()`` works);
-            frames as dask arrays, one chunk each, read from Zarr when computed.
-            A field with frames of different shapes is left out (``run.images``).
+            Dimension ``time`` (a coordinate without index: the events' times);
+            one variable per field, its dimension names distinct (``to_dataframe()``
+            works), each read only when indexed or computed: ``ds["img"][k]`` reads
+            frame ``k`` alone (``ds.chunk({"time": 1})`` for dask arrays). A field
+            with frames of different shapes is left out (``run.images``).
 
         Raises
         ------

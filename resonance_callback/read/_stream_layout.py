@@ -25,8 +25,9 @@ naming the field (``run.table()`` still reads it as stored).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -34,17 +35,24 @@ from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import DataLookupError
 from resonance_callback.read._columns import column_array, distinct_dims
+from resonance_callback.read._joins import MAX_CHUNK_BYTES, tiled_chunks
 from resonance_callback.store import run_queries
 
 if TYPE_CHECKING:
+    import pandas
     import xarray
 
-    from resonance_callback.read._stream import Stream
+    from resonance_callback.read._frames import FrameArray
     from resonance_callback.read._stream_run import _Run
     from resonance_callback.store import column_reads
 
-__all__ = ["DECLARED_NUMPY", "LazyColumn", "declared_columns", "stream_column", "stream_dataset",
-           "typed_column"]
+__all__ = ["DECLARED_NUMPY", "MAX_FRAME_BLOCKS", "LazyColumn", "declared_columns", "frame_blocks",
+           "stream_column", "stream_dataset", "stream_metadata", "typed_column"]
+
+#: Most blocks the frames of a field are served in over Tiled when no ``chunk_shape``
+#: decides: a node's structure lists every block, so one frame a block would make it,
+#: and each answer about the node, grow with the run.
+MAX_FRAME_BLOCKS = 1_000
 
 #: TiledWriter's numpy dtype of a scalar declared only by its JSON ``dtype``.
 DECLARED_NUMPY = {"number": "<f8", "integer": "<i8", "boolean": "|b1"}
@@ -111,7 +119,9 @@ def typed_column(texts: list[Any], dtype: np.dtype, what: str) -> np.ndarray:
     """
     values = jsoncodec.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
     kinds = set(map(type, values))
-    allowed = {"b": {bool}, "f": {int, float, type(None)}}.get(dtype.kind, {int, float})
+    allowed: set[type] = {bool} if dtype.kind == "b" else {int, float}
+    if dtype.kind == "f":
+        allowed.add(type(None))
     if not kinds <= allowed:
         raise DataLookupError(f"{what}: a value is not one its declared dtype {dtype} can "
                               "hold; read it with run.table()")
@@ -147,7 +157,8 @@ class LazyColumn:
 
     def __init__(self, load: Callable[[], np.ndarray], rows: int, dtype: np.dtype,
                  what: str) -> None:
-        self._load, self._values = load, None
+        self._load = load
+        self._values: np.ndarray | None = None
         self.shape, self.dtype, self.ndim, self.what = (rows,), dtype, 1, what
 
     def values(self) -> np.ndarray:
@@ -164,11 +175,43 @@ class LazyColumn:
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return self.values()[key]
+        return np.asarray(self.values()[key])
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         values = self.values()
         return values if dtype is None else values.astype(dtype)
+
+
+def frame_blocks(frames: FrameArray, parameters: dict[str, Any]) -> Any:
+    """The blocks of a field's frames as served: TiledWriter's ``chunk_shape``, else few.
+
+    Without a usable ``chunk_shape`` (:func:`~._joins.tiled_chunks`), one frame a
+    block up to :data:`MAX_FRAME_BLOCKS` frames; past it, as many frames a block
+    as keep the blocks at most that many and each at most
+    :data:`~._joins.MAX_CHUNK_BYTES`. A request for frame ``k`` reads frame ``k``
+    either way; only a whole block asked for reads the frames of the block.
+    """
+    frame_shape = frames.frame_shape or ()
+    chunks = tiled_chunks(frames.shape, frames.dtype.itemsize, parameters, None)
+    if chunks:
+        return chunks
+    frame_bytes = max(1, frames.dtype.itemsize * math.prod(frame_shape))
+    per_block = min(-(-len(frames) // MAX_FRAME_BLOCKS), MAX_CHUNK_BYTES // frame_bytes)
+    return (max(1, per_block), *frame_shape)
+
+
+def stream_metadata(descriptors: list[dict[str, Any]], data_keys: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """A stream's metadata as TiledWriter keeps it (see :attr:`Stream.metadata`)."""
+    first, *later = descriptors
+    meta = {k: v for k, v in first.items() if k not in {"name", "object_keys", "run_start"}}
+    meta["data_keys"] = data_keys
+    updates = [{"uid": d["uid"], "time": d["time"],
+                **({"configuration": d["configuration"]} if d.get("configuration") else {})}
+               for d in later]
+    if updates:
+        meta["_config_updates"] = updates
+    return meta
 
 
 def stream_column(run: _Run, stream: str, extent: column_reads.StreamExtent, field: str,
@@ -191,7 +234,25 @@ def stream_column(run: _Run, stream: str, extent: column_reads.StreamExtent, fie
     return LazyColumn(load, extent.rows, dtype, what)
 
 
-def stream_dataset(stream: Stream) -> xarray.Dataset:
+class _Stream(Protocol):
+    """What :func:`stream_dataset` reads of a :class:`Stream`."""
+
+    @property
+    def frame_fields(self) -> list[str]: ...
+    @property
+    def declared_columns(self) -> dict[str, np.dtype] | None: ...
+
+    def has_events(self) -> bool: ...
+    def event_count(self) -> int: ...
+    def internal_table(self) -> pandas.DataFrame: ...
+    def column(self, field: str) -> Any: ...
+    def dims(self) -> dict[str, tuple[str, ...]]: ...
+    def frames(self, field: str) -> FrameArray: ...
+    def joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None: ...
+    def array(self, field: str) -> Any: ...
+
+
+def stream_dataset(stream: _Stream) -> xarray.Dataset:
     """The Dataset of :meth:`Stream.read` (see there).
 
     With the layout declared (:func:`declared_columns`), nothing of the events'

@@ -109,14 +109,31 @@ class FrameNode(LiveStream, ArrayAdapter):
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
 
+def _served_values(stream: Stream, field: str) -> tuple[Any, Any]:
+    """A field's values as served, and their chunks (None: the values' own).
+
+    A field's frames, not joined (``concat``), are served straight from its
+    :class:`~resonance_callback.read.FrameArray`: a request for frame ``k``
+    reads that frame, in time independent of the run's length (a dask array of
+    one chunk per frame costs time in its chunks to slice and compute). Their
+    chunks are those the dask array had: TiledWriter's ``chunk_shape``, else one
+    frame a block.
+    """
+    if field in stream.frame_fields:
+        frames = stream.frames(field)
+        if frames.frame_shape is not None and not stream.joined(field, frames.frame_shape):
+            return frames, stream.frame_chunks(field, frames)
+    return stream.array(field), None
+
+
 def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
-    values = stream.array(field)
+    values, chunks = _served_values(stream, field)
     metadata = dict(stream.data_keys.get(field, {}))
     metadata["dtype_numpy"] = str(values.dtype)
     metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
     # A scalar per event with no dims declared has none, as TiledWriter's.
     served = None if len(dims) == 1 and not metadata.get("dims") else dims
-    node = FrameNode.from_array(values, dims=served, metadata=json_safe(metadata))
+    node = FrameNode.from_array(values, dims=served, chunks=chunks, metadata=json_safe(metadata))
     node._stream, node._field = stream, field
     return node
 
@@ -134,6 +151,8 @@ def stream_node(stream: Stream) -> LiveContainer:
 
     @functools.cache
     def raggeds() -> dict[str, Any]:
+        if not ragged_fields(stream, list(stream.data_keys)):
+            return {}  # declared by none: the table is not read
         table = stream.internal_table()
         nodes = {f: ragged_node(stream, f, table[f].tolist(), json_safe(stream.data_keys[f]))
                  for f in ragged_fields(stream, list(table.columns))}
