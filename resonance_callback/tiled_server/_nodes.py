@@ -21,6 +21,8 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
+
 from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
 from resonance_callback.errors import StorageError
@@ -96,15 +98,15 @@ class FrameNode(LiveStream, ArrayAdapter):
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         """Return the frames asked for (424 if one cannot be read)."""
-        try:
-            return super().read(*args, **kwargs)
+        try:  # frames served from their FrameArray: read here, where a gap is caught
+            return np.asarray(super().read(*args, **kwargs))
         except StorageError as exc:
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
     def read_block(self, *args: Any, **kwargs: Any) -> Any:
         """Return one chunk of frames (424 if one cannot be read)."""
         try:
-            return super().read_block(*args, **kwargs)
+            return np.asarray(super().read_block(*args, **kwargs))
         except StorageError as exc:
             raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
 
