@@ -8,8 +8,6 @@ frame of a 100,000-frame run. Wrapped as xarray's backends wrap a file's arrays
 reading and only the frames (or rows) finally asked for are read, in time
 independent of the run's length. ``ds.chunk({"time": 1})`` makes dask arrays
 of them for those who want dask.
-
-Imported only where xarray is known to be installed.
 """
 
 from __future__ import annotations
@@ -17,8 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from xarray.backends import BackendArray
-from xarray.core import indexing
+
+from resonance_callback._extras import needs_extra
+
+with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
+    from xarray.backends import BackendArray
+    from xarray.core import indexing
 
 __all__ = ["lazily_indexed"]
 
