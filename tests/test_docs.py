@@ -76,7 +76,7 @@ def test_xarray_and_serve_tiled_snippets_of_the_reading_page_run_as_pasted(
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == [
-        "Si scan", "{'time': 5, 'dim_int_1': 10, 'dim_int_1_2': 10}", "Array", "[1]", "1"]
+        "Si scan", "{'time': 5, 'dim_int_1': 10, 'dim_int_1_2': 10}", "(10, 10)", "[1]", "1"]
     # The server the second block talks to, started as the page says; only the port is
     # a free one instead of 8000 (other servers may hold 8000 on a shared machine).
     port = free_port()

@@ -24,7 +24,7 @@ from resonance_callback.read._unresolved import (
     stream_frames,
     unresolved_fields,
 )
-from resonance_callback.store import BeamtimeReader, run_queries
+from resonance_callback.store import BeamtimeReader, column_reads, run_queries
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,3 +159,18 @@ class RunStreams(Mapping[str, "Stream"]):
                         ) -> dict[str, dict[str, Any]]:
         """Return detector-file fields' (stream) resource documents (see ``read._joins``)."""
         return field_resources(self._reader, self.uid, streamed, datum_ids)
+
+    def stream_extent(self, stream: str, frame_field: str | None = None
+                      ) -> column_reads.StreamExtent:
+        """Return how many rows ``stream`` holds (see ``store.column_reads.stream_extent``)."""
+        return column_reads.stream_extent(self._reader, self.uid, stream, frame_field)
+
+    def first_texts(self, extent: column_reads.StreamExtent, fields: list[str]
+                    ) -> dict[str, str]:
+        """Return each field's first text value (an ophyd field's datum id) in ``extent``."""
+        return column_reads.first_texts(self._reader, extent.descriptors, fields)
+
+    def column_rows(self, extent: column_reads.StreamExtent, fields: list[str]
+                    ) -> list[tuple[Any, ...]]:
+        """Return ``(time, each field's JSON)`` of the rows of ``extent``, in the table's order."""
+        return column_reads.column_rows(self._reader, extent, fields)

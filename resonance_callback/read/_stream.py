@@ -2,13 +2,12 @@
 
 ``run["primary"]`` (or ``run.primary``) is a :class:`Stream`; ``stream.read()`` is an
 :class:`xarray.Dataset` with dimension ``time`` (the events' times, a coordinate), one
-variable per field: the event values from SQLite, the frames as dask arrays reading the
-Zarr chunks only when computed. The layout follows what TiledWriter stores
+variable per field, each read only when indexed or computed (:mod:`._stream_layout`:
+how the layout is decided from the descriptors). The layout follows what TiledWriter stores
 (bluesky-tiled-plugins, BlueskyRun spec 3.0), so the same Dataset comes out of
 ``stream.read()`` here, of our Tiled server and of a TiledWriter-fed catalog:
 
-- variables: every field of the stream's descriptors (not ``seq_num``, nor the
-  timestamps: :meth:`Stream.timestamps` has them);
+- variables: every field of the descriptors (timestamps: :meth:`Stream.timestamps`);
 - dimensions of a frame field: ``time``, then the field's declared ``dims``
   for a field from a detector file (``{field}_dim{i}`` when none are
   declared), else ``dim_int_{n}`` named by size, one name per distinct size
@@ -16,9 +15,8 @@ Zarr chunks only when computed. The layout follows what TiledWriter stores
   ``read()`` here makes a name repeated in one field distinct (``dim_int_1_2``);
 - a value from a detector file declared a scalar (``dtype`` number, integer,
   boolean or string) with shape ``[1]`` is one scalar per event;
-- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean
-  scalar per event too (TiledWriter makes every detector-file field an array node;
-  text values stay columns of the event table);
+- every ophyd-async (``STREAM:``) field is an array field, a numeric or boolean scalar
+  per event too (TiledWriter's detector-file array nodes; text stays in the table);
 - a field whose stream resource has ``join_method="concat"`` and ``n > 1``
   rows per event is served joined, ``N * n`` rows (:mod:`._joins`).
 """
@@ -39,9 +37,15 @@ from resonance_callback.read._columns import (
     array_columns,
     column_array,
     config_readings,
-    distinct_dims,
     frame_dims,
     timestamps_dataset,
+)
+from resonance_callback.read._stream_layout import (
+    declared_columns,
+    frame_blocks,
+    stream_column,
+    stream_dataset,
+    stream_metadata,
 )
 from resonance_callback.read._stream_run import _Run
 
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 
     from resonance_callback.read._frames import FrameArray
     from resonance_callback.read._sources import StreamResourceRef
+    from resonance_callback.store import column_reads
 
 __all__ = ["ConfigReading", "Stream", "column_array", "frame_dims"]
 
@@ -89,21 +94,8 @@ class Stream:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The stream's metadata as TiledWriter keeps it.
-
-        The first descriptor without ``name``, ``object_keys`` and
-        ``run_start``; each later descriptor adds an entry to
-        ``_config_updates`` (``uid``, ``time``, ``configuration``).
-        """
-        first, *later = self.descriptors
-        meta = {k: v for k, v in first.items() if k not in {"name", "object_keys", "run_start"}}
-        meta["data_keys"] = self.data_keys
-        updates = [{"uid": d["uid"], "time": d["time"],
-                    **({"configuration": d["configuration"]} if d.get("configuration") else {})}
-                   for d in later]
-        if updates:
-            meta["_config_updates"] = updates
-        return meta
+        """The stream's metadata as TiledWriter keeps it (first descriptor, ``_config_updates``)."""
+        return stream_metadata(self.descriptors, self.data_keys)
 
     @cached_property
     def _unresolved(self) -> dict[str, dict[int, str]]:
@@ -113,8 +105,7 @@ class Stream:
     def frame_fields(self) -> list[str]:
         """The fields whose values are frames in the Zarr store, in the descriptor's order.
 
-        A field whose frames were referenced but never stored (``check`` lists
-        them as unresolved) is one too: its frames are read as gaps that raise.
+        Also a field whose frames were never stored (unresolved): read as gaps that raise.
         """
         stored = set(self._run.image_fields(self.name)) | set(self._unresolved)
         return [k for k in dict.fromkeys([*self.data_keys, *sorted(stored)]) if k in stored]
@@ -142,6 +133,26 @@ class Stream:
         return self._run.stored_table(self.name, timestamps=True)
 
     @cached_property
+    def _extent(self) -> column_reads.StreamExtent:
+        """The stream's rows, counted or found from a frame field's spans (not read)."""
+        frame_field = None if self._unresolved else next(iter(self.frame_fields), None)
+        return self._run.stream_extent(self.name, frame_field)
+
+    @cached_property
+    def declared_columns(self) -> dict[str, np.dtype] | None:
+        """The columns (fields not frames) and dtypes the descriptors decide, else None.
+
+        When they decide (:mod:`._stream_layout`), no layout reads the table.
+        """
+        return None if self._unresolved else declared_columns(self.descriptors,
+                                                              self.frame_fields)
+
+    def column(self, field: str) -> Any:
+        """A declared column (or ``"time"``), read when its values are first asked for."""
+        return stream_column(self._run, self.name, self._extent, field,
+                             (self.declared_columns or {}).get(field))
+
+    @cached_property
     def _streamed(self) -> list[str]:
         """The ophyd-async fields: their data came in stream_datum documents."""
         return [k for k, dk in self.data_keys.items()
@@ -149,12 +160,10 @@ class Stream:
 
     @cached_property
     def _resources(self) -> dict[str, dict[str, Any]]:
-        table, datum_ids = self._full_table, {}  # each detector-file field's (stream) resource
-        for field in self.frame_fields:
-            if field in table.columns:  # an ophyd (v1) field: the events hold datum ids
-                first = next((v for v in table[field] if isinstance(v, str)), None)
-                if first is not None:
-                    datum_ids[field] = first
+        # each detector-file field's (stream) resource; a v1 field's first datum id names it
+        v1 = [f for f in self.frame_fields if f not in self._streamed
+              and "external" in (self.data_keys.get(f) or {})]
+        datum_ids = self._run.first_texts(self._extent, v1) if v1 else {}
         return self._run.field_resources(self._streamed, datum_ids)
 
     def field_resource(self, field: str) -> dict[str, Any]:
@@ -169,16 +178,23 @@ class Stream:
         """
         return _joins.node_metadata(self._parameters(field))
 
+    def frame_chunks(self, field: str, frames: FrameArray) -> Any:
+        """The blocks ``field``'s frames are served in over Tiled (see ``frame_blocks``)."""
+        return frame_blocks(frames, self._parameters(field))
+
     def _parameters(self, field: str) -> dict[str, Any]:
         return _joins.resource_parameters(self.field_resource(field))
 
-    def _joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
+    def joined(self, field: str, frame_shape: tuple[int, ...]) -> int | None:
+        """Rows per event joined into one (``concat``) for ``field``, else None."""
         declared = self.data_keys.get(field, {}).get("shape")
         return _joins.joined_rows(declared, self._parameters(field), frame_shape)
 
     @cached_property
     def _array_columns(self) -> dict[str, np.ndarray]:
         """Inline fields whose values are arrays of one shape, and ophyd-async scalars."""
+        if self.declared_columns is not None:
+            return {}  # every field not a frame is a declared scalar
         return array_columns(self._full_table, self.frame_fields, self.data_keys, self._streamed)
 
     def dims(self) -> dict[str, tuple[str, ...]]:
@@ -188,19 +204,12 @@ class Stream:
         are arrays of one shape; each is an array node of its own on the
         Tiled server, not a column of the ``internal`` table.
         """
-        fields = {}
-        for field in self.data_keys:
-            if field in self._array_columns:
-                shape = tuple(self._array_columns[field].shape[1:])
-            elif field in self.frame_fields:
-                shape = tuple(self.frames(field).shape[1:])
-            else:
-                continue
-            fields[field] = (self.data_keys[field], shape[1:] if self._joined(field, shape)
-                             else shape)
+        shapes = {f: tuple(v.shape[1:]) for f, v in self._array_columns.items()}
+        shapes.update({f: tuple(self.frames(f).shape[1:]) for f in self.frame_fields})
+        fields = {f: (self.data_keys[f], shapes[f][1:] if self.joined(f, shapes[f])
+                      else shapes[f]) for f in self.data_keys if f in shapes}
         for field in self.frame_fields:  # frames of a field no descriptor declares
-            if field not in fields:
-                fields[field] = ({}, tuple(self.frames(field).shape[1:]))
+            fields.setdefault(field, ({}, shapes[field]))
         return frame_dims(fields)
 
     def array(self, field: str) -> Any:
@@ -228,7 +237,7 @@ class Stream:
 
     def _joined_rows(self, field: str, values: Any) -> Any:
         """``values`` as TiledWriter serves them: rows joined (``concat``), its chunks."""
-        rows = self._joined(field, tuple(values.shape[1:]))
+        rows = self.joined(field, tuple(values.shape[1:]))
         if rows:
             values = values.reshape((values.shape[0] * values.shape[1], *values.shape[2:]))
         chunks = _joins.tiled_chunks(tuple(values.shape), values.dtype.itemsize,
@@ -242,7 +251,11 @@ class Stream:
 
     def has_events(self) -> bool:
         """Return whether the stream has any stored event row."""
-        return bool(len(self._full_table))
+        return self.event_count() > 0
+
+    def event_count(self) -> int:
+        """Return the stream's events rows when first asked (not read: counted or found)."""
+        return self._extent.rows
 
     def internal_table(self, keep: Collection[str] = ()) -> pandas.DataFrame:
         """Return the event values as TiledWriter's ``internal`` table.
@@ -268,10 +281,11 @@ class Stream:
         Returns
         -------
         xarray.Dataset
-            Dimension ``time`` (coordinate: the events' times); one variable
-            per field, its dimension names distinct (``to_dataframe()`` works);
-            frames as dask arrays, one chunk each, read from Zarr when computed.
-            A field with frames of different shapes is left out (``run.images``).
+            Dimension ``time`` (a coordinate without index: the events' times);
+            one variable per field, its dimension names distinct (``to_dataframe()``
+            works), each read only when indexed or computed: ``ds["img"][k]`` reads
+            frame ``k`` alone (``ds.chunk({"time": 1})`` for dask arrays). A field
+            with frames of different shapes is left out (``run.images``).
 
         Raises
         ------
@@ -279,21 +293,7 @@ class Stream:
             Without xarray and dask (:class:`MissingExtraError`, naming the
             ``xarray`` extra).
         """
-        with needs_extra("xarray", "xarray", "reading a stream as a Dataset"):
-            import xarray
-        table = self.internal_table()
-        n = len(table)
-        variables: dict[str, Any] = {
-            c: ("time", column_array(table[c].tolist())) for c in table.columns
-            if c not in ("seq_num", "time") and not c.startswith("ts_")}
-        for field, dims in self.dims().items():
-            if field in self.frame_fields and self.frames(field).frame_shape is None:
-                continue
-            values = self.array(field)
-            named = dims if len(values) == n else (f"{field}_frame", *dims[1:])
-            variables[field] = (distinct_dims(named), values)
-        coords = {"time": ("time", np.asarray(table["time"].to_numpy(), dtype="float64"))}
-        return xarray.Dataset(variables, coords=coords)
+        return stream_dataset(self)
 
     def timestamps(self) -> xarray.Dataset:
         """Return each field's timestamps as a Dataset (variables ``ts_{field}``)."""

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from resonance_callback.read._frames import FrameArray
     from resonance_callback.read._sources import StreamResourceRef
+    from resonance_callback.store import column_reads
 
 
 class _Run(Protocol):
@@ -35,3 +36,12 @@ class _Run(Protocol):
 
     def field_resources(self, streamed: list[str], datum_ids: dict[str, str]
                         ) -> dict[str, dict[str, Any]]: ...
+
+    def stream_extent(self, stream: str, frame_field: str | None = None
+                      ) -> column_reads.StreamExtent: ...
+
+    def first_texts(self, extent: column_reads.StreamExtent, fields: list[str]
+                    ) -> dict[str, str]: ...
+
+    def column_rows(self, extent: column_reads.StreamExtent, fields: list[str]
+                    ) -> list[tuple[Any, ...]]: ...

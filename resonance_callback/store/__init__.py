@@ -7,6 +7,7 @@ through the functions exported here.
 """
 
 from resonance_callback.store import _acks as acknowledgements
+from resonance_callback.store import _column_reads as column_reads
 from resonance_callback.store import _frame_location as frame_stores
 from resonance_callback.store import _inspect as inspect_queries
 from resonance_callback.store import _queries as run_queries
@@ -92,6 +93,7 @@ __all__ = [
     "WriteCounts",
     "acknowledgements",
     "codec_name",
+    "column_reads",
     "count_runs",
     "event_counts",
     "event_row",

@@ -23,8 +23,8 @@ from resonance_callback.store._reader import BeamtimeReader
 __all__ = ["RunOverview", "event_counts", "frame_counts", "run_overviews"]
 
 
-def event_counts(reader: BeamtimeReader, run_uids: Iterable[str] | None = None
-                 ) -> dict[str, dict[str, int]]:
+def event_counts(reader: BeamtimeReader, run_uids: Iterable[str] | None = None,
+                 stream: str | None = None) -> dict[str, dict[str, int]]:
     """Return the events of runs: per run uid, every events row counted per stream name.
 
     Parameters
@@ -33,6 +33,8 @@ def event_counts(reader: BeamtimeReader, run_uids: Iterable[str] | None = None
         The open beamtime.
     run_uids : iterable of str, optional
         Only these runs (default: all).
+    stream : str, optional
+        Only the streams of this name (default: all).
 
     Returns
     -------
@@ -46,6 +48,9 @@ def event_counts(reader: BeamtimeReader, run_uids: Iterable[str] | None = None
     if run_uids is not None:
         sql += " WHERE s.run_uid IN (SELECT value FROM json_each(?))"
         params.append(jsoncodec.dumps(list(run_uids)))
+    if stream is not None:
+        sql += (" AND" if params else " WHERE") + " s.name = ?"
+        params.append(stream)
     counts: dict[str, dict[str, int]] = {}
     for run_uid, name, n in reader.rows(
             sql + " GROUP BY s.run_uid, s.name ORDER BY min(s.rowid)", params):

@@ -21,11 +21,10 @@ import math
 import uuid
 from typing import Any
 
-from resonance_callback import jsoncodec
 from resonance_callback._extras import needs_extra
-from resonance_callback.errors import StorageError
 from resonance_callback.read import Beamtime, Run, Stream
 from resonance_callback.tiled_server._container import Found, Lazy, LiveContainer
+from resonance_callback.tiled_server._frame_nodes import array_node, json_safe
 from resonance_callback.tiled_server._kinds import (
     BytesNode,
     Table,
@@ -37,12 +36,8 @@ from resonance_callback.tiled_server._kinds import (
 from resonance_callback.tiled_server._kinds import (
     in_table as kept_in_table,
 )
-from resonance_callback.tiled_server._live import LiveStream
-from resonance_callback.tiled_server._sources import field_data_sources
 
 with needs_extra("tiled", "tiled[server]", "serving beamtimes over Tiled"):
-    from fastapi import HTTPException
-    from tiled.adapters.array import ArrayAdapter
     from tiled.structures.core import Spec
 
 __all__ = ["CATALOG_SPEC", "Lazy", "LiveContainer", "RunContainer", "beamtime_node", "exact_run",
@@ -62,65 +57,6 @@ MAX_SPECS = 20
 _MAX_SPEC_TEXT = 255
 
 
-def json_safe(value: Any) -> Any:
-    """Return ``value`` as plain JSON builtins (numpy values, NaN as our codec writes them)."""
-    return jsoncodec.loads(jsoncodec.dumps(value))
-
-
-class FrameNode(LiveStream, ArrayAdapter):
-    """A field's frames; one that cannot be read answers 424 Failed Dependency, and why.
-
-    A frame cannot be read when the writer could not store it (its detector
-    file unreadable: ``check`` lists it as unresolved) or its Zarr chunk is
-    damaged (``check`` lists the reference).
-
-    TiledWriter's catalog answers 500 for a file it cannot read, which Tiled's
-    client retries for up to 45 s; such a frame will not come later, so the
-    answer says so at once (the client raises ``ClientError`` with the
-    message). Not 410, which the client reads as a broken link (``KeyError``).
-
-    Its ``data_sources`` (asked for with ``include_data_sources``) are the
-    detector files its frames came from (:mod:`._sources`), None for a field
-    that came in the events.
-    """
-
-    _stream: Stream | None = None
-    _field: str = ""
-
-    @property
-    def data_sources(self) -> Any:
-        """The detector files of the field, as TiledWriter's node lists them (or None)."""
-        if self._stream is None:
-            return None
-        return field_data_sources(self._stream, self._field, self.structure())
-
-    def read(self, *args: Any, **kwargs: Any) -> Any:
-        """Return the frames asked for (424 if one cannot be read)."""
-        try:
-            return super().read(*args, **kwargs)
-        except StorageError as exc:
-            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
-
-    def read_block(self, *args: Any, **kwargs: Any) -> Any:
-        """Return one chunk of frames (424 if one cannot be read)."""
-        try:
-            return super().read_block(*args, **kwargs)
-        except StorageError as exc:
-            raise HTTPException(status_code=424, detail=str(exc)[:2000]) from None
-
-
-def _array_node(stream: Stream, field: str, dims: tuple[str, ...]) -> ArrayAdapter:
-    values = stream.array(field)
-    metadata = dict(stream.data_keys.get(field, {}))
-    metadata["dtype_numpy"] = str(values.dtype)
-    metadata.update(stream.field_metadata(field))  # TiledWriter's frame_per_point, spec
-    # A scalar per event with no dims declared has none, as TiledWriter's.
-    served = None if len(dims) == 1 and not metadata.get("dims") else dims
-    node = FrameNode.from_array(values, dims=served, metadata=json_safe(metadata))
-    node._stream, node._field = stream, field
-    return node
-
-
 def stream_node(stream: Stream) -> LiveContainer:
     """Return the Tiled node of one stream (``BlueskyEventStream`` 3.0, composite)."""
     array_dims = functools.cache(stream.dims)
@@ -134,6 +70,8 @@ def stream_node(stream: Stream) -> LiveContainer:
 
     @functools.cache
     def raggeds() -> dict[str, Any]:
+        if not ragged_fields(stream, list(stream.data_keys)):
+            return {}  # declared by none: the table is not read
         table = stream.internal_table()
         nodes = {f: ragged_node(stream, f, table[f].tolist(), json_safe(stream.data_keys[f]))
                  for f in ragged_fields(stream, list(table.columns))}
@@ -161,7 +99,7 @@ def stream_node(stream: Stream) -> LiveContainer:
             raise KeyError(key)
         if key in bytes_fields(stream):
             return BytesNode(stream, key, json_safe(stream.data_keys.get(key, {})))
-        return _array_node(stream, key, array_dims()[key])
+        return array_node(stream, key, array_dims()[key])
 
     return LiveContainer(Lazy(keys, get), metadata=json_safe(stream.metadata),
                          specs=list(STREAM_SPECS))

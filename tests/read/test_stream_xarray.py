@@ -67,13 +67,20 @@ def test_read_gives_time_dimension_and_every_scalar_as_stored(bt, rich) -> None:
         np.testing.assert_array_equal(ds[field].values, table[field].to_numpy())
 
 
-def test_inline_frames_are_lazy_dask_arrays_equal_to_the_stored_frames(bt, rich) -> None:
+def test_inline_frames_are_read_lazily_and_equal_the_stored_frames(bt, rich) -> None:
     run = bt[rich.scan]
     img = run.primary.read()["img"]
+    assert not img.variable._in_memory  # indexed lazily: a frame is read when asked for
+    assert img.dims == ("time", "dim_int_1", "dim_int_1_2")  # square: named apart
+    np.testing.assert_array_equal(img[3].values, run.images("img")[3])
+    np.testing.assert_array_equal(img.values, np.asarray(run.images("img")))
+
+
+def test_frames_chunk_into_dask_arrays_of_one_frame_each(bt, rich) -> None:
+    img = bt[rich.scan].primary.read()["img"].chunk({"time": 1})
     assert isinstance(img.data, dask.array.Array)
     assert img.data.chunks[0] == (1,) * 5
-    assert img.dims == ("time", "dim_int_1", "dim_int_1_2")  # square: named apart
-    np.testing.assert_array_equal(img.values, np.asarray(run.images("img")))
+    np.testing.assert_array_equal(img.values, np.asarray(bt[rich.scan].images("img")))
 
 
 def test_detector_file_frames_read_with_their_dtype_and_per_field_dims(bt, rich) -> None:
