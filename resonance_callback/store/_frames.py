@@ -42,6 +42,7 @@ from resonance_callback.store._codecs import (
 from resonance_callback.store._frame_location import open_frames_group
 from resonance_callback.store._shards import (
     STORE_ERRORS,
+    Shard,
     ShardBuffer,
     shard_options,
     write_shard,
@@ -52,6 +53,9 @@ __all__ = ["FrameStore"]
 
 #: Threads compressing and writing frames (the codecs release the GIL).
 WRITE_THREADS = min(2, os.cpu_count() or 1)
+
+#: Threads putting shards to an object store (waiting on the network, mostly).
+PUT_THREADS = 2
 
 #: Bytes of frames handed to the write threads and not yet written beyond which
 #: :meth:`FrameStore.append` waits for the oldest writes to end.
@@ -97,6 +101,7 @@ class FrameStore:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Array] = {}
         self._pool: ThreadPoolExecutor | None = None  # started at the first frame
+        self._puts: ThreadPoolExecutor | None = None  # started at the first shard
         # Writes handed to the pool, oldest first: (future, bytes, array path, frame index).
         self._inflight: deque[tuple[Future[None], int, str, int]] = deque()
         self._inflight_bytes = 0
@@ -185,34 +190,39 @@ class FrameStore:
             )
         index = entry.length
         if entry.shards is not None:
-            self._hand_over(path, entry.shards.add(index, frame))
+            self._hand_over(path, entry.shards.add(index, frame, self._writers().submit))
         elif entry.encode is None:
             self._write_through_zarr(path, entry, index, frame)
         else:
             if frame.flags.writeable or not frame.flags.owndata:
                 frame = frame.copy()  # the caller may reuse its buffer: write what it was
             self._reap(INFLIGHT_BYTES - frame.nbytes)
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(WRITE_THREADS,
-                                                thread_name_prefix="resonance-frames")
             key = entry.array.metadata.encode_chunk_key((index,) + (0,) * len(entry.frame_shape))
-            future = self._pool.submit(self._write_chunk, entry.encode,
+            future = self._writers().submit(self._write_chunk, entry.encode,
                                        os.path.join(entry.chunk_dir, key), frame)
             self._inflight.append((future, frame.nbytes, path, index))
             self._inflight_bytes += frame.nbytes
         entry.length = index + 1
         return index, entry.codec
 
-    def _hand_over(self, path: str, shard: tuple[ShardBuffer, int, np.ndarray] | None) -> None:
-        """Hand a shard of frames to the write threads (see :mod:`._shards`)."""
+    def _writers(self) -> ThreadPoolExecutor:
+        """The write threads (started at the first frame)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="resonance-frames")
+        return self._pool
+
+    def _hand_over(self, path: str, shard: Shard | None) -> None:
+        """Hand a shard to the put threads (see :mod:`._shards`).
+
+        A put waits for its frames' encoding by the write threads, which never wait for one.
+        """
         if shard is not None:
-            self._reap(INFLIGHT_BYTES - shard[2].nbytes)
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(WRITE_THREADS,
-                                                thread_name_prefix="resonance-frames")
-            self._inflight.append((self._pool.submit(write_shard, *shard), shard[2].nbytes,
-                                   path, shard[1]))
-            self._inflight_bytes += shard[2].nbytes
+            self._reap(INFLIGHT_BYTES - shard.nbytes)
+            if self._puts is None:
+                self._puts = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="resonance-puts")
+            self._inflight.append((self._puts.submit(write_shard, shard), shard.nbytes,
+                                   path, shard.start))
+            self._inflight_bytes += shard.nbytes
 
     @staticmethod
     def _write_chunk(encode: Callable[[np.ndarray], Any], chunk_path: str,
@@ -288,9 +298,10 @@ class FrameStore:
 
     def close(self) -> None:
         """Stop the write threads once their writes end (``flush()`` first to keep them)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for pool in (self._puts, self._pool):  # the puts first: they wait on the writers
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool = self._puts = None
         self._inflight.clear()
         self._inflight_bytes = 0
 
