@@ -8,8 +8,10 @@ the speed of local disk.
 Both promise the same durability: a frame is in the page cache of the file system
 (local disk: its chunk file; S3: the server's volume file) before its row commits, with
 no ``fsync`` on either side (a killed writer loses nothing committed; a power cut is not
-covered by either). The server runs on the same two cores as the writer; it is started,
-takes the untimed warm-up run, and is left to go idle before the timed run. The CPU
+covered by either). Each variant first writes an untimed run of the same frames (a
+writer process and a server in service have written before: their heaps, pools and
+connections are warm), and the server, on the same two cores as the writer, is left
+to go idle before the timed run. The CPU
 time of the writer process and of the server during the timed run is noted beside the
 speed (``how``): on a busy machine the speed follows it.
 """
@@ -56,7 +58,7 @@ def _frames(p: dict[str, Any], tmp: Path, url: str | None,
     pool = frame_pool(tuple(p["shape"]))
     warm_url = None if url is None else f"{url}-warm"
     with RunWriterCallback(tmp / "warm" / "bt.db", frames=warm_url) as warm:
-        for name, doc in frame_docs(pool, 2):
+        for name, doc in frame_docs(pool, p["n"]):
             warm(name, doc)
     docs = list(frame_docs(pool, p["n"]))
     if server is not None:
