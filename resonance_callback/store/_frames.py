@@ -1,19 +1,15 @@
 """The Zarr frame store: append frames to arrays and say where they went.
 
-Knows nothing about documents or SQL. Each array holds the frames of one
-field of one stream of one run, stacked along axis 0, one frame per chunk.
-
-Each frame is compressed and written as its own chunk by a small pool of
-background threads, with no stacking: from the caller's read-only copy as it
-is, or from a copy made at :meth:`FrameStore.append`. The frame is encoded with
-the array's own codecs (``numcodecs``, which releases the GIL while it
-compresses) and its bytes put where zarr reads that chunk, so none of zarr's
-per-chunk Python runs on the write path. The array's
-shape is grown once per :meth:`FrameStore.flush`, after every frame before it
-is written; callers must ``flush()`` before recording the frames as written
-anywhere a reader could see them. An array whose codecs or store this fast path
-does not know (a ``MemoryStore``, an array made by another tool) is written
-through zarr itself, one frame at a time.
+Knows nothing about documents or SQL. Each array holds the frames of one field of one
+stream of one run, stacked along axis 0, one frame per chunk. A small pool of background
+threads encodes each frame with the array's own codecs (``numcodecs``, which releases the
+GIL), from the caller's read-only array or a copy made at :meth:`FrameStore.append`, and
+puts its bytes where zarr reads that chunk (in an object store, a shard at a time:
+:mod:`._shards`), so none of zarr's per-chunk Python runs on the write path. The array's
+shape is grown once per :meth:`FrameStore.flush`, after every frame before it is written;
+callers must ``flush()`` before recording the frames as written anywhere a reader could
+see them. An array whose codecs or store this does not know (a ``MemoryStore``, an array
+made by another tool) is written through zarr itself, one frame at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +37,7 @@ from resonance_callback.store._codecs import (
 )
 from resonance_callback.store._frame_location import open_frames_group
 from resonance_callback.store._shards import (
+    PUT_THREADS,
     STORE_ERRORS,
     Shard,
     ShardBuffer,
@@ -53,9 +50,6 @@ __all__ = ["FrameStore"]
 
 #: Threads compressing and writing frames (the codecs release the GIL).
 WRITE_THREADS = min(2, os.cpu_count() or 1)
-
-#: Threads putting shards to an object store (waiting on the network, mostly).
-PUT_THREADS = 2
 
 #: Bytes of frames handed to the write threads and not yet written beyond which
 #: :meth:`FrameStore.append` waits for the oldest writes to end.
@@ -205,17 +199,13 @@ class FrameStore:
         entry.length = index + 1
         return index, entry.codec
 
-    def _writers(self) -> ThreadPoolExecutor:
-        """The write threads (started at the first frame)."""
+    def _writers(self) -> ThreadPoolExecutor:  # started at the first frame
         if self._pool is None:
             self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="resonance-frames")
         return self._pool
 
     def _hand_over(self, path: str, shard: Shard | None) -> None:
-        """Hand a shard to the put threads (see :mod:`._shards`).
-
-        A put waits for its frames' encoding by the write threads, which never wait for one.
-        """
+        """Hand a shard to the put threads (which wait for the write threads, never back)."""
         if shard is not None:
             self._reap(INFLIGHT_BYTES - shard.nbytes)
             if self._puts is None:

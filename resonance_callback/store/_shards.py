@@ -38,11 +38,15 @@ from resonance_callback.errors import StorageError
 from resonance_callback.store._codecs import chunk_encoder
 from resonance_callback.store._frame_location import obstore_module
 
-__all__ = ["SHARD_BYTES", "STORE_ERRORS", "Shard", "ShardBuffer", "frames_per_shard",
+__all__ = ["PUT_THREADS", "SHARD_BYTES", "STORE_ERRORS", "Shard", "ShardBuffer", "frames_per_shard",
            "is_object_store", "shard_options", "write_shard"]
 
 #: Bytes of frames (uncompressed) a shard holds at most, and so a buffer in memory.
 SHARD_BYTES = 16 * 1024**2
+
+#: Threads putting shards (waiting on the network, mostly). A put waits for its frames'
+#: encoding by the write threads, which never wait for a put: neither holds the other up.
+PUT_THREADS = 2
 
 #: Frames a shard holds at most (small frames: a flush rewrites at most this many).
 MAX_SHARD_FRAMES = 512
