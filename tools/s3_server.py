@@ -77,7 +77,10 @@ class S3Server:
                  "-ip.bind=127.0.0.1", f"-master.port={self.master}",
                  f"-volume.port={self.volume}", f"-filer.port={self.filer}", "-s3",
                  f"-s3.port={self.port}", f"-s3.config={config}", "-s3.port.iceberg=0",
-                 "-s3.port.lance=0", "-master.telemetry=false", f"-debug.port={self.debug}"],
+                 "-s3.port.lance=0", "-master.telemetry=false", f"-debug.port={self.debug}",
+                 # Room for the volumes each bucket grows (7) and the filer's own log:
+                 # with the default 8 a second bucket gets one volume, the log none.
+                 "-volume.max=64"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not self._answers_a_put():
@@ -119,6 +122,26 @@ class S3Server:
         self.stop()
         time.sleep(down)
         self.start()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used (user and system, all its threads)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait (at most ``timeout`` s) until the server is idle: under 5% of a core for 0.3 s.
+
+        Work it does after starting or after a write (volumes it grows, logs it
+        flushes) then does not count against what is timed next.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = self.cpu_seconds()
+            time.sleep(0.3)
+            if self.cpu_seconds() - before <= 0.015:
+                return
 
     def environment(self) -> dict[str, str]:
         """The AWS_* variables a client of this server needs."""

@@ -1,19 +1,15 @@
 """The Zarr frame store: append frames to arrays and say where they went.
 
-Knows nothing about documents or SQL. Each array holds the frames of one
-field of one stream of one run, stacked along axis 0, one frame per chunk.
-
-Each frame is compressed and written as its own chunk by a small pool of
-background threads, with no stacking: from the caller's read-only copy as it
-is, or from a copy made at :meth:`FrameStore.append`. The frame is encoded with
-the array's own codecs (``numcodecs``, which releases the GIL while it
-compresses) and its bytes put where zarr reads that chunk, so none of zarr's
-per-chunk Python runs on the write path. The array's
-shape is grown once per :meth:`FrameStore.flush`, after every frame before it
-is written; callers must ``flush()`` before recording the frames as written
-anywhere a reader could see them. An array whose codecs or store this fast path
-does not know (a ``MemoryStore``, an array made by another tool) is written
-through zarr itself, one frame at a time.
+Knows nothing about documents or SQL. Each array holds the frames of one field of one
+stream of one run, stacked along axis 0, one frame per chunk. A small pool of background
+threads encodes each frame with the array's own codecs (``numcodecs``, which releases the
+GIL), from the caller's read-only array or a copy made at :meth:`FrameStore.append`, and
+puts its bytes where zarr reads that chunk (in an object store, a shard at a time:
+:mod:`._shards`), so none of zarr's per-chunk Python runs on the write path. The array's
+shape is grown once per :meth:`FrameStore.flush`, after every frame before it is written;
+callers must ``flush()`` before recording the frames as written anywhere a reader could
+see them. An array whose codecs or store this does not know (a ``MemoryStore``, an array
+made by another tool) is written through zarr itself, one frame at a time.
 """
 
 from __future__ import annotations
@@ -41,7 +37,9 @@ from resonance_callback.store._codecs import (
 )
 from resonance_callback.store._frame_location import open_frames_group
 from resonance_callback.store._shards import (
+    PUT_THREADS,
     STORE_ERRORS,
+    Shard,
     ShardBuffer,
     shard_options,
     write_shard,
@@ -97,6 +95,7 @@ class FrameStore:
             raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
         self._arrays: dict[str, _Array] = {}
         self._pool: ThreadPoolExecutor | None = None  # started at the first frame
+        self._puts: ThreadPoolExecutor | None = None  # started at the first shard
         # Writes handed to the pool, oldest first: (future, bytes, array path, frame index).
         self._inflight: deque[tuple[Future[None], int, str, int]] = deque()
         self._inflight_bytes = 0
@@ -185,34 +184,35 @@ class FrameStore:
             )
         index = entry.length
         if entry.shards is not None:
-            self._hand_over(path, entry.shards.add(index, frame))
+            self._hand_over(path, entry.shards.add(index, frame, self._writers().submit))
         elif entry.encode is None:
             self._write_through_zarr(path, entry, index, frame)
         else:
             if frame.flags.writeable or not frame.flags.owndata:
                 frame = frame.copy()  # the caller may reuse its buffer: write what it was
             self._reap(INFLIGHT_BYTES - frame.nbytes)
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(WRITE_THREADS,
-                                                thread_name_prefix="resonance-frames")
             key = entry.array.metadata.encode_chunk_key((index,) + (0,) * len(entry.frame_shape))
-            future = self._pool.submit(self._write_chunk, entry.encode,
+            future = self._writers().submit(self._write_chunk, entry.encode,
                                        os.path.join(entry.chunk_dir, key), frame)
             self._inflight.append((future, frame.nbytes, path, index))
             self._inflight_bytes += frame.nbytes
         entry.length = index + 1
         return index, entry.codec
 
-    def _hand_over(self, path: str, shard: tuple[ShardBuffer, int, np.ndarray] | None) -> None:
-        """Hand a shard of frames to the write threads (see :mod:`._shards`)."""
+    def _writers(self) -> ThreadPoolExecutor:  # started at the first frame
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="resonance-frames")
+        return self._pool
+
+    def _hand_over(self, path: str, shard: Shard | None) -> None:
+        """Hand a shard to the put threads (which wait for the write threads, never back)."""
         if shard is not None:
-            self._reap(INFLIGHT_BYTES - shard[2].nbytes)
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(WRITE_THREADS,
-                                                thread_name_prefix="resonance-frames")
-            self._inflight.append((self._pool.submit(write_shard, *shard), shard[2].nbytes,
-                                   path, shard[1]))
-            self._inflight_bytes += shard[2].nbytes
+            self._reap(INFLIGHT_BYTES - shard.nbytes)
+            if self._puts is None:
+                self._puts = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="resonance-puts")
+            self._inflight.append((self._puts.submit(write_shard, shard), shard.nbytes,
+                                   path, shard.start))
+            self._inflight_bytes += shard.nbytes
 
     @staticmethod
     def _write_chunk(encode: Callable[[np.ndarray], Any], chunk_path: str,
@@ -288,9 +288,10 @@ class FrameStore:
 
     def close(self) -> None:
         """Stop the write threads once their writes end (``flush()`` first to keep them)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for pool in (self._puts, self._pool):  # the puts first: they wait on the writers
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool = self._puts = None
         self._inflight.clear()
         self._inflight_bytes = 0
 

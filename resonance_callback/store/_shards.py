@@ -3,15 +3,17 @@
 An object store wants few large objects, not one per frame: an array there is made
 with zarr v3 shards of :func:`frames_per_shard` frames (each frame still its own inner
 chunk, so a reader fetches one frame with one ranged read). :class:`ShardBuffer`
-holds the frames of the array's current shard in memory (bounded by
-:data:`SHARD_BYTES`) until the shard is full; the full shard is then written in one
-put, by a write thread. :meth:`ShardBuffer.partial` hands out the frames of a shard
-not yet full, for a flush to write (a later flush, or the full shard, rewrites it).
+holds the array's current shard in memory (bounded by :data:`SHARD_BYTES` of frames)
+until the shard is full; the full shard is then written in one put, by a put thread.
+:meth:`ShardBuffer.partial` hands out the shard not yet full, for a flush to write (a
+later flush, or the full shard, rewrites it).
 
-A shard is encoded here (each frame by the array's own codecs through numcodecs, which
-releases the GIL, then zarr's shard index and its CRC32C at the end: the bytes zarr
-would write) and put in one request; an array whose codecs this does not know is
-written through a view of the array whose shape reaches the shard's end. Either way
+Each frame is encoded as it arrives, by the write threads (the array's own codecs
+through numcodecs, which release the GIL), so the encoding overlaps the frames still
+arriving and the put of the shard before; a full shard is then its frames' bytes and
+zarr's shard index with its CRC32C at the end (the bytes zarr would write), put in one
+request. An array whose codecs this does not know is held frame by frame and written
+through a view of the array whose shape reaches the shard's end. Either way
 the array's metadata is not written: it is grown once per flush, after every frame
 before it is durable (:meth:`FrameStore.flush`).
 """
@@ -19,7 +21,8 @@ before it is durable (:meth:`FrameStore.flush`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import google_crc32c
@@ -35,11 +38,15 @@ from resonance_callback.errors import StorageError
 from resonance_callback.store._codecs import chunk_encoder
 from resonance_callback.store._frame_location import obstore_module
 
-__all__ = ["SHARD_BYTES", "STORE_ERRORS", "ShardBuffer", "frames_per_shard", "is_object_store",
-           "shard_options", "write_shard"]
+__all__ = ["PUT_THREADS", "SHARD_BYTES", "STORE_ERRORS", "Shard", "ShardBuffer", "frames_per_shard",
+           "is_object_store", "shard_options", "write_shard"]
 
 #: Bytes of frames (uncompressed) a shard holds at most, and so a buffer in memory.
 SHARD_BYTES = 16 * 1024**2
+
+#: Threads putting shards (waiting on the network, mostly). A put waits for its frames'
+#: encoding by the write threads, which never wait for a put: neither holds the other up.
+PUT_THREADS = 2
 
 #: Frames a shard holds at most (small frames: a flush rewrites at most this many).
 MAX_SHARD_FRAMES = 512
@@ -80,8 +87,25 @@ def shard_options(group: zarr.Group, frame: np.ndarray) -> dict[str, Any]:
     return {"shards": (frames_per_shard(frame), *frame.shape)}
 
 
+@dataclass
+class Shard:
+    """A shard to put: whole, or the first frames of one a flush writes (and later rewrites)."""
+
+    buffer: ShardBuffer
+    start: int  # its first frame's index
+    count: int  # frames it holds
+    nbytes: int  # bytes of those frames, uncompressed
+    frames: np.ndarray | None = None  # the frames, for an array zarr writes
+    parts: list[Future[Any]] = field(default_factory=list)  # or each frame's encoded bytes
+
+
 class ShardBuffer:
     """The frames of an array's current shard, waiting for the shard to fill.
+
+    A frame of an array whose codecs :func:`_shard_encoder` knows is encoded as it
+    arrives, by the write threads (``submit``): a full shard then only waits for its
+    last frames and is put; the frames are not kept, their encoded bytes are. Another
+    array's frames are held as they are until zarr writes them.
 
     Parameters
     ----------
@@ -98,12 +122,14 @@ class ShardBuffer:
         self.encode = _shard_encoder(array)
         self.size = int(shards[0])
         self.frame_shape = tuple(array.shape[1:])
+        self.frame_bytes = int(np.prod(self.frame_shape)) * array.dtype.itemsize
         self.start = length - length % self.size  # first frame of the current shard
-        self.count = length - self.start  # frames of it held (from an earlier session: 0)
+        self.count = 0  # frames of it held
         self._frames: np.ndarray | None = None
-        if self.count:  # a shard left partial: its frames are read back to complete it
-            self._frames = self._new()
-            self._frames[:self.count] = array[self.start:length]
+        self._parts: list[Future[Any]] = []
+        if length > self.start:  # a shard left partial: its frames are read back to complete it
+            for i, frame in enumerate(np.asarray(array[self.start:length])):
+                self.add(self.start + i, frame, _at_once)
 
     @classmethod
     def of(cls, array: AnyArray) -> ShardBuffer | None:
@@ -114,35 +140,52 @@ class ShardBuffer:
             return None
         return cls(array, array.shape[0])
 
-    def _new(self) -> np.ndarray:
-        return np.empty((self.size, *self.frame_shape), dtype=self.array.dtype)
-
-    def add(self, index: int, frame: np.ndarray) -> tuple[ShardBuffer, int, np.ndarray] | None:
-        """Hold frame ``index``; return ``(self, first index, frames)`` of the shard it fills."""
+    def add(self, index: int, frame: np.ndarray, submit: Submit) -> Shard | None:
+        """Hold frame ``index`` (``submit`` encodes it later); return the shard it fills."""
         assert index == self.start + self.count
-        if self._frames is None:
-            self._frames = self._new()
-        self._frames[self.count] = frame
+        if self.encode is not None:
+            if frame.flags.writeable or not frame.flags.owndata:
+                frame = frame.copy()  # the caller may reuse its buffer: write what it was
+            self._parts.append(submit(self.encode, frame))
+        else:
+            if self._frames is None:
+                self._frames = np.empty((self.size, *self.frame_shape), dtype=self.array.dtype)
+            self._frames[self.count] = frame
         self.count += 1
         if self.count < self.size:
             return None
-        full, start = self._frames, self.start
-        self._frames, self.start, self.count = None, self.start + self.size, 0
-        return self, start, full
+        full = self._shard(self._frames, self._parts)
+        self._frames, self._parts, self.start, self.count = None, [], self.start + self.size, 0
+        return full
 
-    def partial(self) -> tuple[ShardBuffer, int, np.ndarray] | None:
-        """``(self, first index, frames)`` of the shard not yet full, or None if it holds none.
+    def _shard(self, frames: np.ndarray | None, parts: list[Future[Any]]) -> Shard:
+        return Shard(self, self.start, self.count, self.count * self.frame_bytes,
+                     None if frames is None else frames[:self.count], parts)
 
-        The frames stay held: the shard is written again once full.
+    def partial(self) -> Shard | None:
+        """The shard not yet full, or None if it holds no frame.
+
+        Its frames stay held: the shard is written again once full.
         """
-        if not self.count or self._frames is None:
+        if not self.count:
             return None
-        return self, self.start, self._frames[:self.count]
+        return self._shard(self._frames, list(self._parts))
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the frames held."""
-        return 0 if self._frames is None else self._frames.nbytes
+        """Bytes of the frames held (uncompressed)."""
+        return self.count * self.frame_bytes
+
+
+#: How a frame is handed to the write threads: ``submit(encode, frame)`` (an executor's).
+Submit = Callable[[Callable[[np.ndarray], Any], np.ndarray], "Future[Any]"]
+
+
+def _at_once(encode: Callable[[np.ndarray], Any], frame: np.ndarray) -> Future[Any]:
+    """``encode(frame)`` now, as a future that is done."""
+    done: Future[Any] = Future()
+    done.set_result(encode(frame))
+    return done
 
 
 def _shard_encoder(array: AnyArray) -> Callable[[np.ndarray], Any] | None:
@@ -165,7 +208,12 @@ def _shard_encoder(array: AnyArray) -> Callable[[np.ndarray], Any] | None:
 
 def shard_bytes(encode: Callable[[np.ndarray], Any], frames: np.ndarray, size: int) -> bytes:
     """The bytes of a shard of ``size`` frames holding ``frames`` first (the rest empty)."""
-    parts = [memoryview(encode(frame)).cast("B") for frame in frames]
+    return _assemble([encode(frame) for frame in frames], size)
+
+
+def _assemble(encoded: list[Any], size: int) -> bytes:
+    """A shard of ``size`` frames from the encoded bytes of its first frames and its index."""
+    parts = [memoryview(part).cast("B") for part in encoded]
     index = np.full((size, 2), np.iinfo(np.uint64).max, dtype="<u8")
     offset = 0
     for i, part in enumerate(parts):
@@ -175,28 +223,26 @@ def shard_bytes(encode: Callable[[np.ndarray], Any], frames: np.ndarray, size: i
     return b"".join([*parts, tail, google_crc32c.value(tail).to_bytes(4, "little")])
 
 
-def write_shard(buffer: ShardBuffer, start: int, frames: np.ndarray) -> None:
-    """Write ``frames`` at ``start`` (one shard, whole or its first frames) in one put.
+def write_shard(shard: Shard) -> None:
+    """Put ``shard`` (whole, or its first frames) in one request, once its frames are encoded.
 
     The array's metadata is not touched (see the module documentation).
     """
+    buffer = shard.buffer
     array = buffer.array
-    stop = start + frames.shape[0]
-    if buffer.encode is not None:
-        key = array.metadata.encode_chunk_key((start // buffer.size,) + (0,) * (array.ndim - 1))
-        try:
-            obstore_module().put(array.store_path.store.store,  # type: ignore[attr-defined]
-                        f"{array.store_path.path}/{key}",
-                        shard_bytes(buffer.encode, frames, buffer.size), use_multipart=False)
-        except STORE_ERRORS as exc:
-            raise StorageError(str(exc).strip().splitlines()[0][:300] if str(exc).strip()
-                               else type(exc).__name__) from exc
-        return
-    metadata = replace(array.metadata, shape=(stop, *array.shape[1:]))
-    view: AnyArray = zarr.Array(AsyncArray(metadata, array.store_path,
-                                           array._async_array.config))
     try:
-        view[start:stop] = frames
+        if shard.frames is None:
+            key = array.metadata.encode_chunk_key(
+                (shard.start // buffer.size,) + (0,) * (array.ndim - 1))
+            data = _assemble([part.result() for part in shard.parts], buffer.size)
+            obstore_module().put(array.store_path.store.store,  # type: ignore[attr-defined]
+                                 f"{array.store_path.path}/{key}", data, use_multipart=False)
+            return
+        stop = shard.start + shard.count
+        metadata = replace(array.metadata, shape=(stop, *array.shape[1:]))
+        view: AnyArray = zarr.Array(AsyncArray(metadata, array.store_path,
+                                               array._async_array.config))
+        view[shard.start:stop] = shard.frames
     except STORE_ERRORS as exc:
         raise StorageError(str(exc).strip().splitlines()[0][:300] if str(exc).strip()
                            else type(exc).__name__) from exc
