@@ -186,6 +186,22 @@ class IdempotentConflicts:
         return {key: frame for key, frame in frames.items()
                 if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
 
+    def identical_events(self, rows: Sequence[EventRow]) -> None:
+        """Scalar events whose stored rows have the same columns: skipped, counted together.
+
+        What :meth:`conflict` does for each of them when it finds no difference.
+        """
+        if not rows:
+            return
+        parts = self.parts
+        parts.counts["already_stored"] += len(rows)
+        self._found = rows[-1].uid
+        streams = parts.runs.streams
+        for stream_uid in {row.stream_uid for row in rows}:
+            state = streams.get(stream_uid)
+            if state is not None:  # stored by an earlier session or another writer:
+                self._resumed.add(state.run_uid)  # its frames are compared, not written
+
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":
             state = self.parts.runs.streams.get(row["stream_uid"])
