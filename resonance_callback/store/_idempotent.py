@@ -31,9 +31,12 @@ Cost on the normal path: nothing is looked up before a write. Every row goes
 in with ``INSERT ... ON CONFLICT DO NOTHING``; only a row that was not
 inserted (its key is stored) is compared with the stored row
 (:meth:`IdempotentConflicts.conflict`), and frames only for events of
-resumed runs. Any row whose key is stored and whose content is the same is
-skipped, in a run resumed from an earlier session, in a
-run this writer opened (a document received twice), or in a run another writer
+resumed runs. Scalar events of a stream found stored (a file replayed again)
+are compared a chunk at a time before inserting, in SQLite, and those stored
+alike are skipped together (:meth:`IdempotentConflicts.identical_events`;
+see :mod:`~resonance_callback.store._stored_events`). Any row whose key is
+stored and whose content is the same is skipped, in a run resumed from an
+earlier session, in a run this writer opened (a document received twice), or in a run another writer
 process stores at the same time (the same stream replayed twice at once), so
 each is stored once; its run's frames are then compared, not written again. A
 ``start`` or ``descriptor`` received twice by one callback is rejected by the

@@ -1,23 +1,29 @@
-"""Events whose key is stored: a chunk's stored rows read in one query and compared in bulk.
+"""Events whose key is stored: a chunk's rows compared with the stored ones in bulk.
 
 What :class:`~resonance_callback.store._events.EventTable` does with the scalar
 events of a chunk that are stored already (a file replayed again):
 
-* :func:`stored_rows` reads the stored rows of the chunk's keys in a few
-  statements, each a join of the keys (a ``VALUES`` list) with the ``events_key``
-  index: one index search per key, never a scan of the table (a row-value ``IN``
-  list scanned every stored event once per chunk, so a replayed run cost the
-  square of its length).
-* :class:`StoredEvents` settles the rows: a row whose stored columns are equal
-  to the ones it would write (the same tuple, which a replay of the same file
-  makes) is handed, with the rest of its run of equal rows, to the policy's
-  ``identical`` (which counts them); any other row goes alone to the policy's
-  ``conflict`` as before, which compares column by column (JSON as values) and
-  skips or refuses it. A policy that refuses identical rows too (the strict
-  one) raises from ``identical``; its rows then go one by one to ``conflict``,
-  which names each uid.
+* When to look first: a stream whose descriptor was found stored (its run
+  resumed), or whose last chunk was found stored whole
+  (``StreamState.found_stored``), has its next chunk compared before anything
+  is inserted (:meth:`StoredEvents.read_first`), and only the rows not stored
+  are inserted; any other chunk is inserted first, and the rows the INSERT left
+  out are compared after (:meth:`StoredEvents.settle`). Both are correct for any
+  chunk; the guess only picks the cheaper order.
+* :func:`differing` compares in SQLite: the chunk's columns go in as a
+  ``VALUES`` list joined with the ``events_key`` index (one index search per
+  row, never a scan of the table), and only the rows not stored alike come
+  back (the key not stored, or a compared column not the same value). A chunk
+  stored alike answers nothing and costs no Python per row.
+* Rows stored alike are handed together to the policy's ``identical`` (which
+  counts them); the stored rows of the others are read (:func:`stored_rows`)
+  and each goes alone to the policy's ``conflict`` as before, which compares
+  column by column (JSON as values: the same data in another key order is
+  still skipped) and skips or refuses it. A policy that refuses identical
+  rows too (the strict one) raises from ``identical``; its rows then go one
+  by one to ``conflict``, which names each uid.
 
-Equal tuples are only ever a shortcut: every row the shortcut does not accept is
+"Stored alike" is only ever a shortcut: every row it does not accept is
 decided by ``conflict`` exactly as without it.
 """
 
@@ -133,6 +139,9 @@ class StoredEvents:
             differ = differing(self.batch, params, len(rows))
         except DocumentError:  # a value SQLite cannot take: the caller's INSERTs say which
             return rows, params
+        if not differ:  # every row stored alike (a file replayed again): skipped together
+            self._same([(i, row, k) for k, (i, row) in enumerate(rows)], params, {}, refused)
+            return [], []
         old: list[tuple[int, EventRow, int]] = []
         alike: set[int] = set()
         new: list[tuple[int, EventRow]] = []
@@ -147,16 +156,35 @@ class StoredEvents:
             else:
                 new.append((i, row))
                 rest += params[k * WIDTH:(k + 1) * WIDTH]
-        self.settle(old, params, refused, alike)
+        self._settle(old, params, refused, alike)
         return new, rest
 
-    def settle(self, rows: Sequence[tuple[int, EventRow, int]], params: Sequence[Any],
-               refused: list[Refusal], alike: Container[int] = ()) -> None:
-        """Decide ``(index, row, k)`` rows whose key is stored, in order.
+    def settle(self, rows: list[tuple[int, EventRow, int]], params: list[Any],
+               refused: list[Refusal]) -> None:
+        """Decide ``(index, row, k)`` rows an INSERT did not store (their key is stored).
 
-        ``params[k * WIDTH:]`` holds row k's columns; ``alike``: the ``k`` of rows
-        known to be stored alike (:func:`differing`), the others' stored rows are
-        read here. A refused row is added to ``refused`` under its index.
+        ``params[k * WIDTH:]`` holds row k's columns. A refused row is added to
+        ``refused`` under its index.
+        """
+        if len(rows) * WIDTH == len(params):  # none was inserted: the columns as they are
+            mine = params
+        else:
+            mine = [v for _, _, k in rows for v in params[k * WIDTH:(k + 1) * WIDTH]]
+        try:
+            differ = differing(self.batch, mine, len(rows))
+        except DocumentError:  # not expected: they were bound once already
+            alike: set[int] = set()
+        else:
+            alike = {k for _, row, k in rows
+                     if (row.stream_uid, row.seq_num, row.uid) not in differ}
+        self._settle(rows, params, refused, alike)
+
+    def _settle(self, rows: Sequence[tuple[int, EventRow, int]], params: Sequence[Any],
+                refused: list[Refusal], alike: Container[int]) -> None:
+        """Decide rows whose key is stored, in order; ``alike``: the ``k`` of rows stored alike.
+
+        The others' stored rows are read here: equal tuples are skipped with the
+        rows stored alike, every other row goes alone to the policy's ``conflict``.
         """
         found = stored_rows(self.batch, [row for _, row, k in rows if k not in alike])
         same: list[tuple[int, EventRow, int]] = []
