@@ -151,10 +151,11 @@ class EventTable:
                  streams: Mapping[str, StreamState]) -> int:
         """Store the scalar rows of a chunk; rows whose key is stored go to the policy.
 
-        When the last chunk of each of the chunk's streams was found stored whole
-        (a file replayed again), the stored rows of the chunk's keys are read first
-        and settled in bulk (:class:`StoredEvents`), and only the others inserted;
-        otherwise every row is inserted and those not inserted are settled after.
+        When each of the chunk's streams was found stored (its descriptor, or its
+        last chunk whole: a file replayed again), the chunk is compared with the
+        stored rows first and settled in bulk (:class:`StoredEvents`), and only
+        the rows not stored are inserted; otherwise every row is inserted and
+        those not inserted are settled after.
         """
         if all(state.found_stored for state in streams.values()):
             self.batch.begin(since)  # the write lock: what was not found stays missing
