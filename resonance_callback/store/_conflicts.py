@@ -78,6 +78,12 @@ class ConflictPolicy(Protocol):
         ``stored``: the stored row's values of ``EVENT_COLUMNS[:-1]`` if it read them.
         """
 
+    def identical_events(self, rows: Sequence[EventRow]) -> None:
+        """Scalar events whose stored rows have the same columns: return to skip them all.
+
+        Raise :class:`DocumentError` to have each decided by :meth:`event_conflict`.
+        """
+
     def stream_opening(self, row: StreamRow) -> None:
         """A stream is about to open (a stream of a refused run is refused too)."""
 
@@ -121,6 +127,10 @@ class StrictConflicts:
                        stored: Sequence[Any] | None = None) -> Mapping[str, np.ndarray]:
         """Raise :class:`DocumentError` naming the event's uid."""
         raise stored_twice("events", {"uid": row.uid}, self._db_path)
+
+    def identical_events(self, rows: Sequence[EventRow]) -> None:
+        """Raise: each event is refused by :meth:`event_conflict`, naming its uid."""
+        raise stored_twice("events", {"uid": rows[0].uid if rows else None}, self._db_path)
 
     def stream_opening(self, row: StreamRow) -> None:
         """Nothing to check."""

@@ -66,6 +66,9 @@ class StreamState:
     name: str
     seq_num: int = 0
     arrays: dict[str, str] = field(default_factory=dict)  # field -> zarr path
+    #: Whether the stream's last chunk of scalar events was found stored whole (a
+    #: replay of a stored file): its next chunk's stored rows are read first.
+    found_stored: bool = False
 
 
 

@@ -45,14 +45,10 @@ from resonance_callback.store._event_columns import (
 )
 from resonance_callback.store._images import ImageRefs
 from resonance_callback.store._rows import EventRow, Refusal
+from resonance_callback.store._stored_events import Conflict, Identical, StoredEvents
 from resonance_callback.store._unstorable import without_unstorable
 
 __all__ = ["ROWS_PER_INSERT", "Conflict", "EventTable", "statement_parts"]
-
-#: The writer's rule for a row whose key is stored: return the frames still to
-#: write (the row is identical: skipped), or raise DocumentError naming the uid.
-Conflict = Callable[[EventRow, dict[str, Any], Sequence[Any] | None, Sequence[Any] | None],
-                    Mapping[str, np.ndarray]]
 
 
 class EventTable:
@@ -66,14 +62,20 @@ class EventTable:
         ``stream(stream_uid)`` returns the open stream's state or raises
         :class:`WriterStateError` (or :class:`DocumentError` for a refused one).
     conflict : callable
-        The writer's rule for an event whose key is already stored.
+        The writer's rule for an event whose key is already stored: return the
+        frames still to write (the row is identical: skipped), or raise
+        :class:`DocumentError` naming the uid.
+    identical : callable
+        The writer's rule for scalar events found stored with equal columns
+        (:mod:`~resonance_callback.store._stored_events`).
     """
 
     def __init__(self, batch: Batch, stream: Callable[[str], StreamState],
-                 conflict: Conflict) -> None:
+                 conflict: Conflict, identical: Identical) -> None:
         self.batch = batch
         self.stream = stream
         self.conflict = conflict
+        self.stored = StoredEvents(batch, identical, conflict)
         self.images = ImageRefs(batch)
         self.last: tuple[str, str] = ("", "")  # (event uid, stream uid) last written
 
@@ -102,6 +104,7 @@ class EventTable:
         framed: list[tuple[int, EventRow]] = []
         notes: dict[int, str] = {}  # rows stored without a value they held, and why
         last: tuple[str, StreamState] | None = None  # the stream of the row before
+        streams: dict[str, StreamState] = {}  # the streams of the scalar rows
         for i, row in enumerate(chunk, start=offset):
             try:
                 if last is None or last[0] != row.stream_uid:
@@ -131,7 +134,9 @@ class EventTable:
                                           f"{type(exc).__name__}: {exc}"))
                 continue
             scalar.append((i, row))
-        stored = self._scalars(scalar, params, refused, since) if scalar else 0
+            if row.stream_uid not in streams:
+                streams[row.stream_uid] = state
+        stored = self._scalars(scalar, params, refused, since, streams) if scalar else 0
         stored += self._one_by_one(framed, refused)
         if notes:  # rows stored without a value: say which, unless refused after all
             gone = {refusal.index for refusal in refused}
@@ -142,7 +147,26 @@ class EventTable:
         return stored
 
     def _scalars(self, rows: list[tuple[int, EventRow]], params: list[Any],
-                 refused: list[Refusal], since: float | None) -> int:
+                 refused: list[Refusal], since: float | None,
+                 streams: Mapping[str, StreamState]) -> int:
+        """Store the scalar rows of a chunk; rows whose key is stored go to the policy.
+
+        When each of the chunk's streams was found stored (its descriptor, or its
+        last chunk whole: a file replayed again), the chunk is compared with the
+        stored rows first and settled in bulk (:class:`StoredEvents`), and only
+        the rows not stored are inserted; otherwise every row is inserted and
+        those not inserted are settled after.
+        """
+        if all(state.found_stored for state in streams.values()):
+            self.batch.begin(since)  # the write lock: what was not found stays missing
+            rows, params = self.stored.read_first(rows, params, refused)
+        stored = self._insert(rows, params, refused, since) if rows else 0
+        for state in streams.values():  # a chunk stored whole: read the next one first
+            state.found_stored = not stored
+        return stored
+
+    def _insert(self, rows: list[tuple[int, EventRow]], params: list[Any],
+                refused: list[Refusal], since: float | None) -> int:
         """Multi-row INSERTs; rows whose key is stored go to the conflict rule."""
         batch = self.batch
         conn = batch.conn
@@ -170,32 +194,16 @@ class EventTable:
         if not short:  # every row inserted: the normal path
             return len(rows)
         inserted = self._inserted(rows, short)
-        found = self._stored_rows([row for _, row in rows if not inserted[row.uid]])
+        old: list[tuple[int, EventRow, int]] = []
         stored = 0
         for k, (i, row) in enumerate(rows):
             if inserted[row.uid]:
                 inserted[row.uid] -= 1
                 stored += 1
-                continue
-            try:  # no frames: the policy only reads and compares, no unit of work needed
-                self.conflict(row, {}, params[k * WIDTH:(k + 1) * WIDTH],
-                              found.get((row.stream_uid, row.seq_num, row.uid)))
-            except DocumentError as exc:
-                refused.append(Refusal(i, f"event {row.uid}: {exc}"))
+            else:
+                old.append((i, row, k))
+        self.stored.settle(old, params, refused)
         return stored
-
-    def _stored_rows(self, rows: list[EventRow]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-        """The stored rows (``EVENT_COLUMNS[:-1]``) with the keys of ``rows``, by key."""
-        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        columns = ", ".join(EVENT_COLUMNS[:-1])
-        for first in range(0, len(rows), 1000):
-            part = rows[first:first + 1000]
-            keys = [v for row in part for v in (row.stream_uid, row.seq_num, row.uid)]
-            for stored in self.batch.execute(
-                    f"SELECT {columns} FROM events WHERE (stream_uid, seq_num, uid) IN "
-                    f"(VALUES {', '.join(['(?, ?, ?)'] * len(part))})", keys):
-                found[(stored[1], stored[2], stored[0])] = tuple(stored)
-        return found
 
     def _inserted(self, rows: list[tuple[int, EventRow]],
                   short: list[tuple[int, int, int]]) -> Counter[str]:

@@ -31,9 +31,12 @@ Cost on the normal path: nothing is looked up before a write. Every row goes
 in with ``INSERT ... ON CONFLICT DO NOTHING``; only a row that was not
 inserted (its key is stored) is compared with the stored row
 (:meth:`IdempotentConflicts.conflict`), and frames only for events of
-resumed runs. Any row whose key is stored and whose content is the same is
-skipped, in a run resumed from an earlier session, in a
-run this writer opened (a document received twice), or in a run another writer
+resumed runs. Scalar events of a stream found stored (a file replayed again)
+are compared a chunk at a time before inserting, in SQLite, and those stored
+alike are skipped together (:meth:`IdempotentConflicts.identical_events`;
+see :mod:`~resonance_callback.store._stored_events`). Any row whose key is
+stored and whose content is the same is skipped, in a run resumed from an
+earlier session, in a run this writer opened (a document received twice), or in a run another writer
 process stores at the same time (the same stream replayed twice at once), so
 each is stored once; its run's frames are then compared, not written again. A
 ``start`` or ``descriptor`` received twice by one callback is rejected by the
@@ -185,6 +188,22 @@ class IdempotentConflicts:
         self.conflict("events", dict(zip(EVENT_COLUMNS[:-1], columns, strict=False)), stored)
         return {key: frame for key, frame in frames.items()
                 if not self.frame_stored(row.uid, key, frame, row.stream_uid, row.seq_num)}
+
+    def identical_events(self, rows: Sequence[EventRow]) -> None:
+        """Scalar events whose stored rows have the same columns: skipped, counted together.
+
+        What :meth:`conflict` does for each of them when it finds no difference.
+        """
+        if not rows:
+            return
+        parts = self.parts
+        parts.counts["already_stored"] += len(rows)
+        self._found = rows[-1].uid
+        streams = parts.runs.streams
+        for stream_uid in {row.stream_uid for row in rows}:
+            state = streams.get(stream_uid)
+            if state is not None:  # stored by an earlier session or another writer:
+                self._resumed.add(state.run_uid)  # its frames are compared, not written
 
     def _run_of_row(self, table: str, row: dict[str, Any]) -> str | None:
         if table == "events":

@@ -112,7 +112,8 @@ class RowWriter:
             raise WriterStateError(f"RunWriter for {self.db_path} is already open")
         storage = Storage.open(self.db_path, self._zarr_location, **self._options)
         batch = storage.batch
-        events = EventTable(batch, self.runs.stream_state, self.conflicts.event_conflict)
+        events = EventTable(batch, self.runs.stream_state, self.conflicts.event_conflict,
+                            self.conflicts.identical_events)
         parts = WriterParts(batch, self.runs, events, self.counts)
         self._storage, self._parts = storage, parts
         self.conflicts.attach(parts)

@@ -130,8 +130,11 @@ class RunRows:
             raise DocumentError(f"descriptor {row.uid}: cannot encode it: "
                                 f"{type(exc).__name__}: {exc}") from exc
         with batch.unit():
-            if not batch.insert("streams", columns):
+            stored = not batch.insert("streams", columns)
+            if stored:
                 self.conflicts.conflict("streams", columns)
         batch.commit()
         parts.runs.opened_stream(row.uid, run, row.name)
+        if stored:  # a stream stored before (a replay): its events are likely stored too
+            parts.runs.streams[row.uid].found_stored = True
         return row.uid
