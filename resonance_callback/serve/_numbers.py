@@ -6,10 +6,10 @@ its own marker byte and the smallest width its value fits (``0x00``-``0x7f`` and
 ``0xe0``-``0xff`` one byte, ``0xcc``/``0xd0`` two, ``0xcd``/``0xd1`` three, ...),
 floats ``0xca`` (float32) or ``0xcb`` (float64). msgpack makes a Python number of
 each and numpy reads them back one by one (about 3 ms for such a frame).
-:func:`read_numbers` reads the bytes msgpack itself delimited (``Unpacker.skip``)
-in one pass of a function compiled by numba (without the GIL), into the array
-numpy would make of what msgpack gives: ``int64`` for integers, ``float64`` for
-floats, the nesting as its shape.
+:func:`read_numbers` reads such an array where it starts in the message, in
+one pass of a function compiled by numba (without the GIL), into the array
+numpy would make of what msgpack gives: ``int64`` for integers, ``float64``
+for floats, the nesting as its shape.
 
 Anything else returns ``None`` and the caller reads the array with msgpack, as
 before: a map, a string, ``nil`` or a bool among the numbers, integers mixed
@@ -92,10 +92,10 @@ def _number(buf: Any, at: int, end: int, scratch: Any) -> tuple[Any, Any, Any, A
 
 
 def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) -> int:
-    """Read the rectangular array of ``shape`` at ``buf[start:end]``; its kind or -1.
+    """Read the rectangular array of ``shape`` at ``buf[start:]`` (not past ``end``).
 
-    Returns 1 (integers, in ``ints``) or 2 (floats, in ``floats``), or -1 when the
-    bytes are anything else or do not end exactly at ``end``.
+    Integers go to ``ints``, floats to ``floats`` (the other is empty). Returns
+    where the array ends, or -1 when the bytes are anything else.
     """
     ndim = len(shape)
     left = np.zeros(ndim, np.int64)
@@ -133,7 +133,7 @@ def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) ->
             if left[depth] > 0:
                 break
         if left[depth] == 0:
-            return kind if at == end else -1
+            return at
         depth += 1
 
 
@@ -146,13 +146,15 @@ def available() -> bool:
     return _kernel is not None
 
 
-def read_numbers(buf: bytes, start: int, end: int) -> np.ndarray | None:
-    """The msgpack array ``buf[start:end]`` as numpy reads what msgpack gives, or None.
+def read_numbers(buf: bytes, start: int, end: int | None = None
+                 ) -> tuple[np.ndarray, int] | None:
+    """The msgpack array at ``buf[start:]`` as numpy reads what msgpack gives, and its end.
 
-    ``buf[start:end]`` must be exactly one msgpack object (as ``Unpacker.skip``
-    found it); None when it is not a rectangular array of numbers read here.
+    ``(array, where it ends)``; None when it is not a rectangular array of numbers
+    read here (nothing is read past ``end``, default the end of ``buf``).
     """
     kernel = _kernel
+    end = len(buf) if end is None else min(end, len(buf))
     if kernel is None or end - start < MIN_NUMBERS:
         return None
     shape: list[int] = []
@@ -180,10 +182,10 @@ def read_numbers(buf: bytes, start: int, end: int) -> np.ndarray | None:
     real = buf[at] in (0xCA, 0xCB)  # the first number says which: floats or integers
     ints = np.empty(0 if real else numbers, np.int64)
     floats = np.empty(numbers if real else 0, np.float64)
-    kind = kernel(region, start, end, np.asarray(shape, np.int64), ints, floats)
-    if kind < 0:
+    stop = kernel(region, start, end, np.asarray(shape, np.int64), ints, floats)
+    if stop < 0:
         return None
-    return (ints if kind == 1 else floats).reshape(shape)
+    return (floats if real else ints).reshape(shape), int(stop)
 
 
 def _compile() -> None:
@@ -205,12 +207,12 @@ def _compile() -> None:
             glob = globals()
             glob["_header"], glob["_number"] = inline(_header), inline(_number)
             kernel = numba.njit(cache=True, nogil=True, boundscheck=False)(_walk)
-            kind = kernel(region, 0, len(sample), np.asarray([256], np.int64), ints, floats)
+            stop = kernel(region, 0, len(sample), np.asarray([256], np.int64), ints, floats)
         except Exception as exc:  # noqa: BLE001 - msgpack reads every array, as before
             log.warning("msgpack reads arrays sent as lists: numba could not compile the "
                         "reader (%s: %s)", type(exc).__name__, exc)
             return
-        if kind == 1 and ints.tolist() == [*range(0x80)] * 2:
+        if stop == len(sample) and ints.tolist() == [*range(0x80)] * 2:
             _kernel = kernel
 
 

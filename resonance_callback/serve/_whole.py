@@ -18,7 +18,7 @@ import msgpack
 import numpy as np
 
 from resonance_callback._array_types import ArrayTypes
-from resonance_callback.serve._numbers import MIN_NUMBERS, read_numbers
+from resonance_callback.serve._numbers import read_numbers
 
 __all__ = ["Numbers", "WholeTypes", "unpack_event"]
 
@@ -87,6 +87,25 @@ def _has_numbers(value: object) -> bool:
         isinstance(value, list) and bool(value) and isinstance(value[0], Numbers))
 
 
+class _Cursor:
+    """A msgpack Unpacker over ``payload`` that can jump past what was read without it."""
+
+    def __init__(self, payload: bytes, hook: Any) -> None:
+        self.payload, self.hook, self.base = payload, hook, 0
+        self.jump(0)
+
+    def jump(self, at: int) -> None:
+        self.base = at
+        self.unpacker = msgpack.Unpacker(None, raw=False, strict_map_key=False,
+                                         object_hook=self.hook,
+                                         max_buffer_size=max(1, len(self.payload) - at))
+        self.unpacker.feed(memoryview(self.payload)[at:])
+
+    def tell(self) -> int:
+        at: int = self.base + self.unpacker.tell()
+        return at
+
+
 def unpack_event(payload: bytes, page: bool, hook: Any) -> dict[Any, Any] | None:
     """The event (``page``: event page) ``payload`` holds, its data's arrays whole.
 
@@ -96,19 +115,17 @@ def unpack_event(payload: bytes, page: bool, hook: Any) -> dict[Any, Any] | None
     """
     if len(payload) < WORTH or payload[0] not in _MAP:
         return None
-    unpacker = msgpack.Unpacker(None, raw=False, strict_map_key=False, object_hook=hook,
-                                max_buffer_size=len(payload))
-    unpacker.feed(payload)
+    cursor = _Cursor(payload, hook)
     found = [0]
     try:
         doc = {}
-        for _ in range(unpacker.read_map_header()):
-            key = unpacker.unpack()
-            if key == "data" and payload[unpacker.tell()] in _MAP:
-                doc[key] = _data(unpacker, payload, page, hook, found)
+        for _ in range(cursor.unpacker.read_map_header()):
+            key = cursor.unpacker.unpack()
+            if key == "data" and payload[cursor.tell()] in _MAP:
+                doc[key] = _data(cursor, page, found)
             else:
-                doc[key] = unpacker.unpack()
-        if unpacker.tell() != len(payload) or not found[0]:
+                doc[key] = cursor.unpacker.unpack()
+        if cursor.tell() != len(payload) or not found[0]:
             return None
         result: dict[Any, Any] | None = hook(doc)
         return result
@@ -116,30 +133,25 @@ def unpack_event(payload: bytes, page: bool, hook: Any) -> dict[Any, Any] | None
         return None
 
 
-def _data(unpacker: Any, payload: bytes, page: bool, hook: Any, found: list[int]) -> Any:
+def _data(cursor: _Cursor, page: bool, found: list[int]) -> Any:
     data = {}
-    for _ in range(unpacker.read_map_header()):
-        key = unpacker.unpack()
-        at = unpacker.tell()
+    payload = cursor.payload
+    for _ in range(cursor.unpacker.read_map_header()):
+        key = cursor.unpacker.unpack()
+        at = cursor.tell()
         if page and payload[at] in _ARRAY and payload[at + _HEADER.get(payload[at], 1)] in _ARRAY:
-            data[key] = [_value(unpacker, payload, hook, found)
-                         for _ in range(unpacker.read_array_header())]
+            data[key] = [_value(cursor, found)
+                         for _ in range(cursor.unpacker.read_array_header())]
         else:
-            data[key] = _value(unpacker, payload, hook, found)
-    return hook(data)
+            data[key] = _value(cursor, found)
+    return cursor.hook(data)
 
 
-def _value(unpacker: Any, payload: bytes, hook: Any, found: list[int]) -> Any:
-    at = unpacker.tell()
-    if payload[at] not in _ARRAY:
-        return unpacker.unpack()
-    unpacker.skip()
-    end = unpacker.tell()
-    if end - at < MIN_NUMBERS:
-        return msgpack.unpackb(payload[at:end], raw=False, strict_map_key=False,
-                               object_hook=hook)
-    array = read_numbers(payload, at, end)
-    if array is None:
-        raise ValueError("not an array of numbers read whole")  # msgpack reads the message
+def _value(cursor: _Cursor, found: list[int]) -> Any:
+    at = cursor.tell()
+    read = read_numbers(cursor.payload, at) if cursor.payload[at] in _ARRAY else None
+    if read is None:
+        return cursor.unpacker.unpack()
     found[0] += 1
-    return Numbers(array)
+    cursor.jump(read[1])
+    return Numbers(read[0])
