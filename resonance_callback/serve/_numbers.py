@@ -133,7 +133,7 @@ def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) ->
             if left[depth] > 0:
                 break
         if left[depth] == 0:
-            return at
+            return int(at)
         depth += 1
 
 
