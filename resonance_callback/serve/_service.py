@@ -64,7 +64,7 @@ class Service:
     """
 
     def __init__(self, source: Source, router: BeamtimeRouter, *, ack_every: int = 1000,
-                 ack_interval: float = 0.5, max_pending_bytes: int = 64 * 1024**2,
+                 ack_interval: float = 0.2, max_pending_bytes: int = 64 * 1024**2,
                  status_interval: float = 10.0, fetch_timeout: float = 0.25) -> None:
         self.source = source
         self.router = router
