@@ -1,10 +1,10 @@
 """Event arrays that bluesky-nats packed as msgpack lists, read whole and typed in one step.
 
 :func:`unpack_event` reads an ``event`` or ``event_page`` message as
-``msgpack.unpackb`` would, except that each array of numbers in its ``data``
-(every one, or the message is read by msgpack as before) arrives as
-:class:`Numbers`: the array numpy would make of msgpack's lists, read in compiled
-code (:mod:`._numbers`). :class:`WholeTypes` then gives each its descriptor's
+``msgpack.unpackb`` would, except that each large array of plain numbers in its
+``data`` arrives as :class:`Numbers`: the array numpy would make of msgpack's
+lists, read in compiled code (:mod:`._numbers`); msgpack reads everything else
+(and the whole message again, to say what is wrong, if anything is). :class:`WholeTypes` then gives each its descriptor's
 ``dtype_numpy`` in one cast where that is exactly what ``np.asarray(list, dtype)``
 gives, and the lists msgpack would have given otherwise: the documents the
 callback sees are the same as before, only arrived sooner.
@@ -75,7 +75,7 @@ class WholeTypes(ArrayTypes):
                 dtype = types.get(key)
                 if isinstance(value, Numbers):
                     value = value.typed(dtype)
-                elif isinstance(value, list) and value and isinstance(value[0], Numbers):
+                elif isinstance(value, list) and _has_numbers(value):
                     value = [v.typed(dtype) if isinstance(v, Numbers) else v for v in value]
                 typed[key] = value
             doc = {**doc, "data": typed}
@@ -84,7 +84,7 @@ class WholeTypes(ArrayTypes):
 
 def _has_numbers(value: object) -> bool:
     return isinstance(value, Numbers) or (
-        isinstance(value, list) and bool(value) and isinstance(value[0], Numbers))
+        isinstance(value, list) and any(isinstance(v, Numbers) for v in value))
 
 
 class _Cursor:

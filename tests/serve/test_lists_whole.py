@@ -161,3 +161,18 @@ def test_frames_of_every_width_served_from_lists_equal_the_in_process_ones(
     got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
     assert differences(got, expected) == {}
     assert len(expected["image_refs"]) == 12 and expected["rejected_documents"] == []
+
+
+def test_a_page_whose_first_array_is_small_has_its_other_arrays_typed() -> None:
+    descriptor = {"uid": "d1", "run_start": "r1", "data_keys": {"x": {
+        "source": "sim", "dtype": "array", "shape": [], "dtype_numpy": "<u2"}}}
+    big = RNG.integers(0, 4096, (30, 30))
+    page = {"uid": ["e1", "e2"], "descriptor": "d1", "time": [1.0, 2.0], "seq_num": [1, 2],
+            "data": {"x": [[1, 2, 3], big]}, "timestamps": {"x": [1.0, 2.0]}}
+    before, whole = ArrayTypes(), WholeTypes()
+    before("descriptor", descriptor)
+    whole("descriptor", descriptor)
+    expected = before("event_page", _msgpack(packed(page)))["data"]["x"]
+    got = whole("event_page", nats_document("bluesky.x.event_page", packed(page),
+                                            whole=True)[1])["data"]["x"]
+    assert [(a.dtype, a.tobytes()) for a in got] == [(a.dtype, a.tobytes()) for a in expected]
