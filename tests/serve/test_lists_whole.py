@@ -166,7 +166,7 @@ def test_frames_of_every_width_served_from_lists_equal_the_in_process_ones(
 def test_a_page_whose_first_array_is_small_has_its_other_arrays_typed() -> None:
     descriptor = {"uid": "d1", "run_start": "r1", "data_keys": {"x": {
         "source": "sim", "dtype": "array", "shape": [], "dtype_numpy": "<u2"}}}
-    big = RNG.integers(0, 4096, (30, 30))
+    big = RNG.integers(0, 4096, (50, 50))
     page = {"uid": ["e1", "e2"], "descriptor": "d1", "time": [1.0, 2.0], "seq_num": [1, 2],
             "data": {"x": [[1, 2, 3], big]}, "timestamps": {"x": [1.0, 2.0]}}
     before, whole = ArrayTypes(), WholeTypes()
