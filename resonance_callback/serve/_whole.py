@@ -4,10 +4,11 @@
 ``msgpack.unpackb`` would, except that each large array of plain numbers in its
 ``data`` arrives as :class:`Numbers`: the array numpy would make of msgpack's
 lists, read in compiled code (:mod:`._numbers`); msgpack reads everything else
-(and the whole message again, to say what is wrong, if anything is). :class:`WholeTypes` then gives each its descriptor's
-``dtype_numpy`` in one cast where that is exactly what ``np.asarray(list, dtype)``
-gives, and the lists msgpack would have given otherwise: the documents the
-callback sees are the same as before, only arrived sooner.
+(and the whole message again, to say what is wrong, if anything is).
+:class:`WholeTypes` then gives each its descriptor's ``dtype_numpy`` in one cast
+where that is exactly what ``np.asarray(list, dtype)`` gives, and the lists
+msgpack would have given otherwise: the documents the callback sees are the
+same as before, only arrived sooner.
 """
 
 from __future__ import annotations
