@@ -100,7 +100,7 @@ def _logging(fmt: str) -> None:
 @click.option("--researcher", help="The researcher the beamtimes belong to in --index.")
 @click.option("--ack-every", default=1000, show_default=True,
               help="Commit and acknowledge after this many documents at the latest.")
-@click.option("--ack-interval", default=0.5, show_default=True,
+@click.option("--ack-interval", default=0.2, show_default=True,
               help="Commit and acknowledge documents at most this many seconds old.")
 @click.option("--status-interval", default=10.0, show_default=True,
               help="Seconds between status lines (0: none).")

@@ -31,6 +31,7 @@ from resonance_callback.serve._nats_messages import _delivery, _sequences
 from resonance_callback.serve._nats_position import Checkpoints
 from resonance_callback.serve._nats_pull import Puller
 from resonance_callback.serve._nats_recover import Recovery
+from resonance_callback.serve._numbers import warm
 from resonance_callback.serve._open_runs import OpenRuns, Position
 from resonance_callback.serve._wire import Delivery
 
@@ -112,6 +113,7 @@ class NatsSource(Recovery):
         SourceError
             The server cannot be reached, or the stream does not exist.
         """
+        await asyncio.to_thread(warm)  # arrays sent as lists are read whole: compiled first
         try:  # the client retries forever once connected, but not the first connection
             self._nc = await asyncio.wait_for(nats.connect(
                 self.url.split(","), connect_timeout=5, max_reconnect_attempts=-1,

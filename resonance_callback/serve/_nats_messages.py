@@ -16,7 +16,7 @@ def decoded(subject: str, data: bytes, seq: int, sent: float | None, token: Any)
     doc: Any
     reason = None
     try:
-        name, doc = nats_document(subject, data)
+        name, doc = nats_document(subject, data, whole=True)
     except DocumentError as exc:
         reason = f"message {seq}: {exc}"
         log.error("%s", reason)

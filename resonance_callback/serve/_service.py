@@ -31,10 +31,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from resonance_callback._array_types import ArrayTypes
 from resonance_callback.serve._route import BeamtimeRouter
 from resonance_callback.serve._source import ServiceStats, Source
 from resonance_callback.serve._status import RejectionCounter, status_fields, status_line
+from resonance_callback.serve._whole import WholeTypes
 from resonance_callback.serve._wire import Delivery
 
 __all__ = ["Service", "ServiceStats", "Source"]
@@ -64,7 +64,7 @@ class Service:
     """
 
     def __init__(self, source: Source, router: BeamtimeRouter, *, ack_every: int = 1000,
-                 ack_interval: float = 0.5, max_pending_bytes: int = 64 * 1024**2,
+                 ack_interval: float = 0.2, max_pending_bytes: int = 64 * 1024**2,
                  status_interval: float = 10.0, fetch_timeout: float = 0.25) -> None:
         self.source = source
         self.router = router
@@ -74,7 +74,7 @@ class Service:
         self.status_interval = status_interval
         self.fetch_timeout = fetch_timeout
         self.stats = ServiceStats()
-        self._types = ArrayTypes()
+        self._types = WholeTypes()  # arrays read whole (NATS) typed as they are fed
         self._pending: list[Delivery] = []
         self._pending_bytes = 0
         self._oldest = 0.0

@@ -31,6 +31,7 @@ import msgpack
 import numpy as np
 
 from resonance_callback.errors import DocumentError
+from resonance_callback.serve._whole import unpack_event
 
 __all__ = ["DOCUMENT_NAMES", "FORMATS", "Delivery", "decode_payload", "nats_document",
            "pack_document", "zmq_document"]
@@ -196,8 +197,12 @@ def decode_payload(payload: bytes, fmt: str) -> Any:
         raise DocumentError(f"payload is not {fmt} ({type(exc).__name__}: {exc})") from exc
 
 
-def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, object]]:
+def nats_document(subject: str, payload: bytes, *, whole: bool = False
+                  ) -> tuple[str, dict[str, object]]:
     """``(name, doc)`` of one bluesky-nats message.
+
+    ``whole``: an event's arrays of numbers arrive as :class:`._whole.Numbers`
+    (read whole), for :class:`._whole.WholeTypes` to type.
 
     Raises
     ------
@@ -208,7 +213,11 @@ def nats_document(subject: str, payload: bytes) -> tuple[str, dict[str, object]]
     if name not in DOCUMENT_NAMES:
         raise DocumentError(f"subject {subject!r} names no bluesky document")
     try:
-        doc = _msgpack(payload)
+        doc = None
+        if whole and name in ("event", "event_page"):
+            doc = unpack_event(payload, name == "event_page", _ndarray_hook)
+        if doc is None:
+            doc = _msgpack(payload)
     except Exception as exc:
         raise DocumentError(f"subject {subject!r}: payload is not msgpack ({exc})") from exc
     if not isinstance(doc, dict):
