@@ -94,3 +94,14 @@ def render(report: dict[str, Any]) -> str:
               f"Repeats: {report['config']['repeats']}; quick: {report['config']['quick']}; "
               f"took {report['config']['wall_s']:.0f} s."]
     return "\n".join(lines)
+
+
+def save_png(fig: Any, path: Path, dpi: int) -> Path:
+    """Write a matplotlib figure to ``path`` (its folder made), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

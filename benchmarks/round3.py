@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .report import save_png
+
 #: Beamtime queries whose answer has the same size at every beamtime size.
 CONSTANT_ANSWER = ("open", "filter sample", "filter plan", "filter metadata key", "filter time",
                    "bt[scan_id]", "bt[-1]")
@@ -153,11 +155,7 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         ax.set(xscale="log", yscale="log", xlabel="events / frames in the run",
                ylabel="ms", title="one run: table(), one frame (dotted: linear)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:

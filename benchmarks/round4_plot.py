@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .report import save_png
+
 HERE = Path(__file__).resolve().parent
 
 Curves = dict[str, dict[int, float]]
@@ -103,11 +105,7 @@ def plot(reads: dict[str, Any], metadata: dict[str, Any], serve: dict[str, Any],
            "storing a start")
     _panel(axes[3], recovery_curve(serve), "documents in the stream",
            "serve: recovery after a crash")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> int:

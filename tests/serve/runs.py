@@ -74,11 +74,14 @@ def peak_rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
-def assert_served_as_local(tmp_path: Path) -> None:
+def assert_served_as_local(tmp_path: Path, rejected: int = 0) -> dict[str, Any]:
     """``served.db`` holds what the in-process ``local.db`` holds, row for row and frame for
-    frame, nothing rejected, and passes ``check``."""
+    frame, ``rejected`` documents rejected on both sides, and (none rejected) passes
+    ``check``; returns the dump of ``local.db``."""
     got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
     assert differences(got, expected) == {}
-    assert expected["rejected_documents"] == []
-    report = check_beamtime(tmp_path / "served.db")
-    assert report.ok, report.lines()
+    assert len(expected["rejected_documents"]) == rejected
+    if not rejected:  # a rejected document is one of check's problems
+        report = check_beamtime(tmp_path / "served.db")
+        assert report.ok, report.lines()
+    return expected
