@@ -111,7 +111,8 @@ class IndexCatalog(Mapping[str, IndexedRun]):
                 if self._test is None or self._test(entry[1]):
                     yield entry
 
-    def _uids(self, oldest_first: bool = False) -> Iterator[str]:
+    def iter_uids(self, *, oldest_first: bool = False) -> Iterator[str]:
+        """Yield the uids here, in order, read a batch at a time (see :meth:`uids`)."""
         if not self._exact:
             return (run.uid for run, _ in self._entries(oldest_first))
         return (row[0] for batch in rows.stream(self._query, uids=True,
@@ -150,7 +151,7 @@ class IndexCatalog(Mapping[str, IndexedRun]):
             return [row[0] for row in rows.page(self._query, offset, limit, uids=True,
                                                   oldest_first=oldest_first)]
         stop = None if limit is None else offset + limit
-        return list(itertools.islice(self._uids(oldest_first), offset, stop))
+        return list(itertools.islice(self.iter_uids(oldest_first=oldest_first), offset, stop))
 
     def runs_metadata(self, *, oldest_first: bool = False) -> Iterator[dict[str, Any]]:
         """Yield the metadata of every run here, in order, read a batch at a time."""
@@ -183,7 +184,7 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         return True
 
     def __iter__(self) -> Iterator[str]:
-        return self._uids()
+        return self.iter_uids()
 
     def __len__(self) -> int:
         if self._test is None:

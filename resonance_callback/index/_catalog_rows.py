@@ -74,8 +74,10 @@ class Query:
 
     def _sql(self, conn: Any, what: str, uid: str | None = None
              ) -> tuple[str, list[Any], FilterColumns]:
-        """``what`` (``"rows"``, ``"uids"``, ``"count"``) with the filter's WHERE clause
-        (and ``r.uid = uid`` when a ``uid`` is given)."""
+        """``what`` (``"rows"``, ``"uids"``, ``"count"``) with the filter's WHERE clause.
+
+        With a ``uid``, only that run's row (``r.uid = ?``, the primary key).
+        """
         if self.postgres:
             select, where, params, columns = PG_RUN_SELECT, self._where, self._params, PG_COLUMNS
         else:
@@ -166,8 +168,10 @@ def page(query: Query, offset: int, limit: int | None, *, uids: bool,
 
 
 def stream(query: Query, *, uids: bool, oldest_first: bool = False) -> Iterator[list[Row]]:
-    """Every run the filter keeps, in order, as batches of rows (uids only when ``uids``
-    and SQL alone decides, whole rows otherwise)."""
+    """Every run the filter keeps, in order, as batches of rows.
+
+    Rows hold the uid only when ``uids`` and SQL alone decides, else the whole row.
+    """
     uids = uids and query.exact
     if not query.postgres:
         yield from _sqlite_stream(query, uids, oldest_first)
