@@ -113,7 +113,7 @@ class IndexCatalog(Mapping[str, IndexedRun]):
 
     def iter_uids(self, *, oldest_first: bool = False) -> Iterator[str]:
         """Yield the uids here, in order, read a batch at a time (see :meth:`uids`)."""
-        if not self._exact:
+        if self._test is not None:
             return (run.uid for run, _ in self._entries(oldest_first))
         return (row[0] for batch in rows.stream(self._query, uids=True,
                                                 oldest_first=oldest_first) for row in batch)

@@ -16,6 +16,7 @@ in-memory SQLite index, as ``pg_rows`` decides. What SQL leaves to Python
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +49,27 @@ def _from(select: str) -> str:
     return select[select.index("FROM runs r"):]
 
 
+def _with_equalities(filters: RunFilter) -> RunFilter:
+    """``filters`` with each Tiled ``Eq`` on a start-document scalar as a ``where`` pair too.
+
+    Only to narrow on PostgreSQL (through ``run_metadata``): a ``where`` pair keeps
+    every run an equality keeps (and more: an element of a list, a number's text),
+    and the candidates are then decided on the whole filter.
+    """
+    where = dict(filters.where or {})
+    for query in filters.queries:
+        if type(query).__name__ != "Eq" or not isinstance(query.key, str):
+            continue
+        value = query.value
+        if not (value is None or isinstance(value, str | int | float)):
+            continue
+        key = query.key.removeprefix("start.")
+        if key.split(".")[0] in ("stop", "summary") and key == query.key:
+            continue
+        where.setdefault(key, value)
+    return dataclasses.replace(filters, where=where) if where else filters
+
+
 class Query:
     """One filter over one index: the SQL it reads with and whether SQL alone decides.
 
@@ -63,7 +85,7 @@ class Query:
         self.index, self.filters = index, filters
         self.postgres = is_url(index)
         if self.postgres:
-            self._where, self._params, self._decide = _narrowing(filters)
+            self._where, self._params, self._decide = _narrowing(_with_equalities(filters))
         else:
             self._where, self._params, self._decide = "", [], False
 

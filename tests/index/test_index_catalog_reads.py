@@ -13,6 +13,7 @@ from tiled.queries import Key, Regex
 
 from resonance_callback.errors import StorageError
 from resonance_callback.index import IndexCatalog, IndexWriter, search
+from resonance_callback.store import metadata_matches
 
 from .bulk import MARK, add_bulk, parsed_starts
 
@@ -112,3 +113,38 @@ def test_a_catalog_sees_the_runs_indexed_after_it_was_made(bulk, tmp_path) -> No
 def test_a_catalog_of_a_missing_index_is_refused_when_made(tmp_path) -> None:
     with pytest.raises(StorageError, match="missing.db"):
         IndexCatalog(tmp_path / "missing" / "missing.db")
+
+
+def test_an_equality_search_on_postgres_decides_only_the_runs_holding_that_value(
+        postgres_server, tmp_path, monkeypatch) -> None:
+    from resonance_callback.index import _catalog_rows
+
+    url = postgres_server.new_database()
+    add_bulk(url, tmp_path, N)
+    decided: list[int] = []
+    decide = _catalog_rows._decide
+
+    def counting(rows, filters):
+        decided.append(len(rows))
+        return decide(rows, filters)
+
+    monkeypatch.setattr(_catalog_rows, "_decide", counting)
+    found = [uid for uid in IndexCatalog(url).search(Key("start.sample") == "S3")]
+    assert sum(decided) == len(found)  # the candidates are the runs holding "S3" alone
+    assert found == [run.uid for run in search(url, sample="S3")] and found
+
+
+@pytest.mark.parametrize("value", [1, True, 1.0, "1", None])
+def test_an_equality_search_finds_what_the_metadata_match(index_target, tmp_path,
+                                                          value) -> None:
+    stored = [1, True, 1.0, "1", None, [1], {"a": 1}, 2]
+    with IndexWriter(index_target) as writer:
+        rid = writer.register_researcher("Eq", tmp_path)
+        bid = writer.register_beamtime(rid, "eq", tmp_path / "eq.db")
+        for i, flag in enumerate(stored):
+            writer.index_run(f"eq-{i}", rid, bid, "count", time_start=float(i),
+                             metadata={"uid": f"eq-{i}", "flag": flag})
+    catalog = IndexCatalog(index_target)
+    query = Key("flag") == value
+    expected = [uid for uid in catalog if metadata_matches(query, catalog.metadata_of(uid))]
+    assert list(catalog.search(query)) == expected and expected
