@@ -153,6 +153,15 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         stop = None if limit is None else offset + limit
         return list(itertools.islice(self.iter_uids(oldest_first=oldest_first), offset, stop))
 
+    def count(self, limit: int | None = None) -> int:
+        """Return the number of runs here, counting no further than ``limit`` (None: all).
+
+        ``len(catalog)`` is ``catalog.count()``.
+        """
+        if self._test is None:
+            return rows.count(self._query, limit)
+        return sum(1 for _ in itertools.islice(self._entries(), limit))
+
     def runs_metadata(self, *, oldest_first: bool = False) -> Iterator[dict[str, Any]]:
         """Yield the metadata of every run here, in order, read a batch at a time."""
         return (metadata for _, metadata in self._entries(oldest_first))
@@ -187,9 +196,7 @@ class IndexCatalog(Mapping[str, IndexedRun]):
         return self.iter_uids()
 
     def __len__(self) -> int:
-        if self._test is None:
-            return rows.count(self._query)
-        return sum(1 for _ in self._entries())
+        return self.count()
 
     def items(self) -> ItemsView[str, IndexedRun]:
         """The ``(uid, run)`` pairs, read a batch at a time."""

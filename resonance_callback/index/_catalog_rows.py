@@ -162,14 +162,25 @@ def one(query: Query, uid: str) -> Row | None:
     return row if query._kept([row]) else None
 
 
-def count(query: Query) -> int:
-    """The number of runs the filter keeps (a ``COUNT`` when SQL alone decides)."""
+def count(query: Query, limit: int | None = None) -> int:
+    """The number of runs the filter keeps, no further than ``limit``.
+
+    A ``COUNT`` when SQL alone decides, else the rows are read until ``limit``.
+    """
     if query.exact:
         def read(conn: Any) -> int:
-            sql, params, _ = query._sql(conn, "count")
-            return int(conn.execute(sql, params).fetchone()[0])
+            sql, params, _ = query._sql(conn, "uids")
+            if limit is not None:
+                sql, params = f"{sql} LIMIT ?", [*params, max(0, limit)]
+            return int(conn.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted",
+                                    params).fetchone()[0])
         return int(query._run(read))
-    return sum(len(batch) for batch in stream(query, uids=False))
+    found = 0
+    for batch in stream(query, uids=False):
+        found += len(batch)
+        if limit is not None and found >= limit:
+            return limit
+    return found
 
 
 def page(query: Query, offset: int, limit: int | None, *, uids: bool,

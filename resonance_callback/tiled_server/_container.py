@@ -258,11 +258,8 @@ class LiveContainer(LiveStream, MapAdapter):
 
     def _keys_slice(self, start: int, stop: int | None, direction: int,
                     page_size: int | None = None) -> Any:
-        """Return the keys from ``start`` to ``stop`` (from the end when ``direction < 0``).
-
-        Tiled pages a container through this; a mapping that reads a page at a
-        time (``keys_between``, the index's runs) is asked for that page only.
-        """
+        """Return the keys from ``start`` to ``stop`` (from the end when ``direction < 0``)."""
+        # only that page from a mapping that reads one (keys_between: an index's runs)
         between = getattr(self._mapping, "keys_between", None)
         if between is not None:
             return between(start, stop, direction)
@@ -274,6 +271,7 @@ class LiveContainer(LiveStream, MapAdapter):
 
     async def lbound_len(self, threshold: int) -> int:
         """Return the number of children, counted in a worker thread (an exact count)."""
+        # exact: Tiled's pagination links end at the count it is given
         return int(await anyio.to_thread.run_sync(len, self._mapping))
 
     async def exact_len(self) -> int:

@@ -60,7 +60,7 @@ def test_the_length_is_counted_without_reading_the_runs(bulk, monkeypatch) -> No
     index, _ = bulk
     with parsed_starts(monkeypatch) as parsed:
         catalog = IndexCatalog(index)
-        assert len(catalog) == N
+        assert len(catalog) == N and catalog.count(10) == 10
         assert len(catalog.search(Key("sample") == "S3")) == len(search(index, sample="S3"))
     assert parsed == [0]
 
