@@ -16,6 +16,15 @@ finds ~100 runs at 1M (200 by sample). At each size:
 - **live indexing**: ``RunIndexer.run_started`` + ``run_stopped`` of new runs, as the
   callback calls them (two transactions per run), median ms per run; target: flat,
   the largest size within 1.5x of the smallest.
+
+With ``--served`` (e.g. ``python -m benchmarks.pg_index --served --sizes 10000,1000000
+--before /tmp/old-src``), at each size ``serve-tiled URL`` is started in its own
+process (this tree's code, and with ``--before DIR`` a second one with ``DIR`` first on
+``PYTHONPATH``, measured interleaved with it) and timed over HTTP, median of 5 (3
+for ``--before``): **open one run** (``client[uid]``: ``GET /api/v1/metadata/UID``, a
+run of a real beamtime indexed among the bulk), **first page** (the first 100 keys,
+what ``client.keys()[:100]`` asks: ``GET /api/v1/search/?page[limit]=100&fields=&sort=_``)
+and **count** (``len(client)``: ``fields=count``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from typing import Any
 from resonance_callback import jsoncodec
 from resonance_callback.index import IndexWriter, RunIndexer, search
 from resonance_callback.index._dialect import leaf_rows
+
+from .pg_served import real_run, served_ms
 
 RESEARCHERS, BEAMTIMES_EACH, SAMPLES, PLANS, PROPOSALS = 10_000, 2, 5_000, 10_000, 10_000
 T0, STEP = 1.7e9, 10.0
@@ -134,12 +145,13 @@ def _live(url: str, root: Path, n_runs: int) -> float:
         return 1e3 * statistics.median(times)
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, sizes: list[int] | None = None, served: bool = False,
+        before: Path | None = None) -> dict[str, Any]:
     """Measure at each size; return the report."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.postgres_server import PostgresServer
 
-    sizes = [1_000, 10_000] if quick else [10_000, 100_000, 1_000_000]
+    sizes = sizes or ([1_000, 10_000] if quick else [10_000, 100_000, 1_000_000])
     live_runs = 20 if quick else 200
     server = PostgresServer(fsync=True).start()
     report: dict[str, Any] = {"sizes": {}}
@@ -147,7 +159,7 @@ def run(quick: bool) -> dict[str, Any]:
         url = server.new_database()
         with tempfile.TemporaryDirectory() as tmp, IndexWriter(url) as writer:
             writer.ensure_schema()
-            root, filled = Path(tmp), 0
+            root, filled, uid = Path(tmp), 0, ""
             for n in sizes:
                 fill_s = _fill(url, root, filled, n)
                 filled = n
@@ -158,6 +170,12 @@ def run(quick: bool) -> dict[str, Any]:
                       f"{entry['live_ms_per_run']:.2f} ms/run; search " + ", ".join(
                           f"{k} {v['ms']:.1f} ms ({v['runs']} runs)"
                           for k, v in entry["search"].items()), flush=True)
+                if served:
+                    uid = uid or real_run(url, root)
+                    entry["served_ms"] = served_ms(url, uid, before)
+                    for name, kinds in entry["served_ms"].items():
+                        print(f"{n:>9,} runs, serve-tiled ({name}): " + ", ".join(
+                            f"{k} {ms:.1f} ms" for k, ms in kinds.items()), flush=True)
     finally:
         server.close()
     largest, smallest = report["sizes"][sizes[-1]], report["sizes"][sizes[0]]
@@ -177,8 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pg_index", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1k and 10k runs only")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated index sizes (default 10k,100k,1M; --quick 1k,10k)")
+    parser.add_argument("--served", action="store_true",
+                        help="also time serve-tiled over the index (open a run, a page, count)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="with --served, also serve with this source tree (older code)")
     args = parser.parse_args(argv)
-    report = run(args.quick)
+    sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
+    report = run(args.quick, sizes, args.served, args.before)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2, default=str))
     return 0

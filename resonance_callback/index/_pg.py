@@ -132,6 +132,13 @@ class PgConnection:
             for row in rows:
                 copy.write_row(_text(row))
 
+    def batches(self, sql: str, parameters: Any, size: int) -> Iterator[list[Any]]:
+        """The rows of one query, ``size`` at a time, through a server-side cursor."""
+        with self._conn.transaction(), self._conn.cursor(name="rc_batches") as cursor:
+            cursor.execute(to_postgres(sql), _text(parameters) or None)
+            while batch := cursor.fetchmany(size):
+                yield batch
+
     def transaction(self) -> AbstractContextManager[Any]:
         """One transaction: committed at the end of the block, rolled back on an exception."""
         return self._conn.transaction()

@@ -10,8 +10,9 @@ looks one up (``lookup_adapter``, in a worker thread too).
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from resonance_callback import jsoncodec
@@ -102,21 +103,29 @@ class Found(Mapping[str, Any]):
         return len(self._keys())
 
 
-def _distinct(children: list[Any], key: str, runs: bool, counts: bool) -> list[dict[str, Any]]:
-    path = key.split(".")
-    if runs and path[0] not in _RUN_TOP:
-        path.insert(0, "start")
-    found: dict[str, list[Any]] = {}  # the value's JSON -> [value, count]
-    for term in children:
-        for part in path:
-            term = term.get(part, _MISSING) if isinstance(term, Mapping) else _MISSING
-        if term is _MISSING:
-            term = None  # as Tiled's SQL catalog (TiledWriter's) counts a missing key
-        seen = found.setdefault(jsoncodec.dumps(term), [term, 0])
-        seen[1] += 1
+def _distinct(children: Iterable[Any], keys: list[str], runs: bool, counts: bool
+              ) -> dict[str, list[dict[str, Any]]]:
+    """The distinct values of each of ``keys`` among ``children``, in one pass over them."""
+    paths = []
+    for key in keys:
+        path = key.split(".")
+        if runs and path[0] not in _RUN_TOP:
+            path.insert(0, "start")
+        paths.append(path)
+    found: list[dict[str, list[Any]]] = [{} for _ in keys]  # the value's JSON -> [value, count]
+    for child in children:
+        for path, seen in zip(paths, found, strict=True):
+            term = child
+            for part in path:
+                term = term.get(part, _MISSING) if isinstance(term, Mapping) else _MISSING
+            if term is _MISSING:
+                term = None  # as Tiled's SQL catalog (TiledWriter's) counts a missing key
+            seen.setdefault(jsoncodec.dumps(term), [term, 0])[1] += 1
     if counts:
-        return [{"value": value, "count": n} for value, n in found.values()]
-    return [{"value": value} for value, _ in found.values()]
+        return {key: [{"value": value, "count": n} for value, n in seen.values()]
+                for key, seen in zip(keys, found, strict=True)}
+    return {key: [{"value": value} for value, _ in seen.values()]
+            for key, seen in zip(keys, found, strict=True)}
 
 
 class _SortKey:
@@ -207,6 +216,12 @@ class LiveContainer(LiveStream, MapAdapter):
         in-memory containers sort).
         """
         mapping = self._mapping
+        if all(key == "_" for key, _ in sorting):  # the given order, or its reverse
+            if math.prod(direction for _, direction in sorting) > 0:
+                return self.new_variation(sorting=sorting)
+            reverse = getattr(mapping, "reversed", None)
+            if reverse is not None:
+                return self.new_variation(mapping=reverse(), sorting=sorting)
 
         def select() -> list[str]:
             keys = list(mapping)
@@ -234,13 +249,21 @@ class LiveContainer(LiveStream, MapAdapter):
         data: dict[str, Any] = super().get_distinct([], structure_families, specs, counts)
         if metadata:
             runs = any(spec.name == _RUN_CATALOG for spec in self.specs)
-            children = self.children_metadata()
-            data["metadata"] = {key: _distinct(children, key, runs, counts) for key in metadata}
+            data["metadata"] = _distinct(self.children_metadata(), metadata, runs, counts)
         return data
 
-    def children_metadata(self) -> list[Any]:
+    def children_metadata(self) -> Iterable[Any]:
         """Return every child's metadata (what ``get_distinct`` counts), in order."""
-        return [child.metadata() for child in self._mapping.values()]
+        return (child.metadata() for child in self._mapping.values())
+
+    def _keys_slice(self, start: int, stop: int | None, direction: int,
+                    page_size: int | None = None) -> Any:
+        """Return the keys from ``start`` to ``stop`` (from the end when ``direction < 0``)."""
+        # only that page from a mapping that reads one (keys_between: an index's runs)
+        between = getattr(self._mapping, "keys_between", None)
+        if between is not None:
+            return between(start, stop, direction)
+        return super()._keys_slice(start, stop, direction, page_size)
 
     def search_deep(self, max_depth: int | None = None) -> Any:
         """Refuse a deep search: it would walk every beamtime, run and stream at once."""
@@ -248,6 +271,7 @@ class LiveContainer(LiveStream, MapAdapter):
 
     async def lbound_len(self, threshold: int) -> int:
         """Return the number of children, counted in a worker thread (an exact count)."""
+        # exact: Tiled's pagination links end at the count it is given
         return int(await anyio.to_thread.run_sync(len, self._mapping))
 
     async def exact_len(self) -> int:
