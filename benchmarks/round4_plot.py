@@ -8,7 +8,8 @@ linearly and a flat curve does not grow):
 
 - one frame of a run against frames per run (``reads-results.json``);
 - ``table()`` against events per run (``reads-results.json``);
-- storing a start against the size of its metadata (``metadata-results.json``);
+- storing a start against the size of its metadata (``metadata-store-results.json``: the
+  ``metadata`` case's store variants, 5 repeats on a quiet machine);
 - ``serve``'s recovery after a crash against documents in the stream
   (``round4-serve.json``).
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--reads", type=Path, default=HERE / "reads-results.json")
-    parser.add_argument("--metadata", type=Path, default=HERE / "metadata-results.json")
+    parser.add_argument("--metadata", type=Path, default=HERE / "metadata-store-results.json")
     parser.add_argument("--serve", type=Path, default=HERE / "round4-serve.json")
     args = parser.parse_args(argv)
     print(plot(_load(args.reads), _load(args.metadata), _load(args.serve), args.out))
