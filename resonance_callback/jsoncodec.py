@@ -50,30 +50,19 @@ _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 100
 
 
-#: Every digit to ``0``, a point to itself, every other byte to a space: an integer token
-#: of 19 digits or more is then a space followed by 19 zeros (the fraction of a float,
-#: ``0.0070162316995941755``, follows a point; a float's exponent is never 19 digits).
+#: Digits to ``0``, a point to itself, other bytes to a space: an integer of 19 digits or more
+#: is then a space and 19 zeros (a float's fraction follows a point, its exponent is short).
 _DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E if b == 0x2E else 0x20
                     for b in range(256))
 _LONG_RUN = b" " + b"0" * 19
 
 
 def may_hold_long_integer(data: bytes | str) -> bool:
-    """Whether JSON text may hold an integer of 19 digits or more.
+    """Whether JSON text ``data`` (bytes or str) may hold an integer of 19 digits or more.
 
-    orjson reads an integer beyond 64 bits as a float, silently: text for which
-    this is true must be decoded by :func:`loads` (the json module), which keeps
-    it exact. False only when no token of the text is such an integer.
-
-    Parameters
-    ----------
-    data : bytes or str
-        JSON text.
-
-    Returns
-    -------
-    bool
-        True if some integer token may have 19 digits or more.
+    orjson reads an integer beyond 64 bits as a float, silently: such text is for
+    :func:`loads` (the json module), which keeps it exact. False only when no
+    token of the text is such an integer.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     runs = raw.translate(_DIGIT_RUNS)

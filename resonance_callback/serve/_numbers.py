@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from resonance_callback._extras import needs_extra
+
 __all__ = ["MAX_DIMS", "MIN_NUMBERS", "available", "read_numbers", "warm"]
 
 log = logging.getLogger("resonance_callback.serve")
@@ -194,8 +196,9 @@ def _compile() -> None:
         if _kernel is not None:
             return
         try:  # compiled once, then cached beside this module (or in numba's cache directory)
-            import numba
-        except ImportError:
+            with needs_extra("serve", "numba", "reading arrays sent as lists in one pass"):
+                import numba
+        except ImportError:  # MissingExtraError: msgpack reads them, as before
             log.info("numba is not installed: msgpack reads arrays sent as lists, "
                      "one number at a time")
             return
