@@ -231,7 +231,7 @@ def connect(
             if version == 0:
                 raise NotABeamtimeError(f"{path} is empty, not a {kind} database")
         else:
-            _check_kind(conn, path, kind)
+            version = _check_kind(conn, path, kind)
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op unless the file is new
             # Before the switch to WAL too: a new file's switch is written with the
             # rollback journal, which FULL (the default) makes pay extra syncs for.
@@ -240,7 +240,8 @@ def connect(
             if mode.lower() != "wal":
                 raise StorageError(f"cannot put {path} in WAL mode (got {mode!r})")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
-            migrate(conn, kind, path)
+            if version < latest_version(kind):  # else up to date (a version never goes down)
+                migrate(conn, kind, path)
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.OperationalError as exc:
         conn.close()

@@ -7,12 +7,11 @@ caller's thread and hand them as jobs to the :class:`~._recovery.BeamtimeStorage
 (the writer, on a :class:`~._worker.WriterThread` or at once). When rows commit
 and what :meth:`RunWriterCallback.flush` guarantees: :mod:`resonance_callback.store._batch`.
 
-The document methods are typed with event-model's documents, as DocumentRouter's
-are; what reaches them is unvalidated: the collaborators check the keys they read,
-and a bad document never raises into the scan: it is kept in ``rejected_documents``
-with the reason (one warning line). Storage failures raise, naming the path; the
-next ``start`` reopens the beamtime (:mod:`~._recovery`). Documents of a run
-already stored are compared with the stored rows
+The document methods are typed with event-model's documents, as DocumentRouter's are; what
+reaches them is unvalidated: the collaborators check the keys they read, and a bad document
+never raises into the scan: it is kept in ``rejected_documents`` with the reason (one warning
+line). Storage failures raise, naming the path; the next ``start`` reopens the beamtime
+(:mod:`~._recovery`). Documents of a run already stored are compared with the stored rows
 (:class:`~resonance_callback.store.IdempotentConflicts`).
 """
 
@@ -23,8 +22,7 @@ import os
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, overload
+from typing import Any, Self, cast, overload
 
 import event_model
 from event_model import documents as em
@@ -134,8 +132,8 @@ class RunWriterCallback(event_model.DocumentRouter):
             allowed_roots=allowed_roots, timeout=external_timeout,
             max_read_bytes=external_max_bytes), inline_limit=inline_limit)
         self._storage = BeamtimeStorage(
-            db_path, runs=self._runs, index=index, zarr_store=zarr_store if frames is None
-            else frames,
+            db_path, runs=self._runs, index=index,
+            zarr_store=zarr_store if frames is None else frames,
             options={"sample": sample, "commit_every": commit_every,
                      "commit_interval": commit_interval, "codec": codec, "threaded": threaded})
         self._detector = DetectorDocuments(self._runs, Unplaced(), self._external, self._storage)
@@ -143,6 +141,7 @@ class RunWriterCallback(event_model.DocumentRouter):
             self._runs, self._storage, self._detector, self._external,
             inline_limit=inline_limit, default_sample=sample, index=index)
         self._closed = False
+        self._plain_events = type(self).event is RunWriterCallback.event
         self._counts_at_close: WriteCounts | None = None
         atexit.register(close_at_exit, weakref.ref(self))
 
@@ -161,18 +160,20 @@ class RunWriterCallback(event_model.DocumentRouter):
     def __call__(self, name: str, doc: object, validate: bool = False) -> tuple[str, object]:
         """Route one document; never raises for a bad document, only for storage failures.
 
-        :class:`event_model.DocumentRouter` dispatches to the method named after
-        the document and unpacks ``event_page`` and ``datum_page`` into
-        :meth:`event` and :meth:`datum` calls. ``doc`` is whatever arrived (a
-        service hands on what it decoded): anything but a dict is rejected and
-        handed back as it came.
+        :class:`event_model.DocumentRouter` dispatches to the method named after the
+        document (an event straight to :meth:`event`, the same call) and unpacks
+        ``event_page`` and ``datum_page`` into :meth:`event` and :meth:`datum` calls.
+        ``doc`` is whatever arrived (a service hands on what it decoded): anything but
+        a dict is rejected and handed back as it came.
         """
-        storage = self._storage
         if self._closed:
             raise StorageError(f"RunWriterCallback for {self.db_path} is closed")
+        storage = self._storage
         if not storage.admit(name, doc):
             return name, doc
         try:
+            if name == "event" and not validate and type(doc) is dict and self._plain_events:
+                return name, self.event(cast(em.Event, doc))  # as DocumentRouter dispatches
             if name not in _HANDLED:
                 raise DocumentError(f"unknown document name {name!r}")
             if not isinstance(doc, dict):
@@ -295,6 +296,5 @@ class RunWriterCallback(event_model.DocumentRouter):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

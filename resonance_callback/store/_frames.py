@@ -35,7 +35,7 @@ from resonance_callback.store._codecs import (
     codec_name,
     make_codec,
 )
-from resonance_callback.store._frame_location import open_frames_group
+from resonance_callback.store._frames_group import WritableGroup
 from resonance_callback.store._shards import (
     PUT_THREADS,
     STORE_ERRORS,
@@ -87,18 +87,17 @@ class FrameStore:
     def __init__(self, store: Path | str | Any, *, codec: str = DEFAULT_CODEC) -> None:
         self._codec = make_codec(codec)
         self._location = str(store)
-        try:
-            self._group = open_frames_group(store, writable=True)
-        except StorageError:  # names the store already
-            raise
-        except (OSError, ValueError) as exc:
-            raise StorageError(f"cannot open Zarr store {self._location}: {exc}") from exc
+        self._root = WritableGroup(store)  # a new folder's: opened at the first frame
         self._arrays: dict[str, _Array] = {}
         self._pool: ThreadPoolExecutor | None = None  # started at the first frame
         self._puts: ThreadPoolExecutor | None = None  # started at the first shard
         # Writes handed to the pool, oldest first: (future, bytes, array path, frame index).
         self._inflight: deque[tuple[Future[None], int, str, int]] = deque()
         self._inflight_bytes = 0
+
+    @property
+    def _group(self) -> zarr.Group:
+        return self._root.group()
 
     @property
     def group(self) -> zarr.Group:

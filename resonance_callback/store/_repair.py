@@ -230,10 +230,22 @@ def register_writer(conn: sqlite3.Connection, db_path: Path, frames: Any) -> Wri
     location = getattr(frames, "_location", None)
     report = RepairReport(str(db_path), str(location))
     locks = LockDir.open(db_path, create=True, lock=fcntl.LOCK_EX)
+    lock = None
     try:
-        marked = mark_interrupted(conn, locks, report)
-        if marked and location is not None and not report.trim_deferred:
+        # One transaction for the marks and the writer's row, unless frames are trimmed
+        # between them (after the marks commit, as repair_beamtime does).
+        with transaction(conn):
+            marked = mark_interrupted(conn, locks, report)
+            trim = bool(marked) and location is not None and not report.trim_deferred
+            if not trim:
+                lock = WriterLock(conn, db_path, locks)
+        if lock is None:
             _trim_store(conn, location, report)
-        return WriterLock(conn, db_path, locks)
+            lock = WriterLock(conn, db_path, locks)
+        return lock
+    except BaseException:
+        if lock is not None:  # the commit failed: the row is not there, the lock goes
+            lock.release(conn=None)
+        raise
     finally:
         locks.close()
