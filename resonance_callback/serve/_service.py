@@ -16,7 +16,10 @@ Acknowledgement after commit: documents fed are acknowledged in groups, once
 committed, frames first: :mod:`resonance_callback.store._batch`) and the
 source has recorded its position (:meth:`Source.committed`): after
 ``ack_every`` documents, ``ack_interval`` seconds, ``max_pending_bytes`` of
-payload, or when the source goes quiet. Never before: a crash between the
+payload, or when the source goes quiet: a fetch finds nothing, or the source
+says its last fetch took everything it had (``Source.caught_up``: JetStream
+counts the messages behind each one it delivers), so the end of a backlog or a
+live burst is committed at once, not after a fetch's timeout. Never before: a crash between the
 commit and the acknowledgement redelivers what was stored, which the idempotent
 writer skips.
 """
@@ -238,7 +241,7 @@ class Service:
                 if again:
                     self.stats.redelivered += len(again)
                     self._pending.extend(again)
-                if self._due(idle=not new):
+                if self._due(idle=not new or self.source.caught_up):
                     await self._commit()
                 if self.status_interval and time.monotonic() >= next_status:
                     await self._status()
