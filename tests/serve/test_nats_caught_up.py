@@ -47,7 +47,7 @@ def test_the_fetch_that_takes_a_backlogs_last_message_says_it_is_caught_up(
 
 
 class _Watched(NatsSource):
-    """A NatsSource that records what each fetch brought (the server is real)."""
+    """A NatsSource that records what each fetch was asked and brought (the server is real)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +55,8 @@ class _Watched(NatsSource):
 
     async def fetch(self, timeout: float) -> Any:
         new, again = await super().fetch(timeout)
-        self.log.append(f"fetch {len(new)}" if new else "fetch nothing")
+        self.log.append(f"fetch {len(new)}" + (" caught up" if self.caught_up else "")
+                        if new else f"waited {'<=' if timeout <= 0.05 else '>'} 0.05 s")
         return new, again
 
     async def ack(self, deliveries: Any) -> None:
@@ -63,15 +64,18 @@ class _Watched(NatsSource):
         await super().ack(deliveries)
 
 
-def test_a_backlogs_end_is_committed_and_acknowledged_before_any_fetch_waits_in_vain(
+def test_a_backlogs_end_is_committed_within_the_group_window_not_a_fetch_timeout(
         tmp_path: Path, nats_server: NatsServer, publisher: NatsPublisher) -> None:
     uid = publish_run(publisher, events=50)
     source = _Watched(nats_server.url, "bluesky")
-    # neither a count nor an age would commit these 53 documents: only being caught up
+    # neither a count nor an age would commit these 53 documents, nor a fetch for 5 s:
+    # being caught up does, once the oldest is group_window old
     service = Service(source, BeamtimeRouter(tmp_path / "bt.db"), status_interval=0,
-                      ack_every=10**6, ack_interval=3600.0, fetch_timeout=1.0)
+                      ack_every=10**6, ack_interval=3600.0, fetch_timeout=5.0,
+                      group_window=0.02)
     _serve_service(service, _acknowledged(nats_server.url))
     assert runs_in(tmp_path / "bt.db") == {uid: ("success", 50)}
-    first_ack = next(i for i, line in enumerate(source.log) if line.startswith("ack"))
-    assert "fetch nothing" not in source.log[:first_ack], source.log
+    first_ack = source.log.index("ack 53")
+    assert source.log[:first_ack] in (["fetch 53 caught up"],
+                                      ["fetch 53 caught up", "waited <= 0.05 s"]), source.log
     assert service.stats.acknowledged == 53
