@@ -77,6 +77,7 @@ class KafkaSource:
 
     kind = "kafka"
     acknowledges = True
+    caught_up = False  # consume() returns a part batch only at its timeout: no earlier sign
 
     def __init__(self, bootstrap: str, topic: str, *, group: str = "resonance-callback",
                  batch: int = 512, max_bytes: int = 64 * 1024**2,

@@ -241,6 +241,11 @@ class LeasedSource:
         self.lease.check()
         return await self.source.fetch(timeout)
 
+    @property
+    def caught_up(self) -> bool:
+        """As the source's."""
+        return bool(self.source.caught_up)
+
     def position(self) -> object:
         """As the source's."""
         return self.source.position()

@@ -99,6 +99,7 @@ class NatsSource(Recovery):
         self._dseq = 0  # the consumer's last delivery sequence seen (0: not known)
         self._closing = False
         self.connect_timeout = 10.0
+        self.caught_up = False
 
     def describe(self) -> str:
         """One line saying what is read."""
@@ -173,6 +174,7 @@ class NatsSource(Recovery):
                 nats.errors.OutboundBufferLimitError) as exc:
             log.debug("pull request to %s failed: %s", self.url, exc)
             self._puller.lost()
+            self.caught_up = False
             await asyncio.sleep(0.2)  # the client reconnects in the background
             return [], []
         new: list[Delivery] = []
@@ -199,6 +201,8 @@ class NatsSource(Recovery):
             self._fed = delivery.seq
             runs.see(delivery.seq, delivery.name, delivery.doc)
             new.append(delivery)
+        if msgs:  # the server counts what waits behind each message it delivers
+            self.caught_up = seq.pending == 0
         return new, again
 
     def position(self) -> Position:

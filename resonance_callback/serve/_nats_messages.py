@@ -32,6 +32,7 @@ class Sequences(NamedTuple):
     stream: int
     consumer: int
     sent: float | None
+    pending: int | None = None  # messages of the consumer not yet delivered behind it
 
 
 def _sequences(msg: Any) -> Sequences:
@@ -45,12 +46,14 @@ def _sequences(msg: Any) -> Sequences:
     if len(tokens) in (9, 11, 12) and tokens[0] == "$JS" and tokens[1] == "ACK":
         at = 5 if len(tokens) == 9 else 7
         try:
-            return Sequences(int(tokens[at]), int(tokens[at + 1]), int(tokens[at + 2]) / 1e9)
+            return Sequences(int(tokens[at]), int(tokens[at + 1]), int(tokens[at + 2]) / 1e9,
+                             int(tokens[at + 3]))
         except ValueError:
             pass
     meta = msg.metadata
     return Sequences(meta.sequence.stream, meta.sequence.consumer,
-                     meta.timestamp.timestamp() if meta.timestamp is not None else None)
+                     meta.timestamp.timestamp() if meta.timestamp is not None else None,
+                     meta.num_pending)
 
 
 def _delivery(msg: Any, seq: Sequences | None = None) -> Delivery:

@@ -57,40 +57,61 @@ def _header(buf: Any, at: int, end: int) -> tuple[Any, Any]:
     return 0, 0
 
 
-def _number(buf: Any, at: int, end: int, scratch: Any) -> tuple[Any, Any, Any, Any]:
-    """``(kind, length, float value, int value)`` of the number at ``at``.
-
-    kind 1: an integer, 2: a float, 0: not a number or cut short (length 0).
-    """
-    marker = np.int64(buf[at])
-    if marker < 0x80:
-        return 1, 1, 0.0, marker
-    if marker >= 0xE0:
-        return 1, 1, 0.0, marker - 0x100
-    if marker < 0xCA or marker > 0xD3:
-        return 0, 0, 0.0, 0
-    size = 4 if marker == 0xCA else 8 if marker == 0xCB else 1 << ((marker - 0xCC) & 3)
-    if at + 1 + size > end:
-        return 0, 0, 0.0, 0
-    if size <= 4:
-        value = np.int64(0)
-        for i in range(size):
-            value = (value << 8) | np.int64(buf[at + 1 + i])
-        if marker == 0xCA:
-            scratch[0] = value
-            return 2, 5, np.float64(scratch.view(np.float32)[0]), 0
-        if marker >= 0xD0 and value >= (np.int64(1) << (8 * size - 1)):
-            value -= np.int64(1) << (8 * size)
-        return 1, 1 + size, 0.0, value
-    if marker == 0xCF and buf[at + 1] >= 0x80:
-        return 0, 0, 0.0, 0  # above 2**63 - 1: numpy would not make it an int64
+def _unsigned(buf: Any, at: Any, size: Any) -> Any:
+    """The big-endian unsigned number of ``size`` bytes at ``at`` (8 bytes wrap to int64)."""
     value = np.int64(0)
-    for i in range(8):  # wraps to the two's complement of a signed 64-bit number
-        value = (value << 8) | np.int64(buf[at + 1 + i])
-    if marker == 0xCB:
-        scratch[0] = value
-        return 2, 9, scratch.view(np.float64)[0], 0
-    return 1, 9, 0.0, value
+    for i in range(at, at + size):
+        value = (value << 8) | np.int64(buf[i])
+    return value
+
+
+def _integers(buf: Any, at: Any, end: int, count: int, ints: Any, k: int) -> Any:
+    """Read ``count`` msgpack integers at ``at`` into ``ints[k:]``; where they end, or -1."""
+    for i in range(k, k + count):
+        if at >= end:
+            return -1
+        marker = np.int64(buf[at])
+        if marker < 0x80:  # positive fixint
+            ints[i] = marker
+            at += 1
+        elif marker == 0xCD and at + 3 <= end:  # uint16: a detector's counts
+            ints[i] = (np.int64(buf[at + 1]) << 8) | np.int64(buf[at + 2])
+            at += 3
+        elif marker >= 0xE0:  # negative fixint
+            ints[i] = marker - 0x100
+            at += 1
+        elif 0xCC <= marker <= 0xD3:  # uint8-64, int8-64
+            size = np.int64(1) << ((marker - 0xCC) & 3)
+            if at + 1 + size > end or (marker == 0xCF and buf[at + 1] >= 0x80):
+                return -1  # cut short, or above 2**63 - 1: numpy would not make it an int64
+            value = _unsigned(buf, at + 1, size)
+            if marker >= 0xD0 and size < 8 and value >= (np.int64(1) << (8 * size - 1)):
+                value -= np.int64(1) << (8 * size)
+            ints[i] = value
+            at += 1 + size
+        else:
+            return -1
+    return at
+
+
+def _floats(buf: Any, at: Any, end: int, count: int, floats: Any, k: int, single: Any) -> Any:
+    """Read ``count`` msgpack floats at ``at`` into ``floats[k:]``; where they end, or -1.
+
+    A float64's bytes land as they are (through an int64 view of ``floats``); a
+    float32's go through ``single`` (an int32 array and its float32 view).
+    """
+    bits = floats.view(np.int64)
+    for i in range(k, k + count):
+        if at + 9 <= end and buf[at] == 0xCB:
+            bits[i] = _unsigned(buf, at + 1, 8)
+            at += 9
+        elif at + 5 <= end and buf[at] == 0xCA:
+            single[0][0] = _unsigned(buf, at + 1, 4)
+            floats[i] = single[1][0]
+            at += 5
+        else:
+            return -1
+    return at
 
 
 def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) -> int:
@@ -101,8 +122,11 @@ def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) ->
     """
     ndim = len(shape)
     left = np.zeros(ndim, np.int64)
-    scratch = np.zeros(2, np.int64)
-    at, depth, k, kind = start, 0, 0, 0
+    single = np.zeros(1, np.int32)
+    single_view = (single, single.view(np.float32))  # made once: a view per number is slow
+    at, depth, k = start, 0, 0
+    real = len(floats) > 0  # which, the caller read off the first number
+    total = len(floats) if real else len(ints)
     while True:
         while True:  # the headers down to the numbers
             count, length = _header(buf, at, end)
@@ -113,21 +137,15 @@ def _walk(buf: Any, start: int, end: int, shape: Any, ints: Any, floats: Any) ->
             if depth == ndim - 1:
                 break
             depth += 1
-        for _ in range(shape[depth]):
-            if at >= end:
-                return -1
-            got, length, real, whole = _number(buf, at, end, scratch)
-            if got == 0 or (kind != 0 and got != kind):
-                return -1
-            kind = got
-            if got == 1 and k < len(ints):
-                ints[k] = whole
-            elif got == 2 and k < len(floats):
-                floats[k] = real
-            else:
-                return -1
-            k += 1
-            at += length
+        if k + shape[depth] > total:
+            return -1
+        if real:
+            at = _floats(buf, at, end, shape[depth], floats, k, single_view)
+        else:
+            at = _integers(buf, at, end, shape[depth], ints, k)
+        if at < 0:
+            return -1
+        k += shape[depth]
         left[depth] = 0
         while depth > 0:  # up to the first level with an array left to read
             depth -= 1
@@ -208,7 +226,8 @@ def _compile() -> None:
         try:
             inline = numba.njit(nogil=True, boundscheck=False, inline="always")
             glob = globals()
-            glob["_header"], glob["_number"] = inline(_header), inline(_number)
+            glob["_header"], glob["_unsigned"] = inline(_header), inline(_unsigned)
+            glob["_integers"], glob["_floats"] = inline(_integers), inline(_floats)
             kernel = numba.njit(cache=True, nogil=True, boundscheck=False)(_walk)
             stop = kernel(region, 0, len(sample), np.asarray([256], np.int64), ints, floats)
         except Exception as exc:  # noqa: BLE001 - msgpack reads every array, as before

@@ -74,14 +74,15 @@ def serve(source: Source, router: BeamtimeRouter, **options: Any) -> ServiceStat
     router : BeamtimeRouter
         Where the runs go.
     **options
-        Keyword arguments of :class:`Service` (``ack_every``, ``status_interval``, ...).
+        Keyword arguments of :class:`Service` (``ack_every``, ``status_interval``, ...);
+        ``freeze_start_up`` is on (this process is the service's own).
 
     Returns
     -------
     ServiceStats
         What the service did.
     """
-    service = Service(source, router, **options)
+    service = Service(source, router, **{"freeze_start_up": True, **options})
 
     async def main() -> None:
         stop = asyncio.Event()

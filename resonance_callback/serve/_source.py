@@ -23,6 +23,10 @@ class Source(Protocol):
     kind: str
     acknowledges: bool
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether the last fetch took everything the source had (the service commits then)."""
+
     def describe(self) -> str: ...  # noqa: D102
     async def open(self) -> None: ...  # noqa: D102
     async def recover(self, feed: Any) -> int: ...  # noqa: D102

@@ -92,6 +92,7 @@ class ZmqSource:
 
     kind = "zmq"
     acknowledges = False
+    caught_up = False  # the last fetch emptied the socket
 
     def __init__(self, address: str, *, prefix: bytes = b"", fmt: str = "auto",
                  max_bytes: int = DEFAULT_MAX_BYTES, batch: int = 256) -> None:
@@ -184,8 +185,10 @@ class ZmqSource:
         """Messages waiting (up to ``batch``), waiting at most ``timeout`` for the first."""
         out: list[Delivery] = []
         wait_ms = int(timeout * 1000)
+        self.caught_up = False
         while len(out) < self.batch:
             if not await self._socket.poll(wait_ms):
+                self.caught_up = bool(out)
                 break
             wait_ms = 0
             message = await self._socket.recv()
