@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["create_from_image"]
+__all__ = ["create_from_image", "link_new_file"]
 
 #: Bytes 18 and 19 of an SQLite file: its write and read format, 2 for WAL.
 _WAL_FORMAT = (18, 20, b"\x02\x02")
@@ -79,11 +79,22 @@ def create_from_image(path: Path, kind: str, page_size: int, migrate: Migrate, *
     image = _image(kind, page_size, migrate)
     if image is None:
         return False
-    spare = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
+    return link_new_file(path, path.with_name(f".{path.name}.{uuid.uuid4().hex}.new"), image,
+                         sync=sync)
+
+
+def link_new_file(path: str | os.PathLike[str], spare: str | os.PathLike[str], data: bytes,
+                  *, sync: bool = False) -> bool:
+    """Write ``data`` to the new file ``spare``, then hard-link it as ``path``; False on failure.
+
+    The link fails if ``path`` exists, so a file another process made meanwhile is never
+    replaced, and ``path`` never shows a part-written file. ``spare`` is removed either
+    way; with ``sync`` its bytes are on disk before ``path`` appears.
+    """
     try:
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
-            view = memoryview(image)
+            view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
             if sync:

@@ -11,6 +11,8 @@ from typing import Any
 import zarr
 from zarr.errors import ContainsGroupError, GroupNotFoundError
 
+from resonance_callback._new_database import link_new_file
+
 __all__ = ["make_new_group", "open_or_create_group", "put_chunk"]
 
 
@@ -55,23 +57,7 @@ def make_new_group(folder: str) -> bool:
     except OSError:
         return False
     spare = os.path.join(folder, f"zarr.{uuid.uuid4().hex}.partial")
-    try:
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        try:
-            view = memoryview(_group_json())
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.link(spare, os.path.join(folder, "zarr.json"))
-    except OSError:
-        return False
-    finally:
-        try:
-            os.unlink(spare)
-        except OSError:
-            pass
-    return True
+    return link_new_file(os.path.join(folder, "zarr.json"), spare, _group_json())
 
 
 _GROUP_JSON: list[bytes] = []
