@@ -174,7 +174,8 @@ def serve_command(db: Path | None, db_template: str | None, root: Path | None,
         raise click.UsageError(str(exc)) from exc
     router = BeamtimeRouter(db, template=template, unrouted=unrouted,
                             make_callback=make_callback, indexer=indexer,
-                            max_open=max_open_beamtimes)
+                            max_open=max_open_beamtimes,
+                            open_now=getattr(source, "lease", None) is None)
     stats = serve(source, router, ack_every=ack_every, ack_interval=ack_interval,
                   status_interval=status_interval)
     click.echo(f"served {stats.documents} documents ({stats.recovered} recovered, "

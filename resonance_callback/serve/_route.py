@@ -79,6 +79,10 @@ class BeamtimeRouter:
         ``indexer(db_path) -> RunIndexer``: keep the master index current.
     max_open : int, optional
         Beamtimes open at once at most (least recently used ones are closed).
+    open_now : bool, optional
+        Open the fixed ``db`` at once; False for a standby, which must not be a writer of
+        it before its lease (the beamtime would not be repaired when the active one
+        dies): :meth:`open_fixed` then, as :class:`Service` does once the source is open.
 
     Raises
     ------
@@ -92,7 +96,7 @@ class BeamtimeRouter:
                  unrouted: str | Path | None = None,
                  make_callback: Callable[..., RunWriterCallback] | None = None,
                  indexer: Callable[[Path], RunIndexer] | None = None,
-                 max_open: int = DEFAULT_MAX_OPEN) -> None:
+                 max_open: int = DEFAULT_MAX_OPEN, open_now: bool = True) -> None:
         if (db is None) == (template is None):
             raise RoutingError("give one of a fixed beamtime database or a db template")
         self._fixed = None if db is None else Path(db).absolute()
@@ -109,6 +113,11 @@ class BeamtimeRouter:
         self._broken: list[tuple[Path, Exception]] = []  # failed while closed to make room
         self.routing_errors = 0
         self.failures = 0  # beamtimes that could not be opened or written
+        if open_now:
+            self.open_fixed()
+
+    def open_fixed(self) -> None:
+        """Open the fixed beamtime if it is not (repairing what a dead writer left)."""
         if self._fixed is not None:
             self._beamtimes.get(self._fixed)
 

@@ -242,6 +242,7 @@ class Service:
             if not await self._open(stop):
                 log.info("stopped before the source opened")
                 return
+            await self._in_worker(self.router.open_fixed)  # a standby's only now
             if self.freeze_start_up:
                 gc.collect()
                 gc.freeze()

@@ -79,7 +79,8 @@ def assert_served_as_local(tmp_path: Path, rejected: int = 0) -> dict[str, Any]:
     frame, ``rejected`` documents rejected on both sides, and (none rejected) passes
     ``check``; returns the dump of ``local.db``."""
     got, expected = dump_beamtime(tmp_path / "served.db"), dump_beamtime(tmp_path / "local.db")
-    assert differences(got, expected) == {}
+    diff = differences(got, expected)
+    assert diff == {}, diff  # a helper module: pytest does not rewrite this assert
     assert len(expected["rejected_documents"]) == rejected
     if not rejected:  # a rejected document is one of check's problems
         report = check_beamtime(tmp_path / "served.db")

@@ -100,6 +100,9 @@ def test_a_standby_on_the_same_durable_waits_then_takes_over_when_the_active_one
     standby = serve_cluster("--lease", "3", wait=False)
     standby.wait_for("standby: lease bluesky.resonance-callback is held by")
     assert "serving " not in standby.text()
+    # nor a writer of the beamtime: one open there would keep it from being repaired
+    # (the dead one's frames trimmed) when the active one dies
+    assert "opened" not in standby.text()
 
     def killer() -> None:
         time.sleep(1.0)
