@@ -17,7 +17,7 @@ what it may use of the open writer, given once at ``open``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +42,8 @@ class WriterParts:
     runs: WriterRuns
     events: EventTable
     counts: Counter[str]
+    #: Resume a run found stored as this writer's (:meth:`Storage.take_over`).
+    take_over: Callable[[str], None]
 
     def stream_of(self, event_uid: str, stream_uid: str | None = None,
                   seq_num: int | None = None) -> str:

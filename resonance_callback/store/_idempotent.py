@@ -178,6 +178,7 @@ class IdempotentConflicts:
         if table == "runs":
             parts.counts["resumed"] += 1
             self._resumed.add(uid)
+            parts.take_over(uid)  # its frames past a dead writer's last commit go
 
     def event_conflict(self, row: EventRow, frames: dict[str, np.ndarray],
                        columns: Sequence[Any] | None = None,

@@ -19,7 +19,7 @@ from resonance_callback.store._event_columns import array_key
 from resonance_callback.store._frame_location import ObjectFrames, open_frames_group
 from resonance_callback.store._repair_report import RepairReport
 from resonance_callback.store._shards import STORE_ERRORS
-from resonance_callback.store._vocabulary import INTERRUPTED
+from resonance_callback.store._trim import interrupted_runs
 
 __all__ = ["trim_objects"]
 
@@ -30,7 +30,8 @@ _OPEN_ERRORS: tuple[type[BaseException], ...] = (KeyError, ValueError, *STORE_ER
 MAX_METADATA_BYTES = 1 << 20
 
 
-def trim_objects(conn: sqlite3.Connection, url: str, report: RepairReport) -> None:
+def trim_objects(conn: sqlite3.Connection, url: str, report: RepairReport,
+                 runs: list[str] | None = None) -> None:
     """Cut the arrays of ``interrupted`` runs in the object store at ``url`` to their rows.
 
     Parameters
@@ -41,14 +42,15 @@ def trim_objects(conn: sqlite3.Connection, url: str, report: RepairReport) -> No
         ``s3://bucket/prefix``, the beamtime's frames.
     report : RepairReport
         Gets the arrays trimmed and the objects removed (``orphan_chunks``).
+    runs : list of str, optional
+        The runs to trim; default every ``interrupted`` one.
 
     Raises
     ------
     OSError
         If the store cannot be listed or changed (:class:`StorageError` naming it).
     """
-    runs = [uid for (uid,) in conn.execute(
-        "SELECT uid FROM runs WHERE exit_status = ? ORDER BY time_start", (INTERRUPTED,))]
+    runs = interrupted_runs(conn) if runs is None else runs
     if not runs:
         return
     objects = ObjectFrames(url)

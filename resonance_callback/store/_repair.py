@@ -39,7 +39,7 @@ from resonance_callback.store._trim import trim_arrays
 from resonance_callback.store._vocabulary import INTERRUPTED
 
 __all__ = ["RepairReport", "mark_interrupted", "register_writer", "repair_beamtime",
-           "trim_arrays"]
+           "trim_arrays", "trim_store"]
 
 
 def mark_interrupted(conn: sqlite3.Connection, locks: LockDir, report: RepairReport
@@ -145,12 +145,13 @@ def _require_beamtime(db_path: Path) -> None:
     connect(db_path, "beamtime", readonly=True).close()
 
 
-def _trim_store(conn: sqlite3.Connection, store: Any, report: RepairReport) -> None:
-    """Trim the arrays of interrupted runs, in a folder or an object store."""
+def trim_store(conn: sqlite3.Connection, store: Any, report: RepairReport,
+               runs: list[str] | None = None) -> None:
+    """Trim the arrays of ``runs`` (default: the interrupted ones), in a folder or a bucket."""
     if is_object_url(store):
-        trim_objects(conn, store, report)
+        trim_objects(conn, store, report, runs)
     else:
-        trim_arrays(conn, Path(store), report)
+        trim_arrays(conn, Path(store), report, runs)
 
 
 def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
@@ -188,7 +189,7 @@ def repair_beamtime(db_path: Path | str, *, zarr_store: Path | str | None = None
         try:
             report.interrupted = mark_interrupted(conn, locks, report)
             if not report.trim_deferred:
-                _trim_store(conn, store, report)
+                trim_store(conn, store, report)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot repair {db_path}: {exc}") from exc
         finally:
@@ -240,7 +241,7 @@ def register_writer(conn: sqlite3.Connection, db_path: Path, frames: Any) -> Wri
             if not trim:
                 lock = WriterLock(conn, db_path, locks)
         if lock is None:
-            _trim_store(conn, location, report)
+            trim_store(conn, location, report)
             lock = WriterLock(conn, db_path, locks)
         return lock
     except BaseException:

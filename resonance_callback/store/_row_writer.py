@@ -114,7 +114,7 @@ class RowWriter:
         batch = storage.batch
         events = EventTable(batch, self.runs.stream_state, self.conflicts.event_conflict,
                             self.conflicts.identical_events)
-        parts = WriterParts(batch, self.runs, events, self.counts)
+        parts = WriterParts(batch, self.runs, events, self.counts, storage.take_over)
         self._storage, self._parts = storage, parts
         self.conflicts.attach(parts)
         self.sample.id = self.run_rows.sample_id(batch, self.sample)

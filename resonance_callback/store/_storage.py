@@ -13,6 +13,7 @@ from resonance_callback.store._frame_location import record_location, resolve_lo
 from resonance_callback.store._frames import FrameStore
 from resonance_callback.store._liveness import WriterLock
 from resonance_callback.store._repair import register_writer
+from resonance_callback.store._take_over import take_over_run
 
 __all__ = ["Storage"]
 
@@ -46,6 +47,11 @@ class Storage:
         batch = Batch(conn, db_path, frames, commit_every=commit_every,
                       commit_interval=commit_interval)
         return cls(conn, lock, frames, batch)
+
+    def take_over(self, uid: str) -> None:
+        """Resume run ``uid`` as this writer's, trimming it first if its writer is gone."""
+        take_over_run(self.conn, self.lock.db_path, getattr(self.frames, "_location", None),
+                      self.lock.token, uid)
 
     def close(self) -> None:
         """Release the lock (the writer's open runs are no longer live) and close it all.

@@ -28,7 +28,7 @@ from resonance_callback.store._event_columns import array_key
 from resonance_callback.store._repair_report import RepairReport, link_refusal
 from resonance_callback.store._vocabulary import INTERRUPTED
 
-__all__ = ["trim_arrays"]
+__all__ = ["interrupted_runs", "trim_arrays"]
 
 #: Bounds on a run's group walked for arrays: folder depth, and ``zarr.json`` size.
 MAX_DEPTH = 16
@@ -55,7 +55,8 @@ def _real_dir(path: Path, report: RepairReport) -> bool:
     return stat.S_ISDIR(st.st_mode)
 
 
-def trim_arrays(conn: sqlite3.Connection, store: Path, report: RepairReport) -> None:
+def trim_arrays(conn: sqlite3.Connection, store: Path, report: RepairReport,
+                runs: list[str] | None = None) -> None:
     """Cut the arrays of ``interrupted`` runs back to the frames their rows point at.
 
     Parameters
@@ -67,6 +68,8 @@ def trim_arrays(conn: sqlite3.Connection, store: Path, report: RepairReport) -> 
         link there is refused (reported in ``report``), never followed.
     report : RepairReport
         Filled with the arrays trimmed, the chunk files removed and what was refused.
+    runs : list of str, optional
+        The runs to trim; default every ``interrupted`` one.
 
     Raises
     ------
@@ -76,8 +79,7 @@ def trim_arrays(conn: sqlite3.Connection, store: Path, report: RepairReport) -> 
     st = _lstat(store)
     if st is None:
         return
-    runs = [uid for (uid,) in conn.execute(
-        "SELECT uid FROM runs WHERE exit_status = ? ORDER BY time_start", (INTERRUPTED,))]
+    runs = interrupted_runs(conn) if runs is None else runs
     if not runs:
         return
     if stat.S_ISLNK(st.st_mode):
@@ -97,6 +99,12 @@ def trim_arrays(conn: sqlite3.Connection, store: Path, report: RepairReport) -> 
             found = conn.execute("SELECT max(frame_index) FROM image_refs WHERE zarr_path = ?",
                                  (path,)).fetchone()[0]
             _trim(store, path, folder, 0 if found is None else found + 1, report)
+
+
+def interrupted_runs(conn: sqlite3.Connection) -> list[str]:
+    """The uids of the beamtime's ``interrupted`` runs, oldest first."""
+    return [uid for (uid,) in conn.execute(
+        "SELECT uid FROM runs WHERE exit_status = ? ORDER BY time_start", (INTERRUPTED,))]
 
 
 def _metadata(folder: Path, report: RepairReport) -> dict[str, Any] | None:

@@ -103,3 +103,26 @@ def open_new_beamtimes(root: Path, worker: int, n: int, barrier: Any, results: A
         results.put((worker, None))
     except BaseException:  # noqa: BLE001 - the parent asserts on the report
         results.put((worker, traceback.format_exc()))
+
+
+def die_between_growing_and_committing(db_path: Path, docs: list[Any], committed: int) -> None:
+    """Feed ``docs`` to a callback, committing after ``committed`` of them; die mid-commit.
+
+    After the rest are fed, the frame store is flushed (its arrays grown to hold
+    every frame, as a commit does first) and the process ends with ``os._exit``
+    before the rows are committed: frames past the last commit, in the arrays.
+    """
+    import gc
+
+    from resonance_callback import RunWriterCallback
+    from resonance_callback.store._frames import FrameStore
+
+    cb = RunWriterCallback(db_path, threaded=False, commit_every=10**6, commit_interval=3600.0)
+    for name, doc in docs[:committed]:
+        cb(name, doc)
+    cb.flush()
+    for name, doc in docs[committed:]:
+        cb(name, doc)
+    for frames in [obj for obj in gc.get_objects() if isinstance(obj, FrameStore)]:
+        frames.flush()
+    os._exit(0)
