@@ -168,6 +168,8 @@ def _orjson_safe(value: dict[Any, Any]) -> bool:
     anything but plain scalars, numeric numpy scalars and numeric or string
     arrays (a datetime, an enum, a subclass, ...) sends the value to the json path.
     """
+    if _PLAIN.issuperset(map(type, value.values())):  # flat and plain: the usual event
+        return True
     stack: list[Any] = [value]
     seen = {id(value)}  # a container met twice (a cycle, or shared): the json path decides
     pop, push, add = stack.pop, stack.append, seen.add
