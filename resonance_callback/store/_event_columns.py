@@ -60,13 +60,13 @@ def statement_parts(rows: int, whole: int, *, first: bool = False) -> list[tuple
         return [(start, min(size, rows - start)) for start in range(0, rows, size)]
     if rows == whole and rows * WIDTH <= 32766:
         return [(0, rows)]
-    parts, first = [], 0
+    parts, start = [], 0
     size = ROWS_PER_INSERT
-    while first < rows:
-        while size > rows - first:
+    while start < rows:
+        while size > rows - start:
             size //= 2
-        parts.append((first, size))
-        first += size
+        parts.append((start, size))
+        start += size
     return parts
 
 
