@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .measure import Timer, _result, _warm_callback
+from .measure import Timer, _result
 
 # -- 4. replay --------------------------------------------------------------------------------
 
@@ -18,10 +18,13 @@ def replay_callback(p: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Replay a saved suitcase-jsonl file into a fresh beamtime (``resonance_callback.replay``).
 
     With ``p["again"]``, into a beamtime that holds it already (replayed once, untimed).
+    Like the loop, it first replays a saved stream of ``WARM_UP`` events, untimed.
     """
     from resonance_callback import replay
 
-    _warm_callback(tmp)
+    from .replay_cases import warm_stream
+
+    replay(warm_stream(tmp), tmp / "warm" / "bt.db")
     if p.get("again"):  # the file is stored already: every document is skipped
         replay(Path(p["path"]), tmp / "bt.db")
     with Timer() as t:

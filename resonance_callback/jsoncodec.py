@@ -54,7 +54,7 @@ MAX_DEPTH = 100
 #: is then a space and 19 zeros (a float's fraction follows a point, its exponent is short).
 _DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E if b == 0x2E else 0x20
                     for b in range(256))
-_LONG_RUN = b" " + b"0" * 19
+_ANY_RUN, _LONG_RUN = b"0" * 19, b" " + b"0" * 19  # 19 digits after anything; after a space
 
 
 def may_hold_long_integer(data: bytes | str) -> bool:
@@ -65,8 +65,8 @@ def may_hold_long_integer(data: bytes | str) -> bool:
     token of the text is such an integer.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    runs = raw.translate(_DIGIT_RUNS)
-    return _LONG_RUN in runs or runs[:19] == _LONG_RUN[1:]
+    runs = raw.translate(_DIGIT_RUNS)  # 19 digits in a row anywhere first: rules most text out
+    return _ANY_RUN in runs and (_LONG_RUN in runs or runs[:19] == _ANY_RUN)
 
 
 def _looks_like_tag(value: dict[Any, Any]) -> bool:
@@ -165,6 +165,8 @@ def _orjson_safe(value: dict[Any, Any]) -> bool:
     anything but plain scalars, numeric numpy scalars and numeric or string
     arrays (a datetime, an enum, a subclass, ...) sends the value to the json path.
     """
+    if _PLAIN.issuperset(map(type, value.values())):  # flat and plain: the usual event
+        return True
     stack: list[Any] = [value]
     seen = {id(value)}  # a container met twice (a cycle, or shared): the json path decides
     pop, push, add = stack.pop, stack.append, seen.add

@@ -226,9 +226,11 @@ class _Feed:
         summary = self.summary
         summary.documents += 1
         doc = self.array_types(name, doc)
-        if name in ("event", "event_page"):
+        if name == "event":
+            summary.events += 1
+        elif name == "event_page":
             seq = doc.get("seq_num")
-            summary.events += len(seq) if name == "event_page" and isinstance(seq, list) else 1
+            summary.events += len(seq) if isinstance(seq, list) else 1
         elif name == "start":
             summary.runs += 1
             self.starts.append(str(doc.get("uid")))

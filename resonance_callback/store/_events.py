@@ -78,6 +78,7 @@ class EventTable:
         self.stored = StoredEvents(batch, identical, conflict)
         self.images = ImageRefs(batch)
         self.last: tuple[str, str] = ("", "")  # (event uid, stream uid) last written
+        self.first = True  # no INSERT prepared on the connection yet (see statement_parts)
 
     def write(self, rows: Sequence[EventRow], *, since: float | None = None) -> list[Refusal]:
         """Store ``rows`` in chunks of at most ``commit_every``; return those refused."""
@@ -170,7 +171,8 @@ class EventTable:
         """Multi-row INSERTs; rows whose key is stored go to the conflict rule."""
         batch = self.batch
         conn = batch.conn
-        parts = statement_parts(len(rows), batch.commit_every)
+        parts = statement_parts(len(rows), batch.commit_every, first=self.first)
+        self.first = False
         # A full chunk with nothing else pending and one statement is atomic by itself:
         # it runs as its own transaction, sparing a BEGIN and a COMMIT (each one more
         # wait for the GIL behind the RunEngine).
@@ -193,7 +195,7 @@ class EventTable:
             raise StorageError(f"cannot write {batch.db_path}: {exc}") from exc
         if not short:  # every row inserted: the normal path
             return len(rows)
-        inserted = self._inserted(rows, short)
+        inserted = self._inserted(rows, short, parts)
         old: list[tuple[int, EventRow, int]] = []
         stored = 0
         for k, (i, row) in enumerate(rows):
@@ -205,8 +207,8 @@ class EventTable:
         self.stored.settle(old, params, refused)
         return stored
 
-    def _inserted(self, rows: list[tuple[int, EventRow]],
-                  short: list[tuple[int, int, int]]) -> Counter[str]:
+    def _inserted(self, rows: list[tuple[int, EventRow]], short: list[tuple[int, int, int]],
+                  parts: list[tuple[int, int]]) -> Counter[str]:
         """The uids a chunk's INSERTs stored, when some rows were not inserted.
 
         A statement that stored every row of its part stored all their uids; one
@@ -216,7 +218,7 @@ class EventTable:
         """
         partial = {first: (count, last) for first, count, last in short}
         inserted: Counter[str] = Counter()
-        for first, per in statement_parts(len(rows), self.batch.commit_every):
+        for first, per in parts:  # as _insert cut them
             if first not in partial:
                 inserted.update(row.uid for _, row in rows[first:first + per])
                 continue

@@ -78,16 +78,18 @@ def _differing_sql(rows: int) -> str:
             "OR typeof(k.column1) <> 'text' OR typeof(k.column2) <> 'text'")
 
 
-def differing(batch: Batch, params: Sequence[Any], rows: int) -> dict[Key, bool]:
+def differing(batch: Batch, params: Sequence[Any], rows: int, *,
+              first: bool = False) -> dict[Key, bool]:
     """Rows of ``params`` (``EVENT_COLUMNS`` values, ``rows`` of them) not stored alike.
 
     By key: True when the key is stored (with other columns), False when it is not.
     Every row absent from the answer is stored with the same compared columns.
-    Statements of the sizes :func:`statement_parts` cuts.
+    Statements of the sizes :func:`statement_parts` cuts (small ones for the
+    ``first`` chunk a connection compares).
     """
     answer: dict[Key, bool] = {}
-    for first, count in statement_parts(rows, batch.commit_every):
-        part = params[first * WIDTH:(first + count) * WIDTH]
+    for start, count in statement_parts(rows, batch.commit_every, first=first):
+        part = params[start * WIDTH:(start + count) * WIDTH]
         for stream_uid, seq_num, uid, stored in batch.execute(_differing_sql(count), part):
             answer[(stream_uid, seq_num, uid)] = bool(stored)
     return answer
@@ -126,6 +128,7 @@ class StoredEvents:
         self.batch = batch
         self.identical = identical
         self.conflict = conflict
+        self.first = True  # no comparison prepared on the connection yet (statement_parts)
 
     def read_first(self, rows: list[tuple[int, EventRow]], params: list[Any],
                    refused: list[Refusal]) -> tuple[list[tuple[int, EventRow]], list[Any]]:
@@ -136,7 +139,8 @@ class StoredEvents:
         inserts them.
         """
         try:
-            differ = differing(self.batch, params, len(rows))
+            differ = differing(self.batch, params, len(rows), first=self.first)
+            self.first = False
         except DocumentError:  # a value SQLite cannot take: the caller's INSERTs say which
             return rows, params
         if not differ:  # every row stored alike (a file replayed again): skipped together

@@ -131,3 +131,28 @@ def test_an_event_the_store_cannot_take_among_stored_ones_is_rejected_alone(
     assert summary.already_stored == len(scan_docs)
     [(uid, reason)] = sql(db, "SELECT uid, reason FROM rejected_documents")
     assert uid == "too-late" and "OverflowError" in reason
+
+
+def test_an_event_differing_in_a_new_connections_first_chunk_is_rejected_alone(
+    tmp_path: Path,
+) -> None:
+    from event_model import compose_run
+
+    run = compose_run()
+    desc = run.compose_descriptor(name="primary", data_keys={
+        "x": {"dtype": "number", "shape": [], "source": "sim"}})
+    docs: Docs = [("start", run.start_doc), ("descriptor", desc.descriptor_doc)]
+    docs += [("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0 + i},
+                                          seq_num=i + 1)) for i in range(300)]
+    docs.append(("stop", run.compose_stop()))
+    db = tmp_path / "bt.db"
+    replay(save(docs, tmp_path / "first.jsonl"), db, commit_every=300)  # one chunk
+    stored = events_table(db)
+    changed = copy.deepcopy(docs)
+    event(changed, 251)["data"]["x"] += 0.5  # compared in the third of three statements
+    summary = replay(save(changed, tmp_path / "changed.jsonl"), db, commit_every=300,
+                     raise_on_damage=False)
+    assert summary.rejected == 1 and summary.events_added == 0
+    assert summary.already_stored == len(docs) - 1
+    [(uid,)] = sql(db, "SELECT uid FROM rejected_documents")
+    assert uid == event(changed, 251)["uid"] and events_table(db) == stored

@@ -224,13 +224,43 @@ def test_a_repeated_uid_in_any_statement_of_a_chunk_is_refused_alone(tmp_path: P
     w.write_events([EventRow("old", stream, 0, 0.0, {"x": 0.0}, {"x": 0.0})])
     uids = [f"e{i}" for i in range(n)]
     uids[where] = "old"  # the stored event again: its key (stream, seq_num 0, uid)
-    refused = w.write_events([EventRow(uid, stream, 0 if uid == "old" else i + 1, float(i),
+    refused, stored = _refused_and_stored(w, tmp_path / "w.db", stream, uids, "old")
+    assert refused == [where] and stored == {"old", *uids}
+
+
+def test_a_connections_first_chunk_goes_in_small_statements_of_one_or_two_sizes() -> None:
+    from resonance_callback.store._event_columns import FIRST_ROWS_PER_INSERT
+    from resonance_callback.store._events import statement_parts
+
+    for rows in [*range(FIRST_ROWS_PER_INSERT + 1, 3000), 9999]:
+        parts = statement_parts(rows, 1000, first=True)
+        assert [first for first, _ in parts] == [sum(n for _, n in parts[:k])
+                                                 for k in range(len(parts))]
+        assert sum(n for _, n in parts) == rows
+        sizes = {n for _, n in parts}
+        assert max(sizes) <= FIRST_ROWS_PER_INSERT and len(sizes) <= 2
+    assert statement_parts(1000, 1000, first=True) == [(k * 125, 125) for k in range(8)]
+
+
+@pytest.mark.parametrize("where", [100, 500, 999])
+def test_a_repeated_uid_in_a_connections_first_chunk_is_refused_alone(tmp_path: Path,
+                                                                      where: int) -> None:
+    w, stream = _open(tmp_path / "w.db", commit_every=1000, commit_interval=3600)
+    uids = [f"e{i}" for i in range(1000)]
+    uids[3] = uids[where] = "dup"  # the same key twice: in one 125-row statement or two
+    assert _refused_and_stored(w, tmp_path / "w.db", stream, uids, "dup") == ([where], set(uids))
+
+
+def _refused_and_stored(w: RunWriter, db: Path, stream: str, uids: list[str],
+                        again: str) -> tuple[list[int], set[str]]:
+    """Write events ``uids`` (``again`` with seq_num 0: one key); refused indexes, uids stored."""
+    refused = w.write_events([EventRow(uid, stream, 0 if uid == again else i + 1, float(i),
                                        {"x": float(i)}, {"x": 0.0})
                               for i, uid in enumerate(uids)])
-    assert [r.index for r in refused] == [where]
     w.close()
-    stored = _rows(tmp_path / "w.db")
-    assert len(stored) == n and {r[0] for r in stored} == {"old", *uids}
+    stored = _rows(db)
+    assert len(stored) == len({r[0] for r in stored})  # each uid once
+    return [r.index for r in refused], {r[0] for r in stored}
 
 
 @pytest.mark.parametrize("codec", ["blosc-lz4", "blosc-zstd", "zstd", "none"])

@@ -49,8 +49,12 @@ def _lines(label: str, reader: io.BufferedReader, limit: int,
     A line is read a piece of at most :data:`_CHUNK` bytes at a time, so one
     over the limit is never held beyond ``limit`` plus one piece.
     """
+    readline = reader.readline
     while True:
-        line = _readline(label, cursor.number + 1, reader, _CHUNK)
+        try:  # _readline, inline: once per line
+            line = readline(_CHUNK)
+        except _ReadError as exc:
+            raise ReplayError(f"{label} line {cursor.number + 1}: {exc}") from exc
         if not line:
             return
         cursor.number += 1

@@ -63,7 +63,11 @@ def _read_text(label: str, reader: io.BufferedReader, separated: bool,
             continue
         try:
             value = _parse_record(label, number, record.data)
-            name, doc = _as_pair(value, f"{label} line {number}")
+            if (type(value) is list and len(value) == 2 and type(value[0]) is str
+                    and type(value[1]) is dict):  # the usual [name, doc]: checked here
+                name, doc = value
+            else:
+                name, doc = _as_pair(value, f"{label} line {number}")
         except ReplayError as exc:
             yield _damaged(exc, label, number, record.offset, record.size, record.data)
             continue
