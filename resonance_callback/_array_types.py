@@ -36,8 +36,6 @@ class ArrayTypes:
         """The document with its arrays typed (a new dict; the original is not changed)."""
         if not isinstance(doc, dict):
             return doc
-        if not self._types and (name == "event" or name == "event_page"):
-            return doc  # no descriptor declared an array dtype: nothing to give back
         if name == "descriptor":
             self._note(doc)
         elif name in ("event", "event_page"):
