@@ -9,6 +9,7 @@ failure reconnects and is retried for up to ``busy_timeout`` seconds per attempt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -140,6 +141,12 @@ class _IndexConnection:
                     raise StorageError(
                         f"cannot write index {self._path}: {_pg.one_line(exc)}") from exc
                 failure = exc
+                # A connection lost mid-statement may be left neither closed nor broken
+                # (stuck in psycopg's pipeline mode, as executemany leaves it when the
+                # server goes): the retry gets a new one.
+                with contextlib.suppress(Exception):
+                    self.close()
+                self._conn = None
             if time.monotonic() + delay > deadline:
                 raise StorageError(
                     f"cannot write index {self._path}: {_pg.one_line(failure)}") from failure
